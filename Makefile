@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+OUTPUT := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+CFLAGS ?= -g -O2
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -I$(OUTPUT) -Isrc
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
+	-I$(OUTPUT) -Isrc
+LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
+
+# Everything but the entry point and the loader: what the unit tests link against.
+LIB_SRCS := decode.c output.c output_json.c output_table.c scope.c opts.c enrich.c
+LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all clean test unit e2e bench demo
+all: pktrace
+
+pktrace: $(APP_OBJS) $(LIB_OBJS)
+	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+
+$(OUTPUT):
+	mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/pktrace.bpf.o: src/pktrace.bpf.c src/pktrace.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/pktrace.skel.h: $(OUTPUT)/pktrace.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/capture.o: $(OUTPUT)/pktrace.skel.h
+
+$(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) | $(OUTPUT)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lcmocka -o $@
+
+unit: $(UNIT_TESTS)
+	tests/run-unit $(UNIT_TESTS)
+
+e2e: pktrace
+	python3 tests/e2e/run.py
+
+# The README's test command: unit tests, then end-to-end tests with real traffic.
+test: pktrace $(UNIT_TESTS)
+	tests/run-all $(UNIT_TESTS)
+
+# The README's first command: a short real TCP exchange traced by pktrace.
+demo: pktrace
+	./tests/demo.sh
+
+bench: pktrace
+	bench/run.sh
+
+clean:
+	rm -rf $(OUTPUT) pktrace

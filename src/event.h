@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* A decoded net_packet_tcp event: what the decoder produces and the printers consume. */
+#ifndef PKTRACE_EVENT_H
+#define PKTRACE_EVENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum tcp_flag {
+	TCP_FLAG_FIN = 1 << 0,
+	TCP_FLAG_SYN = 1 << 1,
+	TCP_FLAG_RST = 1 << 2,
+	TCP_FLAG_PSH = 1 << 3,
+	TCP_FLAG_ACK = 1 << 4,
+	TCP_FLAG_URG = 1 << 5,
+	TCP_FLAG_ECE = 1 << 6,
+	TCP_FLAG_CWR = 1 << 7,
+	TCP_FLAG_NS = 1 << 8,
+};
+
+/* Fields of the IP and TCP headers, in host byte order, raw as on the wire. */
+struct pkt_headers {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t src_addr[16];
+	uint8_t dst_addr[16];
+	uint8_t protocol; /* IPPROTO_TCP */
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t data_offset; /* in 32-bit words */
+	uint16_t flags;      /* enum tcp_flag bits */
+	uint16_t window;
+	uint16_t checksum;
+	uint16_t urgent;
+};
+
+/* The process that owns the packet's socket. */
+struct pkt_process {
+	uint32_t pid;
+	uint32_t tid;
+	uint32_t ppid;
+	uint32_t uid;
+	uint64_t cgroup_id;
+	char comm[17];
+	const char *hostname;     /* never NULL */
+	const char *container_id; /* never NULL; "" for host processes */
+};
+
+struct pkt_event {
+	uint64_t timestamp_ns; /* wall clock, nanoseconds since the epoch */
+	struct pkt_process proc;
+	char ifname[17];
+	bool egress;
+	uint32_t packet_len;
+	struct pkt_headers hdr;
+};
+
+#endif /* PKTRACE_EVENT_H */

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The command line. */
+#ifndef PKTRACE_OPTS_H
+#define PKTRACE_OPTS_H
+
+#include <stdio.h>
+
+#include "output.h"
+#include "scope.h"
+
+enum opts_result {
+	OPTS_RUN = 0,  /* go on and trace */
+	OPTS_EXIT = 1, /* --help or --version was printed: exit 0 */
+	OPTS_ERROR = 2, /* a one-line error was printed to stderr: exit 2 */
+};
+
+struct opts {
+	enum output_format format;
+	const char *output_path; /* NULL: stdout */
+	struct scope scope;
+	char **command; /* argv after "--", NULL-terminated; NULL when none */
+	int events_tcp; /* net_packet_tcp selected (the only event so far) */
+};
+
+/* Parse argv into *o. Help and version go to out, errors to err. */
+enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err);
+
+#endif /* PKTRACE_OPTS_H */
