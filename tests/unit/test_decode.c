@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Unit tests for decode_headers() and decode_strerror() on hand-built packets. */
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "decode.h"
+
+#define PKT_BUF 1024
+
+/* A packet under construction; next_off is the byte naming the protocol of what comes next. */
+struct pkt {
+	uint8_t b[PKT_BUF];
+	size_t len;
+	size_t next_off;
+};
+
+struct tcp_spec {
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t doff;
+	uint16_t flags;
+	uint16_t window;
+	uint16_t checksum;
+	uint16_t urgent;
+};
+
+static const uint8_t v4_src[4] = { 192, 0, 2, 1 };
+static const uint8_t v4_dst[4] = { 198, 51, 100, 254 };
+static const uint8_t v6_src[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01 };
+static const uint8_t v6_dst[16] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+				    0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x12, 0x34 };
+
+/* High bits set everywhere, so a sign or byte-order slip in the decoder shows. */
+static const struct tcp_spec tcp_default = {
+	.sport = 50000,
+	.dport = 443,
+	.seq = 0xd15ea5e5,
+	.ack = 0x8badf00d,
+	.doff = 5,
+	.flags = TCP_FLAG_ACK | TCP_FLAG_PSH,
+	.window = 0xfaf0,
+	.checksum = 0xbeef,
+	.urgent = 0x8001,
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, v >> 16);
+	put16(p + 2, v & 0xffff);
+}
+
+static uint8_t *pkt_grow(struct pkt *p, size_t n)
+{
+	uint8_t *at = p->b + p->len;
+
+	assert_true(p->len + n <= PKT_BUF);
+	memset(at, 0, n);
+	p->len += n;
+	return at;
+}
+
+/* IPv4 header; opt_len bytes of options (a multiple of 4) after the 20 fixed bytes. */
+static void pkt_ipv4(struct pkt *p, const uint8_t *opts, size_t opt_len, uint16_t frag)
+{
+	uint8_t *h;
+
+	assert_int_equal(opt_len % 4, 0);
+	memset(p, 0, sizeof(*p));
+	h = pkt_grow(p, 20 + opt_len);
+	h[0] = 0x40 | (uint8_t)(5 + opt_len / 4);
+	put16(h + 4, 0x1234);
+	put16(h + 6, frag);
+	h[8] = 64;
+	memcpy(h + 12, v4_src, 4);
+	memcpy(h + 16, v4_dst, 4);
+	if (opt_len)
+		memcpy(h + 20, opts, opt_len);
+	p->next_off = 9;
+}
+
+static void pkt_ipv6(struct pkt *p)
+{
+	uint8_t *h;
+
+	memset(p, 0, sizeof(*p));
+	h = pkt_grow(p, 40);
+	put32(h, 0x60012345);
+	h[7] = 64;
+	memcpy(h + 8, v6_src, 16);
+	memcpy(h + 24, v6_dst, 16);
+	p->next_off = 6;
+}
+
+/* Hop-by-hop, routing or destination options: total_len a multiple of 8, padded with PadN. */
+static void pkt_ext(struct pkt *p, uint8_t type, size_t total_len)
+{
+	uint8_t *h;
+
+	assert_true(total_len >= 8 && total_len % 8 == 0);
+	p->b[p->next_off] = type;
+	p->next_off = p->len;
+	h = pkt_grow(p, total_len);
+	h[1] = (uint8_t)(total_len / 8 - 1);
+	if (type == IPPROTO_ROUTING) {
+		h[2] = 4; /* segment routing header type, segments left 0: passed through */
+		return;
+	}
+	h[2] = 1; /* PadN covering the rest */
+	h[3] = (uint8_t)(total_len - 4);
+}
+
+/* AH: total_len a multiple of 4, at least 12; its length field counts 4-byte words minus 2. */
+static void pkt_ah(struct pkt *p, size_t total_len)
+{
+	uint8_t *h;
+
+	assert_true(total_len >= 12 && total_len % 4 == 0);
+	p->b[p->next_off] = IPPROTO_AH;
+	p->next_off = p->len;
+	h = pkt_grow(p, total_len);
+	h[1] = (uint8_t)(total_len / 4 - 2);
+	put32(h + 4, 0x00000100);
+	put32(h + 8, 7);
+	memset(h + 12, 0xa5, total_len - 12);
+}
+
+static void pkt_frag(struct pkt *p, uint16_t offset, int more)
+{
+	uint8_t *h;
+
+	p->b[p->next_off] = IPPROTO_FRAGMENT;
+	p->next_off = p->len;
+	h = pkt_grow(p, 8);
+	put16(h + 2, (uint16_t)(offset << 3 | (more ? 1 : 0)));
+	put32(h + 4, 0xcafef00d);
+}
+
+/* TCP header with options filling doff; also fixes up the IP length field. */
+static void pkt_tcp(struct pkt *p, const struct tcp_spec *t)
+{
+	static const uint8_t opts[40] = {
+		2,    4,    0x05, 0xb4, /* MSS 1460 */
+		1,    3,    3,    7,    /* NOP, window scale 7 */
+		4,    2,    1,    1,    /* SACK permitted, NOP, NOP */
+		8,    10,   0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1, /* timestamps */
+	};
+	size_t hdr_len = (size_t)(t->doff < 5 ? 5 : t->doff) * 4;
+	uint8_t *h;
+
+	p->b[p->next_off] = IPPROTO_TCP;
+	h = pkt_grow(p, hdr_len);
+	put16(h, t->sport);
+	put16(h + 2, t->dport);
+	put32(h + 4, t->seq);
+	put32(h + 8, t->ack);
+	h[12] = (uint8_t)(t->doff << 4 | (t->flags >> 8 & 1));
+	h[13] = t->flags & 0xff;
+	put16(h + 14, t->window);
+	put16(h + 16, t->checksum);
+	put16(h + 18, t->urgent);
+	memcpy(h + 20, opts, hdr_len - 20);
+	if ((p->b[0] >> 4) == 4)
+		put16(p->b + 2, (uint16_t)p->len);
+	else
+		put16(p->b + 4, (uint16_t)(p->len - 40));
+}
+
+/* IHL 8: NOP, then record route (type 7, length 11, pointer 4) with room for two addresses. */
+static void build_v4_opts(struct pkt *p, const struct tcp_spec *t)
+{
+	static const uint8_t rr[12] = { 1, 7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0 };
+
+	pkt_ipv4(p, rr, sizeof(rr), 0);
+	pkt_tcp(p, t);
+}
+
+/* Hop-by-hop 8, destination options 16, routing 24, first fragment 8: 56 bytes of extensions. */
+static void build_v6_ext(struct pkt *p, const struct tcp_spec *t)
+{
+	pkt_ipv6(p);
+	pkt_ext(p, IPPROTO_HOPOPTS, 8);
+	pkt_ext(p, IPPROTO_DSTOPTS, 16);
+	pkt_ext(p, IPPROTO_ROUTING, 24);
+	pkt_frag(p, 0, 1);
+	pkt_tcp(p, t);
+}
+
+/* Decodes from an exact-size heap copy so that a sanitizer or valgrind catches any over-read. */
+static int decode_exact(const uint8_t *b, size_t len, struct pkt_headers *out)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc;
+
+	assert_non_null(copy);
+	memcpy(copy, b, len);
+	rc = decode_headers(len ? copy : NULL, len, out);
+	free(copy);
+	return rc;
+}
+
+static int decode_pkt(const struct pkt *p, struct pkt_headers *out)
+{
+	/* Poisoned so that a field the decoder forgets to fill is noticed. */
+	memset(out, 0xaa, sizeof(*out));
+	return decode_exact(p->b, p->len, out);
+}
+
+static void assert_tcp_fields(const struct pkt_headers *h, const struct tcp_spec *t)
+{
+	assert_int_equal(h->protocol, IPPROTO_TCP);
+	assert_int_equal(h->src_port, t->sport);
+	assert_int_equal(h->dst_port, t->dport);
+	assert_int_equal(h->seq, t->seq);
+	assert_int_equal(h->ack, t->ack);
+	assert_int_equal(h->data_offset, t->doff);
+	assert_int_equal(h->flags, t->flags);
+	assert_int_equal(h->window, t->window);
+	assert_int_equal(h->checksum, t->checksum);
+	assert_int_equal(h->urgent, t->urgent);
+}
+
+static void assert_v4_addrs(const struct pkt_headers *h)
+{
+	static const uint8_t zero[12];
+
+	assert_int_equal(h->family, AF_INET);
+	assert_memory_equal(h->src_addr, v4_src, 4);
+	assert_memory_equal(h->dst_addr, v4_dst, 4);
+	assert_memory_equal(h->src_addr + 4, zero, 12);
+	assert_memory_equal(h->dst_addr + 4, zero, 12);
+}
+
+static void assert_v6_addrs(const struct pkt_headers *h)
+{
+	assert_int_equal(h->family, AF_INET6);
+	assert_memory_equal(h->src_addr, v6_src, 16);
+	assert_memory_equal(h->dst_addr, v6_dst, 16);
+}
+
+static void test_ipv4_plain(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	pkt_ipv4(&p, NULL, 0, 0x4000); /* DF set: not a fragment */
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(p.len, 40);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v4_addrs(&h);
+	assert_tcp_fields(&h, &tcp_default);
+}
+
+static void test_ipv4_options(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	t.doff = 8;
+	t.flags = TCP_FLAG_SYN;
+	t.sport = 0xffff;
+	t.dport = 0x8000;
+	build_v4_opts(&p, &t);
+	assert_int_equal(p.b[0], 0x48);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v4_addrs(&h);
+	assert_tcp_fields(&h, &t);
+}
+
+static void test_ipv4_max_options(void **state)
+{
+	uint8_t nops[40];
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	memset(nops, 1, sizeof(nops));
+	t.doff = 15;
+	pkt_ipv4(&p, nops, sizeof(nops), 0);
+	pkt_tcp(&p, &t);
+	assert_int_equal(p.len, 120);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v4_addrs(&h);
+	assert_tcp_fields(&h, &t);
+}
+
+static void test_ipv4_payload_after_tcp(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_tcp(&p, &tcp_default);
+	memset(pkt_grow(&p, 100), 0x5a, 100);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &tcp_default);
+}
+
+static void test_ipv6_plain(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	t.seq = 0xffffffff;
+	t.ack = 0x80000000;
+	t.flags = TCP_FLAG_FIN | TCP_FLAG_ACK;
+	pkt_ipv6(&p);
+	pkt_tcp(&p, &t);
+	assert_int_equal(p.len, 60);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v6_addrs(&h);
+	assert_tcp_fields(&h, &t);
+}
+
+static void test_ipv6_ext_headers(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	t.doff = 10;
+	build_v6_ext(&p, &t);
+	assert_int_equal(p.len, 40 + 56 + 40);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v6_addrs(&h);
+	assert_tcp_fields(&h, &t);
+}
+
+static void test_ipv6_ah(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	/* 24 bytes: length field 4, which the 8-byte rule would misread as 40. */
+	pkt_ipv6(&p);
+	pkt_ah(&p, 24);
+	pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(p.b[40 + 1], 4);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_v6_addrs(&h);
+	assert_tcp_fields(&h, &tcp_default);
+
+	/* 12 bytes: the shortest AH, an ICV of zero length. */
+	pkt_ipv6(&p);
+	pkt_ah(&p, 12);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &tcp_default);
+}
+
+static void test_ipv6_six_ext_headers(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	pkt_ipv6(&p);
+	pkt_ext(&p, IPPROTO_HOPOPTS, 8);
+	pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_ext(&p, IPPROTO_ROUTING, 16);
+	pkt_frag(&p, 0, 0);
+	pkt_ah(&p, 16);
+	pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &tcp_default);
+}
+
+/* Eight headers are walked, as IPV6_EXT_MAX in pktrace.bpf.c: the two sides must agree. */
+static void test_ipv6_ext_chain_bound(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+	int i;
+
+	(void)state;
+
+	pkt_ipv6(&p);
+	for (i = 0; i < 8; i++)
+		pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &tcp_default);
+
+	pkt_ipv6(&p);
+	for (i = 0; i < 9; i++)
+		pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), -DECODE_NOT_TCP);
+}
+
+static void test_ipv6_ext_chain_too_long(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+	int i;
+
+	(void)state;
+
+	/* More headers than any real packet carries: refused, not walked without end. */
+	pkt_ipv6(&p);
+	for (i = 0; i < 64; i++)
+		pkt_ext(&p, IPPROTO_DSTOPTS, 8);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), -DECODE_NOT_TCP);
+}
+
+static void test_flags_each_alone(void **state)
+{
+	(void)state;
+
+	static const uint16_t flags[] = {
+		TCP_FLAG_FIN, TCP_FLAG_SYN, TCP_FLAG_RST, TCP_FLAG_PSH, TCP_FLAG_ACK,
+		TCP_FLAG_URG, TCP_FLAG_ECE, TCP_FLAG_CWR, TCP_FLAG_NS,
+	};
+	static const uint8_t wire13[] = { 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x00 };
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		t.flags = flags[i];
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &t);
+		/* The builder must put each flag where the RFCs do, or this proves nothing. */
+		assert_int_equal(p.b[20 + 13], wire13[i]);
+		assert_int_equal(p.b[20 + 12] & 1, flags[i] == TCP_FLAG_NS);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.flags, flags[i]);
+		assert_int_equal(h.data_offset, 5);
+	}
+}
+
+static void test_flags_all_and_reserved(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	t.flags = 0x1ff;
+	pkt_ipv6(&p);
+	pkt_tcp(&p, &t);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.flags, 0x1ff);
+
+	/* The three reserved bits beside NS are not flags and must not shift data_offset. */
+	t.flags = 0;
+	pkt_ipv6(&p);
+	pkt_tcp(&p, &t);
+	p.b[40 + 12] |= 0x0e;
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.flags, 0);
+	assert_int_equal(h.data_offset, 5);
+}
+
+/* Every cut of p must fail: TRUNCATED_IP before l4_off, TRUNCATED_TCP from there on. */
+static void assert_every_cut_fails(const struct pkt *p, size_t l4_off)
+{
+	struct pkt_headers h;
+	size_t len;
+	int want, rc;
+
+	for (len = 0; len < p->len; len++) {
+		want = len < l4_off ? -DECODE_TRUNCATED_IP : -DECODE_TRUNCATED_TCP;
+		rc = decode_exact(p->b, len, &h);
+		if (rc != want)
+			fail_msg("cut at %zu of %zu: got %s, want %s", len, p->len,
+				 decode_strerror(rc), decode_strerror(want));
+	}
+	assert_int_equal(decode_exact(p->b, p->len, &h), DECODE_OK);
+}
+
+static void test_truncated_ipv4(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+
+	(void)state;
+
+	t.doff = 10;
+	build_v4_opts(&p, &t);
+	assert_int_equal(p.len, 32 + 40);
+	assert_every_cut_fails(&p, 32);
+}
+
+static void test_truncated_ipv6(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+
+	(void)state;
+
+	t.doff = 10;
+	build_v6_ext(&p, &t);
+	assert_every_cut_fails(&p, 40 + 56);
+
+	pkt_ipv6(&p);
+	pkt_ah(&p, 24);
+	pkt_tcp(&p, &t);
+	assert_every_cut_fails(&p, 40 + 24);
+}
+
+static void test_null_empty(void **state)
+{
+	struct pkt_headers h;
+
+	(void)state;
+
+	assert_int_equal(decode_headers(NULL, 0, &h), -DECODE_TRUNCATED_IP);
+}
+
+static void test_bad_data_offset(void **state)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	for (t.doff = 0; t.doff < 5; t.doff++) {
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &t);
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_BAD_DATA_OFFSET);
+
+		build_v6_ext(&p, &t);
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_BAD_DATA_OFFSET);
+	}
+}
+
+static void test_data_offset_beyond_buffer(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	/* Claims 60 bytes of TCP header but only the fixed 20 are there. */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_tcp(&p, &tcp_default);
+	p.b[20 + 12] = 0xf0;
+	assert_int_equal(decode_pkt(&p, &h), -DECODE_TRUNCATED_TCP);
+}
+
+static void test_bad_version(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+	unsigned int v;
+
+	(void)state;
+
+	for (v = 0; v < 16; v++) {
+		if (v == 4 || v == 6)
+			continue;
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &tcp_default);
+		p.b[0] = (uint8_t)(v << 4 | 5);
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_BAD_IP_VERSION);
+	}
+	/* One byte is enough to know the version is wrong. */
+	p.b[0] = 0x50;
+	assert_int_equal(decode_exact(p.b, 1, &h), -DECODE_BAD_IP_VERSION);
+}
+
+static void test_bad_ihl(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+	uint8_t ihl;
+
+	(void)state;
+
+	for (ihl = 0; ihl < 5; ihl++) {
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &tcp_default);
+		p.b[0] = 0x40 | ihl;
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_BAD_IHL);
+	}
+}
+
+static void test_not_tcp(void **state)
+{
+	static const uint8_t v4_protos[] = { IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_GRE, 0 };
+	static const uint8_t v6_protos[] = { IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_ESP,
+					     IPPROTO_NONE };
+	struct pkt p;
+	struct pkt_headers h;
+	size_t i;
+
+	(void)state;
+
+	for (i = 0; i < sizeof(v4_protos); i++) {
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &tcp_default);
+		p.b[9] = v4_protos[i];
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_NOT_TCP);
+	}
+	for (i = 0; i < sizeof(v6_protos); i++) {
+		pkt_ipv6(&p);
+		pkt_tcp(&p, &tcp_default);
+		p.b[6] = v6_protos[i];
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_NOT_TCP);
+
+		/* The same after an extension header, whose next-header byte says UDP. */
+		pkt_ipv6(&p);
+		pkt_ext(&p, IPPROTO_HOPOPTS, 8);
+		pkt_tcp(&p, &tcp_default);
+		p.b[p.next_off] = v6_protos[i];
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_NOT_TCP);
+	}
+}
+
+static void test_ipv4_fragments(void **state)
+{
+	static const uint16_t later[] = { 0x0001, 0x2001, 0x1fff, 0x00b9, 0x8010 };
+	static const uint16_t first[] = { 0x0000, 0x2000, 0x4000 };
+	struct pkt p;
+	struct pkt_headers h;
+	size_t i;
+
+	(void)state;
+
+	for (i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		pkt_ipv4(&p, NULL, 0, later[i]);
+		pkt_tcp(&p, &tcp_default);
+		assert_int_equal(decode_pkt(&p, &h), -DECODE_FRAGMENT);
+	}
+	for (i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+		pkt_ipv4(&p, NULL, 0, first[i]);
+		pkt_tcp(&p, &tcp_default);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_tcp_fields(&h, &tcp_default);
+	}
+}
+
+static void test_ipv6_fragments(void **state)
+{
+	struct pkt p;
+	struct pkt_headers h;
+
+	(void)state;
+
+	pkt_ipv6(&p);
+	pkt_frag(&p, 1, 1);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), -DECODE_FRAGMENT);
+
+	/* The last fragment (M clear) at the highest offset, after a hop-by-hop header. */
+	pkt_ipv6(&p);
+	pkt_ext(&p, IPPROTO_HOPOPTS, 8);
+	pkt_frag(&p, 0x1fff, 0);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), -DECODE_FRAGMENT);
+
+	/* An atomic fragment (offset 0, M clear, RFC 6946) holds the whole segment. */
+	pkt_ipv6(&p);
+	pkt_frag(&p, 0, 0);
+	pkt_tcp(&p, &tcp_default);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &tcp_default);
+}
+
+static void test_strerror(void **state)
+{
+	static const int unknown[] = { DECODE__MAX, -DECODE__MAX, 1000, -1000, INT_MAX, INT_MIN };
+	const char *names[DECODE__MAX];
+	int e, f;
+	size_t i;
+
+	(void)state;
+
+	for (e = 0; e < DECODE__MAX; e++) {
+		names[e] = decode_strerror(-e);
+		assert_non_null(names[e]);
+		assert_true(strlen(names[e]) > 0);
+		assert_string_equal(decode_strerror(e), names[e]);
+		for (f = 0; f < e; f++)
+			assert_string_not_equal(names[e], names[f]);
+	}
+	assert_string_equal(decode_strerror(-DECODE_TRUNCATED_TCP), "truncated TCP header");
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		const char *s = decode_strerror(unknown[i]);
+
+		assert_non_null(s);
+		assert_true(strlen(s) > 0);
+		for (e = 0; e < DECODE__MAX; e++)
+			assert_string_not_equal(s, names[e]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4_plain),
+		cmocka_unit_test(test_ipv4_options),
+		cmocka_unit_test(test_ipv4_max_options),
+		cmocka_unit_test(test_ipv4_payload_after_tcp),
+		cmocka_unit_test(test_ipv6_plain),
+		cmocka_unit_test(test_ipv6_ext_headers),
+		cmocka_unit_test(test_ipv6_ah),
+		cmocka_unit_test(test_ipv6_six_ext_headers),
+		cmocka_unit_test(test_ipv6_ext_chain_bound),
+		cmocka_unit_test(test_ipv6_ext_chain_too_long),
+		cmocka_unit_test(test_flags_each_alone),
+		cmocka_unit_test(test_flags_all_and_reserved),
+		cmocka_unit_test(test_truncated_ipv4),
+		cmocka_unit_test(test_truncated_ipv6),
+		cmocka_unit_test(test_null_empty),
+		cmocka_unit_test(test_bad_data_offset),
+		cmocka_unit_test(test_data_offset_beyond_buffer),
+		cmocka_unit_test(test_bad_version),
+		cmocka_unit_test(test_bad_ihl),
+		cmocka_unit_test(test_not_tcp),
+		cmocka_unit_test(test_ipv4_fragments),
+		cmocka_unit_test(test_ipv6_fragments),
+		cmocka_unit_test(test_strerror),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
