@@ -3,6 +3,10 @@
 #ifndef PKTRACE_H
 #define PKTRACE_H
 
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 #define PKT_COMM_LEN 16
 #define PKT_IFNAME_LEN 16
 /* Room for the L3 and L4 headers: IPv4 60 + TCP 60, or IPv6 40 + extension headers + TCP 60. */

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "capture.h"
+#include "pktrace.skel.h"
+
+struct capture {
+	struct pktrace_bpf *skel;
+	struct ring_buffer *rb;
+	int cgroup_fd;
+	int ncpus;
+};
+
+static bool has_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return false;
+	return data[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* The cgroup v2 mount: /sys/fs/cgroup on unified systems, .../unified on hybrid ones. */
+static int cgroup2_path(char *path, size_t len)
+{
+	struct mntent *m;
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while ((m = getmntent(f))) {
+		if (strcmp(m->mnt_type, "cgroup2"))
+			continue;
+		snprintf(path, len, "%s", m->mnt_dir);
+		err = 0;
+		break;
+	}
+	endmntent(f);
+	return err;
+}
+
+static int check_prerequisites(char *cgpath, size_t len)
+{
+	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON) &&
+					  has_cap(CAP_NET_ADMIN))) {
+		fprintf(stderr, "pktrace: needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and "
+				"CAP_SYS_ADMIN for the socket iterator): run it with sudo\n");
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "pktrace: the kernel has no BTF (/sys/kernel/btf/vmlinux missing): "
+				"a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed\n");
+		return -ENOENT;
+	}
+	if (cgroup2_path(cgpath, len)) {
+		fprintf(stderr, "pktrace: no cgroup v2 hierarchy is mounted: mount one with "
+				"'mount -t cgroup2 none /sys/fs/cgroup/unified'\n");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* The accept tracepoints need tracefs; systemd mounts it, minimal systems may not. */
+static int tracefs_ensure(void)
+{
+	if (!access("/sys/kernel/tracing/events", F_OK) ||
+	    !access("/sys/kernel/debug/tracing/events", F_OK))
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
+		return -errno;
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("PKTRACE_DEBUG")))
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int scope_fill(struct capture *c, const struct scope *s, pid_t follow_pid)
+{
+	__u8 one = 1;
+	int i, fd;
+
+	fd = bpf_map__fd(c->skel->maps.scope_pids);
+	for (i = 0; i < s->n_pids; i++)
+		if (bpf_map_update_elem(fd, &s->pids[i], &one, BPF_ANY))
+			return -errno;
+	if (follow_pid > 0 && bpf_map_update_elem(fd, &follow_pid, &one, BPF_ANY))
+		return -errno;
+	fd = bpf_map__fd(c->skel->maps.scope_comms);
+	for (i = 0; i < s->n_comms; i++) {
+		char key[PKT_COMM_LEN] = {};
+
+		strncpy(key, s->comms[i], sizeof(key) - 1);
+		if (bpf_map_update_elem(fd, key, &one, BPF_ANY))
+			return -errno;
+	}
+	fd = bpf_map__fd(c->skel->maps.scope_uids);
+	for (i = 0; i < s->n_uids; i++)
+		if (bpf_map_update_elem(fd, &s->uids[i], &one, BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+/* Run the task_file iterator once: it gives sockets opened before pktrace an owner. */
+static int attribute_existing(struct capture *c)
+{
+	struct bpf_link *link;
+	char buf[256];
+	int fd, n, err = 0;
+
+	link = bpf_program__attach_iter(c->skel->progs.owner_existing, NULL);
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	if (n < 0)
+		err = -errno;
+	close(fd);
+out:
+	bpf_link__destroy(link);
+	return err;
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t size)
+{
+	struct capture_config *cfg = ctx;
+
+	return cfg->on_record(cfg->ctx, data, size);
+}
+
+struct capture *capture__open(const struct capture_config *cfg)
+{
+	static struct capture_config config;
+	struct capture *c;
+	char cgpath[4096];
+	const char *step;
+	int err;
+
+	err = check_prerequisites(cgpath, sizeof(cgpath));
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	libbpf_set_print(libbpf_print);
+	config = *cfg;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->cgroup_fd = -1;
+	c->ncpus = libbpf_num_possible_cpus();
+
+	step = "open the BPF object";
+	c->skel = pktrace_bpf__open();
+	if (!c->skel)
+		goto fail;
+	c->skel->rodata->self_tgid = getpid();
+	c->skel->rodata->scope_by_pid = cfg->scope->n_pids > 0 || cfg->follow_pid > 0;
+	c->skel->rodata->scope_by_comm = cfg->scope->n_comms > 0;
+	c->skel->rodata->scope_by_uid = cfg->scope->n_uids > 0;
+	c->skel->rodata->follow_forks = cfg->follow_pid > 0;
+
+	step = "load the BPF programs (see the kernel requirements in the README)";
+	if (pktrace_bpf__load(c->skel))
+		goto fail;
+	step = "fill the scope maps";
+	err = scope_fill(c, cfg->scope, cfg->follow_pid);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+
+	step = "open the cgroup v2 root";
+	c->cgroup_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->cgroup_fd < 0)
+		goto fail;
+	/* Links, not legacy attachments: they go away with the process, even on SIGKILL. */
+	step = "attach the socket-creation hook";
+	c->skel->links.owner_sock_create =
+		bpf_program__attach_cgroup(c->skel->progs.owner_sock_create, c->cgroup_fd);
+	if (!c->skel->links.owner_sock_create)
+		goto fail;
+	step = "mount tracefs on /sys/kernel/tracing (needed by the accept tracepoints)";
+	err = tracefs_ensure();
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	step = "attach the accept, fork and exit tracepoints";
+	c->skel->links.owner_accept4 = bpf_program__attach(c->skel->progs.owner_accept4);
+	c->skel->links.owner_accept = bpf_program__attach(c->skel->progs.owner_accept);
+	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
+	c->skel->links.scope_forget_exit = bpf_program__attach(c->skel->progs.scope_forget_exit);
+	if (!c->skel->links.owner_accept4 || !c->skel->links.owner_accept ||
+	    !c->skel->links.scope_follow_fork || !c->skel->links.scope_forget_exit)
+		goto fail;
+	step = "attach the cgroup_skb programs";
+	c->skel->links.capture_ingress =
+		bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
+	c->skel->links.capture_egress =
+		bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
+	if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress)
+		goto fail;
+	step = "attribute sockets opened before pktrace started";
+	err = attribute_existing(c);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	step = "set up the ring buffer";
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ringbuf, &config, NULL);
+	if (!c->rb)
+		goto fail;
+	return c;
+
+fail:
+	err = errno;
+	fprintf(stderr, "pktrace: cannot %s: %s\n", step, strerror(err));
+	capture__destroy(c);
+	errno = err;
+	return NULL;
+}
+
+int capture__poll(struct capture *c, int timeout_ms)
+{
+	int n = ring_buffer__poll(c->rb, timeout_ms);
+
+	return n == -EINTR ? 0 : n;
+}
+
+int capture__drain(struct capture *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+int capture__stats(struct capture *c, uint64_t out[STAT__MAX])
+{
+	__u64 vals[c->ncpus];
+	__u32 i;
+	int cpu, fd = bpf_map__fd(c->skel->maps.stats);
+
+	for (i = 0; i < STAT__MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, vals))
+			return -errno;
+		for (cpu = 0; cpu < c->ncpus; cpu++)
+			out[i] += vals[cpu];
+	}
+	return 0;
+}
+
+int capture__uts_name(void *ctx, uint32_t uts_inum, char *name, size_t len)
+{
+	struct capture *c = ctx;
+	char buf[65];
+
+	if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.uts_names), &uts_inum, buf))
+		return -errno;
+	buf[sizeof(buf) - 1] = 0;
+	snprintf(name, len, "%s", buf);
+	return 0;
+}
+
+void capture__destroy(struct capture *c)
+{
+	if (!c)
+		return;
+	ring_buffer__free(c->rb);
+	pktrace_bpf__destroy(c->skel);
+	if (c->cgroup_fd >= 0)
+		close(c->cgroup_fd);
+	free(c);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Capture: loads the kernel side, attaches it, and hands ring-buffer records to a callback. */
+#ifndef PKTRACE_CAPTURE_H
+#define PKTRACE_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pktrace.h"
+#include "scope.h"
+
+struct capture;
+
+/* Called once per ring-buffer record; a negative return stops the current poll. */
+typedef int (*capture_record_fn)(void *ctx, const void *data, size_t size);
+
+struct capture_config {
+	const struct scope *scope;
+	pid_t follow_pid; /* > 0: trace this process and everything it forks */
+	capture_record_fn on_record;
+	void *ctx;
+};
+
+/*
+ * Check the prerequisites, load and attach the programs, and attribute existing sockets.
+ * Returns NULL with errno set after printing one line that says what is missing.
+ */
+struct capture *capture__open(const struct capture_config *cfg);
+/* Wait up to timeout_ms for records and hand them over. Returns records seen or -errno. */
+int capture__poll(struct capture *c, int timeout_ms);
+/* Hand over every record already in the ring buffer without waiting. */
+int capture__drain(struct capture *c);
+/* Sum the kernel's per-CPU counters into out (enum pkt_stat). */
+int capture__stats(struct capture *c, uint64_t out[STAT__MAX]);
+/* uts_lookup_fn for enrich: node name of a UTS namespace seen by the kernel side. */
+int capture__uts_name(void *c, uint32_t uts_inum, char *name, size_t len);
+void capture__destroy(struct capture *c);
+
+#endif /* PKTRACE_CAPTURE_H */

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* pktrace: process-aware TCP packet tracer. Data flows capture -> decode -> enrich -> output. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "decode.h"
+#include "enrich.h"
+#include "opts.h"
+#include "output.h"
+
+#define POLL_MS 100
+#define IFNAME_CACHE 64
+
+struct app {
+	struct opts opts;
+	struct capture *capture;
+	struct enrich enrich;
+	struct output out;
+	struct pkt_event ev; /* reused for every record: no per-event allocation */
+	uint64_t boot_to_real_ns;
+	uint64_t written;
+	uint64_t bad_records;
+	uint64_t decode_errors[DECODE__MAX];
+	char ifnames[IFNAME_CACHE][IF_NAMESIZE]; /* fallback when the kernel gave no name */
+	int out_err;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static const char *ifname_fallback(struct app *app, uint32_t ifindex)
+{
+	char *slot = app->ifnames[ifindex % IFNAME_CACHE];
+
+	if (!slot[0] && !if_indextoname(ifindex, slot))
+		snprintf(slot, IF_NAMESIZE, "if%u", ifindex);
+	return slot;
+}
+
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	const struct pkt_record *r = data;
+	struct app *app = ctx;
+	struct pkt_event *e = &app->ev;
+	int err;
+
+	if (size < sizeof(*r)) {
+		app->bad_records++;
+		return 0;
+	}
+	err = decode_headers(r->hdr, r->hdr_len < PKT_HDR_MAX ? r->hdr_len : PKT_HDR_MAX, &e->hdr);
+	if (err) {
+		app->decode_errors[-err < DECODE__MAX ? -err : 0]++;
+		return 0;
+	}
+	e->timestamp_ns = r->ts_ns + app->boot_to_real_ns;
+	e->egress = r->direction == PKT_EGRESS;
+	e->packet_len = r->pkt_len;
+	if (r->ifname[0]) {
+		memcpy(e->ifname, r->ifname, PKT_IFNAME_LEN);
+		e->ifname[PKT_IFNAME_LEN] = 0;
+	} else {
+		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, r->ifindex));
+	}
+	e->proc.pid = r->owner.pid;
+	e->proc.tid = r->owner.tid;
+	e->proc.ppid = r->owner.ppid;
+	e->proc.uid = r->owner.uid;
+	e->proc.cgroup_id = r->owner.cgroup_id;
+	memcpy(e->proc.comm, r->owner.comm, PKT_COMM_LEN);
+	e->proc.comm[PKT_COMM_LEN] = 0;
+	enrich_process(&app->enrich, &e->proc, r->owner.uts_inum);
+
+	err = output_event(&app->out, e);
+	if (err) {
+		app->out_err = -err;
+		return err;
+	}
+	app->written++;
+	return 0;
+}
+
+static void print_summary(struct app *app)
+{
+	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost;
+	int i;
+
+	if (capture__stats(app->capture, st))
+		fprintf(stderr, "pktrace: cannot read the kernel counters: %s\n", strerror(errno));
+	for (i = 1; i < DECODE__MAX; i++)
+		decoded_bad += app->decode_errors[i];
+	/* Records the kernel submitted that never reached the output (it failed first). */
+	if (st[STAT_EVENTS] > app->written + decoded_bad + app->bad_records)
+		unwritten = st[STAT_EVENTS] - app->written - decoded_bad - app->bad_records;
+	lost = st[STAT_LOST_RINGBUF] + decoded_bad + app->bad_records + unwritten;
+	fprintf(stderr,
+		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
+		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
+		"errors, %llu malformed records, %llu not written)\n",
+		(unsigned long long)app->written, (unsigned long long)st[STAT_PACKETS],
+		(unsigned long long)st[STAT_OUT_OF_SCOPE], (unsigned long long)st[STAT_NO_OWNER],
+		(unsigned long long)lost, (unsigned long long)st[STAT_LOST_RINGBUF],
+		(unsigned long long)decoded_bad, (unsigned long long)app->bad_records,
+		(unsigned long long)unwritten);
+	for (i = 1; i < DECODE__MAX; i++)
+		if (app->decode_errors[i])
+			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
+				(unsigned long long)app->decode_errors[i]);
+	if (st[STAT_HDR_TRUNCATED])
+		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
+			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
+}
+
+/* Fork COMMAND stopped on a pipe, so tracing is in place before its first instruction. */
+static pid_t command_start(char **argv, int *release_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(p[0]);
+	*release_fd = p[1];
+	return pid;
+}
+
+static int exit_status(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct app app; /* large (output buffer): not on the stack */
+	struct capture_config cfg = {};
+	struct sigaction sa = {.sa_handler = on_signal};
+	int release_fd = -1, status = 0, err, n;
+	pid_t child = 0;
+
+	switch (opts_parse(&app.opts, argc, argv, stdout, stderr)) {
+	case OPTS_RUN:
+		break;
+	case OPTS_EXIT:
+		return 0;
+	default:
+		return 2;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
+
+	err = output_open(&app.out, app.opts.output_path, app.opts.format);
+	if (err) {
+		fprintf(stderr, "pktrace: cannot open '%s' for writing: %s\n",
+			app.opts.output_path, strerror(-err));
+		return 1;
+	}
+	if (app.opts.command) {
+		child = command_start(app.opts.command, &release_fd);
+		if (child < 0) {
+			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
+			return 1;
+		}
+	}
+
+	cfg.scope = &app.opts.scope;
+	cfg.follow_pid = child;
+	cfg.on_record = on_record;
+	cfg.ctx = &app;
+	app.capture = capture__open(&cfg);
+	if (!app.capture) {
+		if (child > 0) {
+			close(release_fd); /* the command exits 127 without running */
+			waitpid(child, NULL, 0);
+		}
+		output_close(&app.out);
+		return 1;
+	}
+	if (enrich_init(&app.enrich, capture__uts_name, app.capture))
+		fprintf(stderr, "pktrace: cannot read this host's name: %s\n", strerror(errno));
+	app.boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
+		child > 0 ? " of the command" : "");
+	if (child > 0) {
+		if (write(release_fd, "g", 1) != 1)
+			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
+		close(release_fd);
+	}
+
+	while (!stop_signal && !app.out_err) {
+		n = capture__poll(app.capture, POLL_MS);
+		if (n < 0 && !app.out_err) {
+			fprintf(stderr, "pktrace: reading the ring buffer failed: %s\n", strerror(-n));
+			status = 1;
+			break;
+		}
+		if (!app.out_err && app.out.len) {
+			err = output_flush(&app.out);
+			if (err)
+				app.out_err = -err;
+		}
+		if (child > 0 && waitpid(child, &err, WNOHANG) == child) {
+			status = exit_status(err);
+			child = 0;
+			break;
+		}
+	}
+	/* Drain what the kernel already handed over, then flush it. */
+	if (!app.out_err) {
+		capture__drain(app.capture);
+		if (!app.out_err) {
+			err = output_flush(&app.out);
+			if (err)
+				app.out_err = -err;
+		}
+	}
+	print_summary(&app);
+	if (app.out_err) {
+		fprintf(stderr, "pktrace: stopped: cannot write events to %s: %s\n",
+			app.opts.output_path ? app.opts.output_path : "standard output",
+			strerror(app.out_err));
+		status = 1;
+	}
+	err = output_close(&app.out);
+	if (err && !app.out_err) {
+		fprintf(stderr, "pktrace: cannot write events to %s: %s\n",
+			app.opts.output_path ? app.opts.output_path : "standard output",
+			strerror(-err));
+		status = 1;
+	}
+	capture__destroy(app.capture);
+	if (child > 0) {
+		/* pktrace was stopped before the command ended: wait for it, as a shell would. */
+		if (waitpid(child, &err, 0) == child)
+			status = exit_status(err);
+	}
+	return status;
+}
