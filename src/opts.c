@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <getopt.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "opts.h"
+
+#define PKTRACE_VERSION "0.1.0"
+
+static const char usage[] =
+	"Usage: pktrace [OPTIONS] [-- COMMAND [ARG...]]\n"
+	"Trace TCP packets together with the process that sent or received them.\n"
+	"\n"
+	"  -e, --events LIST      events to emit; for now only net_packet_tcp (the default)\n"
+	"  -F, --format FMT       table (default) or json\n"
+	"  -o, --output FILE      write events to FILE instead of stdout\n"
+	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
+	"                         comm=NAME[,NAME..] uid=N[,N..]; values of one key are ORed,\n"
+	"                         different keys are ANDed\n"
+	"  -- COMMAND [ARG...]    start COMMAND, trace it and every process it forks from its\n"
+	"                         first packet on; exit when it exits, after draining, with its\n"
+	"                         exit status\n"
+	"  -h, --help             show this help and exit\n"
+	"  -V, --version          show the version and exit\n"
+	"\n"
+	"Examples:\n"
+	"  pktrace -s comm=nginx,curl -s uid=33 -F json -o packets.json\n"
+	"  pktrace -- curl -s https://example.com/\n";
+
+static const struct option long_opts[] = {
+	{ "events", required_argument, NULL, 'e' },
+	{ "format", required_argument, NULL, 'F' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "scope", required_argument, NULL, 's' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* '+': stop at the first non-option so the command's own options are left alone. */
+static const char short_opts[] = "+:e:F:o:s:hV";
+
+__attribute__((format(printf, 2, 3)))
+static enum opts_result error(FILE *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pktrace: ", err);
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fputc('\n', err);
+	fflush(err);
+	return OPTS_ERROR;
+}
+
+static enum opts_result parse_events(struct opts *o, const char *list, FILE *err)
+{
+	const char *v = list, *end;
+	size_t len;
+
+	for (;;) {
+		end = strchr(v, ',');
+		len = end ? (size_t)(end - v) : strlen(v);
+		if (len == 0)
+			return error(err, "-e '%s': empty event name (known: net_packet_tcp)",
+				     list);
+		if (len == strlen("net_packet_tcp") && !memcmp(v, "net_packet_tcp", len))
+			o->events_tcp = 1;
+		else
+			return error(err, "unknown event '%.*s' (known: net_packet_tcp)", (int)len,
+				     v);
+		if (!end)
+			break;
+		v = end + 1;
+	}
+	return OPTS_RUN;
+}
+
+/* Name the option getopt complained about: the long form when that is what was typed. */
+static const char *typed_option(char **argv, int idx, int optopt, char *buf, size_t len)
+{
+	const char *arg = idx > 0 ? argv[idx] : NULL;
+
+	if (arg && arg[0] == '-' && arg[1] == '-') {
+		snprintf(buf, len, "%.*s", (int)strcspn(arg, "="), arg);
+		return buf;
+	}
+	snprintf(buf, len, "-%c", optopt);
+	return buf;
+}
+
+enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err)
+{
+	char scope_err[256], name[64];
+	int c, before;
+
+	memset(o, 0, sizeof(*o));
+	o->format = OUTPUT_TABLE;
+	o->events_tcp = 1;
+	if (argc < 1)
+		return OPTS_RUN;
+
+	/* 0, not 1: glibc then also forgets its state inside grouped short options. */
+	optind = 0;
+	opterr = 0;
+	for (;;) {
+		/* After optind = 0 glibc starts at 1; used below to tell "--" from a positional. */
+		before = optind ? optind : 1;
+		c = getopt_long(argc, argv, short_opts, long_opts, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case 'e':
+			if (parse_events(o, optarg, err) != OPTS_RUN)
+				return OPTS_ERROR;
+			break;
+		case 'F':
+			if (!strcmp(optarg, "table"))
+				o->format = OUTPUT_TABLE;
+			else if (!strcmp(optarg, "json"))
+				o->format = OUTPUT_JSON;
+			else
+				return error(err, "-F: unknown format '%s' (use table or json)",
+					     optarg);
+			break;
+		case 'o':
+			if (!*optarg)
+				return error(err, "-o: empty file name");
+			o->output_path = optarg;
+			break;
+		case 's':
+			if (scope_parse(&o->scope, optarg, scope_err, sizeof(scope_err)))
+				return error(err, "-s '%s': %s", optarg, scope_err);
+			break;
+		case 'h':
+			fputs(usage, out);
+			fflush(out);
+			return OPTS_EXIT;
+		case 'V':
+			fputs("pktrace " PKTRACE_VERSION "\n", out);
+			fflush(out);
+			return OPTS_EXIT;
+		case ':':
+			return error(err, "option '%s' needs an argument",
+				     typed_option(argv, optind - 1, optopt, name, sizeof(name)));
+		case '?':
+		default:
+			/* A known option with optopt set here was given "--help=x"-style. */
+			if (optopt == 'h' || optopt == 'V')
+				return error(err, "option '%s' takes no argument",
+					     typed_option(argv, optind - 1, optopt, name,
+							  sizeof(name)));
+			if (optopt)
+				return error(err, "unknown option '-%c' (see --help)", optopt);
+			return error(err, "unknown option '%s' (see --help)",
+				     typed_option(argv, optind - 1, optopt, name, sizeof(name)));
+		}
+	}
+
+	if (optind >= argc) {
+		if (optind > before)
+			return error(err, "no command after --");
+		return OPTS_RUN;
+	}
+	/* getopt stepped over a "--" only if it advanced optind on its final call. */
+	if (optind == before)
+		return error(err, "unexpected argument '%s' (put the command after --)",
+			     argv[optind]);
+	o->command = &argv[optind];
+	return OPTS_RUN;
+}

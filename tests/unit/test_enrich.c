@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "enrich.h"
+
+#define ID_A "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+#define ID_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HEX_63 "3f4e2a1b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2"
+#define HEX_65 ID_A "a"
+
+static char out[CONTAINER_ID_LEN + 1];
+
+static void expect_id(const char *text, const char *id)
+{
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(container_id_from_cgroup(text, out), 0);
+	assert_string_equal(out, id);
+}
+
+static void expect_none(const char *text)
+{
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(container_id_from_cgroup(text, out), -ENOENT);
+	assert_string_equal(out, "");
+}
+
+static void test_docker(void **state)
+{
+	expect_id("0::/system.slice/docker-" ID_A ".scope\n", ID_A);
+	expect_id("12:memory:/docker/" ID_A "\n", ID_A);
+	expect_id("0::/docker/" ID_A, ID_A);
+}
+
+static void test_containerd(void **state)
+{
+	expect_id("0::/kubepods/burstable/pod8e2c5a0f-1b2c-4d3e-9f8a-7b6c5d4e3f2a/"
+		  "cri-containerd-" ID_A ".scope\n",
+		  ID_A);
+	expect_id("0::/kubepods.slice/kubepods-besteffort.slice/"
+		  "kubepods-besteffort-pod8e2c5a0f_1b2c_4d3e_9f8a_7b6c5d4e3f2a.slice/"
+		  "cri-containerd-" ID_B ".scope\n",
+		  ID_B);
+	expect_id("11:cpuset:/kubepods/besteffort/pod1234/" ID_A "\n", ID_A);
+}
+
+static void test_crio(void **state)
+{
+	expect_id("0::/kubepods.slice/kubepods-pod1.slice/crio-" ID_A ".scope\n", ID_A);
+}
+
+static void test_podman(void **state)
+{
+	expect_id("0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" ID_A
+		  ".scope\n",
+		  ID_A);
+	expect_id("0::/machine.slice/libpod-" ID_A ".scope/container\n", ID_A);
+}
+
+static void test_cgroup_v1_many_lines(void **state)
+{
+	expect_id("12:pids:/docker/" ID_A "\n"
+		  "11:memory:/docker/" ID_A "\n"
+		  "1:name=systemd:/docker/" ID_A "\n"
+		  "0::/\n",
+		  ID_A);
+}
+
+static void test_prefers_last(void **state)
+{
+	expect_id("0::/docker/" ID_A "/docker/" ID_B "\n", ID_B);
+	expect_id("0::/system.slice/docker-" ID_B ".scope/" HEX_65 "\n", ID_B);
+}
+
+static void test_host_lines(void **state)
+{
+	expect_none("0::/user.slice/user-1000.slice/session-3.scope\n");
+	expect_none("0::/\n");
+	expect_none("0::/init.scope\n");
+	expect_none("12:memory:/user.slice\n1:name=systemd:/init.scope\n");
+	expect_none("");
+}
+
+static void test_wrong_lengths(void **state)
+{
+	expect_none("0::/system.slice/docker-" HEX_63 ".scope\n");
+	expect_none("0::/system.slice/docker-" HEX_65 ".scope\n");
+	expect_none("12:memory:/docker/" HEX_63 "\n");
+	expect_none("12:memory:/docker/" HEX_65 "\n");
+}
+
+static void test_not_a_whole_token(void **state)
+{
+	/* Glued to a non-hex letter or an unexpected separator: part of some other name. */
+	expect_none("0::/system.slice/docker-" ID_A "x.scope\n");
+	expect_none("0::/system.slice/dockerx" ID_A ".scope\n");
+	expect_none("0::/system.slice/docker_" ID_A ".scope\n");
+	/* Uppercase hex is not what any runtime writes. */
+	expect_none("0::/docker/3F4E2A1B9C8D7E6F5A4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F");
+	/* A bare id is still a whole token. */
+	expect_id(ID_A, ID_A);
+}
+
+static char proc_root[64];
+static int lookups;
+
+static int uts_stub(void *ctx, uint32_t uts_inum, char *name, size_t len)
+{
+	lookups++;
+	if (uts_inum == 666)
+		return -ESRCH;
+	snprintf(name, len, "%s-%u", (const char *)ctx, uts_inum);
+	return 0;
+}
+
+static void write_cgroup(uint32_t pid, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%u", proc_root, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%u/cgroup", proc_root, pid);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_pid(uint32_t pid)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%u/cgroup", proc_root, pid);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/%u", proc_root, pid);
+	rmdir(path);
+}
+
+static int setup_enrich(void **state)
+{
+	static struct enrich en; /* some 150 KiB: not for the stack */
+
+	snprintf(proc_root, sizeof(proc_root), "/tmp/pktrace-enrich-XXXXXX");
+	if (!mkdtemp(proc_root))
+		return -1;
+	if (enrich_init(&en, uts_stub, "ctr"))
+		return -1;
+	en.proc_root = proc_root;
+	lookups = 0;
+	*state = &en;
+	return 0;
+}
+
+static int teardown_enrich(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", proc_root);
+	return system(cmd) ? -1 : 0;
+}
+
+static struct pkt_process proc(uint32_t pid, uint64_t cgroup_id)
+{
+	struct pkt_process p = { .pid = pid, .tid = pid, .cgroup_id = cgroup_id };
+
+	return p;
+}
+
+static void test_init(void **state)
+{
+	struct enrich *en = *state;
+	char name[256] = "";
+	struct stat st;
+
+	assert_int_equal(gethostname(name, sizeof(name)), 0);
+	assert_string_equal(en->host_name, name);
+	assert_int_equal(stat("/proc/self/ns/uts", &st), 0);
+	assert_int_equal(en->host_uts_inum, (uint32_t)st.st_ino);
+	assert_ptr_equal(en->uts_ctx, "ctr");
+}
+
+static void test_container_from_proc(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(100, 5000), host = proc(101, 1);
+
+	write_cgroup(100, "0::/system.slice/docker-" ID_A ".scope\n");
+	write_cgroup(101, "0::/user.slice/user-1000.slice/session-3.scope\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, ID_A);
+	enrich_process(en, &host, 0);
+	assert_string_equal(host.container_id, "");
+}
+
+static void test_cache_hit_does_not_reread(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(100, 5000), q = proc(100, 5000);
+
+	write_cgroup(100, "0::/system.slice/docker-" ID_A ".scope\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, ID_A);
+
+	/* Were the file read again, q would get ID_B. */
+	write_cgroup(100, "0::/system.slice/docker-" ID_B ".scope\n");
+	enrich_process(en, &q, 0);
+	assert_string_equal(q.container_id, ID_A);
+	remove_pid(100);
+	enrich_process(en, &q, 0);
+	assert_string_equal(q.container_id, ID_A);
+
+	/* Another cgroup is another key. */
+	q.cgroup_id = 5001;
+	write_cgroup(100, "0::/system.slice/docker-" ID_B ".scope\n");
+	enrich_process(en, &q, 0);
+	assert_string_equal(q.container_id, ID_B);
+}
+
+static void test_empty_id_cached(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(200, 77);
+
+	write_cgroup(200, "0::/user.slice\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, "");
+	write_cgroup(200, "0::/docker/" ID_A "\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, "");
+}
+
+static void test_gone_process_not_cached(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process gone = proc(300, 88), alive = proc(301, 88);
+
+	enrich_process(en, &gone, 0);
+	assert_non_null(gone.container_id);
+	assert_string_equal(gone.container_id, "");
+	/* A live process of the same cgroup still gets its container named. */
+	write_cgroup(301, "0::/docker/" ID_B "\n");
+	enrich_process(en, &alive, 0);
+	assert_string_equal(alive.container_id, ID_B);
+}
+
+static void test_no_cgroup_id_reads_each_time(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(400, 0);
+
+	write_cgroup(400, "0::/docker/" ID_A "\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, ID_A);
+	write_cgroup(400, "0::/docker/" ID_B "\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, ID_B);
+}
+
+static void test_big_cgroup_file(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(500, 99), q = proc(501, 100);
+	char text[8192];
+	size_t len = 0;
+
+	/* The id straddles the 4 KiB read: only its first part is seen, which is no id. */
+	while (len < 4096 - 40)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "9:x:/a/b/c/d/e/f/g\n");
+	snprintf(text + len, sizeof(text) - len, "1:y:/docker/" ID_A "\n");
+	write_cgroup(500, text);
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, "");
+
+	/* Well inside the buffer it is found. */
+	write_cgroup(501, "1:y:/docker/" ID_B "\n9:x:/a\n");
+	enrich_process(en, &q, 0);
+	assert_string_equal(q.container_id, ID_B);
+}
+
+static void test_hostname(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(600, 1);
+
+	enrich_process(en, &p, en->host_uts_inum);
+	assert_string_equal(p.hostname, en->host_name);
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.hostname, en->host_name);
+	assert_int_equal(lookups, 0);
+
+	enrich_process(en, &p, 4026532200U);
+	assert_string_equal(p.hostname, "ctr-4026532200");
+	assert_int_equal(lookups, 1);
+	enrich_process(en, &p, 4026532200U);
+	assert_string_equal(p.hostname, "ctr-4026532200");
+	assert_int_equal(lookups, 1);
+
+	enrich_process(en, &p, 4026532201U);
+	assert_string_equal(p.hostname, "ctr-4026532201");
+	assert_int_equal(lookups, 2);
+}
+
+static void test_hostname_lookup_fails(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(600, 1);
+
+	enrich_process(en, &p, 666);
+	assert_string_equal(p.hostname, en->host_name);
+	/* The failure is cached too: no second lookup. */
+	enrich_process(en, &p, 666);
+	assert_string_equal(p.hostname, en->host_name);
+	assert_int_equal(lookups, 1);
+}
+
+static void test_hostname_without_lookup(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(600, 1);
+
+	en->uts_lookup = NULL;
+	enrich_process(en, &p, 4026532200U);
+	assert_string_equal(p.hostname, en->host_name);
+}
+
+static void test_many_keys(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(700, 0);
+	char want[64];
+	uint32_t i;
+
+	/* More keys than slots: evictions must never hand out another key's value. */
+	for (i = 1; i <= 3 * ENRICH_CACHE_SLOTS; i++) {
+		enrich_process(en, &p, 4026531840U + i);
+		snprintf(want, sizeof(want), "ctr-%u", 4026531840U + i);
+		assert_string_equal(p.hostname, want);
+	}
+	for (i = 3 * ENRICH_CACHE_SLOTS; i >= 1; i--) {
+		enrich_process(en, &p, 4026531840U + i);
+		snprintf(want, sizeof(want), "ctr-%u", 4026531840U + i);
+		assert_string_equal(p.hostname, want);
+	}
+}
+
+static void test_half_full_cache_hits(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(700, 0);
+	uint32_t i;
+
+	/* Sequential inode numbers, as the kernel hands them out, must spread over the slots. */
+	for (i = 1; i <= ENRICH_CACHE_SLOTS / 2; i++)
+		enrich_process(en, &p, 4026531840U + i);
+	assert_int_equal(lookups, ENRICH_CACHE_SLOTS / 2);
+	for (i = 1; i <= ENRICH_CACHE_SLOTS / 2; i++)
+		enrich_process(en, &p, 4026531840U + i);
+	assert_int_equal(lookups, ENRICH_CACHE_SLOTS / 2);
+}
+
+#define WITH_PROC(fn) cmocka_unit_test_setup_teardown(fn, setup_enrich, teardown_enrich)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_docker),
+		cmocka_unit_test(test_containerd),
+		cmocka_unit_test(test_crio),
+		cmocka_unit_test(test_podman),
+		cmocka_unit_test(test_cgroup_v1_many_lines),
+		cmocka_unit_test(test_prefers_last),
+		cmocka_unit_test(test_host_lines),
+		cmocka_unit_test(test_wrong_lengths),
+		cmocka_unit_test(test_not_a_whole_token),
+		WITH_PROC(test_init),
+		WITH_PROC(test_container_from_proc),
+		WITH_PROC(test_cache_hit_does_not_reread),
+		WITH_PROC(test_empty_id_cached),
+		WITH_PROC(test_gone_process_not_cached),
+		WITH_PROC(test_no_cgroup_id_reads_each_time),
+		WITH_PROC(test_big_cgroup_file),
+		WITH_PROC(test_hostname),
+		WITH_PROC(test_hostname_lookup_fails),
+		WITH_PROC(test_hostname_without_lookup),
+		WITH_PROC(test_many_keys),
+		WITH_PROC(test_half_full_cache_hits),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "opts.h"
+
+static struct opts o;
+static char *out_text, *err_text;
+
+/* Run opts_parse on a NULL-terminated argv; out_text and err_text get what it printed. */
+#define PARSE(...) parse_argv((char *[]){ "pktrace", __VA_ARGS__, NULL })
+#define PARSE_NONE() parse_argv((char *[]){ "pktrace", NULL })
+
+static enum opts_result parse_argv(char **argv)
+{
+	size_t out_len, err_len;
+	FILE *out, *err;
+	enum opts_result r;
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	free(out_text);
+	free(err_text);
+	out = open_memstream(&out_text, &out_len);
+	err = open_memstream(&err_text, &err_len);
+	assert_non_null(out);
+	assert_non_null(err);
+	r = opts_parse(&o, argc, argv, out, err);
+	fclose(out);
+	fclose(err);
+	return r;
+}
+
+static int lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* Exactly one line on err, starting "pktrace: " and mentioning word; nothing on out. */
+static void expect_error(enum opts_result r, const char *word)
+{
+	assert_int_equal(r, OPTS_ERROR);
+	assert_int_equal(lines(err_text), 1);
+	assert_int_equal(strlen(err_text), strcspn(err_text, "\n") + 1);
+	if (strncmp(err_text, "pktrace: ", 9) || !strstr(err_text, word))
+		fail_msg("error '%s' lacks 'pktrace: ' or '%s'", err_text, word);
+	assert_string_equal(out_text, "");
+}
+
+static int teardown(void **state)
+{
+	free(out_text);
+	free(err_text);
+	out_text = err_text = NULL;
+	return 0;
+}
+
+static void test_defaults(void **state)
+{
+	assert_int_equal(PARSE_NONE(), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_TABLE);
+	assert_null(o.output_path);
+	assert_null(o.command);
+	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(o.scope.n_pids, 0);
+	assert_int_equal(o.scope.n_comms, 0);
+	assert_int_equal(o.scope.n_uids, 0);
+	assert_string_equal(out_text, "");
+	assert_string_equal(err_text, "");
+}
+
+static void test_format(void **state)
+{
+	assert_int_equal(PARSE("-F", "json"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_JSON);
+	assert_int_equal(PARSE("--format", "json"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_JSON);
+	assert_int_equal(PARSE("--format=table"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_TABLE);
+	assert_int_equal(PARSE("-Fjson"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_JSON);
+	assert_int_equal(PARSE("-F", "json", "-F", "table"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_TABLE);
+}
+
+static void test_format_errors(void **state)
+{
+	expect_error(PARSE("-F", "xml"), "-F: unknown format 'xml' (use table or json)");
+	expect_error(PARSE("--format=JSON"), "'JSON'");
+	expect_error(PARSE("--format", ""), "unknown format");
+}
+
+static void test_output(void **state)
+{
+	assert_int_equal(PARSE("-o", "/tmp/x.txt"), OPTS_RUN);
+	assert_string_equal(o.output_path, "/tmp/x.txt");
+	assert_int_equal(PARSE("--output", "y"), OPTS_RUN);
+	assert_string_equal(o.output_path, "y");
+	assert_int_equal(PARSE("--output=z"), OPTS_RUN);
+	assert_string_equal(o.output_path, "z");
+	expect_error(PARSE("-o", ""), "empty");
+}
+
+static void test_events(void **state)
+{
+	assert_int_equal(PARSE("-e", "net_packet_tcp"), OPTS_RUN);
+	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(PARSE("--events", "net_packet_tcp,net_packet_tcp"), OPTS_RUN);
+	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(PARSE("--events=net_packet_tcp"), OPTS_RUN);
+	assert_int_equal(o.events_tcp, 1);
+}
+
+static void test_events_errors(void **state)
+{
+	expect_error(PARSE("-e", "foo"), "pktrace: unknown event 'foo' (known: net_packet_tcp)");
+	expect_error(PARSE("-e", "net_packet_tcp,net_packet_udp"), "'net_packet_udp'");
+	expect_error(PARSE("-e", "net_packet_tcp,"), "empty event");
+	expect_error(PARSE("--events", ""), "empty event");
+}
+
+static void test_scope(void **state)
+{
+	assert_int_equal(PARSE("-s", "pid=1,2", "--scope", "comm=curl", "--scope=pid=3", "-suid=0"),
+			 OPTS_RUN);
+	assert_int_equal(o.scope.n_pids, 3);
+	assert_int_equal(o.scope.pids[0], 1);
+	assert_int_equal(o.scope.pids[2], 3);
+	assert_int_equal(o.scope.n_comms, 1);
+	assert_string_equal(o.scope.comms[0], "curl");
+	assert_int_equal(o.scope.n_uids, 1);
+	assert_int_equal(o.scope.uids[0], 0);
+}
+
+static void test_scope_state_is_reset(void **state)
+{
+	assert_int_equal(PARSE("-s", "pid=1"), OPTS_RUN);
+	assert_int_equal(PARSE("-s", "pid=2"), OPTS_RUN);
+	assert_int_equal(o.scope.n_pids, 1);
+	assert_int_equal(o.scope.pids[0], 2);
+}
+
+static void test_scope_errors(void **state)
+{
+	expect_error(PARSE("-s", "pid=x"), "pktrace: -s 'pid=x': ");
+	expect_error(PARSE("-s", "pid=x"), "not a number");
+	expect_error(PARSE("-s", "host=a"), "valid keys");
+	expect_error(PARSE("-s", "comm=averyveryverylongname"), "truncates");
+}
+
+static void test_unknown_option(void **state)
+{
+	expect_error(PARSE("-x"), "unknown option '-x'");
+	expect_error(PARSE("--bogus"), "unknown option '--bogus'");
+	expect_error(PARSE("--bogus=1"), "'--bogus'");
+	expect_error(PARSE("-F", "json", "-q"), "'-q'");
+	expect_error(PARSE("--help=yes"), "'--help' takes no argument");
+}
+
+static void test_missing_argument(void **state)
+{
+	expect_error(PARSE("-s"), "'-s' needs an argument");
+	expect_error(PARSE("--scope"), "'--scope' needs an argument");
+	expect_error(PARSE("-F"), "'-F'");
+	expect_error(PARSE("-F", "json", "--output"), "'--output'");
+	expect_error(PARSE("-e"), "'-e'");
+}
+
+static void test_help(void **state)
+{
+	assert_int_equal(PARSE("--help"), OPTS_EXIT);
+	assert_non_null(strstr(out_text, "pktrace [OPTIONS] [-- COMMAND [ARG...]]"));
+	assert_non_null(strstr(out_text, "--scope"));
+	assert_non_null(strstr(out_text, "Examples"));
+	assert_string_equal(err_text, "");
+	assert_int_equal(PARSE("-h"), OPTS_EXIT);
+	assert_non_null(strstr(out_text, "--format"));
+	/* Help wins over whatever follows it. */
+	assert_int_equal(PARSE("-h", "-x"), OPTS_EXIT);
+}
+
+static void test_version(void **state)
+{
+	assert_int_equal(PARSE("--version"), OPTS_EXIT);
+	assert_string_equal(out_text, "pktrace 0.1.0\n");
+	assert_string_equal(err_text, "");
+	assert_int_equal(PARSE("-V"), OPTS_EXIT);
+	assert_string_equal(out_text, "pktrace 0.1.0\n");
+}
+
+static void test_command(void **state)
+{
+	assert_int_equal(PARSE("--", "cmd", "a", "b"), OPTS_RUN);
+	assert_non_null(o.command);
+	assert_string_equal(o.command[0], "cmd");
+	assert_string_equal(o.command[1], "a");
+	assert_string_equal(o.command[2], "b");
+	assert_null(o.command[3]);
+}
+
+static void test_command_keeps_its_options(void **state)
+{
+	assert_int_equal(PARSE("-F", "json", "-s", "uid=0", "--", "curl", "-s", "--", "-o", "x"),
+			 OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_JSON);
+	assert_null(o.output_path);
+	assert_string_equal(o.command[0], "curl");
+	assert_string_equal(o.command[1], "-s");
+	assert_string_equal(o.command[2], "--");
+	assert_string_equal(o.command[3], "-o");
+	assert_string_equal(o.command[4], "x");
+	assert_null(o.command[5]);
+	assert_int_equal(o.scope.n_uids, 1);
+}
+
+static void test_positional_without_dashdash(void **state)
+{
+	expect_error(PARSE("curl", "example.com"),
+		     "pktrace: unexpected argument 'curl' (put the command after --)");
+	expect_error(PARSE("-F", "json", "curl"), "'curl'");
+	/* "--" here is -o's file name, not the separator. */
+	expect_error(PARSE("-o", "--", "curl"), "unexpected argument 'curl'");
+	expect_error(PARSE("-"), "unexpected argument '-'");
+}
+
+static void test_empty_command(void **state)
+{
+	expect_error(PARSE("--"), "no command");
+	expect_error(PARSE("-F", "json", "--"), "no command");
+}
+
+static void test_repeated_calls_after_error(void **state)
+{
+	/* A parse that stopped inside a group of short options must not leak into the next. */
+	expect_error(PARSE("-xV"), "'-x'");
+	assert_int_equal(PARSE("-F", "json"), OPTS_RUN);
+	assert_int_equal(o.format, OUTPUT_JSON);
+	assert_string_equal(out_text, "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_defaults, teardown),
+		cmocka_unit_test_teardown(test_format, teardown),
+		cmocka_unit_test_teardown(test_format_errors, teardown),
+		cmocka_unit_test_teardown(test_output, teardown),
+		cmocka_unit_test_teardown(test_events, teardown),
+		cmocka_unit_test_teardown(test_events_errors, teardown),
+		cmocka_unit_test_teardown(test_scope, teardown),
+		cmocka_unit_test_teardown(test_scope_state_is_reset, teardown),
+		cmocka_unit_test_teardown(test_scope_errors, teardown),
+		cmocka_unit_test_teardown(test_unknown_option, teardown),
+		cmocka_unit_test_teardown(test_missing_argument, teardown),
+		cmocka_unit_test_teardown(test_help, teardown),
+		cmocka_unit_test_teardown(test_version, teardown),
+		cmocka_unit_test_teardown(test_command, teardown),
+		cmocka_unit_test_teardown(test_command_keeps_its_options, teardown),
+		cmocka_unit_test_teardown(test_positional_without_dashdash, teardown),
+		cmocka_unit_test_teardown(test_empty_command, teardown),
+		cmocka_unit_test_teardown(test_repeated_calls_after_error, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
