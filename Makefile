@@ -44,7 +44,7 @@ $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
 	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lcmocka -o $@
 
 unit: $(UNIT_TESTS)
-	tests/run-unit $(UNIT_TESTS)
+	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)
 
 e2e: pktrace
 	python3 tests/e2e/run.py
@@ -54,8 +54,8 @@ test: pktrace $(UNIT_TESTS)
 	tests/run-all $(UNIT_TESTS)
 
 # The README's first command: a short real TCP exchange traced by pktrace.
-demo: pktrace
-	./tests/demo.sh
+demo:
+	scripts/demo
 
 bench: pktrace
 	bench/run.sh
