@@ -154,6 +154,8 @@ static const char *container_of(struct enrich *en, uint32_t pid, uint64_t cgroup
 	char id[CONTAINER_ID_LEN + 1];
 	int hit;
 
+	if (!pid)
+		return ""; /* a socket whose owner is unknown */
 	if (!cgroup_id) {
 		if (read_container_id(en, pid, uncached))
 			return "";
@@ -162,12 +164,9 @@ static const char *container_of(struct enrich *en, uint32_t pid, uint64_t cgroup
 	s = slot_find(en->containers, cgroup_id, &hit);
 	if (hit)
 		return s->value;
-	/*
-	 * A failed read (the process is gone) is not cached: the cgroup likely holds live
-	 * processes whose later events can still name the container.
-	 */
+	/* A failed read (the owner is gone, e.g. a daemon's parent) is cached too: no open() per packet. */
 	if (read_container_id(en, pid, id))
-		return "";
+		id[0] = '\0';
 	s->key = cgroup_id;
 	memcpy(s->value, id, sizeof(s->value));
 	return s->value;

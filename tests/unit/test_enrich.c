@@ -239,7 +239,7 @@ static void test_empty_id_cached(void **state)
 	assert_string_equal(p.container_id, "");
 }
 
-static void test_gone_process_not_cached(void **state)
+static void test_gone_process_cached_empty(void **state)
 {
 	struct enrich *en = *state;
 	struct pkt_process gone = proc(300, 88), alive = proc(301, 88);
@@ -247,10 +247,20 @@ static void test_gone_process_not_cached(void **state)
 	enrich_process(en, &gone, 0);
 	assert_non_null(gone.container_id);
 	assert_string_equal(gone.container_id, "");
-	/* A live process of the same cgroup still gets its container named. */
+	/* The miss is cached: later packets of that cgroup cost no open(). */
 	write_cgroup(301, "0::/docker/" ID_B "\n");
 	enrich_process(en, &alive, 0);
-	assert_string_equal(alive.container_id, ID_B);
+	assert_string_equal(alive.container_id, "");
+}
+
+static void test_unknown_owner_reads_nothing(void **state)
+{
+	struct enrich *en = *state;
+	struct pkt_process p = proc(0, 0);
+
+	write_cgroup(0, "0::/docker/" ID_A "\n");
+	enrich_process(en, &p, 0);
+	assert_string_equal(p.container_id, "");
 }
 
 static void test_no_cgroup_id_reads_each_time(void **state)
@@ -386,7 +396,8 @@ int main(void)
 		WITH_PROC(test_container_from_proc),
 		WITH_PROC(test_cache_hit_does_not_reread),
 		WITH_PROC(test_empty_id_cached),
-		WITH_PROC(test_gone_process_not_cached),
+		WITH_PROC(test_gone_process_cached_empty),
+		WITH_PROC(test_unknown_owner_reads_nothing),
 		WITH_PROC(test_no_cgroup_id_reads_each_time),
 		WITH_PROC(test_big_cgroup_file),
 		WITH_PROC(test_hostname),
