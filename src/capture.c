@@ -58,8 +58,8 @@ static int check_prerequisites(char *cgpath, size_t len)
 {
 	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON) &&
 					  has_cap(CAP_NET_ADMIN))) {
-		fprintf(stderr, "pktrace: needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and "
-				"CAP_SYS_ADMIN for the socket iterator): run it with sudo\n");
+		fprintf(stderr, "pktrace: needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON "
+				"and CAP_NET_ADMIN) to load BPF programs: run it with sudo\n");
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
