@@ -1,0 +1,764 @@
+"""Helpers for the pktrace end-to-end tests (standard library only).
+
+  Proc         a child process whose output lines can be awaited with a timeout
+  netns()      a network namespace, deleted on exit
+  capture()    tcpdump writing a pcap, started and stopped cleanly
+  Pktrace      ./pktrace run with SIGINT shutdown; events parsed and validated
+  read_pcap()  tshark's dissection of a pcap as a list of dicts
+  expect_*     expected pktrace events derived from wire packets
+  match()      multiset comparison of expected and actual events, with a clear diff
+"""
+import contextlib
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PKTRACE = os.path.join(REPO, "pktrace")
+PEERS = os.path.join(HERE, "peers.py")
+PYTHON = "/usr/bin/python3"
+
+FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
+FLAG_BITS = {name: 1 << i for i, name in enumerate(FLAGS)}  # tcp.flags bit order
+META_FIELDS = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_len", "iface",
+               "direction")
+TCP_FIELDS = ("srcPort", "dstPort", "seq", "ack", "dataOffset") + FLAGS + (
+    "window", "checksum", "urgent")
+EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessId", "userId",
+              "processName", "hostName", "cgroupId", "containerId", "args"}
+STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
+
+# Every process started through Proc, so the runner can kill leftovers after a test.
+_live = []
+
+
+def log(msg):
+    print("    " + msg, flush=True)
+
+
+def rand_port():
+    """A free TCP port in a high range, random per call."""
+    for _ in range(200):
+        port = random.randint(20000, 59999)
+        try:
+            for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                with socket.socket(fam, socket.SOCK_STREAM) as s:
+                    s.bind((addr, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port found")
+
+
+def rand_name(prefix):
+    """A distinctive process name (at most 15 characters, the kernel's comm limit)."""
+    return "%s%04x" % (prefix, random.getrandbits(16))
+
+
+def rand_tag():
+    return "%06x" % random.getrandbits(24)
+
+
+def run(cmd, timeout=15, check=True, **kw):
+    """Run a short command; return CompletedProcess (text)."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError("command %s failed (%d): %s" % (
+            " ".join(cmd), r.returncode, (r.stderr or r.stdout).strip()))
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+class LineReader(threading.Thread):
+    """Reads a pipe line by line in the background; lines are kept and can be awaited."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.lines = []
+        self.closed = False
+        self.cond = threading.Condition()
+        self.start()
+
+    def run(self):
+        try:
+            for raw in iter(self.pipe.readline, b""):
+                with self.cond:
+                    self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+                    self.cond.notify_all()
+        except (ValueError, OSError):
+            pass
+        finally:
+            with self.cond:
+                self.closed = True
+                self.cond.notify_all()
+
+    def expect(self, pattern, timeout, what="line"):
+        """Wait for a line (any seen so far or later) matching regex pattern; return the match."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    m = rx.search(line)
+                    if m:
+                        return m
+                if self.closed:
+                    raise AssertionError("%s ended without /%s/; got: %s" % (
+                        what, pattern, self.tail()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out after %.0fs waiting for %s /%s/; got: %s" % (
+                        timeout, what, pattern, self.tail()))
+                self.cond.wait(left)
+
+    def tail(self, n=8):
+        return repr(self.lines[-n:]) if self.lines else "(nothing)"
+
+    def text(self):
+        self.join(timeout=5)
+        return "\n".join(self.lines)
+
+
+class Proc:
+    """A child process with its stdout and stderr read in the background.
+
+    It runs in its own session (so the whole process group can be killed) and is
+    killed on close() if still alive.
+    """
+
+    def __init__(self, cmd, stdin=subprocess.DEVNULL, stdout=None, name=None):
+        self.cmd = cmd
+        self.name = name or os.path.basename(cmd[0])
+        self.p = subprocess.Popen(cmd, stdin=stdin,
+                                  stdout=stdout if stdout is not None else subprocess.PIPE,
+                                  stderr=subprocess.PIPE, start_new_session=True)
+        _live.append(self)
+        self.out = LineReader(self.p.stdout) if stdout is None else None
+        self.err = LineReader(self.p.stderr)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def expect(self, pattern, timeout=10):
+        return self.out.expect(pattern, timeout, "%s stdout" % self.name)
+
+    def expect_err(self, pattern, timeout=10):
+        return self.err.expect(pattern, timeout, "%s stderr" % self.name)
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s did not exit within %ss; stderr: %s" % (
+                self.name, timeout, self.err.tail()))
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.p.pid, sig)
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            # The leader is gone; its group (forked workers) may not be.
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            if f:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        if self in _live:
+            _live.remove(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def kill_leftovers():
+    for p in list(_live):
+        p.close()
+
+
+def peer(mode, name, port, ns=None, **opts):
+    """Start tests/e2e/peers.py MODE (optionally inside netns ns); returns a Proc."""
+    cmd = [PYTHON, PEERS, mode, "--name", name, "--port", str(port)]
+    for k, v in opts.items():
+        flag = "--" + k.replace("_", "-")
+        if v is True:
+            cmd.append(flag)
+        elif v not in (None, False):
+            cmd += [flag, str(v)]
+    if ns:
+        cmd = ["ip", "netns", "exec", ns] + cmd
+    stdin = subprocess.PIPE if opts.get("go") else subprocess.DEVNULL
+    proc = Proc(cmd, stdin=stdin, name="%s(%s)" % (mode, name))
+    proc.peer_pid = int(proc.expect(r"^(?:PID|PARENT) (\d+)").group(1))
+    return proc
+
+
+def run_pair(server_name, client_name, port, ns=None, bind="127.0.0.1", server_opts=None,
+             client_opts=None, timeout=20):
+    """Run one server and one client to completion; return (server, client) info dicts."""
+    with contextlib.ExitStack() as stack:
+        srv = stack.enter_context(peer("server", server_name, port, ns=ns, bind=bind,
+                                       **(server_opts or {})))
+        srv.expect(r"^LISTENING")
+        cli = stack.enter_context(peer("client", client_name, port, ns=ns, connect=bind,
+                                       **(client_opts or {})))
+        lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+        cli.expect(r"^DONE", timeout)
+        assert cli.wait(10) == 0, "client failed: %s" % cli.err.text()
+        srv.expect(r"^DONE", timeout)
+        assert srv.wait(10) == 0, "server failed: %s" % srv.err.text()
+        return ({"pid": srv.peer_pid, "name": server_name, "port": port},
+                {"pid": cli.peer_pid, "name": client_name, "port": lport})
+
+
+# ---------------------------------------------------------------------------------------------
+# Namespaces and cgroups
+
+@contextlib.contextmanager
+def netns(name):
+    run(["ip", "netns", "add", name])
+    try:
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        yield name
+    finally:
+        run(["ip", "netns", "del", name], check=False)
+
+
+@contextlib.contextmanager
+def cgroup_dir(path):
+    os.mkdir(path)
+    try:
+        yield path
+    finally:
+        for _ in range(50):
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)  # its last process may still be exiting
+
+
+# ---------------------------------------------------------------------------------------------
+# tcpdump
+
+class Capture:
+    def __init__(self, iface, bpf_filter, path, ns=None):
+        self.iface = iface
+        self.path = path
+        cmd = ["tcpdump", "-i", iface, "-U", "--immediate-mode", "-n", "-Z", "root",
+               "-w", path, bpf_filter]
+        if ns:
+            cmd = ["ip", "netns", "exec", ns] + cmd
+        self.proc = Proc(cmd, name="tcpdump(%s)" % iface)
+        self.proc.expect_err(r"listening on", timeout=10)
+        self.stats = ""
+
+    def stop(self):
+        """Stop with SIGINT, return the pcap path; complain if the kernel dropped packets."""
+        if self.proc.alive():
+            time.sleep(0.3)
+            self.proc.signal(signal.SIGINT)
+            self.proc.wait(10)
+        self.stats = self.proc.err.text()
+        m = re.search(r"(\d+) packets dropped by kernel", self.stats)
+        assert m and m.group(1) == "0", "tcpdump on %s dropped packets: %s" % (
+            self.iface, self.stats)
+        return self.path
+
+    def close(self):
+        self.proc.close()
+
+
+@contextlib.contextmanager
+def capture(iface, bpf_filter, path, ns=None):
+    c = Capture(iface, bpf_filter, path, ns)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# tshark
+
+TSHARK_FIELDS = ["frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ip.len", "ip.proto",
+                 "ipv6.src", "ipv6.dst", "ipv6.plen", "ipv6.nxt", "tcp.srcport", "tcp.dstport",
+                 "tcp.seq_raw", "tcp.ack_raw", "tcp.hdr_len", "tcp.flags",
+                 "tcp.window_size_value", "tcp.checksum", "tcp.urgent_pointer", "tcp.len"]
+_ns_field = None
+
+
+def _tshark_ns_field():
+    """tcp.flags.ns was renamed tcp.flags.ae; use whichever this tshark has."""
+    global _ns_field
+    if _ns_field is None:
+        r = run(["tshark", "-G", "fields"], timeout=60)
+        names = {line.split("\t")[2] for line in r.stdout.splitlines()
+                 if line.count("\t") >= 2}
+        _ns_field = "tcp.flags.ns" if "tcp.flags.ns" in names else "tcp.flags.ae"
+    return _ns_field
+
+
+def _num(s):
+    s = s.strip()
+    if s == "":
+        return None
+    return int(s, 16) if s.lower().startswith("0x") else int(s)
+
+
+def _bool(s):
+    return s.strip().lower() in ("1", "true", "set")
+
+
+def read_pcap(path):
+    """Each TCP packet of the pcap as a dict with the field names of pktrace's events."""
+    fields = TSHARK_FIELDS + [_tshark_ns_field()]
+    cmd = ["tshark", "-n", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "separator=,",
+           "-E", "occurrence=f", "-o", "tcp.analyze_sequence_numbers:FALSE"]
+    for f in fields:
+        cmd += ["-e", f]
+    r = run(cmd, timeout=60)
+    pkts = []
+    for line in r.stdout.splitlines():
+        v = dict(zip(fields, line.split(",")))
+        flags = _num(v["tcp.flags"])
+        ns_bit = bool(flags & FLAG_BITS["NS"])
+        assert ns_bit == _bool(v[fields[-1]]), "tshark: tcp.flags and %s disagree: %s" % (
+            fields[-1], line)
+        if v["ip.src"]:
+            p = {"src_ip": v["ip.src"], "dst_ip": v["ip.dst"], "packet_len": _num(v["ip.len"]),
+                 "protocol": _num(v["ip.proto"]), "family": 4}
+        else:
+            p = {"src_ip": v["ipv6.src"], "dst_ip": v["ipv6.dst"],
+                 "packet_len": _num(v["ipv6.plen"]) + 40, "protocol": _num(v["ipv6.nxt"]),
+                 "family": 6}
+        p.update({
+            "frame": _num(v["frame.number"]),
+            "time": float(v["frame.time_epoch"]),
+            "src_port": _num(v["tcp.srcport"]), "dst_port": _num(v["tcp.dstport"]),
+            "seq": _num(v["tcp.seq_raw"]),
+            # tshark leaves the acknowledgment out only when it is 0 and ACK is not set
+            "ack": _num(v["tcp.ack_raw"]) or 0,
+            "dataOffset": _num(v["tcp.hdr_len"]) // 4,
+            "window": _num(v["tcp.window_size_value"]),
+            "checksum": _num(v["tcp.checksum"]),
+            "urgent": _num(v["tcp.urgent_pointer"]),
+            "payload": _num(v["tcp.len"]) or 0,
+        })
+        for name in FLAGS:
+            p[name] = bool(flags & FLAG_BITS[name])
+        pkts.append(p)
+    return pkts
+
+
+def flag_str(d):
+    return "".join(n[0] if n not in ("CWR", "ECE", "NS") else n[:2] for n in FLAGS if d[n]) \
+        or "."
+
+
+def describe(d):
+    """One readable line for a packet or an event."""
+    s = "%s:%s > %s:%s [%s] seq=%s ack=%s len=%s" % (
+        d.get("src_ip"), d.get("src_port"), d.get("dst_ip"), d.get("dst_port"),
+        flag_str(d), d.get("seq"), d.get("ack"), d.get("packet_len"))
+    if "direction" in d:
+        s = "%s %s %s" % (d.get("iface"), d.get("direction"), s)
+    if "frame" in d:
+        s = "frame %d: %s" % (d["frame"], s)
+    if "processId" in d:
+        s += " pid=%s comm=%s" % (d.get("processId"), d.get("processName"))
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# pktrace
+
+class Pktrace:
+    """./pktrace -F json ... with its events written to a file (stdout or -o)."""
+
+    def __init__(self, args, workdir, tag="pktrace", out="stdout", fmt="json",
+                 ready_timeout=30):
+        """out: "stdout" (redirected to a file), "o" (-o FILE) or "pipe" (proc.p.stdout)."""
+        self.events_path = os.path.join(workdir, tag + ".jsonl")
+        cmd = [PKTRACE] + (["-F", fmt] if fmt else [])
+        if out == "o":
+            cmd += ["-o", self.events_path]
+        cmd += list(args)
+        self.cmd = cmd
+        self.t_start = time.time()
+        if out == "stdout":
+            with open(self.events_path, "wb") as f:
+                self.proc = Proc(cmd, stdout=f, name=tag)
+        else:
+            self.proc = Proc(cmd, stdout=subprocess.PIPE if out == "pipe" else None, name=tag)
+        self.returncode = None
+        self.ready_timeout = ready_timeout
+
+    def wait_ready(self):
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if any("pktrace: ready" in line for line in self.proc.err.lines):
+                return self
+            if not self.proc.alive():
+                time.sleep(0.2)
+                raise AssertionError("%s exited with %s before 'pktrace: ready'; stderr: %s" % (
+                    " ".join(self.cmd), self.proc.p.returncode, self.proc.err.text()))
+            time.sleep(0.02)
+        raise AssertionError("no 'pktrace: ready' on stderr within %ds; stderr: %s" % (
+            self.ready_timeout, self.proc.err.tail()))
+
+    def stop(self, timeout=15):
+        """SIGINT, wait, check the exit status is 0; return the parsed events."""
+        time.sleep(0.3)
+        if self.proc.alive():
+            self.proc.signal(signal.SIGINT)
+        try:
+            self.returncode = self.proc.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.close()
+            raise AssertionError("pktrace did not exit within %ds of SIGINT; stderr: %s" % (
+                timeout, self.proc.err.tail()))
+        self.t_end = time.time()
+        assert self.returncode == 0, "pktrace exited %s after SIGINT; stderr: %s" % (
+            self.returncode, self.proc.err.text())
+        return self.events()
+
+    def stderr(self):
+        return self.proc.err.text()
+
+    def events(self):
+        events, problems = parse_events(self.events_path)
+        assert not problems, "malformed pktrace output (%d problems):\n      %s" % (
+            len(problems), "\n      ".join(problems[:10]))
+        log("pktrace: %d events; summary: %s" % (len(events), " | ".join(
+            l.strip() for l in self.proc.err.lines if "ready" not in l)[:300]))
+        return events
+
+    def close(self):
+        self.proc.close()
+
+
+@contextlib.contextmanager
+def pktrace(args, workdir, **kw):
+    pt = Pktrace(args, workdir, **kw)
+    try:
+        pt.wait_ready()
+        yield pt
+    finally:
+        pt.close()
+
+
+def _check_types(where, d, problems):
+    for k, v in d.items():
+        if k in FLAGS:
+            ok = type(v) is bool
+        elif k in STR_FIELDS:
+            ok = type(v) is str
+        else:
+            ok = type(v) is int
+        if not ok:
+            problems.append("%s: %s has type %s (%r)" % (where, k, type(v).__name__, v))
+
+
+def flatten(ev):
+    """An event as one flat dict: metadata and proto_tcp fields plus the process fields."""
+    args = {a.get("name"): a for a in ev["args"]}
+    d = {k: v for k, v in ev.items() if k != "args"}
+    d.update(args["metadata"]["value"])
+    d.update(args["proto_tcp"]["value"])
+    return d
+
+
+def parse_events(path):
+    """Parse pktrace's JSON lines; return (flat events, list of problems found)."""
+    events, problems = [], []
+    with open(path, "rb") as f:
+        data = f.read()
+    if data and not data.endswith(b"\n"):
+        problems.append("output does not end with a newline (last line cut?)")
+    for n, raw in enumerate(data.splitlines(), 1):
+        where = "line %d" % n
+        try:
+            ev = json.loads(raw)
+        except ValueError as e:
+            problems.append("%s: not JSON (%s): %r" % (where, e, raw[:120]))
+            continue
+        if not isinstance(ev, dict) or set(ev) != EVENT_KEYS:
+            problems.append("%s: keys %s, want %s" % (
+                where, sorted(ev) if isinstance(ev, dict) else type(ev), sorted(EVENT_KEYS)))
+            continue
+        if ev["eventName"] != "net_packet_tcp":
+            problems.append("%s: eventName %r" % (where, ev["eventName"]))
+        args = ev["args"]
+        want = [("metadata", "trace.PacketMetadata", META_FIELDS),
+                ("proto_tcp", "trace.ProtoTCP", TCP_FIELDS)]
+        if not isinstance(args, list) or [a.get("name") for a in args] != [w[0] for w in want]:
+            problems.append("%s: args %r" % (where, args))
+            continue
+        bad = False
+        for a, (name, typ, fields) in zip(args, want):
+            if a.get("type") != typ or set(a) != {"name", "type", "value"}:
+                problems.append("%s: arg %s is %r" % (where, name, {k: a.get(k) for k in a
+                                                                    if k != "value"}))
+                bad = True
+            elif set(a["value"]) != set(fields):
+                problems.append("%s: %s fields %s, want %s" % (
+                    where, name, sorted(a["value"]), sorted(fields)))
+                bad = True
+            else:
+                _check_types("%s %s" % (where, name), a["value"], problems)
+        if bad:
+            continue
+        for k in ("timestamp", "processId", "threadId", "parentProcessId", "userId", "cgroupId"):
+            if type(ev[k]) is not int:
+                problems.append("%s: %s is %r" % (where, k, ev[k]))
+        for k in ("processName", "hostName", "containerId"):
+            if type(ev[k]) is not str:
+                problems.append("%s: %s is %r" % (where, k, ev[k]))
+        d = flatten(ev)
+        d["line"] = n
+        events.append(d)
+    return events, problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Expected events and matching
+
+def expected_event(pkt, direction, iface, owner=None):
+    """The event pktrace must emit for wire packet pkt seen by one socket."""
+    e = {k: pkt[k] for k in ("src_ip", "dst_ip", "src_port", "dst_port", "protocol",
+                             "packet_len", "seq", "ack", "dataOffset", "window", "checksum",
+                             "urgent") + FLAGS}
+    e.update({"srcPort": pkt["src_port"], "dstPort": pkt["dst_port"], "iface": iface,
+              "direction": direction, "frame": pkt["frame"], "payload": pkt["payload"],
+              "time": pkt["time"]})
+    if owner is not None:
+        e["owner"] = owner
+    return e
+
+
+def local_port(e):
+    """The port of the socket that saw event/expected event e."""
+    return e["src_port"] if e["direction"] == "egress" else e["dst_port"]
+
+
+def expect_both_sides(pkts, iface, owners=None):
+    """Loopback: every wire packet is seen by the sender (egress) and the receiver (ingress).
+
+    owners maps a local port to an owner dict; a port missing from owners (or owners None)
+    gives no attribution expectation."""
+    out = []
+    for p in pkts:
+        for direction, port in (("egress", p["src_port"]), ("ingress", p["dst_port"])):
+            owner = owners.get(port) if owners else None
+            out.append(expected_event(p, direction, iface, owner))
+    return out
+
+
+def expect_one_side(pkts, iface, local_ports, owners=None):
+    """Only the sockets on local_ports are traced (or on this host/namespace)."""
+    out = []
+    for p in pkts:
+        if p["src_port"] in local_ports:
+            out.append(expected_event(p, "egress", iface,
+                                      owners.get(p["src_port"]) if owners else None))
+        if p["dst_port"] in local_ports:
+            out.append(expected_event(p, "ingress", iface,
+                                      owners.get(p["dst_port"]) if owners else None))
+    return out
+
+
+def expect_local_addrs(pkts, iface, local_addrs, owners=None):
+    """A capture on one end of a link: packets from local_addrs are egress, others ingress."""
+    out = []
+    for p in pkts:
+        direction = "egress" if p["src_ip"] in local_addrs else "ingress"
+        e = expected_event(p, direction, iface)
+        if owners:
+            e["owner"] = owners.get(local_port(e))
+        out.append(e)
+    return out
+
+
+COMPARED = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_len", "iface",
+            "direction") + TCP_FIELDS
+
+
+def match_key(d):
+    return (d["direction"], d["iface"], d["src_ip"], d["dst_ip"], d["src_port"], d["dst_port"],
+            d["seq"], d["ack"], tuple(d[f] for f in FLAGS), d["packet_len"])
+
+
+class Match:
+    def __init__(self, expected, actual):
+        self.expected = expected
+        self.actual = actual
+        self.pairs = []      # (expected, actual) with equal keys
+        self.missing = []    # expected without an event
+        self.extra = []      # events without an expected packet
+        groups = {}
+        for e in expected:
+            groups.setdefault(match_key(e), ([], []))[0].append(e)
+        for a in actual:
+            groups.setdefault(match_key(a), ([], []))[1].append(a)
+        for exp, act in groups.values():
+            act = list(act)
+            rest = []
+            for e in exp:  # identical events first, then the rest in order
+                same = next((a for a in act if all(a.get(k) == e[k] for k in COMPARED)), None)
+                if same is not None:
+                    act.remove(same)
+                    self.pairs.append((e, same))
+                else:
+                    rest.append(e)
+            for e in rest:
+                if act:
+                    self.pairs.append((e, act.pop(0)))
+                else:
+                    self.missing.append(e)
+            self.extra.extend(act)
+        self.pairs.sort(key=lambda p: (p[0]["frame"], p[0]["direction"]))
+        self.missing.sort(key=lambda e: (e["frame"], e["direction"]))
+        self.extra.sort(key=lambda a: a.get("line", 0))
+
+    def field_diffs(self):
+        out = []
+        for e, a in self.pairs:
+            diffs = ["%s: tshark %r, pktrace %r" % (k, e[k], a.get(k)) for k in COMPARED
+                     if a.get(k) != e[k]]
+            if diffs:
+                out.append("%s -> %s" % (describe(e), "; ".join(diffs)))
+        return out
+
+    def owner_diffs(self):
+        out = []
+        for e, a in self.pairs:
+            o = e.get("owner")
+            if not o:
+                continue
+            diffs = []
+            for k, ek in (("pid", "processId"), ("name", "processName"),
+                          ("ppid", "parentProcessId"), ("tid", "threadId"),
+                          ("uid", "userId"), ("container", "containerId"),
+                          ("cgroup", "cgroupId"), ("host", "hostName")):
+                if k in o and a.get(ek) != o[k]:
+                    diffs.append("%s: want %r got %r" % (ek, o[k], a.get(ek)))
+            if diffs:
+                out.append("%s -> %s" % (describe(e), "; ".join(diffs)))
+        return out
+
+    def counts(self):
+        c = {}
+        for label, items in (("expected", self.expected), ("got", self.actual)):
+            for d in items:
+                c.setdefault(d["direction"], {"expected": 0, "got": 0})[label] += 1
+        return ", ".join("%s %d/%d" % (k, v["got"], v["expected"]) for k, v in sorted(c.items()))
+
+    def report(self, limit=12):
+        lines = []
+        for title, items, fn in (("missing (in tshark, no pktrace event)", self.missing, describe),
+                                 ("invented (pktrace event, not in tshark)", self.extra, describe)):
+            if items:
+                lines.append("%d %s:" % (len(items), title))
+                lines += ["  " + fn(d) for d in items[:limit]]
+                if len(items) > limit:
+                    lines.append("  ... %d more" % (len(items) - limit))
+        for title, items in (("field mismatches", self.field_diffs()),
+                             ("attribution mismatches", self.owner_diffs())):
+            if items:
+                lines.append("%d %s:" % (len(items), title))
+                lines += ["  " + s for s in items[:limit]]
+                if len(items) > limit:
+                    lines.append("  ... %d more" % (len(items) - limit))
+        return lines
+
+    def assert_exact(self, what="events", allow_missing=()):
+        """Fail unless every expected event is present, equal and rightly attributed, and no
+        event is invented. allow_missing: expected events whose absence is known (skipped)."""
+        allowed = [m for m in self.missing if any(m is x for x in allow_missing)]
+        self.missing = [m for m in self.missing if not any(m is x for x in allow_missing)]
+        n_pkts = len({e["frame"] for e in self.expected})
+        log("compared %s: %d wire packets, %d expected events, %d pktrace events, "
+            "%d matched (per direction got/expected: %s)" % (
+                what, n_pkts, len(self.expected), len(self.actual), len(self.pairs),
+                self.counts()))
+        lines = self.report()
+        self.missing += allowed
+        if lines:
+            raise AssertionError("%s differ from tshark (%s):\n      %s" % (
+                what, self.counts(), "\n      ".join(lines)))
+        if not self.expected:
+            raise AssertionError("%s: tshark saw no packets at all" % what)
+
+
+def match(expected, actual):
+    return Match(expected, actual)
+
+
+def events_for_ports(events, ports):
+    return [e for e in events if e["src_port"] in ports or e["dst_port"] in ports]
+
+
+def canonical_ip(s):
+    return str(ipaddress.ip_address(s))
+
+
+# ---------------------------------------------------------------------------------------------
+# Misc
+
+def cgroup2_mount():
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def own_cgroup_ino(pid):
+    """Inode of the cgroup v2 directory of pid (its cgroup id)."""
+    with open("/proc/%d/cgroup" % pid) as f:
+        for line in f:
+            if line.startswith("0::"):
+                rel = line[3:].strip()
+                return os.stat(cgroup2_mount() + rel).st_ino
+    return None
+
+
+def which(name):
+    return shutil.which(name)
