@@ -12,6 +12,7 @@ missing prerequisite fails instead of skipping.
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import platform
 import random
@@ -161,6 +162,13 @@ def ipv6_veth_netns(w):
         for ns, dev, ip in ((na, va, ipa), (nb, vb, ipb)):
             run(["ip", "-n", ns, "addr", "add", ip + "/64", "dev", dev, "nodad"])
             run(["ip", "-n", ns, "link", "set", dev, "up"])
+        # Static neighbours: no packet waits for neighbour discovery between the cgroup hook
+        # and the wire, so pktrace's and tcpdump's timestamps of a packet stay close.
+        for ns, dev, peer_ns, peer_dev, peer_ip in ((na, va, nb, vb, ipb), (nb, vb, na, va, ipa)):
+            mac = json.loads(run(["ip", "-n", peer_ns, "-j", "link", "show", peer_dev]).stdout
+                             )[0]["address"]
+            run(["ip", "-n", ns, "neigh", "replace", peer_ip, "lladdr", mac, "dev", dev,
+                 "nud", "permanent"])
         with capture(va, "tcp port %d" % port, pa, ns=na) as ca, \
                 capture(vb, "tcp port %d" % port, pb, ns=nb) as cb, \
                 pktrace(comm_scope(sn, cn), w) as pt:
@@ -474,12 +482,12 @@ def bad_input(w):
 
 def bpf_objects(kind):
     r = run(["bpftool", "-j", kind, "show"], timeout=20)
-    import json
+
     return json.loads(r.stdout or "[]")
 
 
 def cgroup_prog_ids():
-    import json
+
     r = run(["bpftool", "-j", "cgroup", "tree"], timeout=20)
     ids = set()
     for cg in json.loads(r.stdout or "[]"):
