@@ -23,7 +23,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PKTRACE = os.path.join(REPO, "pktrace")
+# PKTRACE_E2E_BIN: another binary to test (e.g. a wrapper that corrupts events, to check
+# that the tests catch it); default ./pktrace of this repository.
+PKTRACE = os.environ.get("PKTRACE_E2E_BIN") or os.path.join(REPO, "pktrace")
 PEERS = os.path.join(HERE, "peers.py")
 PYTHON = "/usr/bin/python3"
 

@@ -496,22 +496,28 @@ def cgroup_prog_ids():
     return ids
 
 
+def bpf_ids_held_by(pid):
+    """Program and map ids behind the file descriptors of process pid (from fdinfo)."""
+    progs, maps = set(), set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        progs.update(int(x) for x in re.findall(r"^prog_id:\s*(\d+)", text, re.M))
+        maps.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", text, re.M))
+    return progs, maps
+
+
 @test
 def no_leftovers(w):
     """SIGKILL leaves no program attached or loaded; two instances both see one connection."""
-    before = {p["id"] for p in bpf_objects("prog")}
-    before_maps = {m["id"] for m in bpf_objects("map")}
     pt = Pktrace(["-s", "comm=" + rand_name("e2none")], w, tag="killed")
     try:
         pt.wait_ready()
-        progs = bpf_objects("prog")
-        have_pids = any("pids" in p for p in progs)
-        mine = {p["id"] for p in progs
-                if any(x.get("pid") == pt.proc.pid for x in p.get("pids", []))} \
-            if have_pids else {p["id"] for p in progs} - before
-        maps = {m["id"] for m in bpf_objects("map")
-                if any(x.get("pid") == pt.proc.pid for x in m.get("pids", []))} \
-            if have_pids else {m["id"] for m in bpf_objects("map")} - before_maps
+        mine, maps = bpf_ids_held_by(pt.proc.pid)
         attached = cgroup_prog_ids() & mine
         log("pktrace %d holds programs %s (attached to cgroups: %s) and %d maps" % (
             pt.proc.pid, sorted(mine), sorted(attached), len(maps)))
