@@ -211,8 +211,9 @@ def kill_leftovers():
         p.close()
 
 
-def peer(mode, name, port, ns=None, **opts):
-    """Start tests/e2e/peers.py MODE (optionally inside netns ns); returns a Proc."""
+def peer(mode, name, port, ns=None, prefix=None, **opts):
+    """Start tests/e2e/peers.py MODE (optionally inside netns ns, or behind a prefix command
+    such as unshare); returns a Proc."""
     cmd = [PYTHON, PEERS, mode, "--name", name, "--port", str(port)]
     for k, v in opts.items():
         flag = "--" + k.replace("_", "-")
@@ -222,6 +223,8 @@ def peer(mode, name, port, ns=None, **opts):
             cmd += [flag, str(v)]
     if ns:
         cmd = ["ip", "netns", "exec", ns] + cmd
+    if prefix:
+        cmd = list(prefix) + cmd
     stdin = subprocess.PIPE if opts.get("go") else subprocess.DEVNULL
     proc = Proc(cmd, stdin=stdin, name="%s(%s)" % (mode, name))
     proc.peer_pid = int(proc.expect(r"^(?:PID|PARENT) (\d+)").group(1))
@@ -444,20 +447,20 @@ class Pktrace:
         raise AssertionError("no 'pktrace: ready' on stderr within %ds; stderr: %s" % (
             self.ready_timeout, self.proc.err.tail()))
 
-    def stop(self, timeout=15):
-        """SIGINT, wait, check the exit status is 0; return the parsed events."""
+    def stop(self, timeout=15, sig=signal.SIGINT):
+        """SIGINT (or sig), wait, check the exit status is 0; return the parsed events."""
         time.sleep(0.3)
         if self.proc.alive():
-            self.proc.signal(signal.SIGINT)
+            self.proc.signal(sig)
         try:
             self.returncode = self.proc.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.close()
-            raise AssertionError("pktrace did not exit within %ds of SIGINT; stderr: %s" % (
-                timeout, self.proc.err.tail()))
+            raise AssertionError("pktrace did not exit within %ds of %s; stderr: %s" % (
+                timeout, signal.Signals(sig).name, self.proc.err.tail()))
         self.t_end = time.time()
-        assert self.returncode == 0, "pktrace exited %s after SIGINT; stderr: %s" % (
-            self.returncode, self.proc.err.text())
+        assert self.returncode == 0, "pktrace exited %s after %s; stderr: %s" % (
+            self.returncode, signal.Signals(sig).name, self.proc.err.text())
         return self.events()
 
     def stderr(self):

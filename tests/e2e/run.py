@@ -596,11 +596,38 @@ def scope_pid(w):
                 assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
                 assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
                 cap.stop()
-                events = pt.stop()
+                events = pt.stop(sig=signal.SIGTERM)
     pkts = read_pcap(pcap)
     cli_o = owner({"pid": cli.peer_pid, "name": cn})
     m = match(expect_one_side(pkts, "lo", {lport}, {lport: cli_o}), events)
     m.assert_exact("pid-scoped events")
+
+
+@test
+def uts_hostname(w):
+    """A client in its own UTS namespace: its events carry that namespace's host name."""
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    host = "e2e-uts-" + rand_tag()
+    pcap = os.path.join(w, "lo.pcap")
+    # sh sets the new namespace's host name, then becomes the client.
+    prefix = ["unshare", "--uts", "/bin/sh", "-c", 'hostname "$0" && exec "$@"', host]
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(comm_scope(sn, cn), w) as pt:
+        with peer("server", sn, port) as srv:
+            srv.expect(r"^LISTENING")
+            with peer("client", cn, port, prefix=prefix, rounds=3) as cli:
+                lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
+            assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
+        cap.stop()
+        events = pt.stop(sig=signal.SIGTERM)
+    pkts = read_pcap(pcap)
+    cli_o = owner({"pid": cli.peer_pid, "name": cn}, host=host)
+    del cli_o["ppid"]  # unshare may fork
+    owners = {port: owner({"pid": srv.peer_pid, "name": sn}), lport: cli_o}
+    m = match(expect_both_sides(pkts, "lo", owners), events)
+    m.assert_exact("UTS namespace events")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,7 +650,7 @@ def missing_prerequisites():
         missing.append("root")
     elif not bpf_usable():
         missing.append("BPF (the bpf syscall is refused)")
-    for tool in ("tcpdump", "tshark", "ip", "bpftool", "setpriv", "head"):
+    for tool in ("tcpdump", "tshark", "ip", "bpftool", "setpriv", "head", "unshare"):
         if not shutil.which(tool):
             missing.append(tool)
     if not cgroup2_mount():
