@@ -39,8 +39,10 @@ EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessI
               "processName", "hostName", "cgroupId", "containerId", "args"}
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
 
-# Every process started through Proc, so the runner can kill leftovers after a test.
+# Every process started through Proc, and every namespace and cgroup made, so the runner can
+# clean up after a test even when a timeout interrupted the test's own clean-up.
 _live = []
+_made = []  # ("netns", name) or ("cgroup", path)
 
 
 def log(msg):
@@ -207,8 +209,15 @@ class Proc:
 
 
 def kill_leftovers():
+    """Kill every process a test left, then remove its namespaces and cgroups."""
     for p in list(_live):
         p.close()
+    for kind, what in reversed(list(_made)):
+        if kind == "netns":
+            run(["ip", "netns", "del", what], check=False)
+        else:
+            _rmdir_retry(what)
+        _made.remove((kind, what))
 
 
 def peer(mode, name, port, ns=None, prefix=None, **opts):
@@ -255,27 +264,35 @@ def run_pair(server_name, client_name, port, ns=None, bind="127.0.0.1", server_o
 @contextlib.contextmanager
 def netns(name):
     run(["ip", "netns", "add", name])
+    _made.append(("netns", name))
     try:
         run(["ip", "-n", name, "link", "set", "lo", "up"])
         yield name
     finally:
         run(["ip", "netns", "del", name], check=False)
+        _made.remove(("netns", name))
+
+
+def _rmdir_retry(path):
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.1)  # its last process may still be exiting
 
 
 @contextlib.contextmanager
 def cgroup_dir(path):
     os.mkdir(path)
+    _made.append(("cgroup", path))
     try:
         yield path
     finally:
-        for _ in range(50):
-            try:
-                os.rmdir(path)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.1)  # its last process may still be exiting
+        _rmdir_retry(path)
+        _made.remove(("cgroup", path))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -630,6 +630,37 @@ def uts_hostname(w):
     m.assert_exact("UTS namespace events")
 
 
+@test
+def live_delivery(w):
+    """Events are written while pktrace runs (within 3 s of the traffic), not only at exit."""
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(comm_scope(sn, cn), w) as pt:
+        srv, cli = run_pair(sn, cn, port, client_opts={"rounds": 2})
+        t_done = time.monotonic()
+        seen, stable_since = 0, time.monotonic()
+        while time.monotonic() - t_done < 3:  # until the count stays put for 0.5 s
+            with open(pt.events_path, "rb") as f:
+                n = f.read().count(b"\n")
+            if n != seen:
+                seen, stable_since = n, time.monotonic()
+            elif seen and time.monotonic() - stable_since > 0.5:
+                break
+            time.sleep(0.05)
+        latency = stable_since - t_done
+        cap.stop()
+        events = pt.stop()
+    log("%d events in the output %.2fs after the exchange ended (before SIGINT); %d after" % (
+        seen, latency, len(events)))
+    assert seen == len(events) > 0, (
+        "only %d of the exchange's %d events were written within 3 s while pktrace ran; the "
+        "rest appeared only at shutdown" % (seen, len(events)))
+    pkts = read_pcap(pcap)
+    match(expect_both_sides(pkts, "lo"), events).assert_exact("live events")
+
+
 # ---------------------------------------------------------------------------------------------
 # Runner
 
@@ -683,7 +714,9 @@ def main():
                                                   "FAIL under CI" if CI else "skipping"))
 
     def on_alarm(signum, frame):
-        raise TestTimeout()
+        where = traceback.extract_stack(frame)
+        raise TestTimeout("; ".join("%s:%d %s" % (os.path.basename(f.filename), f.lineno, f.name)
+                                    for f in where[-3:]))
 
     signal.signal(signal.SIGALRM, on_alarm)
     passed = failed = skipped = 0
@@ -711,8 +744,8 @@ def main():
         except Skip as e:
             status, msg = ("FAIL", "%s (CI=true: a missing prerequisite fails)" % e) if CI \
                 else ("SKIP", str(e))
-        except TestTimeout:
-            status, msg = "FAIL", "timed out after %ds" % TEST_TIMEOUT
+        except TestTimeout as e:
+            status, msg = "FAIL", "timed out after %ds (at %s)" % (TEST_TIMEOUT, e)
         except AssertionError as e:
             status, msg = "FAIL", str(e) or traceback.format_exc(limit=3)
         except Exception:
@@ -728,7 +761,7 @@ def main():
         else:
             failed += 1
         print("%s %s (%.1fs)%s" % (status, name, dt, (": " + msg) if msg else ""), flush=True)
-        if status == "FAIL" or opts.keep:
+        if (status == "FAIL" and os.listdir(workdir)) or opts.keep:
             print("    work directory kept: %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
