@@ -10,7 +10,6 @@ when some were skipped); the exit status is 0 only when none failed. With CI=tru
 missing prerequisite fails instead of skipping.
 """
 import argparse
-import contextlib
 import ctypes
 import json
 import os
@@ -27,8 +26,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2elib import (PKTRACE, PEERS, PYTHON, REPO, FLAGS, Capture, Proc, capture,  # noqa: E402
-                    cgroup2_mount, cgroup_dir, describe, expect_both_sides, expect_local_addrs,
+from e2elib import (PKTRACE, PEERS, PYTHON, REPO, FLAGS, Proc, capture,  # noqa: E402
+                    canonical_ip, cgroup2_mount, cgroup_dir, describe, expect_both_sides, expect_local_addrs,
                     expect_one_side, kill_leftovers, log, match, netns, own_cgroup_ino, peer,
                     pktrace, Pktrace, parse_events, rand_name, rand_port, rand_tag, read_pcap,
                     run, run_pair)
@@ -191,6 +190,9 @@ def ipv6_veth_netns(w):
         {p["src_ip"] for p in pkts_a})
     exp = expect_local_addrs(pkts_a, va, {ipa}, {lport: cli_o}) + \
         expect_local_addrs(pkts_b, vb, {ipb}, {port: srv_o})
+    texts = {e[k] for e in events for k in ("src_ip", "dst_ip")}
+    assert texts <= {ipa, ipb} and all(t == canonical_ip(t) for t in texts), (
+        "IPv6 addresses not in canonical (RFC 5952) text: %s" % sorted(texts))
     m = match(exp, events)
     m.assert_exact("ipv6 veth events")
     check_timestamps(m, pt)
@@ -235,10 +237,11 @@ def tcp_flags(w):
     assert any(e["urgent"] for e in events), "no event with a non-zero urgent pointer"
     syn = [e for e in events if e["SYN"] and not e["ACK"]]
     synack = [e for e in events if e["SYN"] and e["ACK"]]
-    assert syn and all(e["ECE"] and e["CWR"] for e in syn[:1]), "ECN SYN not ECE+CWR: %s" % (
-        [describe(e) for e in syn])
-    assert synack and synack[0]["ECE"], "ECN SYN-ACK without ECE: %s" % (
-        [describe(e) for e in synack])
+    assert len(syn) == 4 and all(e["ECE"] and e["CWR"] for e in syn), (
+        "want 4 ECN SYN events (2 connections x egress/ingress) with ECE+CWR: %s" % (
+            [describe(e) for e in syn]))
+    assert len(synack) == 4 and all(e["ECE"] and not e["CWR"] for e in synack), (
+        "want 4 ECN SYN-ACK events with ECE only: %s" % [describe(e) for e in synack])
 
 
 @test
