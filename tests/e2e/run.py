@@ -27,7 +27,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2elib import (PKTRACE, PEERS, PYTHON, REPO, FLAGS, Proc, capture,  # noqa: E402
-                    canonical_ip, cgroup2_mount, cgroup_dir, describe, expect_both_sides, expect_local_addrs,
+                    canonical_ip, cgroup2_mount, check_summary, cgroup_dir, describe, expect_both_sides, expect_local_addrs,
                     expect_one_side, kill_leftovers, log, match, netns, own_cgroup_ino, peer,
                     pktrace, Pktrace, parse_events, rand_name, rand_port, rand_tag, read_pcap,
                     run, run_pair)
@@ -133,7 +133,7 @@ def ipv4_loopback(w):
     sn, cn = rand_name("e2s"), rand_name("e2c")
     pcap = os.path.join(w, "lo.pcap")
     with capture("lo", "tcp port %d" % port, pcap) as cap, \
-            pktrace(comm_scope(sn, cn), w) as pt:
+            pktrace(["-e", "net_packet_tcp"] + comm_scope(sn, cn), w) as pt:
         srv, cli = run_pair(sn, cn, port, client_opts={"rounds": 4, "size": 300})
         cap.stop()
         events = pt.stop()
@@ -170,7 +170,7 @@ def ipv6_veth_netns(w):
                  "nud", "permanent"])
         with capture(va, "tcp port %d" % port, pa, ns=na) as ca, \
                 capture(vb, "tcp port %d" % port, pb, ns=nb) as cb, \
-                pktrace(comm_scope(sn, cn), w) as pt:
+                pktrace(["--events", "net_packet_tcp"] + comm_scope(sn, cn), w) as pt:
             with peer("server", sn, port, ns=nb, bind=ipb) as srv:
                 srv.expect(r"^LISTENING")
                 with peer("client", cn, port, ns=na, connect=ipb, rounds=4, size=400) as cli:
@@ -337,7 +337,7 @@ def scope_comm(w):
     n1, n2 = rand_name("e2one"), rand_name("e2two")
     pcap = os.path.join(w, "lo.pcap")
     with capture("lo", "tcp port %d or tcp port %d" % (p1, p2), pcap) as cap, \
-            pktrace(["-s", "comm=" + n1], w) as pt:
+            pktrace(["--scope", "comm=" + n1], w) as pt:
         with peer("server", n1, p1) as s1, peer("server", n2, p2) as s2:
             s1.expect(r"^LISTENING")
             s2.expect(r"^LISTENING")
@@ -384,6 +384,10 @@ def command_mode(w):
         cap.stop()
     log("pktrace exit status %s; stderr: %s" % (rc, stderr.replace("\n", " | ")[:300]))
     assert rc == 7, "pktrace exited %s, the command exited 7; stderr: %s" % (rc, stderr)
+    assert "pktrace: ready" in stderr, "no 'pktrace: ready' on stderr: %r" % stderr
+    foreign = [l for l in stdout.splitlines()
+               if not re.match(r"^(PARENT|CHILD|CONNECTED|DONE|CHILD_EXIT)\b", l)]
+    assert not foreign, "pktrace wrote to stdout although -o was given: %r" % foreign[:3]
     m_parent = re.search(r"^PARENT (\d+)", stdout, re.M)
     m_child = re.search(r"^CHILD (\d+)", stdout, re.M)
     m_lport = re.search(r"^CONNECTED (\d+)", stdout, re.M)
@@ -392,6 +396,7 @@ def command_mode(w):
     assert child != cmd_pid
     events, problems = parse_events(out)
     assert not problems, "malformed events: %s" % problems[:5]
+    check_summary(stderr, len(events))
     log("%d events in %s" % (len(events), out))
     srv_ev = [e for e in events if e["processId"] == srv.peer_pid]
     assert not srv_ev, "%d events of the untraced server %d" % (len(srv_ev), srv.peer_pid)
@@ -460,17 +465,20 @@ def bad_input(w):
         with peer("server", name, port) as srv:
             srv.expect(r"^LISTENING")
             with peer("client", name, port, rounds=100000, interval=0.002, duration=10) as cli:
-                deadline = time.monotonic() + 12
+                t0 = time.monotonic()
+                deadline = t0 + 12
                 while pt.proc.alive() and time.monotonic() < deadline:
                     time.sleep(0.1)
                 alive = pt.proc.alive()
                 rc = pt.proc.p.poll()
+                took = time.monotonic() - t0
                 cli.close()
         extra = [l for l in pt.proc.err.lines if "pktrace: ready" not in l]
         head_out = head.communicate(timeout=5)[0]
         check("| head -n 1", not alive and rc is not None and rc >= 0 and extra,
               "%s, exit %s, stderr after ready %r, head got %r" % (
-                  "still running after 12s of traffic" if alive else "ended", rc,
+                  "still running after 12s of traffic" if alive else
+                  "ended %.1fs after traffic started" % took, rc,
                   extra[-3:], head_out[:120]))
     except AssertionError as e:
         check("| head -n 1", False, str(e))
