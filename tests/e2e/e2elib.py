@@ -741,7 +741,8 @@ class Match:
                 if len(items) > limit:
                     lines.append("  ... %d more" % (len(items) - limit))
         for title, items in (("field mismatches", self.field_diffs()),
-                             ("attribution mismatches", self.owner_diffs())):
+                             ("attribution mismatches", self.owner_diffs()),
+                             ("timestamps more than 1 s from tcpdump's", self.timestamp_diffs())):
             if items:
                 lines.append("%d %s:" % (len(items), title))
                 lines += ["  " + s for s in items[:limit]]
@@ -749,9 +750,18 @@ class Match:
                     lines.append("  ... %d more" % (len(items) - limit))
         return lines
 
+    def timestamp_diffs(self, tolerance=1.0):
+        """Event timestamps are wall-clock ns close to tcpdump's time of the same packet."""
+        out = []
+        for e, a in self.pairs:
+            ts = a.get("timestamp", 0) / 1e9
+            if abs(ts - e["time"]) > tolerance:
+                out.append("%s -> timestamp %.6f, tcpdump %.6f" % (describe(e), ts, e["time"]))
+        return out
+
     def assert_exact(self, what="events", allow_missing=()):
-        """Fail unless every expected event is present, equal and rightly attributed, and no
-        event is invented. allow_missing: expected events whose absence is known (skipped)."""
+        """Fail unless every expected event is present, equal, rightly attributed and timed,
+        and no event is invented. allow_missing: expected events whose absence is known."""
         allowed = [m for m in self.missing if any(m is x for x in allow_missing)]
         self.missing = [m for m in self.missing if not any(m is x for x in allow_missing)]
         n_pkts = len({e["frame"] for e in self.expected})
