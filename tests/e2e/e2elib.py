@@ -234,10 +234,16 @@ def peer(mode, name, port, ns=None, prefix=None, **opts):
         cmd = ["ip", "netns", "exec", ns] + cmd
     if prefix:
         cmd = list(prefix) + cmd
-    stdin = subprocess.PIPE if opts.get("go") else subprocess.DEVNULL
+    stdin = subprocess.PIPE if opts.get("go") or opts.get("pause") else subprocess.DEVNULL
     proc = Proc(cmd, stdin=stdin, name="%s(%s)" % (mode, name))
     proc.peer_pid = int(proc.expect(r"^(?:PID|PARENT) (\d+)").group(1))
     return proc
+
+
+def release(proc):
+    """Send the line a peer started with go/pause waits for."""
+    proc.p.stdin.write(b"go\n")
+    proc.p.stdin.flush()
 
 
 def run_pair(server_name, client_name, port, ns=None, bind="127.0.0.1", server_opts=None,

@@ -191,6 +191,9 @@ def run_client(args):
         if recv_exact(c, 1) != b"!":
             raise ConnectionError("bad greeting")
         say("GREETED")
+    if args.pause:
+        # Connected; wait for a line on stdin before exchanging anything.
+        sys.stdin.readline()
     deadline = time.monotonic() + args.duration if args.duration else None
     for i in range(args.rounds):
         if deadline and time.monotonic() > deadline:
@@ -263,6 +266,8 @@ def main():
                    help="server: wait this long after EOF before a plain close")
     p.add_argument("--cgroup", help="move into this cgroup v2 directory before any socket")
     p.add_argument("--go", action="store_true", help="client: wait for a line on stdin")
+    p.add_argument("--pause", action="store_true",
+                   help="client: once connected, wait for a line on stdin")
     p.add_argument("--exit-code", type=int, default=0)
     args = p.parse_args()
     {"server": mode_server, "forkserver": mode_forkserver,

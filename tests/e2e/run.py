@@ -30,7 +30,7 @@ from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, Pktrace, Proc,  # noqa:
                     canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, kill_leftovers, log,
                     match, netns, own_cgroup_ino, parse_events, peer, pktrace, rand_name,
-                    rand_port, rand_tag, read_pcap, run, run_pair)
+                    rand_port, rand_tag, read_pcap, release, run, run_pair)
 
 TEST_TIMEOUT = 60     # seconds per test
 SUITE_BUDGET = 570    # seconds for the whole suite (< 10 min)
@@ -588,8 +588,7 @@ def scope_pid(w):
         with peer("server", sn, port) as srv, peer("client", cn, port, go=True) as cli:
             srv.expect(r"^LISTENING")
             with pktrace(["-s", "pid=%d" % cli.peer_pid, "-s", "uid=0"], w) as pt:
-                cli.p.stdin.write(b"go\n")
-                cli.p.stdin.flush()
+                release(cli)
                 lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
                 assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
                 assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
@@ -657,6 +656,59 @@ def live_delivery(w):
         "rest appeared only at shutdown" % (seen, len(events)))
     pkts = read_pcap(pcap)
     match(expect_both_sides(pkts, "lo"), events).assert_exact("live events")
+
+
+@test
+def preexisting_connection(w):
+    """A connection established before pktrace started: its later packets are all reported
+    and attributed to the processes holding the sockets."""
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap:
+        with peer("server", sn, port) as srv, peer("client", cn, port, pause=True,
+                                                   rounds=3) as cli:
+            srv.expect(r"^LISTENING")
+            lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+            srv.expect(r"^ACCEPTED")
+            time.sleep(0.3)  # the handshake is over before pktrace starts
+            with pktrace(comm_scope(sn, cn), w) as pt:
+                t_ready = time.time()
+                release(cli)
+                assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
+                assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
+                cap.stop()
+                events = pt.stop()
+    pkts = [p for p in read_pcap(pcap) if p["time"] > t_ready]
+    assert not any(p["SYN"] for p in pkts), "scenario broken: handshake after pktrace started"
+    owners = {port: owner({"pid": srv.peer_pid, "name": sn}),
+              lport: owner({"pid": cli.peer_pid, "name": cn})}
+    m = match(expect_both_sides(pkts, "lo", owners), events)
+    m.assert_exact("events of a pre-existing connection")
+
+
+@test
+def scope_uid_and_comm(w):
+    """-s uid=65534 -s comm=NAME (keys ANDed): of two NAME processes only the uid-65534 one."""
+    port = rand_port()
+    name = rand_name("e2u")
+    pcap = os.path.join(w, "lo.pcap")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(["-s", "uid=65534", "-s", "comm=" + name], w) as pt:
+        with peer("server", name, port) as srv:
+            srv.expect(r"^LISTENING")
+            with peer("client", name, port, prefix=nobody, rounds=3) as cli:
+                lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
+            assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
+        cap.stop()
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    cli_o = owner({"pid": cli.peer_pid, "name": name}, uid=65534)
+    del cli_o["ppid"]  # setpriv execs, but do not rely on it
+    m = match(expect_one_side(pkts, "lo", {lport}, {lport: cli_o}), events)
+    m.assert_exact("uid+comm-scoped events")
 
 
 # ---------------------------------------------------------------------------------------------
