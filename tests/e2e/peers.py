@@ -223,6 +223,8 @@ def mode_client(args):
         # Wait for a "go" line on stdin before connecting.
         sys.stdin.readline()
     run_client(args)
+    if args.linger:
+        time.sleep(args.linger)
 
 
 def mode_forkclient(args):
@@ -269,6 +271,8 @@ def main():
     p.add_argument("--pause", action="store_true",
                    help="client: once connected, wait for a line on stdin")
     p.add_argument("--exit-code", type=int, default=0)
+    p.add_argument("--linger", type=float, default=0.0,
+                   help="client: stay alive this long after the exchange")
     args = p.parse_args()
     {"server": mode_server, "forkserver": mode_forkserver,
      "client": mode_client, "forkclient": mode_forkclient}[args.mode](args)
