@@ -43,6 +43,8 @@ STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
 # clean up after a test even when a timeout interrupted the test's own clean-up.
 _live = []
 _made = []  # ("netns", name) or ("cgroup", path)
+# Totals over the run, for the runner's closing report.
+TALLY = {"packets": 0, "events": 0}
 
 
 def log(msg):
@@ -770,7 +772,9 @@ class Match:
         and no event is invented. allow_missing: expected events whose absence is known."""
         allowed = [m for m in self.missing if any(m is x for x in allow_missing)]
         self.missing = [m for m in self.missing if not any(m is x for x in allow_missing)]
-        n_pkts = len({e["frame"] for e in self.expected})
+        n_pkts = len({(e["iface"], e["frame"]) for e in self.expected})
+        TALLY["packets"] += n_pkts
+        TALLY["events"] += len(self.expected)
         log("compared %s: %d wire packets, %d expected events, %d pktrace events, "
             "%d matched (per direction got/expected: %s)" % (
                 what, n_pkts, len(self.expected), len(self.actual), len(self.pairs),

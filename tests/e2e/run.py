@@ -26,7 +26,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, Pktrace, Proc,  # noqa: E402
+from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, TALLY, Pktrace, Proc,  # noqa: E402
                     canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, kill_leftovers, log,
                     match, netns, own_cgroup_ino, parse_events, peer, pktrace, rand_name,
@@ -817,6 +817,8 @@ def main():
             print("    work directory kept: %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    print("compared %d captured packets, %d expected events with pktrace's output" % (
+        TALLY["packets"], TALLY["events"]))
     summary = "%d passed, %d failed" % (passed, failed)
     if skipped:
         summary += ", %d skipped" % skipped
