@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Buffered writer: events are formatted into one big buffer that is written out in few writes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "output.h"
+
+/* Room kept free before formatting an event: far above the longest line (about 1.3 KiB). */
+#define OUTPUT_LOW_WATER 4096
+
+int output_open(struct output *o, const char *path, enum output_format format)
+{
+	/* The 1 MiB buffer is left uninitialized: only buf[0..len) is ever read. */
+	o->fd = -1;
+	o->owns_fd = 0;
+	o->format = format;
+	o->header_done = 0;
+	o->err = 0;
+	o->len = 0;
+
+	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
+	if (format == OUTPUT_TABLE)
+		tzset();
+
+	if (!path || strcmp(path, "-") == 0) {
+		o->fd = STDOUT_FILENO;
+		return 0;
+	}
+	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (o->fd < 0) {
+		int err = errno;
+
+		o->err = err;
+		return -err;
+	}
+	o->owns_fd = 1;
+	return 0;
+}
+
+static size_t format_one(struct output *o, const struct pkt_event *e)
+{
+	char *dst = o->buf + o->len;
+	size_t cap = OUTPUT_BUF_SIZE - o->len;
+
+	if (o->format == OUTPUT_JSON)
+		return format_json(dst, cap, e);
+	return format_table(dst, cap, e);
+}
+
+int output_event(struct output *o, const struct pkt_event *e)
+{
+	size_t n;
+	int ret;
+
+	if (o->err)
+		return -o->err;
+	if (OUTPUT_BUF_SIZE - o->len < OUTPUT_LOW_WATER) {
+		ret = output_flush(o);
+		if (ret)
+			return ret;
+	}
+	if (o->format == OUTPUT_TABLE && !o->header_done) {
+		n = format_table_header(o->buf + o->len, OUTPUT_BUF_SIZE - o->len);
+		if (!n)
+			return -ENOBUFS;
+		o->len += n;
+		o->header_done = 1;
+	}
+	n = format_one(o, e);
+	if (!n) {
+		/* Only a huge hostname or container id gets here: retry in an empty buffer. */
+		ret = output_flush(o);
+		if (ret)
+			return ret;
+		n = format_one(o, e);
+		if (!n)
+			return -EMSGSIZE;
+	}
+	o->len += n;
+	return 0;
+}
+
+/* Wait until a non-blocking fd (an inherited stdout, say) can take more. */
+static int wait_writable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
+	for (;;) {
+		if (poll(&pfd, 1, -1) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int output_flush(struct output *o)
+{
+	size_t off = 0;
+	ssize_t n;
+	int err = 0;
+
+	if (o->err)
+		return -o->err;
+	while (off < o->len) {
+		n = write(o->fd, o->buf + off, o->len - off);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			/* write() of a non-zero count never returns 0 on Linux; do not spin. */
+			err = EIO;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			err = -wait_writable(o->fd);
+			if (err)
+				break;
+			continue;
+		}
+		err = errno;
+		break;
+	}
+	/* Keep what was not written at the front so len always counts the bytes still owed. */
+	if (off < o->len)
+		memmove(o->buf, o->buf + off, o->len - off);
+	o->len -= off;
+	if (err) {
+		o->err = err;
+		return -err;
+	}
+	return 0;
+}
+
+int output_close(struct output *o)
+{
+	int ret = output_flush(o);
+
+	if (o->owns_fd && o->fd >= 0) {
+		/* close() reports deferred write errors (NFS); keep the first error. */
+		/* Linux closes the fd even when close() fails with EINTR: not an error for us. */
+		if (close(o->fd) && errno != EINTR && !ret)
+			ret = -errno;
+	}
+	o->fd = -1;
+	o->owns_fd = 0;
+	return ret;
+}

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* JSON printer: one Tracee-style net_packet_tcp envelope per line, no allocation. */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "output.h"
+
+/* A write cursor; any append that does not fit sets ovf and every later append is a no-op. */
+struct cur {
+	char *p;
+	char *end;
+	bool ovf;
+};
+
+/* Inlined so the cursor stays in registers and literal copies become plain stores. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE void put_mem(struct cur *c, const void *s, size_t n)
+{
+	if (c->ovf || (size_t)(c->end - c->p) < n) {
+		c->ovf = true;
+		return;
+	}
+	memcpy(c->p, s, n);
+	c->p += n;
+}
+
+static ALWAYS_INLINE void put_char(struct cur *c, char ch)
+{
+	if (c->ovf || c->p == c->end) {
+		c->ovf = true;
+		return;
+	}
+	*c->p++ = ch;
+}
+
+#define put_lit(c, s) put_mem((c), (s), sizeof(s) - 1)
+
+static ALWAYS_INLINE size_t dec_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+/* Digits go straight to their place, back to front: no scratch copy. */
+static ALWAYS_INLINE void put_u64(struct cur *c, uint64_t v)
+{
+	size_t n = dec_len(v);
+	char *t;
+
+	if (c->ovf || (size_t)(c->end - c->p) < n) {
+		c->ovf = true;
+		return;
+	}
+	c->p += n;
+	t = c->p;
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+}
+
+static ALWAYS_INLINE void put_bool(struct cur *c, bool v)
+{
+	if (v)
+		put_lit(c, "true");
+	else
+		put_lit(c, "false");
+}
+
+/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7, RFC 3629), or 0 if there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char b = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		len = 2;
+	else if (b >= 0xe0 && b <= 0xef)
+		len = 3;
+	else if (b >= 0xf0 && b <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	/* The second byte's range excludes overlongs, surrogates and code points past U+10FFFF. */
+	if (b == 0xe0)
+		lo = 0xa0;
+	else if (b == 0xed)
+		hi = 0x9f;
+	else if (b == 0xf0)
+		lo = 0x90;
+	else if (b == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+static void put_u00xx(struct cur *c, unsigned char b)
+{
+	static const char hex[] = "0123456789abcdef";
+	char esc[6] = {'\\', 'u', '0', '0', hex[b >> 4], hex[b & 0xf]};
+
+	put_mem(c, esc, sizeof(esc));
+}
+
+/*
+ * A JSON string of s[0..n): quote and backslash escaped, control bytes and DEL as \u00XX, valid
+ * UTF-8 passed through, and each byte of ill-formed UTF-8 as \u00XX so the line stays valid.
+ */
+static void put_json_str(struct cur *c, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0, run, l;
+
+	put_char(c, '"');
+	while (i < n) {
+		/* Copy runs of plain ASCII in one go: the common case for every string we print. */
+		for (run = i;
+		     run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\';
+		     run++)
+			;
+		if (run > i) {
+			put_mem(c, u + i, run - i);
+			i = run;
+			continue;
+		}
+		if (u[i] == '"' || u[i] == '\\') {
+			put_char(c, '\\');
+			put_char(c, (char)u[i]);
+			i++;
+		} else if (u[i] < 0x80) {
+			put_u00xx(c, u[i]);
+			i++;
+		} else if ((l = utf8_len(u + i, n - i)) != 0) {
+			put_mem(c, u + i, l);
+			i += l;
+		} else {
+			put_u00xx(c, u[i]);
+			i++;
+		}
+	}
+	put_char(c, '"');
+}
+
+/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
+static size_t fmt_ipv4(char *buf, const uint8_t *a)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (i)
+			buf[n++] = '.';
+		if (a[i] >= 100)
+			buf[n++] = (char)('0' + a[i] / 100);
+		if (a[i] >= 10)
+			buf[n++] = (char)('0' + a[i] / 10 % 10);
+		buf[n++] = (char)('0' + a[i] % 10);
+	}
+	return n;
+}
+
+static void put_addr(struct cur *c, int family, const uint8_t *addr)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t n;
+
+	if (family == AF_INET) {
+		n = fmt_ipv4(buf, addr);
+	} else if (inet_ntop(family, addr, buf, sizeof(buf))) {
+		n = strlen(buf);
+	} else {
+		/* The decoder only emits AF_INET and AF_INET6; anything else prints as "?". */
+		buf[0] = '?';
+		n = 1;
+	}
+	put_char(c, '"');
+	put_mem(c, buf, n);
+	put_char(c, '"');
+}
+
+size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
+{
+	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
+	const struct pkt_headers *h = &e->hdr;
+	const struct pkt_process *p = &e->proc;
+	uint16_t f = h->flags;
+
+	put_lit(&c, "{\"timestamp\":");
+	put_u64(&c, e->timestamp_ns);
+	put_lit(&c, ",\"eventName\":\"net_packet_tcp\",\"processId\":");
+	put_u64(&c, p->pid);
+	put_lit(&c, ",\"threadId\":");
+	put_u64(&c, p->tid);
+	put_lit(&c, ",\"parentProcessId\":");
+	put_u64(&c, p->ppid);
+	put_lit(&c, ",\"userId\":");
+	put_u64(&c, p->uid);
+	put_lit(&c, ",\"processName\":");
+	put_json_str(&c, p->comm, strnlen(p->comm, sizeof(p->comm)));
+	put_lit(&c, ",\"hostName\":");
+	put_json_str(&c, p->hostname, strlen(p->hostname));
+	put_lit(&c, ",\"cgroupId\":");
+	put_u64(&c, p->cgroup_id);
+	put_lit(&c, ",\"containerId\":");
+	put_json_str(&c, p->container_id, strlen(p->container_id));
+
+	put_lit(&c, ",\"args\":[{\"name\":\"metadata\",\"type\":\"trace.PacketMetadata\","
+		    "\"value\":{\"src_ip\":");
+	put_addr(&c, h->family, h->src_addr);
+	put_lit(&c, ",\"dst_ip\":");
+	put_addr(&c, h->family, h->dst_addr);
+	put_lit(&c, ",\"src_port\":");
+	put_u64(&c, h->src_port);
+	put_lit(&c, ",\"dst_port\":");
+	put_u64(&c, h->dst_port);
+	put_lit(&c, ",\"protocol\":");
+	put_u64(&c, h->protocol);
+	put_lit(&c, ",\"packet_len\":");
+	put_u64(&c, e->packet_len);
+	put_lit(&c, ",\"iface\":");
+	put_json_str(&c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
+	if (e->egress)
+		put_lit(&c, ",\"direction\":\"egress\"}}");
+	else
+		put_lit(&c, ",\"direction\":\"ingress\"}}");
+
+	put_lit(&c, ",{\"name\":\"proto_tcp\",\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":");
+	put_u64(&c, h->src_port);
+	put_lit(&c, ",\"dstPort\":");
+	put_u64(&c, h->dst_port);
+	put_lit(&c, ",\"seq\":");
+	put_u64(&c, h->seq);
+	put_lit(&c, ",\"ack\":");
+	put_u64(&c, h->ack);
+	put_lit(&c, ",\"dataOffset\":");
+	put_u64(&c, h->data_offset);
+	put_lit(&c, ",\"FIN\":");
+	put_bool(&c, f & TCP_FLAG_FIN);
+	put_lit(&c, ",\"SYN\":");
+	put_bool(&c, f & TCP_FLAG_SYN);
+	put_lit(&c, ",\"RST\":");
+	put_bool(&c, f & TCP_FLAG_RST);
+	put_lit(&c, ",\"PSH\":");
+	put_bool(&c, f & TCP_FLAG_PSH);
+	put_lit(&c, ",\"ACK\":");
+	put_bool(&c, f & TCP_FLAG_ACK);
+	put_lit(&c, ",\"URG\":");
+	put_bool(&c, f & TCP_FLAG_URG);
+	put_lit(&c, ",\"ECE\":");
+	put_bool(&c, f & TCP_FLAG_ECE);
+	put_lit(&c, ",\"CWR\":");
+	put_bool(&c, f & TCP_FLAG_CWR);
+	put_lit(&c, ",\"NS\":");
+	put_bool(&c, f & TCP_FLAG_NS);
+	put_lit(&c, ",\"window\":");
+	put_u64(&c, h->window);
+	put_lit(&c, ",\"checksum\":");
+	put_u64(&c, h->checksum);
+	put_lit(&c, ",\"urgent\":");
+	put_u64(&c, h->urgent);
+	put_lit(&c, "}}]}\n");
+
+	return c.ovf ? 0 : (size_t)(c.p - dst);
+}

@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Table printer: one fixed-column line per event, addresses and flags as tcpdump prints them. */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "output.h"
+
+/* Column widths; a longer value widens its column for that line and never gets cut. */
+enum {
+	W_TIME = 15, /* HH:MM:SS.uuuuuu */
+	W_COMM = 16, /* TASK_COMM_LEN - 1, plus one spare */
+	W_PID = 7,   /* pid_max is at most 4194304 */
+	W_DIR = 3,   /* "in" / "out" */
+	W_ADDR = 21, /* 255.255.255.255.65535; IPv6 widens */
+	W_FLAGS = 6, /* [S.E] and [SEW] fit; rarer combinations widen */
+	W_SEQ = 10,  /* 4294967295 */
+	W_WIN = 5,   /* 65535 */
+	W_LEN = 5,   /* GSO packets may widen */
+};
+
+/*
+ * A line is built unchecked in a local buffer, then copied out if it fits: one bounds check per
+ * line. The longest line: 197 bytes of values (time 15, comm 17, pid 10, dir 3, two endpoints
+ * of 53, flags 11, seq and ack 10, window 5, length 10), at most 119 of padding (the sum of the
+ * widths), 10 separators and the newline: 327.
+ */
+#define TABLE_LINE_MAX 384
+
+struct line {
+	char *p;
+	/* Columns a wide value pushed the line right by; later padding absorbs it to realign. */
+	size_t debt;
+};
+
+/* Short copies as byte loops: a libc call per column costs more than the column itself. */
+static inline void put_mem(struct line *l, const char *s, size_t n)
+{
+	while (n--)
+		*l->p++ = *s++;
+}
+
+static inline void put_spaces(struct line *l, size_t n)
+{
+	while (n--)
+		*l->p++ = ' ';
+}
+
+/* Left pad for a right-aligned column, right pad for a left-aligned one; sep adds one space. */
+static inline void put_col(struct line *l, const char *s, size_t n, size_t width, size_t cols,
+			   bool right, bool sep)
+{
+	size_t pad = 0;
+
+	if (cols < width) {
+		pad = width - cols;
+		if (pad > l->debt) {
+			pad -= l->debt;
+			l->debt = 0;
+		} else {
+			l->debt -= pad;
+			pad = 0;
+		}
+	} else {
+		l->debt += cols - width;
+	}
+	if (right)
+		put_spaces(l, pad);
+	put_mem(l, s, n);
+	if (!right && sep)
+		put_spaces(l, pad);
+	if (sep)
+		*l->p++ = ' ';
+}
+
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	char *t = tmp + sizeof(tmp);
+	size_t n;
+
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = (size_t)(tmp + sizeof(tmp) - t);
+	memcpy(buf, t, n);
+	return n;
+}
+
+static inline void put_num(struct line *l, uint64_t v, size_t width, bool sep)
+{
+	char buf[20];
+	size_t n = fmt_u64(buf, v);
+
+	put_col(l, buf, n, width, n, true, sep);
+}
+
+/* Copy the finished line out, or nothing at all when it does not fit. */
+static size_t line_out(char *dst, size_t cap, const char *line, const struct line *l)
+{
+	size_t n = (size_t)(l->p - line);
+
+	if (n > cap)
+		return 0;
+	memcpy(dst, line, n);
+	return n;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7, RFC 3629), or 0 if there is none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char b = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len, i;
+
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		len = 2;
+	else if (b >= 0xe0 && b <= 0xef)
+		len = 3;
+	else if (b >= 0xf0 && b <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (b == 0xe0)
+		lo = 0xa0;
+	else if (b == 0xed)
+		hi = 0x9f;
+	else if (b == 0xf0)
+		lo = 0x90;
+	else if (b == 0xf4)
+		hi = 0x8f;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * Copy comm for a terminal as ps does: control characters (C0, DEL, C1) and ill-formed UTF-8
+ * become '?', so a hostile name can neither break the line nor send escape sequences.
+ * Returns the byte length; *cols gets the number of characters.
+ */
+static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
+{
+	const unsigned char *u = (const unsigned char *)comm;
+	size_t i = 0, o = 0, l;
+
+	*cols = 0;
+	while (i < n) {
+		l = utf8_len(u + i, n - i);
+		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
+		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
+		    (l == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0)) {
+			out[o++] = '?';
+			i += l ? l : 1;
+		} else {
+			memcpy(out + o, u + i, l);
+			o += l;
+			i += l;
+		}
+		(*cols)++;
+	}
+	return o;
+}
+
+/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
+static size_t fmt_ipv4(char *buf, const uint8_t *a)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (i)
+			buf[n++] = '.';
+		if (a[i] >= 100)
+			buf[n++] = (char)('0' + a[i] / 100);
+		if (a[i] >= 10)
+			buf[n++] = (char)('0' + a[i] / 10 % 10);
+		buf[n++] = (char)('0' + a[i] % 10);
+	}
+	return n;
+}
+
+/* tcpdump style: a.b.c.d.port for IPv4, [v6]:port for IPv6 (its own form needs no brackets). */
+static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t port)
+{
+	char a[INET6_ADDRSTRLEN];
+	size_t n = 0, al;
+
+	if (family == AF_INET)
+		al = fmt_ipv4(a, addr);
+	else if (inet_ntop(family, addr, a, sizeof(a)))
+		al = strlen(a);
+	else
+		al = (size_t)(stpcpy(a, "?") - a);
+	if (family == AF_INET6)
+		buf[n++] = '[';
+	memcpy(buf + n, a, al);
+	n += al;
+	if (family == AF_INET6)
+		buf[n++] = ']';
+	buf[n++] = family == AF_INET6 ? ':' : '.';
+	return n + fmt_u64(buf + n, port);
+}
+
+/* In tcpdump's order (print-tcp.c tcp_flag_values), with N for NS where tcpdump puts AE. */
+static const struct {
+	uint16_t bit;
+	char ch;
+} flag_chars[] = {
+	{TCP_FLAG_FIN, 'F'}, {TCP_FLAG_SYN, 'S'}, {TCP_FLAG_RST, 'R'},
+	{TCP_FLAG_PSH, 'P'}, {TCP_FLAG_ACK, '.'}, {TCP_FLAG_URG, 'U'},
+	{TCP_FLAG_ECE, 'E'}, {TCP_FLAG_CWR, 'W'}, {TCP_FLAG_NS, 'N'},
+};
+
+static size_t fmt_flags(char *buf, uint16_t flags)
+{
+	size_t n = 0, i;
+
+	buf[n++] = '[';
+	for (i = 0; i < sizeof(flag_chars) / sizeof(flag_chars[0]); i++)
+		if (flags & flag_chars[i].bit)
+			buf[n++] = flag_chars[i].ch;
+	/* tcpdump prints [none] for a segment without flags. */
+	if (n == 1) {
+		memcpy(buf + n, "none", 4);
+		n += 4;
+	}
+	buf[n++] = ']';
+	return n;
+}
+
+/*
+ * HH:MM:SS.uuuuuu in local time, like tcpdump. localtime_r is costly next to the rest of the
+ * line, and an offset from UTC is whole seconds, so the last second's HH:MM:SS is reused.
+ */
+static void fmt_time(char *buf, uint64_t ts_ns)
+{
+	static _Thread_local time_t last_sec = (time_t)-1;
+	static _Thread_local char last_hms[8] = "??:??:??";
+	time_t sec = (time_t)(ts_ns / 1000000000u);
+	uint32_t usec = (uint32_t)(ts_ns % 1000000000u / 1000u);
+	struct tm tm;
+	int i;
+
+	if (sec != last_sec) {
+		if (localtime_r(&sec, &tm)) {
+			last_hms[0] = (char)('0' + tm.tm_hour / 10);
+			last_hms[1] = (char)('0' + tm.tm_hour % 10);
+			last_hms[2] = ':';
+			last_hms[3] = (char)('0' + tm.tm_min / 10);
+			last_hms[4] = (char)('0' + tm.tm_min % 10);
+			last_hms[5] = ':';
+			/* tm_sec may be 60 on a leap second: still two digits. */
+			last_hms[6] = (char)('0' + tm.tm_sec / 10);
+			last_hms[7] = (char)('0' + tm.tm_sec % 10);
+		} else {
+			memcpy(last_hms, "??:??:??", 8);
+		}
+		last_sec = sec;
+	}
+	memcpy(buf, last_hms, 8);
+	buf[8] = '.';
+	for (i = 14; i >= 9; i--) {
+		buf[i] = (char)('0' + usec % 10);
+		usec /= 10;
+	}
+}
+
+size_t format_table_header(char *dst, size_t cap)
+{
+	char line[TABLE_LINE_MAX];
+	struct line l = {.p = line};
+
+#define HDR(s, w, right, sep) put_col(&l, s, sizeof(s) - 1, w, sizeof(s) - 1, right, sep)
+	HDR("TIME", W_TIME, false, true);
+	HDR("COMM", W_COMM, false, true);
+	HDR("PID", W_PID, true, true);
+	HDR("DIR", W_DIR, false, true);
+	HDR("SOURCE", W_ADDR, false, true);
+	HDR("DESTINATION", W_ADDR, false, true);
+	HDR("FLAGS", W_FLAGS, false, true);
+	HDR("SEQ", W_SEQ, true, true);
+	HDR("ACK", W_SEQ, true, true);
+	HDR("WIN", W_WIN, true, true);
+	HDR("LEN", W_LEN, true, false);
+#undef HDR
+	*l.p++ = '\n';
+	return line_out(dst, cap, line, &l);
+}
+
+size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
+{
+	const struct pkt_headers *h = &e->hdr;
+	char line[TABLE_LINE_MAX];
+	struct line l = {.p = line};
+	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
+	char buf[64];
+	size_t n, cols;
+
+	fmt_time(buf, e->timestamp_ns);
+	put_col(&l, buf, 15, W_TIME, 15, false, true);
+	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	put_col(&l, buf, n, W_COMM, cols, false, true);
+	put_num(&l, e->proc.pid, W_PID, true);
+	if (e->egress)
+		put_col(&l, "out", 3, W_DIR, 3, false, true);
+	else
+		put_col(&l, "in", 2, W_DIR, 2, false, true);
+	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port);
+	put_col(&l, buf, n, W_ADDR, n, false, true);
+	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port);
+	put_col(&l, buf, n, W_ADDR, n, false, true);
+	n = fmt_flags(buf, h->flags);
+	put_col(&l, buf, n, W_FLAGS, n, false, true);
+	put_num(&l, h->seq, W_SEQ, true);
+	put_num(&l, h->ack, W_SEQ, true);
+	put_num(&l, h->window, W_WIN, true);
+	put_num(&l, e->packet_len, W_LEN, false);
+	*l.p++ = '\n';
+	return line_out(dst, cap, line, &l);
+}

@@ -1,0 +1,1182 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Output layer: JSON and table golden files, JSON validity, bounds, and the buffered writer. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "output.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The brief's example line, verbatim: event 0 below must print exactly this. */
+static const char example_json[] =
+	"{\"timestamp\":1764145200123456789,\"eventName\":\"net_packet_tcp\",\"processId\":4242,"
+	"\"threadId\":4242,\"parentProcessId\":4100,\"userId\":1000,\"processName\":\"curl\","
+	"\"hostName\":\"web-1\",\"cgroupId\":1234,\"containerId\":\"\",\"args\":[{\"name\":"
+	"\"metadata\",\"type\":\"trace.PacketMetadata\",\"value\":{\"src_ip\":\"127.0.0.1\","
+	"\"dst_ip\":\"127.0.0.1\",\"src_port\":41234,\"dst_port\":8080,\"protocol\":6,"
+	"\"packet_len\":60,\"iface\":\"lo\",\"direction\":\"egress\"}},{\"name\":\"proto_tcp\","
+	"\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":41234,\"dstPort\":8080,"
+	"\"seq\":3512345678,\"ack\":0,\"dataOffset\":10,\"FIN\":false,\"SYN\":true,\"RST\":false,"
+	"\"PSH\":false,\"ACK\":false,\"URG\":false,\"ECE\":false,\"CWR\":false,\"NS\":false,"
+	"\"window\":65495,\"checksum\":65072,\"urgent\":0}}]}\n";
+
+static const char container_a[] =
+	"3f4e8a2b9c1d0e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f";
+
+#define ALL_FLAGS                                                                                  \
+	(TCP_FLAG_FIN | TCP_FLAG_SYN | TCP_FLAG_RST | TCP_FLAG_PSH | TCP_FLAG_ACK | TCP_FLAG_URG | \
+	 TCP_FLAG_ECE | TCP_FLAG_CWR | TCP_FLAG_NS)
+
+static void set_addr(struct pkt_headers *h, int family, const char *src, const char *dst)
+{
+	h->family = family;
+	assert_int_equal(inet_pton(family, src, h->src_addr), 1);
+	assert_int_equal(inet_pton(family, dst, h->dst_addr), 1);
+}
+
+/* The fixed events of the golden files; each one says what it covers. */
+static size_t golden_events(struct pkt_event *ev, size_t max)
+{
+	struct pkt_event *e;
+	size_t n = 0;
+
+	assert_true(max >= 8);
+	memset(ev, 0, max * sizeof(*ev));
+
+	/* 0: IPv4 SYN, the brief's example. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145200123456789ull;
+	e->proc = (struct pkt_process){.pid = 4242, .tid = 4242, .ppid = 4100, .uid = 1000,
+				       .cgroup_id = 1234, .comm = "curl", .hostname = "web-1",
+				       .container_id = ""};
+	strcpy(e->ifname, "lo");
+	e->egress = true;
+	e->packet_len = 60;
+	set_addr(&e->hdr, AF_INET, "127.0.0.1", "127.0.0.1");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 41234;
+	e->hdr.dst_port = 8080;
+	e->hdr.seq = 3512345678u;
+	e->hdr.ack = 0;
+	e->hdr.data_offset = 10;
+	e->hdr.flags = TCP_FLAG_SYN;
+	e->hdr.window = 65495;
+	e->hdr.checksum = 65072;
+	e->hdr.urgent = 0;
+
+	/* 1: IPv6 SYN-ACK, two full-length addresses, in a container. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145200124000001ull;
+	e->proc = (struct pkt_process){.pid = 1337, .tid = 1338, .ppid = 1, .uid = 101,
+				       .cgroup_id = 98765, .comm = "nginx", .hostname = "web-1",
+				       .container_id = container_a};
+	strcpy(e->ifname, "eth0");
+	e->egress = true;
+	e->packet_len = 80;
+	set_addr(&e->hdr, AF_INET6, "2001:db8:85a3:1234:5678:8a2e:370:7334",
+		 "fd12:3456:789a:bcde:f012:3456:789a:bcde");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 443;
+	e->hdr.dst_port = 51234;
+	e->hdr.seq = 1000;
+	e->hdr.ack = 2000;
+	e->hdr.data_offset = 10;
+	e->hdr.flags = TCP_FLAG_SYN | TCP_FLAG_ACK;
+	e->hdr.window = 64800;
+	e->hdr.checksum = 0xbeef;
+	e->hdr.urgent = 0;
+
+	/* 2: IPv4 FIN+PSH+ACK, ingress, with payload. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145201000000000ull;
+	e->proc = (struct pkt_process){.pid = 777, .tid = 780, .ppid = 700, .uid = 999,
+				       .cgroup_id = 4321, .comm = "postgres", .hostname = "db-2",
+				       .container_id = ""};
+	strcpy(e->ifname, "ens3");
+	e->egress = false;
+	e->packet_len = 1500;
+	set_addr(&e->hdr, AF_INET, "10.1.2.3", "192.168.100.200");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 5432;
+	e->hdr.dst_port = 60000;
+	e->hdr.seq = 4294967295u;
+	e->hdr.ack = 1;
+	e->hdr.data_offset = 8;
+	e->hdr.flags = TCP_FLAG_FIN | TCP_FLAG_PSH | TCP_FLAG_ACK;
+	e->hdr.window = 501;
+	e->hdr.checksum = 1;
+	e->hdr.urgent = 0;
+
+	/* 3: all nine flags, IPv4-mapped IPv6 destination. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145259999999999ull;
+	e->proc = (struct pkt_process){.pid = 5, .tid = 5, .ppid = 2, .uid = 0, .cgroup_id = 1,
+				       .comm = "x", .hostname = "h", .container_id = ""};
+	strcpy(e->ifname, "veth1a2b3c4");
+	e->egress = false;
+	e->packet_len = 61;
+	set_addr(&e->hdr, AF_INET6, "::1", "::ffff:192.0.2.1");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 1;
+	e->hdr.dst_port = 65535;
+	e->hdr.seq = 7;
+	e->hdr.ack = 8;
+	e->hdr.data_offset = 5;
+	e->hdr.flags = ALL_FLAGS;
+	e->hdr.window = 0;
+	e->hdr.checksum = 65535;
+	e->hdr.urgent = 1;
+
+	/* 4: hostile comm (quote, backslash, newline, 0xff), UTF-8 hostname; RST. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145260000001000ull;
+	e->proc = (struct pkt_process){.pid = 31337, .tid = 31337, .ppid = 1, .uid = 65534,
+				       .cgroup_id = 2, .comm = "a\"b\\c\nd\xff",
+				       .hostname = "h\xc3\xa9llo", .container_id = ""};
+	strcpy(e->ifname, "wl\x1b[0m");
+	e->egress = true;
+	e->packet_len = 40;
+	set_addr(&e->hdr, AF_INET, "0.0.0.0", "255.255.255.255");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 0;
+	e->hdr.dst_port = 80;
+	e->hdr.seq = 0;
+	e->hdr.ack = 0;
+	e->hdr.data_offset = 5;
+	e->hdr.flags = TCP_FLAG_RST;
+	e->hdr.window = 0;
+	e->hdr.checksum = 0;
+	e->hdr.urgent = 0;
+
+	/* 5: pure ACK, extreme numbers, a 16-byte comm, RFC 5952 compression, GSO length. */
+	e = &ev[n++];
+	e->timestamp_ns = 18446744073709551615ull;
+	e->proc = (struct pkt_process){.pid = 4194304, .tid = 4294967295u, .ppid = 4294967295u,
+				       .uid = 4294967295u, .cgroup_id = 18446744073709551615ull,
+				       .comm = "0123456789abcdef", .hostname = "h",
+				       .container_id = ""};
+	strcpy(e->ifname, "0123456789abcdef");
+	e->egress = false;
+	e->packet_len = 4294967295u;
+	set_addr(&e->hdr, AF_INET6, "2001:db8:0:0:1:0:0:1", "fe80::1:0:0:0");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 65535;
+	e->hdr.dst_port = 65535;
+	e->hdr.seq = 4294967295u;
+	e->hdr.ack = 4294967295u;
+	e->hdr.data_offset = 15;
+	e->hdr.flags = TCP_FLAG_ACK;
+	e->hdr.window = 65535;
+	e->hdr.checksum = 65535;
+	e->hdr.urgent = 65535;
+
+	/* 6: RST+ACK. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145200500000000ull;
+	e->proc = (struct pkt_process){.pid = 4242, .tid = 4242, .ppid = 4100, .uid = 1000,
+				       .cgroup_id = 1234, .comm = "curl", .hostname = "web-1",
+				       .container_id = ""};
+	strcpy(e->ifname, "lo");
+	e->egress = false;
+	e->packet_len = 40;
+	set_addr(&e->hdr, AF_INET, "127.0.0.1", "127.0.0.1");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 8080;
+	e->hdr.dst_port = 41234;
+	e->hdr.seq = 0;
+	e->hdr.ack = 3512345679u;
+	e->hdr.data_offset = 5;
+	e->hdr.flags = TCP_FLAG_RST | TCP_FLAG_ACK;
+	e->hdr.window = 0;
+	e->hdr.checksum = 0xfe28;
+	e->hdr.urgent = 0;
+
+	/* 7: no flags at all, C1 control (CSI) and a valid 4-byte character in comm. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145200999999000ull;
+	e->proc = (struct pkt_process){.pid = 1, .tid = 1, .ppid = 0, .uid = 0, .cgroup_id = 1,
+				       .comm = "s\xc2\x9b\xf0\x9f\x98\x80t", .hostname = "h",
+				       .container_id = ""};
+	strcpy(e->ifname, "lo");
+	e->egress = true;
+	e->packet_len = 40;
+	set_addr(&e->hdr, AF_INET, "1.2.3.4", "5.6.7.8");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 1234;
+	e->hdr.dst_port = 5678;
+	e->hdr.seq = 42;
+	e->hdr.ack = 0;
+	e->hdr.data_offset = 5;
+	e->hdr.flags = 0;
+	e->hdr.window = 1024;
+	e->hdr.checksum = 0x1234;
+	e->hdr.urgent = 0;
+
+	return n;
+}
+
+/* Big enough for thousands of lines; tests format into it and compare. */
+static char fmt_buf[16 << 20];
+
+static size_t format_all_json(char *dst, size_t cap, const struct pkt_event *ev, size_t n)
+{
+	size_t len = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		k = format_json(dst + len, cap - len, &ev[i]);
+		assert_true(k > 0);
+		len += k;
+	}
+	return len;
+}
+
+static size_t format_all_table(char *dst, size_t cap, const struct pkt_event *ev, size_t n)
+{
+	size_t len = format_table_header(dst, cap), i, k;
+
+	assert_true(len > 0);
+	for (i = 0; i < n; i++) {
+		k = format_table(dst + len, cap - len, &ev[i]);
+		assert_true(k > 0);
+		len += k;
+	}
+	return len;
+}
+
+static char *read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long sz;
+
+	if (!f)
+		return NULL;
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	sz = ftell(f);
+	assert_true(sz >= 0);
+	rewind(f);
+	buf = malloc((size_t)sz + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+	buf[sz] = '\0';
+	fclose(f);
+	*len = (size_t)sz;
+	return buf;
+}
+
+static void write_whole(const char *path, const char *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Compare with the golden file; UPDATE_GOLDEN=1 rewrites it (then read the diff by hand). */
+static void check_golden(const char *name, const char *got, size_t len)
+{
+	const char *dir = getenv("GOLDEN_DIR");
+	char path[4096];
+	size_t glen;
+	char *want;
+
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "tests/golden", name);
+	if (getenv("UPDATE_GOLDEN"))
+		write_whole(path, got, len);
+	want = read_whole(path, &glen);
+	if (!want)
+		fail_msg("cannot read golden file %s (run from the repo root or set GOLDEN_DIR)",
+			 path);
+	if (glen != len || memcmp(want, got, len) != 0) {
+		fprintf(stderr, "--- want %s\n%.*s--- got\n%.*s", path, (int)glen, want, (int)len,
+			got);
+		fail_msg("output differs from %s", path);
+	}
+	free(want);
+}
+
+static void test_json_example(void **state)
+{
+	struct pkt_event ev[8];
+	char buf[2048];
+	size_t n;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	n = format_json(buf, sizeof(buf), &ev[0]);
+	assert_int_equal(n, strlen(example_json));
+	assert_memory_equal(buf, example_json, n);
+}
+
+static void test_json_golden(void **state)
+{
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev));
+	size_t len = format_all_json(fmt_buf, sizeof(fmt_buf), ev, n);
+
+	(void)state;
+	check_golden("events.json", fmt_buf, len);
+}
+
+static void test_table_golden(void **state)
+{
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev));
+	size_t len = format_all_table(fmt_buf, sizeof(fmt_buf), ev, n);
+
+	(void)state;
+	check_golden("events.table", fmt_buf, len);
+}
+
+/* Every line must be exactly one line: a newline only at the very end. */
+static void test_one_line_each(void **state)
+{
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev)), i, k;
+	char buf[2048];
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		k = format_json(buf, sizeof(buf), &ev[i]);
+		assert_true(k > 0 && buf[k - 1] == '\n');
+		assert_null(memchr(buf, '\n', k - 1));
+		k = format_table(buf, sizeof(buf), &ev[i]);
+		assert_true(k > 0 && buf[k - 1] == '\n');
+		assert_null(memchr(buf, '\n', k - 1));
+		/* No trailing blanks on table lines. */
+		assert_true(k < 2 || buf[k - 2] != ' ');
+	}
+	k = format_table_header(buf, sizeof(buf));
+	assert_true(k > 0 && buf[k - 1] == '\n');
+	assert_null(memchr(buf, '\n', k - 1));
+}
+
+/*
+ * The independent JSON check: Python parses every line (strict UTF-8 first), checks the key
+ * names and their order, and compares every value against the raw event fields the C side
+ * wrote to a sidecar file; strings must decode to the raw bytes, ill-formed bytes as U+00XX.
+ */
+static const char json_checker[] =
+	"import ipaddress, json, sys\n"
+	"TOP = ['timestamp', 'eventName', 'processId', 'threadId', 'parentProcessId', 'userId',\n"
+	"       'processName', 'hostName', 'cgroupId', 'containerId', 'args']\n"
+	"META = ['src_ip', 'dst_ip', 'src_port', 'dst_port', 'protocol', 'packet_len', 'iface',\n"
+	"        'direction']\n"
+	"TCP = ['srcPort', 'dstPort', 'seq', 'ack', 'dataOffset', 'FIN', 'SYN', 'RST', 'PSH',\n"
+	"       'ACK', 'URG', 'ECE', 'CWR', 'NS', 'window', 'checksum', 'urgent']\n"
+	"def s(h):\n"
+	"    b = bytes.fromhex(h[1:])\n"
+	"    t = b.decode('utf-8', 'surrogateescape')\n"
+	"    return ''.join(chr(ord(c) - 0xdc00) if 0xdc80 <= ord(c) <= 0xdcff else c for c in t)\n"
+	"def ip(fam, h):\n"
+	"    return ipaddress.ip_address(bytes.fromhex(h[1:])[:4 if fam == 2 else 16])\n"
+	"text = open(sys.argv[1], 'rb').read().decode('utf-8')\n"
+	"raw = open(sys.argv[2]).read().splitlines()\n"
+	"lines = text.split('\\n')\n"
+	"assert lines[-1] == '', 'no newline at the end'\n"
+	"lines = lines[:-1]\n"
+	"assert len(lines) == len(raw), (len(lines), len(raw))\n"
+	"for l, r in zip(lines, raw):\n"
+	"    o = json.loads(l)\n"
+	"    r = r.split()\n"
+	"    num = lambda i: int(r[i])\n"
+	"    assert list(o) == TOP, list(o)\n"
+	"    assert o['eventName'] == 'net_packet_tcp'\n"
+	"    assert [o['timestamp'], o['processId'], o['threadId'], o['parentProcessId'],\n"
+	"            o['userId'], o['cgroupId']] == [num(i) for i in range(6)], l\n"
+	"    assert o['processName'] == s(r[6]), (o['processName'], r[6])\n"
+	"    assert o['hostName'] == s(r[7]), (o['hostName'], r[7])\n"
+	"    assert o['containerId'] == s(r[8]), (o['containerId'], r[8])\n"
+	"    a = o['args']\n"
+	"    assert len(a) == 2\n"
+	"    assert list(a[0]) == ['name', 'type', 'value'] and list(a[1]) == list(a[0])\n"
+	"    assert a[0]['name'] == 'metadata' and a[0]['type'] == 'trace.PacketMetadata'\n"
+	"    assert a[1]['name'] == 'proto_tcp' and a[1]['type'] == 'trace.ProtoTCP'\n"
+	"    m, t = a[0]['value'], a[1]['value']\n"
+	"    assert list(m) == META, list(m)\n"
+	"    assert list(t) == TCP, list(t)\n"
+	"    fam = num(10)\n"
+	"    assert ipaddress.ip_address(m['src_ip']) == ip(fam, r[11]), l\n"
+	"    assert ipaddress.ip_address(m['dst_ip']) == ip(fam, r[12]), l\n"
+	"    assert m['iface'] == s(r[9]), (m['iface'], r[9])\n"
+	"    assert [m['src_port'], m['dst_port'], m['protocol'], m['packet_len']] == \\\n"
+	"        [num(13), num(14), num(15), num(16)], l\n"
+	"    assert m['direction'] == ('egress' if num(17) else 'ingress')\n"
+	"    assert [t['srcPort'], t['dstPort'], t['seq'], t['ack'], t['dataOffset']] == \\\n"
+	"        [num(13), num(14), num(18), num(19), num(20)], l\n"
+	"    fl = num(21)\n"
+	"    names = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS']\n"
+	"    for i, k in enumerate(names):\n"
+	"        assert t[k] is bool(fl & (1 << i)), (k, l)\n"
+	"    assert [t['window'], t['checksum'], t['urgent']] == [num(22), num(23), num(24)], l\n"
+	"print(len(lines))\n";
+
+static void put_hex(FILE *f, const void *p, size_t n)
+{
+	const unsigned char *u = p;
+	size_t i;
+
+	fputs(" x", f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%02x", u[i]);
+}
+
+static void write_raw(FILE *f, const struct pkt_event *e)
+{
+	const struct pkt_process *p = &e->proc;
+	const struct pkt_headers *h = &e->hdr;
+
+	fprintf(f, "%llu %u %u %u %u %llu", (unsigned long long)e->timestamp_ns, p->pid, p->tid,
+		p->ppid, p->uid, (unsigned long long)p->cgroup_id);
+	put_hex(f, p->comm, strnlen(p->comm, sizeof(p->comm)));
+	put_hex(f, p->hostname, strlen(p->hostname));
+	put_hex(f, p->container_id, strlen(p->container_id));
+	put_hex(f, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
+	fprintf(f, " %d", h->family == AF_INET ? 2 : 10);
+	put_hex(f, h->src_addr, 16);
+	put_hex(f, h->dst_addr, 16);
+	fprintf(f, " %u %u %u %u %d %u %u %u %u %u %u %u\n", h->src_port, h->dst_port, h->protocol,
+		e->packet_len, e->egress, h->seq, h->ack, h->data_offset, h->flags, h->window,
+		h->checksum, h->urgent);
+}
+
+/* Run the checker on these events; returns the number of lines Python validated. */
+static long python_check(const struct pkt_event *ev, size_t n)
+{
+	char dir[] = "/tmp/pktrace-test-XXXXXX";
+	char jpath[64], rpath[64], spath[64], cmd[256], out[64] = "";
+	size_t len = 0, i, k;
+	FILE *f, *p;
+	int status;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(jpath, sizeof(jpath), "%s/out.json", dir);
+	snprintf(rpath, sizeof(rpath), "%s/raw.txt", dir);
+	snprintf(spath, sizeof(spath), "%s/check.py", dir);
+	write_whole(spath, json_checker, sizeof(json_checker) - 1);
+	f = fopen(rpath, "w");
+	assert_non_null(f);
+	for (i = 0; i < n; i++) {
+		k = format_json(fmt_buf + len, sizeof(fmt_buf) - len, &ev[i]);
+		assert_true(k > 0);
+		len += k;
+		write_raw(f, &ev[i]);
+	}
+	assert_int_equal(fclose(f), 0);
+	write_whole(jpath, fmt_buf, len);
+
+	snprintf(cmd, sizeof(cmd), "python3 %s %s %s", spath, jpath, rpath);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	if (!fgets(out, sizeof(out), p))
+		out[0] = '\0';
+	status = pclose(p);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("python JSON check failed (status %d); files kept in %s", status, dir);
+	unlink(jpath);
+	unlink(rpath);
+	unlink(spath);
+	rmdir(dir);
+	return strtol(out, NULL, 10);
+}
+
+static void test_json_parses_golden(void **state)
+{
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev));
+
+	(void)state;
+	assert_int_equal(python_check(ev, n), (long)n);
+}
+
+/* Byte strings that trip up UTF-8 handling; each becomes a hostname, a comm and an iface. */
+static const char *const nasty[] = {
+	"",
+	"\xc0\xaf",                 /* overlong '/' */
+	"\xe0\x80\xaf",             /* overlong, 3 bytes */
+	"\xed\xa0\x80",             /* UTF-16 surrogate */
+	"\xf4\x90\x80\x80",         /* past U+10FFFF */
+	"\xf5\x80\x80\x80",         /* invalid lead byte */
+	"ab\xe2\x82",               /* truncated at the end */
+	"\xe2\x82\x41",             /* truncated before ASCII */
+	"\x80\xbf",                 /* lone continuation bytes */
+	"\xf0\x9f\x98\x80",         /* valid U+1F600 */
+	"\xef\xbb\xbf\xe2\x80\xa8", /* BOM, U+2028 */
+	"\x7f\x1b[31m\t\r\x01\x1f", /* DEL and C0 controls */
+	"\"\\/\"\\\\",              /* quotes and backslashes */
+	"\xc2\x80\xc2\x9f\xc3\xbf", /* C1 controls, U+00FF */
+};
+
+static void fill_random(char *s, size_t n, unsigned int *seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int r = rand_r(seed);
+
+		/* Mostly high bytes and controls, where the bugs are; NUL ends the string early. */
+		s[i] = (char)(r % 4 == 0 ? 0x20 + r / 4 % 0x60 : r / 4 % 256);
+	}
+}
+
+static void check_caps(size_t (*fmt)(char *, size_t, const struct pkt_event *),
+		       const struct pkt_event *e);
+
+enum { FUZZ_N = 3000 };
+static struct pkt_event fuzz_ev[FUZZ_N];
+static char fuzz_hosts[FUZZ_N][80], fuzz_conts[FUZZ_N][80];
+
+/* The golden events, then hostile strings and random bytes in every field; fixed seed. */
+static struct pkt_event *fuzz_events(void)
+{
+	struct pkt_event *ev = fuzz_ev;
+	char(*hosts)[80] = fuzz_hosts, (*conts)[80] = fuzz_conts;
+	unsigned int seed = 12345;
+	size_t i;
+
+	golden_events(ev, 8);
+	for (i = 8; i < FUZZ_N; i++) {
+		struct pkt_event *e = &ev[i];
+		size_t k = i % ARRAY_SIZE(nasty), nn = ARRAY_SIZE(nasty);
+
+		memset(e, 0, sizeof(*e));
+		e->timestamp_ns = ((uint64_t)rand_r(&seed) << 33) ^ (uint64_t)rand_r(&seed);
+		e->proc.pid = (uint32_t)rand_r(&seed);
+		e->proc.tid = (uint32_t)rand_r(&seed) * 2u;
+		e->proc.ppid = (uint32_t)rand_r(&seed);
+		e->proc.uid = (uint32_t)rand_r(&seed) * 3u;
+		e->proc.cgroup_id = ((uint64_t)rand_r(&seed) << 40) ^ (uint64_t)rand_r(&seed);
+		if (i % 2) {
+			fill_random(e->proc.comm, sizeof(e->proc.comm), &seed);
+			fill_random(e->ifname, sizeof(e->ifname), &seed);
+			fill_random(hosts[i], sizeof(hosts[i]) - 1, &seed);
+			fill_random(conts[i], sizeof(conts[i]) - 1, &seed);
+		} else {
+			/* comm and ifname may fill all 17 bytes: no NUL then. */
+			strncpy(e->proc.comm, nasty[k], sizeof(e->proc.comm));
+			strncpy(e->ifname, nasty[(k + 3) % nn], sizeof(e->ifname));
+			snprintf(hosts[i], sizeof(hosts[i]), "%s%s", nasty[(k + 5) % nn], nasty[k]);
+			snprintf(conts[i], sizeof(conts[i]), "%s", nasty[(k + 7) % nn]);
+		}
+		e->proc.hostname = hosts[i];
+		e->proc.container_id = conts[i];
+		e->egress = rand_r(&seed) & 1;
+		e->packet_len = (uint32_t)rand_r(&seed);
+		e->hdr.family = rand_r(&seed) & 1 ? AF_INET : AF_INET6;
+		fill_random((char *)e->hdr.src_addr, 16, &seed);
+		fill_random((char *)e->hdr.dst_addr, 16, &seed);
+		if (i % 5 == 0)
+			memset(e->hdr.src_addr, 0, 12);
+		e->hdr.protocol = 6;
+		e->hdr.src_port = (uint16_t)rand_r(&seed);
+		e->hdr.dst_port = (uint16_t)rand_r(&seed);
+		e->hdr.seq = (uint32_t)rand_r(&seed) * 2u;
+		e->hdr.ack = (uint32_t)rand_r(&seed) * 2u;
+		e->hdr.data_offset = (uint8_t)(rand_r(&seed) % 16);
+		e->hdr.flags = (uint16_t)(rand_r(&seed) & 0x1ff);
+		e->hdr.window = (uint16_t)rand_r(&seed);
+		e->hdr.checksum = (uint16_t)rand_r(&seed);
+		e->hdr.urgent = (uint16_t)rand_r(&seed);
+	}
+	return ev;
+}
+
+static void test_json_parses_fuzz(void **state)
+{
+	(void)state;
+	assert_int_equal(python_check(fuzz_events(), FUZZ_N), FUZZ_N);
+}
+
+/* Table lines are for terminals: no control bytes (C0, DEL, C1) and valid UTF-8 only. */
+static void test_table_fuzz(void **state)
+{
+	struct pkt_event *ev = fuzz_events();
+	char path[128], cmd[256];
+	size_t len = 0, i, k, j;
+	const unsigned char *u;
+
+	(void)state;
+	for (i = 0; i < FUZZ_N; i++) {
+		k = format_table(fmt_buf + len, sizeof(fmt_buf) - len, &ev[i]);
+		assert_true(k > 0);
+		u = (const unsigned char *)fmt_buf + len;
+		assert_int_equal(u[k - 1], '\n');
+		for (j = 0; j + 1 < k; j++) {
+			assert_true(u[j] >= 0x20 && u[j] != 0x7f);
+			assert_false(u[j] == 0xc2 && u[j + 1] >= 0x80 && u[j + 1] <= 0x9f);
+		}
+		len += k;
+	}
+	snprintf(path, sizeof(path), "/tmp/pktrace-test-%d-fuzz.table", (int)getpid());
+	write_whole(path, fmt_buf, len);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys; open(sys.argv[1], \"rb\").read()"
+		 ".decode(\"utf-8\")' %s",
+		 path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+}
+
+static void check_addrs(const struct pkt_event *e)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], want[160], line[4096];
+	size_t k;
+
+	assert_non_null(inet_ntop(e->hdr.family, e->hdr.src_addr, a, sizeof(a)));
+	assert_non_null(inet_ntop(e->hdr.family, e->hdr.dst_addr, b, sizeof(b)));
+	k = format_json(line, sizeof(line) - 1, e);
+	assert_true(k > 0);
+	line[k] = '\0';
+	snprintf(want, sizeof(want), "\"src_ip\":\"%s\",\"dst_ip\":\"%s\",", a, b);
+	if (!strstr(line, want))
+		fail_msg("%s not in %s", want, line);
+	k = format_table(line, sizeof(line) - 1, e);
+	assert_true(k > 0);
+	line[k] = '\0';
+	if (e->hdr.family == AF_INET)
+		snprintf(want, sizeof(want), " %s.%u ", a, e->hdr.src_port);
+	else
+		snprintf(want, sizeof(want), " [%s]:%u ", a, e->hdr.src_port);
+	if (!strstr(line, want))
+		fail_msg("%s not in %s", want, line);
+}
+
+/* Addresses print exactly as inet_ntop prints them, in both formats. */
+static void test_addresses_match_inet_ntop(void **state)
+{
+	struct pkt_event *ev = fuzz_events();
+	struct pkt_event e = ev[0];
+	size_t i;
+	int v;
+
+	(void)state;
+	for (i = 0; i < FUZZ_N; i++)
+		check_addrs(&ev[i]);
+	for (v = 0; v < 256; v++) {
+		e.hdr.family = AF_INET;
+		memset(e.hdr.src_addr, v, 4);
+		e.hdr.src_addr[1] = (uint8_t)(255 - v);
+		memset(e.hdr.dst_addr, 255 - v, 4);
+		check_addrs(&e);
+	}
+}
+
+/* Bounds hold for the hostile lines too, JSON ones being the longest. */
+static void test_cap_too_small_fuzz(void **state)
+{
+	struct pkt_event *ev = fuzz_events();
+	size_t i;
+
+	(void)state;
+	for (i = 8; i < FUZZ_N; i += 97) {
+		check_caps(format_json, &ev[i]);
+		check_caps(format_table, &ev[i]);
+	}
+}
+
+/* Every cap short of the line's length returns 0 and leaves the bytes past cap alone. */
+static void check_caps(size_t (*fmt)(char *, size_t, const struct pkt_event *),
+		       const struct pkt_event *e)
+{
+	char full[4096], buf[4096 + 16];
+	size_t need = fmt(full, sizeof(full), e), cap, i;
+
+	assert_true(need > 0 && need < sizeof(full));
+	for (cap = 0; cap <= need; cap++) {
+		memset(buf, 0xa5, sizeof(buf));
+		if (cap < need) {
+			assert_int_equal(fmt(buf, cap, e), 0);
+		} else {
+			assert_int_equal(fmt(buf, cap, e), need);
+			assert_memory_equal(buf, full, need);
+		}
+		for (i = cap; i < sizeof(buf); i++)
+			assert_int_equal((unsigned char)buf[i], 0xa5);
+	}
+}
+
+static void test_cap_too_small(void **state)
+{
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev)), i, cap, need;
+	char full[256], buf[256];
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		check_caps(format_json, &ev[i]);
+		check_caps(format_table, &ev[i]);
+	}
+	need = format_table_header(full, sizeof(full));
+	assert_true(need > 0);
+	for (cap = 0; cap < need; cap++) {
+		memset(buf, 0xa5, sizeof(buf));
+		assert_int_equal(format_table_header(buf, cap), 0);
+		for (i = cap; i < sizeof(buf); i++)
+			assert_int_equal((unsigned char)buf[i], 0xa5);
+	}
+	assert_int_equal(format_table_header(buf, need), need);
+}
+
+/* Every field at its longest: nothing is cut, and the line keeps its shape. */
+static void test_table_longest_line(void **state)
+{
+	struct pkt_event ev[8];
+	struct pkt_event *e = &ev[5];
+	char line[1024];
+	size_t k;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	memset(e->proc.comm, 'c', sizeof(e->proc.comm));
+	e->proc.pid = 4294967295u;
+	e->hdr.flags = ALL_FLAGS;
+	set_addr(&e->hdr, AF_INET6, "1111:2222:3333:4444:5555:6666:7777:8888",
+		 "aaaa:bbbb:cccc:dddd:eeee:ffff:1234:5678");
+	k = format_table(line, sizeof(line) - 1, e);
+	assert_true(k > 0);
+	line[k] = '\0';
+	assert_string_equal(line, "05:04:33.709551 ccccccccccccccccc 4294967295 in "
+				  "[1111:2222:3333:4444:5555:6666:7777:8888]:65535 "
+				  "[aaaa:bbbb:cccc:dddd:eeee:ffff:1234:5678]:65535 [FSRP.UEWN] "
+				  "4294967295 4294967295 65535 4294967295\n");
+}
+
+/* A long IPv6 address widens its column and is printed whole. */
+static void test_table_never_truncates(void **state)
+{
+	struct pkt_event ev[8];
+	char line[512];
+	size_t k;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	set_addr(&ev[1].hdr, AF_INET6, "1234:5678:9abc:def0:1234:5678:9abc:def0",
+		 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe");
+	k = format_table(line, sizeof(line) - 1, &ev[1]);
+	assert_true(k > 0);
+	line[k] = '\0';
+	assert_non_null(strstr(line, " [1234:5678:9abc:def0:1234:5678:9abc:def0]:443 "
+				     "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:51234 [S.] "));
+}
+
+static struct output out_obj;
+
+static char *tmp_path(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "/tmp/pktrace-test-%d-%s", (int)getpid(), name);
+	return buf;
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Events reach the file only in big writes and all of them arrive, in order, byte for byte. */
+static void check_roundtrip(enum output_format fmt)
+{
+	struct output *o = &out_obj;
+	struct pkt_event ev[8];
+	size_t n = golden_events(ev, ARRAY_SIZE(ev)), len = 0, k, i, flushes = 0, flen;
+	char path[128];
+	char *got;
+
+	tmp_path(path, sizeof(path), fmt == OUTPUT_JSON ? "rt.json" : "rt.table");
+	assert_int_equal(output_open(o, path, fmt), 0);
+	assert_int_equal(o->owns_fd, 1);
+	if (fmt == OUTPUT_TABLE) {
+		len = format_table_header(fmt_buf, sizeof(fmt_buf));
+		assert_true(len > 0);
+	}
+	for (i = 0; len < 5 * OUTPUT_BUF_SIZE / 2; i++) {
+		const struct pkt_event *e = &ev[i % n];
+		size_t before = o->len;
+
+		k = fmt == OUTPUT_JSON ? format_json(fmt_buf + len, sizeof(fmt_buf) - len, e)
+				       : format_table(fmt_buf + len, sizeof(fmt_buf) - len, e);
+		assert_true(k > 0);
+		len += k;
+		assert_int_equal(output_event(o, e), 0);
+		if (o->len < before) {
+			flushes++;
+			/* A flush happens only with less than 4 KiB of room left. */
+			assert_true(OUTPUT_BUF_SIZE - before < 4096);
+		}
+		/* What is in the file plus what is buffered is everything so far. */
+		assert_int_equal((size_t)file_size(path) + o->len, len);
+	}
+	assert_int_equal(flushes, 2);
+	assert_int_equal(output_close(o), 0);
+	got = read_whole(path, &flen);
+	assert_non_null(got);
+	assert_int_equal(flen, len);
+	assert_memory_equal(got, fmt_buf, len);
+	free(got);
+	unlink(path);
+}
+
+static void test_writer_json(void **state)
+{
+	(void)state;
+	check_roundtrip(OUTPUT_JSON);
+}
+
+static void test_writer_table(void **state)
+{
+	(void)state;
+	check_roundtrip(OUTPUT_TABLE);
+}
+
+/* The table header is written once, before the first event, and not at all without events. */
+static void test_writer_header_once(void **state)
+{
+	struct output *o = &out_obj;
+	struct pkt_event ev[8];
+	char path[128], hdr[256];
+	size_t hlen = format_table_header(hdr, sizeof(hdr)), flen;
+	char *got;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	tmp_path(path, sizeof(path), "hdr.table");
+	assert_int_equal(output_open(o, path, OUTPUT_TABLE), 0);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(file_size(path), 0);
+
+	assert_int_equal(output_open(o, path, OUTPUT_TABLE), 0);
+	assert_int_equal(output_event(o, &ev[0]), 0);
+	assert_int_equal(output_flush(o), 0);
+	assert_int_equal(output_event(o, &ev[1]), 0);
+	assert_int_equal(output_close(o), 0);
+	got = read_whole(path, &flen);
+	assert_non_null(got);
+	assert_true(flen > hlen);
+	assert_memory_equal(got, hdr, hlen);
+	assert_null(strstr(got + hlen, "COMM"));
+	free(got);
+	unlink(path);
+}
+
+static void test_flush_epipe(void **state)
+{
+	struct output *o = &out_obj;
+	struct pkt_event ev[8];
+	char path[64];
+	int p[2];
+	size_t len;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(pipe(p), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	close(p[1]);
+	close(p[0]);
+	assert_int_equal(output_event(o, &ev[0]), 0);
+	len = o->len;
+	assert_int_equal(output_flush(o), -EPIPE);
+	assert_int_equal(o->err, EPIPE);
+	/* Nothing went out, so nothing is dropped from the count of bytes owed. */
+	assert_int_equal(o->len, len);
+	/* The error is sticky. */
+	assert_int_equal(output_event(o, &ev[1]), -EPIPE);
+	assert_int_equal(output_flush(o), -EPIPE);
+	assert_int_equal(output_close(o), -EPIPE);
+}
+
+static void test_flush_enospc(void **state)
+{
+	struct output *o = &out_obj;
+	struct pkt_event ev[8];
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	assert_int_equal(output_open(o, "/dev/full", OUTPUT_TABLE), 0);
+	assert_int_equal(output_event(o, &ev[0]), 0);
+	assert_int_equal(output_flush(o), -ENOSPC);
+	assert_int_equal(o->err, ENOSPC);
+	assert_int_equal(output_close(o), -ENOSPC);
+}
+
+/* A write that gets part way, then fails: the unwritten tail is kept and counted, not lost. */
+static void test_flush_partial_then_error(void **state)
+{
+	struct output *o = &out_obj;
+	struct rlimit old, lim;
+	char path[128];
+	char *got;
+	size_t flen, i;
+
+	(void)state;
+	/* A file size limit makes write() stop at the limit, then fail with EFBIG. */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	tmp_path(path, sizeof(path), "fsize");
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	for (i = 0; i < 5000; i++)
+		o->buf[i] = (char)('a' + i % 26);
+	o->len = 5000;
+	lim = old;
+	lim.rlim_cur = 1000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(output_flush(o), -EFBIG);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(o->err, EFBIG);
+	assert_int_equal(o->len, 4000);
+	for (i = 0; i < 4000; i++)
+		assert_int_equal(o->buf[i], (char)('a' + (i + 1000) % 26));
+	assert_int_equal(output_close(o), -EFBIG);
+	got = read_whole(path, &flen);
+	assert_non_null(got);
+	assert_int_equal(flen, 1000);
+	free(got);
+	unlink(path);
+}
+
+static void test_open_errors(void **state)
+{
+	struct output *o = &out_obj;
+	char path[128];
+	int fd;
+
+	(void)state;
+	assert_int_equal(output_open(o, "/nonexistent-pktrace-dir/out.json", OUTPUT_JSON),
+			 -ENOENT);
+	assert_int_equal(output_open(o, "/", OUTPUT_JSON), -EISDIR);
+	/* Root ignores file modes, so EACCES is only observable as another user. */
+	if (geteuid() != 0) {
+		tmp_path(path, sizeof(path), "ro");
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0444);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(output_open(o, path, OUTPUT_JSON), -EACCES);
+		unlink(path);
+	}
+}
+
+static void test_open_stdout(void **state)
+{
+	struct output *o = &out_obj;
+
+	(void)state;
+	assert_int_equal(output_open(o, NULL, OUTPUT_JSON), 0);
+	assert_int_equal(o->fd, STDOUT_FILENO);
+	assert_int_equal(o->owns_fd, 0);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(output_open(o, "-", OUTPUT_TABLE), 0);
+	assert_int_equal(o->fd, STDOUT_FILENO);
+	assert_int_equal(o->owns_fd, 0);
+	assert_int_equal(output_close(o), 0);
+	/* stdout is not ours to close. */
+	assert_true(fcntl(STDOUT_FILENO, F_GETFD) >= 0);
+}
+
+struct reader {
+	int fd;
+	size_t skip; /* bytes put in the pipe before the flush */
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+
+/* Starts late, so the writer first blocks on a full pipe, then reads in small slow steps. */
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char junk[4096];
+	size_t want;
+	ssize_t n;
+
+	usleep(30000);
+	while (r->skip) {
+		n = read(r->fd, junk, r->skip < sizeof(junk) ? r->skip : sizeof(junk));
+		if (n <= 0)
+			return NULL;
+		r->skip -= (size_t)n;
+	}
+	for (;;) {
+		want = r->cap - r->len < 3000 ? r->cap - r->len : 3000;
+		n = read(r->fd, r->buf + r->len, want);
+		if (n <= 0)
+			break;
+		r->len += (size_t)n;
+		usleep(20);
+	}
+	return NULL;
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static void fill_pattern(struct output *o)
+{
+	size_t i;
+
+	for (i = 0; i < OUTPUT_BUF_SIZE; i++)
+		o->buf[i] = (char)(i * 7 + i / 251);
+	o->len = OUTPUT_BUF_SIZE;
+}
+
+/* Fill the pipe so the flush's first write cannot make progress; return the bytes put in. */
+static size_t fill_pipe(int fd)
+{
+	char junk[4096];
+	size_t total = 0;
+	ssize_t n;
+	int fl = fcntl(fd, F_GETFL);
+
+	memset(junk, 'j', sizeof(junk));
+	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+	for (;;) {
+		n = write(fd, junk, sizeof(junk));
+		if (n < 0) {
+			assert_int_equal(errno, EAGAIN);
+			break;
+		}
+		total += (size_t)n;
+	}
+	assert_int_equal(fcntl(fd, F_SETFL, fl), 0);
+	return total;
+}
+
+/*
+ * Flush a full buffer into a full pipe whose reader starts late. With the timer (no
+ * SA_RESTART) the first write() fails with EINTR and later ones return short counts; with
+ * O_NONBLOCK the first write() fails with EAGAIN. Either way every byte must arrive in order.
+ */
+static void pipe_flush(bool nonblock, bool interrupt)
+{
+	struct output *o = &out_obj;
+	struct reader r = {.cap = OUTPUT_BUF_SIZE + 1};
+	struct itimerval it = {.it_interval = {0, 2000}, .it_value = {0, 5000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigset_t set, old;
+	pthread_t tid;
+	char path[64];
+	int p[2];
+
+	r.buf = malloc(r.cap);
+	assert_non_null(r.buf);
+	assert_int_equal(pipe(p), 0);
+	r.fd = p[0];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	r.skip = fill_pipe(p[1]);
+	close(p[1]);
+	if (nonblock)
+		assert_int_equal(fcntl(o->fd, F_SETFL, O_NONBLOCK), 0);
+	fill_pattern(o);
+
+	/* The timer must interrupt the writer, so the reader thread blocks SIGALRM. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	assert_int_equal(pthread_create(&tid, NULL, reader_main, &r), 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (interrupt) {
+		sigemptyset(&sa.sa_mask);
+		assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+		alarms = 0;
+		assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	}
+	assert_int_equal(output_flush(o), 0);
+	if (interrupt) {
+		setitimer(ITIMER_REAL, &off, NULL);
+		signal(SIGALRM, SIG_DFL);
+		assert_true(alarms > 0);
+	}
+	assert_int_equal(o->len, 0);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(pthread_join(tid, NULL), 0);
+	close(p[0]);
+	fill_pattern(o);
+	assert_int_equal(r.len, OUTPUT_BUF_SIZE);
+	assert_memory_equal(r.buf, o->buf, OUTPUT_BUF_SIZE);
+	free(r.buf);
+}
+
+/* A failed assertion longjmps out of pipe_flush: do not leave the timer to hit later tests. */
+static int stop_timer(void **state)
+{
+	struct itimerval off = {{0, 0}, {0, 0}};
+
+	(void)state;
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	return 0;
+}
+
+static void test_flush_interrupted(void **state)
+{
+	(void)state;
+	pipe_flush(false, true);
+}
+
+static void test_flush_nonblocking(void **state)
+{
+	(void)state;
+	pipe_flush(true, false);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_example),
+		cmocka_unit_test(test_json_golden),
+		cmocka_unit_test(test_table_golden),
+		cmocka_unit_test(test_one_line_each),
+		cmocka_unit_test(test_json_parses_golden),
+		cmocka_unit_test(test_json_parses_fuzz),
+		cmocka_unit_test(test_table_fuzz),
+		cmocka_unit_test(test_addresses_match_inet_ntop),
+		cmocka_unit_test(test_cap_too_small),
+		cmocka_unit_test(test_cap_too_small_fuzz),
+		cmocka_unit_test(test_table_never_truncates),
+		cmocka_unit_test(test_table_longest_line),
+		cmocka_unit_test(test_writer_json),
+		cmocka_unit_test(test_writer_table),
+		cmocka_unit_test(test_writer_header_once),
+		cmocka_unit_test(test_flush_epipe),
+		cmocka_unit_test(test_flush_enospc),
+		cmocka_unit_test(test_flush_partial_then_error),
+		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_open_stdout),
+		cmocka_unit_test_teardown(test_flush_interrupted, stop_timer),
+		cmocka_unit_test(test_flush_nonblocking),
+	};
+
+	/* The table prints local time: pin a zone with a half-hour offset, no tzdata needed. */
+	setenv("TZ", "XST-5:30", 1);
+	tzset();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
