@@ -75,7 +75,7 @@ static ALWAYS_INLINE void put_bool(struct cur *c, bool v)
 		put_lit(c, "false");
 }
 
-/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7, RFC 3629), or 0 if there is none. */
+/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char b = s[0];
