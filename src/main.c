@@ -28,7 +28,6 @@ struct app {
 	struct output out;
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	uint64_t boot_to_real_ns;
-	uint64_t written;
 	uint64_t bad_records;
 	uint64_t decode_errors[DECODE__MAX];
 	char ifnames[IFNAME_CACHE][IF_NAMESIZE]; /* fallback when the kernel gave no name */
@@ -98,13 +97,13 @@ static int on_record(void *ctx, const void *data, size_t size)
 		app->out_err = -err;
 		return err;
 	}
-	app->written++;
 	return 0;
 }
 
 static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost;
+	uint64_t written = app->out.events_written;
 	int i;
 
 	if (capture__stats(app->capture, st))
@@ -112,14 +111,14 @@ static void print_summary(struct app *app)
 	for (i = 1; i < DECODE__MAX; i++)
 		decoded_bad += app->decode_errors[i];
 	/* Records the kernel submitted that never reached the output (it failed first). */
-	if (st[STAT_EVENTS] > app->written + decoded_bad + app->bad_records)
-		unwritten = st[STAT_EVENTS] - app->written - decoded_bad - app->bad_records;
+	if (st[STAT_EVENTS] > written + decoded_bad + app->bad_records)
+		unwritten = st[STAT_EVENTS] - written - decoded_bad - app->bad_records;
 	lost = st[STAT_LOST_RINGBUF] + decoded_bad + app->bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
 		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
 		"errors, %llu malformed records, %llu not written)\n",
-		(unsigned long long)app->written, (unsigned long long)st[STAT_PACKETS],
+		(unsigned long long)written, (unsigned long long)st[STAT_PACKETS],
 		(unsigned long long)st[STAT_OUT_OF_SCOPE], (unsigned long long)st[STAT_NO_OWNER],
 		(unsigned long long)lost, (unsigned long long)st[STAT_LOST_RINGBUF],
 		(unsigned long long)decoded_bad, (unsigned long long)app->bad_records,

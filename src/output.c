@@ -81,6 +81,7 @@ int output_event(struct output *o, const struct pkt_event *e)
 			return -EMSGSIZE;
 	}
 	o->len += n;
+	o->events_pending++;
 	return 0;
 }
 
@@ -135,6 +136,8 @@ int output_flush(struct output *o)
 		o->err = err;
 		return -err;
 	}
+	o->events_written += o->events_pending;
+	o->events_pending = 0;
 	return 0;
 }
 

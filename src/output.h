@@ -20,7 +20,9 @@ struct output {
 	int owns_fd;
 	enum output_format format;
 	int header_done;
-	int err; /* first write error (positive errno), sticky */
+	int err; /* first write error (positive errno), sticky; len then counts bytes still owed */
+	uint64_t events_pending; /* events formatted into buf since the last complete flush */
+	uint64_t events_written; /* events whose bytes all reached the file */
 	size_t len;
 	char buf[OUTPUT_BUF_SIZE];
 };
@@ -35,7 +37,10 @@ size_t format_table_header(char *dst, size_t cap);
 
 /* Open path for writing (NULL or "-": stdout). Return 0 or -errno. */
 int output_open(struct output *o, const char *path, enum output_format format);
-/* Append one event; writes out the buffer when it is nearly full. Return 0 or -errno. */
+/*
+ * Append one event; writes out the buffer when it is nearly full. Return 0 or -errno; after a
+ * write error every later call returns the same error. -EMSGSIZE: the line exceeds the buffer.
+ */
 int output_event(struct output *o, const struct pkt_event *e);
 /* Write out everything buffered. Return 0 or -errno (EPIPE, ENOSPC, ...). */
 int output_flush(struct output *o);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "output.h"
+#include "output_fmt.h"
 
 /* A write cursor; any append that does not fit sets ovf and every later append is a no-op. */
 struct cur {
@@ -75,40 +76,6 @@ static ALWAYS_INLINE void put_bool(struct cur *c, bool v)
 		put_lit(c, "false");
 }
 
-/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char b = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xc2 && b <= 0xdf)
-		len = 2;
-	else if (b >= 0xe0 && b <= 0xef)
-		len = 3;
-	else if (b >= 0xf0 && b <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	/* The second byte's range excludes overlongs, surrogates and code points past U+10FFFF. */
-	if (b == 0xe0)
-		lo = 0xa0;
-	else if (b == 0xed)
-		hi = 0x9f;
-	else if (b == 0xf0)
-		lo = 0x90;
-	else if (b == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 static void put_u00xx(struct cur *c, unsigned char b)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -154,24 +121,6 @@ static void put_json_str(struct cur *c, const char *s, size_t n)
 		}
 	}
 	put_char(c, '"');
-}
-
-/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
-static size_t fmt_ipv4(char *buf, const uint8_t *a)
-{
-	size_t n = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		if (i)
-			buf[n++] = '.';
-		if (a[i] >= 100)
-			buf[n++] = (char)('0' + a[i] / 100);
-		if (a[i] >= 10)
-			buf[n++] = (char)('0' + a[i] / 10 % 10);
-		buf[n++] = (char)('0' + a[i] % 10);
-	}
-	return n;
 }
 
 static void put_addr(struct cur *c, int family, const uint8_t *addr)

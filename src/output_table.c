@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "output.h"
+#include "output_fmt.h"
 
 /* Column widths; a longer value widens its column for that line and never gets cut. */
 enum {
@@ -109,39 +110,6 @@ static size_t line_out(char *dst, size_t cap, const char *line, const struct lin
 	return n;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char b = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len, i;
-
-	if (b < 0x80)
-		return 1;
-	if (b >= 0xc2 && b <= 0xdf)
-		len = 2;
-	else if (b >= 0xe0 && b <= 0xef)
-		len = 3;
-	else if (b >= 0xf0 && b <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (b == 0xe0)
-		lo = 0xa0;
-	else if (b == 0xed)
-		hi = 0x9f;
-	else if (b == 0xf0)
-		lo = 0x90;
-	else if (b == 0xf4)
-		hi = 0x8f;
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < len; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return len;
-}
-
 /*
  * Copy comm for a terminal as ps does: control characters (C0, DEL, C1) and ill-formed UTF-8
  * become '?', so a hostile name can neither break the line nor send escape sequences.
@@ -168,24 +136,6 @@ static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 		(*cols)++;
 	}
 	return o;
-}
-
-/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
-static size_t fmt_ipv4(char *buf, const uint8_t *a)
-{
-	size_t n = 0;
-	int i;
-
-	for (i = 0; i < 4; i++) {
-		if (i)
-			buf[n++] = '.';
-		if (a[i] >= 100)
-			buf[n++] = (char)('0' + a[i] / 100);
-		if (a[i] >= 10)
-			buf[n++] = (char)('0' + a[i] / 10 % 10);
-		buf[n++] = (char)('0' + a[i] % 10);
-	}
-	return n;
 }
 
 /* tcpdump style: a.b.c.d.port for IPv4, [v6]:port for IPv6 (its own form needs no brackets). */

@@ -918,7 +918,32 @@ static void test_flush_enospc(void **state)
 	assert_int_equal(output_event(o, &ev[0]), 0);
 	assert_int_equal(output_flush(o), -ENOSPC);
 	assert_int_equal(o->err, ENOSPC);
+	/* Nothing reached the file, so nothing counts as written: the summary reports it lost. */
+	assert_int_equal(o->events_written, 0);
+	assert_int_equal(o->events_pending, 1);
 	assert_int_equal(output_close(o), -ENOSPC);
+}
+
+/* events_written counts only events whose bytes reached the file. */
+static void test_events_written_counted(void **state)
+{
+	struct pkt_event ev[8];
+	struct output *o = &out_obj;
+	char path[128];
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	tmp_path(path, sizeof(path), "count");
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	assert_int_equal(output_event(o, &ev[0]), 0);
+	assert_int_equal(output_event(o, &ev[1]), 0);
+	assert_int_equal(o->events_written, 0);
+	assert_int_equal(output_flush(o), 0);
+	assert_int_equal(o->events_written, 2);
+	assert_int_equal(output_event(o, &ev[2]), 0);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(o->events_written, 3);
+	unlink(path);
 }
 
 /* A write that gets part way, then fails: the unwritten tail is kept and counted, not lost. */
@@ -1169,6 +1194,7 @@ int main(void)
 		cmocka_unit_test(test_flush_epipe),
 		cmocka_unit_test(test_flush_enospc),
 		cmocka_unit_test(test_flush_partial_then_error),
+		cmocka_unit_test(test_events_written_counted),
 		cmocka_unit_test(test_open_errors),
 		cmocka_unit_test(test_open_stdout),
 		cmocka_unit_test_teardown(test_flush_interrupted, stop_timer),

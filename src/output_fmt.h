@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Text helpers shared by the printers (internal to the output layer). */
+#ifndef PKTRACE_OUTPUT_FMT_H
+#define PKTRACE_OUTPUT_FMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
+size_t utf8_len(const unsigned char *s, size_t n);
+/* Dotted-quad text of a (network order) into buf (at least 15 bytes); returns its length. */
+size_t fmt_ipv4(char *buf, const uint8_t *a);
+
+#endif /* PKTRACE_OUTPUT_FMT_H */
