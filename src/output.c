@@ -21,6 +21,8 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->header_done = 0;
 	o->err = 0;
 	o->len = 0;
+	o->events_pending = 0;
+	o->events_written = 0;
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
 	if (format == OUTPUT_TABLE)
