@@ -1,0 +1,633 @@
+#!/usr/bin/env bash
+# pktrace benchmark: the same loopback TCP traffic (bench/tcpflood.c) with no tracer, with
+# tcpdump and with pktrace in three configurations; prints the results and writes them to
+# bench/results.md. What is measured and how to read it: bench/README.md. Run as root:
+#   sudo make bench            (or: make pktrace && sudo bench/run.sh)
+# Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
+# (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
+# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (120),
+# BENCH_RESULTS (bench/results.md).
+# No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNS=${BENCH_CONNS:-8}
+MSGS=${BENCH_MSGS:-25000}
+SIZE=${BENCH_SIZE:-100}
+LIMIT=${BENCH_SECONDS:-20}
+PORT=${BENCH_PORT:-47400}
+ROUNDS=${BENCH_ROUNDS:-3}
+MAX_ROUNDS=${BENCH_MAX_ROUNDS:-6}
+BUDGET=${BENCH_BUDGET:-120}
+QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most this % of the CPUs
+RESULTS=${BENCH_RESULTS:-bench/results.md}
+SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
+FLOOD=build/tcpflood
+WORK=build/bench
+RAW=$WORK/runs.tsv
+HZ=$(getconf CLK_TCK)
+NCPU=$(nproc)
+
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-table-all pktrace-nomatch)
+PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-table-all pktrace-nomatch)
+declare -A CMD=(
+	[baseline]=""
+	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
+	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
+	[pktrace-table-all]="./pktrace -F table -o /dev/null"
+	[pktrace-nomatch]="./pktrace -F json -o /dev/null -s comm=nomatch"
+)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "needs root (tcpdump and pktrace): run 'sudo make bench'"
+command -v tcpdump >/dev/null || die "tcpdump is missing: apt-get install tcpdump"
+command -v gcc >/dev/null || die "gcc is missing: apt-get install gcc"
+[ -x ./pktrace ] || die "./pktrace is missing: run 'make pktrace' (make bench does)"
+HAVE_BPFTOOL=1
+command -v bpftool >/dev/null || HAVE_BPFTOOL=0
+# Sockets in TIME-WAIT from an earlier run are harmless (the server sets SO_REUSEADDR).
+if ss -Htan "( sport = :$PORT or dport = :$PORT )" | grep -qv '^TIME-WAIT'; then
+	die "port $PORT is in use on this host: set BENCH_PORT to a free port"
+fi
+
+mkdir -p "$WORK"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$FLOOD" bench/tcpflood.c
+
+# The running tracer, for the cleanup trap: only processes this script started are signalled.
+TRACER_PID=""
+TRACER_SUB=""
+cleanup() {
+	if [ -n "$TRACER_PID" ] && kill -0 "$TRACER_PID" 2>/dev/null; then
+		kill -INT "$TRACER_PID" 2>/dev/null || true
+		sleep 1
+		kill -KILL "$TRACER_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+kv() { # kv KEY LINE: the value of KEY=value in LINE, NA if absent
+	local k=$1 w
+	local -a words
+	shift
+	read -r -a words <<<"$*"
+	for w in "${words[@]}"; do
+		if [ "${w%%=*}" = "$k" ]; then
+			printf '%s' "${w#*=}"
+			return
+		fi
+	done
+	printf 'NA'
+}
+
+calc() { # calc 'EXPR' VAR=VALUE...: awk arithmetic, NA if any value is NA or empty
+	local expr=$1 a
+	local -a args=()
+	shift
+	for a in "$@"; do
+		case ${a#*=} in NA | "") {
+			echo NA
+			return
+		} ;;
+		esac
+		args+=(-v "$a")
+	done
+	awk "${args[@]}" "BEGIN { $expr }"
+}
+
+ticks() { # user+system clock ticks of PID, from /proc/PID/stat
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || {
+		echo NA
+		return
+	}
+	local -a f
+	read -r -a f <<<"${s##*) }"
+	echo $((f[11] + f[12])) # utime, stime: fields 14 and 15 of the whole line
+}
+
+host_busy() { # "busy steal": clock ticks of all CPUs so far, busy (user nice system irq
+	# softirq) and stolen by the hypervisor
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9 + 0; exit }' /proc/stat
+}
+
+irq_work() { # IRQ-work interrupts taken so far, all CPUs (how BPF ring-buffer wakeups arrive)
+	awk -v n="$NCPU" '/IRQ work interrupts/ { for (i = 2; i <= n + 1; i++) s += $i; print s + 0; f = 1 }
+		END { if (!f) print "NA" }' /proc/interrupts
+}
+
+cgskb_progs() { # "id run_time_ns run_cnt" of every loaded cgroup_skb program
+	[ "$HAVE_BPFTOOL" = 1 ] || return 0
+	bpftool prog show 2>/dev/null | awk '$2 == "cgroup_skb" {
+		id = $1; sub(":", "", id); ns = 0; cnt = 0
+		for (i = 3; i < NF; i++) {
+			if ($i == "run_time_ns") ns = $(i + 1)
+			if ($i == "run_cnt") cnt = $(i + 1)
+		}
+		print id, ns, cnt }'
+}
+
+bpf_sum() { # bpf_sum "IDS": "ns runs" summed over these cgroup_skb programs
+	[ -n "$1" ] || {
+		echo "NA NA"
+		return
+	}
+	cgskb_progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+		want[$1] { ns += $2; cnt += $3 } END { printf "%d %d\n", ns, cnt }'
+}
+
+others_count() { # others_count "IDS": how many loaded cgroup_skb programs are not among IDS
+	cgskb_progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1 }
+		!mine[$1] { c++ } END { print c + 0 }'
+}
+
+# Start "$@" as a tracer inside a subshell that waits for it and then records, with `times`,
+# the CPU it used over its whole life (getrusage of the subshell's only child).
+start_tracer() {
+	local tag=$1 _
+	shift
+	rm -f "$WORK/$tag".{err,pid,times,rc}
+	(
+		"$@" 2>"$WORK/$tag.err" &
+		p=$!
+		echo "$p" >"$WORK/$tag.pid"
+		rc=0
+		wait "$p" || rc=$?
+		echo "$rc" >"$WORK/$tag.rc"
+		times >"$WORK/$tag.times"
+	) &
+	TRACER_SUB=$!
+	for _ in $(seq 1 400); do
+		[ -s "$WORK/$tag.pid" ] && grep -qE 'pktrace: ready|listening on' "$WORK/$tag.err" 2>/dev/null && break
+		kill -0 "$TRACER_SUB" 2>/dev/null || break
+		sleep 0.05
+	done
+	if ! grep -qE 'pktrace: ready|listening on' "$WORK/$tag.err" 2>/dev/null; then
+		say "tracer '$*' did not become ready within 20 s; its stderr:"
+		cat "$WORK/$tag.err" >&2 || true
+		[ ! -s "$WORK/$tag.pid" ] || kill -KILL "$(cat "$WORK/$tag.pid")" 2>/dev/null || true
+		wait "$TRACER_SUB" 2>/dev/null || true
+		return 1
+	fi
+	TRACER_PID=$(cat "$WORK/$tag.pid")
+}
+
+# Stop the tracer with SIGINT; 1 if it did not exit within 20 s (it is then killed).
+stop_tracer() {
+	local _
+	kill -INT "$TRACER_PID"
+	for _ in $(seq 1 400); do
+		kill -0 "$TRACER_SUB" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$TRACER_SUB" 2>/dev/null; then
+		say "tracer pid $TRACER_PID did not exit 20 s after SIGINT: killing it"
+		kill -KILL "$TRACER_PID" 2>/dev/null || true
+		wait "$TRACER_SUB" 2>/dev/null || true
+		TRACER_PID=""
+		return 1
+	fi
+	wait "$TRACER_SUB" 2>/dev/null || true
+	TRACER_PID=""
+}
+
+children_cpu() { # seconds of user+system CPU of the subshell's children, from its `times`
+	sed -n 2p "$1" | awk '{
+		t = 0
+		for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+		printf "%.3f", t }'
+}
+
+flood() {
+	timeout -s KILL $((LIMIT + 60)) "$FLOOD" -S -c "$CONNS" -n "$MSGS" -s "$SIZE" -t "$LIMIT" -p "$PORT"
+}
+
+# One measured run of configuration $1 in round $2; appends one row to $RAW.
+run_one() {
+	local cfg=$1 round=$2 tag="$1.$2" out status=ok rc=NA
+	local ready_ticks=NA traffic_ticks=NA tracer_cpu=NA startup_cpu=NA tracer_traffic_cpu=NA
+	local captured=NA lost=NA seen=NA mine="" b0 b1 bpf0 bpf1 others0 others1 sum iw0 iw1 steal
+	local -a cmd
+	read -r -a cmd <<<"${CMD[$cfg]}"
+	if [ -n "${CMD[$cfg]}" ]; then
+		local before
+		before=$(cgskb_progs | cut -d' ' -f1 | tr '\n' ' ')
+		if ! start_tracer "$tag" "${cmd[@]}"; then
+			printf '%s\t%s\tstatus=no-start\n' "$round" "$cfg" >>"$RAW"
+			return 0
+		fi
+		ready_ticks=$(ticks "$TRACER_PID")
+		# The tracer's own cgroup_skb programs: those that were not loaded before it started.
+		mine=$(cgskb_progs | awk -v old="$before" 'BEGIN { n = split(old, a, " "); for (i = 1; i <= n; i++) o[a[i]] = 1 }
+			!o[$1] { printf "%s ", $1 }')
+	fi
+	others0=$(others_count "$mine")
+	bpf0=$(bpf_sum "$mine")
+	iw0=$(irq_work)
+	b0=$(host_busy)
+	out=$(flood) || die "tcpflood failed in run $cfg (round $round)"
+	b1=$(host_busy)
+	iw1=$(irq_work)
+	bpf1=$(bpf_sum "$mine")
+	others1=$(others_count "$mine")
+	if [ -n "${CMD[$cfg]}" ]; then
+		traffic_ticks=$(ticks "$TRACER_PID")
+		sleep "$SETTLE"
+		stop_tracer || status=hung
+		rc=$(cat "$WORK/$tag.rc" 2>/dev/null || echo NA)
+		[ "$rc" = 0 ] || [ "$status" = hung ] || status="exit-$rc"
+		if [ -s "$WORK/$tag.times" ]; then
+			tracer_cpu=$(calc 'printf "%.3f", t - r / hz' t="$(children_cpu "$WORK/$tag.times")" r="$ready_ticks" hz="$HZ")
+		fi
+		startup_cpu=$(calc 'printf "%.2f", r / hz' r="$ready_ticks" hz="$HZ")
+		tracer_traffic_cpu=$(calc 'printf "%.2f", (s - r) / hz' s="$traffic_ticks" r="$ready_ticks" hz="$HZ")
+		case $cfg in
+		tcpdump)
+			captured=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$WORK/$tag.err")
+			lost=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$WORK/$tag.err")
+			seen=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$WORK/$tag.err")
+			;;
+		*)
+			sum=$(grep 'events written' "$WORK/$tag.err" || true)
+			captured=$(sed -n 's/^pktrace: \([0-9]*\) events written.*/\1/p' <<<"$sum")
+			lost=$(sed -n 's/.* \([0-9]*\) events lost.*/\1/p' <<<"$sum")
+			seen=$(sed -n 's/.* \([0-9]*\) TCP packets seen.*/\1/p' <<<"$sum")
+			[ -n "$sum" ] || [ "$status" != ok ] || status=no-summary
+			;;
+		esac
+		: "${captured:=NA}" "${lost:=NA}" "${seen:=NA}"
+	fi
+	# CPU the rest of the host used while the traffic ran: a noise indicator.
+	local other
+	other=$(calc 'printf "%.2f", (b1 - b0) / hz - cli - srv - (t == "NA" ? 0 : t)' \
+		b1="${b1% *}" b0="${b0% *}" hz="$HZ" cli="$(kv cli_cpu_s "$out")" srv="$(kv srv_cpu_s "$out")" \
+		t="${tracer_traffic_cpu/NA/0}")
+	steal=$(calc 'printf "%.2f", (b - a) / hz' b="${b1#* }" a="${b0#* }" hz="$HZ")
+	# Interference: the share of the CPUs that other processes and the hypervisor took.
+	local interf quiet
+	interf=$(calc 'printf "%.1f", 100 * (o + st) / (e * n)' o="$other" st="$steal" \
+		e="$(kv elapsed_s "$out")" n="$NCPU")
+	quiet=$(calc 'print (i <= q) ? 1 : 0' i="$interf" q="$QUIET_PCT")
+	printf '%s\t%s\tstatus=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s bpf_ns=%s bpf_runs=%s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_cgroup_skb_progs=%s irq_work=%s\n' \
+		"$round" "$cfg" "$status" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
+		"$captured" "$lost" "$seen" "$rc" \
+		"$(calc 'print b - a' b="${bpf1% *}" a="${bpf0% *}")" \
+		"$(calc 'print b - a' b="${bpf1#* }" a="${bpf0#* }")" \
+		"$other" "$steal" "$interf" "$quiet" "$((others0 > others1 ? others0 : others1))" "$(calc 'print b - a' b="$iw1" a="$iw0")" >>"$RAW"
+	say "$(printf '%-20s round %s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
+		"$cfg" "$round" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
+}
+
+wait_quiet() { # wait up to 3 s for a 0.5 s window in which the host is (nearly) idle
+	local _ a b
+	for _ in 1 2 3 4 5 6; do
+		a=$(host_busy)
+		sleep 0.5
+		b=$(host_busy)
+		if [ "$(calc 'print (b1 + s1 - b0 - s0 <= hz * 0.5 * n * q / 100) ? 1 : 0' b1="${b% *}" \
+			s1="${b#* }" b0="${a% *}" s0="${a#* }" hz="$HZ" n="$NCPU" q="$QUIET_PCT")" = 1 ]; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet host
+	grep -P "^[0-9]+\t$1\t" "$RAW" | grep 'status=ok' | grep -c ' quiet=1' || true
+}
+
+: >"$RAW"
+say "traffic: $CONNS connections x $MSGS messages of $SIZE bytes (ping-pong on 127.0.0.1:$PORT), at most $LIMIT s per run"
+say "warm-up run (not measured)"
+"$FLOOD" -c "$CONNS" -n 2000 -s "$SIZE" -t 5 -p "$PORT" >/dev/null
+start=$SECONDS
+done_rounds=0
+round=0
+# At least ROUNDS rounds; more (up to MAX_ROUNDS) while a configuration has fewer than 2 runs
+# on a quiet host; never a round that would end past the budget.
+while :; do
+	round=$((round + 1))
+	rstart=$SECONDS
+	for cfg in "${CONFIGS[@]}"; do
+		wait_quiet || true
+		run_one "$cfg" "$round"
+	done
+	done_rounds=$round
+	[ "$round" -lt "$MAX_ROUNDS" ] || break
+	if [ "$round" -ge "$ROUNDS" ]; then
+		short=""
+		for cfg in "${CONFIGS[@]}"; do
+			[ "$(quiet_runs "$cfg")" -ge 2 ] || short+=" $cfg"
+		done
+		[ -n "$short" ] || break
+	fi
+	if [ $((SECONDS - start + SECONDS - rstart)) -gt "$BUDGET" ]; then
+		say "stopping after $round round(s): another one would pass the ${BUDGET} s budget"
+		break
+	fi
+	[ "$round" -lt "$ROUNDS" ] || say "another round: fewer than 2 quiet runs of:$short"
+done
+elapsed=$((SECONDS - start))
+
+# ---- Reduce: medians over each configuration's quiet runs (all its runs if none was quiet). --
+DER=$WORK/derived.tsv
+awk -F'\t' '
+function num(x) { return x != "" && x != "NA" }
+{
+	delete v
+	n = split($3, w, " ")
+	for (i = 1; i <= n; i++) { p = index(w[i], "="); if (p) v[substr(w[i], 1, p - 1)] = substr(w[i], p + 1) }
+	if (v["status"] != "ok") next
+	wire = v["wire_pkts"]; tr = v["tracer_cpu_s"]; cap = v["captured"]
+	out = sprintf("quiet=%s rate=%d wire=%d captured=%s lost=%s tracer_cpu=%s traffic_cpu=%.3f",
+		v["quiet"], v["rate_msg_s"], wire, cap, v["lost"], tr, v["cli_cpu_s"] + v["srv_cpu_s"])
+	out = out sprintf(" traffic_us_wire=%.3f irq_work=%s other_cpu=%s steal=%s interference=%s",
+		(v["cli_cpu_s"] + v["srv_cpu_s"]) / wire * 1e6, v["irq_work"], v["other_cpu_s"], v["steal_s"],
+		v["interference_pct"])
+	if (num(tr)) {
+		out = out sprintf(" tr_us_wire=%.3f", tr / wire * 1e6)
+		out = out (num(cap) && cap > 0 ? sprintf(" tr_us_event=%.3f", tr / cap * 1e6) : " tr_us_event=NA")
+	} else out = out " tr_us_wire=NA tr_us_event=NA"
+	if (num(v["bpf_runs"]) && v["bpf_runs"] > 0)
+		out = out sprintf(" bpf_runs_wire=%.2f bpf_ns_run=%.0f bpf_us_wire=%.3f", v["bpf_runs"] / wire,
+			v["bpf_ns"] / v["bpf_runs"], v["bpf_ns"] / wire / 1e3)
+	else out = out " bpf_runs_wire=NA bpf_ns_run=NA bpf_us_wire=NA"
+	print $1 "\t" $2 "\t" out
+}' "$RAW" >"$DER"
+
+rows() { grep -P "^[0-9]+\t$1\t" "$RAW" || true; }
+used() { # used CFG: CFG's derived rows the tables use: its quiet runs, or all of them if none
+	local r
+	r=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -P '\tquiet=1 ' || true)
+	[ -n "$r" ] || r=$(grep -P "^[0-9]+\t$1\t" "$DER" || true)
+	[ -z "$r" ] || printf '%s\n' "$r"
+}
+vals() { # vals CFG KEY: the numeric values of KEY over the runs used, sorted
+	used "$1" | grep -oP "(?<=[\t ])$2=[^ ]*" | cut -d= -f2 | grep -v '^NA$' | sort -g || true
+}
+med() { # med CFG KEY: median over the runs used (the lower middle for an even count), NA if none
+	vals "$1" "$2" | awk '{ r[NR] = $0 } END { print NR ? r[int((NR + 1) / 2)] : "NA" }'
+}
+maxv() { vals "$1" "$2" | awk '{ m = $0 } END { print NR ? m : "NA" }'; }
+range_of() { vals "$1" rate | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s-%s", lo, hi; else printf "NA" }'; }
+used_of() { # "Q of N" quiet runs used, or "all N (none quiet)"
+	local q n
+	q=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -cP '\tquiet=1 ' || true)
+	n=$(grep -cP "^[0-9]+\t$1\t" "$DER" || true)
+	if [ "$q" -gt 0 ]; then echo "$q of $n"; else echo "all $n, none quiet"; fi
+}
+
+for cfg in "${CONFIGS[@]}"; do
+	[ "$(med "$cfg" rate)" != NA ] || die "no completed run of $cfg: see $RAW and $WORK/*.err"
+done
+
+# Derived from the medians: slowdown and the traffic's extra CPU, against the baseline's.
+declare -A D
+for cfg in "${CONFIGS[@]}"; do
+	d=$(calc 'printf "%.2f", (t - b)' t="$(med "$cfg" traffic_us_wire)" b="$(med baseline traffic_us_wire)")
+	D[$cfg]="slowdown=$(calc 'printf "%.2f", b / r' b="$(med baseline rate)" r="$(med "$cfg" rate)")"
+	D[$cfg]+=" traffic_delta=$d"
+	D[$cfg]+=" total=$(calc 'printf "%.2f", t + d' t="$(med "$cfg" tr_us_wire)" d="$d")"
+done
+
+ratio() { # A / B with 2 decimals; NA when either is NA or not positive (noise swamped it)
+	calc 'if (a <= 0 || b <= 0) print "NA"; else printf "%.2f", a / b' a="$1" b="$2"
+}
+
+table_commands() {
+	local cfg
+	for cfg in "${CONFIGS[@]}"; do
+		# shellcheck disable=SC2016 # the backquotes are Markdown
+		printf '| %s | `%s` |\n' "$cfg" "${CMD[$cfg]:-(none)}"
+	done
+}
+
+table_main() {
+	printf '| run | runs used | msg/s (range) | slowdown | wire packets | captured | lost (max) | tracer CPU s | tracer µs / wire packet | tracer µs / captured event |\n'
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+	local cfg
+	for cfg in "${CONFIGS[@]}"; do
+		printf '| %s | %s | %s (%s) | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" "$(used_of "$cfg")" \
+			"$(med "$cfg" rate)" "$(range_of "$cfg")" "$(kv slowdown "${D[$cfg]}")" \
+			"$(med "$cfg" wire)" "$(med "$cfg" captured)" "$(maxv "$cfg" lost)" \
+			"$(med "$cfg" tracer_cpu)" "$(med "$cfg" tr_us_wire)" "$(med "$cfg" tr_us_event)"
+	done
+}
+
+table_kernel() {
+	printf '| run | traffic CPU µs / wire packet | traffic Δ µs / wire packet | BPF hook runs / wire packet | BPF ns / hook run | BPF µs / wire packet | total extra CPU µs / wire packet | IRQ-work interrupts | interference %% |\n'
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+	local cfg
+	for cfg in "${CONFIGS[@]}"; do
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" \
+			"$(med "$cfg" traffic_us_wire)" "$(kv traffic_delta "${D[$cfg]}")" \
+			"$(med "$cfg" bpf_runs_wire)" "$(med "$cfg" bpf_ns_run)" "$(med "$cfg" bpf_us_wire)" \
+			"$(kv total "${D[$cfg]}")" "$(med "$cfg" irq_work)" "$(med "$cfg" interference)"
+	done
+}
+
+table_ratios() {
+	printf '| pktrace run | tracer CPU per wire packet | tracer CPU per captured event | total extra CPU per wire packet | slowdown |\n'
+	printf '| --- | --- | --- | --- | --- |\n'
+	local cfg
+	for cfg in "${PKTRACE_CONFIGS[@]}"; do
+		printf '| %s / tcpdump | %s | %s | %s | %s |\n' "$cfg" \
+			"$(ratio "$(med "$cfg" tr_us_wire)" "$(med tcpdump tr_us_wire)")" \
+			"$(ratio "$(med "$cfg" tr_us_event)" "$(med tcpdump tr_us_event)")" \
+			"$(ratio "$(kv total "${D[$cfg]}")" "$(kv total "${D[tcpdump]}")")" \
+			"$(ratio "$(kv slowdown "${D[$cfg]}")" "$(kv slowdown "${D[tcpdump]}")")"
+	done
+}
+
+# Counts that look wrong, and noise worth knowing about: stated, never asserted on timing.
+checks() {
+	local cfg r round st wire cap lost got exp n=0
+	for cfg in "${CONFIGS[@]}"; do
+		while IFS= read -r r; do
+			round=${r%%$'\t'*}
+			st=$(kv status "$r") wire=$(kv wire_pkts "$r") cap=$(kv captured "$r") lost=$(kv lost "$r")
+			if [ "$st" != ok ]; then
+				echo "- $cfg, round $round: $st (its stderr: $WORK/$cfg.$round.err)"
+				n=$((n + 1))
+				continue
+			fi
+			if [ "$(kv timed_out "$r")" = 1 ]; then
+				echo "- $cfg, round $round: the traffic hit the ${LIMIT} s cap: fewer messages than the others"
+				n=$((n + 1))
+			fi
+			[ "$cfg" != baseline ] || continue
+			if [ "$lost" != NA ] && [ "$lost" != 0 ]; then
+				echo "- $cfg, round $round: $lost lost ($cap captured; $wire wire packets)"
+				n=$((n + 1))
+			fi
+			case $cfg in
+			tcpdump) exp=$wire ;;
+			pktrace-nomatch) exp=0 ;;
+			*) exp=$((2 * wire)) ;;
+			esac
+			if [ "$cap" = NA ]; then
+				echo "- $cfg, round $round: no capture count in its summary"
+				n=$((n + 1))
+				continue
+			fi
+			# The FIN/ACK teardown (up to 4 wire packets per connection) is not in wire_pkts;
+			# pktrace-table-all also writes the events of every other TCP user of the host.
+			got=$((cap + ${lost/NA/0}))
+			if [ "$got" -lt "$exp" ] ||
+				{ [ "$cfg" != pktrace-table-all ] && [ $((got - exp)) -gt $((8 * CONNS)) ]; }; then
+				echo "- $cfg, round $round: captured $cap + lost $lost, expected about $exp ($wire wire packets)"
+				n=$((n + 1))
+			fi
+		done < <(rows "$cfg")
+	done
+	[ "$n" -gt 0 ] || echo "- none: every tracer started, stopped on SIGINT with its summary and lost nothing; every count matches the wire packets"
+}
+
+share() { # share KEY: "min-max % (median M %)" of KEY seconds over the runs' traffic CPU time
+	awk -v key="$1" -v n="$NCPU" '{
+		for (i = 3; i <= NF; i++) {
+			split($i, a, "=")
+			if (a[1] == key) x = a[2]
+			if (a[1] == "elapsed_s") e = a[2]
+		}
+		if (x != "NA" && e > 0) printf "%.1f\n", 100 * x / (e * n)
+	}' "$RAW" | sort -g | awk '{ r[NR] = $1 } END {
+		if (NR) printf "%s to %s %% (median %s %%)", r[1], r[NR], r[int((NR + 1) / 2)]; else printf "NA" }'
+}
+
+noise() {
+	local total progs
+	total=$(grep -c . "$RAW")
+	progs=$(grep -c 'other_cgroup_skb_progs=[1-9]' "$RAW" || true)
+	echo "- $(grep -c ' quiet=1' "$RAW" || true) of $total runs were quiet (interference at most $QUIET_PCT %)."
+	echo "- Other processes used $(share other_cpu_s) of the $NCPU CPUs while the traffic ran"
+	echo "  (other_cpu_s in the raw rows); the hypervisor stole $(share steal_s) (steal_s)."
+	if [ "$progs" -gt 0 ]; then
+		echo "- In $progs of $total runs, cgroup_skb programs of another process (another pktrace?)"
+		echo "  were loaded: if attached to the cgroup root, they ran on this traffic too."
+	else
+		echo "- No other process's cgroup_skb program was loaded during any run."
+	fi
+}
+
+now=$(date -u '+%Y-%m-%d %H:%M UTC')
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if git status --porcelain -- src Makefile 2>/dev/null | grep -q .; then
+	commit="$commit (src/ or the Makefile had uncommitted changes)"
+fi
+benv=$(env | { grep '^BENCH_' || true; } | sort | tr '\n' ' ' | sed 's/ $//')
+benv=${benv:+these variables set: $benv}
+benv=${benv:-no BENCH_* variables set}
+tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
+
+{
+	cat <<EOF
+# pktrace benchmark results
+
+- Date: $now
+- Machine: $NCPU cores ($cpu_model), kernel $(uname -r)
+- pktrace: commit $commit; $tcpdump_ver
+- Command: \`sudo make bench\` (the same as \`make pktrace && sudo bench/run.sh\`), from the
+  repository's root, with $benv
+- Traffic: \`$FLOOD -S -c $CONNS -n $MSGS -s $SIZE -t $LIMIT -p $PORT\`: $CONNS loopback
+  connections, $MSGS ping-pong messages of $SIZE bytes on each, TCP_NODELAY, one message in
+  flight per connection
+- Rounds: $done_rounds, each running every configuration once in the order below, $elapsed s
+  in all. A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
+  the CPUs during its traffic; every number below is the median over a configuration's quiet
+  runs (over all its runs if none was quiet: "runs used" says which). Slowdown and traffic Δ
+  compare these medians with the baseline's.
+
+| run | tracer command |
+| --- | --- |
+$(table_commands)
+
+## Traffic rate, tracer CPU, packets
+
+$(table_main)
+
+## Kernel side
+
+$(table_kernel)
+
+## Ratios pktrace / tcpdump
+
+Above 1: pktrace costs more than tcpdump for the same traffic. NA: a value was not positive
+(no cost measurable above the noise).
+
+$(table_ratios)
+
+## Anomalies
+
+$(checks)
+
+## Noise
+
+$(noise)
+
+## How to read this
+
+bench/README.md describes every column. In short:
+
+- **wire packets**: the run's TCP segments, each counted once, from \`TCP_INFO\`
+  (\`segs_out + segs_in\`) of the client's sockets once the last echo is back: handshakes
+  and data; each message is two wire packets (the request and its echo, ACKs riding on the
+  next segment). The FIN/ACK teardown, a few packets per connection, comes after this count.
+- **captured**: tcpdump's "packets captured"; pktrace's "events written". tcpdump shows each
+  wire packet once (on \`lo\` the kernel hands it both copies of every packet, which its
+  "packets received by filter" counts, and libpcap drops the outgoing one); pktrace emits an
+  event per packet **per socket**, as it leaves the sending socket (egress) and as it
+  reaches the receiving one (ingress), so on loopback **2 events per wire packet**. Hence two
+  normalizations: per wire packet (the same denominator for both tools: the cost of tracing
+  this traffic) and per captured event (the cost of one record).
+- **tracer CPU**: user+system CPU of the tracer process from "ready" to exit (whole-life
+  CPU from getrusage, via bash's \`times\`, minus the CPU it had used when it printed its
+  ready line, from \`/proc/PID/stat\`): start-up (BPF loading) excluded, the final drain
+  included.
+- **traffic CPU**: client's plus server's CPU (getrusage) per wire packet. On loopback the
+  kernel work of both tools runs in the traffic's own context: pktrace's cgroup_skb programs
+  and tcpdump's copy of each packet into its AF_PACKET ring run in the sending process
+  (ingress in the softirq its send runs). **Δ** is the difference with the baseline: that
+  in-kernel cost plus side effects (cache, scheduling). **BPF**: run time and count of
+  pktrace's two cgroup_skb programs, from the kernel's BPF statistics (on only while the
+  traffic runs). **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
+  costs the machine.
+- **slowdown** = baseline msg/s / run msg/s. The client and the server keep the CPUs busy, so
+  the tracer's CPU competes with the traffic.
+- **IRQ-work interrupts**: taken by all CPUs during the traffic (\`/proc/interrupts\`); the
+  baseline shows the host's background rate. A BPF ring-buffer wakeup of the reader arrives
+  as one; pktrace requests one for every record submitted while 64 KiB or more are waiting.
+- **interference**: the share of the CPUs that other processes (non-idle host CPU time minus
+  the traffic's and the tracer's) and the hypervisor (steal) took during the traffic.
+
+## All runs
+
+Raw rows (\`$RAW\`), one per run:
+
+\`\`\`
+$(cat "$RAW")
+\`\`\`
+EOF
+} >"$RESULTS"
+
+echo
+echo "== pktrace benchmark: $CONNS x $MSGS messages of $SIZE bytes on 127.0.0.1, $done_rounds round(s), medians over quiet runs"
+table_main
+echo
+table_kernel
+echo
+echo "== ratios pktrace / tcpdump"
+table_ratios
+echo
+echo "== anomalies"
+checks
+echo
+echo "== noise"
+noise
+echo
+echo "written to $RESULTS (raw rows: $RAW)"
