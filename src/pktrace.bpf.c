@@ -18,6 +18,8 @@
 #define IPV6_DSTOPTS 60
 #define IPV6_EXT_MAX 8 /* extension headers walked before giving up */
 #define UTS_NAME_LEN 65
+/* Ring-buffer space one record takes: the record and its 8-byte header. */
+#define RINGBUF_SLOT (sizeof(struct pkt_record) + 8)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -331,7 +333,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	struct bpf_sock *sk;
 	struct sk_buff *kskb;
 	struct net_device *dev;
-	__u64 cookie, len;
+	__u64 cookie, len, avail;
 	__u8 l3 = 0, doff;
 	int off;
 
@@ -405,8 +407,10 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	}
 	rec->hdr_len = len;
 	stat_inc(STAT_EVENTS);
-	/* Wake the reader only once a batch has piled up; it also polls on a short timeout. */
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
+	 * each); the window of two slots tolerates another CPU reserving in between. */
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * RINGBUF_SLOT)
 		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
