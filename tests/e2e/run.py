@@ -713,6 +713,30 @@ def scope_uid_and_comm(w):
     m.assert_exact("uid+comm-scoped events")
 
 
+@test
+def json_escaping(w):
+    """A process name with a quote, a backslash and control characters stays valid JSON and
+    reads back exactly."""
+    port = rand_port()
+    sn = rand_name("e2s")
+    cn = 'q"b\\t\tc\x01%04x' % random.getrandbits(16)  # q"b\t<TAB>c<SOH>hhhh: 13 chars
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap:
+        with peer("server", sn, port) as srv, peer("client", cn, port, go=True) as cli:
+            srv.expect(r"^LISTENING")
+            with pktrace(["-s", "pid=%d" % cli.peer_pid], w) as pt:
+                release(cli)
+                lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
+                assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
+                cap.stop()
+                events = pt.stop()
+    pkts = read_pcap(pcap)
+    cli_o = owner({"pid": cli.peer_pid, "name": cn})
+    m = match(expect_one_side(pkts, "lo", {lport}, {lport: cli_o}), events)
+    m.assert_exact("events of a process with special characters in its name")
+
+
 # ---------------------------------------------------------------------------------------------
 # Runner
 
