@@ -22,6 +22,7 @@ struct capture {
 	struct ring_buffer *rb;
 	int cgroup_fd;
 	int ncpus;
+	char cgroup_path[4096];
 };
 
 static bool has_cap(int cap)
@@ -155,21 +156,21 @@ struct capture *capture__open(const struct capture_config *cfg)
 {
 	static struct capture_config config;
 	struct capture *c;
-	char cgpath[4096];
 	const char *step;
 	int err;
 
-	err = check_prerequisites(cgpath, sizeof(cgpath));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	err = check_prerequisites(c->cgroup_path, sizeof(c->cgroup_path));
 	if (err) {
+		free(c);
 		errno = -err;
 		return NULL;
 	}
 	libbpf_set_print(libbpf_print);
 	config = *cfg;
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
 	c->cgroup_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 
@@ -194,7 +195,7 @@ struct capture *capture__open(const struct capture_config *cfg)
 	}
 
 	step = "open the cgroup v2 root";
-	c->cgroup_fd = open(cgpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	c->cgroup_fd = open(c->cgroup_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->cgroup_fd < 0)
 		goto fail;
 	/* Links, not legacy attachments: they go away with the process, even on SIGKILL. */
@@ -248,7 +249,12 @@ int capture__poll(struct capture *c, int timeout_ms)
 {
 	int n = ring_buffer__poll(c->rb, timeout_ms);
 
-	return n == -EINTR ? 0 : n;
+	if (n == -EINTR)
+		n = 0;
+	if (n < 0)
+		return n;
+	/* The kernel side wakes the reader only per batch: take what is there after a timeout. */
+	return ring_buffer__consume(c->rb);
 }
 
 int capture__drain(struct capture *c)
@@ -282,6 +288,11 @@ int capture__uts_name(void *ctx, uint32_t uts_inum, char *name, size_t len)
 	buf[sizeof(buf) - 1] = 0;
 	snprintf(name, len, "%s", buf);
 	return 0;
+}
+
+const char *capture__cgroup_path(const struct capture *c)
+{
+	return c->cgroup_path;
 }
 
 void capture__destroy(struct capture *c)

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ int enrich_init(struct enrich *en, uts_lookup_fn lookup, void *ctx)
 	en->uts_lookup = lookup;
 	en->uts_ctx = ctx;
 	en->proc_root = "/proc";
+	en->cgroup_root_fd = -1;
 
 	if (gethostname(en->host_name, sizeof(en->host_name) - 1)) {
 		if (uname(&uts) == 0) {
@@ -146,6 +148,50 @@ static int read_container_id(const struct enrich *en, uint32_t pid,
 	return 0;
 }
 
+int enrich_cgroup_root(struct enrich *en, const char *path)
+{
+	if (en->cgroup_root_fd >= 0)
+		close(en->cgroup_root_fd);
+	en->cgroup_root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return en->cgroup_root_fd < 0 ? -errno : 0;
+}
+
+void enrich_close(struct enrich *en)
+{
+	if (en->cgroup_root_fd >= 0)
+		close(en->cgroup_root_fd);
+	en->cgroup_root_fd = -1;
+}
+
+/* kernfs file handles are the 64-bit cgroup id (FILEID_KERNFS), so the cgroup needs no live pid. */
+static int container_id_by_cgroup(const struct enrich *en, uint64_t cgroup_id,
+				  char out[CONTAINER_ID_LEN + 1])
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = {.fh = {.handle_bytes = sizeof(uint64_t), .handle_type = 0xfe}};
+	char link[64], path[4096];
+	ssize_t n;
+	int fd;
+
+	out[0] = '\0';
+	if (en->cgroup_root_fd < 0)
+		return -ENOENT;
+	memcpy(h.fh.f_handle, &cgroup_id, sizeof(cgroup_id));
+	fd = open_by_handle_at(en->cgroup_root_fd, &h.fh, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	path[n] = '\0';
+	container_id_from_cgroup(path, out);
+	return 0;
+}
+
 static const char *container_of(struct enrich *en, uint32_t pid, uint64_t cgroup_id)
 {
 	/* Without a cgroup id there is no cache key; pktrace is single-threaded. */
@@ -164,8 +210,8 @@ static const char *container_of(struct enrich *en, uint32_t pid, uint64_t cgroup
 	s = slot_find(en->containers, cgroup_id, &hit);
 	if (hit)
 		return s->value;
-	/* A failed read (the owner is gone, e.g. a daemon's parent) is cached too: no open() per packet. */
-	if (read_container_id(en, pid, id))
+	/* A failed read (the owner and its cgroup are gone) is cached too: no open() per packet. */
+	if (container_id_by_cgroup(en, cgroup_id, id) && read_container_id(en, pid, id))
 		id[0] = '\0';
 	s->key = cgroup_id;
 	memcpy(s->value, id, sizeof(s->value));

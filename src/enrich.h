@@ -25,6 +25,7 @@ struct enrich {
 	uts_lookup_fn uts_lookup;
 	void *uts_ctx;
 	const char *proc_root; /* "/proc"; tests may point it elsewhere */
+	int cgroup_root_fd;    /* the cgroup v2 mount, to turn a cgroup id into its path; -1: none */
 	struct enrich_slot containers[ENRICH_CACHE_SLOTS];
 	struct enrich_slot hosts[ENRICH_CACHE_SLOTS];
 };
@@ -32,9 +33,14 @@ struct enrich {
 /* Learn pktrace's own host name and UTS namespace. Return 0 or -errno. */
 int enrich_init(struct enrich *en, uts_lookup_fn lookup, void *ctx);
 
+/* Resolve cgroup ids through the cgroup v2 mount at path. Return 0 or -errno. */
+int enrich_cgroup_root(struct enrich *en, const char *path);
+void enrich_close(struct enrich *en);
+
 /*
  * Set p->hostname and p->container_id (pointers into the cache, valid until the slot is
- * reused). A cache miss reads /proc/<pid>/cgroup once; hits cost no syscall.
+ * reused). A cache miss resolves the cgroup id to its path (the owner may be gone by then),
+ * else reads /proc/<pid>/cgroup; hits cost no syscall.
  */
 void enrich_process(struct enrich *en, struct pkt_process *p, uint32_t uts_inum);
 

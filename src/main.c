@@ -214,8 +214,14 @@ int main(int argc, char **argv)
 		output_close(&app.out);
 		return 1;
 	}
-	if (enrich_init(&app.enrich, capture__uts_name, app.capture))
-		fprintf(stderr, "pktrace: cannot read this host's name: %s\n", strerror(errno));
+	err = enrich_init(&app.enrich, capture__uts_name, app.capture);
+	if (err)
+		fprintf(stderr, "pktrace: cannot read this host's name or UTS namespace: %s\n",
+			strerror(-err));
+	err = enrich_cgroup_root(&app.enrich, capture__cgroup_path(app.capture));
+	if (err)
+		fprintf(stderr, "pktrace: cannot open the cgroup v2 root (container ids come from "
+				"/proc only): %s\n", strerror(-err));
 	app.boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
 		child > 0 ? " of the command" : "");
@@ -267,6 +273,7 @@ int main(int argc, char **argv)
 		status = 1;
 	}
 	capture__destroy(app.capture);
+	enrich_close(&app.enrich);
 	if (child > 0) {
 		/* pktrace was stopped before the command ended: wait for it, as a shell would. */
 		if (waitpid(child, &err, 0) == child)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <mntent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -253,6 +254,51 @@ static void test_gone_process_cached_empty(void **state)
 	assert_string_equal(alive.container_id, "");
 }
 
+/* The cgroup v2 mount point, or NULL. */
+static const char *cgroup2_mount(char *buf, size_t len)
+{
+	FILE *f = setmntent("/proc/self/mounts", "r");
+	struct mntent *m;
+	const char *found = NULL;
+
+	while (f && (m = getmntent(f))) {
+		if (!strcmp(m->mnt_type, "cgroup2")) {
+			snprintf(buf, len, "%s", m->mnt_dir);
+			found = buf;
+			break;
+		}
+	}
+	if (f)
+		endmntent(f);
+	return found;
+}
+
+/* A real cgroup, its owner long gone: the id still resolves through the cgroup v2 mount. */
+static void test_container_by_cgroup_id(void **state)
+{
+	struct enrich *en = *state;
+	char root[512], dir[1024];
+	struct pkt_process p;
+	struct stat st;
+
+	if (geteuid() != 0 || !cgroup2_mount(root, sizeof(root))) {
+		if (getenv("CI"))
+			fail_msg("needs root and a cgroup v2 mount (CI=true: not skipped)");
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/docker-" ID_B ".scope", root);
+	rmdir(dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(enrich_cgroup_root(en, root), 0);
+	p = proc(4194304, st.st_ino); /* above pid_max's default: no such process */
+	write_cgroup(4194304, "0::/docker/" ID_A "\n"); /* /proc must not be what answers */
+	enrich_process(en, &p, 0);
+	rmdir(dir);
+	enrich_close(en);
+	assert_string_equal(p.container_id, ID_B);
+}
+
 static void test_unknown_owner_reads_nothing(void **state)
 {
 	struct enrich *en = *state;
@@ -398,6 +444,7 @@ int main(void)
 		WITH_PROC(test_empty_id_cached),
 		WITH_PROC(test_gone_process_cached_empty),
 		WITH_PROC(test_unknown_owner_reads_nothing),
+		WITH_PROC(test_container_by_cgroup_id),
 		WITH_PROC(test_no_cgroup_id_reads_each_time),
 		WITH_PROC(test_big_cgroup_file),
 		WITH_PROC(test_hostname),
