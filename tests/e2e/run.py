@@ -568,9 +568,8 @@ def container_id(w):
         ino = os.stat(path).st_ino
         with capture("lo", "tcp port %d" % port, pcap) as cap, \
                 pktrace(comm_scope(sn, cn), w) as pt:
-            # The client stays alive (in the cgroup) for a while after its exchange, so a
-            # tracer that looks the container up by pid has time to do so.
-            srv, cli = run_pair(sn, cn, port, client_opts={"cgroup": path, "linger": 1.5})
+            # A short-lived client: it has exited before pktrace could read its /proc entry.
+            srv, cli = run_pair(sn, cn, port, client_opts={"cgroup": path})
             cap.stop()
             events = pt.stop()
     pkts = read_pcap(pcap)
