@@ -355,7 +355,8 @@ def capture(iface, bpf_filter, path, ns=None):
 TSHARK_FIELDS = ["frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ip.len", "ip.proto",
                  "ipv6.src", "ipv6.dst", "ipv6.plen", "ipv6.nxt", "tcp.srcport", "tcp.dstport",
                  "tcp.seq_raw", "tcp.ack_raw", "tcp.hdr_len", "tcp.flags",
-                 "tcp.window_size_value", "tcp.checksum", "tcp.urgent_pointer", "tcp.len"]
+                 "tcp.window_size_value", "tcp.checksum", "tcp.urgent_pointer", "tcp.len",
+                 "ip.hdr_len"]
 _ns_field = None
 
 
@@ -398,11 +399,13 @@ def read_pcap(path):
             fields[-1], line)
         if v["ip.src"]:
             p = {"src_ip": v["ip.src"], "dst_ip": v["ip.dst"], "packet_len": _num(v["ip.len"]),
-                 "protocol": _num(v["ip.proto"]), "family": 4}
+                 "protocol": _num(v["ip.proto"]), "family": 4, "ip_hdr_len": _num(v["ip.hdr_len"])}
         else:
+            # ipv6.nxt is the first next header (60 with destination options); the TCP
+            # dissector ran, so the last one, the transport protocol, is 6.
             p = {"src_ip": v["ipv6.src"], "dst_ip": v["ipv6.dst"],
-                 "packet_len": _num(v["ipv6.plen"]) + 40, "protocol": _num(v["ipv6.nxt"]),
-                 "family": 6}
+                 "packet_len": _num(v["ipv6.plen"]) + 40, "protocol": 6,
+                 "family": 6, "first_nxt": _num(v["ipv6.nxt"])}
         p.update({
             "frame": _num(v["frame.number"]),
             "time": float(v["frame.time_epoch"]),

@@ -185,6 +185,13 @@ def run_client(args):
     family = family_of(args.connect)
     c = socket.socket(family, socket.SOCK_STREAM)
     c.settimeout(TIMEOUT)
+    if args.ip_options:
+        # Raw IPv4 options, or an IPv6 destination-options header, on every packet we send.
+        opts = bytes.fromhex(args.ip_options)
+        if family == socket.AF_INET:
+            c.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, opts)
+        else:
+            c.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, opts)
     c.connect((args.connect, args.port))
     say("CONNECTED", c.getsockname()[1])
     if args.wait_greet:
@@ -271,6 +278,7 @@ def main():
     p.add_argument("--pause", action="store_true",
                    help="client: once connected, wait for a line on stdin")
     p.add_argument("--exit-code", type=int, default=0)
+    p.add_argument("--ip-options", help="client: hex of IPv4 options / IPv6 dest. options")
     p.add_argument("--linger", type=float, default=0.0,
                    help="client: stay alive this long after the exchange")
     args = p.parse_args()
