@@ -222,10 +222,20 @@ def kill_leftovers():
         _made.remove((kind, what))
 
 
-def peer(mode, name, port, ns=None, prefix=None, **opts):
+def public_copy(path, workdir):
+    """A copy of path that any user can run, in workdir (the repository may sit in a
+    directory other users cannot enter)."""
+    os.chmod(workdir, 0o755)
+    dst = os.path.join(workdir, os.path.basename(path))
+    shutil.copy2(path, dst)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+def peer(mode, name, port, ns=None, prefix=None, script=PEERS, **opts):
     """Start tests/e2e/peers.py MODE (optionally inside netns ns, or behind a prefix command
-    such as unshare); returns a Proc."""
-    cmd = [PYTHON, PEERS, mode, "--name", name, "--port", str(port)]
+    such as unshare or setpriv); returns a Proc."""
+    cmd = [PYTHON, script, mode, "--name", name, "--port", str(port)]
     for k, v in opts.items():
         flag = "--" + k.replace("_", "-")
         if v is True:

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, TALLY, Pktrace, Proc,  # noqa: E402
                     canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, kill_leftovers, log,
-                    match, netns, own_cgroup_ino, parse_events, peer, pktrace, rand_name,
+                    match, netns, own_cgroup_ino, parse_events, peer, pktrace, public_copy, rand_name,
                     rand_port, rand_tag, read_pcap, release, run, run_pair)
 
 TEST_TIMEOUT = 60     # seconds per test
@@ -412,7 +412,8 @@ def bad_input(w):
               "exit %d, stderr %r, stdout %r" % (r.returncode, r.stderr, r.stdout[:100]))
 
     try:
-        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PKTRACE,
+        r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 public_copy(PKTRACE, w),
                  "-s", "comm=" + rand_name("e2none")], check=False, timeout=10)
         ok = r.returncode > 0 and re.search(r"root|CAP_BPF", r.stderr, re.I)
         check("unprivileged", bool(ok), "exit %d, stderr %r" % (r.returncode, r.stderr[:300]))
@@ -699,7 +700,8 @@ def scope_uid_and_comm(w):
             pktrace(["-s", "uid=65534", "-s", "comm=" + name], w) as pt:
         with peer("server", name, port) as srv:
             srv.expect(r"^LISTENING")
-            with peer("client", name, port, prefix=nobody, rounds=3) as cli:
+            with peer("client", name, port, prefix=nobody, rounds=3,
+                      script=public_copy(PEERS, w)) as cli:
                 lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
                 assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
             assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
