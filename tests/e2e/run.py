@@ -813,7 +813,7 @@ def bulk_transfer(w):
               events)
     cut = explain_segmentation(m, 20)
     for a, segs in cut:
-        log("NOT AN AGREED GAP (software GSO segmentation after the cgroup hook): pktrace "
+        log("KNOWN GAP (software GSO segmentation after the cgroup hook, README): pktrace "
             "egress event seq=%d packet_len=%d %s = wire frames %s (ip.len %s)" % (
                 a["seq"], a["packet_len"], "[%s]" % "".join(f[0] for f in FLAGS if a[f]),
                 ",".join(str(e["frame"]) for e in segs),
