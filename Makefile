@@ -6,7 +6,8 @@ CC ?= gcc
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
 CFLAGS ?= -g -O2
-CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -I$(OUTPUT) -Isrc
+CFLAGS += -std=gnu11 -Wall -Wextra -I$(OUTPUT) -Isrc
+# BPF_PROG() names a ctx argument that simple programs do not use.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
 	-I$(OUTPUT) -Isrc
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
@@ -41,7 +42,7 @@ $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) | $(OUTPUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
-	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lcmocka -o $@
+	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -o $@
 
 unit: $(UNIT_TESTS)
 	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)
