@@ -12,6 +12,9 @@ Modes:
   client      connect, --rounds request/response exchanges, then close
   forkclient  the parent forks a child (own name) that runs a client, waits, exits --exit-code
 
+--nodelay sets TCP_NODELAY on the client's socket and on each accepted one (every small
+message leaves at once, as one segment).
+
 Closing (--close):
   graceful  shutdown(SHUT_WR), read to EOF, wait until the kernel reports the
             connection closed, then close(): every packet passes a full socket
@@ -151,6 +154,8 @@ def mode_server(args):
     for _ in range(args.accept_count):
         conn, peer = s.accept()
         conn.settimeout(TIMEOUT)
+        if args.nodelay:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         say("ACCEPTED", peer[1])
         serve_one(conn, args)
     s.close()
@@ -170,6 +175,8 @@ def mode_forkserver(args):
             say("WORKER", os.getpid())
             conn, peer = s.accept()
             conn.settimeout(TIMEOUT)
+            if args.nodelay:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             say("ACCEPTED", peer[1])
             serve_one(conn, args)
             code = 0
@@ -185,6 +192,8 @@ def run_client(args):
     family = family_of(args.connect)
     c = socket.socket(family, socket.SOCK_STREAM)
     c.settimeout(TIMEOUT)
+    if args.nodelay:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if args.ip_options:
         # Raw IPv4 options, or an IPv6 destination-options header, on every packet we send.
         opts = bytes.fromhex(args.ip_options)
@@ -267,6 +276,8 @@ def main():
     p.add_argument("--wait-greet", action="store_true", help="client waits for b'!' first")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--size", type=int, default=100)
+    p.add_argument("--nodelay", action="store_true",
+                   help="TCP_NODELAY on the client socket / the server's accepted sockets")
     p.add_argument("--interval", type=float, default=0.0)
     p.add_argument("--duration", type=float, default=0.0)
     p.add_argument("--oob", action="store_true", help="client sends one urgent byte")

@@ -825,6 +825,84 @@ def bulk_transfer(w):
     m.assert_exact("bulk events (outside software-segmented buffers)")
 
 
+RINGBUF_BYTES = 8 * 1024 * 1024  # pktrace's BPF ring buffer (src/pktrace.bpf.c)
+RECORD_BYTES = 360               # one record: struct pkt_record + the ring's 8-byte header
+SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
+              r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
+              r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (T: stopped)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@test
+def ringbuf_loss_counted(w):
+    """Ring buffer overflow (pktrace SIGSTOPped, ~80 000 events): every lost event counted.
+
+    The 8 MiB ring holds ~23 300 records; the rest must be counted as lost (none dropped
+    silently), every event written must match the wire exactly, and the traced peers must
+    never wait for pktrace."""
+    capacity = RINGBUF_BYTES // RECORD_BYTES
+    rounds = 20000
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    pcap = os.path.join(w, "lo.pcap")
+    # ~80 000 packet copies a second reach tcpdump (lo hands it each packet twice): a 128 MiB
+    # buffer holds them all even if tcpdump falls behind. (Not "inbound" in the filter: with
+    # it, libpcap 1.10.3 loses the first packet of the capture.)
+    with capture("lo", "tcp port %d" % port, pcap, buffer_kib=131072) as cap, \
+            pktrace(comm_scope(sn, cn), w, out="o") as pt:
+        pt.proc.signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while proc_state(pt.proc.pid) != "T":
+            assert time.monotonic() < deadline, "pktrace did not stop after SIGSTOP"
+            time.sleep(0.01)
+        t0 = time.monotonic()
+        srv, cli = run_pair(sn, cn, port, server_opts={"nodelay": True},
+                            client_opts={"rounds": rounds, "size": 32, "nodelay": True})
+        took = time.monotonic() - t0
+        state = proc_state(pt.proc.pid)
+        assert state == "T", "pktrace was not stopped during the exchange (state %s)" % state
+        log("%d round trips (TCP_NODELAY) completed in %.1fs while pktrace was stopped" % (
+            rounds, took))
+        cap.stop()
+        pt.proc.signal(signal.SIGCONT)
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    sm = re.search(SUMMARY_RX, pt.stderr())
+    assert sm, "no summary line of the documented form on stderr: %r" % pt.stderr()[-400:]
+    W, P, O, N, L, R, D, M, U = (int(x) for x in sm.groups())
+    log("W=%d written, P=%d seen, O=%d out of scope, N=%d without owner, L=%d lost (R=%d "
+        "ring buffer full, D=%d, M=%d, U=%d); tshark: %d packets on lo; ring holds %d records"
+        % (W, P, O, N, L, R, D, M, U, len(pkts), capacity))
+    assert 2 * len(pkts) > 2 * capacity, (
+        "scenario broken: %d wire packets (%d events) do not clearly overflow a ring of %d "
+        "records" % (len(pkts), 2 * len(pkts), capacity))
+    assert W == len(events), "summary says %d events written, the output has %d" % (
+        W, len(events))
+    assert 0 < W <= capacity, (
+        "scenario broken: %d events written, the ring holds %d records and pktrace read "
+        "nothing while the traffic ran" % (W, capacity))
+    assert L == R + D + M + U, "summary: %d lost is not %d+%d+%d+%d" % (L, R, D, M, U)
+    assert (D, M, U) == (0, 0, 0), "decode errors %d, malformed records %d, not written %d" % (
+        D, M, U)
+    assert R > 0, ("the ring buffer cannot hold %d events, yet pktrace reports no loss "
+                   "(%d written, %d lost)" % (2 * len(pkts), W, L))
+    assert W + L == P - O - N, (
+        "in-scope packets not accounted for: %d written + %d lost = %d, but %d seen - %d out "
+        "of scope - %d without owner = %d" % (W, L, W + L, P, O, N, P - O - N))
+    assert W + R == 2 * len(pkts), (
+        "%d written + %d ring-buffer losses = %d events, but tshark's %d wire packets on lo "
+        "make %d events (tcpdump: %s)" % (W, R, W + R, len(pkts), 2 * len(pkts), " / ".join(
+            l for l in cap.stats.splitlines() if "packets" in l)))
+    owners = {port: owner(srv), cli["port"]: owner(cli)}
+    m = match(expect_both_sides(pkts, "lo", owners), events)
+    m.assert_exact("events written despite the loss", missing_ok=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Runner
 
