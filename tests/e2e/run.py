@@ -479,6 +479,32 @@ def bad_input(w):
         len(failures), "\n      ".join(failures))
 
 
+@test
+def missing_kernel_features(w):
+    """Without BTF or without a cgroup v2 mount (hidden in a private mount namespace), pktrace
+    names what is missing in one line and exits 1, before loading anything."""
+    cg = cgroup2_mount()
+    assert cg, "no cgroup v2 mount on this machine: cannot hide it"
+    cases = [
+        ("no BTF", "mount -t tmpfs none /sys/kernel/btf", r"BTF"),
+        ("no cgroup v2", "umount -l %s" % cg, r"cgroup v2"),
+    ]
+    failures = []
+    for label, hide, want in cases:
+        script = "%s && exec %s -s comm=%s" % (hide, PKTRACE, rand_name("e2none"))
+        r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                check=False, timeout=15)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        ok = (r.returncode == 1 and len(lines) == 1 and re.search(want, lines[0])
+              and lines[0].startswith("pktrace: ") and not r.stdout)
+        log("%s: exit %d, stderr %r" % (label, r.returncode, r.stderr.strip()))
+        if not ok:
+            failures.append("%s: want exit 1 and one 'pktrace: ...%s...' line, got exit %d, "
+                            "stderr %r, stdout %r" % (label, want, r.returncode, r.stderr,
+                                                     r.stdout[:100]))
+    assert not failures, "; ".join(failures)
+
+
 def bpf_objects(kind):
     r = run(["bpftool", "-j", kind, "show"], timeout=20)
 
