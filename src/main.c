@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +66,12 @@ static int on_record(void *ctx, const void *data, size_t size)
 	struct pkt_event *e = &app->ev;
 	int err;
 
-	if (size < sizeof(*r)) {
+	if (size < offsetof(struct pkt_record, hdr) ||
+	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX) {
 		app->bad_records++;
 		return 0;
 	}
-	err = decode_headers(r->hdr, r->hdr_len < PKT_HDR_MAX ? r->hdr_len : PKT_HDR_MAX, &e->hdr);
+	err = decode_headers(r->hdr, r->hdr_len, &e->hdr);
 	if (err) {
 		app->decode_errors[-err < DECODE__MAX ? -err : 0]++;
 		return 0;

@@ -326,14 +326,61 @@ static __always_inline int tcp_offset(struct __sk_buff *skb, __u8 *l3)
 	return nh == IPPROTO_TCP ? off : -1;
 }
 
+/* Reserve a record with room for hdr_room header bytes (a constant), fill and submit it. */
+static __always_inline int emit_record(struct __sk_buff *skb, const struct pkt_owner *o,
+				       __u8 direction, __u8 l3, __u64 len, const __u32 hdr_room)
+{
+	struct pkt_record *rec;
+	struct sk_buff *kskb;
+	struct net_device *dev;
+	__u64 avail;
+
+	rec = bpf_ringbuf_reserve(&events, offsetof(struct pkt_record, hdr) + hdr_room, 0);
+	if (!rec) {
+		stat_inc(STAT_LOST_RINGBUF);
+		return 1;
+	}
+	rec->ts_ns = bpf_ktime_get_boot_ns();
+	rec->owner = *o;
+	rec->pkt_len = skb->len;
+	rec->ifindex = skb->ifindex;
+	rec->direction = direction;
+	rec->l3_proto = l3;
+	rec->pad = 0;
+	rec->ifname[0] = 0;
+	kskb = bpf_cast_to_kern_ctx(skb);
+	dev = kskb->dev;
+	/* Two plain 8-byte loads: cheaper than a string-copy helper; user space stops at the NUL. */
+	if (dev) {
+		__u64 *dst = (__u64 *)rec->ifname;
+
+		dst[0] = *(__u64 *)&dev->name[0];
+		dst[1] = *(__u64 *)&dev->name[8];
+	}
+	barrier_var(len);
+	if (len > hdr_room)
+		len = hdr_room;
+	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len)) {
+		stat_inc(STAT_HDR_TRUNCATED);
+		len = 0;
+	}
+	rec->hdr_len = len;
+	stat_inc(STAT_EVENTS);
+	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
+	 * each); the window of two slots tolerates another CPU reserving in between. */
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * RINGBUF_SLOT)
+		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	return 1;
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o, none = {};
-	struct pkt_record *rec;
 	struct bpf_sock *sk;
-	struct sk_buff *kskb;
-	struct net_device *dev;
-	__u64 cookie, len, avail;
+	__u64 cookie, len;
 	__u8 l3 = 0, doff;
 	int off;
 
@@ -381,45 +428,10 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		len = PKT_HDR_MAX;
 	}
 
-	rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
-	if (!rec) {
-		stat_inc(STAT_LOST_RINGBUF);
-		return 1;
-	}
-	rec->ts_ns = bpf_ktime_get_boot_ns();
-	rec->owner = *o;
-	rec->pkt_len = skb->len;
-	rec->ifindex = skb->ifindex;
-	rec->direction = direction;
-	rec->l3_proto = l3;
-	rec->pad = 0;
-	rec->ifname[0] = 0;
-	kskb = bpf_cast_to_kern_ctx(skb);
-	dev = kskb->dev;
-	/* Two plain 8-byte loads: cheaper than a string-copy helper, and IFNAMSIZ is NUL-padded. */
-	if (dev) {
-		__u64 *dst = (__u64 *)rec->ifname;
-
-		dst[0] = *(__u64 *)&dev->name[0];
-		dst[1] = *(__u64 *)&dev->name[8];
-	}
-	barrier_var(len);
-	if (len > PKT_HDR_MAX)
-		len = PKT_HDR_MAX;
-	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len)) {
-		stat_inc(STAT_HDR_TRUNCATED);
-		len = 0;
-	}
-	rec->hdr_len = len;
-	stat_inc(STAT_EVENTS);
-	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
-	 * each); the window of two slots tolerates another CPU reserving in between. */
-	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * RINGBUF_SLOT)
-		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
-	else
-		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
-	return 1;
+	/* Most headers fit the small record: less ring space and memory traffic per packet. */
+	if (len <= PKT_HDR_SMALL)
+		return emit_record(skb, o, direction, l3, len, PKT_HDR_SMALL);
+	return emit_record(skb, o, direction, l3, len, PKT_HDR_MAX);
 }
 
 SEC("cgroup_skb/ingress")

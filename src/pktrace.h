@@ -11,6 +11,8 @@
 #define PKT_IFNAME_LEN 16
 /* Room for the L3 and L4 headers: IPv4 60 + TCP 60, or IPv6 40 + extension headers + TCP 60. */
 #define PKT_HDR_MAX 256
+/* Records come in two sizes: hdr[] cut to PKT_HDR_SMALL bytes when the headers fit, or whole. */
+#define PKT_HDR_SMALL 128
 
 enum pkt_direction {
 	PKT_INGRESS = 0,
@@ -31,7 +33,7 @@ struct pkt_owner {
 	char comm[PKT_COMM_LEN];
 };
 
-/* One ring-buffer record per packet of a traced socket. */
+/* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size). */
 struct pkt_record {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
 	struct pkt_owner owner;

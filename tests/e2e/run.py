@@ -852,7 +852,7 @@ def bulk_transfer(w):
 
 
 RINGBUF_BYTES = 8 * 1024 * 1024  # pktrace's BPF ring buffer (src/pktrace.bpf.c)
-RECORD_BYTES = 360               # one record: struct pkt_record + the ring's 8-byte header
+RECORD_BYTES = 232               # a small record (headers <= 128 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
@@ -868,7 +868,7 @@ def proc_state(pid):
 def ringbuf_loss_counted(w):
     """Ring buffer overflow (pktrace SIGSTOPped, ~80 000 events): every lost event counted.
 
-    The 8 MiB ring holds ~23 300 records; the rest must be counted as lost (none dropped
+    The 8 MiB ring holds ~36 150 small records; the rest must be counted as lost (none dropped
     silently), every event written must match the wire exactly, and the traced peers must
     never wait for pktrace."""
     capacity = RINGBUF_BYTES // RECORD_BYTES
