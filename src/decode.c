@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "decode.h"
+#include "pktrace.h"
 
 /* As IPV6_EXT_MAX in pktrace.bpf.c, so both sides give up on the same packets. */
 #define DECODE_IPV6_EXT_MAX 8
@@ -212,6 +213,7 @@ static const char *const decode_errors[DECODE__MAX] = {
 	[DECODE_FRAGMENT] = "non-first fragment",
 	[DECODE_TRUNCATED_TCP] = "truncated TCP header",
 	[DECODE_BAD_DATA_OFFSET] = "bad TCP data offset",
+	[DECODE_BAD_RECORD] = "malformed ring-buffer record",
 };
 
 const char *decode_strerror(int err)
@@ -222,4 +224,33 @@ const char *decode_strerror(int err)
 	if (e < DECODE__MAX && decode_errors[e])
 		return decode_errors[e];
 	return "unknown decode error";
+}
+
+int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
+		  uint32_t *ifindex, uint32_t *uts_inum)
+{
+	const struct pkt_record *r = data;
+	int err;
+
+	if (!data || size < offsetof(struct pkt_record, hdr) ||
+	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX)
+		return -DECODE_BAD_RECORD;
+	err = decode_headers(r->hdr, r->hdr_len, &e->hdr);
+	if (err)
+		return err;
+	e->timestamp_ns = r->ts_ns + boot_to_real_ns;
+	e->egress = r->direction == PKT_EGRESS;
+	e->packet_len = r->pkt_len;
+	memcpy(e->ifname, r->ifname, PKT_IFNAME_LEN);
+	e->ifname[PKT_IFNAME_LEN] = '\0';
+	e->proc.pid = r->owner.pid;
+	e->proc.tid = r->owner.tid;
+	e->proc.ppid = r->owner.ppid;
+	e->proc.uid = r->owner.uid;
+	e->proc.cgroup_id = r->owner.cgroup_id;
+	memcpy(e->proc.comm, r->owner.comm, PKT_COMM_LEN);
+	e->proc.comm[PKT_COMM_LEN] = '\0';
+	*ifindex = r->ifindex;
+	*uts_inum = r->owner.uts_inum;
+	return 0;
 }

@@ -17,6 +17,7 @@ enum decode_error {
 	DECODE_FRAGMENT,       /* a non-first fragment: no TCP header in it */
 	DECODE_TRUNCATED_TCP,  /* fewer bytes than the TCP header (with its options) needs */
 	DECODE_BAD_DATA_OFFSET, /* TCP data offset below 5 words */
+	DECODE_BAD_RECORD,     /* a ring-buffer record shorter than its own header length says */
 	DECODE__MAX,
 };
 
@@ -26,6 +27,15 @@ enum decode_error {
  * then unspecified and must not be printed.
  */
 int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out);
+
+/*
+ * Turn one ring-buffer record (struct pkt_record, size bytes) into *e: every field but the host
+ * name and container id, which enrichment adds. e->ifname is "" when the kernel gave no name.
+ * *ifindex and *uts_inum are set for the caller's look-ups. Returns 0 or a negative
+ * enum decode_error (DECODE_BAD_RECORD for a record that does not hold what it claims).
+ */
+int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
+		  uint32_t *ifindex, uint32_t *uts_inum);
 
 /* A short name for a decode error, for the summary ("truncated TCP header"). */
 const char *decode_strerror(int err);

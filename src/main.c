@@ -29,9 +29,11 @@ struct app {
 	struct output out;
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	uint64_t boot_to_real_ns;
-	uint64_t bad_records;
 	uint64_t decode_errors[DECODE__MAX];
-	char ifnames[IFNAME_CACHE][IF_NAMESIZE]; /* fallback when the kernel gave no name */
+	struct ifname_slot {
+		uint32_t ifindex;
+		char name[IF_NAMESIZE];
+	} ifnames[IFNAME_CACHE]; /* fallback when the kernel gave no name */
 	int out_err;
 };
 
@@ -50,49 +52,34 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* Only for records without a name from the kernel; ifindex is pktrace's own namespace's. */
 static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 {
-	char *slot = app->ifnames[ifindex % IFNAME_CACHE];
+	struct ifname_slot *slot = &app->ifnames[ifindex % IFNAME_CACHE];
 
-	if (!slot[0] && !if_indextoname(ifindex, slot))
-		snprintf(slot, IF_NAMESIZE, "if%u", ifindex);
-	return slot;
+	if (slot->ifindex != ifindex || !slot->name[0]) {
+		slot->ifindex = ifindex;
+		if (!if_indextoname(ifindex, slot->name))
+			snprintf(slot->name, IF_NAMESIZE, "if%u", ifindex);
+	}
+	return slot->name;
 }
 
 static int on_record(void *ctx, const void *data, size_t size)
 {
-	const struct pkt_record *r = data;
 	struct app *app = ctx;
 	struct pkt_event *e = &app->ev;
+	uint32_t ifindex, uts_inum;
 	int err;
 
-	if (size < offsetof(struct pkt_record, hdr) ||
-	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX) {
-		app->bad_records++;
-		return 0;
-	}
-	err = decode_headers(r->hdr, r->hdr_len, &e->hdr);
+	err = decode_record(data, size, app->boot_to_real_ns, e, &ifindex, &uts_inum);
 	if (err) {
-		app->decode_errors[-err < DECODE__MAX ? -err : 0]++;
+		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
 		return 0;
 	}
-	e->timestamp_ns = r->ts_ns + app->boot_to_real_ns;
-	e->egress = r->direction == PKT_EGRESS;
-	e->packet_len = r->pkt_len;
-	if (r->ifname[0]) {
-		memcpy(e->ifname, r->ifname, PKT_IFNAME_LEN);
-		e->ifname[PKT_IFNAME_LEN] = 0;
-	} else {
-		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, r->ifindex));
-	}
-	e->proc.pid = r->owner.pid;
-	e->proc.tid = r->owner.tid;
-	e->proc.ppid = r->owner.ppid;
-	e->proc.uid = r->owner.uid;
-	e->proc.cgroup_id = r->owner.cgroup_id;
-	memcpy(e->proc.comm, r->owner.comm, PKT_COMM_LEN);
-	e->proc.comm[PKT_COMM_LEN] = 0;
-	enrich_process(&app->enrich, &e->proc, r->owner.uts_inum);
+	if (!e->ifname[0])
+		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
+	enrich_process(&app->enrich, &e->proc, uts_inum);
 
 	err = output_event(&app->out, e);
 	if (err) {
@@ -106,16 +93,18 @@ static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost;
 	uint64_t written = app->out.events_written;
+	uint64_t bad_records = app->decode_errors[DECODE_BAD_RECORD];
 	int i;
 
 	if (capture__stats(app->capture, st))
 		fprintf(stderr, "pktrace: cannot read the kernel counters: %s\n", strerror(errno));
 	for (i = 1; i < DECODE__MAX; i++)
-		decoded_bad += app->decode_errors[i];
+		if (i != DECODE_BAD_RECORD)
+			decoded_bad += app->decode_errors[i];
 	/* Records the kernel submitted that never reached the output (it failed first). */
-	if (st[STAT_EVENTS] > written + decoded_bad + app->bad_records)
-		unwritten = st[STAT_EVENTS] - written - decoded_bad - app->bad_records;
-	lost = st[STAT_LOST_RINGBUF] + decoded_bad + app->bad_records + unwritten;
+	if (st[STAT_EVENTS] > written + decoded_bad + bad_records)
+		unwritten = st[STAT_EVENTS] - written - decoded_bad - bad_records;
+	lost = st[STAT_LOST_RINGBUF] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
 		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
@@ -123,10 +112,10 @@ static void print_summary(struct app *app)
 		(unsigned long long)written, (unsigned long long)st[STAT_PACKETS],
 		(unsigned long long)st[STAT_OUT_OF_SCOPE], (unsigned long long)st[STAT_NO_OWNER],
 		(unsigned long long)lost, (unsigned long long)st[STAT_LOST_RINGBUF],
-		(unsigned long long)decoded_bad, (unsigned long long)app->bad_records,
+		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
 	for (i = 1; i < DECODE__MAX; i++)
-		if (app->decode_errors[i])
+		if (app->decode_errors[i] && i != DECODE_BAD_RECORD)
 			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
 				(unsigned long long)app->decode_errors[i]);
 	if (st[STAT_HDR_TRUNCATED])

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
+#include "pktrace.h"
 
 #define PKT_BUF 1024
 
@@ -725,6 +726,85 @@ static void test_strerror(void **state)
 	}
 }
 
+/* A record as the kernel side writes it: every field lands in the event, nothing past size. */
+static void fill_record(struct pkt_record *r, const struct pkt *p)
+{
+	memset(r, 0xa5, sizeof(*r));
+	r->ts_ns = 1000;
+	r->owner.pid = 4242;
+	r->owner.tid = 4243;
+	r->owner.ppid = 4100;
+	r->owner.uid = 1000;
+	r->owner.cgroup_id = 0x123456789ULL;
+	r->owner.uts_inum = 4026531838U;
+	memcpy(r->owner.comm, "sixteen-chars-xx", PKT_COMM_LEN); /* no NUL: the kernel's maximum */
+	r->pkt_len = 70000;
+	r->ifindex = 7;
+	r->direction = PKT_EGRESS;
+	r->l3_proto = 4;
+	memcpy(r->ifname, "veth-a\0\0garbage", PKT_IFNAME_LEN);
+	memcpy(r->hdr, p->b, p->len);
+	r->hdr_len = (uint16_t)p->len;
+}
+
+static void test_record_fields(void **state)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt p = { 0 };
+	uint32_t ifindex = 0, uts = 0;
+
+	(void)state;
+	build_v4_opts(&p, &tcp_default);
+	fill_record(&r, &p);
+	memset(&e, 0x5a, sizeof(e));
+	assert_int_equal(decode_record(&r, offsetof(struct pkt_record, hdr) + PKT_HDR_SMALL,
+				       1764145200000000000ULL, &e, &ifindex, &uts), 0);
+	assert_true(e.timestamp_ns == 1764145200000001000ULL);
+	assert_true(e.egress);
+	assert_int_equal(e.packet_len, 70000);
+	assert_string_equal(e.ifname, "veth-a");
+	assert_int_equal(e.proc.pid, 4242);
+	assert_int_equal(e.proc.tid, 4243);
+	assert_int_equal(e.proc.ppid, 4100);
+	assert_int_equal(e.proc.uid, 1000);
+	assert_true(e.proc.cgroup_id == 0x123456789ULL);
+	assert_string_equal(e.proc.comm, "sixteen-chars-xx");
+	assert_int_equal(ifindex, 7);
+	assert_int_equal(uts, 4026531838U);
+	assert_tcp_fields(&e.hdr, &tcp_default);
+	assert_v4_addrs(&e.hdr);
+	r.direction = PKT_INGRESS;
+	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts), 0);
+	assert_false(e.egress);
+}
+
+/* A record shorter than its header, or claiming more header bytes than it holds, is refused. */
+static void test_record_bad_sizes(void **state)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt p = { 0 };
+	uint32_t ifindex, uts;
+	size_t base = offsetof(struct pkt_record, hdr), n;
+
+	(void)state;
+	build_v4_opts(&p, &tcp_default);
+	fill_record(&r, &p);
+	for (n = 0; n < base + p.len; n++)
+		assert_int_equal(decode_record(&r, n, 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	assert_int_equal(decode_record(&r, base + p.len, 0, &e, &ifindex, &uts), 0);
+	r.hdr_len = PKT_HDR_MAX + 1;
+	assert_int_equal(decode_record(&r, sizeof(r) + 64, 0, &e, &ifindex, &uts),
+			 -DECODE_BAD_RECORD);
+	assert_int_equal(decode_record(NULL, 0, 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	/* A well-sized record with broken headers is a header error, not a record error. */
+	fill_record(&r, &p);
+	r.hdr[0] = 0x75;
+	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts),
+			 -DECODE_BAD_IP_VERSION);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +831,8 @@ int main(void)
 		cmocka_unit_test(test_ipv4_fragments),
 		cmocka_unit_test(test_ipv6_fragments),
 		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_record_fields),
+		cmocka_unit_test(test_record_bad_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
