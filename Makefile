@@ -51,7 +51,7 @@ e2e: pktrace
 	python3 tests/e2e/run.py
 
 # The README's test command: unit tests, then end-to-end tests with real traffic.
-test: pktrace $(UNIT_TESTS)
+test: pktrace $(UNIT_TESTS) $(OUTPUT)/fuzz_decode
 	tests/run-all $(UNIT_TESTS)
 
 # The README's first command: a short real TCP exchange traced by pktrace.

@@ -112,7 +112,11 @@ static void put_json_str(struct cur *c, const char *s, size_t n)
 		} else if (u[i] < 0x80) {
 			put_u00xx(c, u[i]);
 			i++;
-		} else if ((l = utf8_len(u + i, n - i)) != 0) {
+		} else if ((l = utf8_len(u + i, n - i)) == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) {
+			/* C1 controls (U+0080..U+009F, CSI among them) escaped: safe on a terminal. */
+			put_u00xx(c, u[i + 1]);
+			i += 2;
+		} else if (l != 0) {
 			put_mem(c, u + i, l);
 			i += l;
 		} else {
