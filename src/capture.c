@@ -135,7 +135,8 @@ static int attribute_existing(struct capture *c)
 		err = -errno;
 		goto out;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
+	/* The kernel returns EAGAIN every million objects when the program printed nothing. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EAGAIN))
 		;
 	if (n < 0)
 		err = -errno;
@@ -251,10 +252,18 @@ int capture__poll(struct capture *c, int timeout_ms)
 
 	if (n == -EINTR)
 		n = 0;
-	if (n < 0)
+	if (n < 0) /* -EAGAIN: the callback ended a batch */
 		return n;
 	/* The kernel side wakes the reader only per batch: take what is there after a timeout. */
 	return ring_buffer__consume(c->rb);
+}
+
+void capture__detach(struct capture *c)
+{
+	bpf_link__destroy(c->skel->links.capture_ingress);
+	bpf_link__destroy(c->skel->links.capture_egress);
+	c->skel->links.capture_ingress = NULL;
+	c->skel->links.capture_egress = NULL;
 }
 
 int capture__drain(struct capture *c)

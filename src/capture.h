@@ -29,6 +29,8 @@ struct capture_config {
 struct capture *capture__open(const struct capture_config *cfg);
 /* Wait up to timeout_ms for records and hand them over. Returns records seen or -errno. */
 int capture__poll(struct capture *c, int timeout_ms);
+/* Detach the packet programs: no record is added after this. */
+void capture__detach(struct capture *c);
 /* Hand over every record already in the ring buffer without waiting. */
 int capture__drain(struct capture *c);
 /* Sum the kernel's per-CPU counters into out (enum pkt_stat). */

@@ -28,6 +28,8 @@ struct app {
 	struct enrich enrich;
 	struct output out;
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
+	int batch;           /* records handled in this poll */
+	int draining;        /* the final drain: no batch limit */
 	uint64_t boot_to_real_ns;
 	uint64_t decode_errors[DECODE__MAX];
 	struct ifname_slot {
@@ -37,11 +39,19 @@ struct app {
 	int out_err;
 };
 
-static volatile sig_atomic_t stop_signal;
+#define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
+
+static volatile sig_atomic_t stop_signal; /* last stop signal received */
+static volatile sig_atomic_t give_up;     /* stop now: no command to wait for, or a second signal */
+static volatile sig_atomic_t signals_seen;
+static volatile pid_t command_pid;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+	/* With a command, the first signal goes to it and tracing goes on until it exits. */
+	if (++signals_seen >= (command_pid > 0 ? 2 : 1))
+		give_up = 1;
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -86,6 +96,9 @@ static int on_record(void *ctx, const void *data, size_t size)
 		app->out_err = -err;
 		return err;
 	}
+	/* A reader slower than the traffic must still see signals: end the poll after a batch. */
+	if (!app->draining && ++app->batch >= BATCH_MAX)
+		return -EAGAIN;
 	return 0;
 }
 
@@ -118,6 +131,10 @@ static void print_summary(struct app *app)
 		if (app->decode_errors[i] && i != DECODE_BAD_RECORD)
 			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
 				(unsigned long long)app->decode_errors[i]);
+	if (st[STAT_NOT_TCP])
+		fprintf(stderr, "pktrace:   packets of TCP sockets without a TCP header we can reach "
+				"(later fragments, unknown IPv6 extension headers): %llu\n",
+			(unsigned long long)st[STAT_NOT_TCP]);
 	if (st[STAT_HDR_TRUNCATED])
 		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
@@ -163,7 +180,7 @@ int main(int argc, char **argv)
 	static struct app app; /* large (output buffer): not on the stack */
 	struct capture_config cfg = {};
 	struct sigaction sa = {.sa_handler = on_signal};
-	int release_fd = -1, status = 0, err, n;
+	int release_fd = -1, status = 0, forwarded = 0, failed = 0, err, n;
 	pid_t child = 0;
 
 	switch (opts_parse(&app.opts, argc, argv, stdout, stderr)) {
@@ -184,6 +201,7 @@ int main(int argc, char **argv)
 			app.opts.output_path, strerror(-err));
 		return 1;
 	}
+	app.out.cancel = &give_up;
 	if (app.opts.command) {
 		child = command_start(app.opts.command, &release_fd);
 		if (child < 0) {
@@ -214,17 +232,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pktrace: cannot open the cgroup v2 root (container ids come from "
 				"/proc only): %s\n", strerror(-err));
 	app.boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	if (stop_signal) {
+		/* Stopped while loading: the command never runs untraced. */
+		if (child > 0) {
+			close(release_fd);
+			waitpid(child, NULL, 0);
+		}
+		capture__destroy(app.capture);
+		output_close(&app.out);
+		return 128 + stop_signal;
+	}
 	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
 		child > 0 ? " of the command" : "");
 	if (child > 0) {
+		command_pid = child;
 		if (write(release_fd, "g", 1) != 1)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
 		close(release_fd);
 	}
 
-	while (!stop_signal && !app.out_err) {
+	while (!give_up && !app.out_err) {
+		if (child > 0 && stop_signal && !forwarded) {
+			kill(child, stop_signal);
+			forwarded = 1;
+		}
+		app.batch = 0;
 		n = capture__poll(app.capture, POLL_MS);
-		if (n < 0 && !app.out_err) {
+		if (n < 0 && n != -EAGAIN && !app.out_err) {
 			fprintf(stderr, "pktrace: reading the ring buffer failed: %s\n", strerror(-n));
 			status = 1;
 			break;
@@ -237,11 +271,14 @@ int main(int argc, char **argv)
 		if (child > 0 && waitpid(child, &err, WNOHANG) == child) {
 			status = exit_status(err);
 			child = 0;
+			command_pid = 0;
 			break;
 		}
 	}
-	/* Drain what the kernel already handed over, then flush it. */
+	/* Detach first, so the drain ends and every record the kernel counted is handled. */
+	capture__detach(app.capture);
 	if (!app.out_err) {
+		app.draining = 1;
 		capture__drain(app.capture);
 		if (!app.out_err) {
 			err = output_flush(&app.out);
@@ -254,14 +291,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pktrace: stopped: cannot write events to %s: %s\n",
 			app.opts.output_path ? app.opts.output_path : "standard output",
 			strerror(app.out_err));
-		status = 1;
+		failed = 1;
 	}
 	err = output_close(&app.out);
 	if (err && !app.out_err) {
 		fprintf(stderr, "pktrace: cannot write events to %s: %s\n",
 			app.opts.output_path ? app.opts.output_path : "standard output",
 			strerror(-err));
-		status = 1;
+		failed = 1;
 	}
 	capture__destroy(app.capture);
 	enrich_close(&app.enrich);
@@ -270,5 +307,5 @@ int main(int argc, char **argv)
 		if (waitpid(child, &err, 0) == child)
 			status = exit_status(err);
 	}
-	return status;
+	return failed ? 1 : status;
 }

@@ -23,6 +23,7 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->len = 0;
 	o->events_pending = 0;
 	o->events_written = 0;
+	o->cancel = NULL;
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
 	if (format == OUTPUT_TABLE)
@@ -119,8 +120,14 @@ int output_flush(struct output *o)
 			err = EIO;
 			break;
 		}
-		if (errno == EINTR)
+		if (errno == EINTR) {
+			/* A stalled reader must not keep pktrace from stopping on a signal. */
+			if (o->cancel && *o->cancel) {
+				err = EINTR;
+				break;
+			}
 			continue;
+		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			err = -wait_writable(o->fd);
 			if (err)

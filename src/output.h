@@ -3,6 +3,7 @@
 #ifndef PKTRACE_OUTPUT_H
 #define PKTRACE_OUTPUT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct output {
 	int owns_fd;
 	enum output_format format;
 	int header_done;
+	const volatile sig_atomic_t *cancel; /* when set and non-zero, an interrupted write gives up */
 	int err; /* first write error (positive errno), sticky; len then counts bytes still owed */
 	uint64_t events_pending; /* events formatted into buf since the last complete flush */
 	uint64_t events_written; /* events whose bytes all reached the file */

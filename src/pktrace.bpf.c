@@ -29,7 +29,7 @@ const volatile bool scope_by_pid = false;
 const volatile bool scope_by_comm = false;
 const volatile bool scope_by_uid = false;
 const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids join the scope */
-const volatile __u64 wakeup_bytes = 64 * 1024;
+const volatile __u64 wakeup_bytes = 1024 * 1024;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -158,6 +158,7 @@ static __always_inline int owner_accept_exit(long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct pkt_owner o = {};
+	struct socket *sock;
 	struct file **fds;
 	struct file *file;
 	__u64 ino;
@@ -166,6 +167,10 @@ static __always_inline int owner_accept_exit(long ret)
 		return 0;
 	fds = BPF_CORE_READ(task, files, fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]) || !file)
+		return 0;
+	/* Only TCP sockets: other accepts (AF_UNIX servers) would churn the table. */
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	ino = BPF_CORE_READ(file, f_inode, i_ino);
 	if (!ino)
@@ -200,12 +205,13 @@ int BPF_PROG(scope_follow_fork, struct task_struct *parent, struct task_struct *
 }
 
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(scope_forget_exit, struct task_struct *task)
+int BPF_PROG(scope_forget_exit, struct task_struct *task, bool group_dead)
 {
 	__u32 tgid = task->tgid;
 
-	/* A followed process leaves the scope when it exits, so a reused pid is not traced. */
-	if (follow_forks && tgid == (__u32)task->pid)
+	/* A followed process leaves the scope when its last thread exits, so a reused pid is not
+	 * traced; a leader thread exiting alone (pthread_exit) does not end the process. */
+	if (follow_forks && group_dead)
 		bpf_map_delete_elem(&scope_pids, &tgid);
 	return 0;
 }
