@@ -208,6 +208,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
 			return 1;
 		}
+		command_pid = child;
 	}
 
 	cfg.scope = &app.opts.scope;
@@ -245,7 +246,6 @@ int main(int argc, char **argv)
 	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
 		child > 0 ? " of the command" : "");
 	if (child > 0) {
-		command_pid = child;
 		if (write(release_fd, "g", 1) != 1)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
 		close(release_fd);
@@ -303,7 +303,8 @@ int main(int argc, char **argv)
 	capture__destroy(app.capture);
 	enrich_close(&app.enrich);
 	if (child > 0) {
-		/* pktrace was stopped before the command ended: wait for it, as a shell would. */
+		/* pktrace stopped before the command ended (second signal, write error): end it too. */
+		kill(child, stop_signal ? stop_signal : SIGTERM);
 		if (waitpid(child, &err, 0) == child)
 			status = exit_status(err);
 	}

@@ -396,6 +396,36 @@ def command_mode(w):
 
 
 @test
+def command_signals(w):
+    """With a command, SIGTERM to pktrace alone is passed on to the command and pktrace exits
+    with its status; a stop signal while pktrace is still loading never runs the command."""
+    out = os.path.join(w, "events.jsonl")
+    with Proc([PKTRACE, "-F", "json", "-o", out, "--", "sleep", "30"], name="pktrace") as pt:
+        pt.expect_err(r"pktrace: ready", timeout=20)
+        started = time.monotonic()
+        pt.signal(signal.SIGTERM)
+        rc = pt.wait(10)
+        took = time.monotonic() - started
+        err = pt.err.text()
+    log("SIGTERM during '-- sleep 30': exit %d after %.1fs" % (rc, took))
+    assert rc == 128 + signal.SIGTERM, "want exit %d (the command killed by the forwarded " \
+        "SIGTERM), got %d; stderr: %s" % (128 + signal.SIGTERM, rc, err)
+    assert took < 5, "pktrace took %.1fs to stop after SIGTERM" % took
+    assert re.search(r"events written", err), "no summary on stderr: %r" % err
+
+    mark = os.path.join(w, "ran")
+    with Proc([PKTRACE, "--", "sh", "-c", "touch " + mark], name="pktrace") as pt:
+        time.sleep(0.02)  # pktrace is still loading its programs (about 0.3 s)
+        pt.signal(signal.SIGTERM)
+        rc = pt.wait(20)
+        err = pt.err.text()
+    log("SIGTERM while loading: exit %d, command ran: %s, stderr %r" % (
+        rc, os.path.exists(mark), err.strip()[-200:]))
+    assert "pktrace: ready" not in err, "scenario broken: pktrace was ready within 20 ms"
+    assert not os.path.exists(mark), "the command ran although pktrace was stopped while loading"
+    assert rc != 0, "pktrace exited 0 after being stopped while loading"
+
+@test
 def bad_input(w):
     """Bad options exit 2 with one line; unprivileged, /dev/full and a closed pipe fail cleanly."""
     failures = []
