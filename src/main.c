@@ -135,6 +135,9 @@ static void print_summary(struct app *app)
 		fprintf(stderr, "pktrace:   packets of TCP sockets without a TCP header we can reach "
 				"(later fragments, unknown IPv6 extension headers): %llu\n",
 			(unsigned long long)st[STAT_NOT_TCP]);
+	if (st[STAT_FOLLOW_FULL])
+		fprintf(stderr, "pktrace:   processes of the command not followed (scope table full): "
+				"%llu\n", (unsigned long long)st[STAT_FOLLOW_FULL]);
 	if (st[STAT_HDR_TRUNCATED])
 		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);

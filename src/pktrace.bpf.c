@@ -200,7 +200,8 @@ int BPF_PROG(scope_follow_fork, struct task_struct *parent, struct task_struct *
 
 	if (!follow_forks || ptgid == ctgid || !bpf_map_lookup_elem(&scope_pids, &ptgid))
 		return 0;
-	bpf_map_update_elem(&scope_pids, &ctgid, &one, BPF_ANY);
+	if (bpf_map_update_elem(&scope_pids, &ctgid, &one, BPF_ANY))
+		stat_inc(STAT_FOLLOW_FULL);
 	return 0;
 }
 

@@ -57,6 +57,7 @@ enum pkt_stat {
 	STAT_HDR_TRUNCATED, /* headers longer than PKT_HDR_MAX or unreadable */
 	STAT_NOT_TCP,       /* IP packets that were not TCP (or a non-first fragment) */
 	STAT_ACCEPT_MOVED,  /* accepted sockets handed from the listener's owner to the acceptor */
+	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
 	STAT__MAX,
 };
 
