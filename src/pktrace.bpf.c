@@ -367,10 +367,9 @@ static __always_inline int emit_record(struct __sk_buff *skb, const struct pkt_o
 	barrier_var(len);
 	if (len > hdr_room)
 		len = hdr_room;
-	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len)) {
-		stat_inc(STAT_HDR_TRUNCATED);
+	/* An unreadable header leaves hdr_len 0: user space counts it as a decode error, once. */
+	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len))
 		len = 0;
-	}
 	rec->hdr_len = len;
 	stat_inc(STAT_EVENTS);
 	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ

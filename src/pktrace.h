@@ -54,7 +54,7 @@ enum pkt_stat {
 	STAT_LOST_RINGBUF,  /* ring buffer full: record reserve failed */
 	STAT_OUT_OF_SCOPE,  /* packets of untraced owners */
 	STAT_NO_OWNER,      /* packets of sockets whose owner is unknown */
-	STAT_HDR_TRUNCATED, /* headers longer than PKT_HDR_MAX or unreadable */
+	STAT_HDR_TRUNCATED, /* headers longer than PKT_HDR_MAX: cut, then a decode error */
 	STAT_NOT_TCP,       /* IP packets that were not TCP (or a non-first fragment) */
 	STAT_ACCEPT_MOVED,  /* accepted sockets handed from the listener's owner to the acceptor */
 	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
