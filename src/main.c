@@ -138,6 +138,9 @@ static void print_summary(struct app *app)
 	if (st[STAT_FOLLOW_FULL])
 		fprintf(stderr, "pktrace:   processes of the command not followed (scope table full): "
 				"%llu\n", (unsigned long long)st[STAT_FOLLOW_FULL]);
+	if (st[STAT_EXISTING_FULL])
+		fprintf(stderr, "pktrace:   sockets older than pktrace left without an owner (table "
+				"full): %llu\n", (unsigned long long)st[STAT_EXISTING_FULL]);
 	if (st[STAT_HDR_TRUNCATED])
 		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
@@ -150,12 +153,24 @@ static pid_t command_start(char **argv, int *release_fd)
 	pid_t pid;
 	char c;
 
+	sigset_t stop, old;
+
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
+	/* A stop signal between fork and exec must not run pktrace's handler in the child. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
+	if (pid != 0)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[1]);
 		if (read(p[0], &c, 1) != 1)
 			_exit(127);

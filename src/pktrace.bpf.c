@@ -18,6 +18,7 @@
 #define IPV6_DSTOPTS 60
 #define IPV6_EXT_MAX 8 /* extension headers walked before giving up */
 #define UTS_NAME_LEN 65
+#define E2BIG 7
 /* Ring-buffer space one record takes: the record and its 8-byte header. */
 #define RINGBUF_SLOT (sizeof(struct pkt_record) + 8)
 
@@ -217,16 +218,27 @@ int BPF_PROG(scope_forget_exit, struct task_struct *task, bool group_dead)
 	return 0;
 }
 
-/* Sockets that existed before pktrace started: the first task holding one owns it. */
+/* Sockets that existed before pktrace started, keyed by socket inode: the first task holding
+ * one owns it. Read lazily by the socket's next packet, since this kernel does not let an
+ * iterator reach a socket's storage (sock->sk is an untrusted pointer here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, struct pkt_owner);
+} existing_owner SEC(".maps");
+
 SEC("iter/task_file")
 int owner_existing(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
-	struct pkt_owner *o;
+	struct pkt_owner o = {};
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
+	__u64 ino;
 
 	if (!task || !file)
 		return 0;
@@ -239,47 +251,56 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	o = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o || o->pid)
-		return 0;
-	o->pid = task->tgid;
-	o->tid = task->pid;
-	o->ppid = task->real_parent->tgid;
-	o->uid = task->cred->uid.val;
-	o->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	o->uts_inum = task->nsproxy->uts_ns->ns.inum;
-	bpf_probe_read_kernel_str(o->comm, sizeof(o->comm), task->comm);
-	o->cookie = bpf_get_socket_cookie(sk);
-	o->traced = owner_in_scope(o);
-	uts_name_remember(task, o->uts_inum);
+	ino = file->f_inode->i_ino;
+	o.pid = task->tgid;
+	o.tid = task->pid;
+	o.ppid = task->real_parent->tgid;
+	o.uid = task->cred->uid.val;
+	o.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	o.uts_inum = task->nsproxy->uts_ns->ns.inum;
+	bpf_probe_read_kernel_str(o.comm, sizeof(o.comm), task->comm);
+	o.traced = owner_in_scope(&o);
+	uts_name_remember(task, o.uts_inum);
+	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
+		stat_inc(STAT_EXISTING_FULL);
 	return 0;
 }
 
-/* The owner of an accepted socket, once accept() has recorded it; NULL before. */
-static __always_inline struct pkt_owner *owner_accepted(struct bpf_sock *sk, __u64 cookie,
-							 struct pkt_owner *inherited)
+/* Inode of a TCP socket's file, or 0 (no file: not yet accepted, or closed). */
+static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 {
-	struct pkt_owner *acc, *o = inherited;
-	struct tcp_sock *tp;
-	__u64 ino;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+	struct socket *sock;
 
-	tp = bpf_skc_to_tcp_sock(sk);
 	if (!tp)
-		return NULL;
-	ino = tp->inet_conn.icsk_inet.sk.sk_socket->file->f_inode->i_ino;
+		return 0;
+	sock = tp->inet_conn.icsk_inet.sk.sk_socket;
+	if (!sock || !sock->file)
+		return 0;
+	return sock->file->f_inode->i_ino;
+}
+
+/* Move an owner recorded by inode (accept exit, or a socket older than pktrace) into the
+ * socket's storage; NULL when there is none. */
+static __always_inline struct pkt_owner *owner_by_ino(void *map, struct bpf_sock *sk,
+						      __u64 cookie, struct pkt_owner *o, __u32 stat)
+{
+	struct pkt_owner *found;
+	__u64 ino = sock_ino(sk);
+
 	if (!ino)
 		return NULL;
-	acc = bpf_map_lookup_elem(&accept_owner, &ino);
-	if (!acc)
+	found = bpf_map_lookup_elem(map, &ino);
+	if (!found)
 		return NULL;
 	if (!o)
 		o = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!o)
 		return NULL;
-	*o = *acc;
+	*o = *found;
 	o->cookie = cookie;
-	bpf_map_delete_elem(&accept_owner, &ino);
-	stat_inc(STAT_ACCEPT_MOVED);
+	bpf_map_delete_elem(map, &ino);
+	stat_inc(stat);
 	return o;
 }
 
@@ -402,10 +423,13 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	o = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	/* A record cloned from the listener, or none: the acceptor may be known by now. */
 	if (!o || o->cookie != cookie) {
-		struct pkt_owner *acc = owner_accepted(sk, cookie, o);
+		struct pkt_owner *found = owner_by_ino(&accept_owner, sk, cookie, o,
+						       STAT_ACCEPT_MOVED);
 
-		if (acc)
-			o = acc;
+		if (!found && !o)
+			found = owner_by_ino(&existing_owner, sk, cookie, o, STAT_EXISTING_MOVED);
+		if (found)
+			o = found;
 	}
 	if (!o) {
 		stat_inc(STAT_NO_OWNER);

@@ -58,6 +58,8 @@ enum pkt_stat {
 	STAT_NOT_TCP,       /* IP packets that were not TCP (or a non-first fragment) */
 	STAT_ACCEPT_MOVED,  /* accepted sockets handed from the listener's owner to the acceptor */
 	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
+	STAT_EXISTING_FULL, /* sockets older than pktrace not recorded: table full */
+	STAT_EXISTING_MOVED, /* sockets older than pktrace given their first holder */
 	STAT__MAX,
 };
 

@@ -39,6 +39,20 @@ EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessI
               "processName", "hostName", "cgroupId", "containerId", "args"}
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
 
+# Every test, in the order registered with @test (run.py and the t_*.py modules).
+TESTS = []
+
+
+def test(fn):
+    fn.needs_pktrace = fn.__name__ != "harness_selfcheck"
+    TESTS.append(fn)
+    return fn
+
+
+class Skip(Exception):
+    """A prerequisite is missing: the test is skipped, or fails with CI=true."""
+
+
 # Every process started through Proc, and every namespace and cgroup made, so the runner can
 # clean up after a test even when a timeout interrupted the test's own clean-up.
 _live = []

@@ -36,17 +36,7 @@ TEST_TIMEOUT = 60     # seconds per test
 SUITE_BUDGET = 570    # seconds for the whole suite (< 10 min)
 CI = os.environ.get("CI", "").lower() == "true"
 
-TESTS = []
-
-
-def test(fn):
-    fn.needs_pktrace = fn.__name__ != "harness_selfcheck"
-    TESTS.append(fn)
-    return fn
-
-
-class Skip(Exception):
-    pass
+from e2elib import TESTS, Skip, test  # noqa: E402
 
 
 class TestTimeout(Exception):
@@ -957,6 +947,11 @@ def ringbuf_loss_counted(w):
     owners = {port: owner(srv), cli["port"]: owner(cli)}
     m = match(expect_both_sides(pkts, "lo", owners), events)
     m.assert_exact("events written despite the loss", missing_ok=True)
+
+
+# Tests kept in modules of their own register themselves with @test when imported.
+import t_attribution  # noqa: E402,F401
+import t_servers  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,2 @@
+"""Attribution tests with peers of the project's own: hand-overs, teardown, the hold."""
+from e2elib import test  # noqa: F401
