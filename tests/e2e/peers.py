@@ -11,6 +11,23 @@ Modes:
   forkserver  listen in the parent, fork a worker (own name) that accepts and echoes
   client      connect, --rounds request/response exchanges, then close
   forkclient  the parent forks a child (own name) that runs a client, waits, exits --exit-code
+  acceptfork  listen and accept in the parent, fork a child (own name) that does all the I/O;
+              the parent closes its copy of the connection at once
+  fdsend      listen, accept, pass the connection over a Unix socket (--unix) with
+              SCM_RIGHTS to an fdrecv process, close it without touching it
+  fdrecv      bind --unix, receive one connection's fd and serve it (echo)
+  threadserver  accept in the main thread; thread --reader-name receives every request,
+              thread --sender-name sends every response (see threadclient)
+  threadclient  connect; each round sends a request in two halves --gap apart, reads the
+              two-half response, waits --gap
+  refused     bind a port, connect to a closed port, expect ECONNREFUSED
+  backlog     listen (--backlog) and never accept; close the listener on a line on stdin
+  queued      connect, send --send-bytes at once, wait for the reset (or EOF)
+  synflood    send --count SYNs from a raw socket (random source ports), nothing else
+
+--io-delay (forkserver, acceptfork, fdrecv): sleep after the accept/hand-over before the first
+send or receive on the connection, so data and ACKs reach it before anyone has used it; the
+peer says "FIRSTIO <epoch seconds>" just before that first use.
 
 --nodelay sets TCP_NODELAY on the client's socket and on each accepted one (every small
 message leaves at once, as one segment).
@@ -18,16 +35,22 @@ message leaves at once, as one segment).
 Closing (--close):
   graceful  shutdown(SHUT_WR), read to EOF, wait until the kernel reports the
             connection closed, then close(): every packet passes a full socket
-  plain     close() as soon as the exchange is done (the client's socket goes
-            to timewait; its last packets are the known cgroup_skb gap)
+  plain     close() as soon as the exchange is done (the side that closes first
+            ends in timewait, and the peer's FIN and the final ACK pass it)
   rst       SO_LINGER {1, 0} then close(): the connection ends with a RST
+--close-after-bytes N (server): echo N bytes, then close at once (the server closes first);
+--wait-eof (client, plain close): read to EOF, wait --plain-delay, then close.
 """
 import argparse
+import array
 import ctypes
 import os
+import queue
+import random
 import socket
 import struct
 import sys
+import threading
 import time
 
 PR_SET_NAME = 15
@@ -108,24 +131,32 @@ def finish(sock, how, plain_delay=0.0):
         raise ValueError(how)
 
 
-def echo(conn):
-    """Echo until EOF or reset; return the number of bytes echoed."""
+def echo(conn, limit=0):
+    """Echo until EOF or reset (or limit bytes); return the number of bytes echoed."""
     total = 0
-    while True:
+    while not limit or total < limit:
         try:
-            data = conn.recv(65536)
+            data = conn.recv(min(65536, limit - total) if limit else 65536)
         except ConnectionResetError:
             return -1
         if not data:
             return total
         conn.sendall(data.upper())
         total += len(data)
+    return total
+
+
+def first_io(args):
+    """Before the first send/receive on a connection: wait --io-delay, then say when."""
+    if args.io_delay:
+        time.sleep(args.io_delay)
+    say("FIRSTIO", "%.6f" % time.time())
 
 
 def serve_one(conn, args):
     if args.greet:
         conn.sendall(b"!")
-    n = echo(conn)
+    n = echo(conn, args.close_after_bytes)
     if n < 0:
         say("RESET")
         conn.close()
@@ -178,6 +209,7 @@ def mode_forkserver(args):
             if args.nodelay:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             say("ACCEPTED", peer[1])
+            first_io(args)
             serve_one(conn, args)
             code = 0
         finally:
@@ -225,6 +257,10 @@ def run_client(args):
         time.sleep(0.05)
     if args.close == "graceful":
         finish(c, "graceful")
+    elif args.close == "plain" and args.wait_eof:
+        n = read_to_eof(c)
+        say("EOF", n)
+        finish(c, "plain", args.plain_delay)
     else:
         finish(c, args.close)
     say("DONE")
@@ -262,9 +298,260 @@ def mode_forkclient(args):
     sys.exit(args.exit_code if child == 0 else 100 + max(child, 0))
 
 
+def mode_acceptfork(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = listener(args)
+    say("LISTENING", s.getsockname()[1])
+    conn, peer = s.accept()
+    say("ACCEPTED", peer[1])
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            set_name(args.worker_name)
+            s.close()
+            say("WORKER", os.getpid())
+            conn.settimeout(TIMEOUT)
+            first_io(args)
+            serve_one(conn, args)
+            code = 0
+        finally:
+            os._exit(code)
+    conn.close()  # only the child's copy is left
+    say("PARENT_CLOSED")
+    _, status = os.waitpid(pid, 0)
+    say("WORKER_EXIT", os.waitstatus_to_exitcode(status))
+    s.close()
+    sys.exit(0 if os.waitstatus_to_exitcode(status) == 0 else 1)
+
+
+def mode_fdsend(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = listener(args)
+    say("LISTENING", s.getsockname()[1])
+    conn, peer = s.accept()
+    say("ACCEPTED", peer[1])
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    u.settimeout(TIMEOUT)
+    u.connect(args.unix)
+    u.sendmsg([b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                        array.array("i", [conn.fileno()]).tobytes())])
+    conn.close()  # never sent or received on here
+    say("PASSED")
+    u.recv(1)  # the receiver closes its end once it has the fd
+    u.close()
+    s.close()
+    say("DONE")
+
+
+def mode_fdrecv(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    u.settimeout(TIMEOUT)
+    u.bind(args.unix)
+    u.listen(1)
+    say("READY")
+    c, _ = u.accept()
+    c.settimeout(TIMEOUT)
+    fds = array.array("i")
+    _, anc, _, _ = c.recvmsg(1, socket.CMSG_LEN(fds.itemsize))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(data[:fds.itemsize])
+    if not fds:
+        raise ConnectionError("no fd received")
+    c.close()
+    u.close()
+    conn = socket.socket(fileno=fds[0])
+    conn.settimeout(TIMEOUT)
+    say("RECEIVED", conn.getpeername()[1])
+    first_io(args)
+    serve_one(conn, args)
+    say("DONE")
+
+
+def mode_threadserver(args):
+    """Main thread accepts and never touches the connection; the reader thread receives
+    each request (two halves of --size bytes) and hands it to the sender thread, which waits
+    --gap, sends the first half of the response, waits --gap, sends the second half."""
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = listener(args)
+    say("LISTENING", s.getsockname()[1])
+    conn, peer = s.accept()
+    conn.settimeout(TIMEOUT)
+    say("ACCEPTED", peer[1])
+    work = queue.Queue()
+    errors = []
+
+    def reader():
+        try:
+            set_name(args.reader_name)
+            say("READER", threading.get_native_id())
+            while True:
+                first = conn.recv(args.size)
+                if not first:
+                    break
+                first += recv_exact(conn, args.size - len(first))
+                second = recv_exact(conn, args.size)
+                work.put(first + second)
+            say("READER_EOF")
+            work.put(None)
+            time.sleep(args.gap)
+            finish(conn, "graceful")
+        except Exception as e:  # noqa: BLE001
+            errors.append("reader: %r" % e)
+            work.put(None)
+
+    def sender():
+        try:
+            set_name(args.sender_name)
+            say("SENDER", threading.get_native_id())
+            while True:
+                req = work.get()
+                if req is None:
+                    return
+                time.sleep(args.gap)
+                conn.sendall(req[:args.size].upper())
+                time.sleep(args.gap)
+                conn.sendall(req[args.size:].upper())
+        except Exception as e:  # noqa: BLE001
+            errors.append("sender: %r" % e)
+
+    threads = [threading.Thread(target=reader), threading.Thread(target=sender)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    s.close()
+    if errors:
+        say("ERROR", "; ".join(errors))
+        sys.exit(1)
+    say("DONE")
+
+
+def mode_threadclient(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    c = socket.socket(family_of(args.connect), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.connect((args.connect, args.port))
+    say("CONNECTED", c.getsockname()[1])
+    for i in range(args.rounds):
+        first = (b"A%d-" % i).ljust(args.size, b"a")
+        second = (b"B%d-" % i).ljust(args.size, b"b")
+        c.sendall(first)
+        time.sleep(args.gap)
+        c.sendall(second)
+        if recv_exact(c, 2 * args.size) != (first + second).upper():
+            raise ConnectionError("bad response")
+        time.sleep(args.gap)
+    finish(c, "graceful")
+    say("DONE")
+
+
+def mode_refused(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    c = socket.socket(family_of(args.connect), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    c.bind((args.connect, 0))  # an explicit bind keeps the port after the failed connect
+    say("BOUND", c.getsockname()[1])
+    try:
+        c.connect((args.connect, args.port))
+    except ConnectionRefusedError:
+        say("REFUSED")
+    else:
+        raise ConnectionError("connect to a closed port succeeded")
+    c.close()
+    say("DONE")
+
+
+def mode_backlog(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = socket.socket(family_of(args.bind), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((args.bind, args.port))
+    s.listen(args.backlog)
+    say("LISTENING", s.getsockname()[1])
+    sys.stdin.readline()
+    s.close()  # every connection still in the accept queue is reset
+    say("CLOSED", "%.6f" % time.time())
+    if args.linger:
+        time.sleep(args.linger)
+    say("DONE")
+
+
+def mode_queued(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    c = socket.socket(family_of(args.connect), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    c.connect((args.connect, args.port))
+    say("CONNECTED", c.getsockname()[1])
+    if args.send_bytes:
+        c.sendall(b"q" * args.send_bytes)
+    try:
+        data = c.recv(1)
+        say("EOF" if not data else "DATA")
+    except ConnectionResetError:
+        say("RESET")
+    c.close()
+    say("DONE")
+
+
+def tcp_checksum(src, dst, segment):
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6,
+                                                                         len(segment))
+    data = pseudo + segment
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+def mode_synflood(args):
+    """--count SYNs (MSS option) from distinct random source ports of --connect to --port,
+    through a raw socket: no socket of ours answers the SYN-ACKs."""
+    set_name(args.name)
+    say("PID", os.getpid())
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    src = dst = args.connect
+    ports = random.sample(range(20000, 60000), args.count)
+    ports = [p for p in ports if p != args.port]
+    sent = 0
+    for n, sport in enumerate(ports):
+        seq = random.getrandbits(32)
+        hdr = struct.pack("!HHIIBBHHH", sport, args.port, seq, 0, 6 << 4, 0x02, 64240, 0, 0)
+        seg = hdr + struct.pack("!BBH", 2, 4, 1460)
+        csum = tcp_checksum(src, dst, seg)
+        seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
+        r.sendto(seg, (dst, 0))
+        sent += 1
+        if args.interval and n % 100 == 99:
+            time.sleep(args.interval)
+    r.close()
+    say("SENT", sent)
+    say("DONE")
+
+
+MODES = {"server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
+         "forkclient": mode_forkclient, "acceptfork": mode_acceptfork, "fdsend": mode_fdsend,
+         "fdrecv": mode_fdrecv, "threadserver": mode_threadserver,
+         "threadclient": mode_threadclient, "refused": mode_refused, "backlog": mode_backlog,
+         "queued": mode_queued, "synflood": mode_synflood}
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["server", "forkserver", "client", "forkclient"])
+    p.add_argument("mode", choices=sorted(MODES))
     p.add_argument("--name", required=True)
     p.add_argument("--worker-name", default="e2e-worker")
     p.add_argument("--child-name", default="e2e-child")
@@ -292,9 +579,21 @@ def main():
     p.add_argument("--ip-options", help="client: hex of IPv4 options / IPv6 dest. options")
     p.add_argument("--linger", type=float, default=0.0,
                    help="client: stay alive this long after the exchange")
+    p.add_argument("--io-delay", type=float, default=0.0,
+                   help="wait this long after accept/hand-over before the first send/receive")
+    p.add_argument("--close-after-bytes", type=int, default=0,
+                   help="server: echo this many bytes, then close (the server closes first)")
+    p.add_argument("--wait-eof", action="store_true",
+                   help="client with --close plain: read to EOF, --plain-delay, then close")
+    p.add_argument("--unix", help="fdsend/fdrecv: path of the Unix socket")
+    p.add_argument("--reader-name", default="e2e-reader")
+    p.add_argument("--sender-name", default="e2e-sender")
+    p.add_argument("--gap", type=float, default=0.2, help="thread modes: pause between steps")
+    p.add_argument("--backlog", type=int, default=8)
+    p.add_argument("--send-bytes", type=int, default=0)
+    p.add_argument("--count", type=int, default=1000, help="synflood: SYNs to send")
     args = p.parse_args()
-    {"server": mode_server, "forkserver": mode_forkserver,
-     "client": mode_client, "forkclient": mode_forkclient}[args.mode](args)
+    MODES[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -222,89 +222,98 @@ def tcp_flags(w):
 
 
 @test
-def timewait_gap_named(w):
-    """A plain close(): everything matches except the two packets of the known timewait gap."""
-    port = rand_port()
+def timewait_both_sides(w):
+    """Plain close() on each side in turn (client first, then server first): every packet,
+    the peer's FIN reaching the timewait socket and the final ACK it sends included, reported
+    once and attributed to the connection's last owner."""
     sn, cn = rand_name("e2s"), rand_name("e2c")
+    size, rounds = 100, 2
+    p1, p2 = rand_port(), rand_port()
     pcap = os.path.join(w, "lo.pcap")
-    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+    with capture("lo", "tcp port %d or tcp port %d" % (p1, p2), pcap) as cap, \
             pktrace(comm_scope(sn, cn), w) as pt:
-        srv, cli = run_pair(sn, cn, port, client_opts={"rounds": 2, "close": "plain"},
-                            server_opts={"close": "plain", "plain_delay": 0.5})
+        # p1: the client closes first; the server closes 0.5 s after its EOF.
+        srv1, cli1 = run_pair(sn, cn, p1, client_opts={"rounds": rounds, "close": "plain"},
+                              server_opts={"close": "plain", "plain_delay": 0.5})
+        # p2: the server closes right after echoing; the client 0.5 s after its EOF.
+        srv2, cli2 = run_pair(sn, cn, p2,
+                              client_opts={"rounds": rounds, "size": size, "close": "plain",
+                                           "wait_eof": True, "plain_delay": 0.5},
+                              server_opts={"close": "plain", "close_after_bytes": rounds * size})
         cap.stop()
         events = pt.stop()
     pkts = read_pcap(pcap)
-    exp = expect_both_sides(pkts, "lo", {port: owner(srv), cli["port"]: owner(cli)})
-    fins = [p for p in pkts if p["FIN"] and p["src_port"] == port]
-    assert len(fins) == 1, "scenario broken: server FINs on the wire: %s" % (
-        [describe(p) for p in fins])
-    fin = fins[0]
-    cli_fin = [p for p in pkts if p["FIN"] and p["src_port"] == cli["port"]]
-    assert cli_fin and cli_fin[0]["frame"] < fin["frame"], "scenario broken: client must FIN first"
-    last = [p for p in pkts if p["frame"] > fin["frame"] and p["src_port"] == cli["port"]
-            and p["ACK"] and not (p["FIN"] or p["SYN"] or p["RST"])
-            and p["ack"] == (fin["seq"] + 1) % 2**32]
-    assert len(last) == 1, "scenario broken: no single final ACK after the server FIN"
-    gap = [e for e in exp if (e["frame"] == fin["frame"] and e["direction"] == "ingress")
-           or (e["frame"] == last[0]["frame"] and e["direction"] == "egress")]
-    assert len(gap) == 2
-    log("known gap (no cgroup_skb hook for timewait sockets), not expected from pktrace:")
-    log("  %s  <- the peer's FIN reaching the client's timewait socket" % describe(gap[0]))
-    log("  %s  <- the final ACK sent from the timewait socket" % describe(gap[1]))
+    owners = {p1: owner(srv1), cli1["port"]: owner(cli1), p2: owner(srv2),
+              cli2["port"]: owner(cli2)}
+    exp = expect_both_sides(pkts, "lo", owners)
+    timewait = []
+    for first, second in ((cli1["port"], p1), (p2, cli2["port"])):
+        conn = [p for p in pkts if {p["src_port"], p["dst_port"]} == {first, second}]
+        fin1 = [p for p in conn if p["FIN"] and p["src_port"] == first]
+        fin2 = [p for p in conn if p["FIN"] and p["src_port"] == second]
+        # A FIN may be sent twice (tail loss probe while the peer delays its ACK).
+        assert fin1 and fin2 and fin1[0]["frame"] < fin2[0]["frame"], (
+            "scenario broken: port %d must send the first FIN: %s" % (
+                first, [describe(p) for p in fin1 + fin2]))
+        acked = [p for p in conn if p["src_port"] == second and p["ACK"]
+                 and p["ack"] == (fin1[0]["seq"] + 1) % 2**32]
+        assert acked and acked[0]["frame"] < fin2[0]["frame"], (
+            "scenario broken: the first FIN was not acknowledged before the second")
+        last = [p for p in conn if p["frame"] > fin2[0]["frame"] and p["src_port"] == first
+                and p["ACK"] and not (p["FIN"] or p["SYN"] or p["RST"])
+                and p["ack"] == (fin2[0]["seq"] + 1) % 2**32]
+        assert last, "scenario broken: no final ACK from port %d" % first
+        tw = [e for e in exp if (e["frame"] in {p["frame"] for p in fin2}
+                                 and e["direction"] == "ingress")
+              or (e["frame"] in {p["frame"] for p in last} and e["direction"] == "egress")]
+        log("timewait side port %d (%s closed first):" % (first, "client" if first ==
+                                                           cli1["port"] else "server"))
+        for e in tw:
+            log("  %s  <- %s" % (describe(e), "the peer's FIN reaching the timewait socket"
+                                 if e["FIN"] else "the final ACK sent from the timewait socket"))
+        timewait += tw
     m = match(exp, events)
-    m.assert_exact("events outside the known gap", allow_missing=gap)
-    unexpected = [e for e in gap if not any(x is e for x in m.missing)]
-    assert not unexpected, ("pktrace now reports packets of the known timewait gap (update "
-                            "KERNEL.md and this test): %s" % [describe(e) for e in unexpected])
-    log("unmatched tshark events are exactly the %d known-gap events" % len(gap))
+    m.assert_exact("events of two plain closes")
+    log("all %d events matched, the %d timewait events included" % (len(exp), len(timewait)))
 
 
 @test
 def attribution_fork_accept(w):
-    """Listener created by a parent, accept() in a forked worker: handshake -> parent,
-    everything after the worker's first send -> worker."""
+    """Listener created by a parent, accept() in a forked worker, the client sends at once:
+    every server-side packet, handshake and data that arrive before the worker's first read
+    included, belongs to the worker."""
     port = rand_port()
     sn, wn, cn = rand_name("e2s"), rand_name("e2w"), rand_name("e2c")
     pcap = os.path.join(w, "lo.pcap")
     with capture("lo", "tcp port %d" % port, pcap) as cap, \
             pktrace(comm_scope(sn, wn, cn), w) as pt:
-        with peer("forkserver", sn, port, worker_name=wn, greet=True) as srv:
+        with peer("forkserver", sn, port, worker_name=wn, io_delay=0.4) as srv:
             srv.expect(r"^LISTENING")
             worker = int(srv.expect(r"^WORKER (\d+)").group(1))
-            with peer("client", cn, port, wait_greet=True, rounds=3) as cli:
+            with peer("client", cn, port, rounds=3) as cli:
                 lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
                 assert cli.wait(20) == 0, "client failed: %s" % cli.err.text()
+            t_io = float(srv.expect(r"^FIRSTIO ([\d.]+)").group(1))
             assert srv.wait(20) == 0, "server failed: %s" % srv.err.text()
         cap.stop()
         events = pt.stop()
     parent = srv.peer_pid
     assert worker != parent
     pkts = read_pcap(pcap)
+    early = [p for p in pkts if p["dst_port"] == port and p["payload"] and p["time"] < t_io]
+    assert early, "scenario broken: no client data before the worker's first read"
     syn = next(p for p in pkts if p["SYN"] and not p["ACK"])
-    synack = next(p for p in pkts if p["SYN"] and p["ACK"])
-    hs_ack = next(p for p in pkts if p["frame"] > synack["frame"] and p["src_port"] == lport
-                  and p["ACK"] and not p["SYN"])
-    first_send = next(p for p in pkts if p["src_port"] == port and p["payload"])
-    log("handshake frames %d,%d,%d -> listener owner %d; frames from %d on -> worker %d" % (
-        syn["frame"], synack["frame"], hs_ack["frame"], parent, first_send["frame"], worker))
-    parent_o = owner({"pid": parent, "name": sn})
+    log("frames %d (SYN) to %d: %d server-side packets before the worker's first read "
+        "(%d with client data) -> worker %d, not the listener's owner %d" % (
+            syn["frame"], max(p["frame"] for p in pkts if p["time"] < t_io),
+            2 * sum(1 for p in pkts if p["time"] < t_io), len(early), worker, parent))
     worker_o = owner({"pid": worker, "name": wn}, ppid=parent)
     client_o = owner({"pid": cli.peer_pid, "name": cn})
-    exp = expect_both_sides(pkts, "lo")
-    for e in exp:
-        if (e["src_port"] if e["direction"] == "egress" else e["dst_port"]) == lport:
-            e["owner"] = client_o
-        elif e["frame"] <= hs_ack["frame"]:
-            e["owner"] = parent_o
-        elif e["frame"] >= first_send["frame"]:
-            e["owner"] = worker_o
+    exp = expect_both_sides(pkts, "lo", {port: worker_o, lport: client_o})
     m = match(exp, events)
     m.assert_exact("fork/accept events")
-    n_worker = sum(1 for e in exp if e.get("owner") is worker_o)
-    n_parent = sum(1 for e in exp if e.get("owner") is parent_o)
-    log("attribution checked: %d listener-owner, %d worker, %d client events" % (
-        n_parent, n_worker, sum(1 for e in exp if e.get("owner") is client_o)))
-    assert n_parent == 3 and n_worker > 3, "unexpected split %d/%d" % (n_parent, n_worker)
+    wrong = [e for e in events if e["processId"] == parent]
+    assert not wrong, "%d events of the listener's owner %d" % (len(wrong), parent)
 
 
 @test
