@@ -1,2 +1,580 @@
-"""Attribution tests against real server software from Debian's archive."""
-from e2elib import test  # noqa: F401
+"""Attribution tests against real server software from Debian's archive.
+
+nginx (a master and two prefork workers sharing one listening socket, loaded by ab) and
+PostgreSQL (a postmaster that accepts and forks one backend per connection, queried by psql),
+both started by the test in its work directory. Every packet tcpdump sees on lo is compared
+with pktrace's two events for it (egress from the sender's socket, ingress to the
+receiver's), and every server-side event of a connection - handshake and teardown included -
+must carry the process that served the connection: the worker named by nginx's access log,
+the backend named by PostgreSQL's connection log; never the nginx master or the postmaster.
+"""
+import collections
+import contextlib
+import glob
+import os
+import pwd
+import re
+import signal
+import socket
+import time
+
+from e2elib import (Proc, Skip, capture, describe, expect_both_sides, expect_one_side,
+                    local_port, log, match, own_cgroup_ino, pktrace, rand_port, read_pcap,
+                    run, test)
+
+NGINX = "/usr/sbin/nginx"
+AB = "/usr/bin/ab"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+def proc_owner(pid, name, ppid, uid, tid=None):
+    """What the events of a socket used by process pid must say about their owner (the
+    owner() pattern of run.py, for processes the test did not start itself)."""
+    return {"pid": pid, "tid": tid or pid, "name": name, "ppid": ppid, "uid": uid,
+            "container": "", "host": socket.gethostname(), "cgroup": own_cgroup_ino(os.getpid())}
+
+
+def proc_stat(pid):
+    """(comm, ppid, number of threads) of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        data = f.read()
+    comm = data[data.index("(") + 1:data.rindex(")")]
+    rest = data[data.rindex(")") + 2:].split()
+    return comm, int(rest[1]), int(rest[17])
+
+
+def require(*paths):
+    missing = [p for p in paths if not os.access(p, os.X_OK)]
+    if missing:
+        raise Skip("not installed: %s" % ", ".join(missing))
+
+
+@contextlib.contextmanager
+def server(proc, stop_sig, what, timeout=10):
+    """Stop a server started as proc with stop_sig on the way out (its clean shutdown);
+    kill its whole process group if it does not exit in time or the test failed."""
+    try:
+        yield proc
+    finally:
+        if proc.alive():
+            proc.signal(stop_sig)
+            try:
+                proc.p.wait(timeout=timeout)
+            except Exception:
+                log("%s did not stop within %ds of %s: killed" % (
+                    what, timeout, signal.Signals(stop_sig).name))
+        proc.close()  # kills the process group (workers, backends) if anything is left
+
+
+def connection_phases(pkts, server_port):
+    """{frame: "handshake" | "data" | "teardown"} for every packet, per connection: the SYN,
+    the SYN-ACK and the client's first ACK are the handshake; from the first FIN or RST on it
+    is teardown."""
+    conns = collections.defaultdict(list)
+    for p in pkts:
+        cport = p["dst_port"] if p["src_port"] == server_port else p["src_port"]
+        conns[cport].append(p)
+    phase = {}
+    for cport, ps in conns.items():
+        ps.sort(key=lambda p: p["frame"])
+        synack_seen = hs_ack_seen = closing = False
+        for p in ps:
+            if p["SYN"]:
+                phase[p["frame"]] = "handshake"
+                synack_seen = synack_seen or p["ACK"]
+            elif closing or p["FIN"] or p["RST"]:
+                closing = True
+                phase[p["frame"]] = "teardown"
+            elif synack_seen and not hs_ack_seen and p["src_port"] == cport \
+                    and not p["payload"]:
+                hs_ack_seen = True
+                phase[p["frame"]] = "handshake"
+            else:
+                hs_ack_seen = hs_ack_seen or synack_seen
+                phase[p["frame"]] = "data"
+    return phase
+
+
+def explain(m, phase, names, server_port):
+    """A summary of m's attribution mismatches and missing events grouped by connection phase,
+    side and (wrong pid, right pid), each group with its first frame."""
+    def label(pid):
+        if isinstance(pid, str):
+            return pid
+        return "%s (%s)" % (pid, names.get(pid, "unknown process"))
+
+    def side(e):
+        return "server" if local_port(e) == server_port else "client"
+
+    groups = collections.OrderedDict()
+    for e, a in m.pairs:
+        o = e.get("owner")
+        if not o:
+            continue
+        if a.get("processId") != o["pid"]:
+            key = ("%s-side %s events attributed to pid %s instead of %s" % (
+                side(e), phase.get(e["frame"], "?"), label(a.get("processId")),
+                label(o["pid"])))
+        elif "tid" in o and a.get("threadId") != o["tid"]:
+            key = ("%s-side %s events of pid %s with threadId %s instead of %s" % (
+                side(e), phase.get(e["frame"], "?"), label(o["pid"]), a.get("threadId"),
+                o["tid"]))
+        else:
+            continue
+        groups.setdefault(key, []).append(e)
+    for a in m.extra:
+        key = "%s-side events pktrace reported for no expected packet, pid %s" % (
+            side(a), label(a.get("processId")))
+        groups.setdefault(key, []).append(a)
+    for e in m.missing:
+        key = "%s-side %s events missing (tshark has the packet, pktrace no %s event)" % (
+            side(e), phase.get(e["frame"], "?"), e["direction"])
+        groups.setdefault(key, []).append(e)
+    return ["%d %s, first: %s" % (len(v), k, describe(v[0])) for k, v in groups.items()]
+
+
+def verdict(m, what, phase, names, server_port, more=()):
+    """m.assert_exact(what) plus the failures in more (strings, None for a check that held),
+    all reported in one AssertionError headed by explain()'s summary."""
+    summary = explain(m, phase, names, server_port)
+    for line in summary:
+        log("  " + line)
+    problems = [p for p in more if p]
+    try:
+        m.assert_exact(what)
+    except AssertionError as e:
+        problems.insert(0, str(e))
+    if problems:
+        head = ("by connection phase:\n        %s\n      " % "\n        ".join(summary)
+                if summary else "")
+        raise AssertionError(head + "\n      ".join(problems))
+
+
+LOST_RX = re.compile(r"(\d+) events lost \((\d+) ring buffer full, (\d+) decode errors, "
+                     r"(\d+) malformed records, (\d+) not written\)")
+
+
+def losses(pt):
+    """None, or a failure quoting pktrace's summary when it counts any event lost: every
+    packet of these connections must be reported."""
+    err = pt.stderr()
+    m = LOST_RX.search(err)
+    if not m:
+        return "no summary with the events lost on pktrace's stderr: %r" % err[-300:]
+    if m.group(1) != "0":
+        return "pktrace's summary counts %s events lost: %s" % (m.group(1), " | ".join(
+            l.strip() for l in err.splitlines() if "ready" not in l)[:400])
+    return None
+
+
+def events_of(events, pid, what):
+    """None, or a failure naming the events attributed to pid."""
+    bad = [e for e in events if e["processId"] == pid]
+    if bad:
+        return "%d events attributed to %s (pid %d), e.g.:\n        %s" % (
+            len(bad), what, pid, "\n        ".join(describe(e) for e in bad[:8]))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# nginx
+
+NGINX_CONF = """\
+master_process on;
+daemon off;
+worker_processes 2;
+user nobody nogroup;
+pid {w}/nginx.pid;
+error_log {w}/error.log info;
+events {{
+    worker_connections 256;
+    accept_mutex off;
+    multi_accept off;
+}}
+http {{
+    log_format pk '$pid $remote_port $request_uri $status $bytes_sent';
+    access_log {w}/access.log pk;
+    keepalive_timeout 0;
+    sendfile off;
+    client_body_temp_path {w}/tmp/body;
+    proxy_temp_path {w}/tmp/proxy;
+    fastcgi_temp_path {w}/tmp/fastcgi;
+    uwsgi_temp_path {w}/tmp/uwsgi;
+    scgi_temp_path {w}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {w}/html;
+    }}
+}}
+"""
+
+
+def start_nginx(w, port):
+    """nginx (master + 2 workers as nobody) in w, listening on 127.0.0.1:port: its Proc, whose
+    pid is the master's."""
+    os.chmod(w, 0o755)  # the workers run as nobody and read html/
+    os.mkdir(os.path.join(w, "html"))
+    os.mkdir(os.path.join(w, "tmp"))
+    with open(os.path.join(w, "html", "index.html"), "w") as f:
+        f.write("<html><body>pktrace e2e: nginx prefork workers</body></html>\n")
+    conf = os.path.join(w, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(w=w, port=port))
+    proc = Proc([NGINX, "-p", w, "-c", conf, "-e", os.path.join(w, "error.log")], name="nginx")
+    return proc
+
+
+def nginx_workers(w, master, n, timeout=10):
+    """The worker pids the master logged as started, checked in /proc."""
+    deadline = time.monotonic() + timeout
+    path = os.path.join(w, "error.log")
+    while True:
+        text = open(path).read() if os.path.exists(path) else ""
+        pids = [int(x) for x in re.findall(r"start worker process (\d+)", text)]
+        if len(pids) >= n:
+            break
+        assert time.monotonic() < deadline, "nginx did not start %d workers within %ds; " \
+            "error.log: %r" % (n, timeout, text[-500:])
+        time.sleep(0.05)
+    with open(os.path.join(w, "nginx.pid")) as f:
+        assert int(f.read()) == master, "nginx.pid is not the master we started"
+    for pid in pids:
+        comm, ppid, threads = proc_stat(pid)
+        assert comm == "nginx" and ppid == master, (
+            "worker %d: comm %r ppid %d, want nginx/%d" % (pid, comm, ppid, master))
+        assert threads == 1, "worker %d has %d threads, want 1" % (pid, threads)
+        assert os.stat("/proc/%d" % pid).st_uid == 65534, "worker %d does not run as nobody" % pid
+    return pids
+
+
+def run_ab(port, n, c, tag):
+    """ab -n N -c C on /index.html?TAG; returns ab's pid once it has exited successfully."""
+    url = "http://127.0.0.1:%d/index.html?%s" % (port, tag)
+    with Proc([AB, "-q", "-n", str(n), "-c", str(c), url], name="ab") as ab:
+        rc = ab.wait(30)
+        out = ab.out.text()
+        assert rc == 0, "ab failed (%d): %s %s" % (rc, out[-400:], ab.err.text()[-400:])
+    done = re.search(r"Complete requests:\s+(\d+)", out)
+    failed = re.search(r"Failed requests:\s+(\d+)", out)
+    assert done and int(done.group(1)) == n and failed and failed.group(1) == "0", (
+        "ab: %s" % " / ".join(l for l in out.splitlines() if "requests" in l))
+    return ab.pid
+
+
+def served_by(w, tag, n):
+    """{client port: worker pid} from the access log lines of requests ?TAG."""
+    conns = {}
+    with open(os.path.join(w, "access.log")) as f:
+        for line in f:
+            pid, cport, uri, status = line.split()[:4]
+            if uri.endswith("?" + tag):
+                assert status == "200", "nginx answered %s: %r" % (status, line)
+                assert int(cport) not in conns, (
+                    "scenario broken: client port %s used twice in one ab run" % cport)
+                conns[int(cport)] = int(pid)
+    assert len(conns) == n, "scenario broken: access log has %d requests ?%s, ab made %d" % (
+        len(conns), tag, n)
+    return conns
+
+
+EARLY_CLOSE = re.compile(r"\[info\] (\d+)#\d+: \*\d+ client closed connection while waiting "
+                         r"for request")
+
+
+def error_log_size(w):
+    return os.path.getsize(os.path.join(w, "error.log"))
+
+
+def early_closes(w, offset):
+    """{worker pid: number of connections its client closed before sending a request} from
+    error.log after offset. ab opens up to c-1 such surplus connections at the end of a run;
+    the access log does not name them, nor does the error log name their client port."""
+    with open(os.path.join(w, "error.log")) as f:
+        f.seek(offset)
+        return collections.Counter(int(p) for p in EARLY_CLOSE.findall(f.read()))
+
+
+def server_side(e, port):
+    return local_port(e) == port
+
+
+def client_port(e, port):
+    return e["dst_port"] if e["src_port"] == port else e["src_port"]
+
+
+def surplus_workers(pkts, events, port, conns, early, workers, problems):
+    """The worker of each connection on the wire that made no request: the worker pktrace
+    names for its server side (the master or anything else is no answer), checked against
+    error.log's count of such connections per worker. Returns {client port: pid or None}."""
+    surplus = sorted({client_port(p, port) for p in pkts} - set(conns))
+    chosen = {}
+    for cp in surplus:
+        pids = collections.Counter(e["processId"] for e in events if server_side(e, port)
+                                   and client_port(e, port) == cp)
+        cand = [pid for pid, _ in pids.most_common() if pid in workers]
+        chosen[cp] = cand[0] if cand else None
+    got = collections.Counter(pid for pid in chosen.values() if pid)
+    want = collections.Counter({pid: n for pid, n in early.items() if pid in workers})
+    if surplus:
+        log("%d connections without a request (ab's surplus): ports %s; error.log: %s; "
+            "pktrace: %s" % (len(surplus), surplus, dict(early), dict(got)))
+    if got != want:
+        problems.append(
+            "connections closed before a request, per worker: error.log says %s, pktrace's "
+            "server-side events say %s (client ports -> pid: %s)" % (
+                dict(want), dict(got), chosen))
+    return chosen
+
+
+def nginx_expected(pkts, port, conns, worker_owner, client_owner):
+    """Both sides of every packet; server-side events belong to the worker conns names for
+    the connection's client port (a pid missing from worker_owner: "an nginx worker", which
+    no event can match), client-side events to ab."""
+    exp = expect_both_sides(pkts, "lo")
+    for e in exp:
+        if server_side(e, port):
+            pid = conns[client_port(e, port)]
+            e["owner"] = worker_owner.get(pid) or {"pid": "an nginx worker"}
+        else:
+            e["owner"] = client_owner
+    return exp
+
+
+@test
+def nginx_prefork_workers(w):
+    """nginx master + 2 workers (shared listener) under ab: every packet's events exact; each
+    connection's server side, SYN to teardown, belongs to the worker the access log names."""
+    require(NGINX, AB)
+    port = rand_port()
+    pcap = os.path.join(w, "lo.pcap")
+    with server(start_nginx(w, port), signal.SIGTERM, "nginx") as ngx:
+        master = ngx.pid
+        workers = nginx_workers(w, master, 2)
+        log("nginx master %d, workers %s, port %d" % (master, workers, port))
+        worker_owner = {pid: proc_owner(pid, "nginx", master, 65534) for pid in workers}
+        names = {master: "nginx master"}
+        names.update((pid, "nginx worker") for pid in workers)
+
+        # 1. Everything of nginx and ab.
+        offset = error_log_size(w)
+        with capture("lo", "tcp port %d" % port, pcap) as cap, \
+                pktrace(["-s", "comm=nginx,ab"], w, tag="all") as pt:
+            ab_pid = run_ab(port, 200, 10, "run1")
+            cap.stop()
+            events = pt.stop()
+        conns = served_by(w, "run1", 200)
+        early = early_closes(w, offset)
+        per_worker = collections.Counter(conns.values())
+        log("requests per worker: %s" % ", ".join(
+            "%d: %d" % (pid, per_worker[pid]) for pid in workers))
+        assert set(per_worker) <= set(workers), "access log names pids %s, workers are %s" % (
+            sorted(per_worker), workers)
+        pkts = read_pcap(pcap)
+        names[ab_pid] = "ab"
+        ab_o = proc_owner(ab_pid, "ab", os.getpid(), 0)
+        ours = [e for e in events if port in (e["src_port"], e["dst_port"])]
+        if len(ours) != len(events):
+            log("%d events of other nginx/ab traffic ignored" % (len(events) - len(ours)))
+        problems = [events_of(ours, master, "the nginx master (it never uses an accepted socket)"),
+                    losses(pt)]
+        conns_all = dict(conns)
+        conns_all.update(surplus_workers(pkts, ours, port, conns, early, workers, problems))
+        exp = nginx_expected(pkts, port, conns_all, worker_owner, ab_o)
+        phase = connection_phases(pkts, port)
+        log("wire: %d connections; %s packets" % (len(conns_all), ", ".join(
+            "%s %d" % kv for kv in sorted(collections.Counter(phase.values()).items()))))
+        failures = []
+        try:
+            verdict(match(exp, ours), "nginx+ab events", phase, names, port, problems)
+        except AssertionError as e:  # still run the second part, then report both
+            failures.append("-s comm=nginx,ab: %s" % e)
+        if len(per_worker) < 2:
+            log("note: one worker served every request of this run")
+
+        # 2. Only one worker: its connections from their SYN on, nothing else.
+        target = per_worker.most_common(1)[0][0] if len(per_worker) == 1 else workers[0]
+        pcap2 = os.path.join(w, "lo-worker.pcap")
+        offset = error_log_size(w)
+        with capture("lo", "tcp port %d" % port, pcap2) as cap, \
+                pktrace(["-s", "pid=%d" % target], w, tag="worker") as pt:
+            mine, runs = {}, 0
+            while len(mine) < 3 and runs < 4:  # until the worker has served a few
+                runs += 1
+                tag = "run2-%d" % runs
+                run_ab(port, 30, 3, tag)
+                mine.update((cp, pid) for cp, pid in served_by(w, tag, 30).items()
+                            if pid == target)
+            cap.stop()
+            events2 = pt.stop()
+    assert mine, "scenario broken: worker %d served none of %d requests" % (target, 30 * runs)
+    pkts2 = read_pcap(pcap2)
+    problems = [events_of(events2, master, "the nginx master under -s pid=%d" % target),
+                losses(pt)]
+    others = [e for e in events2 if e["processId"] not in (target, master)]
+    if others:
+        problems.append("%d events of processes other than worker %d under -s pid=%d: %s" % (
+            len(others), target, target, [describe(e) for e in others[:5]]))
+    served = {client_port(p, port) for p in pkts2}
+    # Connections without a request: the worker's if pktrace reports them for it (counted).
+    logged = {}
+    for n in range(1, runs + 1):
+        logged.update(served_by(w, "run2-%d" % n, 30))
+    surplus = surplus_workers(pkts2, events2, port, logged, early_closes(w, offset), [target],
+                              problems)
+    mine.update((cp, pid) for cp, pid in surplus.items() if pid == target)
+    mine_pkts = [p for p in pkts2 if client_port(p, port) in mine]
+    log("-s pid=%d: the worker served %d of %d connections (%d runs of ab -n 30 -c 3)" % (
+        target, len(mine), len(served), runs))
+    for cport in sorted(mine):
+        syn = next(p for p in mine_pkts if p["SYN"] and not p["ACK"] and p["src_port"] == cport)
+        if not any(e["src_port"] == cport and e["SYN"] and not e["ACK"] for e in events2):
+            problems.append("worker %d's connection from port %d: no event for its SYN (frame %d) "
+                            "under -s pid=%d" % (target, cport, syn["frame"], target))
+    exp2 = expect_one_side(mine_pkts, "lo", {port}, {port: worker_owner[target]})
+    try:
+        verdict(match(exp2, events2), "events under -s pid=%d" % target,
+                connection_phases(mine_pkts, port), names, port, problems)
+    except AssertionError as e:
+        failures.append("-s pid=%d (one worker): %s" % (target, e))
+    assert not failures, "\n      ".join(failures)
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+def pg_bindir():
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                  key=lambda d: int(re.search(r"/(\d+)/bin$", d).group(1))
+                  if re.search(r"/(\d+)/bin$", d) else 0)
+    for d in reversed(dirs):
+        if all(os.access(os.path.join(d, b), os.X_OK) for b in ("initdb", "postgres", "psql")):
+            return d
+    raise Skip("PostgreSQL (initdb, postgres, psql under /usr/lib/postgresql/*/bin) "
+               "not installed")
+
+
+def as_user(pw, home):
+    """Run as pw's user with a clean environment; setpriv and env exec, so the pid of the
+    Proc is the pid of the final program."""
+    return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid, "--init-groups",
+            "env", "-i", "PATH=/usr/bin:/bin", "HOME=" + home, "LC_ALL=C"]
+
+
+def pg_cleanup_ipc(pgdata, shm_before):
+    """After a postmaster had to be killed: its SysV segment and POSIX DSM segments."""
+    try:
+        with open(os.path.join(pgdata, "postmaster.pid")) as f:
+            lines = f.read().splitlines()
+        if len(lines) >= 7 and lines[6].split():
+            run(["ipcrm", "-m", lines[6].split()[-1]], check=False)
+    except OSError:
+        pass
+    for path in set(glob.glob("/dev/shm/PostgreSQL.*")) - shm_before:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+@test
+def postgres_backend(w):
+    """PostgreSQL under psql: every packet's events exact; the server side of each connection,
+    SYN to teardown, belongs to its backend (the postmaster's child), never the postmaster."""
+    bindir = pg_bindir()
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        pw = pwd.getpwnam("nobody")
+    os.chmod(w, 0o755)
+    pgdata, sock = os.path.join(w, "pgdata"), os.path.join(w, "sock")
+    for d in (pgdata, sock):
+        os.mkdir(d, 0o700)
+        os.chown(d, pw.pw_uid, pw.pw_gid)
+    user = as_user(pw, sock)
+    t0 = time.monotonic()
+    run(user + [os.path.join(bindir, "initdb"), "-D", pgdata, "-A", "trust", "-U", "postgres",
+                "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
+        timeout=40, cwd=w)
+    log("initdb (%s, as %s) took %.1fs" % (bindir, pw.pw_name, time.monotonic() - t0))
+    port = rand_port()
+    shm_before = set(glob.glob("/dev/shm/PostgreSQL.*"))
+    pg = Proc(user + [os.path.join(bindir, "postgres"), "-D", pgdata, "-p", str(port),
+                      "-k", sock, "-c", "listen_addresses=127.0.0.1",
+                      "-c", "log_connections=on", "-c", "log_disconnections=on",
+                      "-c", "log_line_prefix=%p ", "-c", "logging_collector=off",
+                      "-c", "fsync=off", "-c", "max_connections=20",
+                      "-c", "shared_buffers=16MB", "-c", "ssl=off"], name="postgres")
+    pcap = os.path.join(w, "lo.pcap")
+    try:
+        with server(pg, signal.SIGINT, "postgres", timeout=15):
+            pg.expect_err(r"database system is ready to accept connections", timeout=20)
+            postmaster = pg.pid
+            with open(os.path.join(pgdata, "postmaster.pid")) as f:
+                assert int(f.readline()) == postmaster, "postmaster.pid is not our postgres"
+            assert proc_stat(postmaster)[0] == "postgres"
+            log("postmaster %d on 127.0.0.1:%d (uid %d)" % (postmaster, port, pw.pw_uid))
+            psqls = []
+            with capture("lo", "tcp port %d" % port, pcap) as cap, \
+                    pktrace(["-s", "comm=postgres,psql"], w) as pt:
+                for i in range(4):
+                    with Proc(user + [os.path.join(bindir, "psql"), "-X", "-w", "-A", "-t",
+                                      "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                                      "-d", "postgres", "-c", "select %d + 1" % i],
+                              name="psql") as ps:
+                        rc = ps.wait(20)
+                        out = ps.out.text().strip()
+                        assert rc == 0 and out == str(i + 1), "psql failed (%d): %r %s" % (
+                            rc, out, ps.err.text())
+                        psqls.append(ps.pid)
+                # Each backend logs its connection and, when it has gone, its disconnection.
+                rx_conn = r"^(\d+) LOG:  connection received: host=127\.0\.0\.1 port=(\d+)"
+                deadline = time.monotonic() + 10
+                while True:
+                    text = "\n".join(list(pg.err.lines))
+                    backends = {int(cp): int(pid) for pid, cp in re.findall(rx_conn, text, re.M)}
+                    gone = {int(x) for x in re.findall(r"^(\d+) LOG:  disconnection:", text,
+                                                       re.M)}
+                    if len(backends) >= 4 and set(backends.values()) <= gone:
+                        break
+                    assert time.monotonic() < deadline, (
+                        "postgres logged %d connections, %d disconnections: %s" % (
+                            len(backends), len(gone), pg.err.tail()))
+                    time.sleep(0.05)
+                cap.stop()
+                events = pt.stop()
+            pg.signal(signal.SIGINT)  # fast shutdown
+            assert pg.wait(15) == 0, "postgres exited %s: %s" % (pg.p.returncode, pg.err.tail())
+    finally:
+        if pg.p.returncode is None or pg.p.returncode < 0:  # killed: remove its IPC objects
+            pg_cleanup_ipc(pgdata, shm_before)
+    log("backends by client port: %s; psql pids %s" % (backends, psqls))
+    assert len(backends) == 4 and postmaster not in backends.values() and \
+        len(set(backends.values())) == 4, "scenario broken: backends %s" % backends
+    pkts = read_pcap(pcap)
+    cports = sorted({p["src_port"] for p in pkts if p["SYN"] and not p["ACK"]})
+    assert cports == sorted(backends), (
+        "scenario broken: client ports on the wire %s, in the log %s" % (cports,
+                                                                         sorted(backends)))
+    # psql i connected from the i-th client port (they ran one after the other).
+    first_frame = {cp: min(p["frame"] for p in pkts if p["src_port"] == cp) for cp in cports}
+    by_time = sorted(cports, key=lambda cp: first_frame[cp])
+    psql_of = dict(zip(by_time, psqls))
+    names = {postmaster: "postmaster"}
+    names.update((pid, "postgres backend") for pid in backends.values())
+    names.update((pid, "psql") for pid in psqls)
+    exp = expect_both_sides(pkts, "lo")
+    for e in exp:
+        if local_port(e) == port:
+            cport = e["dst_port"] if e["direction"] == "egress" else e["src_port"]
+            e["owner"] = proc_owner(backends[cport], "postgres", postmaster, pw.pw_uid)
+        else:
+            e["owner"] = proc_owner(psql_of[local_port(e)], "psql", os.getpid(), pw.pw_uid)
+    ours = [e for e in events if port in (e["src_port"], e["dst_port"])]
+    if len(ours) != len(events):
+        log("%d events of other postgres/psql traffic ignored" % (len(events) - len(ours)))
+    phase = connection_phases(pkts, port)
+    log("wire: %s packets" % ", ".join("%s %d" % kv for kv in sorted(
+        collections.Counter(phase.values()).items())))
+    verdict(match(exp, ours), "postgres+psql events", phase, names, port,
+            [events_of(ours, postmaster, "the postmaster (it only accepts and forks)"),
+             losses(pt)])
