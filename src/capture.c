@@ -211,20 +211,29 @@ struct capture *capture__open(const struct capture_config *cfg)
 		errno = -err;
 		goto fail;
 	}
-	step = "attach the accept, fork and exit tracepoints";
+	step = "attach the accept, send/receive, socket state, fork and exit tracepoints";
 	c->skel->links.owner_accept4 = bpf_program__attach(c->skel->progs.owner_accept4);
 	c->skel->links.owner_accept = bpf_program__attach(c->skel->progs.owner_accept);
+	c->skel->links.owner_send = bpf_program__attach(c->skel->progs.owner_send);
+	c->skel->links.owner_recv = bpf_program__attach(c->skel->progs.owner_recv);
+	c->skel->links.conn_state = bpf_program__attach(c->skel->progs.conn_state);
 	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
 	c->skel->links.scope_forget_exit = bpf_program__attach(c->skel->progs.scope_forget_exit);
 	if (!c->skel->links.owner_accept4 || !c->skel->links.owner_accept ||
-	    !c->skel->links.scope_follow_fork || !c->skel->links.scope_forget_exit)
+	    !c->skel->links.owner_send || !c->skel->links.owner_recv ||
+	    !c->skel->links.conn_state || !c->skel->links.scope_follow_fork ||
+	    !c->skel->links.scope_forget_exit)
 		goto fail;
-	step = "attach the cgroup_skb programs";
+	step = "attach the packet programs (cgroup_skb and the device tracepoints)";
 	c->skel->links.capture_ingress =
 		bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
 	c->skel->links.capture_egress =
 		bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
-	if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress)
+	c->skel->links.capture_dev_ingress =
+		bpf_program__attach(c->skel->progs.capture_dev_ingress);
+	c->skel->links.capture_dev_egress = bpf_program__attach(c->skel->progs.capture_dev_egress);
+	if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress ||
+	    !c->skel->links.capture_dev_ingress || !c->skel->links.capture_dev_egress)
 		goto fail;
 	step = "attribute sockets opened before pktrace started";
 	err = attribute_existing(c);
@@ -260,10 +269,20 @@ int capture__poll(struct capture *c, int timeout_ms)
 
 void capture__detach(struct capture *c)
 {
-	bpf_link__destroy(c->skel->links.capture_ingress);
-	bpf_link__destroy(c->skel->links.capture_egress);
-	c->skel->links.capture_ingress = NULL;
-	c->skel->links.capture_egress = NULL;
+	struct bpf_link **links[] = {
+		&c->skel->links.capture_ingress,     &c->skel->links.capture_egress,
+		&c->skel->links.capture_dev_ingress, &c->skel->links.capture_dev_egress,
+		&c->skel->links.owner_accept4,       &c->skel->links.owner_accept,
+		&c->skel->links.owner_send,          &c->skel->links.owner_recv,
+		&c->skel->links.conn_state,
+	};
+	size_t i;
+
+	/* Packets and claims both stop: nothing is added to the ring buffer after this. */
+	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+		bpf_link__destroy(*links[i]);
+		*links[i] = NULL;
+	}
 }
 
 int capture__drain(struct capture *c)

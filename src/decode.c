@@ -233,7 +233,8 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	int err;
 
 	if (!data || size < offsetof(struct pkt_record, hdr) ||
-	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX)
+	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX ||
+	    r->kind != PKT_REC_PACKET)
 		return -DECODE_BAD_RECORD;
 	err = decode_headers(r->hdr, r->hdr_len, &e->hdr);
 	if (err)
@@ -243,14 +244,19 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	e->packet_len = r->pkt_len;
 	memcpy(e->ifname, r->ifname, PKT_IFNAME_LEN);
 	e->ifname[PKT_IFNAME_LEN] = '\0';
-	e->proc.pid = r->owner.pid;
-	e->proc.tid = r->owner.tid;
-	e->proc.ppid = r->owner.ppid;
-	e->proc.uid = r->owner.uid;
-	e->proc.cgroup_id = r->owner.cgroup_id;
-	memcpy(e->proc.comm, r->owner.comm, PKT_COMM_LEN);
-	e->proc.comm[PKT_COMM_LEN] = '\0';
+	decode_owner(&r->owner, e, uts_inum);
 	*ifindex = r->ifindex;
-	*uts_inum = r->owner.uts_inum;
 	return 0;
+}
+
+void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint32_t *uts_inum)
+{
+	e->proc.pid = o->pid;
+	e->proc.tid = o->tid;
+	e->proc.ppid = o->ppid;
+	e->proc.uid = o->uid;
+	e->proc.cgroup_id = o->cgroup_id;
+	memcpy(e->proc.comm, o->comm, PKT_COMM_LEN);
+	e->proc.comm[PKT_COMM_LEN] = '\0';
+	*uts_inum = o->uts_inum;
 }

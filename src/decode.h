@@ -37,6 +37,10 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out);
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
 		  uint32_t *ifindex, uint32_t *uts_inum);
 
+/* Fill the process fields of *e from an owner record; *uts_inum for the host name look-up. */
+struct pkt_owner;
+void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint32_t *uts_inum);
+
 /* A short name for a decode error, for the summary ("truncated TCP header"). */
 const char *decode_strerror(int err);
 

@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "decode.h"
 #include "enrich.h"
+#include "hold.h"
 #include "opts.h"
 #include "output.h"
 
@@ -27,6 +28,7 @@ struct app {
 	struct capture *capture;
 	struct enrich enrich;
 	struct output out;
+	struct hold *hold; /* packets of passive connections until a task takes them */
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	int batch;           /* records handled in this poll */
 	int draining;        /* the final drain: no batch limit */
@@ -37,6 +39,7 @@ struct app {
 		char name[IF_NAMESIZE];
 	} ifnames[IFNAME_CACHE]; /* fallback when the kernel gave no name */
 	int out_err;
+	uint64_t bad_claims; /* claim records that did not hold a connection */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -75,27 +78,79 @@ static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 	return slot->name;
 }
 
-static int on_record(void *ctx, const void *data, size_t size)
+/* Decode, enrich and write one packet record; owner replaces the record's own when set. */
+static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
+		       const struct pkt_owner *owner)
 {
 	struct app *app = ctx;
 	struct pkt_event *e = &app->ev;
 	uint32_t ifindex, uts_inum;
 	int err;
 
-	err = decode_record(data, size, app->boot_to_real_ns, e, &ifindex, &uts_inum);
+	err = decode_record(rec, size, app->boot_to_real_ns, e, &ifindex, &uts_inum);
 	if (err) {
 		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
 		return 0;
 	}
+	if (owner)
+		decode_owner(owner, e, &uts_inum);
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
 	enrich_process(&app->enrich, &e->proc, uts_inum);
 
 	err = output_event(&app->out, e);
-	if (err) {
+	if (err)
 		app->out_err = -err;
-		return err;
+	return err;
+}
+
+/* A packet of a connection no task has taken yet: into the hold, keyed by its connection. */
+static int hold_record(struct app *app, const struct pkt_record *rec, size_t size)
+{
+	struct pkt_headers *h = &app->ev.hdr;
+	struct pkt_conn c = {};
+	int egress = rec->direction == PKT_EGRESS, alen, err;
+
+	err = decode_headers(rec->hdr, rec->hdr_len, h);
+	if (err) {
+		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
+		return 0;
 	}
+	alen = h->family == AF_INET6 ? 16 : 4;
+	c.netns = rec->netns;
+	c.family = h->family == AF_INET6 ? 6 : 4;
+	c.lport = egress ? h->src_port : h->dst_port;
+	c.rport = egress ? h->dst_port : h->src_port;
+	memcpy(c.laddr, egress ? h->src_addr : h->dst_addr, alen);
+	memcpy(c.raddr, egress ? h->dst_addr : h->src_addr, alen);
+	return hold__packet(app->hold, rec, size, &c,
+			    (h->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN,
+			    !!(h->flags & TCP_FLAG_RST));
+}
+
+static int on_record(void *ctx, const void *data, size_t size)
+{
+	const struct pkt_record *rec = data;
+	struct app *app = ctx;
+	int err;
+
+	if (size < offsetof(struct pkt_record, hdr) || size > sizeof(*rec)) {
+		app->decode_errors[DECODE_BAD_RECORD]++;
+		return 0;
+	}
+	if (rec->kind == PKT_REC_CLAIM) {
+		err = hold__claim(app->hold, rec, size);
+		if (err == -EINVAL) {
+			app->bad_claims++;
+			err = 0;
+		}
+	} else if (rec->flags & PKT_F_HELD) {
+		err = hold_record(app, rec, size);
+	} else {
+		err = emit_record(app, rec, size, NULL);
+	}
+	if (err)
+		return err;
 	/* A reader slower than the traffic must still see signals: end the poll after a batch. */
 	if (!app->draining && ++app->batch >= BATCH_MAX)
 		return -EAGAIN;
@@ -104,9 +159,10 @@ static int on_record(void *ctx, const void *data, size_t size)
 
 static void print_summary(struct app *app)
 {
-	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost;
+	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost, records, accounted;
 	uint64_t written = app->out.events_written;
 	uint64_t bad_records = app->decode_errors[DECODE_BAD_RECORD];
+	const struct hold_stats *hs = hold__stats(app->hold);
 	int i;
 
 	if (capture__stats(app->capture, st))
@@ -115,18 +171,46 @@ static void print_summary(struct app *app)
 		if (i != DECODE_BAD_RECORD)
 			decoded_bad += app->decode_errors[i];
 	/* Records the kernel submitted that never reached the output (it failed first). */
-	if (st[STAT_EVENTS] > written + decoded_bad + bad_records)
-		unwritten = st[STAT_EVENTS] - written - decoded_bad - bad_records;
+	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS];
+	accounted = written + decoded_bad + bad_records + hs->out_of_scope;
+	if (records > accounted)
+		unwritten = records - accounted;
 	lost = st[STAT_LOST_RINGBUF] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
 		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
 		"errors, %llu malformed records, %llu not written)\n",
-		(unsigned long long)written, (unsigned long long)st[STAT_PACKETS],
-		(unsigned long long)st[STAT_OUT_OF_SCOPE], (unsigned long long)st[STAT_NO_OWNER],
+		(unsigned long long)written,
+		(unsigned long long)(st[STAT_PACKETS] + st[STAT_DEV_EVENTS] +
+				     st[STAT_DEV_OUT_OF_SCOPE] + st[STAT_DEV_NO_OWNER]),
+		(unsigned long long)(st[STAT_OUT_OF_SCOPE] + st[STAT_DEV_OUT_OF_SCOPE] +
+				     hs->out_of_scope),
+		(unsigned long long)(st[STAT_NO_OWNER] + st[STAT_DEV_NO_OWNER]),
 		(unsigned long long)lost, (unsigned long long)st[STAT_LOST_RINGBUF],
 		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
+	if (hs->held)
+		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
+				"took the connection: %llu went to that process, %llu to the acceptor or "
+				"the listener's owner (closed, reset, or not taken within %gs), %llu "
+				"early for lack of room, %llu to processes out of scope\n",
+			(unsigned long long)hs->held, (unsigned long long)hs->taken,
+			(unsigned long long)hs->waited_out, app->opts.hold_time,
+			(unsigned long long)hs->early, (unsigned long long)hs->out_of_scope);
+	if (st[STAT_OWNER_CHANGED])
+		fprintf(stderr, "pktrace:   sockets taken over by another process or thread (or "
+				"after exec or a change of user): %llu\n",
+			(unsigned long long)st[STAT_OWNER_CHANGED]);
+	if (st[STAT_DEV_EVENTS])
+		fprintf(stderr, "pktrace:   packets seen only at the device (timewait sockets, "
+				"kernel replies): %llu\n", (unsigned long long)st[STAT_DEV_EVENTS]);
+	if (st[STAT_CLAIMS_LOST] || app->bad_claims)
+		fprintf(stderr, "pktrace:   connection hand-overs lost (ring buffer full) or "
+				"malformed: %llu (their packets went to the acceptor or the listener's "
+				"owner)\n", (unsigned long long)(st[STAT_CLAIMS_LOST] + app->bad_claims));
+	if (st[STAT_GONE_FULL])
+		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",
+			(unsigned long long)st[STAT_GONE_FULL]);
 	for (i = 1; i < DECODE__MAX; i++)
 		if (app->decode_errors[i] && i != DECODE_BAD_RECORD)
 			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
@@ -197,6 +281,7 @@ int main(int argc, char **argv)
 {
 	static struct app app; /* large (output buffer): not on the stack */
 	struct capture_config cfg = {};
+	struct hold_config hold_cfg = {};
 	struct sigaction sa = {.sa_handler = on_signal};
 	int release_fd = -1, status = 0, forwarded = 0, failed = 0, err, n;
 	pid_t child = 0;
@@ -229,6 +314,16 @@ int main(int argc, char **argv)
 		command_pid = child;
 	}
 
+	hold_cfg.wait_ns = (uint64_t)(app.opts.hold_time * 1e9);
+	hold_cfg.max_packets = app.opts.hold_packets;
+	hold_cfg.max_bytes = app.opts.hold_bytes;
+	app.hold = hold__new(&hold_cfg, emit_record, &app);
+	if (!app.hold) {
+		fprintf(stderr, "pktrace: cannot allocate the hold for %lu packets: %s\n",
+			app.opts.hold_packets, strerror(errno));
+		output_close(&app.out);
+		return 1;
+	}
 	cfg.scope = &app.opts.scope;
 	cfg.follow_pid = child;
 	cfg.on_record = on_record;
@@ -281,6 +376,11 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
+		if (!app.out_err) {
+			err = hold__expire(app.hold, clock_ns(CLOCK_BOOTTIME));
+			if (err && !app.out_err)
+				app.out_err = -err;
+		}
 		if (!app.out_err && app.out.len) {
 			err = output_flush(&app.out);
 			if (err)
@@ -298,6 +398,12 @@ int main(int argc, char **argv)
 	if (!app.out_err) {
 		app.draining = 1;
 		capture__drain(app.capture);
+		/* Nothing stays held at exit: what waits goes out with its provisional owner. */
+		if (!app.out_err) {
+			err = hold__flush(app.hold);
+			if (err && !app.out_err)
+				app.out_err = -err;
+		}
 		if (!app.out_err) {
 			err = output_flush(&app.out);
 			if (err)
@@ -320,6 +426,7 @@ int main(int argc, char **argv)
 	}
 	capture__destroy(app.capture);
 	enrich_close(&app.enrich);
+	hold__free(app.hold);
 	if (child > 0) {
 		/* pktrace stopped before the command ended (second signal, write error): end it too. */
 		kill(child, stop_signal ? stop_signal : SIGTERM);

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "opts.h"
@@ -17,6 +20,11 @@ static const char usage[] =
 	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
 	"                         comm=NAME[,NAME..] uid=N[,N..]; values of one key are ORed,\n"
 	"                         different keys are ANDed\n"
+	"      --hold-time SEC    how long packets of an accepted connection wait for the process\n"
+	"                         that takes it before they go out with the acceptor or the\n"
+	"                         listener's owner (default 2, at most 60)\n"
+	"      --hold-packets N   packets held at once at most (default 16384)\n"
+	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 8M)\n"
 	"  -- COMMAND [ARG...]    start COMMAND, trace it and every process it forks from its\n"
 	"                         first packet on; exit when it exits, after draining, with its\n"
 	"                         exit status\n"
@@ -32,6 +40,9 @@ static const struct option long_opts[] = {
 	{ "format", required_argument, NULL, 'F' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "scope", required_argument, NULL, 's' },
+	{ "hold-time", required_argument, NULL, 'T' },
+	{ "hold-packets", required_argument, NULL, 'P' },
+	{ "hold-bytes", required_argument, NULL, 'B' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -77,6 +88,25 @@ static enum opts_result parse_events(struct opts *o, const char *list, FILE *err
 	return OPTS_RUN;
 }
 
+/* A count with an optional k/M suffix, within [min, max]; -1 when it is not one. */
+static long long parse_count(const char *s, long long min, long long max)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		v *= 1024, end++;
+	else if (*end == 'M' || *end == 'm')
+		v *= 1024 * 1024, end++;
+	if (*end || v < min || v > max)
+		return -1;
+	return v;
+}
+
 /* Name the option getopt complained about: the long form when that is what was typed. */
 static const char *typed_option(char **argv, int idx, int optopt, char *buf, size_t len)
 {
@@ -98,6 +128,9 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	memset(o, 0, sizeof(*o));
 	o->format = OUTPUT_TABLE;
 	o->events_tcp = 1;
+	o->hold_time = 2.0;
+	o->hold_packets = 16384;
+	o->hold_bytes = 8 * 1024 * 1024;
 	if (argc < 1)
 		return OPTS_RUN;
 
@@ -133,6 +166,34 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			if (scope_parse(&o->scope, optarg, scope_err, sizeof(scope_err)))
 				return error(err, "-s '%s': %s", optarg, scope_err);
 			break;
+		case 'T': {
+			char *end;
+
+			errno = 0;
+			o->hold_time = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(o->hold_time) ||
+			    o->hold_time < 0 || o->hold_time > 60)
+				return error(err, "--hold-time '%s': want seconds from 0 to 60", optarg);
+			break;
+		}
+		case 'P': {
+			long long v = parse_count(optarg, 1, 1 << 24);
+
+			if (v < 0)
+				return error(err, "--hold-packets '%s': want a count from 1 to 16M",
+					     optarg);
+			o->hold_packets = v;
+			break;
+		}
+		case 'B': {
+			long long v = parse_count(optarg, 4096, 1LL << 32);
+
+			if (v < 0)
+				return error(err, "--hold-bytes '%s': want bytes from 4k to 4096M",
+					     optarg);
+			o->hold_bytes = v;
+			break;
+		}
 		case 'h':
 			fputs(usage, out);
 			fflush(out);

@@ -20,6 +20,9 @@ struct opts {
 	struct scope scope;
 	char **command; /* argv after "--", NULL-terminated; NULL when none */
 	int events_tcp; /* net_packet_tcp selected (the only event so far) */
+	double hold_time;        /* seconds a passive connection waits for a task to take it */
+	unsigned long hold_packets; /* records held at once */
+	unsigned long hold_bytes;   /* record bytes held at once */
 };
 
 /* Parse argv into *o. Help and version go to out, errors to err. */

@@ -32,20 +32,29 @@ const volatile bool scope_by_uid = false;
 const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids join the scope */
 const volatile __u64 wakeup_bytes = 1024 * 1024;
 
+/* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
+ * still that owner (the owner record itself travels in every packet record). */
+struct sk_state {
+	struct pkt_owner owner;
+	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
+	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
 	__type(key, int);
-	__type(value, struct pkt_owner);
+	__type(value, struct sk_state);
 } sk_owner SEC(".maps");
 
-/* Acceptors recorded at accept() exit, keyed by socket inode, until the socket's next packet. */
+/* Last owner of each connection whose socket has closed, for the packets that still pass
+ * through its timewait socket or draw a kernel reply; keyed by struct pkt_conn. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(max_entries, 262144);
+	__type(key, struct pkt_conn);
 	__type(value, struct pkt_owner);
-} accept_owner SEC(".maps");
+} gone_conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -139,22 +148,91 @@ static __always_inline void owner_from_current(struct pkt_owner *o)
 	uts_name_remember(task, o->uts_inum);
 }
 
+/* The current task takes the socket: its identity, and what tells when it stops being it. */
+static __always_inline void state_take(struct sk_state *st, __u64 cookie)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	owner_from_current(&st->owner);
+	st->owner.cookie = cookie;
+	st->exec_id = BPF_CORE_READ(task, self_exec_id);
+	st->cred = (__u64)BPF_CORE_READ(task, cred);
+}
+
 SEC("cgroup/sock_create")
 int owner_sock_create(struct bpf_sock *sk)
 {
-	struct pkt_owner *o;
+	struct sk_state *st;
 
 	if (sk->protocol != IPPROTO_TCP || (sk->family != AF_INET && sk->family != AF_INET6))
 		return 1;
-	o = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o)
-		return 1;
-	owner_from_current(o);
-	o->cookie = bpf_get_socket_cookie(sk);
+	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (st)
+		state_take(st, bpf_get_socket_cookie(sk));
 	return 1;
 }
 
-/* accept() returned a new fd: remember the acceptor against the socket's inode. */
+/* The connection of a socket as it sees itself; IPv4-mapped IPv6 sockets as IPv4. */
+static __always_inline void conn_of_sock(const struct sock *sk, struct pkt_conn *c)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	__builtin_memset(c, 0, sizeof(*c));
+	c->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	c->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET6) {
+		struct in6_addr d = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+
+		/* ::ffff:a.b.c.d carries IPv4 packets */
+		if (!(d.in6_u.u6_addr32[0] | d.in6_u.u6_addr32[1]) &&
+		    d.in6_u.u6_addr32[2] == bpf_htonl(0xffff)) {
+			family = AF_INET;
+		} else {
+			struct in6_addr l = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+
+			c->family = 6;
+			__builtin_memcpy(c->laddr, &l, 16);
+			__builtin_memcpy(c->raddr, &d, 16);
+			return;
+		}
+	}
+	c->family = 4;
+	*(__u32 *)c->laddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	*(__u32 *)c->raddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+}
+
+/* Tell user space who took a passive connection, so it can release the held packets. */
+static __always_inline void claim_emit(const struct sock *sk, const struct pkt_owner *o,
+				       __u8 how)
+{
+	struct pkt_record *rec;
+
+	rec = bpf_ringbuf_reserve(&events, offsetof(struct pkt_record, hdr) +
+						   sizeof(struct pkt_conn), 0);
+	if (!rec) {
+		stat_inc(STAT_CLAIMS_LOST);
+		return;
+	}
+	rec->ts_ns = bpf_ktime_get_boot_ns();
+	rec->owner = *o;
+	rec->pkt_len = 0;
+	rec->ifindex = 0;
+	rec->direction = 0;
+	rec->l3_proto = 0;
+	rec->hdr_len = sizeof(struct pkt_conn);
+	rec->kind = PKT_REC_CLAIM;
+	rec->flags = how;
+	rec->pad = 0;
+	rec->pad2 = 0;
+	rec->ifname[0] = 0;
+	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
+	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
+	stat_inc(STAT_CLAIMS);
+	bpf_ringbuf_submit(rec, 0);
+}
+
+/* accept() returned a new fd: the acceptor is the connection's owner until someone uses it. */
 static __always_inline int owner_accept_exit(long ret)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -162,22 +240,19 @@ static __always_inline int owner_accept_exit(long ret)
 	struct socket *sock;
 	struct file **fds;
 	struct file *file;
-	__u64 ino;
+	struct sock *sk;
 
 	if (ret < 0)
 		return 0;
 	fds = BPF_CORE_READ(task, files, fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]) || !file)
 		return 0;
-	/* Only TCP sockets: other accepts (AF_UNIX servers) would churn the table. */
 	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	ino = BPF_CORE_READ(file, f_inode, i_ino);
-	if (!ino)
+	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	owner_from_current(&o);
-	bpf_map_update_elem(&accept_owner, &ino, &o, BPF_ANY);
+	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
 	return 0;
 }
 
@@ -191,6 +266,79 @@ SEC("tracepoint/syscalls/sys_exit_accept")
 int owner_accept(struct trace_event_raw_sys_exit *ctx)
 {
 	return owner_accept_exit(ctx->ret);
+}
+
+/* A task sends or receives on a socket: if it is not the owner on record, it becomes it. The
+ * common case, the same task again, costs one storage lookup and a few compares. */
+static __always_inline int owner_use(struct sock *sk)
+{
+	struct task_struct *task;
+	struct sk_state *st;
+	__u64 cookie;
+	bool unclaimed;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
+	cookie = bpf_get_socket_cookie(sk);
+	if (st && st->owner.cookie == cookie && st->owner.tid == (__u32)bpf_get_current_pid_tgid()) {
+		task = bpf_get_current_task_btf();
+		if (st->exec_id == task->self_exec_id && st->cred == (__u64)task->cred)
+			return 0;
+	}
+	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
+		return 0;
+	/* A record cloned from the listener: this is the connection's first use. */
+	unclaimed = st && st->owner.cookie != cookie;
+	if (!st)
+		st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return 0;
+	state_take(st, cookie);
+	stat_inc(STAT_OWNER_CHANGED);
+	if (unclaimed)
+		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(owner_send, struct sock *sk, int ret, int flags)
+{
+	return owner_use(sk);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
+{
+	return owner_use(sk);
+}
+
+/* A connection leaves its full socket: remember its last owner for the packets that follow
+ * (timewait, kernel replies); a new connection on the same addresses forgets the old one. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct sk_state *st;
+	struct pkt_conn c;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
+		conn_of_sock(sk, &c);
+		bpf_map_delete_elem(&gone_conns, &c);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE || oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
+		return 0;
+	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
+	if (!st)
+		return 0;
+	conn_of_sock(sk, &c);
+	if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
+		stat_inc(STAT_GONE_FULL);
+	if (st->owner.cookie != bpf_get_socket_cookie((struct sock *)sk))
+		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
+	return 0;
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -280,28 +428,28 @@ static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 	return sock->file->f_inode->i_ino;
 }
 
-/* Move an owner recorded by inode (accept exit, or a socket older than pktrace) into the
- * socket's storage; NULL when there is none. */
-static __always_inline struct pkt_owner *owner_by_ino(void *map, struct bpf_sock *sk,
-						      __u64 cookie, struct pkt_owner *o, __u32 stat)
+/* A socket older than pktrace: move the owner the iterator recorded into its storage. */
+static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk, __u64 cookie)
 {
 	struct pkt_owner *found;
+	struct sk_state *st;
 	__u64 ino = sock_ino(sk);
 
 	if (!ino)
 		return NULL;
-	found = bpf_map_lookup_elem(map, &ino);
+	found = bpf_map_lookup_elem(&existing_owner, &ino);
 	if (!found)
 		return NULL;
-	if (!o)
-		o = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o)
+	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
 		return NULL;
-	*o = *found;
-	o->cookie = cookie;
-	bpf_map_delete_elem(map, &ino);
-	stat_inc(stat);
-	return o;
+	st->owner = *found;
+	st->owner.cookie = cookie;
+	st->exec_id = 0;
+	st->cred = 0;
+	bpf_map_delete_elem(&existing_owner, &ino);
+	stat_inc(STAT_EXISTING_MOVED);
+	return &st->owner;
 }
 
 /* Offset of the TCP header, or -1 when the packet carries none (not TCP, a later fragment). */
@@ -354,45 +502,51 @@ static __always_inline int tcp_offset(struct __sk_buff *skb, __u8 *l3)
 	return nh == IPPROTO_TCP ? off : -1;
 }
 
-/* Reserve a record with room for hdr_room header bytes (a constant), fill and submit it. */
-static __always_inline int emit_record(struct __sk_buff *skb, const struct pkt_owner *o,
-				       __u8 direction, __u8 l3, __u64 len, const __u32 hdr_room)
+/* Reserve a record with room for hdr_room header bytes (a constant) and fill all but hdr[]. */
+static __always_inline struct pkt_record *record_open(const struct pkt_owner *o, __u8 direction,
+						      __u8 l3, __u32 pkt_len,
+						      struct net_device *dev, __u8 flags,
+						      const __u32 hdr_room)
 {
 	struct pkt_record *rec;
-	struct sk_buff *kskb;
-	struct net_device *dev;
-	__u64 avail;
 
 	rec = bpf_ringbuf_reserve(&events, offsetof(struct pkt_record, hdr) + hdr_room, 0);
 	if (!rec) {
 		stat_inc(STAT_LOST_RINGBUF);
-		return 1;
+		return NULL;
 	}
 	rec->ts_ns = bpf_ktime_get_boot_ns();
 	rec->owner = *o;
-	rec->pkt_len = skb->len;
-	rec->ifindex = skb->ifindex;
+	rec->pkt_len = pkt_len;
 	rec->direction = direction;
 	rec->l3_proto = l3;
+	rec->kind = PKT_REC_PACKET;
+	rec->flags = flags;
 	rec->pad = 0;
+	rec->pad2 = 0;
 	rec->ifname[0] = 0;
-	kskb = bpf_cast_to_kern_ctx(skb);
-	dev = kskb->dev;
+	rec->ifindex = 0;
+	rec->netns = 0;
 	/* Two plain 8-byte loads: cheaper than a string-copy helper; user space stops at the NUL. */
 	if (dev) {
 		__u64 *dst = (__u64 *)rec->ifname;
 
 		dst[0] = *(__u64 *)&dev->name[0];
 		dst[1] = *(__u64 *)&dev->name[8];
+		rec->ifindex = dev->ifindex;
+		rec->netns = dev->nd_net.net->ns.inum;
 	}
-	barrier_var(len);
-	if (len > hdr_room)
-		len = hdr_room;
-	/* An unreadable header leaves hdr_len 0: user space counts it as a decode error, once. */
-	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len))
-		len = 0;
+	return rec;
+}
+
+static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
+{
+	__u64 avail;
+
 	rec->hdr_len = len;
-	stat_inc(STAT_EVENTS);
+	stat_inc(rec->flags & PKT_F_DEVICE ? STAT_DEV_EVENTS : STAT_EVENTS);
+	if (rec->flags & PKT_F_HELD)
+		stat_inc(STAT_HELD);
 	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
 	 * each); the window of two slots tolerates another CPU reserving in between. */
 	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
@@ -400,15 +554,66 @@ static __always_inline int emit_record(struct __sk_buff *skb, const struct pkt_o
 		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
+/* One record from a socket hook: headers copied with bpf_skb_load_bytes. */
+static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
+				    __u8 direction, __u8 l3, __u64 len, __u8 flags,
+				    const __u32 hdr_room)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	struct pkt_record *rec;
+
+	rec = record_open(o, direction, l3, skb->len, kskb->dev, flags, hdr_room);
+	if (!rec)
+		return 1;
+	if (!rec->ifindex)
+		rec->ifindex = skb->ifindex;
+	barrier_var(len);
+	if (len > hdr_room)
+		len = hdr_room;
+	/* An unreadable header leaves hdr_len 0: user space counts it as a decode error, once. */
+	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len))
+		len = 0;
+	record_submit(rec, len);
 	return 1;
+}
+
+/* The connection a packet belongs to, from its headers at off (TCP at tcp_off). */
+static __always_inline int conn_of_skb(struct __sk_buff *skb, __u8 l3, int tcp_off,
+				       __u8 direction, __u32 netns, struct pkt_conn *c)
+{
+	__u16 ports[2];
+	int a = l3 == 4 ? 12 : 8, alen = l3 == 4 ? 4 : 16;
+	int local = direction == PKT_EGRESS ? 0 : 1;
+
+	__builtin_memset(c, 0, sizeof(*c));
+	c->netns = netns;
+	c->family = l3;
+	if (bpf_skb_load_bytes(skb, tcp_off, ports, sizeof(ports)))
+		return -1;
+	c->lport = bpf_ntohs(ports[local]);
+	c->rport = bpf_ntohs(ports[!local]);
+	if (l3 == 4) {
+		if (bpf_skb_load_bytes(skb, a + local * 4, c->laddr, 4) ||
+		    bpf_skb_load_bytes(skb, a + !local * 4, c->raddr, 4))
+			return -1;
+		return 0;
+	}
+	if (bpf_skb_load_bytes(skb, a + local * 16, c->laddr, 16) ||
+	    bpf_skb_load_bytes(skb, a + !local * 16, c->raddr, 16))
+		return -1;
+	(void)alen;
+	return 0;
 }
 
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
-	struct pkt_owner *o, none = {};
+	struct pkt_owner *o = NULL, none = {};
 	struct bpf_sock *sk;
+	struct sk_state *st;
 	__u64 cookie, len;
-	__u8 l3 = 0, doff;
+	__u8 l3 = 0, doff, flags = 0;
 	int off;
 
 	sk = skb->sk;
@@ -420,25 +625,17 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	stat_inc(STAT_PACKETS);
 
 	cookie = bpf_get_socket_cookie(skb);
-	o = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
-	/* A record cloned from the listener, or none: the acceptor may be known by now. */
-	if (!o || o->cookie != cookie) {
-		struct pkt_owner *found = owner_by_ino(&accept_owner, sk, cookie, o,
-						       STAT_ACCEPT_MOVED);
-
-		if (!found && !o)
-			found = owner_by_ino(&existing_owner, sk, cookie, o, STAT_EXISTING_MOVED);
-		if (found)
-			o = found;
-	}
-	if (!o) {
-		stat_inc(STAT_NO_OWNER);
-		if (scope_by_pid || scope_by_comm || scope_by_uid)
-			return 1;
-		o = &none;
-	} else if (!o->traced) {
-		stat_inc(STAT_OUT_OF_SCOPE);
-		return 1;
+	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
+	if (st) {
+		o = &st->owner;
+		/* The listener's own packets (handshakes) and a child still holding the record
+		 * cloned from it: the owner is provisional until a task takes the connection. */
+		if (sk->state == BPF_TCP_LISTEN || o->cookie != cookie)
+			flags = PKT_F_HELD;
+	} else {
+		o = owner_existing_take(sk, cookie);
+		if (o && sk->state == BPF_TCP_LISTEN)
+			flags = PKT_F_HELD;
 	}
 
 	off = tcp_offset(skb, &l3);
@@ -446,6 +643,25 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		stat_inc(STAT_NOT_TCP);
 		return 1;
 	}
+	if (!o) {
+		/* A kernel socket replying for a connection that has closed: its last owner. */
+		struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+		struct net_device *dev = kskb->dev;
+		struct pkt_conn c;
+
+		if (dev && !conn_of_skb(skb, l3, off, direction, dev->nd_net.net->ns.inum, &c))
+			o = bpf_map_lookup_elem(&gone_conns, &c);
+	}
+	if (!o) {
+		stat_inc(STAT_NO_OWNER);
+		if (scope_by_pid || scope_by_comm || scope_by_uid)
+			return 1;
+		o = &none;
+	} else if (!o->traced && !flags) {
+		stat_inc(STAT_OUT_OF_SCOPE);
+		return 1;
+	}
+
 	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
 		doff = 5 << 4;
 	len = off + (doff >> 4) * 4;
@@ -460,8 +676,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 
 	/* Most headers fit the small record: less ring space and memory traffic per packet. */
 	if (len <= PKT_HDR_SMALL)
-		return emit_record(skb, o, direction, l3, len, PKT_HDR_SMALL);
-	return emit_record(skb, o, direction, l3, len, PKT_HDR_MAX);
+		return emit_skb(skb, o, direction, l3, len, flags, PKT_HDR_SMALL);
+	return emit_skb(skb, o, direction, l3, len, flags, PKT_HDR_MAX);
 }
 
 SEC("cgroup_skb/ingress")
@@ -474,4 +690,113 @@ SEC("cgroup_skb/egress")
 int capture_egress(struct __sk_buff *skb)
 {
 	return handle_skb(skb, PKT_EGRESS);
+}
+
+/* Packets no socket hook sees: those of timewait sockets and kernel replies for connections
+ * that have closed (and IPv6 RSTs for no socket at all), seen where they meet the device. */
+static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
+{
+	unsigned char *head = skb->head, *l3p;
+	struct net_device *dev = skb->dev;
+	struct pkt_owner *o, none = {};
+	struct pkt_record *rec;
+	struct pkt_conn c = {};
+	__u32 pkt_len, len;
+	__u16 ports[2];
+	__u8 tcp[14];
+	int local = direction == PKT_EGRESS ? 0 : 1, off;
+	__u8 l3, nh;
+	__u16 l3_off;
+
+	if (direction == PKT_EGRESS) {
+		struct sock *sk = skb->sk;
+
+		/* A full socket's packets passed the egress socket hook already. */
+		if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT)
+			return 0;
+	}
+	if (!dev)
+		return 0;
+	l3p = head + skb->network_header;
+	l3_off = skb->network_header - (__u16)(skb->data - head);
+	if (l3_off > skb->len)
+		return 0;
+	pkt_len = skb->len - l3_off;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		__u8 b[20];
+
+		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || b[9] != IPPROTO_TCP ||
+		    ((b[6] << 8 | b[7]) & 0x1fff))
+			return 0;
+		l3 = 4;
+		off = (b[0] & 0xf) * 4;
+		__builtin_memcpy(c.laddr, &b[12 + local * 4], 4);
+		__builtin_memcpy(c.raddr, &b[12 + !local * 4], 4);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		__u8 b[40];
+
+		/* Kernel replies carry no extension headers: only the plain case is looked at. */
+		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || b[6] != IPPROTO_TCP)
+			return 0;
+		l3 = 6;
+		off = 40;
+		__builtin_memcpy(c.laddr, &b[8 + local * 16], 16);
+		__builtin_memcpy(c.raddr, &b[8 + !local * 16], 16);
+	} else {
+		return 0;
+	}
+	if (off < 20 || bpf_probe_read_kernel(tcp, sizeof(tcp), l3p + off))
+		return 0;
+	__builtin_memcpy(ports, tcp, sizeof(ports));
+	c.netns = dev->nd_net.net->ns.inum;
+	c.family = l3;
+	c.lport = bpf_ntohs(ports[local]);
+	c.rport = bpf_ntohs(ports[!local]);
+	nh = tcp[13]; /* flags */
+	if (direction == PKT_INGRESS && (nh & 0x12) == 0x02) {
+		/* A new SYN on these addresses starts a new connection: the old one is history. */
+		bpf_map_delete_elem(&gone_conns, &c);
+		return 0;
+	}
+	o = bpf_map_lookup_elem(&gone_conns, &c);
+	if (!o) {
+		/* Only a RST the kernel sends for no socket at all, and only without a scope. */
+		if (direction != PKT_EGRESS || !(nh & 0x04))
+			return 0;
+		if (scope_by_pid || scope_by_comm || scope_by_uid) {
+			stat_inc(STAT_DEV_NO_OWNER);
+			return 0;
+		}
+		o = &none;
+	} else if (!o->traced) {
+		stat_inc(STAT_DEV_OUT_OF_SCOPE);
+		return 0;
+	}
+	len = off + (tcp[12] >> 4) * 4;
+	if (len > pkt_len)
+		len = pkt_len;
+	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
+	rec = record_open(o, direction, l3, pkt_len, dev, PKT_F_DEVICE, PKT_HDR_SMALL);
+	if (!rec)
+		return 0;
+	barrier_var(len);
+	len &= 0x1ff;
+	if (len > PKT_HDR_SMALL)
+		len = PKT_HDR_SMALL;
+	if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
+		len = 0;
+	record_submit(rec, len);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(capture_dev_ingress, struct sk_buff *skb)
+{
+	return handle_dev(skb, PKT_INGRESS);
+}
+
+SEC("tp_btf/net_dev_queue")
+int BPF_PROG(capture_dev_egress, struct sk_buff *skb)
+{
+	return handle_dev(skb, PKT_EGRESS);
 }

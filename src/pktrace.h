@@ -33,6 +33,36 @@ struct pkt_owner {
 	char comm[PKT_COMM_LEN];
 };
 
+enum pkt_record_kind {
+	PKT_REC_PACKET = 0, /* a packet: hdr[] holds its headers */
+	PKT_REC_CLAIM = 1,  /* a task took a passive connection: hdr[] holds a struct pkt_conn */
+};
+
+/* Bits of pkt_record.flags for packets. */
+enum pkt_record_flag {
+	PKT_F_HELD = 1 << 0,   /* passive connection not yet taken by a task: owner is provisional */
+	PKT_F_DEVICE = 1 << 1, /* seen at the device, no socket hook (timewait, kernel replies) */
+};
+
+/* pkt_record.flags of a claim record: how the connection was taken. */
+enum pkt_claim {
+	PKT_CLAIM_ACCEPT = 1, /* accept() returned it: the acceptor, until someone uses it */
+	PKT_CLAIM_USE = 2,    /* a task sent or received on it first: its owner from now on */
+	PKT_CLAIM_CLOSED = 3, /* closed before anyone used it: held packets go to the acceptor */
+};
+
+/* A connection as its local socket sees it; IPv4 addresses in the first 4 bytes. */
+struct pkt_conn {
+	__u32 netns; /* inode number of the network namespace */
+	__u8 family; /* 4 or 6 */
+	__u8 pad;
+	__u16 lport; /* host byte order */
+	__u16 rport;
+	__u16 pad2;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
 /* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size). */
 struct pkt_record {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
@@ -42,7 +72,11 @@ struct pkt_record {
 	__u8 direction; /* enum pkt_direction */
 	__u8 l3_proto;  /* 4 or 6 */
 	__u16 hdr_len;  /* bytes valid in hdr[] */
-	__u32 pad;
+	__u8 kind;      /* enum pkt_record_kind */
+	__u8 flags;     /* enum pkt_record_flag, or enum pkt_claim for a claim */
+	__u16 pad;
+	__u32 netns;    /* network namespace of the socket or device */
+	__u32 pad2;
 	char ifname[PKT_IFNAME_LEN];
 	__u8 hdr[PKT_HDR_MAX]; /* L3 header, IPv6 extension headers, TCP header with options */
 };
@@ -60,6 +94,14 @@ enum pkt_stat {
 	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
 	STAT_EXISTING_FULL, /* sockets older than pktrace not recorded: table full */
 	STAT_EXISTING_MOVED, /* sockets older than pktrace given their first holder */
+	STAT_HELD,          /* records of passive connections not yet taken (owner provisional) */
+	STAT_CLAIMS,        /* claim records submitted (accept, first use, closed unused) */
+	STAT_CLAIMS_LOST,   /* claim records the ring buffer had no room for */
+	STAT_OWNER_CHANGED, /* sockets whose user changed (another process, thread, exec, setuid) */
+	STAT_DEV_EVENTS,    /* records of packets seen only at the device (teardown, kernel RSTs) */
+	STAT_DEV_OUT_OF_SCOPE, /* such packets of untraced last owners */
+	STAT_DEV_NO_OWNER,  /* kernel RSTs for no known connection, not emitted under a scope */
+	STAT_GONE_FULL,     /* closed connections not remembered: table full */
 	STAT__MAX,
 };
 

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The hold: packets of a passive connection wait here until the kernel says which task took
+ * the connection (first send or receive, or accept), then go out with that task as owner, in
+ * their order and with their timestamps. Bounded in packets and bytes; preallocated.
+ */
+#ifndef PKTRACE_HOLD_H
+#define PKTRACE_HOLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pktrace.h"
+
+struct hold;
+
+struct hold_config {
+	uint64_t wait_ns;   /* how long a connection may wait for a task to take it */
+	size_t max_packets; /* records held at once */
+	size_t max_bytes;   /* record bytes held at once */
+};
+
+/* Emit one released record with owner as its owner; a negative return is passed back. */
+typedef int (*hold_emit_fn)(void *ctx, const struct pkt_record *rec, size_t size,
+			    const struct pkt_owner *owner);
+
+struct hold_stats {
+	uint64_t held;         /* records put on hold */
+	uint64_t taken;        /* released to the task that took the connection */
+	uint64_t waited_out;   /* released with the acceptor or listener's owner: closed, reset,
+				* or the wait ran out (at exit too) */
+	uint64_t early;        /* released early with the provisional owner: no room */
+	uint64_t out_of_scope; /* released to an owner outside the scope: not emitted */
+};
+
+struct hold *hold__new(const struct hold_config *cfg, hold_emit_fn emit, void *ctx);
+/* A record with PKT_F_HELD whose connection is c (as its local socket sees it). */
+int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
+		 const struct pkt_conn *c, int is_syn, int is_rst);
+/* A claim record (kind PKT_REC_CLAIM). */
+int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size);
+/* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME). */
+int hold__expire(struct hold *h, uint64_t now_ns);
+/* Release everything still held (at exit). */
+int hold__flush(struct hold *h);
+const struct hold_stats *hold__stats(const struct hold *h);
+void hold__free(struct hold *h);
+
+#endif /* PKTRACE_HOLD_H */
