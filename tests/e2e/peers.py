@@ -23,7 +23,8 @@ Modes:
   refused     bind a port, connect to a closed port, expect ECONNREFUSED
   backlog     listen (--backlog) and never accept; close the listener on a line on stdin
   queued      connect, send --send-bytes at once, wait for the reset (or EOF)
-  synflood    send --count SYNs from a raw socket (random source ports), nothing else
+  synflood    send --count SYNs from a raw socket (random source ports, --spoof-net: random
+              source addresses), nothing else
 
 --io-delay (forkserver, acceptfork, fdrecv): sleep after the accept/hand-over before the first
 send or receive on the connection, so data and ACKs reach it before anyone has used it; the
@@ -518,21 +519,32 @@ def tcp_checksum(src, dst, segment):
 
 
 def mode_synflood(args):
-    """--count SYNs (MSS option) from distinct random source ports of --connect to --port,
-    through a raw socket: no socket of ours answers the SYN-ACKs."""
+    """--count SYNs (MSS option) from random source ports to --connect:--port through a raw
+    socket: from --connect itself, or with --spoof-net A.B from random addresses A.B.x.y
+    (IP_HDRINCL), so that the SYN-ACKs can be routed where no RST comes back."""
     set_name(args.name)
     say("PID", os.getpid())
     r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    src = dst = args.connect
-    ports = random.sample(range(20000, 60000), args.count)
-    ports = [p for p in ports if p != args.port]
+    if args.spoof_net:
+        r.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
+    dst = args.connect
+    ports = [p for p in random.sample(range(20000, 60000), args.count) if p != args.port]
     sent = 0
     for n, sport in enumerate(ports):
+        src = dst
+        if args.spoof_net:
+            src = "%s.%d.%d" % (args.spoof_net, random.randint(0, 254), random.randint(1, 253))
         seq = random.getrandbits(32)
         hdr = struct.pack("!HHIIBBHHH", sport, args.port, seq, 0, 6 << 4, 0x02, 64240, 0, 0)
         seg = hdr + struct.pack("!BBH", 2, 4, 1460)
         csum = tcp_checksum(src, dst, seg)
         seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
+        if args.spoof_net:
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), random.getrandbits(16), 0,
+                             64, socket.IPPROTO_TCP, 0, socket.inet_aton(src),
+                             socket.inet_aton(dst))
+            ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
+            seg = ip + seg
         r.sendto(seg, (dst, 0))
         sent += 1
         if args.interval and n % 100 == 99:
@@ -541,6 +553,12 @@ def mode_synflood(args):
     say("SENT", sent)
     say("DONE")
 
+
+def ip_checksum(hdr):
+    total = sum(struct.unpack("!%dH" % (len(hdr) // 2), hdr))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
 
 MODES = {"server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
          "forkclient": mode_forkclient, "acceptfork": mode_acceptfork, "fdsend": mode_fdsend,
@@ -592,6 +610,7 @@ def main():
     p.add_argument("--backlog", type=int, default=8)
     p.add_argument("--send-bytes", type=int, default=0)
     p.add_argument("--count", type=int, default=1000, help="synflood: SYNs to send")
+    p.add_argument("--spoof-net", help="synflood: A.B, send from random addresses A.B.x.y")
     args = p.parse_args()
     MODES[args.mode](args)
 
