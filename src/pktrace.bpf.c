@@ -38,6 +38,8 @@ struct sk_state {
 	struct pkt_owner owner;
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
+	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
+	__u16 pad[3];
 };
 
 struct {
@@ -328,12 +330,18 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		bpf_map_delete_elem(&gone_conns, &c);
 		return 0;
 	}
-	if (newstate != TCP_CLOSE || oldstate == TCP_LISTEN || oldstate == TCP_CLOSE)
+	if (oldstate == TCP_LISTEN || oldstate == TCP_CLOSE || newstate == TCP_LISTEN)
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		return 0;
+	if (newstate != TCP_CLOSE) {
+		st->lport = sk->__sk_common.skc_num;
+		return 0;
+	}
 	conn_of_sock(sk, &c);
+	if (!c.lport)
+		c.lport = st->lport;
 	if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
 		stat_inc(STAT_GONE_FULL);
 	if (st->owner.cookie != bpf_get_socket_cookie((struct sock *)sk))
@@ -717,8 +725,14 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	}
 	if (!dev)
 		return 0;
-	l3p = head + skb->network_header;
-	l3_off = skb->network_header - (__u16)(skb->data - head);
+	/* At receive the network header is reset only after the tracepoint: data is at L3. */
+	if (direction == PKT_INGRESS) {
+		l3p = skb->data;
+		l3_off = 0;
+	} else {
+		l3p = head + skb->network_header;
+		l3_off = skb->network_header - (__u16)(skb->data - head);
+	}
 	if (l3_off > skb->len)
 		return 0;
 	pkt_len = skb->len - l3_off;
