@@ -23,6 +23,9 @@ from e2elib import (Proc, Skip, capture, describe, expect_both_sides, expect_one
                     run, test)
 
 NGINX = "/usr/sbin/nginx"
+# tcpdump -B: ab's bursts (thousands of packets in a few tens of ms, each seen twice on lo)
+# overflow the default ring if tcpdump is not scheduled for a moment.
+CAPTURE_KIB = 131072
 AB = "/usr/bin/ab"
 
 
@@ -135,10 +138,18 @@ def explain(m, phase, names, server_port):
     return ["%d %s, first: %s" % (len(v), k, describe(v[0])) for k, v in groups.items()]
 
 
-def verdict(m, what, phase, names, server_port, more=()):
+def tcpdump_drops(cap):
+    m = re.search(r"(\d+) packets dropped by kernel", cap.stats)
+    return int(m.group(1)) if m else 0
+
+
+def verdict(m, what, phase, names, server_port, more=(), cap=None):
     """m.assert_exact(what) plus the failures in more (strings, None for a check that held),
     all reported in one AssertionError headed by explain()'s summary."""
     summary = explain(m, phase, names, server_port)
+    if cap is not None and tcpdump_drops(cap) and m.extra:
+        summary.insert(0, "NOTE: tcpdump dropped %d packets: pktrace events of packets it "
+                       "lost show as events for no expected packet" % tcpdump_drops(cap))
     for line in summary:
         log("  " + line)
     problems = [p for p in more if p]
@@ -241,11 +252,13 @@ def nginx_workers(w, master, n, timeout=10):
     with open(os.path.join(w, "nginx.pid")) as f:
         assert int(f.read()) == master, "nginx.pid is not the master we started"
     for pid in pids:
+        while os.stat("/proc/%d" % pid).st_uid != 65534:  # the master logs before setuid()
+            assert time.monotonic() < deadline, "worker %d does not run as nobody" % pid
+            time.sleep(0.02)
         comm, ppid, threads = proc_stat(pid)
         assert comm == "nginx" and ppid == master, (
             "worker %d: comm %r ppid %d, want nginx/%d" % (pid, comm, ppid, master))
         assert threads == 1, "worker %d has %d threads, want 1" % (pid, threads)
-        assert os.stat("/proc/%d" % pid).st_uid == 65534, "worker %d does not run as nobody" % pid
     return pids
 
 
@@ -359,7 +372,7 @@ def nginx_prefork_workers(w):
 
         # 1. Everything of nginx and ab.
         offset = error_log_size(w)
-        with capture("lo", "tcp port %d" % port, pcap) as cap, \
+        with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB) as cap, \
                 pktrace(["-s", "comm=nginx,ab"], w, tag="all") as pt:
             ab_pid = run_ab(port, 200, 10, "run1")
             cap.stop()
@@ -387,7 +400,7 @@ def nginx_prefork_workers(w):
             "%s %d" % kv for kv in sorted(collections.Counter(phase.values()).items()))))
         failures = []
         try:
-            verdict(match(exp, ours), "nginx+ab events", phase, names, port, problems)
+            verdict(match(exp, ours), "nginx+ab events", phase, names, port, problems, cap)
         except AssertionError as e:  # still run the second part, then report both
             failures.append("-s comm=nginx,ab: %s" % e)
         if len(per_worker) < 2:
@@ -397,7 +410,7 @@ def nginx_prefork_workers(w):
         target = per_worker.most_common(1)[0][0] if len(per_worker) == 1 else workers[0]
         pcap2 = os.path.join(w, "lo-worker.pcap")
         offset = error_log_size(w)
-        with capture("lo", "tcp port %d" % port, pcap2) as cap, \
+        with capture("lo", "tcp port %d" % port, pcap2, buffer_kib=CAPTURE_KIB) as cap, \
                 pktrace(["-s", "pid=%d" % target], w, tag="worker") as pt:
             mine, runs = {}, 0
             while len(mine) < 3 and runs < 4:  # until the worker has served a few
@@ -428,14 +441,17 @@ def nginx_prefork_workers(w):
     log("-s pid=%d: the worker served %d of %d connections (%d runs of ab -n 30 -c 3)" % (
         target, len(mine), len(served), runs))
     for cport in sorted(mine):
-        syn = next(p for p in mine_pkts if p["SYN"] and not p["ACK"] and p["src_port"] == cport)
-        if not any(e["src_port"] == cport and e["SYN"] and not e["ACK"] for e in events2):
+        syn = [p for p in mine_pkts if p["SYN"] and not p["ACK"] and p["src_port"] == cport]
+        if not syn:
+            problems.append("scenario broken: tcpdump has no SYN from port %d (tcpdump dropped "
+                            "%d packets)" % (cport, tcpdump_drops(cap)))
+        elif not any(e["src_port"] == cport and e["SYN"] and not e["ACK"] for e in events2):
             problems.append("worker %d's connection from port %d: no event for its SYN (frame %d) "
-                            "under -s pid=%d" % (target, cport, syn["frame"], target))
+                            "under -s pid=%d" % (target, cport, syn[0]["frame"], target))
     exp2 = expect_one_side(mine_pkts, "lo", {port}, {port: worker_owner[target]})
     try:
         verdict(match(exp2, events2), "events under -s pid=%d" % target,
-                connection_phases(mine_pkts, port), names, port, problems)
+                connection_phases(mine_pkts, port), names, port, problems, cap)
     except AssertionError as e:
         failures.append("-s pid=%d (one worker): %s" % (target, e))
     assert not failures, "\n      ".join(failures)
@@ -514,7 +530,7 @@ def postgres_backend(w):
             assert proc_stat(postmaster)[0] == "postgres"
             log("postmaster %d on 127.0.0.1:%d (uid %d)" % (postmaster, port, pw.pw_uid))
             psqls = []
-            with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB) as cap, \
                     pktrace(["-s", "comm=postgres,psql"], w) as pt:
                 for i in range(4):
                     with Proc(user + [os.path.join(bindir, "psql"), "-X", "-w", "-A", "-t",
@@ -577,4 +593,4 @@ def postgres_backend(w):
         collections.Counter(phase.values()).items())))
     verdict(match(exp, ours), "postgres+psql events", phase, names, port,
             [events_of(ours, postmaster, "the postmaster (it only accepts and forks)"),
-             losses(pt)])
+             losses(pt)], cap)
