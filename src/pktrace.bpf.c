@@ -296,8 +296,9 @@ static __always_inline int owner_use(struct sock *sk)
 		st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 0;
+	if (st->owner.pid && !unclaimed)
+		stat_inc(STAT_OWNER_CHANGED);
 	state_take(st, cookie);
-	stat_inc(STAT_OWNER_CHANGED);
 	if (unclaimed)
 		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
 	return 0;
