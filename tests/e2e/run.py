@@ -300,13 +300,10 @@ def attribution_fork_accept(w):
     parent = srv.peer_pid
     assert worker != parent
     pkts = read_pcap(pcap)
-    early = [p for p in pkts if p["dst_port"] == port and p["payload"] and p["time"] < t_io]
-    assert early, "scenario broken: no client data before the worker's first read"
-    syn = next(p for p in pkts if p["SYN"] and not p["ACK"])
-    log("frames %d (SYN) to %d: %d server-side packets before the worker's first read "
-        "(%d with client data) -> worker %d, not the listener's owner %d" % (
-            syn["frame"], max(p["frame"] for p in pkts if p["time"] < t_io),
-            2 * sum(1 for p in pkts if p["time"] < t_io), len(early), worker, parent))
+    from t_attribution import check_held_scenario, check_taken
+    n_early = check_held_scenario(pkts, port, t_io)
+    log("server-side packets from the SYN to the worker's first read -> worker %d, not the "
+        "listener's owner %d" % (worker, parent))
     worker_o = owner({"pid": worker, "name": wn}, ppid=parent)
     client_o = owner({"pid": cli.peer_pid, "name": cn})
     exp = expect_both_sides(pkts, "lo", {port: worker_o, lport: client_o})
@@ -314,6 +311,7 @@ def attribution_fork_accept(w):
     m.assert_exact("fork/accept events")
     wrong = [e for e in events if e["processId"] == parent]
     assert not wrong, "%d events of the listener's owner %d" % (len(wrong), parent)
+    check_taken(pt.stderr(), n_early)
 
 
 @test
@@ -960,6 +958,7 @@ def ringbuf_loss_counted(w):
 
 # Tests kept in modules of their own register themselves with @test when imported.
 import t_attribution  # noqa: E402,F401
+import t_uring  # noqa: E402,F401
 import t_servers  # noqa: E402,F401
 
 

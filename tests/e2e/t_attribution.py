@@ -58,16 +58,25 @@ def hold_options(seconds):
     return ["--hold-time", str(seconds)] if "--hold-time" in pktrace_help() else []
 
 
+HELD_RX = (r"(\d+) packets held until a process took the connection: (\d+) went to that "
+           r"process, (\d+) to the acceptor or the listener's owner(?: \([^)]*\))?, "
+           r"(\d+) early for lack of room, (\d+) to processes out of scope")
+
+
 def held_summary(stderr):
-    """Log the summary's lines about held packets; fail if one says packets were left held
-    (not emitted) at exit. Return those lines."""
-    lines = [l for l in stderr.splitlines() if re.search(r"\bheld\b|\bhold", l, re.I)]
+    """The summary's line about held packets (host-wide: every accepted connection is held,
+    traced or not): log it, check that every held packet was released by exit (taken +
+    acceptor/listener + early = held), return the counts (all 0 when there is no such line)."""
+    lines = [l for l in stderr.splitlines() if re.search(r"\bheld\b", l, re.I)]
     for l in lines:
         log("summary: " + l.strip())
-    left = [l for l in lines if re.search(r"left|still|at exit|remain|never|discard", l, re.I)
-            and any(int(n) for n in re.findall(r"(?<![\w.])(\d+)(?![\w.])", l))]
-    assert not left, "packets left held at exit: %s" % left
-    return lines
+    m = re.search(HELD_RX, stderr)
+    assert m or not lines, "a summary line about held packets of an unknown form: %s" % lines
+    held, taken, fallback, early, oos = (int(x) for x in m.groups()) if m else (0,) * 5
+    assert held == taken + fallback + early, (
+        "packets left held at exit: %d held, %d taken + %d to the acceptor or listener's owner "
+        "+ %d early = %d released" % (held, taken, fallback, early, taken + fallback + early))
+    return {"held": held, "taken": taken, "fallback": fallback, "early": early, "oos": oos}
 
 
 def first_io_time(proc):
@@ -76,13 +85,24 @@ def first_io_time(proc):
 
 def check_held_scenario(pkts, server_port, t_first_io):
     """The scenario really holds packets: data and the handshake reached the server's socket
-    before its first send/receive."""
+    before its first send/receive. Returns how many server-side events came clearly (50 ms)
+    before it: at least these must have been held and taken."""
     early = [p for p in pkts if p["dst_port"] == server_port and p["payload"]
              and p["time"] < t_first_io]
     assert early, ("scenario broken: no client data reached the server before its first "
                    "send/receive (FIRSTIO %.6f)" % t_first_io)
-    log("%d client data packets reached the server socket before its first send/receive" %
-        len(early))
+    n = sum(1 for p in pkts if server_port in (p["src_port"], p["dst_port"])
+            and p["time"] < t_first_io - 0.05)
+    log("%d client data packets (%d server-side events in all) reached or left the server "
+        "socket before its first send/receive" % (len(early), n))
+    return n
+
+
+def check_taken(stderr, n_early):
+    h = held_summary(stderr)
+    assert h["taken"] >= n_early, (
+        "summary: %d held packets went to the process that took the connection; this "
+        "connection alone had %d before its first send/receive" % (h["taken"], n_early))
 
 
 def all_to(label, m, o):
@@ -115,13 +135,13 @@ def accept_then_fork(w):
         cap.stop()
         events = pt.stop()
     pkts = read_pcap(pcap)
-    check_held_scenario(pkts, port, t_io)
+    n_early = check_held_scenario(pkts, port, t_io)
     child_o = who(child, wn, ppid=srv.peer_pid)
     cli_o = who(cli.peer_pid, cn)
     m = match(attribute(expect_both_sides(pkts, "lo"), {port: child_o, lport: cli_o}), events)
     all_to("the child", m, child_o)
     m.assert_exact("accept-then-fork events")
-    held_summary(pt.stderr())
+    check_taken(pt.stderr(), n_early)
 
 
 @test
@@ -149,7 +169,7 @@ def scm_rights_handover(w):
         cap.stop()
         events = pt.stop()
     pkts = read_pcap(pcap)
-    check_held_scenario(pkts, port, t_io)
+    n_early = check_held_scenario(pkts, port, t_io)
     b_o = who(b.peer_pid, bn)
     cli_o = who(cli.peer_pid, cn)
     m = match(attribute(expect_both_sides(pkts, "lo"), {port: b_o, lport: cli_o}), events)
@@ -158,7 +178,7 @@ def scm_rights_handover(w):
     wrong = [e for e in events if e["processId"] == a.peer_pid]
     assert not wrong, "%d events of the passing process %d: %s" % (
         len(wrong), a.peer_pid, [describe(e) for e in wrong[:4]])
-    held_summary(pt.stderr())
+    check_taken(pt.stderr(), n_early)
 
 
 @test
@@ -328,10 +348,11 @@ def listener_closed_with_queue(w):
     m = match(attribute(expect_both_sides(pkts, "lo"), owners), events)
     all_to("the listener's owner", m, srv_o)
     m.assert_exact("events of never-accepted connections")
-    held_summary(pt.stderr())
-
-
-HOLD_RX = r"(\d+)\s+(?:packets?\s+|records?\s+|events?\s+)?(?:put\s+on\s+)?held"
+    n_srv = sum(1 for e in m.expected if local_port(e) == port)
+    h = held_summary(pt.stderr())
+    assert h["fallback"] >= n_srv, (
+        "summary: %d held packets went to the acceptor or the listener's owner; these "
+        "never-accepted connections alone had %d" % (h["fallback"], n_srv))
 
 
 @test
@@ -418,7 +439,7 @@ def syn_flood_bounded(w):
     assert sm, "no summary line of the documented form: %r" % stderr[-400:]
     W, P, O, N, L, R, D, M, U = (int(x) for x in sm.groups())
     log("summary: %d written, %d seen, %d out of scope, %d no owner, %d lost" % (W, P, O, N, L))
-    lines = held_summary(stderr)
+    h = held_summary(stderr)
     syn_missing = [e for e in m.missing if e["SYN"] and not e["ACK"]]
     assert not syn_missing, "%d SYNs seen by tshark without an event, e.g. %s" % (
         len(syn_missing), [describe(e) for e in syn_missing[:3]])
@@ -431,10 +452,14 @@ def syn_flood_bounded(w):
     assert L == R + D + M + U, "summary: %d lost is not %d+%d+%d+%d" % (L, R, D, M, U)
     assert W + L == P - O - N, "written %d + lost %d != seen %d - out of scope %d - no " \
         "owner %d" % (W, L, P, O, N)
-    if hold:
-        held = [int(x) for l in lines for x in re.findall(HOLD_RX, l, re.I)]
-        assert held and max(held) >= len(syns), (
-            "the summary does not count the %d held SYNs: %s" % (len(syns), lines))
+    n_srv = len(exp) - len(cookie_acks)  # cookie SYN-ACKs belong to no request to hold
+    assert h["held"] >= n_srv and h["fallback"] + h["early"] >= n_srv, (
+        "summary: %d packets held, %d to the listener's owner, %d early; the flood alone had %d "
+        "(SYNs, SYN-ACKs) that no process ever took" % (h["held"], h["fallback"], h["early"],
+                                                          n_srv))
+    if "--hold-packets" in hold:
+        assert h["early"] > 0, ("--hold-packets 256 and %d requests waiting, yet nothing was "
+                                "released early for lack of room" % sent)
     assert hwm - rss0 < 64 * 1024, "pktrace grew by %d KiB during a %d-SYN flood" % (
         hwm - rss0, count)
     assert not cookie_missing, (
