@@ -13,8 +13,7 @@ import time
 
 from e2elib import (capture, describe, events_for_ports, expect_both_sides,
                     expect_one_side, local_port, log, match, netns, own_cgroup_ino, peer,
-                    pktrace, rand_name, rand_port, rand_tag, read_pcap, release, PKTRACE, run,
-                    test)
+                    pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, test)
 
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
@@ -46,16 +45,6 @@ def attribute(exp, port_owners):
         if o is not None:
             e["owner"] = o
     return exp
-
-
-def pktrace_help():
-    return run([PKTRACE, "--help"], check=False).stdout + run([PKTRACE, "--help"],
-                                                             check=False).stderr
-
-
-def hold_options(seconds):
-    """--hold-time SECONDS when this pktrace has the option (the attribution rules plan it)."""
-    return ["--hold-time", str(seconds)] if "--hold-time" in pktrace_help() else []
 
 
 HELD_RX = (r"(\d+) packets held until a process took the connection: (\d+) went to that "
@@ -360,8 +349,7 @@ def syn_flood_bounded(w):
     """SYN flood in a namespace of its own, from spoofed addresses (raw socket), to a listener
     that never accepts; the SYN-ACKs leave through a veth into a sink namespace that drops
     them, so no RST ends a request and nothing ever takes one: with syncookies off and a large
-    backlog, 3000 requests wait in the hold (--hold-time 0.5 --hold-packets 256 when pktrace
-    has them). Every SYN, SYN-ACK and SYN-ACK retransmission is reported once with the
+    backlog, 3000 requests wait in the hold (--hold-time 0.5 --hold-packets 256). Every SYN, SYN-ACK and SYN-ACK retransmission is reported once with the
     listener's owner; the summary is consistent (written + lost = seen - out of scope - no
     owner) and counts the held packets; nothing is left held at exit; pktrace's memory stays
     bounded. Then 50 SYNs with syncookies=2: the cookie SYN-ACKs (sent with no socket
@@ -373,9 +361,7 @@ def syn_flood_bounded(w):
     port = rand_port()
     sn, fn = rand_name("e2s"), rand_name("e2f")
     p_lo, p_ve = os.path.join(w, "lo.pcap"), os.path.join(w, "veth.pcap")
-    hold = hold_options(0.5)
-    if "--hold-packets" in pktrace_help():
-        hold += ["--hold-packets", "256"]
+    hold = ["--hold-time", "0.5", "--hold-packets", "256"]
     with netns(ns), netns(sink):
         run(["ip", "link", "add", veth, "netns", ns, "type", "veth", "peer", "name", peer_dev,
              "netns", sink])
@@ -457,9 +443,8 @@ def syn_flood_bounded(w):
         "summary: %d packets held, %d to the listener's owner, %d early; the flood alone had %d "
         "(SYNs, SYN-ACKs) that no process ever took" % (h["held"], h["fallback"], h["early"],
                                                           n_srv))
-    if "--hold-packets" in hold:
-        assert h["early"] > 0, ("--hold-packets 256 and %d requests waiting, yet nothing was "
-                                "released early for lack of room" % sent)
+    assert h["early"] > 0, ("--hold-packets 256 and %d requests waiting, yet nothing was "
+                            "released early for lack of room" % sent)
     assert hwm - rss0 < 64 * 1024, "pktrace grew by %d KiB during a %d-SYN flood" % (
         hwm - rss0, count)
     assert not cookie_missing, (
