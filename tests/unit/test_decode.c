@@ -742,6 +742,7 @@ static void fill_record(struct pkt_record *r, const struct pkt *p)
 	r->ifindex = 7;
 	r->direction = PKT_EGRESS;
 	r->l3_proto = 4;
+	r->kind = PKT_REC_PACKET;
 	memcpy(r->ifname, "veth-a\0\0garbage", PKT_IFNAME_LEN);
 	memcpy(r->hdr, p->b, p->len);
 	r->hdr_len = (uint16_t)p->len;
@@ -798,6 +799,10 @@ static void test_record_bad_sizes(void **state)
 	assert_int_equal(decode_record(&r, sizeof(r) + 64, 0, &e, &ifindex, &uts),
 			 -DECODE_BAD_RECORD);
 	assert_int_equal(decode_record(NULL, 0, 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	/* A claim record is no packet: the reader hands it to the hold, never to the decoder. */
+	fill_record(&r, &p);
+	r.kind = PKT_REC_CLAIM;
+	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
 	/* A well-sized record with broken headers is a header error, not a record error. */
 	fill_record(&r, &p);
 	r.hdr[0] = 0x75;
