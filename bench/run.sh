@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pktrace benchmark: the same loopback TCP traffic (bench/tcpflood.c) with no tracer, with
 # tcpdump and with pktrace in three configurations; prints the results and writes them to
-# bench/results.md. What is measured and how to read it: bench/README.md. Run as root:
+# bench/results.md, with the ns per run of every pktrace BPF program (kernel BPF statistics).
+# What is measured and how to read it: bench/README.md. Run as root:
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
@@ -50,6 +51,7 @@ command -v gcc >/dev/null || die "gcc is missing: apt-get install gcc"
 [ -x ./pktrace ] || die "./pktrace is missing: run 'make pktrace' (make bench does)"
 HAVE_BPFTOOL=1
 command -v bpftool >/dev/null || HAVE_BPFTOOL=0
+command -v jq >/dev/null || HAVE_BPFTOOL=0 # bpftool's JSON is read with jq
 # Sockets in TIME-WAIT from an earlier run are harmless (the server sets SO_REUSEADDR).
 if ss -Htan "( sport = :$PORT or dport = :$PORT )" | grep -qv '^TIME-WAIT'; then
 	die "port $PORT is in use on this host: set BENCH_PORT to a free port"
@@ -120,28 +122,47 @@ irq_work() { # IRQ-work interrupts taken so far, all CPUs (how BPF ring-buffer w
 		END { if (!f) print "NA" }' /proc/interrupts
 }
 
-cgskb_progs() { # "id run_time_ns run_cnt" of every loaded cgroup_skb program
+# pktrace's BPF programs, by name: the global functions of its object's BTF (one per program).
+# Programs of these names that this run's tracer did not load belong to another pktrace.
+PROG_NAMES=$( { bpftool btf dump file build/pktrace.bpf.o 2>/dev/null || true; } |
+	sed -n "s/^\[[0-9]*\] FUNC '\([A-Za-z0-9_]*\)' .*linkage=global$/\1/p" | tr '\n' ' ')
+[ "$HAVE_BPFTOOL" = 0 ] || [ -n "$PROG_NAMES" ] ||
+	die "no BPF program names in build/pktrace.bpf.o (bpftool btf dump): run 'make pktrace'"
+
+progs() { # "id type name run_time_ns run_cnt" of every loaded program named as one of pktrace's
 	[ "$HAVE_BPFTOOL" = 1 ] || return 0
-	bpftool prog show 2>/dev/null | awk '$2 == "cgroup_skb" {
-		id = $1; sub(":", "", id); ns = 0; cnt = 0
-		for (i = 3; i < NF; i++) {
-			if ($i == "run_time_ns") ns = $(i + 1)
-			if ($i == "run_cnt") cnt = $(i + 1)
+	# bpftool's JSON gives the full name (from BTF); run_time_ns and run_cnt are absent or null
+	# while the kernel's statistics have counted nothing.
+	bpftool -j prog show 2>/dev/null | jq -r '.[] | "\(.id) \(.type) \(.name // "?") \(.run_time_ns // 0) \(.run_cnt // 0)"' |
+		awk -v names="$PROG_NAMES" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+			want[$3]'
+}
+
+bpf_snap() { # bpf_snap "IDS": "name ns runs" for each of these programs
+	[ -n "$1" ] || return 0
+	progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+		want[$1] { print $3, $4, $5 }'
+}
+
+bpf_fields() { # bpf_fields BEFORE AFTER: the raw row's BPF fields from two bpf_snap outputs:
+	# bpf_ns/bpf_runs (the cgroup_skb programs, as in earlier results), bpfall_ns/bpfall_runs
+	# (every program) and ns.NAME/runs.NAME per program, over the traffic
+	awk -v before="$1" -v after="$2" 'BEGIN {
+		n = split(before, b, "\n"); for (i = 1; i <= n; i++) { split(b[i], f, " "); if (f[1] != "") { ns0[f[1]] += f[2]; c0[f[1]] += f[3] } }
+		n = split(after, b, "\n"); for (i = 1; i <= n; i++) { split(b[i], f, " "); if (f[1] != "") { ns1[f[1]] += f[2]; c1[f[1]] += f[3]; order[++k] = f[1] } }
+		if (!k) { printf "bpf_ns=NA bpf_runs=NA bpfall_ns=NA bpfall_runs=NA"; exit }
+		for (i = 1; i <= k; i++) {
+			p = order[i]; dn = ns1[p] - ns0[p]; dc = c1[p] - c0[p]
+			all_ns += dn; all_c += dc
+			if (p == "capture_ingress" || p == "capture_egress") { sk_ns += dn; sk_c += dc }
+			per = per sprintf(" ns.%s=%d runs.%s=%d", p, dn, p, dc)
 		}
-		print id, ns, cnt }'
+		printf "bpf_ns=%d bpf_runs=%d bpfall_ns=%d bpfall_runs=%d%s", sk_ns, sk_c, all_ns, all_c, per
+	}'
 }
 
-bpf_sum() { # bpf_sum "IDS": "ns runs" summed over these cgroup_skb programs
-	[ -n "$1" ] || {
-		echo "NA NA"
-		return
-	}
-	cgskb_progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
-		want[$1] { ns += $2; cnt += $3 } END { printf "%d %d\n", ns, cnt }'
-}
-
-others_count() { # others_count "IDS": how many loaded cgroup_skb programs are not among IDS
-	cgskb_progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1 }
+others_count() { # others_count "IDS": how many loaded pktrace programs are not among IDS
+	progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1 }
 		!mine[$1] { c++ } END { print c + 0 }'
 }
 
@@ -214,25 +235,26 @@ run_one() {
 	local -a cmd
 	read -r -a cmd <<<"${CMD[$cfg]}"
 	if [ -n "${CMD[$cfg]}" ]; then
-		local before
-		before=$(cgskb_progs | cut -d' ' -f1 | tr '\n' ' ')
 		if ! start_tracer "$tag" "${cmd[@]}"; then
 			printf '%s\t%s\tstatus=no-start\n' "$round" "$cfg" >>"$RAW"
 			return 0
 		fi
 		ready_ticks=$(ticks "$TRACER_PID")
-		# The tracer's own cgroup_skb programs: those that were not loaded before it started.
-		mine=$(cgskb_progs | awk -v old="$before" 'BEGIN { n = split(old, a, " "); for (i = 1; i <= n; i++) o[a[i]] = 1 }
-			!o[$1] { printf "%s ", $1 }')
+		# The tracer's own programs: those it holds a file descriptor of (program or link:
+		# /proc/PID/fdinfo's prog_id), among pktrace's names. Another pktrace started meanwhile
+		# (a test run, say) has programs of the same names: they are not counted as this run's.
+		mine=$(progs | awk -v held="$(awk '$1 == "prog_id:" { printf "%s ", $2 }' /proc/"$TRACER_PID"/fdinfo/* 2>/dev/null)" \
+			'BEGIN { n = split(held, a, " "); for (i = 1; i <= n; i++) h[a[i]] = 1 } h[$1] { printf "%s ", $1 }')
+		progs >"$WORK/progs.txt" # for the programs' types in the results
 	fi
 	others0=$(others_count "$mine")
-	bpf0=$(bpf_sum "$mine")
+	bpf0=$(bpf_snap "$mine")
 	iw0=$(irq_work)
 	b0=$(host_busy)
 	out=$(flood) || die "tcpflood failed in run $cfg (round $round)"
 	b1=$(host_busy)
 	iw1=$(irq_work)
-	bpf1=$(bpf_sum "$mine")
+	bpf1=$(bpf_snap "$mine")
 	others1=$(others_count "$mine")
 	if [ -n "${CMD[$cfg]}" ]; then
 		traffic_ticks=$(ticks "$TRACER_PID")
@@ -272,11 +294,10 @@ run_one() {
 	interf=$(calc 'printf "%.1f", 100 * (o + st) / (e * n)' o="$other" st="$steal" \
 		e="$(kv elapsed_s "$out")" n="$NCPU")
 	quiet=$(calc 'print (i <= q) ? 1 : 0' i="$interf" q="$QUIET_PCT")
-	printf '%s\t%s\tstatus=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s bpf_ns=%s bpf_runs=%s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_cgroup_skb_progs=%s irq_work=%s\n' \
+	printf '%s\t%s\tstatus=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s %s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_pktrace_progs=%s irq_work=%s\n' \
 		"$round" "$cfg" "$status" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
 		"$captured" "$lost" "$seen" "$rc" \
-		"$(calc 'print b - a' b="${bpf1% *}" a="${bpf0% *}")" \
-		"$(calc 'print b - a' b="${bpf1#* }" a="${bpf0#* }")" \
+		"$(bpf_fields "$bpf0" "$bpf1")" \
 		"$other" "$steal" "$interf" "$quiet" "$((others0 > others1 ? others0 : others1))" "$(calc 'print b - a' b="$iw1" a="$iw0")" >>"$RAW"
 	say "$(printf '%-20s round %s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
 		"$cfg" "$round" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
@@ -356,6 +377,12 @@ function num(x) { return x != "" && x != "NA" }
 		out = out sprintf(" bpf_runs_wire=%.2f bpf_ns_run=%.0f bpf_us_wire=%.3f", v["bpf_runs"] / wire,
 			v["bpf_ns"] / v["bpf_runs"], v["bpf_ns"] / wire / 1e3)
 	else out = out " bpf_runs_wire=NA bpf_ns_run=NA bpf_us_wire=NA"
+	out = out (num(v["bpfall_ns"]) ? sprintf(" bpfall_us_wire=%.3f", v["bpfall_ns"] / wire / 1e3) : " bpfall_us_wire=NA")
+	# Per program: ns per run and runs per wire packet (nothing for a program that did not run).
+	for (k in v) if (substr(k, 1, 3) == "ns.") {
+		p = substr(k, 4); c = v["runs." p]
+		if (c > 0) out = out sprintf(" nsrun.%s=%.1f rpw.%s=%.3f", p, v[k] / c, p, c / wire)
+	}
 	print $1 "\t" $2 "\t" out
 }' "$RAW" >"$DER"
 
@@ -419,14 +446,48 @@ table_main() {
 }
 
 table_kernel() {
-	printf '| run | traffic CPU µs / wire packet | traffic Δ µs / wire packet | BPF hook runs / wire packet | BPF ns / hook run | BPF µs / wire packet | total extra CPU µs / wire packet | IRQ-work interrupts | interference %% |\n'
-	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+	printf '| run | traffic CPU µs / wire packet | traffic Δ µs / wire packet | cgroup_skb runs / wire packet | cgroup_skb ns / run | cgroup_skb µs / wire packet | all BPF programs µs / wire packet | total extra CPU µs / wire packet | IRQ-work interrupts | interference %% |\n'
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 	local cfg
 	for cfg in "${CONFIGS[@]}"; do
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" \
 			"$(med "$cfg" traffic_us_wire)" "$(kv traffic_delta "${D[$cfg]}")" \
 			"$(med "$cfg" bpf_runs_wire)" "$(med "$cfg" bpf_ns_run)" "$(med "$cfg" bpf_us_wire)" \
+			"$(med "$cfg" bpfall_us_wire)" \
 			"$(kv total "${D[$cfg]}")" "$(med "$cfg" irq_work)" "$(med "$cfg" interference)"
+	done
+}
+
+prog_type() { # the type of a program named $1 in the raw rows' runs, from the last listing
+	awk -v p="$1" '$3 == p { t = $2 } END { print t ? t : "?" }' "$WORK/progs.txt" 2>/dev/null || echo "?"
+}
+
+table_progs() { # every pktrace program: ns per run and runs per wire packet, per configuration
+	local cfg p line sep
+	line='| program | type |'
+	sep='| --- | --- |'
+	for cfg in "${PKTRACE_CONFIGS[@]}"; do
+		line+=" ${cfg#pktrace-} ns / run | ${cfg#pktrace-} runs / wire packet |"
+		sep+=' --- | --- |'
+	done
+	printf '%s\n%s\n' "$line" "$sep"
+	for p in $PROG_NAMES; do
+		line="| $p | $(prog_type "$p") |"
+		for cfg in "${PKTRACE_CONFIGS[@]}"; do
+			line+=" $(med "$cfg" "nsrun\\.$p" | sed 's/^NA$/-/') | $(med "$cfg" "rpw\\.$p" | sed 's/^NA$/-/') |"
+		done
+		printf '%s\n' "$line"
+	done
+}
+
+SENDRECV_TARGET=50 # ns per send or receive for a socket whose owner does not change (the issue's goal)
+sendrecv() { # the owner programs' cost per send/receive call, against the target
+	local cfg s r
+	for cfg in "${PKTRACE_CONFIGS[@]}"; do
+		s=$(med "$cfg" 'nsrun\.owner_send') r=$(med "$cfg" 'nsrun\.owner_recv')
+		printf -- '- %s: owner_send %s ns per run (%s runs per wire packet), owner_recv %s ns per run (%s per wire packet): %s\n' \
+			"$cfg" "$s" "$(med "$cfg" 'rpw\.owner_send')" "$r" "$(med "$cfg" 'rpw\.owner_recv')" \
+			"$(calc 'if (s <= t && r <= t) print "within the ~" t " ns target"; else print "ABOVE the ~" t " ns target"' s="$s" r="$r" t="$SENDRECV_TARGET")"
 	done
 }
 
@@ -502,15 +563,15 @@ share() { # share KEY: "min-max % (median M %)" of KEY seconds over the runs' tr
 noise() {
 	local total progs
 	total=$(grep -c . "$RAW")
-	progs=$(grep -c 'other_cgroup_skb_progs=[1-9]' "$RAW" || true)
+	progs=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" || true)
 	echo "- $(grep -c ' quiet=1' "$RAW" || true) of $total runs were quiet (interference at most $QUIET_PCT %)."
 	echo "- Other processes used $(share other_cpu_s) of the $NCPU CPUs while the traffic ran"
 	echo "  (other_cpu_s in the raw rows); the hypervisor stole $(share steal_s) (steal_s)."
 	if [ "$progs" -gt 0 ]; then
-		echo "- In $progs of $total runs, cgroup_skb programs of another process (another pktrace?)"
-		echo "  were loaded: if attached to the cgroup root, they ran on this traffic too."
+		echo "- In $progs of $total runs, programs of another pktrace (the same names, not loaded by"
+		echo "  this run's tracer) were loaded: their host-wide hooks ran on this traffic too."
 	else
-		echo "- No other process's cgroup_skb program was loaded during any run."
+		echo "- No other pktrace's programs were loaded during any run."
 	fi
 }
 
@@ -555,6 +616,23 @@ $(table_main)
 
 $(table_kernel)
 
+## BPF programs
+
+Every pktrace program, from the kernel's BPF statistics over the traffic (\`run_time_ns /
+run_cnt\`, the medians over the runs used); "-": it did not run. The owner programs run on
+every send and receive of the host, the cgroup_skb programs on every packet of a socket, the
+device programs on every packet of every device. The statistics are on only while the messages
+flow (after the connections are set up, until the last echo), so the programs that run once
+per connection (owner_sock_create, owner_accept*, conn_state) or per process count only other
+activity of the host.
+
+$(table_progs)
+
+Extra cost per send or receive call for a socket whose owner does not change (owner_send,
+owner_recv; the goal is about $SENDRECV_TARGET ns):
+
+$(sendrecv)
+
 ## Ratios pktrace / tcpdump
 
 Above 1: pktrace costs more than tcpdump for the same traffic. NA: a value was not positive
@@ -594,8 +672,9 @@ bench/README.md describes every column. In short:
   and tcpdump's copy of each packet into its AF_PACKET ring run in the sending process
   (ingress in the softirq its send runs). **Δ** is the difference with the baseline: that
   in-kernel cost plus side effects (cache, scheduling). **BPF**: run time and count of
-  pktrace's two cgroup_skb programs, from the kernel's BPF statistics (on only while the
-  traffic runs). **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
+  pktrace's programs, from the kernel's BPF statistics (on only while the traffic runs): the
+  two cgroup_skb programs (as in earlier results), all programs together, and each program
+  alone (ns per run, runs per wire packet). **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
   costs the machine.
 - **slowdown** = baseline msg/s / run msg/s. The client and the server keep the CPUs busy, so
   the tracer's CPU competes with the traffic.
@@ -620,6 +699,12 @@ echo "== pktrace benchmark: $CONNS x $MSGS messages of $SIZE bytes on 127.0.0.1,
 table_main
 echo
 table_kernel
+echo
+echo "== BPF programs: ns per run, runs per wire packet"
+table_progs
+echo
+echo "== extra cost per send/receive call (owner_send, owner_recv; goal about $SENDRECV_TARGET ns)"
+sendrecv
 echo
 echo "== ratios pktrace / tcpdump"
 table_ratios
