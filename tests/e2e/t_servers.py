@@ -193,6 +193,41 @@ def losses(pt):
     return None
 
 
+HOLD_RX = re.compile(r"(\d+) packets held until a process took the connection: (\d+) went to "
+                     r"that process, (\d+) to the acceptor or the listener's owner"
+                     r"(?: \([^)]*\))?, (\d+) early for lack of room, (\d+) to processes out "
+                     r"of scope")
+DEVICE_RX = re.compile(r"packets seen only at the device[^:]*: (\d+)")
+
+
+def hold_summary(pt, device_only=None):
+    """Failures (a list) in the summary's account of the hold: every held packet went to the
+    process that took its connection (each one here is taken at once by its worker or
+    backend): none to the acceptor or the listener's owner, none early. device_only: how many
+    events only a timewait socket saw (one per wire packet through a timewait socket; the
+    count is of traced owners only)."""
+    err, out = pt.stderr(), []
+    m = HOLD_RX.search(err)
+    if not m:
+        return ["no held-packets line in pktrace's summary: %r" % err[-400:]]
+    held, taken, fallback, early, unscoped = (int(x) for x in m.groups())
+    log("hold: %d held, %d to the process that took the connection (%d of them out of scope), "
+        "%d to the acceptor or listener, %d early" % (held, taken, unscoped, fallback, early))
+    # The hold sees every accepted connection on the host: packets of other processes' (out of
+    # scope) may have waited out; those of ours may not.
+    if held == 0 or fallback + early > unscoped or held != taken + fallback + early:
+        out.append("summary of the hold: %r (want every held packet of these servers to go to "
+                   "the process that took its connection: none to the acceptor or listener, "
+                   "none early)" % m.group(0))
+    if device_only is not None:
+        d = DEVICE_RX.search(err)
+        if not d or int(d.group(1)) != device_only:
+            out.append("summary: %s packets seen only at the device, want %d (the packets "
+                       "through a timewait socket on the wire)" % (
+                           d.group(1) if d else "no count of", device_only))
+    return out
+
+
 def events_of(events, pid, what):
     """None, or a failure naming the events attributed to pid."""
     bad = [e for e in events if e["processId"] == pid]
@@ -412,10 +447,11 @@ def nginx_prefork_workers(w):
             log("%d events of other nginx/ab traffic ignored" % (len(events) - len(ours)))
         problems = [events_of(ours, master, "the nginx master (it never uses an accepted socket)"),
                     losses(pt)]
+        phase = connection_phases(pkts, port)
+        problems += hold_summary(pt, sum(1 for v in phase.values() if "timewait" in v))
         conns_all = dict(conns)
         conns_all.update(surplus_workers(pkts, ours, port, conns, early, workers, problems))
         exp = nginx_expected(pkts, port, conns_all, worker_owner, ab_o)
-        phase = connection_phases(pkts, port)
         log("wire: %d connections; %s packets" % (len(conns_all), ", ".join(
             "%s %d" % kv for kv in sorted(collections.Counter(phase.values()).items()))))
         if not any("timewait" in v for v in phase.values()):
@@ -446,7 +482,7 @@ def nginx_prefork_workers(w):
     assert mine, "scenario broken: worker %d served none of %d requests" % (target, 30 * runs)
     pkts2 = read_pcap(pcap2)
     problems = [events_of(events2, master, "the nginx master under -s pid=%d" % target),
-                losses(pt)]
+                losses(pt)] + hold_summary(pt)
     others = [e for e in events2 if e["processId"] not in (target, master)]
     if others:
         problems.append("%d events of processes other than worker %d under -s pid=%d: %s" % (
@@ -630,4 +666,4 @@ def postgres_backend(w):
         "temporary tables within the delayed-ACK time)")
     verdict(match(exp, ours), "postgres+psql events", phase, names, port,
             [events_of(ours, postmaster, "the postmaster (it only accepts and forks)"),
-             losses(pt)], cap)
+             losses(pt)] + hold_summary(pt, len(tw)), cap)
