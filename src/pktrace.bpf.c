@@ -39,7 +39,10 @@ struct sk_state {
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
 	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
-	__u16 pad[3];
+	/* Set on a listener, so every connection cloned from it starts as not yet taken: its
+	 * owner is the listener's until a task takes it (state_take clears it). */
+	__u8 listener;
+	__u8 pad[5];
 };
 
 struct {
@@ -159,6 +162,7 @@ static __always_inline void state_take(struct sk_state *st, __u64 cookie)
 	st->owner.cookie = cookie;
 	st->exec_id = BPF_CORE_READ(task, self_exec_id);
 	st->cred = (__u64)BPF_CORE_READ(task, cred);
+	st->listener = 0;
 }
 
 SEC("cgroup/sock_create")
@@ -276,29 +280,26 @@ static __always_inline int owner_use(struct sock *sk)
 {
 	struct task_struct *task;
 	struct sk_state *st;
-	__u64 cookie;
 	bool unclaimed;
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
-	cookie = bpf_get_socket_cookie(sk);
-	if (st && st->owner.cookie == cookie && st->owner.tid == (__u32)bpf_get_current_pid_tgid()) {
-		task = bpf_get_current_task_btf();
-		if (st->exec_id == task->self_exec_id && st->cred == (__u64)task->cred)
-			return 0;
-	}
+	task = bpf_get_current_task_btf();
+	if (st && st->owner.tid == (__u32)task->pid && st->exec_id == task->self_exec_id &&
+	    st->cred == (__u64)task->cred && !st->listener)
+		return 0;
 	if (sk->__sk_common.skc_family != AF_INET && sk->__sk_common.skc_family != AF_INET6)
 		return 0;
 	/* A record cloned from the listener: this is the connection's first use. */
-	unclaimed = st && st->owner.cookie != cookie;
+	unclaimed = st && st->listener;
 	if (!st)
 		st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 0;
 	if (st->owner.pid && !unclaimed)
 		stat_inc(STAT_OWNER_CHANGED);
-	state_take(st, cookie);
+	state_take(st, bpf_get_socket_cookie(sk));
 	if (unclaimed)
 		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
 	return 0;
@@ -331,11 +332,15 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		bpf_map_delete_elem(&gone_conns, &c);
 		return 0;
 	}
-	if (oldstate == TCP_LISTEN || oldstate == TCP_CLOSE || newstate == TCP_LISTEN)
+	if (oldstate == TCP_LISTEN || (oldstate == TCP_CLOSE && newstate != TCP_LISTEN))
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		return 0;
+	if (newstate == TCP_LISTEN) {
+		st->listener = 1;
+		return 0;
+	}
 	if (newstate != TCP_CLOSE) {
 		st->lport = sk->__sk_common.skc_num;
 		return 0;
@@ -345,7 +350,7 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		c.lport = st->lport;
 	if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
 		stat_inc(STAT_GONE_FULL);
-	if (st->owner.cookie != bpf_get_socket_cookie((struct sock *)sk))
+	if (st->listener)
 		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
 	return 0;
 }
@@ -438,7 +443,8 @@ static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 }
 
 /* A socket older than pktrace: move the owner the iterator recorded into its storage. */
-static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk, __u64 cookie)
+static __always_inline struct pkt_owner *owner_existing_take(struct __sk_buff *skb,
+							     struct bpf_sock *sk)
 {
 	struct pkt_owner *found;
 	struct sk_state *st;
@@ -453,9 +459,10 @@ static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk
 	if (!st)
 		return NULL;
 	st->owner = *found;
-	st->owner.cookie = cookie;
+	st->owner.cookie = bpf_get_socket_cookie(skb);
 	st->exec_id = 0;
 	st->cred = 0;
+	st->listener = sk->state == BPF_TCP_LISTEN;
 	bpf_map_delete_elem(&existing_owner, &ino);
 	stat_inc(STAT_EXISTING_MOVED);
 	return &st->owner;
@@ -621,7 +628,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	struct pkt_owner *o = NULL, none = {};
 	struct bpf_sock *sk;
 	struct sk_state *st;
-	__u64 cookie, len;
+	__u64 len;
 	__u8 l3 = 0, doff, flags = 0;
 	int off;
 
@@ -633,16 +640,15 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		return 1;
 	stat_inc(STAT_PACKETS);
 
-	cookie = bpf_get_socket_cookie(skb);
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	if (st) {
 		o = &st->owner;
 		/* The listener's own packets (handshakes) and a child still holding the record
 		 * cloned from it: the owner is provisional until a task takes the connection. */
-		if (sk->state == BPF_TCP_LISTEN || o->cookie != cookie)
+		if (st->listener)
 			flags = PKT_F_HELD;
 	} else {
-		o = owner_existing_take(sk, cookie);
+		o = owner_existing_take(skb, sk);
 		if (o && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
 	}
