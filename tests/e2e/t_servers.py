@@ -7,6 +7,9 @@ with pktrace's two events for it (egress from the sender's socket, ingress to th
 receiver's), and every server-side event of a connection - handshake and teardown included -
 must carry the process that served the connection: the worker named by nginx's access log,
 the backend named by PostgreSQL's connection log; never the nginx master or the postmaster.
+Both scenarios put sockets into timewait on purpose (nginx's side of nearly every connection,
+psql's side of one session) so that the packets only a timewait socket sees are checked too,
+and the shutdown summary must account for them and for the held handshake packets.
 """
 import collections
 import contextlib
