@@ -61,6 +61,15 @@ struct {
 	__type(value, struct pkt_owner);
 } gone_conns SEC(".maps");
 
+/* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
+ * kernel sends without a socket (SYN cookies under a flood). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pkt_conn);
+	__type(value, struct pkt_owner);
+} listeners SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -332,13 +341,23 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		bpf_map_delete_elem(&gone_conns, &c);
 		return 0;
 	}
-	if (oldstate == TCP_LISTEN || (oldstate == TCP_CLOSE && newstate != TCP_LISTEN))
+	if (oldstate == TCP_CLOSE && newstate != TCP_LISTEN)
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		return 0;
-	if (newstate == TCP_LISTEN) {
-		st->listener = 1;
+	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN) {
+		conn_of_sock(sk, &c);
+		__builtin_memset(c.raddr, 0, sizeof(c.raddr));
+		c.rport = 0;
+		if (newstate == TCP_LISTEN) {
+			st->listener = 1;
+			st->lport = c.lport;
+			bpf_map_update_elem(&listeners, &c, &st->owner, BPF_ANY);
+		} else {
+			c.lport = st->lport;
+			bpf_map_delete_elem(&listeners, &c);
+		}
 		return 0;
 	}
 	if (newstate != TCP_CLOSE) {
@@ -707,6 +726,25 @@ int capture_egress(struct __sk_buff *skb)
 	return handle_skb(skb, PKT_EGRESS);
 }
 
+/* The listener on c's local address and port, bound to it or to the wildcard address. */
+static __always_inline struct pkt_owner *listener_of(const struct pkt_conn *c)
+{
+	struct pkt_conn k = *c;
+	struct pkt_owner *o;
+
+	__builtin_memset(k.raddr, 0, sizeof(k.raddr));
+	k.rport = 0;
+	o = bpf_map_lookup_elem(&listeners, &k);
+	if (o)
+		return o;
+	__builtin_memset(k.laddr, 0, sizeof(k.laddr));
+	o = bpf_map_lookup_elem(&listeners, &k);
+	if (o || k.family == 6)
+		return o;
+	k.family = 6; /* a dual-stack listener on [::] */
+	return bpf_map_lookup_elem(&listeners, &k);
+}
+
 /* Packets no socket hook sees: those of timewait sockets and kernel replies for connections
  * that have closed (and IPv6 RSTs for no socket at all), seen where they meet the device. */
 static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
@@ -720,7 +758,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	__u16 ports[2];
 	__u8 tcp[14];
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
-	__u8 l3, nh;
+	__u8 l3, nh, flags = PKT_F_DEVICE;
 	__u16 l3_off;
 
 	if (direction == PKT_EGRESS) {
@@ -780,7 +818,14 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		return 0;
 	}
 	o = bpf_map_lookup_elem(&gone_conns, &c);
-	if (!o) {
+	if (!o && direction == PKT_EGRESS && (nh & 0x12) == 0x12) {
+		/* A SYN-ACK sent without a socket (SYN cookie): the listener's, held like the rest
+		 * of the handshake until a task takes the connection. */
+		o = listener_of(&c);
+		if (!o)
+			return 0;
+		flags |= PKT_F_HELD;
+	} else if (!o) {
 		/* Only a RST the kernel sends for no socket at all, and only without a scope. */
 		if (direction != PKT_EGRESS || !(nh & 0x04))
 			return 0;
@@ -789,7 +834,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 			return 0;
 		}
 		o = &none;
-	} else if (!o->traced) {
+	} else if (!o->traced && !(flags & PKT_F_HELD)) {
 		stat_inc(STAT_DEV_OUT_OF_SCOPE);
 		return 0;
 	}
@@ -797,7 +842,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (len > pkt_len)
 		len = pkt_len;
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
-	rec = record_open(o, direction, l3, pkt_len, dev, PKT_F_DEVICE, PKT_HDR_SMALL);
+	rec = record_open(o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
 	if (!rec)
 		return 0;
 	barrier_var(len);
