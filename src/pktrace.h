@@ -13,6 +13,8 @@
 #define PKT_HDR_MAX 256
 /* Records come in two sizes: hdr[] cut to PKT_HDR_SMALL bytes when the headers fit, or whole. */
 #define PKT_HDR_SMALL 128
+/* IPv6 extension-header types listed in a record, at most (the count goes on to 255). */
+#define PKT_EXT_TYPES 64
 
 enum pkt_direction {
 	PKT_INGRESS = 0,
@@ -42,6 +44,7 @@ enum pkt_record_kind {
 enum pkt_record_flag {
 	PKT_F_HELD = 1 << 0,   /* passive connection not yet taken by a task: owner is provisional */
 	PKT_F_DEVICE = 1 << 1, /* seen at the device, no socket hook (timewait, kernel replies) */
+	PKT_F_NO_TCP = 1 << 2, /* no TCP header could be reached: hdr[] has the IP header only */
 };
 
 /* pkt_record.flags of a claim record: how the connection was taken. */
@@ -74,11 +77,20 @@ struct pkt_record {
 	__u16 hdr_len;  /* bytes valid in hdr[] */
 	__u8 kind;      /* enum pkt_record_kind */
 	__u8 flags;     /* enum pkt_record_flag, or enum pkt_claim for a claim */
-	__u16 pad;
+	__u16 ext_len;  /* IPv6: bytes of extension headers, left out of hdr[] */
 	__u32 netns;    /* network namespace of the socket or device */
-	__u32 pad2;
+	__u8 ext_count; /* IPv6: extension headers before the transport header (255: or more) */
+	__u8 pad2[3];
 	char ifname[PKT_IFNAME_LEN];
-	__u8 hdr[PKT_HDR_MAX]; /* L3 header, IPv6 extension headers, TCP header with options */
+	/*
+	 * IPv4: the IP header with its options, then the TCP header with its options.
+	 * IPv6: the 40-byte fixed header as on the wire (its next-header field names the first
+	 * extension header), then the TCP header with its options, then the types of the first
+	 * min(ext_count, PKT_EXT_TYPES) extension headers in chain order. The extension headers
+	 * themselves (ext_len bytes) are left out, so no chain can push TCP out of the record.
+	 * PKT_F_NO_TCP: the IP header (and the types) only.
+	 */
+	__u8 hdr[PKT_HDR_MAX];
 };
 
 /* Counters kept per CPU by the kernel side, summed by user space. */
@@ -89,7 +101,8 @@ enum pkt_stat {
 	STAT_OUT_OF_SCOPE,  /* packets of untraced owners */
 	STAT_NO_OWNER,      /* packets of sockets whose owner is unknown */
 	STAT_HDR_TRUNCATED, /* headers longer than PKT_HDR_MAX: cut, then a decode error */
-	STAT_NOT_TCP,       /* IP packets that were not TCP (or a non-first fragment) */
+	STAT_NOT_TCP,       /* packets of TCP sockets with no reachable TCP header: emitted with
+			     * PKT_F_NO_TCP (a non-first fragment, an unknown or endless chain) */
 	STAT_ACCEPT_MOVED,  /* accepted sockets handed from the listener's owner to the acceptor */
 	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
 	STAT_EXISTING_FULL, /* sockets older than pktrace not recorded: table full */
