@@ -238,8 +238,9 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->hdr_len = sizeof(struct pkt_conn);
 	rec->kind = PKT_REC_CLAIM;
 	rec->flags = how;
-	rec->pad = 0;
-	rec->pad2 = 0;
+	rec->ext_len = 0;
+	rec->ext_count = 0;
+	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
 	rec->ifname[0] = 0;
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
@@ -557,8 +558,9 @@ static __always_inline struct pkt_record *record_open(const struct pkt_owner *o,
 	rec->l3_proto = l3;
 	rec->kind = PKT_REC_PACKET;
 	rec->flags = flags;
-	rec->pad = 0;
-	rec->pad2 = 0;
+	rec->ext_len = 0;
+	rec->ext_count = 0;
+	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
 	rec->ifname[0] = 0;
 	rec->ifindex = 0;
 	rec->netns = 0;
