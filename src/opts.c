@@ -25,6 +25,11 @@ static const char usage[] =
 	"                         listener's owner (default 2, at most 60)\n"
 	"      --hold-packets N   packets held at once at most (default 16384)\n"
 	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 8M)\n"
+	"  -B, --buffer-size KIB  kernel ring buffer size in KiB, rounded up to a power of two\n"
+	"                         (default 8192, from 64 to 1048576)\n"
+	"  -Z, --relinquish-privileges USER\n"
+	"                         after loading, run as USER with no capabilities (default\n"
+	"                         nobody); -o FILE is opened as USER; -Z root keeps root\n"
 	"  -- COMMAND [ARG...]    start COMMAND, trace it and every process it forks from its\n"
 	"                         first packet on; exit when it exits, after draining, with its\n"
 	"                         exit status\n"
@@ -33,23 +38,33 @@ static const char usage[] =
 	"\n"
 	"Examples:\n"
 	"  pktrace -s comm=nginx,curl -s uid=33 -F json -o packets.json\n"
-	"  pktrace -- curl -s https://example.com/\n";
+	"  pktrace -- curl -s https://example.com/\n"
+	"  pktrace -Z \"$SUDO_USER\" -o ~/packets.txt   # a file the calling user owns\n";
+
+/* Long-only options: values outside the range of short option characters. */
+enum {
+	OPT_HOLD_TIME = 0x100,
+	OPT_HOLD_PACKETS,
+	OPT_HOLD_BYTES,
+};
 
 static const struct option long_opts[] = {
 	{ "events", required_argument, NULL, 'e' },
 	{ "format", required_argument, NULL, 'F' },
 	{ "output", required_argument, NULL, 'o' },
 	{ "scope", required_argument, NULL, 's' },
-	{ "hold-time", required_argument, NULL, 'T' },
-	{ "hold-packets", required_argument, NULL, 'P' },
-	{ "hold-bytes", required_argument, NULL, 'B' },
+	{ "hold-time", required_argument, NULL, OPT_HOLD_TIME },
+	{ "hold-packets", required_argument, NULL, OPT_HOLD_PACKETS },
+	{ "hold-bytes", required_argument, NULL, OPT_HOLD_BYTES },
+	{ "buffer-size", required_argument, NULL, 'B' },
+	{ "relinquish-privileges", required_argument, NULL, 'Z' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* '+': stop at the first non-option so the command's own options are left alone. */
-static const char short_opts[] = "+:e:F:o:s:hV";
+static const char short_opts[] = "+:e:F:o:s:B:Z:hV";
 
 __attribute__((format(printf, 2, 3)))
 static enum opts_result error(FILE *err, const char *fmt, ...)
@@ -107,6 +122,24 @@ static long long parse_count(const char *s, long long min, long long max)
 	return v;
 }
 
+/* -B: KiB as tcpdump takes it, rounded up to the power of two the ring buffer needs. */
+static int parse_ringbuf(struct opts *o, const char *s)
+{
+	unsigned long long kib, bytes = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	kib = strtoull(s, &end, 10);
+	if (errno || *end || kib < OPTS_RINGBUF_MIN_KIB || kib > OPTS_RINGBUF_MAX_KIB)
+		return -1;
+	while (bytes < kib * 1024)
+		bytes <<= 1;
+	o->ringbuf_bytes = bytes;
+	return 0;
+}
+
 /* Name the option getopt complained about: the long form when that is what was typed. */
 static const char *typed_option(char **argv, int idx, int optopt, char *buf, size_t len)
 {
@@ -131,6 +164,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->hold_time = 2.0;
 	o->hold_packets = 16384;
 	o->hold_bytes = 8 * 1024 * 1024;
+	o->user = OPTS_DEFAULT_USER;
 	if (argc < 1)
 		return OPTS_RUN;
 
@@ -166,7 +200,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			if (scope_parse(&o->scope, optarg, scope_err, sizeof(scope_err)))
 				return error(err, "-s '%s': %s", optarg, scope_err);
 			break;
-		case 'T': {
+		case OPT_HOLD_TIME: {
 			char *end;
 
 			errno = 0;
@@ -176,7 +210,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return error(err, "--hold-time '%s': want seconds from 0 to 60", optarg);
 			break;
 		}
-		case 'P': {
+		case OPT_HOLD_PACKETS: {
 			long long v = parse_count(optarg, 1, 1 << 24);
 
 			if (v < 0)
@@ -185,7 +219,19 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			o->hold_packets = v;
 			break;
 		}
-		case 'B': {
+		case 'B':
+			if (parse_ringbuf(o, optarg) != 0)
+				return error(err, "-B '%s': want a ring buffer size in KiB from %llu "
+					     "to %llu (rounded up to a power of two)", optarg,
+					     OPTS_RINGBUF_MIN_KIB, OPTS_RINGBUF_MAX_KIB);
+			break;
+		case 'Z':
+			if (!*optarg)
+				return error(err, "-Z: empty user name (-Z root keeps root)");
+			o->user = optarg;
+			o->user_given = 1;
+			break;
+		case OPT_HOLD_BYTES: {
 			long long v = parse_count(optarg, 4096, 1LL << 32);
 
 			if (v < 0)

@@ -23,7 +23,14 @@ struct opts {
 	double hold_time;        /* seconds a passive connection waits for a task to take it */
 	unsigned long hold_packets; /* records held at once */
 	unsigned long hold_bytes;   /* record bytes held at once */
+	const char *user;           /* -Z: who pktrace runs as after loading; "root" keeps root */
+	int user_given;             /* -Z was on the command line (not the default) */
+	unsigned long long ringbuf_bytes; /* -B, rounded up to a power of two; 0: the default */
 };
+
+#define OPTS_DEFAULT_USER "nobody"
+#define OPTS_RINGBUF_MIN_KIB 64ULL
+#define OPTS_RINGBUF_MAX_KIB (1ULL << 20)
 
 /* Parse argv into *o. Help and version go to out, errors to err. */
 enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err);

@@ -76,8 +76,64 @@ static void test_defaults(void **state)
 	assert_int_equal(o.scope.n_pids, 0);
 	assert_int_equal(o.scope.n_comms, 0);
 	assert_int_equal(o.scope.n_uids, 0);
+	assert_string_equal(o.user, "nobody");
+	assert_int_equal(o.user_given, 0);
+	assert_int_equal(o.ringbuf_bytes, 0);
 	assert_string_equal(out_text, "");
 	assert_string_equal(err_text, "");
+}
+
+static void test_buffer_size(void **state)
+{
+	assert_int_equal(PARSE("-B", "8192"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 8ULL << 20);
+	assert_int_equal(PARSE("--buffer-size", "64"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 64ULL << 10);
+	assert_int_equal(PARSE("--buffer-size=1048576"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 1ULL << 30);
+	/* Rounded up to the next power of two. */
+	assert_int_equal(PARSE("-B", "100"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 128ULL << 10);
+	assert_int_equal(PARSE("-B3000"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 4ULL << 20);
+	assert_int_equal(PARSE("-B", "65"), OPTS_RUN);
+	assert_int_equal(o.ringbuf_bytes, 128ULL << 10);
+	/* -B is the ring buffer; --hold-bytes keeps its own meaning. */
+	assert_int_equal(PARSE("--hold-bytes", "1M", "-B", "256"), OPTS_RUN);
+	assert_int_equal(o.hold_bytes, 1 << 20);
+	assert_int_equal(o.ringbuf_bytes, 256ULL << 10);
+}
+
+static void test_buffer_size_errors(void **state)
+{
+	expect_error(PARSE("-B", "63"), "-B '63': want a ring buffer size in KiB from 64 to 1048576");
+	expect_error(PARSE("-B", "1048577"), "'1048577'");
+	expect_error(PARSE("-B", "0"), "from 64");
+	expect_error(PARSE("-B", "-8192"), "'-8192'");
+	expect_error(PARSE("-B", "8M"), "'8M'");
+	expect_error(PARSE("-B", ""), "KiB");
+	expect_error(PARSE("-B", "99999999999999999999999"), "KiB");
+	expect_error(PARSE("-B"), "'-B' needs an argument");
+	expect_error(PARSE("--buffer-size"), "'--buffer-size' needs an argument");
+}
+
+static void test_user(void **state)
+{
+	assert_int_equal(PARSE("-Z", "daemon"), OPTS_RUN);
+	assert_string_equal(o.user, "daemon");
+	assert_int_equal(o.user_given, 1);
+	assert_int_equal(PARSE("--relinquish-privileges", "root"), OPTS_RUN);
+	assert_string_equal(o.user, "root");
+	assert_int_equal(PARSE("--relinquish-privileges=www-data", "-Z", "nobody"), OPTS_RUN);
+	assert_string_equal(o.user, "nobody");
+	assert_int_equal(o.user_given, 1);
+	/* The command's own -Z is the command's. */
+	assert_int_equal(PARSE("--", "cmd", "-Z", "root"), OPTS_RUN);
+	assert_string_equal(o.user, "nobody");
+	assert_int_equal(o.user_given, 0);
+	expect_error(PARSE("-Z", ""), "-Z: empty user name");
+	expect_error(PARSE("-Z"), "'-Z' needs an argument");
+	expect_error(PARSE("--relinquish-privileges"), "'--relinquish-privileges' needs");
 }
 
 static void test_format(void **state)
@@ -183,6 +239,8 @@ static void test_help(void **state)
 	assert_non_null(strstr(out_text, "pktrace [OPTIONS] [-- COMMAND [ARG...]]"));
 	assert_non_null(strstr(out_text, "--scope"));
 	assert_non_null(strstr(out_text, "Examples"));
+	assert_non_null(strstr(out_text, "--buffer-size"));
+	assert_non_null(strstr(out_text, "--relinquish-privileges"));
 	assert_string_equal(err_text, "");
 	assert_int_equal(PARSE("-h"), OPTS_EXIT);
 	assert_non_null(strstr(out_text, "--format"));
@@ -254,6 +312,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_defaults, teardown),
 		cmocka_unit_test_teardown(test_format, teardown),
+		cmocka_unit_test_teardown(test_buffer_size, teardown),
+		cmocka_unit_test_teardown(test_buffer_size_errors, teardown),
+		cmocka_unit_test_teardown(test_user, teardown),
 		cmocka_unit_test_teardown(test_format_errors, teardown),
 		cmocka_unit_test_teardown(test_output, teardown),
 		cmocka_unit_test_teardown(test_events, teardown),
