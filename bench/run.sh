@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # pktrace benchmark: the same loopback TCP traffic (bench/tcpflood.c) with no tracer, with
-# tcpdump and with pktrace in three configurations; prints the results and writes them to
-# bench/results.md, with the ns per run of every pktrace BPF program (kernel BPF statistics).
+# tcpdump, with pktrace in three configurations and with the bench's own empty BPF programs on
+# the owner programs' hooks (floor: what the BPF statistics count for a program that does
+# nothing); prints the results and writes them to bench/results.md, with the ns per run of
+# every pktrace BPF program (kernel BPF statistics) and the owner programs' cost above the floor.
 # What is measured and how to read it: bench/README.md. Run as root:
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
@@ -29,15 +31,20 @@ RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-table-all pktrace-nomatch)
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-table-all pktrace-nomatch floor)
 PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-table-all pktrace-nomatch)
+# floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
+# owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
+FLOOR_NAMES="floor_send floor_recv"
 declare -A CMD=(
 	[baseline]=""
 	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
 	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-table-all]="./pktrace -F table -o /dev/null"
 	[pktrace-nomatch]="./pktrace -F json -o /dev/null -s comm=nomatch"
+	[floor]="build/bench/floor -w $$ build/bench/floor.bpf.o"
 )
+READY='pktrace: ready|listening on|floor: ready' # each tracer's line on stderr once it is attached
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -60,6 +67,29 @@ fi
 mkdir -p "$WORK"
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$FLOOD" bench/tcpflood.c
 
+# The floor reference: built here against build/vmlinux.h (made by `make pktrace`). Without it
+# (no clang, no libbpf headers, no bpftool/jq to read the statistics) the bench runs without the
+# floor configuration, and the owner programs' cost is then not judged against the goal.
+FLOOR_WHY=""
+BPF_ARCH=$(uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+if [ "$HAVE_BPFTOOL" = 0 ]; then
+	FLOOR_WHY="bpftool or jq is missing"
+elif ! command -v clang >/dev/null; then
+	FLOOR_WHY="clang is missing"
+elif [ ! -s build/vmlinux.h ]; then
+	FLOOR_WHY="build/vmlinux.h is missing (make pktrace makes it)"
+elif ! clang -g -O2 -target bpf -D__TARGET_ARCH_"$BPF_ARCH" -Wall -Wextra -Wno-unused-parameter \
+	-Ibuild -c bench/floor.bpf.c -o "$WORK/floor.bpf.o" ||
+	! read -r -a LIBBPF_LIBS <<<"$(pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)" ||
+	! gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$WORK/floor" bench/floor.c "${LIBBPF_LIBS[@]}"; then
+	FLOOR_WHY="bench/floor.bpf.c or bench/floor.c did not build"
+fi
+if [ -n "$FLOOR_WHY" ]; then
+	say "no floor reference: $FLOOR_WHY"
+	CONFIGS=("${CONFIGS[@]/floor/}")
+	read -r -a CONFIGS <<<"${CONFIGS[*]}"
+fi
+
 # The running tracer, for the cleanup trap: only processes this script started are signalled.
 TRACER_PID=""
 TRACER_SUB=""
@@ -71,6 +101,10 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# Interrupted or terminated: exit, so that the EXIT trap stops the tracer (and with it detaches
+# its programs: neither pktrace nor the floor loader pins anything).
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 kv() { # kv KEY LINE: the value of KEY=value in LINE, NA if absent
 	local k=$1 w
@@ -130,11 +164,12 @@ PROG_NAMES=$( { bpftool btf dump file build/pktrace.bpf.o 2>/dev/null || true; }
 	die "no BPF program names in build/pktrace.bpf.o (bpftool btf dump): run 'make pktrace'"
 
 progs() { # "id type name run_time_ns run_cnt" of every loaded program named as one of pktrace's
+	# or of the floor's
 	[ "$HAVE_BPFTOOL" = 1 ] || return 0
 	# bpftool's JSON gives the full name (from BTF); run_time_ns and run_cnt are absent or null
 	# while the kernel's statistics have counted nothing.
 	bpftool -j prog show 2>/dev/null | jq -r '.[] | "\(.id) \(.type) \(.name // "?") \(.run_time_ns // 0) \(.run_cnt // 0)"' |
-		awk -v names="$PROG_NAMES" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+		awk -v names="$PROG_NAMES $FLOOR_NAMES" 'BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
 			want[$3]'
 }
 
@@ -162,8 +197,9 @@ bpf_fields() { # bpf_fields BEFORE AFTER: the raw row's BPF fields from two bpf_
 }
 
 others_count() { # others_count "IDS": how many loaded pktrace programs are not among IDS
-	progs | awk -v ids="$1" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1 }
-		!mine[$1] { c++ } END { print c + 0 }'
+	progs | awk -v ids="$1" -v floor="$FLOOR_NAMES" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) mine[a[i]] = 1
+			n = split(floor, a, " "); for (i = 1; i <= n; i++) fl[a[i]] = 1 }
+		!mine[$1] && !fl[$3] { c++ } END { print c + 0 }'
 }
 
 # Start "$@" as a tracer inside a subshell that waits for it and then records, with `times`,
@@ -183,11 +219,11 @@ start_tracer() {
 	) &
 	TRACER_SUB=$!
 	for _ in $(seq 1 400); do
-		[ -s "$WORK/$tag.pid" ] && grep -qE 'pktrace: ready|listening on' "$WORK/$tag.err" 2>/dev/null && break
+		[ -s "$WORK/$tag.pid" ] && grep -qE "$READY" "$WORK/$tag.err" 2>/dev/null && break
 		kill -0 "$TRACER_SUB" 2>/dev/null || break
 		sleep 0.05
 	done
-	if ! grep -qE 'pktrace: ready|listening on' "$WORK/$tag.err" 2>/dev/null; then
+	if ! grep -qE "$READY" "$WORK/$tag.err" 2>/dev/null; then
 		say "tracer '$*' did not become ready within 20 s; its stderr:"
 		cat "$WORK/$tag.err" >&2 || true
 		[ ! -s "$WORK/$tag.pid" ] || kill -KILL "$(cat "$WORK/$tag.pid")" 2>/dev/null || true
@@ -245,7 +281,7 @@ run_one() {
 		# (a test run, say) has programs of the same names: they are not counted as this run's.
 		mine=$(progs | awk -v held="$(awk '$1 == "prog_id:" { printf "%s ", $2 }' /proc/"$TRACER_PID"/fdinfo/* 2>/dev/null)" \
 			'BEGIN { n = split(held, a, " "); for (i = 1; i <= n; i++) h[a[i]] = 1 } h[$1] { printf "%s ", $1 }')
-		progs >"$WORK/progs.txt" # for the programs' types in the results
+		progs >>"$WORK/progs.txt" # for the programs' types in the results
 	fi
 	others0=$(others_count "$mine")
 	bpf0=$(bpf_snap "$mine")
@@ -272,6 +308,9 @@ run_one() {
 			captured=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$WORK/$tag.err")
 			lost=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$WORK/$tag.err")
 			seen=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$WORK/$tag.err")
+			;;
+		floor) # no capture; it says so once its programs are detached
+			grep -q '^floor: detached' "$WORK/$tag.err" || [ "$status" != ok ] || status=no-summary
 			;;
 		*)
 			sum=$(grep 'events written' "$WORK/$tag.err" || true)
@@ -322,6 +361,7 @@ quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet hos
 }
 
 : >"$RAW"
+: >"$WORK/progs.txt"
 say "traffic: $CONNS connections x $MSGS messages of $SIZE bytes (ping-pong on 127.0.0.1:$PORT), at most $LIMIT s per run"
 say "warm-up run (not measured)"
 "$FLOOD" -c "$CONNS" -n 2000 -s "$SIZE" -t 5 -p "$PORT" >/dev/null
@@ -481,13 +521,31 @@ table_progs() { # every pktrace program: ns per run and runs per wire packet, pe
 }
 
 SENDRECV_TARGET=50 # ns per send or receive for a socket whose owner does not change (the issue's goal)
-sendrecv() { # the owner programs' cost per send/receive call, against the target
-	local cfg s r
+krange() { # krange CFG KEY: "lo-hi" of KEY over the runs used, NA if none
+	vals "$1" "$2" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s-%s", lo, hi; else printf "NA" }'
+}
+floor_line() { # the floor reference: the empty programs' ns per run on the owner programs' hooks
+	if [ -n "$FLOOR_WHY" ]; then
+		echo "- floor: not measured ($FLOOR_WHY)"
+		return
+	fi
+	printf -- '- floor (runs used: %s): floor_send %s ns per run (range %s, %s runs per wire packet), floor_recv %s ns per run (range %s, %s runs per wire packet)\n' \
+		"$(used_of floor)" "$(med floor 'nsrun\.floor_send')" "$(krange floor 'nsrun\.floor_send')" \
+		"$(med floor 'rpw\.floor_send')" "$(med floor 'nsrun\.floor_recv')" \
+		"$(krange floor 'nsrun\.floor_recv')" "$(med floor 'rpw\.floor_recv')"
+}
+sendrecv() { # the owner programs' cost per send/receive call above the floor, against the target
+	local cfg s r fs fr es er
+	fs=$(med floor 'nsrun\.floor_send') fr=$(med floor 'nsrun\.floor_recv')
+	printf '| pktrace run | owner_send ns / run | owner_recv ns / run | owner runs / wire packet (send, recv) | floor_send ns / run | floor_recv ns / run | extra ns per send | extra ns per receive | against the ~%s ns goal |\n' "$SENDRECV_TARGET"
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 	for cfg in "${PKTRACE_CONFIGS[@]}"; do
 		s=$(med "$cfg" 'nsrun\.owner_send') r=$(med "$cfg" 'nsrun\.owner_recv')
-		printf -- '- %s: owner_send %s ns per run (%s runs per wire packet), owner_recv %s ns per run (%s per wire packet): %s\n' \
-			"$cfg" "$s" "$(med "$cfg" 'rpw\.owner_send')" "$r" "$(med "$cfg" 'rpw\.owner_recv')" \
-			"$(calc 'if (s <= t && r <= t) print "within the ~" t " ns target"; else print "ABOVE the ~" t " ns target"' s="$s" r="$r" t="$SENDRECV_TARGET")"
+		es=$(calc 'printf "%.1f", s - f' s="$s" f="$fs") er=$(calc 'printf "%.1f", r - f' r="$r" f="$fr")
+		printf '| %s | %s | %s | %s, %s | %s | %s | %s | %s | %s |\n' "$cfg" "$s" "$r" \
+			"$(med "$cfg" 'rpw\.owner_send')" "$(med "$cfg" 'rpw\.owner_recv')" "$fs" "$fr" "$es" "$er" \
+			"$(calc 'if (s <= t && r <= t) print "within"; else print "ABOVE"' s="$es" r="$er" t="$SENDRECV_TARGET" |
+				sed 's/^NA$/not judged: no floor/')"
 	done
 }
 
@@ -521,6 +579,14 @@ checks() {
 				n=$((n + 1))
 			fi
 			[ "$cfg" != baseline ] || continue
+			if [ "$cfg" = floor ]; then # about 2 runs per wire packet: a send and a receive each
+				got=$(kv bpfall_runs "$r")
+				if [ "$got" = NA ] || [ "$got" -lt "$wire" ]; then
+					echo "- floor, round $round: its programs ran $got times, expected about $((2 * wire)) ($wire wire packets)"
+					n=$((n + 1))
+				fi
+				continue
+			fi
 			if [ "$lost" != NA ] && [ "$lost" != 0 ]; then
 				echo "- $cfg, round $round: $lost lost ($cap captured; $wire wire packets)"
 				n=$((n + 1))
@@ -545,6 +611,12 @@ checks() {
 			fi
 		done < <(rows "$cfg")
 	done
+	got=$(progs | awk -v floor="$FLOOR_NAMES" 'BEGIN { n = split(floor, a, " "); for (i = 1; i <= n; i++) fl[a[i]] = 1 }
+		fl[$3] { printf " %s (id %s)", $3, $1 }')
+	if [ -n "$got" ]; then
+		echo "- floor programs still loaded after the runs:$got"
+		n=$((n + 1))
+	fi
 	[ "$n" -gt 0 ] || echo "- none: every tracer started, stopped on SIGINT with its summary and lost nothing; every count matches the wire packets"
 }
 
@@ -628,8 +700,18 @@ activity of the host.
 
 $(table_progs)
 
-Extra cost per send or receive call for a socket whose owner does not change (owner_send,
-owner_recv; the goal is about $SENDRECV_TARGET ns):
+### Extra cost per send or receive call
+
+For a socket whose owner does not change, owner_send and owner_recv run once per send and
+receive call. Their ns per run above includes what the kernel's BPF statistics count for any
+program: the call into it and the statistics' own clock reads. The **floor** run measures that
+with the same traffic and the same hooks (tp_btf sock_send_length, sock_recv_length) and only
+empty programs attached (\`bench/floor.bpf.c\`, loaded by \`bench/floor.c\`); pktrace's **extra
+cost per send or receive** is owner_send or owner_recv minus the floor program on its hook (the
+difference of the medians), judged against the goal of about $SENDRECV_TARGET ns. Neither number includes
+the tracepoint's own dispatch to the program, outside the statistics, the same for any program.
+
+$(floor_line)
 
 $(sendrecv)
 
@@ -674,7 +756,10 @@ bench/README.md describes every column. In short:
   in-kernel cost plus side effects (cache, scheduling). **BPF**: run time and count of
   pktrace's programs, from the kernel's BPF statistics (on only while the traffic runs): the
   two cgroup_skb programs (as in earlier results), all programs together, and each program
-  alone (ns per run, runs per wire packet). **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
+  alone (ns per run, runs per wire packet). **floor**: the same traffic with only the bench's
+  empty programs on owner_send's and owner_recv's hooks: the ns per run the statistics show for
+  a program that does nothing, subtracted from the owner programs' to give pktrace's extra cost
+  per send or receive. **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
   costs the machine.
 - **slowdown** = baseline msg/s / run msg/s. The client and the server keep the CPUs busy, so
   the tracer's CPU competes with the traffic.
@@ -703,7 +788,8 @@ echo
 echo "== BPF programs: ns per run, runs per wire packet"
 table_progs
 echo
-echo "== extra cost per send/receive call (owner_send, owner_recv; goal about $SENDRECV_TARGET ns)"
+echo "== extra cost per send/receive call: owner_send, owner_recv minus the empty programs' ns per run on the same hooks (floor); goal about $SENDRECV_TARGET ns"
+floor_line
 sendrecv
 echo
 echo "== ratios pktrace / tcpdump"
