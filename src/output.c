@@ -24,6 +24,7 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->events_pending = 0;
 	o->events_written = 0;
 	o->cancel = NULL;
+	o->cancel_ns = 0;
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
 	if (format == OUTPUT_TABLE)
@@ -33,7 +34,8 @@ int output_open(struct output *o, const char *path, enum output_format format)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
-	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* O_NOFOLLOW: a link planted where the file should be must not redirect the output. */
+	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (o->fd < 0) {
 		int err = errno;
 
@@ -88,15 +90,34 @@ int output_event(struct output *o, const struct pkt_event *e)
 	return 0;
 }
 
-/* Wait until a non-blocking fd (an inherited stdout, say) can take more. */
-static int wait_writable(int fd)
+/* After a stop request the reader gets a short grace; then whatever is left is given up. */
+static int cancel_due(struct output *o)
 {
-	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	struct timespec ts;
+	uint64_t now;
+
+	if (!o->cancel || !*o->cancel)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	if (!o->cancel_ns)
+		o->cancel_ns = now;
+	return now - o->cancel_ns >= OUTPUT_CANCEL_GRACE_NS;
+}
+
+/* Wait until a non-blocking fd (an inherited stdout, say) can take more, or a cancel is due. */
+static int wait_writable(struct output *o)
+{
+	struct pollfd pfd = {.fd = o->fd, .events = POLLOUT};
+	int n;
 
 	for (;;) {
-		if (poll(&pfd, 1, -1) >= 0)
+		if (cancel_due(o))
+			return -ECANCELED;
+		n = poll(&pfd, 1, 50);
+		if (n > 0)
 			return 0;
-		if (errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			return -errno;
 	}
 }
@@ -113,6 +134,11 @@ int output_flush(struct output *o)
 		n = write(o->fd, o->buf + off, o->len - off);
 		if (n > 0) {
 			off += (size_t)n;
+			/* A reader that takes a trickle must not hold a stop either. */
+			if (off < o->len && cancel_due(o)) {
+				err = ECANCELED;
+				break;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -122,14 +148,14 @@ int output_flush(struct output *o)
 		}
 		if (errno == EINTR) {
 			/* A stalled reader must not keep pktrace from stopping on a signal. */
-			if (o->cancel && *o->cancel) {
-				err = EINTR;
+			if (cancel_due(o)) {
+				err = ECANCELED;
 				break;
 			}
 			continue;
 		}
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			err = -wait_writable(o->fd);
+			err = -wait_writable(o);
 			if (err)
 				break;
 			continue;

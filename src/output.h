@@ -15,13 +15,17 @@ enum output_format {
 };
 
 #define OUTPUT_BUF_SIZE (1 << 20)
+#define OUTPUT_CANCEL_GRACE_NS 250000000ULL
 
 struct output {
 	int fd;
 	int owns_fd;
 	enum output_format format;
 	int header_done;
-	const volatile sig_atomic_t *cancel; /* when set and non-zero, an interrupted write gives up */
+	/* When set and non-zero (a stop was asked for), a reader that takes nothing more for
+	 * OUTPUT_CANCEL_GRACE_NS makes writes give up with ECANCELED instead of blocking. */
+	const volatile sig_atomic_t *cancel;
+	uint64_t cancel_ns; /* CLOCK_MONOTONIC when the cancel was first seen; 0: not yet */
 	int err; /* first write error (positive errno), sticky; len then counts bytes still owed */
 	uint64_t events_pending; /* events formatted into buf since the last complete flush */
 	uint64_t events_written; /* events whose bytes all reached the file */
@@ -37,14 +41,22 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table_header(char *dst, size_t cap);
 
-/* Open path for writing (NULL or "-": stdout). Return 0 or -errno. */
+/*
+ * Open path for writing (NULL or "-": stdout). A file is created 0600 or truncated; a symbolic
+ * link is never followed (-ELOOP). Return 0 or -errno.
+ */
 int output_open(struct output *o, const char *path, enum output_format format);
 /*
  * Append one event; writes out the buffer when it is nearly full. Return 0 or -errno; after a
  * write error every later call returns the same error. -EMSGSIZE: the line exceeds the buffer.
  */
 int output_event(struct output *o, const struct pkt_event *e);
-/* Write out everything buffered. Return 0 or -errno (EPIPE, ENOSPC, ...). */
+/*
+ * Write out everything buffered. Return 0 or -errno (EPIPE, ENOSPC, ...); -ECANCELED when a
+ * cancel was asked for and the reader took nothing for the grace period (or it ran out). A
+ * blocked write() returns only on a signal: whoever sets *cancel must keep signals coming
+ * (an interval timer) until the flush returns.
+ */
 int output_flush(struct output *o);
 /* Flush and close; return 0 or -errno. */
 int output_close(struct output *o);

@@ -786,6 +786,14 @@ static char *tmp_path(char *buf, size_t n, const char *name)
 	return buf;
 }
 
+/* The writer on an fd the test made (a pipe end): output_open never follows a /proc link. */
+static void open_on_fd(struct output *o, int fd, enum output_format fmt)
+{
+	assert_int_equal(output_open(o, NULL, fmt), 0);
+	o->fd = fd;
+	o->owns_fd = 1;
+}
+
 static off_t file_size(const char *path)
 {
 	struct stat st;
@@ -883,7 +891,6 @@ static void test_flush_epipe(void **state)
 {
 	struct output *o = &out_obj;
 	struct pkt_event ev[8];
-	char path[64];
 	int p[2];
 	size_t len;
 
@@ -891,9 +898,7 @@ static void test_flush_epipe(void **state)
 	golden_events(ev, ARRAY_SIZE(ev));
 	signal(SIGPIPE, SIG_IGN);
 	assert_int_equal(pipe(p), 0);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
-	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
-	close(p[1]);
+	open_on_fd(o, p[1], OUTPUT_JSON);
 	close(p[0]);
 	assert_int_equal(output_event(o, &ev[0]), 0);
 	len = o->len;
@@ -1107,17 +1112,14 @@ static void pipe_flush(bool nonblock, bool interrupt)
 	struct sigaction sa = {.sa_handler = on_alarm};
 	sigset_t set, old;
 	pthread_t tid;
-	char path[64];
 	int p[2];
 
 	r.buf = malloc(r.cap);
 	assert_non_null(r.buf);
 	assert_int_equal(pipe(p), 0);
 	r.fd = p[0];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
-	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	open_on_fd(o, p[1], OUTPUT_JSON);
 	r.skip = fill_pipe(p[1]);
-	close(p[1]);
 	if (nonblock)
 		assert_int_equal(fcntl(o->fd, F_SETFL, O_NONBLOCK), 0);
 	fill_pattern(o);
@@ -1173,6 +1175,118 @@ static void test_flush_nonblocking(void **state)
 	pipe_flush(true, false);
 }
 
+/* A symbolic link where the file should be is never followed; its target stays as it was. */
+static void test_open_no_follow(void **state)
+{
+	struct output *o = &out_obj;
+	char target[128], link[128], buf[16] = {};
+	int fd;
+
+	(void)state;
+	tmp_path(target, sizeof(target), "target");
+	tmp_path(link, sizeof(link), "link");
+	fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "precious", 8), 8);
+	close(fd);
+	unlink(link);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(output_open(o, link, OUTPUT_JSON), -ELOOP);
+	assert_int_equal(o->fd, -1);
+	assert_int_equal(file_size(target), 8);
+	fd = open(target, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 8);
+	close(fd);
+	assert_string_equal(buf, "precious");
+	/* A dangling link is not followed into creating its target either. */
+	unlink(target);
+	assert_int_equal(output_open(o, link, OUTPUT_JSON), -ELOOP);
+	assert_int_equal(access(target, F_OK), -1);
+	unlink(link);
+}
+
+/* New files are 0600 (whatever the umask lets through); an existing file is truncated. */
+static void test_open_mode(void **state)
+{
+	struct output *o = &out_obj;
+	struct stat st;
+	char path[128];
+	mode_t old = umask(0);
+	int fd;
+
+	(void)state;
+	tmp_path(path, sizeof(path), "mode");
+	unlink(path);
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	umask(old);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "old", 3), 3);
+	close(fd);
+	assert_int_equal(output_open(o, path, OUTPUT_JSON), 0);
+	assert_int_equal(output_close(o), 0);
+	assert_int_equal(file_size(path), 0);
+	unlink(path);
+}
+
+/*
+ * A stop asked for while the reader takes nothing: the flush gives up with ECANCELED about
+ * OUTPUT_CANCEL_GRACE_NS after it first sees the cancel (a timer keeps interrupting write()),
+ * keeps the bytes owed, and the error is sticky. Blocking and non-blocking fds alike.
+ */
+static void stalled_cancel(bool nonblock)
+{
+	struct output *o = &out_obj;
+	struct itimerval it = {.it_interval = {0, 20000}, .it_value = {0, 20000}};
+	struct itimerval off = {{0, 0}, {0, 0}};
+	struct sigaction sa = {.sa_handler = on_alarm};
+	static volatile sig_atomic_t cancel;
+	struct timespec t0, t1;
+	double took;
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	open_on_fd(o, p[1], OUTPUT_JSON);
+	fill_pipe(p[1]);
+	if (nonblock)
+		assert_int_equal(fcntl(o->fd, F_SETFL, O_NONBLOCK), 0);
+	fill_pattern(o);
+	cancel = 1;
+	o->cancel = &cancel;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGALRM, &sa, NULL), 0);
+	assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(output_flush(o), -ECANCELED);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_true(took >= OUTPUT_CANCEL_GRACE_NS / 1e9 - 0.001);
+	assert_true(took < OUTPUT_CANCEL_GRACE_NS / 1e9 + 0.2);
+	assert_int_equal(o->len, OUTPUT_BUF_SIZE);
+	assert_int_equal(o->events_written, 0);
+	assert_int_equal(output_flush(o), -ECANCELED);
+	assert_int_equal(output_close(o), -ECANCELED);
+	close(p[0]);
+}
+
+static void test_flush_cancel_blocking(void **state)
+{
+	(void)state;
+	stalled_cancel(false);
+}
+
+static void test_flush_cancel_nonblocking(void **state)
+{
+	(void)state;
+	stalled_cancel(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1199,6 +1313,10 @@ int main(void)
 		cmocka_unit_test(test_open_stdout),
 		cmocka_unit_test_teardown(test_flush_interrupted, stop_timer),
 		cmocka_unit_test(test_flush_nonblocking),
+		cmocka_unit_test(test_open_no_follow),
+		cmocka_unit_test(test_open_mode),
+		cmocka_unit_test_teardown(test_flush_cancel_blocking, stop_timer),
+		cmocka_unit_test_teardown(test_flush_cancel_nonblocking, stop_timer),
 	};
 
 	/* The table prints local time: pin a zone with a half-hour offset, no tzdata needed. */
