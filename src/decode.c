@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Decoding of the L3/L4 header bytes carried by a ring-buffer record. */
+#include <assert.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "decode.h"
 #include "pktrace.h"
-
-/* As IPV6_EXT_MAX in pktrace.bpf.c, so both sides give up on the same packets. */
-#define DECODE_IPV6_EXT_MAX 8
 
 #define IPV4_HDR_MIN 20
 #define IPV6_HDR_LEN 40
@@ -67,7 +66,22 @@ static inline void rd_copy(struct reader *r, size_t off, void *dst, size_t n)
 	memcpy(dst, r->buf + off, n);
 }
 
-/* On success *l4_off is where the TCP header starts. */
+static_assert(EVENT_EXT_TYPES == PKT_EXT_TYPES, "an event lists what a record lists");
+
+/* One more extension header in the chain summary: the count saturates, the list stops. */
+static void chain_add(struct pkt_headers *out, uint8_t type, size_t len)
+{
+	if (out->ext_types_n < EVENT_EXT_TYPES)
+		out->ext_types[out->ext_types_n++] = type;
+	if (out->ext_count < EVENT_EXT_COUNT_MAX)
+		out->ext_count++;
+	out->ext_len = len > UINT32_MAX - out->ext_len ? UINT32_MAX : out->ext_len + (uint32_t)len;
+}
+
+/*
+ * The IPv4 header: addresses and protocol into *out. Negative: no event. 0: the TCP header
+ * starts at *l4_off. Positive: an event without TCP fields, for that enum decode_error.
+ */
 static int decode_ipv4(struct reader *r, struct pkt_headers *out, size_t *l4_off)
 {
 	uint8_t ihl = rd_u8(r, 0) & 0x0f;
@@ -78,89 +92,98 @@ static int decode_ipv4(struct reader *r, struct pkt_headers *out, size_t *l4_off
 	/* Options are not decoded, but a header cut inside them is still a truncated header. */
 	if (!rd_has(r, 0, hdr_len))
 		return -DECODE_TRUNCATED_IP;
-	/* Only the first fragment carries the TCP header; later ones start mid-segment. */
-	if (rd_be16(r, 6) & 0x1fff)
-		return -DECODE_FRAGMENT;
-	if (rd_u8(r, 9) != IPPROTO_TCP)
-		return -DECODE_NOT_TCP;
-
 	out->family = AF_INET;
 	rd_copy(r, 12, out->src_addr, 4);
 	rd_copy(r, 16, out->dst_addr, 4);
+	out->protocol = rd_u8(r, 9);
 	if (r->overrun)
 		return -DECODE_TRUNCATED_IP;
+	/* Only the first fragment carries the TCP header; later ones start mid-segment. */
+	if (rd_be16(r, 6) & 0x1fff)
+		return DECODE_FRAGMENT;
+	if (out->protocol != IPPROTO_TCP)
+		return DECODE_NOT_TCP;
 	*l4_off = hdr_len;
 	return DECODE_OK;
 }
 
+/* The extension headers Linux steps over on the way to TCP (ipv6_ext_hdr() less NONE). */
+static bool ipv6_is_ext(uint8_t next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_FRAGMENT ||
+	       next == IPPROTO_DSTOPTS || next == IPPROTO_AH;
+}
+
+static int decode_ipv6_fixed(struct reader *r, struct pkt_headers *out)
+{
+	if (!rd_has(r, 0, IPV6_HDR_LEN))
+		return -DECODE_TRUNCATED_IP;
+	out->family = AF_INET6;
+	rd_copy(r, 8, out->src_addr, 16);
+	rd_copy(r, 24, out->dst_addr, 16);
+	return r->overrun ? -DECODE_TRUNCATED_IP : DECODE_OK;
+}
+
+/* A whole IPv6 packet: the chain is walked to its end, however long; returns as decode_ipv4. */
 static int decode_ipv6(struct reader *r, struct pkt_headers *out, size_t *l4_off)
 {
 	size_t off = IPV6_HDR_LEN;
 	size_t hdr_len;
-	uint8_t next;
-	int n;
+	uint8_t next, type;
+	int err;
 
-	if (!rd_has(r, 0, IPV6_HDR_LEN))
-		return -DECODE_TRUNCATED_IP;
+	err = decode_ipv6_fixed(r, out);
+	if (err)
+		return err;
 	next = rd_u8(r, 6);
-
-	for (n = 0; n < DECODE_IPV6_EXT_MAX && next != IPPROTO_TCP; n++) {
-		/* Every extension header starts with next-header and a length byte. */
+	/* Each header is at least 8 bytes and must lie within len: the walk ends with the buffer. */
+	while (next != IPPROTO_TCP) {
+		/* UDP, ICMPv6, ESP, no-next-header: nothing here we can decode as TCP. */
+		if (!ipv6_is_ext(next)) {
+			out->protocol = next;
+			return DECODE_NOT_TCP;
+		}
+		/* Cut inside the chain: the rest of it, and the protocol, are unknown. */
+		out->protocol = IPPROTO_RAW;
 		if (!rd_has(r, off, 2))
-			return -DECODE_TRUNCATED_IP;
-		switch (next) {
-		case IPPROTO_HOPOPTS:
-		case IPPROTO_ROUTING:
-		case IPPROTO_DSTOPTS:
-			hdr_len = ((size_t)rd_u8(r, off + 1) + 1) * 8;
-			break;
-		case IPPROTO_AH:
+			return DECODE_TRUNCATED_IP;
+		if (next == IPPROTO_AH)
 			/* RFC 4302 counts AH in 32-bit words minus 2, unlike the others. */
 			hdr_len = ((size_t)rd_u8(r, off + 1) + 2) * 4;
-			break;
-		case IPPROTO_FRAGMENT:
+		else if (next == IPPROTO_FRAGMENT)
 			hdr_len = IPV6_FRAG_HDR_LEN;
-			if (!rd_has(r, off, hdr_len))
-				return -DECODE_TRUNCATED_IP;
-			/* Offset is the top 13 bits; a first fragment holds the TCP header. */
-			if (rd_be16(r, off + 2) >> 3)
-				return -DECODE_FRAGMENT;
-			break;
-		default:
-			/* UDP, ICMPv6, ESP, no-next-header: nothing here we can decode as TCP. */
-			return -DECODE_NOT_TCP;
-		}
-		/* A header cut short must not make the TCP header look truncated instead. */
+		else
+			hdr_len = ((size_t)rd_u8(r, off + 1) + 1) * 8;
 		if (!rd_has(r, off, hdr_len))
-			return -DECODE_TRUNCATED_IP;
+			return DECODE_TRUNCATED_IP;
+		type = next;
 		next = rd_u8(r, off);
+		chain_add(out, type, hdr_len);
+		/* Offset is the top 13 bits; a first fragment holds the TCP header. */
+		if (type == IPPROTO_FRAGMENT && rd_be16(r, off + 2) >> 3) {
+			out->protocol = next;
+			return DECODE_FRAGMENT;
+		}
 		off += hdr_len;
 	}
-	/* Giving up on an over-long chain: the TCP header, if any, is beyond what we walk. */
-	if (next != IPPROTO_TCP)
-		return -DECODE_NOT_TCP;
-
-	out->family = AF_INET6;
-	rd_copy(r, 8, out->src_addr, 16);
-	rd_copy(r, 24, out->dst_addr, 16);
-	if (r->overrun)
-		return -DECODE_TRUNCATED_IP;
+	out->protocol = IPPROTO_TCP;
 	*l4_off = off;
 	return DECODE_OK;
 }
 
+/* The TCP fields are written only once the whole header is known to be there. */
 static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 {
 	uint8_t doff_byte;
 
 	if (!rd_has(r, off, TCP_HDR_MIN))
-		return -DECODE_TRUNCATED_TCP;
+		return DECODE_TRUNCATED_TCP;
 	doff_byte = rd_u8(r, off + 12);
 	if ((doff_byte >> 4) < 5)
-		return -DECODE_BAD_DATA_OFFSET;
+		return DECODE_BAD_DATA_OFFSET;
 	/* Options are not decoded, but a header cut inside them is still a truncated header. */
 	if (!rd_has(r, off, (size_t)(doff_byte >> 4) * 4))
-		return -DECODE_TRUNCATED_TCP;
+		return DECODE_TRUNCATED_TCP;
 
 	out->protocol = IPPROTO_TCP;
 	out->src_port = rd_be16(r, off);
@@ -173,8 +196,15 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	out->window = rd_be16(r, off + 14);
 	out->checksum = rd_be16(r, off + 16);
 	out->urgent = rd_be16(r, off + 18);
-	if (r->overrun)
-		return -DECODE_TRUNCATED_TCP;
+	return DECODE_OK;
+}
+
+/* err from an IP or TCP step: negative ends decoding, positive makes the event partial. */
+static int finish(struct pkt_headers *out, int err)
+{
+	if (err < 0)
+		return err;
+	out->tcp_error = (uint8_t)err;
 	return DECODE_OK;
 }
 
@@ -184,7 +214,7 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 	size_t l4_off = 0;
 	int err;
 
-	/* Zeroed so that the unused tail of a v4 address reads as zero. */
+	/* Zeroed so that the unused tail of a v4 address, and a partial event's TCP fields, are 0. */
 	memset(out, 0, sizeof(*out));
 	if (!rd_has(&r, 0, 1))
 		return -DECODE_TRUNCATED_IP;
@@ -200,8 +230,97 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 		return -DECODE_BAD_IP_VERSION;
 	}
 	if (err)
+		return finish(out, err);
+	return finish(out, decode_tcp(&r, l4_off, out));
+}
+
+/*
+ * A record's IPv6 headers: the fixed header, then the TCP header (unless PKT_F_NO_TCP), then
+ * min(ext_count, PKT_EXT_TYPES) type bytes. The chain itself is not in hdr[].
+ */
+static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
+			      struct pkt_headers *out)
+{
+	size_t n_types = rec->ext_count < PKT_EXT_TYPES ? rec->ext_count : PKT_EXT_TYPES;
+	size_t types_off = IPV6_HDR_LEN;
+	uint8_t first;
+	int err;
+
+	err = decode_ipv6_fixed(r, out);
+	if (err)
 		return err;
-	return decode_tcp(&r, l4_off, out);
+	first = rd_u8(r, 6);
+	/* A chain has a length and a length has a chain. */
+	if ((rec->ext_count == 0) != (rec->ext_len == 0))
+		return -DECODE_BAD_RECORD;
+	out->ext_count = rec->ext_count;
+	out->ext_len = rec->ext_len;
+	if (rec->ext_count == 0) {
+		out->protocol = first;
+		if (first != IPPROTO_TCP)
+			err = DECODE_NOT_TCP;
+		else if (rec->flags & PKT_F_NO_TCP)
+			err = DECODE_NO_TCP;
+	} else {
+		/* What follows the chain is only known once the TCP header is read. */
+		out->protocol = IPPROTO_RAW;
+		if (rec->flags & PKT_F_NO_TCP)
+			err = DECODE_NO_TCP;
+	}
+	if (!err) {
+		err = decode_tcp(r, IPV6_HDR_LEN, out);
+		/* Cut inside the TCP header: where the types start is unknown, so none are listed. */
+		if (err)
+			return err;
+		types_off += (size_t)out->data_offset * 4;
+	} else if (!(rec->flags & PKT_F_NO_TCP)) {
+		return err;
+	}
+	/* The count says the types are there: a record without room for them is malformed. */
+	if (!rd_has(r, types_off, n_types))
+		return -DECODE_BAD_RECORD;
+	rd_copy(r, types_off, out->ext_types, n_types);
+	out->ext_types_n = (uint8_t)n_types;
+	/* The fixed header names the first extension header: a misplaced list does not. */
+	if (n_types && out->ext_types[0] != first)
+		return -DECODE_BAD_RECORD;
+	return err;
+}
+
+int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_headers *out)
+{
+	struct reader rd;
+	size_t l4_off = 0;
+	int err;
+
+	if (!r || size < offsetof(struct pkt_record, hdr) ||
+	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX ||
+	    r->kind != PKT_REC_PACKET)
+		return -DECODE_BAD_RECORD;
+	memset(out, 0, sizeof(*out));
+	rd = (struct reader){ .buf = r->hdr, .len = r->hdr_len, .overrun = false };
+	if (!rd_has(&rd, 0, 1))
+		return -DECODE_TRUNCATED_IP;
+
+	switch (rd_u8(&rd, 0) >> 4) {
+	case 4:
+		if (r->ext_count || r->ext_len)
+			return -DECODE_BAD_RECORD;
+		err = decode_ipv4(&rd, out, &l4_off);
+		if (err < 0)
+			return err;
+		if (r->flags & PKT_F_NO_TCP)
+			return finish(out, err ? err : DECODE_NO_TCP);
+		if (!err)
+			err = decode_tcp(&rd, l4_off, out);
+		return finish(out, err);
+	case 6:
+		err = decode_record_ipv6(&rd, r, out);
+		/* A partial IPv6 record still has its chain summary: tcp_error alone marks it. */
+		return finish(out, err);
+	default:
+		return -DECODE_BAD_IP_VERSION;
+	}
 }
 
 static const char *const decode_errors[DECODE__MAX] = {
@@ -214,6 +333,7 @@ static const char *const decode_errors[DECODE__MAX] = {
 	[DECODE_TRUNCATED_TCP] = "truncated TCP header",
 	[DECODE_BAD_DATA_OFFSET] = "bad TCP data offset",
 	[DECODE_BAD_RECORD] = "malformed ring-buffer record",
+	[DECODE_NO_TCP] = "no TCP header",
 };
 
 const char *decode_strerror(int err)
@@ -232,11 +352,7 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	const struct pkt_record *r = data;
 	int err;
 
-	if (!data || size < offsetof(struct pkt_record, hdr) ||
-	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX ||
-	    r->kind != PKT_REC_PACKET)
-		return -DECODE_BAD_RECORD;
-	err = decode_headers(r->hdr, r->hdr_len, &e->hdr);
+	err = decode_record_headers(r, size, &e->hdr);
 	if (err)
 		return err;
 	e->timestamp_ns = r->ts_ns + boot_to_real_ns;

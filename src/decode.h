@@ -17,22 +17,46 @@ enum decode_error {
 	DECODE_FRAGMENT,       /* a non-first fragment: no TCP header in it */
 	DECODE_TRUNCATED_TCP,  /* fewer bytes than the TCP header (with its options) needs */
 	DECODE_BAD_DATA_OFFSET, /* TCP data offset below 5 words */
-	DECODE_BAD_RECORD,     /* a ring-buffer record shorter than its own header length says */
+	DECODE_BAD_RECORD,     /* a ring-buffer record that does not hold what its fields say */
+	DECODE_NO_TCP,         /* the kernel could reach no TCP header (PKT_F_NO_TCP) */
 	DECODE__MAX,
 };
 
 /*
- * Decode the IP header (IPv4 options and IPv6 extension headers stepped over) and the TCP
- * header in buf[0..len). Returns 0 and fills *out, or a negative enum decode_error; *out is
- * then unspecified and must not be printed.
+ * Two outcomes are errors of different weight. A negative return: not even the IP header could
+ * be read (or the record is malformed); there is no event, *out is unspecified, and the caller
+ * counts it as a decode error. A return of 0 with out->tcp_error set (DECODE_NOT_TCP,
+ * DECODE_FRAGMENT, DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET, DECODE_NO_TCP, or
+ * DECODE_TRUNCATED_IP for an extension-header chain cut short): the packet has no TCP header we
+ * can read, but it is still an event with its addresses and chain, to be written and counted
+ * apart from the decode errors.
+ */
+static inline int decode_error_is_partial(int tcp_error)
+{
+	return tcp_error > 0 && tcp_error < DECODE__MAX && tcp_error != DECODE_BAD_RECORD;
+}
+
+/*
+ * Decode a whole IP packet in buf[0..len): the IP header (IPv4 options and any number of IPv6
+ * extension headers stepped over, bounded only by len) and the TCP header. Returns 0 and fills
+ * *out (the chain summary included), or a negative enum decode_error (see above).
  */
 int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out);
 
 /*
+ * The same for a ring-buffer record (size bytes), in the layout pktrace.h gives for hdr[]: the
+ * chain summary comes from ext_count, ext_len and the types after the TCP header. Every field is
+ * checked against size and hdr_len; -DECODE_BAD_RECORD for a record that does not hold what it
+ * claims (a claim record included).
+ */
+struct pkt_record;
+int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_headers *out);
+
+/*
  * Turn one ring-buffer record (struct pkt_record, size bytes) into *e: every field but the host
  * name and container id, which enrichment adds. e->ifname is "" when the kernel gave no name.
- * *ifindex and *uts_inum are set for the caller's look-ups. Returns 0 or a negative
- * enum decode_error (DECODE_BAD_RECORD for a record that does not hold what it claims).
+ * *ifindex and *uts_inum are set for the caller's look-ups. Returns 0 (an event to write, maybe
+ * without TCP fields: e->hdr.tcp_error) or a negative enum decode_error (no event).
  */
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
 		  uint32_t *ifindex, uint32_t *uts_inum);

@@ -18,12 +18,26 @@ enum tcp_flag {
 	TCP_FLAG_NS = 1 << 8,
 };
 
-/* Fields of the IP and TCP headers, in host byte order, raw as on the wire. */
+/* IPv6 extension-header types an event lists, at most (as PKT_EXT_TYPES in pktrace.h). */
+#define EVENT_EXT_TYPES 64
+/* ext_count saturates here: 255 means 255 or more. */
+#define EVENT_EXT_COUNT_MAX 255
+
+/*
+ * Fields of the IP and TCP headers, in host byte order, raw as on the wire. When tcp_error is
+ * not 0 no TCP header could be read: the event still names the addresses and the chain, and
+ * every TCP field (ports included) is 0.
+ */
 struct pkt_headers {
 	int family; /* AF_INET or AF_INET6 */
 	uint8_t src_addr[16];
 	uint8_t dst_addr[16];
-	uint8_t protocol; /* IPPROTO_TCP */
+	uint8_t protocol; /* IPPROTO_TCP, or the transport protocol the IP header names instead */
+	uint8_t tcp_error; /* 0, or the enum decode_error (positive) why the TCP fields are missing */
+	uint8_t ext_count; /* IPv6 extension headers before the transport header (255: or more) */
+	uint8_t ext_types_n; /* types listed in ext_types: min(ext_count, EVENT_EXT_TYPES) or fewer */
+	uint32_t ext_len;  /* total bytes of those extension headers */
+	uint8_t ext_types[EVENT_EXT_TYPES]; /* their next-header values, in chain order */
 	uint16_t src_port;
 	uint16_t dst_port;
 	uint32_t seq;

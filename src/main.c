@@ -111,7 +111,8 @@ static int hold_record(struct app *app, const struct pkt_record *rec, size_t siz
 	struct pkt_conn c = {};
 	int egress = rec->direction == PKT_EGRESS, alen, err;
 
-	err = decode_headers(rec->hdr, rec->hdr_len, h);
+	/* A packet without a TCP header is held too (ports 0): it goes out with the hold's owner. */
+	err = decode_record_headers(rec, size, h);
 	if (err) {
 		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
 		return 0;
