@@ -184,6 +184,14 @@ struct capture *capture__open(const struct capture_config *cfg)
 	c->skel->rodata->scope_by_comm = cfg->scope->n_comms > 0;
 	c->skel->rodata->scope_by_uid = cfg->scope->n_uids > 0;
 	c->skel->rodata->follow_forks = cfg->follow_pid > 0;
+	step = "size the ring buffer (-B)";
+	if (cfg->ringbuf_bytes &&
+	    bpf_map__set_max_entries(c->skel->maps.events,
+				     cfg->ringbuf_bytes > (unsigned long long)getpagesize() ?
+				     cfg->ringbuf_bytes : (unsigned long long)getpagesize())) {
+		errno = EINVAL;
+		goto fail;
+	}
 
 	step = "load the BPF programs (see the kernel requirements in the README)";
 	if (pktrace_bpf__load(c->skel))

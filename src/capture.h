@@ -18,6 +18,7 @@ typedef int (*capture_record_fn)(void *ctx, const void *data, size_t size);
 struct capture_config {
 	const struct scope *scope;
 	pid_t follow_pid; /* > 0: trace this process and everything it forks */
+	unsigned long long ringbuf_bytes; /* a power of two; 0: the BPF object's default */
 	capture_record_fn on_record;
 	void *ctx;
 };

@@ -3,12 +3,20 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,14 +55,47 @@ struct app {
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
 static volatile sig_atomic_t give_up;     /* stop now: no command to wait for, or a second signal */
 static volatile sig_atomic_t signals_seen;
-static volatile pid_t command_pid;
+static volatile pid_t command_pid;        /* the command's relay, until it has exited */
+static volatile sig_atomic_t command_started;
+static int relay_fd = -1; /* pktrace's end of the relay's control pipe (non-blocking) */
+
+/* One byte to the relay: a signal number to pass on to the command. Async-signal-safe. */
+static void relay_send(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+
+	if (relay_fd >= 0 && write(relay_fd, &b, 1) != 1) {
+		/* The relay is gone or its pipe is full: it has exited or is killing the command. */
+	}
+}
+
+/* Once stopping, SIGALRM every 100 ms makes any blocked write() return so the flag is seen. */
+static void watchdog_start(void)
+{
+	struct itimerval it = {.it_interval = {0, 100000}, .it_value = {0, 100000}};
+
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
 
 static void on_signal(int sig)
 {
+	int saved = errno;
+
 	stop_signal = sig;
 	/* With a command, the first signal goes to it and tracing goes on until it exits. */
-	if (++signals_seen >= (command_pid > 0 ? 2 : 1))
+	if (++signals_seen < 2 && command_pid > 0) {
+		if (command_started)
+			relay_send(sig);
+	} else {
 		give_up = 1;
+		watchdog_start();
+	}
+	errno = saved;
 }
 
 static uint64_t clock_ns(clockid_t id)
@@ -231,14 +272,89 @@ static void print_summary(struct app *app)
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
 }
 
-/* Fork COMMAND stopped on a pipe, so tracing is in place before its first instruction. */
-static pid_t command_start(char **argv, int *release_fd)
+static void on_child(int sig)
 {
+	(void)sig;
+}
+
+/*
+ * The relay: a child that keeps the caller's identity while pktrace drops its own, so signals
+ * still reach the command. It starts COMMAND on 'g', passes on each signal number pktrace
+ * writes, kills the command if pktrace goes away, and ends with the command's status.
+ */
+static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
+{
+	struct sigaction sa = {.sa_handler = on_child};
+	struct pollfd pfd = {.fd = ctl, .events = POLLIN};
+	struct rlimit no_core = {0, 0};
+	sigset_t chld, waiting;
+	unsigned char b;
+	pid_t pid;
+	int st, sig;
+
+	/* SIGINT and SIGTERM are blocked here; a stop before 'g' means the command never runs. */
+	if (read(ctl, &b, 1) != 1 || b != 'g')
+		_exit(127);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, orig_mask, NULL);
+		execvp(argv[0], argv);
+		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	/* A Ctrl-C reaches the whole process group: only the command and pktrace act on it. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	waiting = *orig_mask; /* SIGCHLD stays blocked except inside ppoll() */
+	sigdelset(&waiting, SIGCHLD);
+	while (waitpid(pid, &st, WNOHANG) != pid) {
+		if (ppoll(&pfd, 1, NULL, &waiting) <= 0)
+			continue;
+		switch (read(ctl, &b, 1)) {
+		case 1:
+			kill(pid, b);
+			break;
+		case 0: /* pktrace is gone: the command does not outlive it */
+			kill(pid, SIGKILL);
+			pfd.fd = -1;
+			break;
+		default:
+			if (errno != EINTR)
+				pfd.fd = -1;
+		}
+	}
+	if (WIFSIGNALED(st)) {
+		/* Die of the same signal so that pktrace reports the command's status as it is. */
+		sig = WTERMSIG(st);
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(sig, SIG_DFL);
+		sigemptyset(&waiting);
+		sigaddset(&waiting, sig);
+		sigprocmask(SIG_UNBLOCK, &waiting, NULL);
+		raise(sig);
+		_exit(128 + sig);
+	}
+	_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* Fork the relay, which starts COMMAND once tracing is in place (see relay_run). */
+static pid_t command_start(char **argv)
+{
+	sigset_t stop, old;
 	int p[2];
 	pid_t pid;
-	char c;
-
-	sigset_t stop, old;
 
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
@@ -248,25 +364,215 @@ static pid_t command_start(char **argv, int *release_fd)
 	sigaddset(&stop, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
-	if (pid != 0)
-		sigprocmask(SIG_SETMASK, &old, NULL);
-	if (pid < 0)
-		return -1;
 	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[1]);
-		if (read(p[0], &c, 1) != 1)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		execvp(argv[0], argv);
-		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(errno));
-		_exit(127);
+		relay_run(p[0], argv, &old);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[0]);
-	*release_fd = p[1];
+	if (pid < 0) {
+		close(p[1]);
+		return -1;
+	}
+	/* The signal handler writes here: it must never block. */
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+	relay_fd = p[1];
 	return pid;
+}
+
+/* Wait for the relay until deadline (CLOCK_MONOTONIC ns); 1 when it has exited. */
+static int command_wait(pid_t pid, int *wstatus, uint64_t deadline)
+{
+	struct timespec ts = {0, 10000000};
+
+	for (;;) {
+		pid_t r = waitpid(pid, wstatus, WNOHANG);
+
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return 1;
+		if (clock_ns(CLOCK_MONOTONIC) >= deadline)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * pktrace stops before the command has ended (second signal, write error): pass sig on, give
+ * the command a quarter of a second, then kill it. Returns the wait status, or -1.
+ */
+static int command_end(pid_t pid, int sig)
+{
+	int wstatus = 0;
+
+	if (command_started)
+		relay_send(sig);
+	else
+		close(relay_fd), relay_fd = -1; /* never started: the relay exits 127 */
+	if (command_wait(pid, &wstatus, clock_ns(CLOCK_MONOTONIC) + 250000000ULL))
+		return wstatus;
+	relay_send(SIGKILL);
+	if (command_wait(pid, &wstatus, clock_ns(CLOCK_MONOTONIC) + 400000000ULL))
+		return wstatus;
+	fprintf(stderr, "pktrace: the command (relay pid %d) has not ended after SIGKILL; "
+			"leaving it\n", (int)pid);
+	return -1;
+}
+
+/* Who pktrace becomes once loaded (-Z); looked up before anything is loaded. */
+struct run_as {
+	int keep_root; /* -Z root (or another uid-0 name): nothing is dropped */
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t *groups;
+	char name[64];
+};
+
+/* Returns 0, or prints one line and returns the exit status (2: the -Z user is unknown). */
+static int run_as_lookup(struct run_as *ra, const char *user, int given)
+{
+	struct passwd *pw;
+	int n = 0;
+
+	memset(ra, 0, sizeof(*ra));
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		if (given)
+			fprintf(stderr, "pktrace: -Z '%s': no such user (name an existing user, or "
+					"-Z root to keep root)\n", user);
+		else
+			fprintf(stderr, "pktrace: the user pktrace runs as after loading, '%s', does "
+					"not exist: name an unprivileged user with -Z USER (or keep root "
+					"with -Z root)\n", user);
+		return given ? 2 : 1;
+	}
+	snprintf(ra->name, sizeof(ra->name), "%s", pw->pw_name);
+	ra->uid = pw->pw_uid;
+	ra->gid = pw->pw_gid;
+	if (ra->uid == 0) {
+		ra->keep_root = 1;
+		return 0;
+	}
+	/* The user's supplementary groups, as login would set them (none for nobody). */
+	getgrouplist(pw->pw_name, pw->pw_gid, NULL, &n);
+	ra->groups = calloc(n > 0 ? n : 1, sizeof(gid_t));
+	if (!ra->groups || getgrouplist(pw->pw_name, pw->pw_gid, ra->groups, &n) < 0) {
+		fprintf(stderr, "pktrace: cannot read the groups of user '%s'\n", user);
+		return 1;
+	}
+	ra->ngroups = n;
+	return 0;
+}
+
+static int cap_last_cap(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+	int last = CAP_LAST_CAP;
+
+	if (f) {
+		if (fscanf(f, "%d", &last) != 1)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	return last;
+}
+
+/* Every capability set empty: effective, permitted, inheritable, ambient. */
+static int caps_clear(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		return -errno;
+	return syscall(SYS_capset, &hdr, data) ? -errno : 0;
+}
+
+static int caps_all_clear(void)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {};
+	int i;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	for (i = 0; i < 2; i++)
+		if (data[i].effective || data[i].permitted || data[i].inheritable)
+			return 0;
+	return 1;
+}
+
+/*
+ * Become ra's user with no capability left, as tcpdump -Z does: everything pktrace needs from
+ * here on (ring buffer, map lookups, link fds, /proc and cgroup reads) works on the fds it holds.
+ * Prints one line on failure.
+ */
+static int privileges_drop(const struct run_as *ra)
+{
+	const char *step;
+	uid_t r, e, s;
+	int cap, last = cap_last_cap();
+
+	if (ra->keep_root)
+		return 0;
+	/* The bounding set needs CAP_SETPCAP: empty it while pktrace still has it. */
+	step = "empty the capability bounding set";
+	for (cap = 0; cap <= last; cap++)
+		if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+		    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL)
+			goto fail;
+	step = "set the supplementary groups";
+	if (setgroups(ra->ngroups, ra->groups))
+		goto fail;
+	step = "set the group id";
+	if (setresgid(ra->gid, ra->gid, ra->gid))
+		goto fail;
+	step = "set the user id";
+	if (setresuid(ra->uid, ra->uid, ra->uid))
+		goto fail;
+	step = "clear the capability sets";
+	errno = -caps_clear();
+	if (errno)
+		goto fail;
+	step = "set no_new_privs";
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		goto fail;
+	/* Not dumpable: no other process of this user may ptrace pktrace and take its BPF fds. */
+	step = "clear the dumpable flag";
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		goto fail;
+	step = "verify the drop";
+	errno = EPERM;
+	if (getresuid(&r, &e, &s) || r != ra->uid || e != ra->uid || s != ra->uid ||
+	    getegid() != ra->gid || !setuid(0) || !caps_all_clear())
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "pktrace: cannot drop privileges to user '%s': cannot %s: %s (or keep "
+			"root with -Z root)\n", ra->name, step, strerror(errno));
+	return -1;
+}
+
+/* -o, opened as the user pktrace now runs as; one line on failure. */
+static int output_start(struct output *out, const struct opts *o, const struct run_as *ra)
+{
+	int err = output_open(out, o->output_path, o->format);
+
+	if (!err)
+		return 0;
+	if (err == -ELOOP)
+		fprintf(stderr, "pktrace: cannot open '%s' for writing: it is a symbolic link, which "
+				"pktrace never follows (name the file itself)\n", o->output_path);
+	else if ((err == -EACCES || err == -EPERM || err == -EROFS) && !ra->keep_root)
+		fprintf(stderr, "pktrace: cannot open '%s' for writing as user '%s': %s (pktrace "
+				"opens -o FILE after giving up root: pick a place that user can write, "
+				"another user with -Z USER, or keep root with -Z root)\n",
+			o->output_path, ra->name, strerror(-err));
+	else
+		fprintf(stderr, "pktrace: cannot open '%s' for writing: %s\n", o->output_path,
+			strerror(-err));
+	return err;
 }
 
 static int exit_status(int wstatus)
@@ -284,7 +590,9 @@ int main(int argc, char **argv)
 	struct capture_config cfg = {};
 	struct hold_config hold_cfg = {};
 	struct sigaction sa = {.sa_handler = on_signal};
-	int release_fd = -1, status = 0, forwarded = 0, failed = 0, err, n;
+	struct sigaction alarm_sa = {.sa_handler = on_alarm};
+	struct run_as run_as;
+	int status = 0, failed = 0, err, n, wstatus;
 	pid_t child = 0;
 
 	switch (opts_parse(&app.opts, argc, argv, stdout, stderr)) {
@@ -295,19 +603,18 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);
+	if (err)
+		return err;
+	/* No SA_RESTART: a signal interrupts a blocked write() so the stop flag is seen. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGALRM, &alarm_sa, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
 
-	err = output_open(&app.out, app.opts.output_path, app.opts.format);
-	if (err) {
-		fprintf(stderr, "pktrace: cannot open '%s' for writing: %s\n",
-			app.opts.output_path, strerror(-err));
-		return 1;
-	}
-	app.out.cancel = &give_up;
 	if (app.opts.command) {
-		child = command_start(app.opts.command, &release_fd);
+		/* Forked before the drop: the command keeps the caller's identity. */
+		child = command_start(app.opts.command);
 		if (child < 0) {
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
 			return 1;
@@ -322,22 +629,16 @@ int main(int argc, char **argv)
 	if (!app.hold) {
 		fprintf(stderr, "pktrace: cannot allocate the hold for %lu packets: %s\n",
 			app.opts.hold_packets, strerror(errno));
-		output_close(&app.out);
-		return 1;
+		goto early_exit;
 	}
 	cfg.scope = &app.opts.scope;
 	cfg.follow_pid = child;
+	cfg.ringbuf_bytes = app.opts.ringbuf_bytes;
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
 	app.capture = capture__open(&cfg);
-	if (!app.capture) {
-		if (child > 0) {
-			close(release_fd); /* the command exits 127 without running */
-			waitpid(child, NULL, 0);
-		}
-		output_close(&app.out);
-		return 1;
-	}
+	if (!app.capture)
+		goto early_exit;
 	err = enrich_init(&app.enrich, capture__uts_name, app.capture);
 	if (err)
 		fprintf(stderr, "pktrace: cannot read this host's name or UTS namespace: %s\n",
@@ -347,29 +648,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pktrace: cannot open the cgroup v2 root (container ids come from "
 				"/proc only): %s\n", strerror(-err));
 	app.boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
+	/* Loaded and attached: nothing from here on needs root (-Z). */
+	if (privileges_drop(&run_as) || output_start(&app.out, &app.opts, &run_as))
+		goto early_exit;
+	app.out.cancel = &give_up;
 	if (stop_signal) {
 		/* Stopped while loading: the command never runs untraced. */
-		if (child > 0) {
-			close(release_fd);
-			waitpid(child, NULL, 0);
-		}
-		capture__destroy(app.capture);
-		output_close(&app.out);
-		return 128 + stop_signal;
+		status = 128 + stop_signal;
+		goto early_exit_status;
 	}
 	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
 		child > 0 ? " of the command" : "");
 	if (child > 0) {
-		if (write(release_fd, "g", 1) != 1)
+		command_started = 1;
+		if (write(relay_fd, "g", 1) != 1)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
-		close(release_fd);
 	}
 
 	while (!give_up && !app.out_err) {
-		if (child > 0 && stop_signal && !forwarded) {
-			kill(child, stop_signal);
-			forwarded = 1;
-		}
 		app.batch = 0;
 		n = capture__poll(app.capture, POLL_MS);
 		if (n < 0 && n != -EAGAIN && !app.out_err) {
@@ -387,8 +683,8 @@ int main(int argc, char **argv)
 			if (err)
 				app.out_err = -err;
 		}
-		if (child > 0 && waitpid(child, &err, WNOHANG) == child) {
-			status = exit_status(err);
+		if (child > 0 && waitpid(child, &wstatus, WNOHANG) == child) {
+			status = exit_status(wstatus);
 			child = 0;
 			command_pid = 0;
 			break;
@@ -412,7 +708,13 @@ int main(int argc, char **argv)
 		}
 	}
 	print_summary(&app);
-	if (app.out_err) {
+	if (app.out_err == ECANCELED) {
+		/* Asked to stop: what the reader did not take in time is counted, not an error. */
+		fprintf(stderr, "pktrace: stopped without waiting for the reader of %s, which took "
+				"nothing more within %.2f s (see 'not written' above)\n",
+			app.opts.output_path ? app.opts.output_path : "standard output",
+			OUTPUT_CANCEL_GRACE_NS / 1e9);
+	} else if (app.out_err) {
 		fprintf(stderr, "pktrace: stopped: cannot write events to %s: %s\n",
 			app.opts.output_path ? app.opts.output_path : "standard output",
 			strerror(app.out_err));
@@ -430,9 +732,27 @@ int main(int argc, char **argv)
 	hold__free(app.hold);
 	if (child > 0) {
 		/* pktrace stopped before the command ended (second signal, write error): end it too. */
-		kill(child, stop_signal ? stop_signal : SIGTERM);
-		if (waitpid(child, &err, 0) == child)
-			status = exit_status(err);
+		wstatus = command_end(child, stop_signal ? stop_signal : SIGTERM);
+		status = wstatus >= 0 ? exit_status(wstatus) : 1;
 	}
+	if (relay_fd >= 0)
+		close(relay_fd);
+	free(run_as.groups);
 	return failed ? 1 : status;
+
+early_exit:
+	status = 1;
+early_exit_status:
+	if (child > 0) {
+		close(relay_fd); /* the relay exits 127 without running the command */
+		relay_fd = -1;
+		waitpid(child, NULL, 0);
+	}
+	capture__destroy(app.capture);
+	if (app.capture)
+		enrich_close(&app.enrich);
+	hold__free(app.hold);
+	output_close(&app.out);
+	free(run_as.groups);
+	return status;
 }
