@@ -33,6 +33,47 @@ size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+uint32_t utf8_cp(const unsigned char *s, size_t l)
+{
+	static const unsigned char lead_mask[5] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+	uint32_t cp = s[0] & lead_mask[l < 5 ? l : 0];
+	size_t i;
+
+	for (i = 1; i < l && i < 4; i++)
+		cp = cp << 6 | (s[i] & 0x3f);
+	return cp;
+}
+
+/* Category Cf as of Unicode 15.1, plus U+2028 and U+2029; sorted for the binary search. */
+static const struct {
+	uint32_t lo, hi;
+} format_chars[] = {
+	{0x00ad, 0x00ad},   {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+	{0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},   {0x180e, 0x180e},
+	{0x200b, 0x200f},   {0x2028, 0x202e},   {0x2060, 0x2064},   {0x2066, 0x206f},
+	{0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+	{0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001},
+	{0xe0020, 0xe007f},
+};
+
+bool is_format_char(uint32_t cp)
+{
+	size_t lo = 0, hi = sizeof(format_chars) / sizeof(format_chars[0]), mid;
+
+	if (cp < 0xad)
+		return false;
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (cp < format_chars[mid].lo)
+			hi = mid;
+		else if (cp > format_chars[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
 /* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
 size_t fmt_ipv4(char *buf, const uint8_t *a)
 {

@@ -3,11 +3,19 @@
 #ifndef PKTRACE_OUTPUT_FMT_H
 #define PKTRACE_OUTPUT_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
 size_t utf8_len(const unsigned char *s, size_t n);
+/* The code point of the well-formed sequence of length l (from utf8_len) at s. */
+uint32_t utf8_cp(const unsigned char *s, size_t l);
+/*
+ * Unicode format characters (category Cf: bidi controls, zero-width characters, tags, ...) and
+ * the line and paragraph separators: invisible, yet they reorder, hide or break a line.
+ */
+bool is_format_char(uint32_t cp);
 /* Dotted-quad text of a (network order) into buf (at least 15 bytes); returns its length. */
 size_t fmt_ipv4(char *buf, const uint8_t *a);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "decode.h"
 #include "output.h"
 #include "output_fmt.h"
 
@@ -76,22 +77,42 @@ static ALWAYS_INLINE void put_bool(struct cur *c, bool v)
 		put_lit(c, "false");
 }
 
-static void put_u00xx(struct cur *c, unsigned char b)
+static void put_u4(struct cur *c, uint32_t v)
 {
 	static const char hex[] = "0123456789abcdef";
-	char esc[6] = {'\\', 'u', '0', '0', hex[b >> 4], hex[b & 0xf]};
+	char esc[6] = {'\\', 'u', hex[v >> 12 & 0xf], hex[v >> 8 & 0xf], hex[v >> 4 & 0xf],
+		       hex[v & 0xf]};
 
 	put_mem(c, esc, sizeof(esc));
 }
 
+static void put_u00xx(struct cur *c, unsigned char b)
+{
+	put_u4(c, b);
+}
+
+/* \uXXXX, or a surrogate pair past the BMP (RFC 8259 section 7). */
+static void put_ucp(struct cur *c, uint32_t cp)
+{
+	if (cp < 0x10000) {
+		put_u4(c, cp);
+		return;
+	}
+	cp -= 0x10000;
+	put_u4(c, 0xd800 | cp >> 10);
+	put_u4(c, 0xdc00 | (cp & 0x3ff));
+}
+
 /*
- * A JSON string of s[0..n): quote and backslash escaped, control bytes and DEL as \u00XX, valid
- * UTF-8 passed through, and each byte of ill-formed UTF-8 as \u00XX so the line stays valid.
+ * A JSON string of s[0..n): quote and backslash escaped, control bytes and DEL as \u00XX, format
+ * characters (bidi controls, zero-width) as \uXXXX, other valid UTF-8 passed through, and each
+ * byte of ill-formed UTF-8 as \u00XX so the line stays valid.
  */
 static void put_json_str(struct cur *c, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run, l;
+	uint32_t cp;
 
 	put_char(c, '"');
 	while (i < n) {
@@ -117,7 +138,11 @@ static void put_json_str(struct cur *c, const char *s, size_t n)
 			put_u00xx(c, u[i + 1]);
 			i += 2;
 		} else if (l != 0) {
-			put_mem(c, u + i, l);
+			cp = utf8_cp(u + i, l);
+			if (is_format_char(cp))
+				put_ucp(c, cp);
+			else
+				put_mem(c, u + i, l);
 			i += l;
 		} else {
 			put_u00xx(c, u[i]);
@@ -152,6 +177,8 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	const struct pkt_headers *h = &e->hdr;
 	const struct pkt_process *p = &e->proc;
 	uint16_t f = h->flags;
+	const char *err;
+	size_t i;
 
 	put_lit(&c, "{\"timestamp\":");
 	put_u64(&c, e->timestamp_ns);
@@ -188,9 +215,31 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	put_lit(&c, ",\"iface\":");
 	put_json_str(&c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
 	if (e->egress)
-		put_lit(&c, ",\"direction\":\"egress\"}}");
+		put_lit(&c, ",\"direction\":\"egress\"");
 	else
-		put_lit(&c, ",\"direction\":\"ingress\"}}");
+		put_lit(&c, ",\"direction\":\"ingress\"");
+	if (h->ext_count) {
+		put_lit(&c, ",\"ipv6_ext\":{\"count\":");
+		put_u64(&c, h->ext_count);
+		put_lit(&c, ",\"length\":");
+		put_u64(&c, h->ext_len);
+		put_lit(&c, ",\"types\":[");
+		for (i = 0; i < h->ext_types_n && i < EVENT_EXT_TYPES; i++) {
+			if (i)
+				put_char(&c, ',');
+			put_u64(&c, h->ext_types[i]);
+		}
+		put_lit(&c, "]}");
+	}
+	if (h->tcp_error) {
+		/* No TCP header to show: the metadata alone, and why. */
+		put_lit(&c, ",\"decode_error\":");
+		err = decode_strerror(h->tcp_error);
+		put_json_str(&c, err, strlen(err));
+		put_lit(&c, "}}]}\n");
+		return c.ovf ? 0 : (size_t)(c.p - dst);
+	}
+	put_lit(&c, "}}");
 
 	put_lit(&c, ",{\"name\":\"proto_tcp\",\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":");
 	put_u64(&c, h->src_port);

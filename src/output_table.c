@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "decode.h"
 #include "output.h"
 #include "output_fmt.h"
 
@@ -26,7 +27,9 @@ enum {
  * A line is built unchecked in a local buffer, then copied out if it fits: one bounds check per
  * line. The longest line: 197 bytes of values (time 15, comm 17, pid 10, dir 3, two endpoints
  * of 53, flags 11, seq and ack 10, window 5, length 10), at most 119 of padding (the sum of the
- * widths), 10 separators and the newline: 327.
+ * widths), 10 separators and the newline: 327; then the chain note (" ext:255+/4294967295B",
+ * 21): 348. A line without TCP fields is shorter: its ports, seq, ack and window go, and its
+ * reason (" (" + at most 28 + ")") is less than they took.
  */
 #define TABLE_LINE_MAX 384
 
@@ -111,9 +114,10 @@ static size_t line_out(char *dst, size_t cap, const char *line, const struct lin
 }
 
 /*
- * Copy comm for a terminal as ps does: control characters (C0, DEL, C1) and ill-formed UTF-8
- * become '?', so a hostile name can neither break the line nor send escape sequences.
- * Returns the byte length; *cols gets the number of characters.
+ * Copy comm for a terminal as ps does: control characters (C0, DEL, C1), format characters
+ * (bidi controls, zero-width characters: see is_format_char) and ill-formed UTF-8 become '?',
+ * so a hostile name can neither break the line, send escape sequences, reorder the columns on
+ * screen nor hide. Returns the byte length; *cols gets the number of characters.
  */
 static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 {
@@ -125,7 +129,8 @@ static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 		l = utf8_len(u + i, n - i);
 		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
 		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
-		    (l == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0)) {
+		    (l == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) ||
+		    (l >= 2 && is_format_char(utf8_cp(u + i, l)))) {
 			out[o++] = '?';
 			i += l ? l : 1;
 		} else {
@@ -138,8 +143,12 @@ static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 	return o;
 }
 
-/* tcpdump style: a.b.c.d.port for IPv4, [v6]:port for IPv6 (its own form needs no brackets). */
-static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t port)
+/*
+ * tcpdump style: a.b.c.d.port for IPv4, [v6]:port for IPv6 (its own form needs no brackets);
+ * the address alone when there is no port (no TCP header was read).
+ */
+static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t port,
+			   bool has_port)
 {
 	char a[INET6_ADDRSTRLEN];
 	size_t n = 0, al;
@@ -150,6 +159,10 @@ static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t 
 		al = strlen(a);
 	else
 		al = (size_t)(stpcpy(a, "?") - a);
+	if (!has_port) {
+		memcpy(buf, a, al);
+		return al;
+	}
 	if (family == AF_INET6)
 		buf[n++] = '[';
 	memcpy(buf + n, a, al);
@@ -264,16 +277,44 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		put_col(&l, "out", 3, W_DIR, 3, false, true);
 	else
 		put_col(&l, "in", 2, W_DIR, 2, false, true);
-	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port);
+	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->tcp_error);
 	put_col(&l, buf, n, W_ADDR, n, false, true);
-	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port);
+	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->tcp_error);
 	put_col(&l, buf, n, W_ADDR, n, false, true);
-	n = fmt_flags(buf, h->flags);
-	put_col(&l, buf, n, W_FLAGS, n, false, true);
-	put_num(&l, h->seq, W_SEQ, true);
-	put_num(&l, h->ack, W_SEQ, true);
-	put_num(&l, h->window, W_WIN, true);
+	if (h->tcp_error) {
+		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
+		put_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
+		put_col(&l, "-", 1, W_SEQ, 1, true, true);
+		put_col(&l, "-", 1, W_SEQ, 1, true, true);
+		put_col(&l, "-", 1, W_WIN, 1, true, true);
+	} else {
+		n = fmt_flags(buf, h->flags);
+		put_col(&l, buf, n, W_FLAGS, n, false, true);
+		put_num(&l, h->seq, W_SEQ, true);
+		put_num(&l, h->ack, W_SEQ, true);
+		put_num(&l, h->window, W_WIN, true);
+	}
 	put_num(&l, e->packet_len, W_LEN, false);
+	/* The IPv6 chain, compactly: headers (255+ when the kernel stopped counting) and bytes. */
+	if (h->ext_count) {
+		put_mem(&l, " ext:", 5);
+		n = fmt_u64(buf, h->ext_count);
+		put_mem(&l, buf, n);
+		if (h->ext_count >= EVENT_EXT_COUNT_MAX)
+			*l.p++ = '+';
+		*l.p++ = '/';
+		n = fmt_u64(buf, h->ext_len);
+		put_mem(&l, buf, n);
+		*l.p++ = 'B';
+	}
+	if (h->tcp_error) {
+		const char *why = decode_strerror(h->tcp_error);
+
+		*l.p++ = ' ';
+		*l.p++ = '(';
+		put_mem(&l, why, strnlen(why, 28));
+		*l.p++ = ')';
+	}
 	*l.p++ = '\n';
 	return line_out(dst, cap, line, &l);
 }

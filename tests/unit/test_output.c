@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Output layer: JSON and table golden files, JSON validity, bounds, and the buffered writer. */
+#define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,9 +24,12 @@
 
 #include <cmocka.h>
 
+#include "decode.h"
 #include "output.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* Events in the golden files. */
+#define GOLDEN_N 12
 
 /* The brief's example line, verbatim: event 0 below must print exactly this. */
 static const char example_json[] =
@@ -59,7 +64,7 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 	struct pkt_event *e;
 	size_t n = 0;
 
-	assert_true(max >= 8);
+	assert_true(max >= GOLDEN_N);
 	memset(ev, 0, max * sizeof(*ev));
 
 	/* 0: IPv4 SYN, the brief's example. */
@@ -231,6 +236,84 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 	e->hdr.checksum = 0x1234;
 	e->hdr.urgent = 0;
 
+	/* 8: IPv6 data behind nine extension headers (the evasion of issue 8): the chain shown. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145202000000000ull;
+	e->proc = (struct pkt_process){.pid = 1337, .tid = 1338, .ppid = 1, .uid = 101,
+				       .cgroup_id = 98765, .comm = "nginx", .hostname = "web-1",
+				       .container_id = ""};
+	strcpy(e->ifname, "eth0");
+	e->egress = false;
+	e->packet_len = 1292;
+	set_addr(&e->hdr, AF_INET6, "2001:db8::66", "2001:db8::1");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 40000;
+	e->hdr.dst_port = 443;
+	e->hdr.seq = 123456789;
+	e->hdr.ack = 987654321;
+	e->hdr.data_offset = 8;
+	e->hdr.flags = TCP_FLAG_PSH | TCP_FLAG_ACK;
+	e->hdr.window = 502;
+	e->hdr.checksum = 0x4242;
+	e->hdr.urgent = 0;
+	e->hdr.ext_count = 9;
+	e->hdr.ext_len = 72;
+	e->hdr.ext_types_n = 9;
+	memcpy(e->hdr.ext_types, (const uint8_t[]){0, 60, 60, 43, 60, 60, 60, 44, 60}, 9);
+
+	/* 9: no TCP header the kernel could reach, behind a chain ending in ESP. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145202000500000ull;
+	e->proc = ev[n - 2].proc;
+	strcpy(e->ifname, "eth0");
+	e->egress = false;
+	e->packet_len = 1400;
+	set_addr(&e->hdr, AF_INET6, "2001:db8::66", "2001:db8::1");
+	e->hdr.protocol = 255;
+	e->hdr.tcp_error = DECODE_NO_TCP;
+	e->hdr.ext_count = 2;
+	e->hdr.ext_len = 16;
+	e->hdr.ext_types_n = 2;
+	memcpy(e->hdr.ext_types, (const uint8_t[]){0, 60}, 2);
+
+	/* 10: an IPv4 later fragment: no chain, no TCP header, the reason named. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145202001000000ull;
+	e->proc = ev[0].proc;
+	strcpy(e->ifname, "lo");
+	e->egress = true;
+	e->packet_len = 548;
+	set_addr(&e->hdr, AF_INET, "10.0.0.1", "10.0.0.2");
+	e->hdr.protocol = 6;
+	e->hdr.tcp_error = DECODE_FRAGMENT;
+
+	/* 11: a chain past the kernel's count (255 or more) and its 64 listed types; RLO and
+	 * zero-width characters in comm and host name. */
+	e = &ev[n++];
+	e->timestamp_ns = 1764145202002000000ull;
+	e->proc = (struct pkt_process){.pid = 666, .tid = 666, .ppid = 1, .uid = 1000,
+				       .cgroup_id = 3, .comm = "ab\xe2\x80\xae" "cd\xe2\x80\x8b" "x",
+				       .hostname = "h\xe2\x81\xa6i\xef\xbb\xbf\xf3\xa0\x80\x81",
+				       .container_id = ""};
+	strcpy(e->ifname, "eth0");
+	e->egress = false;
+	e->packet_len = 65535;
+	set_addr(&e->hdr, AF_INET6, "2001:db8::66", "2001:db8::1");
+	e->hdr.protocol = 6;
+	e->hdr.src_port = 40001;
+	e->hdr.dst_port = 443;
+	e->hdr.seq = 1;
+	e->hdr.ack = 2;
+	e->hdr.data_offset = 5;
+	e->hdr.flags = TCP_FLAG_ACK;
+	e->hdr.window = 3;
+	e->hdr.checksum = 4;
+	e->hdr.ext_count = 255;
+	e->hdr.ext_len = 2400;
+	e->hdr.ext_types_n = EVENT_EXT_TYPES;
+	memset(e->hdr.ext_types, 60, EVENT_EXT_TYPES);
+
+	assert_int_equal(n, GOLDEN_N);
 	return n;
 }
 
@@ -317,7 +400,7 @@ static void check_golden(const char *name, const char *got, size_t len)
 
 static void test_json_example(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	char buf[2048];
 	size_t n;
 
@@ -330,7 +413,7 @@ static void test_json_example(void **state)
 
 static void test_json_golden(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev));
 	size_t len = format_all_json(fmt_buf, sizeof(fmt_buf), ev, n);
 
@@ -340,7 +423,7 @@ static void test_json_golden(void **state)
 
 static void test_table_golden(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev));
 	size_t len = format_all_table(fmt_buf, sizeof(fmt_buf), ev, n);
 
@@ -351,7 +434,7 @@ static void test_table_golden(void **state)
 /* Every line must be exactly one line: a newline only at the very end. */
 static void test_one_line_each(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev)), i, k;
 	char buf[2048];
 
@@ -408,12 +491,22 @@ static const char json_checker[] =
 	"    assert o['hostName'] == s(r[7]), (o['hostName'], r[7])\n"
 	"    assert o['containerId'] == s(r[8]), (o['containerId'], r[8])\n"
 	"    a = o['args']\n"
-	"    assert len(a) == 2\n"
-	"    assert list(a[0]) == ['name', 'type', 'value'] and list(a[1]) == list(a[0])\n"
+	"    ec, el, types, err = num(25), num(26), list(bytes.fromhex(r[27][1:])), s(r[28])\n"
+	"    assert len(a) == (1 if err else 2), l\n"
+	"    assert list(a[0]) == ['name', 'type', 'value']\n"
 	"    assert a[0]['name'] == 'metadata' and a[0]['type'] == 'trace.PacketMetadata'\n"
+	"    m = a[0]['value']\n"
+	"    want = META + (['ipv6_ext'] if ec else []) + (['decode_error'] if err else [])\n"
+	"    assert list(m) == want, list(m)\n"
+	"    if ec:\n"
+	"        assert m['ipv6_ext'] == {'count': ec, 'length': el, 'types': types}, l\n"
+	"        assert list(m['ipv6_ext']) == ['count', 'length', 'types']\n"
+	"    if err:\n"
+	"        assert m['decode_error'] == err and m['src_port'] == m['dst_port'] == 0, l\n"
+	"        continue\n"
+	"    assert list(a[1]) == list(a[0])\n"
 	"    assert a[1]['name'] == 'proto_tcp' and a[1]['type'] == 'trace.ProtoTCP'\n"
-	"    m, t = a[0]['value'], a[1]['value']\n"
-	"    assert list(m) == META, list(m)\n"
+	"    t = a[1]['value']\n"
 	"    assert list(t) == TCP, list(t)\n"
 	"    fam = num(10)\n"
 	"    assert ipaddress.ip_address(m['src_ip']) == ip(fam, r[11]), l\n"
@@ -455,9 +548,14 @@ static void write_raw(FILE *f, const struct pkt_event *e)
 	fprintf(f, " %d", h->family == AF_INET ? 2 : 10);
 	put_hex(f, h->src_addr, 16);
 	put_hex(f, h->dst_addr, 16);
-	fprintf(f, " %u %u %u %u %d %u %u %u %u %u %u %u\n", h->src_port, h->dst_port, h->protocol,
+	fprintf(f, " %u %u %u %u %d %u %u %u %u %u %u %u", h->src_port, h->dst_port, h->protocol,
 		e->packet_len, e->egress, h->seq, h->ack, h->data_offset, h->flags, h->window,
 		h->checksum, h->urgent);
+	fprintf(f, " %u %u", h->ext_count, h->ext_len);
+	put_hex(f, h->ext_types, h->ext_count ? h->ext_types_n : 0);
+	put_hex(f, h->tcp_error ? decode_strerror(h->tcp_error) : "",
+		h->tcp_error ? strlen(decode_strerror(h->tcp_error)) : 0);
+	fputc('\n', f);
 }
 
 /* Run the checker on these events; returns the number of lines Python validated. */
@@ -502,7 +600,7 @@ static long python_check(const struct pkt_event *ev, size_t n)
 
 static void test_json_parses_golden(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev));
 
 	(void)state;
@@ -525,6 +623,9 @@ static const char *const nasty[] = {
 	"\x7f\x1b[31m\t\r\x01\x1f", /* DEL and C0 controls */
 	"\"\\/\"\\\\",              /* quotes and backslashes */
 	"\xc2\x80\xc2\x9f\xc3\xbf", /* C1 controls, U+00FF */
+	"\xe2\x80\xae\xe2\x81\xa6\xd8\x9c", /* RLO, LRI, ALM: bidi controls */
+	"\xe2\x80\x8b\xe2\x81\xa0\xc2\xad", /* zero-width space, word joiner, soft hyphen */
+	"\xf3\xa0\x80\x81\xf3\xa0\x81\xbf", /* tags U+E0001, U+E007F */
 };
 
 static void fill_random(char *s, size_t n, unsigned int *seed)
@@ -554,8 +655,8 @@ static struct pkt_event *fuzz_events(void)
 	unsigned int seed = 12345;
 	size_t i;
 
-	golden_events(ev, 8);
-	for (i = 8; i < FUZZ_N; i++) {
+	golden_events(ev, GOLDEN_N);
+	for (i = GOLDEN_N; i < FUZZ_N; i++) {
 		struct pkt_event *e = &ev[i];
 		size_t k = i % ARRAY_SIZE(nasty), nn = ARRAY_SIZE(nasty);
 
@@ -597,6 +698,26 @@ static struct pkt_event *fuzz_events(void)
 		e->hdr.window = (uint16_t)rand_r(&seed);
 		e->hdr.checksum = (uint16_t)rand_r(&seed);
 		e->hdr.urgent = (uint16_t)rand_r(&seed);
+		/* Some behind an IPv6 chain, some without a TCP header, as the decoder gives them. */
+		if (i % 7 == 0) {
+			e->hdr.ext_count = (uint8_t)(1 + rand_r(&seed) % 255);
+			e->hdr.ext_len = (uint32_t)rand_r(&seed) >> (rand_r(&seed) % 32);
+			e->hdr.ext_types_n = (uint8_t)(e->hdr.ext_count < EVENT_EXT_TYPES
+							       ? e->hdr.ext_count
+							       : EVENT_EXT_TYPES);
+			fill_random((char *)e->hdr.ext_types, EVENT_EXT_TYPES, &seed);
+		}
+		if (i % 11 == 0) {
+			static const uint8_t why[] = {DECODE_NOT_TCP, DECODE_FRAGMENT,
+						      DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET,
+						      DECODE_NO_TCP, DECODE_TRUNCATED_IP};
+
+			e->hdr.tcp_error = why[rand_r(&seed) % sizeof(why)];
+			e->hdr.protocol = (uint8_t)rand_r(&seed);
+			e->hdr.src_port = e->hdr.dst_port = 0;
+			e->hdr.seq = e->hdr.ack = e->hdr.window = e->hdr.checksum = e->hdr.urgent = 0;
+			e->hdr.flags = e->hdr.data_offset = 0;
+		}
 	}
 	return ev;
 }
@@ -611,7 +732,7 @@ static void test_json_parses_fuzz(void **state)
 static void test_table_fuzz(void **state)
 {
 	struct pkt_event *ev = fuzz_events();
-	char path[128], cmd[256];
+	char path[128], cmd[512];
 	size_t len = 0, i, k, j;
 	const unsigned char *u;
 
@@ -629,11 +750,98 @@ static void test_table_fuzz(void **state)
 	}
 	snprintf(path, sizeof(path), "/tmp/pktrace-test-%d-fuzz.table", (int)getpid());
 	write_whole(path, fmt_buf, len);
-	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys; open(sys.argv[1], \"rb\").read()"
-		 ".decode(\"utf-8\")' %s",
+	/* Python's own table of category Cf: no format character may reach a terminal. */
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import sys, unicodedata as u; t = open(sys.argv[1], "
+		 "\"rb\").read().decode(\"utf-8\"); sys.exit(any(u.category(c) in (\"Cf\", "
+		 "\"Zl\", \"Zp\") for c in t))' %s",
 		 path);
 	assert_int_equal(system(cmd), 0);
 	unlink(path);
+}
+
+/* UTF-8 of code point cp into b; returns its length. */
+static size_t put_utf8(char *b, uint32_t cp)
+{
+	if (cp < 0x80) {
+		b[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		b[0] = (char)(0xe0 | cp >> 12);
+		b[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	b[0] = (char)(0xf0 | cp >> 18);
+	b[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+	b[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+	b[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Bidi controls, zero-width and other format characters in comm: '?' in the table, \uXXXX (a
+ * surrogate pair past the BMP) in JSON. Their neighbours that are not format characters pass.
+ */
+static void test_format_chars_replaced(void **state)
+{
+	static const uint32_t format[] = {
+		0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068,
+		0x2069, 0x061c, 0x200b, 0x200c, 0x200d, 0x2060, 0xfeff, 0x00ad, 0x0600, 0x06dd,
+		0x070f, 0x180e, 0x2061, 0x2064, 0x206a, 0x206f, 0xfff9, 0xfffb, 0x2028, 0x2029,
+		0x110bd, 0x13430, 0x1bca0, 0x1d173, 0x1d17a, 0xe0001, 0xe0020, 0xe007f,
+	};
+	static const uint32_t plain[] = {
+		0x00e9, 0x00ac, 0x00ae, 0x200a, 0x2010, 0x2027, 0x202f, 0x2065, 0x2070, 0xfefe,
+		0xfff8, 0xfffc, 0x1f600, 0x1d172, 0x1d17b, 0xe0002, 0xe0080,
+	};
+	struct pkt_event ev[GOLDEN_N];
+	char line[2048], want[64], ch[4];
+	size_t i, k, n;
+	uint32_t cp;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	for (i = 0; i < ARRAY_SIZE(format) + ARRAY_SIZE(plain); i++) {
+		bool is_fmt = i < ARRAY_SIZE(format);
+
+		cp = is_fmt ? format[i] : plain[i - ARRAY_SIZE(format)];
+		n = put_utf8(ch, cp);
+		memset(ev[0].proc.comm, 0, sizeof(ev[0].proc.comm));
+		snprintf(ev[0].proc.comm, sizeof(ev[0].proc.comm), "a%.*sb", (int)n, ch);
+
+		k = format_table(line, sizeof(line) - 1, &ev[0]);
+		assert_true(k > 0);
+		line[k] = '\0';
+		if (is_fmt)
+			snprintf(want, sizeof(want), " a?b ");
+		else
+			snprintf(want, sizeof(want), " a%.*sb ", (int)n, ch);
+		if (!strstr(line, want))
+			fail_msg("U+%04X: table line %s lacks '%s'", cp, line, want);
+		if (is_fmt)
+			assert_null(memmem(line, k, ch, n));
+
+		k = format_json(line, sizeof(line) - 1, &ev[0]);
+		assert_true(k > 0);
+		line[k] = '\0';
+		if (!is_fmt)
+			snprintf(want, sizeof(want), "\"processName\":\"a%.*sb\"", (int)n, ch);
+		else if (cp < 0x10000)
+			snprintf(want, sizeof(want), "\"processName\":\"a\\u%04xb\"", cp);
+		else
+			snprintf(want, sizeof(want), "\"processName\":\"a\\u%04x\\u%04xb\"",
+				 0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+		if (!strstr(line, want))
+			fail_msg("U+%04X: JSON line %s lacks '%s'", cp, line, want);
+	}
+	/* And the JSON still parses to the original characters (python_check decodes them). */
+	assert_int_equal(python_check(ev, GOLDEN_N), GOLDEN_N);
 }
 
 static void check_addrs(const struct pkt_event *e)
@@ -652,7 +860,9 @@ static void check_addrs(const struct pkt_event *e)
 	k = format_table(line, sizeof(line) - 1, e);
 	assert_true(k > 0);
 	line[k] = '\0';
-	if (e->hdr.family == AF_INET)
+	if (e->hdr.tcp_error)
+		snprintf(want, sizeof(want), " %s ", a); /* no port without a TCP header */
+	else if (e->hdr.family == AF_INET)
 		snprintf(want, sizeof(want), " %s.%u ", a, e->hdr.src_port);
 	else
 		snprintf(want, sizeof(want), " [%s]:%u ", a, e->hdr.src_port);
@@ -687,7 +897,7 @@ static void test_cap_too_small_fuzz(void **state)
 	size_t i;
 
 	(void)state;
-	for (i = 8; i < FUZZ_N; i += 97) {
+	for (i = GOLDEN_N; i < FUZZ_N; i += 97) {
 		check_caps(format_json, &ev[i]);
 		check_caps(format_table, &ev[i]);
 	}
@@ -716,7 +926,7 @@ static void check_caps(size_t (*fmt)(char *, size_t, const struct pkt_event *),
 
 static void test_cap_too_small(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev)), i, cap, need;
 	char full[256], buf[256];
 
@@ -739,7 +949,7 @@ static void test_cap_too_small(void **state)
 /* Every field at its longest: nothing is cut, and the line keeps its shape. */
 static void test_table_longest_line(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	struct pkt_event *e = &ev[5];
 	char line[1024];
 	size_t k;
@@ -763,7 +973,7 @@ static void test_table_longest_line(void **state)
 /* A long IPv6 address widens its column and is printed whole. */
 static void test_table_never_truncates(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	char line[512];
 	size_t k;
 
@@ -806,7 +1016,7 @@ static off_t file_size(const char *path)
 static void check_roundtrip(enum output_format fmt)
 {
 	struct output *o = &out_obj;
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	size_t n = golden_events(ev, ARRAY_SIZE(ev)), len = 0, k, i, flushes = 0, flen;
 	char path[128];
 	char *got;
@@ -861,7 +1071,7 @@ static void test_writer_table(void **state)
 static void test_writer_header_once(void **state)
 {
 	struct output *o = &out_obj;
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	char path[128], hdr[256];
 	size_t hlen = format_table_header(hdr, sizeof(hdr)), flen;
 	char *got;
@@ -890,7 +1100,7 @@ static void test_writer_header_once(void **state)
 static void test_flush_epipe(void **state)
 {
 	struct output *o = &out_obj;
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	int p[2];
 	size_t len;
 
@@ -915,7 +1125,7 @@ static void test_flush_epipe(void **state)
 static void test_flush_enospc(void **state)
 {
 	struct output *o = &out_obj;
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 
 	(void)state;
 	golden_events(ev, ARRAY_SIZE(ev));
@@ -932,7 +1142,7 @@ static void test_flush_enospc(void **state)
 /* events_written counts only events whose bytes reached the file. */
 static void test_events_written_counted(void **state)
 {
-	struct pkt_event ev[8];
+	struct pkt_event ev[GOLDEN_N];
 	struct output *o = &out_obj;
 	char path[128];
 
@@ -1297,6 +1507,7 @@ int main(void)
 		cmocka_unit_test(test_json_parses_golden),
 		cmocka_unit_test(test_json_parses_fuzz),
 		cmocka_unit_test(test_table_fuzz),
+		cmocka_unit_test(test_format_chars_replaced),
 		cmocka_unit_test(test_addresses_match_inet_ntop),
 		cmocka_unit_test(test_cap_too_small),
 		cmocka_unit_test(test_cap_too_small_fuzz),
