@@ -25,6 +25,18 @@ Modes:
   queued      connect, send --send-bytes at once, wait for the reset (or EOF)
   synflood    send --count SYNs from a raw socket (random source ports, --spoof-net: random
               source addresses), nothing else
+  sink        accept one connection, read until EOF or reset ("READ <total>" after each
+              read), then "EOF"/"RESET", "DIGEST <md5 of the bytes>"
+  ext6inject  raw AF_PACKET TCP client on --iface (no kernel socket): handshake from --src to
+              --connect:--port, then one in-window data segment per --chains entry wrapped in
+              that IPv6 extension-header chain, each waiting for the server's ACK
+              ("SEG <name> <seq> <len> ACKED|NOACK"), then an in-window RST
+  mptcpserver, mptcpclient  server/client of an IPPROTO_MPTCP socket (as server/client)
+  lateaccept  listen (--backlog) in the parent; a forked worker (--worker-name) waits for a
+              line on stdin, then accepts --count connections, sending one byte on each and
+              closing it (close(), FIN) before the next accept
+  manyclients connect --count times (each waits for the handshake), then read one byte on
+              each, then close each with a RST (SO_LINGER 0): no timewait left behind
 
 --io-delay (forkserver, acceptfork, fdrecv): sleep after the accept/hand-over before the first
 send or receive on the connection, so data and ACKs reach it before anyone has used it; the
@@ -560,11 +572,294 @@ def ip_checksum(hdr):
         total = (total & 0xffff) + (total >> 16)
     return ~total & 0xffff
 
+
+# ---------------------------------------------------------------------------------------------
+# Modes added for t_hardening.py
+
+def mode_sink(args):
+    import hashlib
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = listener(args)
+    say("LISTENING", s.getsockname()[1])
+    conn, peer = s.accept()
+    conn.settimeout(TIMEOUT)
+    say("ACCEPTED", peer[1])
+    h, total, end = hashlib.md5(), 0, "EOF"
+    while True:
+        try:
+            data = conn.recv(65536)
+        except ConnectionResetError:
+            end = "RESET"
+            break
+        if not data:
+            break
+        h.update(data)
+        total += len(data)
+        say("READ", total)
+    say(end)
+    say("DIGEST", h.hexdigest())
+    conn.close()
+    s.close()
+    say("DONE")
+
+
+ETH_P_IPV6 = 0x86dd
+
+
+def ext_header(nh, typ, size):
+    """One IPv6 extension header of size bytes whose next header is nh.
+
+    typ 0 (hop-by-hop) / 60 (destination options): option TLVs of type 0x1e (unknown,
+    "skip"), at most 8 of them (the kernel's max_*_opts_number), PadN for small ones;
+    43: routing header of type 253 (experimental) with segments left 0; 44: an atomic
+    fragment header (offset 0, no more fragments)."""
+    if typ in (0, 60):
+        assert size % 8 == 0 and 8 <= size <= 2048
+        room = size - 2
+        opts = b""
+        if room <= 7:
+            opts = bytes([1, room - 2]) + bytes(room - 2)  # PadN
+        else:
+            while room:
+                n = min(room, 257)
+                if room - n == 1:  # no room left for a 2-byte TLV: split differently
+                    n -= 2
+                opts += bytes([0x1e, n - 2]) + bytes(n - 2)
+                room -= n
+        return bytes([nh, size // 8 - 1]) + opts
+    if typ == 43:
+        assert size % 8 == 0
+        return bytes([nh, size // 8 - 1, 253, 0]) + bytes(size - 4)
+    if typ == 44:
+        return bytes([nh, 0, 0, 0]) + struct.pack("!I", random.getrandbits(32))
+    raise ValueError(typ)
+
+
+def parse_chain(spec):
+    """"60x9" / "0:160" / "0,43,44,60x17" / "60:2048": a list of (type, size)."""
+    out = []
+    for part in spec.split(","):
+        typ, _, rest = part.partition("x")
+        size = 8
+        if ":" in typ:
+            typ, size = typ.split(":")
+        out += [(int(typ), int(size))] * (int(rest) if rest else 1)
+    return out
+
+
+def tcp6_checksum(src, dst, segment):
+    pseudo = (socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+              + struct.pack("!IxxxB", len(segment), 6))
+    data = pseudo + segment
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+def mode_ext6inject(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    src_mac, dst_mac = (bytes.fromhex(m.replace(":", "")) for m in (args.src_mac, args.dst_mac))
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+    s.bind((args.iface, ETH_P_IPV6))
+    s.settimeout(0.1)
+    sport = random.randint(20000, 59999)
+    iss = random.getrandbits(32)
+    src6 = socket.inet_pton(socket.AF_INET6, args.src)
+    dst6 = socket.inet_pton(socket.AF_INET6, args.connect)
+
+    def send(seq, ack, flags, payload=b"", chain=(), tcp_opts=b""):
+        assert len(tcp_opts) % 4 == 0
+        hdr = struct.pack("!HHIIBBHHH", sport, args.port, seq & 0xffffffff, ack & 0xffffffff,
+                          (5 + len(tcp_opts) // 4) << 4, flags, 65535, 0, 0)
+        seg = hdr + tcp_opts + payload
+        csum = tcp6_checksum(args.src, args.connect, seg)
+        seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
+        exts = b""
+        nh = 6
+        for typ, size in reversed(chain):
+            exts = ext_header(nh, typ, size) + exts
+            nh = typ
+        ip = struct.pack("!IHBB", 0x60000000, len(exts) + len(seg), nh, 64) + src6 + dst6
+        s.send(dst_mac + src_mac + struct.pack("!H", ETH_P_IPV6) + ip + exts + seg)
+
+    def receive(timeout):
+        """The next TCP segment from the server to us: (seq, ack, flags) or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                frame = s.recv(65536)
+            except socket.timeout:
+                continue
+            ip = frame[14:]
+            if len(ip) < 60 or ip[6] != 6 or ip[8:24] != dst6 or ip[24:40] != src6:
+                continue
+            sp, dp, seq, ack, _, flags = struct.unpack("!HHIIBB", ip[40:54])
+            if (sp, dp) == (args.port, sport):
+                return seq, ack, flags
+        return None
+
+    send(iss, 0, 0x02, tcp_opts=struct.pack("!BBH", 2, 4, 1400))
+    r = receive(3)
+    if not r or r[2] & 0x12 != 0x12 or r[1] != (iss + 1) & 0xffffffff:
+        say("ERROR no SYN-ACK: %r" % (r,))
+        sys.exit(1)
+    irs = r[0]
+    say("SYNACK", sport, irs)
+    seq, ack = iss + 1, irs + 1
+    send(seq, ack, 0x10)
+    time.sleep(args.gap)
+    failed = 0
+    for i, spec in enumerate(args.chains.split(";")):
+        name, _, chain = spec.partition("=")
+        tcp_opts = b""
+        if name.endswith("+tcpopts"):
+            # 30 NOPs then a timestamp option: 40 bytes of TCP options (data offset 15)
+            tcp_opts = b"\x01" * 30 + struct.pack("!BBII", 8, 10, 1000 + i, 0)
+        payload = (b"%s-%d-" % (name.encode(), i)).ljust(args.size, b"z")
+        send(seq, ack, 0x18, payload, parse_chain(chain), tcp_opts)
+        want = (seq + len(payload)) & 0xffffffff
+        got = None
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            r = receive(deadline - time.monotonic())
+            if r and r[1] == want:
+                got = r
+                break
+        say("SEG", name, seq & 0xffffffff, len(payload), "ACKED" if got else "NOACK")
+        if got:
+            seq += len(payload)
+        else:
+            failed += 1
+        time.sleep(args.gap)
+    send(seq, ack, 0x04)
+    say("RST", seq & 0xffffffff)
+    s.close()
+    say("DONE")
+    sys.exit(1 if failed else 0)
+
+
+IPPROTO_MPTCP = 262
+
+
+def mode_mptcpserver(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = socket.socket(family_of(args.bind), socket.SOCK_STREAM, IPPROTO_MPTCP)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.settimeout(TIMEOUT)
+    s.bind((args.bind, args.port))
+    s.listen(8)
+    say("LISTENING", s.getsockname()[1])
+    conn, peer = s.accept()
+    conn.settimeout(TIMEOUT)
+    say("ACCEPTED", peer[1])
+    n = echo(conn)
+    say("EOF", n)
+    conn.shutdown(socket.SHUT_WR)
+    time.sleep(args.gap)
+    conn.close()
+    s.close()
+    say("DONE")
+
+
+def mode_mptcpclient(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    c = socket.socket(family_of(args.connect), socket.SOCK_STREAM, IPPROTO_MPTCP)
+    c.settimeout(TIMEOUT)
+    c.connect((args.connect, args.port))
+    say("CONNECTED", c.getsockname()[1])
+    for i in range(args.rounds):
+        msg = (b"req%d-" % i).ljust(args.size, b"m")
+        c.sendall(msg)
+        if recv_exact(c, len(msg)) != msg.upper():
+            raise ConnectionError("bad response")
+    c.shutdown(socket.SHUT_WR)
+    say("EOF", read_to_eof(c))
+    time.sleep(args.gap)
+    c.close()
+    say("DONE")
+
+
+def mode_lateaccept(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    s = socket.socket(family_of(args.bind), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((args.bind, args.port))
+    s.listen(args.backlog)
+    say("LISTENING", s.getsockname()[1])
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            set_name(args.worker_name)
+            say("WORKER", os.getpid())
+            sys.stdin.readline()
+            s.settimeout(TIMEOUT)
+            # One accepted socket at a time: the open-file limit need not cover them all.
+            for _ in range(args.count):
+                c = s.accept()[0]
+                c.send(b"1")
+                c.close()
+            say("SENT_ALL")
+            say("CLOSED_ALL")
+            code = 0
+        finally:
+            os._exit(code)
+    s.close()  # the worker holds the listener from now on
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    say("WORKER_EXIT", code)
+    sys.exit(0 if code == 0 else 1)
+
+
+def mode_manyclients(args):
+    import selectors
+    set_name(args.name)
+    say("PID", os.getpid())
+    socks = []
+    for _ in range(args.count):
+        c = socket.socket(family_of(args.connect), socket.SOCK_STREAM)
+        c.settimeout(TIMEOUT)
+        c.connect((args.connect, args.port))
+        socks.append(c)
+    say("CONNECTED_ALL", len(socks))
+    with open(args.ports_file, "w") as f:
+        f.write("\n".join(str(c.getsockname()[1]) for c in socks) + "\n")
+    say("PORTS_WRITTEN")
+    sel = selectors.DefaultSelector()
+    for c in socks:
+        c.setblocking(False)
+        sel.register(c, selectors.EVENT_READ)
+    left, deadline = len(socks), time.monotonic() + TIMEOUT * 2
+    while left and time.monotonic() < deadline:
+        for key, _ in sel.select(1.0):
+            if key.fileobj.recv(16) != b"1":
+                raise ConnectionError("bad byte")
+            sel.unregister(key.fileobj)
+            left -= 1
+    if left:
+        raise ConnectionError("%d connections got no byte" % left)
+    say("GOT_ALL")
+    for c in socks:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    say("DONE")
+
 MODES = {"server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
          "forkclient": mode_forkclient, "acceptfork": mode_acceptfork, "fdsend": mode_fdsend,
          "fdrecv": mode_fdrecv, "threadserver": mode_threadserver,
          "threadclient": mode_threadclient, "refused": mode_refused, "backlog": mode_backlog,
-         "queued": mode_queued, "synflood": mode_synflood}
+         "queued": mode_queued, "synflood": mode_synflood, "sink": mode_sink,
+         "ext6inject": mode_ext6inject, "mptcpserver": mode_mptcpserver,
+         "mptcpclient": mode_mptcpclient, "lateaccept": mode_lateaccept,
+         "manyclients": mode_manyclients}
 
 
 def main():
@@ -611,6 +906,13 @@ def main():
     p.add_argument("--send-bytes", type=int, default=0)
     p.add_argument("--count", type=int, default=1000, help="synflood: SYNs to send")
     p.add_argument("--spoof-net", help="synflood: A.B, send from random addresses A.B.x.y")
+    p.add_argument("--iface", help="ext6inject: interface to send and receive on")
+    p.add_argument("--src", help="ext6inject: source IPv6 address (not configured anywhere)")
+    p.add_argument("--src-mac", help="ext6inject: our MAC address")
+    p.add_argument("--dst-mac", help="ext6inject: the server's MAC address")
+    p.add_argument("--chains", help="ext6inject: NAME=CHAIN;... (see parse_chain); a NAME "
+                   "ending in +tcpopts also carries 40 bytes of TCP options")
+    p.add_argument("--ports-file", help="manyclients: write the local ports here")
     args = p.parse_args()
     MODES[args.mode](args)
 

@@ -1,0 +1,554 @@
+"""Hardening tests (issue 8): no invisible packet, identities that stay true.
+
+  ipv6_ext_chains       in-window TCP data hidden behind IPv6 extension-header chains
+  uts_names_not_reused  host names of short-lived UTS namespaces (inode numbers reused) and
+                        after sethostname
+  mptcp_owner           MPTCP subflows attributed to the processes owning the MPTCP sockets
+  late_accept_20000     20 000 connections queued before the first accept keep their owner
+"""
+import contextlib
+import hashlib
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import time
+
+from e2elib import (PEERS, PYTHON, Proc, capture, check_summary, describe,
+                    expect_both_sides, expect_local_addrs, expect_one_side, local_port, log, match, netns, parse_events,
+                    peer, pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run,
+                    test, Skip)
+from peers import parse_chain
+from t_attribution import SUMMARY_RX, held_summary, scope, who
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces
+
+def stop_pktrace(pt, sig=signal.SIGINT, timeout=15):
+    """Pktrace.stop(), but the IPv6 extension-header summary the metadata may carry
+    ("ipv6_ext": {"count", "length", "types"}) is taken out before the harness's strict
+    validation and kept in each flat event as "ipv6_ext" (None when absent)."""
+    time.sleep(0.3)
+    if pt.proc.alive():
+        pt.proc.signal(sig)
+    try:
+        rc = pt.proc.p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pt.proc.close()
+        raise AssertionError("pktrace did not exit within %ds of %s; stderr: %s" % (
+            timeout, signal.Signals(sig).name, pt.proc.err.tail()))
+    pt.returncode = rc
+    assert rc == 0, "pktrace exited %s after %s; stderr: %s" % (
+        rc, signal.Signals(sig).name, pt.proc.err.text())
+    exts = {}
+    plain = pt.events_path + ".plain"
+    with open(pt.events_path, "rb") as f, open(plain, "wb") as g:
+        for n, raw in enumerate(f.read().splitlines(keepends=True), 1):
+            try:
+                ev = json.loads(raw)
+                md = ev["args"][0]["value"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                g.write(raw)  # parse_events reports it
+                continue
+            if isinstance(md, dict) and "ipv6_ext" in md:
+                exts[n] = md.pop("ipv6_ext")
+                raw = json.dumps(ev, separators=(",", ":")).encode() + (
+                    b"\n" if raw.endswith(b"\n") else b"")
+            g.write(raw)
+    events, problems = parse_events(plain)
+    assert not problems, "malformed pktrace output (%d problems):\n      %s" % (
+        len(problems), "\n      ".join(problems[:10]))
+    for e in events:
+        e["ipv6_ext"] = exts.get(e["line"])
+    stderr = pt.stderr()
+    log("pktrace: %d events; summary: %s" % (len(events), " | ".join(
+        l.strip() for l in stderr.splitlines() if "ready" not in l)[:400]))
+    check_summary(stderr, len(events))
+    return events
+
+
+def summary(stderr):
+    m = re.search(SUMMARY_RX, stderr)
+    assert m, "no summary line of the known form in: %r" % stderr[-400:]
+    keys = ("written", "seen", "out_of_scope", "no_owner", "lost", "ringbuf", "decode",
+            "malformed", "not_written")
+    return dict(zip(keys, (int(x) for x in m.groups())))
+
+
+@contextlib.contextmanager
+def sysctl(name, value):
+    """Set /proc/sys/NAME to value for the block (only if it differs), restore it after."""
+    path = "/proc/sys/" + name.replace(".", "/")
+    with open(path) as f:
+        old = f.read().strip()
+    changed = old.split() != str(value).split()
+    if changed:
+        with open(path, "w") as f:
+            f.write(str(value))
+        log("sysctl %s: %s -> %s (restored after the test)" % (name, old, value))
+    try:
+        yield old
+    finally:
+        if changed:
+            with open(path, "w") as f:
+                f.write(old)
+
+
+def ok(proc, timeout=20):
+    assert proc.wait(timeout) == 0, "%s failed: %s" % (proc.name, proc.err.text())
+
+
+def mac_of(ns, dev):
+    return json.loads(run(["ip", "-n", ns, "-j", "link", "show", dev]).stdout)[0]["address"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. No invisible packet
+
+# NAME=CHAIN (peers.py parse_chain: TYPE[:BYTES][xCOUNT], comma-separated, in chain order);
+# a NAME ending in +tcpopts also carries 40 bytes of TCP options (30 NOPs + timestamps).
+EXT_CHAINS = [
+    ("dst9", "60x9"),                 # 9 destination-options headers (8 bytes each)
+    ("dst20", "60x20"),               # 20 headers
+    ("mix20", "0,43,44,60x17"),       # hop-by-hop, routing (type 253, 0 left), atomic
+                                      # fragment, 17 destination options: 20 headers
+    ("dst40", "60x40"),               # 40 headers
+    ("dst70", "60x70"),               # 70 headers: the event's type list stops at 64
+    ("dst2k", "60:2048"),             # one 2048-byte destination-options header
+    ("hbh160+tcpopts", "0:160"),      # a 160-byte hop-by-hop header, 40 bytes of TCP options
+]
+EXT_TYPES_MAX = 64
+EXT_NAMES = {"ipv6.hopopts": 0, "ipv6.routing": 43, "ipv6.fraghdr": 44, "ipv6.dstopts": 60}
+
+
+def tshark_ext_chains(pcap):
+    """Per frame number, the IPv6 extension headers tshark dissected before TCP, in order:
+    [(type, length in bytes)]. Read from tshark's PDML (the protocol tree in wire order)."""
+    import xml.etree.ElementTree as ET
+    r = subprocess.run(["tshark", "-n", "-r", pcap, "-Y", "tcp", "-T", "pdml"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, "tshark -T pdml failed: %s" % r.stderr.decode()[-300:]
+    chains = {}
+    for pkt in ET.fromstring(r.stdout).iter("packet"):
+        frame = ipv6 = None
+        for proto in pkt.findall("proto"):
+            if proto.get("name") == "geninfo":
+                frame = int(next(f.get("show") for f in proto.iter("field")
+                                 if f.get("name") == "num"))
+            elif proto.get("name") == "ipv6":
+                ipv6 = proto
+        if ipv6 is None:
+            continue
+        chain = []
+        # tshark nests each extension header as a protocol of its own (ipv6.hopopts,
+        # ipv6.dstopts, ...) inside ipv6, in wire order; its length is its len_oct field
+        # (8 bytes for the fragment header, which has none).
+        for el in ipv6.iter():
+            typ = EXT_NAMES.get(el.get("name"))
+            if el.tag != "proto" or typ is None:
+                continue
+            size = 8
+            for sub in el.iter("field"):
+                if sub.get("name", "").endswith(".len_oct"):
+                    size = int(sub.get("show"))
+                    break
+            chain.append((typ, size))
+        chains[frame] = chain
+    return chains
+
+
+def ext_payload(name, i, size):
+    return (b"%s-%d-" % (name.encode(), i)).ljust(size, b"z")
+
+
+@test
+def ipv6_ext_chains(w):
+    """In-window TCP data hidden behind IPv6 extension-header chains (9, 20 and 40 headers, a
+    2 KiB destination-options header, a 160-byte hop-by-hop header with 40 bytes of TCP
+    options, 70 headers) reaches a traced server in a namespace: the kernel delivers each
+    segment, and pktrace emits its ingress event with the right seq, flags, ports and
+    packet_len (wire IPv6 length + 40), with "ipv6_ext" (count, length, types in chain order,
+    at most 64 types) as tshark dissects the chain; nothing is a decode error or "not TCP"."""
+    tag = rand_tag()
+    na, nb = "pkt-xa-" + tag, "pkt-xb-" + tag
+    va, vb = "pxa" + tag, "pxb" + tag
+    ipa, ipc = "fd00:0:0:8::a", "fd00:0:0:8::c"  # ::c is configured nowhere: the injector's
+    port = rand_port()
+    sn, jn = rand_name("e2s"), rand_name("e2j")
+    size = 100
+    pcap = os.path.join(w, "a.pcap")
+    with netns(na), netns(nb):
+        run(["ip", "link", "add", va, "netns", na, "type", "veth", "peer", "name", vb,
+             "netns", nb])
+        for ns, dev in ((na, va), (nb, vb)):
+            run(["ip", "-n", ns, "link", "set", dev, "mtu", "9000", "up"])
+        run(["ip", "-n", na, "addr", "add", ipa + "/64", "dev", va, "nodad"])
+        # The injector's namespace has no IPv6 on its end: the kernel there neither answers
+        # nor resets the server's packets; only the injector's packet socket sees them.
+        run(["ip", "netns", "exec", nb, "sysctl", "-qw",
+             "net.ipv6.conf.%s.disable_ipv6=1" % vb])
+        mac_a, mac_b = mac_of(na, va), mac_of(nb, vb)
+        run(["ip", "-n", na, "neigh", "replace", ipc, "lladdr", mac_b, "dev", va,
+             "nud", "permanent"])
+        chains = ";".join("%s=%s" % c for c in EXT_CHAINS)
+        with capture(va, "ip6 and not icmp6", pcap, ns=na) as cap, \
+                pktrace(scope(sn), w) as pt:
+            with peer("sink", sn, port, ns=na, bind=ipa) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("ext6inject", jn, port, ns=nb, iface=vb, src=ipc, connect=ipa,
+                          src_mac=mac_b, dst_mac=mac_a, chains=chains, size=size,
+                          gap=0.05) as inj:
+                    rc = inj.wait(40)
+                segs = [l.split() for l in inj.out.lines if l.startswith("SEG ")]
+                srv.expect(r"^(RESET|EOF)", 10)
+                digest = srv.expect(r"^DIGEST (\w+)").group(1)
+                read = [int(l.split()[1]) for l in srv.out.lines if l.startswith("READ ")]
+                ok(srv)
+            cap.stop()
+            events = stop_pktrace(pt)
+    log("injected: " + ", ".join("%s %s" % (s[1], s[4]) for s in segs))
+    assert len(segs) == len(EXT_CHAINS), "injector output: %s / %s" % (
+        inj.out.lines, inj.err.text())
+    notacked = [s[1] for s in segs if s[4] != "ACKED"]
+    assert rc == 0 and not notacked, (
+        "scenario broken: the kernel did not acknowledge %s (injector exit %s: %s)" % (
+            notacked, rc, inj.err.text()))
+    want = hashlib.md5(b"".join(ext_payload(n, i, size)
+                                for i, (n, _) in enumerate(EXT_CHAINS))).hexdigest()
+    assert read and read[-1] == size * len(EXT_CHAINS) and digest == want, (
+        "scenario broken: the server read %s bytes (digest %s), the injector sent %d (%s)" % (
+            read[-1:] or 0, digest, size * len(EXT_CHAINS), want))
+    log("the server read all %d bytes of the %d segments" % (read[-1], len(segs)))
+
+    pkts = read_pcap(pcap)
+    wire_chains = tshark_ext_chains(pcap)
+    srv_o = who(srv.peer_pid, sn)
+    del srv_o["ppid"]  # `ip netns exec` may fork
+    m = match(expect_local_addrs(pkts, va, {ipa}, {port: srv_o}), events)
+    m.assert_exact("events of a server fed through extension-header chains")
+
+    # Every injected segment is on the wire once, with its chain, and its event reports it.
+    by_frame = {e["frame"]: a for e, a in m.pairs}
+    problems = []
+    for (name, spec), s in zip(EXT_CHAINS, segs):
+        seq, plen = int(s[2]), int(s[3])
+        wire = [p for p in pkts if p["dst_ip"] == ipa and p["seq"] == seq
+                and p["payload"] == plen]
+        assert len(wire) == 1, "tshark shows %d packets for segment %s (seq %d)" % (
+            len(wire), name, seq)
+        p = wire[0]
+        chain = wire_chains.get(p["frame"], [])
+        built = parse_chain(spec)
+        assert [t for t, _ in chain] == [t for t, _ in built] and \
+            sum(n for _, n in chain) == sum(n for _, n in built), (
+                "tshark dissects segment %s's chain as %s, the injector built %s" % (
+                    name, chain, built))
+        ev = by_frame[p["frame"]]
+        want_ext = {"count": len(chain), "length": sum(n for _, n in chain),
+                    "types": [t for t, _ in chain][:EXT_TYPES_MAX]}
+        got = ev.get("ipv6_ext")
+        ok_flags = ev["PSH"] and ev["ACK"] and not (ev["SYN"] or ev["FIN"] or ev["RST"])
+        if got != want_ext or not ok_flags or ev["packet_len"] != p["packet_len"]:
+            problems.append("%s (frame %d, seq %d, %d payload bytes, packet_len %d): event "
+                            "ipv6_ext %s, want %s%s" % (
+                                name, p["frame"], seq, plen, p["packet_len"],
+                                json.dumps(got), json.dumps(want_ext),
+                                "" if ok_flags else "; flags wrong: " + describe(ev)))
+        else:
+            log("%s: frame %d seq %d packet_len %d ipv6_ext count %d length %d types %d" % (
+                name, p["frame"], seq, p["packet_len"], got["count"], got["length"],
+                len(got["types"])))
+    plain = [a for e, a in m.pairs if not wire_chains.get(e["frame"])]
+    bad_plain = [a for a in plain if a.get("ipv6_ext") not in (None, {"count": 0, "length": 0,
+                                                                       "types": []})]
+    if bad_plain:
+        problems.append("%d packets without extension headers report one, e.g. %s: %s" % (
+            len(bad_plain), describe(bad_plain[0]), json.dumps(bad_plain[0]["ipv6_ext"])))
+    assert not problems, "extension-header chains misreported:\n      " + \
+        "\n      ".join(problems)
+
+    stderr = pt.stderr()
+    s = summary(stderr)
+    assert s["lost"] == 0 and s["decode"] == 0 and s["malformed"] == 0, (
+        "summary counts events lost: %s" % s)
+    for rx in (r"decode error '", r"without a TCP header", r"headers over"):
+        bad = [l for l in stderr.splitlines() if re.search(rx, l)]
+        assert not bad, "summary: %s" % bad
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Identities that stay true: UTS namespaces
+
+def uts_ns_of(proc):
+    m = proc.expect(r"^UTSNS uts:\[(\d+)\]")
+    return int(m.group(1))
+
+
+@test
+def uts_names_not_reused(w):
+    """Four short-lived clients, each in a UTS namespace of its own (alpha, bravo, charlie,
+    delta), one after another, so the kernel may hand a later namespace the inode number of
+    an earlier one: each client's events carry its own host name. Then one namespace whose
+    host name changes between two clients (x1, then sethostname x2): the second shows x2."""
+    port = rand_port()
+    sn = rand_name("e2s")
+    names = ["alpha", "bravo", "charlie", "delta"]
+    cns = [rand_name("e2" + n[0]) for n in names]
+    x1n, x2n = rand_name("e2x"), rand_name("e2y")
+    x1, x2 = "x1-" + rand_tag(), "x2-" + rand_tag()
+    pcap = os.path.join(w, "lo.pcap")
+    owners, inodes = {}, []
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(scope(sn, x1n, x2n, *cns), w) as pt:
+        with peer("server", sn, port, accept_count=len(names) + 2) as srv:
+            srv.expect(r"^LISTENING")
+            for host, cn in zip(names, cns):
+                prefix = ["unshare", "--uts", "/bin/sh", "-c",
+                          'hostname "$0" && echo UTSNS $(readlink /proc/self/ns/uts) && '
+                          'exec "$@"', host]
+                with peer("client", cn, port, prefix=prefix, rounds=2) as cli:
+                    inodes.append(uts_ns_of(cli))
+                    lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                    ok(cli)
+                o = who(cli.peer_pid, cn, host=host)
+                del o["ppid"]  # unshare may fork
+                owners[lport] = o
+            # One namespace, sethostname between two clients (sh forks each client).
+            client = [PYTHON, PEERS, "client", "--port", str(port), "--rounds", "2", "--name"]
+            sh = ('hostname %s; echo UTSNS $(readlink /proc/self/ns/uts); %s %s || exit 1; '
+                  'hostname %s; %s %s') % (x1, " ".join(client), x1n, x2, " ".join(client), x2n)
+            proc = Proc(["unshare", "--uts", "/bin/sh", "-c", sh], name="uts-sethostname")
+            inodes.append(uts_ns_of(proc))
+            ok(proc, 30)
+            pids = [int(x) for x in re.findall(r"^PID (\d+)$", proc.out.text(), re.M)]
+            ports = [int(x) for x in re.findall(r"^CONNECTED (\d+)$", proc.out.text(), re.M)]
+            assert len(pids) == len(ports) == 2, "sethostname clients: %s" % proc.out.text()
+            for pid, lport, cn, host in zip(pids, ports, (x1n, x2n), (x1, x2)):
+                o = who(pid, cn, host=host)
+                del o["ppid"]
+                owners[lport] = o
+            ok(srv)
+        cap.stop()
+        events = stop_pktrace(pt, sig=signal.SIGTERM)
+    reused = len(inodes) - len(set(inodes))
+    log("UTS namespace inode numbers: %s (%s)" % (
+        inodes, "%d reused" % reused if reused else "none reused this time"))
+    pkts = read_pcap(pcap)
+    owners[port] = who(srv.peer_pid, sn)
+    m = match(expect_both_sides(pkts, "lo", owners), events)
+    for lport, o in owners.items():
+        if lport != port:
+            got = sorted({e["hostName"] for e in events if local_port(e) == lport})
+            log("client %s (port %d): hostName %s, want %s" % (o["name"], lport, got,
+                                                               o["host"]))
+    m.assert_exact("events of clients in short-lived UTS namespaces")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Identities that stay true: MPTCP
+
+@test
+def mptcp_owner(w):
+    """An MPTCP client and server (IPPROTO_MPTCP) on loopback: every packet of the subflow
+    (TCP with option kind 30) has both its events attributed to the client or server process
+    (pid, thread, name); none with pid 0 and nothing "without a known owner" under a scope."""
+    if not os.path.exists("/proc/sys/net/mptcp/enabled"):
+        raise Skip("this kernel has no MPTCP (net.mptcp.enabled missing)")
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    pcap = os.path.join(w, "lo.pcap")
+    with sysctl("net.mptcp.enabled", 1):
+        with capture("lo", "tcp port %d" % port, pcap) as cap, \
+                pktrace(scope(sn, cn), w) as pt:
+            with peer("mptcpserver", sn, port, gap=0.3) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("mptcpclient", cn, port, rounds=4, size=300, gap=0.3) as cli:
+                    lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                    ok(cli)
+                ok(srv)
+            time.sleep(0.5)  # the subflows' last packets (teardown) after both closed
+            cap.stop()
+            events = stop_pktrace(pt)
+    pkts = read_pcap(pcap)
+    r = run(["tshark", "-n", "-r", pcap, "-Y", "tcp.options.mptcp.subtype", "-T", "fields",
+             "-e", "frame.number"], timeout=60)
+    n_mp = len(r.stdout.split())
+    assert n_mp, "scenario broken: no packet carries an MPTCP option (kind 30)"
+    log("%d of %d wire packets carry an MPTCP option" % (n_mp, len(pkts)))
+    owners = {port: who(srv.peer_pid, sn), lport: who(cli.peer_pid, cn)}
+    zero = [e for e in events if e["processId"] == 0]
+    m = match(expect_both_sides(pkts, "lo", owners), events)
+    m.assert_exact("MPTCP subflow events")
+    assert not zero, "%d events with pid 0, e.g. %s" % (len(zero), describe(zero[0]))
+    s = summary(pt.stderr())
+    assert s["no_owner"] == 0, (
+        "summary: %d packets without a known owner (the scope is the two MPTCP processes)" %
+        s["no_owner"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Identities that stay true: 20 000 connections accepted late
+
+@contextlib.contextmanager
+def nofile_limit():
+    """RLIMIT_NOFILE of this process (inherited by the peers) raised to its hard limit;
+    yields that limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            log("RLIMIT_NOFILE: %d -> %d (the hard limit)" % (soft, hard))
+        yield hard
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@test
+def late_accept_20000(w):
+    """20 000 connections queued on a listener (made by a parent process) before its forked
+    worker accepts any; then the worker accepts each, sends it one byte and closes it: every
+    server-side packet - SYN, SYN-ACK and handshake ACK (held until the worker takes the
+    connection), the data byte, the FIN, the client's ACKs and RST - belongs to the worker,
+    none to the listener's owner or pid 0; the summary counts every held packet as taken by
+    that process (none to the acceptor or listener, none early), nothing lost, and written
+    events = the events found for the connections. The hold limits are raised
+    (--hold-packets/--hold-bytes, --hold-time 30) so that nothing may leave the hold early.
+
+    The clients (several processes, each under the open-file hard limit) hold every
+    connection open until its byte arrives, then reset it (SO_LINGER 0: no timewait left).
+    With ~160 000 events tcpdump + tshark would not fit the 60 s budget: tcpdump captures only
+    the RSTs (each must match its event exactly, with the worker as owner); the rest of
+    pktrace's events are compared with the known set of connections (the clients' local
+    ports): per
+    connection one ingress SYN, one egress SYN-ACK, one egress packet with the data byte, one
+    FIN (on that packet or alone), one to three ingress ACKs, at most one RST, nothing else."""
+    want = 20000
+    port = rand_port()
+    pn, wn, cn = rand_name("e2p"), rand_name("e2w"), rand_name("e2m")
+    with nofile_limit() as limit, \
+            sysctl("net.core.somaxconn", 65535), \
+            sysctl("net.ipv4.tcp_max_syn_backlog", 65535):
+        per_proc = limit - 64
+        assert per_proc > 100, "RLIMIT_NOFILE hard limit %d is too low" % limit
+        nclients = max(2, -(-want // per_proc))
+        counts = [want // nclients + (1 if i < want % nclients else 0) for i in range(nclients)]
+        log("%d connections from %d client processes (%s; open-file hard limit %d)" % (
+            want, nclients, counts, limit))
+        t0 = time.monotonic()
+        rst_pcap = os.path.join(w, "rst.pcap")
+        with capture("lo", "tcp port %d and tcp[tcpflags] & tcp-rst != 0" % port,
+                     rst_pcap, buffer_kib=262144) as cap, \
+                pktrace(scope(pn, wn) + ["--hold-time", "30", "--hold-packets", "200000",
+                                         "--hold-bytes", "256M"], w) as pt:
+            with peer("lateaccept", pn, port, worker_name=wn, backlog=want + 1000,
+                      count=want, go=True) as srv, contextlib.ExitStack() as stack:
+                srv.expect(r"^LISTENING")
+                worker = int(srv.expect(r"^WORKER (\d+)").group(1))
+                clis = [stack.enter_context(peer("manyclients", cn, port, count=n,
+                                                 ports_file=os.path.join(w, "ports%d" % i)))
+                        for i, n in enumerate(counts)]
+                for cli in clis:
+                    cli.expect(r"^CONNECTED_ALL", 40)
+                t1 = time.monotonic()
+                log("%d connections queued in %.1fs" % (want, t1 - t0))
+                release(srv)
+                srv.expect(r"^SENT_ALL", 30)
+                for cli in clis:
+                    cli.expect(r"^GOT_ALL", 30)
+                    ok(cli, 30)
+                ok(srv)
+            log("accepted, sent and reset in %.1fs" % (time.monotonic() - t1))
+            cap.stop()
+            events = stop_pktrace(pt, timeout=30)
+    wo = who(worker, wn, ppid=srv.peer_pid)
+    ports = set()
+    for i in range(nclients):
+        with open(os.path.join(w, "ports%d" % i)) as f:
+            ports |= {int(x) for x in f.read().split()}
+    assert len(ports) == want, "the clients reported %d ports for %d connections" % (
+        len(ports), want)
+    count = want
+    per = {}
+    wrong, foreign = [], []
+    for e in events:
+        if e["src_port"] == port and e["direction"] == "egress":
+            cport = e["dst_port"]
+        elif e["dst_port"] == port and e["direction"] == "ingress":
+            cport = e["src_port"]
+        else:
+            cport = None
+        if cport not in ports or e["iface"] != "lo" or e["src_ip"] != "127.0.0.1":
+            foreign.append(e)
+            continue
+        if any(e.get(k) != wo[o] for k, o in (("processId", "pid"), ("threadId", "tid"),
+                                             ("processName", "name"),
+                                             ("parentProcessId", "ppid"), ("userId", "uid"))):
+            wrong.append(e)
+        payload = e["packet_len"] - 20 - 4 * e["dataOffset"]
+        if e["SYN"] and not e["ACK"]:
+            kind = "syn"
+        elif e["SYN"]:
+            kind = "synack"
+        elif e["RST"]:
+            kind = "rst"
+        elif payload == 1 and e["direction"] == "egress":
+            kind = "data+fin" if e["FIN"] else "data"
+        elif payload == 0 and e["FIN"] and e["direction"] == "egress":
+            kind = "fin"
+        elif payload == 0 and e["ACK"] and not e["FIN"] and e["direction"] == "ingress":
+            kind = "ack"
+        else:
+            kind = "other"
+        per.setdefault(cport, {}).setdefault(kind, 0)
+        per[cport][kind] += 1
+    by_owner = {}
+    for e in wrong:
+        by_owner[(e["processId"], e["processName"])] = by_owner.get(
+            (e["processId"], e["processName"]), 0) + 1
+    log("%d events for %d connections; %d attributed to someone else than the worker %d %s" % (
+        len(events), len(per), len(wrong), worker, by_owner))
+    assert not foreign, "%d events of no connection of the test, e.g. %s" % (
+        len(foreign), describe(foreign[0]))
+    assert not wrong, (
+        "%d of %d events not attributed to the acceptor (worker pid %d %s): by (pid, name) %s;"
+        " e.g. %s" % (len(wrong), len(events), worker, wn, by_owner,
+                      "; ".join(describe(e) for e in wrong[:3])))
+    bad = []
+    for cport in sorted(ports):
+        k = per.get(cport, {})
+        fins = k.get("data+fin", 0) + k.get("fin", 0)
+        datas = k.get("data+fin", 0) + k.get("data", 0)
+        if (k.get("syn"), k.get("synack"), datas, fins) != (1, 1, 1, 1) or \
+                k.get("rst", 0) > 1 or \
+                not 1 <= k.get("ack", 0) <= 3 or k.get("other"):
+            bad.append("port %d: %s" % (cport, k))
+    assert not bad, "%d of %d connections without exactly their expected events: %s" % (
+        len(bad), count, "; ".join(bad[:8]))
+    stderr = pt.stderr()
+    s = summary(stderr)
+    h = held_summary(stderr)
+    assert s["lost"] == 0, "summary counts lost events: %s" % s
+    assert s["written"] == len(events), "summary: %d written, output %d" % (
+        s["written"], len(events))
+    held_min = 3 * count  # SYN, SYN-ACK and handshake ACK of every connection
+    assert h["held"] >= held_min and h["fallback"] == 0 and h["early"] == 0, (
+        "summary of held packets: %s; want at least %d held, all taken by the worker, none to"
+        " the acceptor or listener's owner, none early" % (h, held_min))
+    fallback = [l for l in stderr.splitlines()
+                if re.search(r"full|overflow|fallback|lost", l, re.I) and "events lost" not in l]
+    assert not fallback, "summary counts a fallback: %s" % fallback
+    log("summary: %d written, %d lost; held %d, %d taken" % (
+        s["written"], s["lost"], h["held"], h["taken"]))
+    # Last, the clients' RSTs, the one kind of packet tshark reads here (20 000 of them): each
+    # has its event, exactly, with the worker (the server's socket ends in FIN_WAIT2, the RST
+    # may meet it as a timewait socket).
+    rsts = [p for p in read_pcap(rst_pcap) if p["dst_port"] == port]
+    assert len(rsts) == want, "scenario broken: tshark shows %d RSTs for %d connections" % (
+        len(rsts), want)
+    log("every connection's handshake, data byte and FIN: one event each, all the worker's")
+    match(expect_one_side(rsts, "lo", {port}, {port: wo}),
+          [e for e in events if e["RST"]]).assert_exact("the clients' RSTs (the last packet "
+                                                        "of each connection)")
