@@ -960,6 +960,7 @@ def ringbuf_loss_counted(w):
 import t_attribution  # noqa: E402,F401
 import t_uring  # noqa: E402,F401
 import t_servers  # noqa: E402,F401
+import t_privileges  # noqa: E402,F401
 import t_hardening  # noqa: E402,F401
 
 
