@@ -19,6 +19,7 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->owns_fd = 0;
 	o->format = format;
 	o->header_done = 0;
+	o->header_owed = 0;
 	o->err = 0;
 	o->len = 0;
 	o->events_pending = 0;
@@ -74,6 +75,7 @@ int output_event(struct output *o, const struct pkt_event *e)
 			return -ENOBUFS;
 		o->len += n;
 		o->header_done = 1;
+		o->header_owed = 1;
 	}
 	n = format_one(o, e);
 	if (!n) {
@@ -122,6 +124,26 @@ static int wait_writable(struct output *o)
 	}
 }
 
+/* A flush cut short: the whole lines among the first off bytes are events that got out. */
+static void count_lines_out(struct output *o, size_t off)
+{
+	const char *p = o->buf, *end = o->buf + off;
+	uint64_t lines = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
+		lines++;
+		p++;
+	}
+	if (lines && o->header_owed) {
+		lines--;
+		o->header_owed = 0;
+	}
+	if (lines > o->events_pending)
+		lines = o->events_pending;
+	o->events_written += lines;
+	o->events_pending -= lines;
+}
+
 int output_flush(struct output *o)
 {
 	size_t off = 0;
@@ -164,8 +186,10 @@ int output_flush(struct output *o)
 		break;
 	}
 	/* Keep what was not written at the front so len always counts the bytes still owed. */
-	if (off < o->len)
+	if (off < o->len) {
+		count_lines_out(o, off);
 		memmove(o->buf, o->buf + off, o->len - off);
+	}
 	o->len -= off;
 	if (err) {
 		o->err = err;
@@ -173,6 +197,7 @@ int output_flush(struct output *o)
 	}
 	o->events_written += o->events_pending;
 	o->events_pending = 0;
+	o->header_owed = 0;
 	return 0;
 }
 

@@ -22,6 +22,7 @@ struct output {
 	int owns_fd;
 	enum output_format format;
 	int header_done;
+	int header_owed; /* the table header is still at the front of buf, not yet written */
 	/* When set and non-zero (a stop was asked for), a reader that takes nothing more for
 	 * OUTPUT_CANCEL_GRACE_NS makes writes give up with ECANCELED instead of blocking. */
 	const volatile sig_atomic_t *cancel;

@@ -1385,6 +1385,47 @@ static void test_flush_nonblocking(void **state)
 	pipe_flush(true, false);
 }
 
+/* A flush cut short counts as written exactly the events whose whole line got out. */
+static void test_partial_flush_counts_whole_lines(void **state)
+{
+	struct output *o = &out_obj;
+	struct pkt_event ev[GOLDEN_N];
+	struct rlimit old, lim;
+	char path[128];
+	char *got;
+	size_t flen, i, lines = 0;
+	int fmt;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	for (fmt = OUTPUT_TABLE; fmt <= OUTPUT_JSON; fmt++) {
+		signal(SIGXFSZ, SIG_IGN);
+		assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+		tmp_path(path, sizeof(path), "lines");
+		assert_int_equal(output_open(o, path, (enum output_format)fmt), 0);
+		for (i = 0; i < 40; i++)
+			assert_int_equal(output_event(o, &ev[i % ARRAY_SIZE(ev)]), 0);
+		lim = old;
+		lim.rlim_cur = o->len / 2 + 7; /* mid-line */
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+		assert_int_equal(output_flush(o), -EFBIG);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+		signal(SIGXFSZ, SIG_DFL);
+		got = read_whole(path, &flen);
+		assert_non_null(got);
+		for (lines = 0, i = 0; i < flen; i++)
+			lines += got[i] == '\n';
+		if (fmt == OUTPUT_TABLE)
+			lines--; /* the header */
+		assert_true(lines > 0 && lines < 40);
+		assert_int_equal(o->events_written, lines);
+		assert_int_equal(o->events_pending, 40 - lines);
+		assert_int_equal(output_close(o), -EFBIG);
+		free(got);
+		unlink(path);
+	}
+}
+
 /* A symbolic link where the file should be is never followed; its target stays as it was. */
 static void test_open_no_follow(void **state)
 {
@@ -1524,6 +1565,7 @@ int main(void)
 		cmocka_unit_test(test_open_stdout),
 		cmocka_unit_test_teardown(test_flush_interrupted, stop_timer),
 		cmocka_unit_test(test_flush_nonblocking),
+		cmocka_unit_test(test_partial_flush_counts_whole_lines),
 		cmocka_unit_test(test_open_no_follow),
 		cmocka_unit_test(test_open_mode),
 		cmocka_unit_test_teardown(test_flush_cancel_blocking, stop_timer),
