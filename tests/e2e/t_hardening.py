@@ -414,8 +414,10 @@ def late_accept_20000(w):
     connection), the data byte, the FIN, the client's ACKs and RST - belongs to the worker,
     none to the listener's owner or pid 0; the summary counts every held packet as taken by
     that process (none to the acceptor or listener, none early), nothing lost, and written
-    events = the events found for the connections. The hold limits are raised
-    (--hold-packets/--hold-bytes, --hold-time 30) so that nothing may leave the hold early.
+    events = the events found for the connections. --hold-time 30 keeps the handshakes held
+    until the accept; the hold's size limits stay at their defaults: a handshake packet the
+    hold releases early for lack of room goes to the listener's owner, allowed only as long as
+    the summary counts at least as many packets released early.
 
     The clients (several processes, each under the open-file hard limit) hold every
     connection open until its byte arrives, then reset it (SO_LINGER 0: no timewait left).
@@ -441,8 +443,7 @@ def late_accept_20000(w):
         rst_pcap = os.path.join(w, "rst.pcap")
         with capture("lo", "tcp port %d and tcp[tcpflags] & tcp-rst != 0" % port,
                      rst_pcap, buffer_kib=262144) as cap, \
-                pktrace(scope(pn, wn) + ["--hold-time", "30", "--hold-packets", "200000",
-                                         "--hold-bytes", "256M"], w) as pt:
+                pktrace(scope(pn, wn) + ["--hold-time", "30"], w) as pt:
             with peer("lateaccept", pn, port, worker_name=wn, backlog=want + 1000,
                       count=want, go=True) as srv, contextlib.ExitStack() as stack:
                 srv.expect(r"^LISTENING")
@@ -472,7 +473,7 @@ def late_accept_20000(w):
         len(ports), want)
     count = want
     per = {}
-    wrong, foreign = [], []
+    wrong, foreign, early = [], [], []
     for e in events:
         if e["src_port"] == port and e["direction"] == "egress":
             cport = e["dst_port"]
@@ -483,10 +484,6 @@ def late_accept_20000(w):
         if cport not in ports or e["iface"] != "lo" or e["src_ip"] != "127.0.0.1":
             foreign.append(e)
             continue
-        if any(e.get(k) != wo[o] for k, o in (("processId", "pid"), ("threadId", "tid"),
-                                             ("processName", "name"),
-                                             ("parentProcessId", "ppid"), ("userId", "uid"))):
-            wrong.append(e)
         payload = e["packet_len"] - 20 - 4 * e["dataOffset"]
         if e["SYN"] and not e["ACK"]:
             kind = "syn"
@@ -502,14 +499,25 @@ def late_accept_20000(w):
             kind = "ack"
         else:
             kind = "other"
+        if any(e.get(k) != wo[o] for k, o in (("processId", "pid"), ("threadId", "tid"),
+                                             ("processName", "name"),
+                                             ("parentProcessId", "ppid"), ("userId", "uid"))):
+            # Allowed only for a handshake packet the hold released early (counted), with its
+            # provisional owner: the listener's (the parent's).
+            if kind in ("syn", "synack", "ack") and e["processId"] == srv.peer_pid and \
+                    e["processName"] == pn:
+                early.append(e)
+            else:
+                wrong.append(e)
         per.setdefault(cport, {}).setdefault(kind, 0)
         per[cport][kind] += 1
     by_owner = {}
     for e in wrong:
         by_owner[(e["processId"], e["processName"])] = by_owner.get(
             (e["processId"], e["processName"]), 0) + 1
-    log("%d events for %d connections; %d attributed to someone else than the worker %d %s" % (
-        len(events), len(per), len(wrong), worker, by_owner))
+    log("%d events for %d connections; %d handshake events released early to the listener's "
+        "owner %d; %d others attributed to someone else than the worker %d: %s" % (
+            len(events), len(per), len(early), srv.peer_pid, len(wrong), worker, by_owner))
     assert not foreign, "%d events of no connection of the test, e.g. %s" % (
         len(foreign), describe(foreign[0]))
     assert not wrong, (
@@ -534,9 +542,13 @@ def late_accept_20000(w):
     assert s["written"] == len(events), "summary: %d written, output %d" % (
         s["written"], len(events))
     held_min = 3 * count  # SYN, SYN-ACK and handshake ACK of every connection
-    assert h["held"] >= held_min and h["fallback"] == 0 and h["early"] == 0, (
-        "summary of held packets: %s; want at least %d held, all taken by the worker, none to"
-        " the acceptor or listener's owner, none early" % (h, held_min))
+    assert h["held"] >= held_min and h["fallback"] == 0, (
+        "summary of held packets: %s; want at least %d held, none to the acceptor or "
+        "listener's owner (all were taken within the hold time)" % (h, held_min))
+    assert len(early) <= h["early"], (
+        "%d handshake events went to the listener's owner, the summary counts only %d "
+        "released early (a silent fallback): %s" % (len(early), h["early"],
+                                                    describe(early[0])))
     fallback = [l for l in stderr.splitlines()
                 if re.search(r"full|overflow|fallback|lost", l, re.I) and "events lost" not in l]
     assert not fallback, "summary counts a fallback: %s" % fallback
@@ -548,7 +560,16 @@ def late_accept_20000(w):
     rsts = [p for p in read_pcap(rst_pcap) if p["dst_port"] == port]
     assert len(rsts) == want, "scenario broken: tshark shows %d RSTs for %d connections" % (
         len(rsts), want)
-    log("every connection's handshake, data byte and FIN: one event each, all the worker's")
-    match(expect_one_side(rsts, "lo", {port}, {port: wo}),
-          [e for e in events if e["RST"]]).assert_exact("the clients' RSTs (the last packet "
-                                                        "of each connection)")
+    log("every connection: one SYN, SYN-ACK, data byte and FIN event; all the worker's but %d "
+        "handshake events released early (counted) to the listener's owner" % len(early))
+    m = match(expect_one_side(rsts, "lo", {port}, {port: wo}), [e for e in events if e["RST"]])
+    if m.missing:
+        # Say whether the hooks counted them at all (out of scope = the clients' events).
+        log("%d RSTs without an event; summary: %d packets seen = %d out of scope + %d "
+            "written + %d lost + %d without owner %s" % (
+                len(m.missing), s["seen"], s["out_of_scope"], s["written"], s["lost"],
+                s["no_owner"], "(every packet seen is accounted for: the missing RSTs were "
+                "never seen, invisible)" if s["seen"] == s["out_of_scope"] + s["written"] +
+                s["lost"] + s["no_owner"] else ""))
+    m.assert_exact("the clients' RSTs (each reaching the server's socket in FIN_WAIT2 or its "
+                   "timewait socket)")
