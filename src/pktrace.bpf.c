@@ -16,7 +16,6 @@
 #define IPV6_ROUTING 43
 #define IPV6_FRAGMENT 44
 #define IPV6_DSTOPTS 60
-#define IPV6_EXT_MAX 8 /* extension headers walked before giving up */
 #define UTS_NAME_LEN 65
 #define E2BIG 7
 /* Ring-buffer space one record takes: the record and its 8-byte header. */
@@ -488,54 +487,91 @@ static __always_inline struct pkt_owner *owner_existing_take(struct __sk_buff *s
 	return &st->owner;
 }
 
-/* Offset of the TCP header, or -1 when the packet carries none (not TCP, a later fragment). */
-static __always_inline int tcp_offset(struct __sk_buff *skb, __u8 *l3)
-{
-	__u8 b[8];
-	int off, i;
+/* What is in front of the TCP header: the IP header and, for IPv6, the extension headers. */
+struct l3_info {
+	struct __sk_buff *skb;
+	__u32 off;    /* walking: offset of the header named by nh; at the end, of TCP */
+	__u16 ip_len; /* IP header bytes to copy: IPv4 with options, or the IPv6 fixed header */
 	__u8 nh;
+	__u8 count;   /* extension headers, saturating at 255 */
+	__u8 tcp;     /* a TCP header was reached */
+	__u8 l3;
+	__u8 pad[2];
+	__u8 types[PKT_EXT_TYPES];
+};
 
+/* One step along an IPv6 extension-header chain (a bpf_loop callback): stop at TCP, or at
+ * anything the kernel would not walk either. */
+static long ext_step(__u32 i, void *ctx)
+{
+	struct l3_info *w = ctx;
+	__u8 b[4];
+
+	if (w->nh == IPPROTO_TCP) {
+		w->tcp = 1;
+		return 1;
+	}
+	if (bpf_skb_load_bytes(w->skb, w->off, b, sizeof(b)))
+		return 1;
+	switch (w->nh) {
+	case IPV6_HOPOPTS:
+	case IPV6_ROUTING:
+	case IPV6_DSTOPTS:
+		w->off += (b[1] + 1) * 8;
+		break;
+	case IPV6_FRAGMENT:
+		if ((b[2] << 8 | b[3]) & 0xfff8) /* a later fragment: no TCP header in it */
+			return 1;
+		w->off += 8;
+		break;
+	case IPPROTO_AH:
+		w->off += (b[1] + 2) * 4;
+		break;
+	default:
+		return 1;
+	}
+	if (i < PKT_EXT_TYPES)
+		w->types[i & (PKT_EXT_TYPES - 1)] = w->nh;
+	if (w->count < 255)
+		w->count++;
+	w->nh = b[0];
+	return 0;
+}
+
+/* Find the TCP header, however long the chain in front of it: no packet the kernel delivers
+ * may hide its TCP header from pktrace. Returns its offset, or -1 (w->ip_len still set). */
+static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
+{
+	w->skb = skb;
+	w->count = 0;
+	w->tcp = 0;
+	w->ip_len = 0;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
+		w->l3 = 4;
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return -1;
-		*l3 = 4;
-		if (ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(0x1fff)))
+		w->ip_len = ip.ihl * 4;
+		if (ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(0x1fff)) ||
+		    w->ip_len < 20)
 			return -1;
-		return ip.ihl * 4;
+		return w->ip_len;
 	}
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
 		return -1;
-	*l3 = 6;
-	if (bpf_skb_load_bytes(skb, 6, &nh, 1))
+	w->l3 = 6;
+	if (bpf_skb_load_bytes(skb, 6, &w->nh, 1))
 		return -1;
-	off = sizeof(struct ipv6hdr);
-	for (i = 0; i < IPV6_EXT_MAX; i++) {
-		if (nh == IPPROTO_TCP)
-			return off;
-		if (bpf_skb_load_bytes(skb, off, b, sizeof(b)))
-			return -1;
-		switch (nh) {
-		case IPV6_HOPOPTS:
-		case IPV6_ROUTING:
-		case IPV6_DSTOPTS:
-			off += (b[1] + 1) * 8;
-			break;
-		case IPV6_FRAGMENT:
-			if ((b[2] << 8 | b[3]) & 0xfff8)
-				return -1;
-			off += 8;
-			break;
-		case IPPROTO_AH:
-			off += (b[1] + 2) * 4;
-			break;
-		default:
-			return -1;
-		}
-		nh = b[0];
-	}
-	return nh == IPPROTO_TCP ? off : -1;
+	w->ip_len = sizeof(struct ipv6hdr);
+	w->off = sizeof(struct ipv6hdr);
+	if (w->nh == IPPROTO_TCP)
+		return w->off;
+	/* Each step moves on at least 8 bytes: enough steps for any packet. */
+	bpf_loop(65536 / 8, ext_step, w, 0);
+	if (!w->tcp || w->off > skb->len)
+		return -1;
+	return w->off;
 }
 
 /* Reserve a record with room for hdr_room header bytes (a constant) and fill all but hdr[]. */
@@ -593,25 +629,48 @@ static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
-/* One record from a socket hook: headers copied with bpf_skb_load_bytes. */
+/* One record from a socket hook: the IP header, the TCP header wherever it starts (tcp_len 0:
+ * none reached), and the extension-header types, each copied with bpf_skb_load_bytes. */
 static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
-				    __u8 direction, __u8 l3, __u64 len, __u8 flags,
-				    const __u32 hdr_room)
+				    __u8 direction, const struct l3_info *w, int off,
+				    __u32 tcp_len, __u8 flags, const __u32 hdr_room)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	__u32 ip_len = w->ip_len, ntypes = w->count, len;
 	struct pkt_record *rec;
 
-	rec = record_open(o, direction, l3, skb->len, kskb->dev, flags, hdr_room);
+	rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
 	if (!rec)
 		return 1;
 	if (!rec->ifindex)
 		rec->ifindex = skb->ifindex;
-	barrier_var(len);
-	if (len > hdr_room)
-		len = hdr_room;
+	if (w->l3 == 6 && off > (int)sizeof(struct ipv6hdr))
+		rec->ext_len = off - sizeof(struct ipv6hdr);
+	rec->ext_count = w->count;
+	if (ntypes > PKT_EXT_TYPES)
+		ntypes = PKT_EXT_TYPES;
+	barrier_var(ip_len);
+	barrier_var(tcp_len);
+	ip_len &= 0x3f;
+	tcp_len &= 0x3f;
+	ntypes &= 0x7f;
 	/* An unreadable header leaves hdr_len 0: user space counts it as a decode error, once. */
-	if (len < 1 || bpf_skb_load_bytes(skb, 0, rec->hdr, len))
-		len = 0;
+	len = 0;
+	if (ip_len && ip_len + tcp_len + ntypes <= hdr_room &&
+	    !bpf_skb_load_bytes(skb, 0, rec->hdr, ip_len)) {
+		len = ip_len;
+		if (tcp_len && bpf_skb_load_bytes(skb, off, rec->hdr + len, tcp_len))
+			len = 0;
+		else
+			len += tcp_len;
+		barrier_var(ntypes);
+		if (ntypes > PKT_EXT_TYPES)
+			ntypes = PKT_EXT_TYPES;
+		if (len && ntypes && len <= hdr_room - PKT_EXT_TYPES) {
+			bpf_probe_read_kernel(rec->hdr + len, ntypes, w->types);
+			len += ntypes;
+		}
+	}
 	record_submit(rec, len);
 	return 1;
 }
@@ -647,10 +706,11 @@ static __always_inline int conn_of_skb(struct __sk_buff *skb, __u8 l3, int tcp_o
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
+	struct l3_info w;
 	struct bpf_sock *sk;
 	struct sk_state *st;
-	__u64 len;
-	__u8 l3 = 0, doff, flags = 0;
+	__u32 tcp_len;
+	__u8 doff, flags = 0;
 	int off;
 
 	sk = skb->sk;
@@ -674,18 +734,19 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 			flags = PKT_F_HELD;
 	}
 
-	off = tcp_offset(skb, &l3);
+	off = l3_walk(skb, &w);
 	if (off < 0) {
+		/* Emitted all the same, with the IP header: nothing on a traced socket is hidden. */
 		stat_inc(STAT_NOT_TCP);
-		return 1;
+		flags |= PKT_F_NO_TCP;
 	}
-	if (!o) {
+	if (!o && off >= 0) {
 		/* A kernel socket replying for a connection that has closed: its last owner. */
 		struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 		struct net_device *dev = kskb->dev;
 		struct pkt_conn c;
 
-		if (dev && !conn_of_skb(skb, l3, off, direction, dev->nd_net.net->ns.inum, &c))
+		if (dev && !conn_of_skb(skb, w.l3, off, direction, dev->nd_net.net->ns.inum, &c))
 			o = bpf_map_lookup_elem(&gone_conns, &c);
 	}
 	if (!o) {
@@ -693,27 +754,26 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		if (scope_by_pid || scope_by_comm || scope_by_uid)
 			return 1;
 		o = &none;
-	} else if (!o->traced && !flags) {
+	} else if (!o->traced && !(flags & PKT_F_HELD)) {
 		stat_inc(STAT_OUT_OF_SCOPE);
 		return 1;
 	}
 
-	if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
-		doff = 5 << 4;
-	len = off + (doff >> 4) * 4;
-	if (len < (__u64)off + 20)
-		len = off + 20;
-	if (len > skb->len)
-		len = skb->len;
-	if (len > PKT_HDR_MAX) {
-		stat_inc(STAT_HDR_TRUNCATED);
-		len = PKT_HDR_MAX;
+	tcp_len = 0;
+	if (off >= 0) {
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+			doff = 5 << 4;
+		tcp_len = (doff >> 4) * 4;
+		if (tcp_len < 20)
+			tcp_len = 20;
+		if (off + tcp_len > skb->len)
+			tcp_len = skb->len > (__u32)off ? skb->len - off : 0;
 	}
-
-	/* Most headers fit the small record: less ring space and memory traffic per packet. */
-	if (len <= PKT_HDR_SMALL)
-		return emit_skb(skb, o, direction, l3, len, flags, PKT_HDR_SMALL);
-	return emit_skb(skb, o, direction, l3, len, flags, PKT_HDR_MAX);
+	/* Most headers fit the small record: less ring space and memory traffic per packet. An
+	 * extension-header chain takes the large one, with room for its types. */
+	if (!w.count && w.ip_len + tcp_len <= PKT_HDR_SMALL)
+		return emit_skb(skb, o, direction, &w, off, tcp_len, flags, PKT_HDR_SMALL);
+	return emit_skb(skb, o, direction, &w, off, tcp_len, flags, PKT_HDR_MAX);
 }
 
 SEC("cgroup_skb/ingress")

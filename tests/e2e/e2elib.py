@@ -575,12 +575,28 @@ def _check_types(where, d, problems):
 
 
 def flatten(ev):
-    """An event as one flat dict: metadata and proto_tcp fields plus the process fields."""
+    """An event as one flat dict: metadata and proto_tcp fields plus the process fields; an
+    IPv6 extension-header chain as ext_count, ext_length and ext_types (a tuple)."""
     args = {a.get("name"): a for a in ev["args"]}
     d = {k: v for k, v in ev.items() if k != "args"}
-    d.update(args["metadata"]["value"])
+    meta = dict(args["metadata"]["value"])
+    ext = meta.pop("ipv6_ext", None)
+    d.update(meta)
     d.update(args["proto_tcp"]["value"])
+    if ext is not None:
+        d["ext_count"], d["ext_length"] = ext["count"], ext["length"]
+        d["ext_types"] = tuple(ext["types"])
     return d
+
+
+def _check_ext(where, ext, problems):
+    """ipv6_ext: {"count": int, "length": int, "types": [int, ...]}, present only for a chain."""
+    if not isinstance(ext, dict) or set(ext) != {"count", "length", "types"} or \
+            type(ext["count"]) is not int or type(ext["length"]) is not int or \
+            not isinstance(ext["types"], list) or \
+            any(type(t) is not int for t in ext["types"]) or ext["count"] < 1 or \
+            len(ext["types"]) != min(ext["count"], 64):
+        problems.append("%s: ipv6_ext is %r" % (where, ext))
 
 
 def parse_events(path):
@@ -615,12 +631,16 @@ def parse_events(path):
                 problems.append("%s: arg %s is %r" % (where, name, {k: a.get(k) for k in a
                                                                     if k != "value"}))
                 bad = True
-            elif set(a["value"]) != set(fields):
+            elif set(a["value"]) - {"ipv6_ext"} != set(fields) or \
+                    ("ipv6_ext" in a["value"] and name != "metadata"):
                 problems.append("%s: %s fields %s, want %s" % (
                     where, name, sorted(a["value"]), sorted(fields)))
                 bad = True
             else:
-                _check_types("%s %s" % (where, name), a["value"], problems)
+                v = dict(a["value"])
+                if "ipv6_ext" in v:
+                    _check_ext(where, v.pop("ipv6_ext"), problems)
+                _check_types("%s %s" % (where, name), v, problems)
         if bad:
             continue
         for k in ("timestamp", "processId", "threadId", "parentProcessId", "userId", "cgroupId"):

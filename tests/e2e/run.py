@@ -820,6 +820,14 @@ def ip_options_ext_headers(w):
         owners = {port: owner(srv), cli["port"]: owner(cli)}
         match(expect_both_sides(pkts, "lo", owners), events).assert_exact(
             "events with %s" % ("IPv4 options" if "." in addr else "IPv6 destination options"))
+        # The chain is reported: one destination-options header of 8 bytes, on the client's
+        # packets only (the server's replies carry none).
+        for e in events:
+            chain = (e.get("ext_count"), e.get("ext_length"), e.get("ext_types"))
+            want = (1, 8, (60,)) if "." not in addr and e["src_port"] == cli["port"] \
+                else (None, None, None)
+            assert chain == want, "line %d (%s:%d > %s:%d): chain %s, want %s" % (
+                e["line"], e["src_ip"], e["src_port"], e["dst_ip"], e["dst_port"], chain, want)
 
 
 def explain_segmentation(m, ip_hdr_len):
