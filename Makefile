@@ -67,8 +67,8 @@ clean:
 # Coverage-guided fuzzing of the decoder and both printers (tests/fuzz/fuzz_decode.c). Needs
 # compiler-rt's fuzzer and sanitizer runtimes: Debian's libclang-rt-14-dev (clang only recommends
 # it). New inputs go to build/fuzz-corpus; the committed seeds in tests/fuzz/corpus are only read.
-# Inputs are at most 71 + PKT_HDR_MAX bytes (the event prefix, then hdr[]). A failure leaves its
-# input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
+# Inputs: a 75-byte event prefix, then a whole IP packet (long IPv6 chains need the room).
+# A failure leaves its input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
 FUZZ_TIME ?= 20
 FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c \
 	src/output_fmt.c
@@ -78,7 +78,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 .PHONY: fuzz
 fuzz: $(OUTPUT)/fuzz_decode
 	mkdir -p $(OUTPUT)/fuzz-corpus
-	$(OUTPUT)/fuzz_decode -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=327 \
+	$(OUTPUT)/fuzz_decode -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=4096 \
 		-artifact_prefix=$(OUTPUT)/fuzz- $(OUTPUT)/fuzz-corpus tests/fuzz/corpus
 
 $(OUTPUT)/fuzz_decode: $(FUZZ_SRCS) $(wildcard src/*.h) | $(OUTPUT)

@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * libFuzzer target for pktrace's user-space path: decode_headers() on the header bytes of a
- * ring-buffer record, decode_record() on a record holding them (well-formed or not), then
- * format_json() and format_table() on whatever the decoder accepts.
+ * libFuzzer target for pktrace's user-space path: decode_headers() on a whole IP packet (IPv6
+ * extension-header chains of any length), decode_record() on the record the kernel side would
+ * write for that packet (pktrace.h: the chain summarized, well-formed or broken on purpose) and
+ * on a record taken straight from the input bytes, then format_json() and format_table() on
+ * every event the decoder gives, those without a TCP header included.
  * Any invariant that does not hold ends in __builtin_trap(), which libFuzzer reports as a crash.
  *
  * Input: a fixed prefix of FUZZ_PREFIX bytes (missing bytes read as zero) that fills the rest of
- * the event as decode_record() does from a record, then the record's hdr[] bytes:
+ * the event as decode_record() does from a record, then the packet:
  *
  *   off  len  field
  *     0    1  direction      as pkt_record.direction (PKT_EGRESS is egress, any other ingress)
  *     1    1  select         bits 0-2 host name (7: the comm bytes), bit 3 a container id,
- *                           bits 4-6 the shape of the record given to decode_record()
+ *                           bits 4-6 the shape of the record made from the packet
  *     2    1  cap            picks one more too-small capacity for each printer
  *     3    4  packet_len     little endian, as every multi-byte field here
  *     7    8  timestamp_ns
@@ -19,7 +21,11 @@
  *    31    8  cgroup_id
  *    39   16  comm           raw bytes, cut at the first NUL as pkt_owner.comm
  *    55   16  ifname         raw bytes, as pkt_record.ifname
- *    71    -  hdr            at most PKT_HDR_MAX bytes (the most a record holds); more are ignored
+ *    71    1  flags          pkt_record.flags of the record taken straight from the packet bytes
+ *    72    1  ext_count      its ext_count
+ *    73    2  ext_len        its ext_len
+ *    75    -  packet         a whole IP packet, as long as -max_len allows; its first PKT_HDR_MAX
+ *                           bytes are also that record's hdr[]
  *
  * Build and run: make fuzz (see the Makefile); seeds in tests/fuzz/corpus (make_corpus.py).
  */
@@ -38,7 +44,7 @@
 #include "output.h"
 #include "pktrace.h"
 
-#define FUZZ_PREFIX 71
+#define FUZZ_PREFIX 75
 #define CANARY_LEN 32
 #define CANARY_BYTE 0xa5
 /* Generous room for one line: the JSON line needs under 1 KiB even with every string escaped. */
@@ -285,7 +291,23 @@ static void check_json_field(const char *s, size_t n, const char *key, const cha
 	CHECK(at[pl] == ',' || at[pl] == '}');
 }
 
-/* A terminal line: UTF-8 with no C0, DEL or C1 control anywhere but the final '\n'. */
+/* Bidi controls, zero-width and the other characters that hide or reorder text (Cf, Zl, Zp). */
+static bool invisible(uint32_t cp)
+{
+	switch (cp) {
+	case 0xad: case 0x61c: case 0x6dd: case 0x70f: case 0x8e2: case 0x180e: case 0xfeff:
+	case 0x110bd: case 0x110cd: case 0xe0001:
+		return true;
+	}
+	return (cp >= 0x600 && cp <= 0x605) || (cp >= 0x890 && cp <= 0x891) ||
+	       (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206f) ||
+	       (cp >= 0xfff9 && cp <= 0xfffb) || (cp >= 0x13430 && cp <= 0x1343f) ||
+	       (cp >= 0x1bca0 && cp <= 0x1bca3) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
+	       (cp >= 0xe0020 && cp <= 0xe007f);
+}
+
+/* A terminal line: UTF-8 with no C0, DEL, C1 or format character anywhere but the final '\n'. */
 static void check_table_line(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
@@ -297,6 +319,7 @@ static void check_table_line(const char *s, size_t n)
 		l = check_utf8(u + i, n - 1 - i, &cp);
 		CHECK(l != 0);
 		CHECK(cp >= 0x20 && cp != 0x7f && !(cp >= 0x80 && cp <= 0x9f));
+		CHECK(!invisible(cp));
 		i += l;
 	}
 }
@@ -340,35 +363,126 @@ static size_t check_printer(format_fn fn, const struct pkt_event *e, uint8_t cap
 	return n;
 }
 
-/* Checks the decoded headers against the bytes, without walking them as the decoder does. */
-static void check_headers(const uint8_t *hdr, size_t len, const struct pkt_headers *h)
+/* The IPv6 chain as the RFCs lay it out, walked apart from the decoder: where it ends, and why. */
+struct chain {
+	size_t n, len, l4_off;
+	uint8_t types[EVENT_EXT_TYPES];
+	uint8_t last;  /* the next-header value that ended the walk */
+	int stop;      /* 0: TCP at l4_off, else the enum decode_error the decoder must give */
+};
+
+static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
+{
+	size_t off = 40, l;
+	uint8_t next = b[6], type;
+
+	memset(c, 0, sizeof(*c));
+	for (;;) {
+		c->last = next;
+		if (next == 6) {
+			c->l4_off = off;
+			return;
+		}
+		if (next != 0 && next != 43 && next != 44 && next != 51 && next != 60) {
+			c->stop = DECODE_NOT_TCP;
+			return;
+		}
+		if (len < off + 2) {
+			c->stop = DECODE_TRUNCATED_IP;
+			return;
+		}
+		l = next == 44 ? 8 : next == 51 ? (b[off + 1] + 2u) * 4 : (b[off + 1] + 1u) * 8;
+		if (len < off + l) {
+			c->stop = DECODE_TRUNCATED_IP;
+			return;
+		}
+		type = next;
+		next = b[off];
+		if (c->n < EVENT_EXT_TYPES)
+			c->types[c->n] = type;
+		c->n++;
+		c->len += l;
+		if (type == 44 && (b[off + 2] << 8 | b[off + 3]) >> 3) {
+			c->last = next;
+			c->stop = DECODE_FRAGMENT;
+			return;
+		}
+		off += l;
+	}
+}
+
+static bool no_tcp_fields(const struct pkt_headers *h)
+{
+	return h->src_port == 0 && h->dst_port == 0 && h->seq == 0 && h->ack == 0 &&
+	       h->data_offset == 0 && h->flags == 0 && h->window == 0 && h->checksum == 0 &&
+	       h->urgent == 0;
+}
+
+/* The TCP fields against the bytes at off. */
+static void check_tcp_at(const uint8_t *b, size_t len, size_t off, const struct pkt_headers *h)
+{
+	CHECK(h->protocol == IPPROTO_TCP);
+	CHECK(h->data_offset >= 5 && h->data_offset <= 15);
+	CHECK(off + (size_t)h->data_offset * 4 <= len);
+	CHECK(h->flags <= 0x1ff);
+	CHECK(h->src_port == (b[off] << 8 | b[off + 1]));
+	CHECK(h->dst_port == (b[off + 2] << 8 | b[off + 3]));
+	CHECK(h->seq == ((uint32_t)b[off + 4] << 24 | (uint32_t)b[off + 5] << 16 |
+			 (uint32_t)b[off + 6] << 8 | b[off + 7]));
+	CHECK(h->data_offset == b[off + 12] >> 4);
+	CHECK(h->flags == (b[off + 13] | (b[off + 12] & 1) << 8));
+	CHECK(h->urgent == (b[off + 18] << 8 | b[off + 19]));
+}
+
+/* A raw packet's event against its bytes, without walking them as the decoder does. */
+static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers *h,
+			  struct chain *c)
 {
 	static const uint8_t zero[12];
 	size_t off;
 
-	CHECK(h->data_offset >= 5 && h->data_offset <= 15);
-	CHECK(h->flags <= 0x1ff);
 	CHECK(h->family == AF_INET || h->family == AF_INET6);
-	CHECK(h->protocol == IPPROTO_TCP);
-	CHECK(len >= 1 && (hdr[0] >> 4) == (h->family == AF_INET ? 4 : 6));
+	CHECK(len >= 1 && (b[0] >> 4) == (h->family == AF_INET ? 4 : 6));
+	CHECK(h->tcp_error < DECODE__MAX && h->tcp_error != DECODE_BAD_RECORD &&
+	      h->tcp_error != DECODE_NO_TCP);
+	CHECK(h->tcp_error ? no_tcp_fields(h) : true);
 	if (h->family == AF_INET6) {
-		CHECK(len >= 40 + 20);
-		CHECK(memcmp(h->src_addr, hdr + 8, 16) == 0 &&
-		      memcmp(h->dst_addr, hdr + 24, 16) == 0);
+		CHECK(len >= 40);
+		CHECK(memcmp(h->src_addr, b + 8, 16) == 0 && memcmp(h->dst_addr, b + 24, 16) == 0);
+		walk_chain(b, len, c);
+		CHECK(h->ext_count == (c->n < 255 ? c->n : 255));
+		CHECK(h->ext_len == c->len);
+		CHECK(h->ext_types_n == (c->n < EVENT_EXT_TYPES ? c->n : EVENT_EXT_TYPES));
+		CHECK(memcmp(h->ext_types, c->types, h->ext_types_n) == 0);
+		if (c->stop) {
+			CHECK(h->tcp_error == c->stop);
+			CHECK(c->stop == DECODE_TRUNCATED_IP ? h->protocol == 255
+							     : h->protocol == c->last);
+			return;
+		}
+		if (h->tcp_error) {
+			CHECK(h->tcp_error == DECODE_TRUNCATED_TCP ||
+			      h->tcp_error == DECODE_BAD_DATA_OFFSET);
+			return;
+		}
+		check_tcp_at(b, len, c->l4_off, h);
 		return;
 	}
-	/* IPv4: the TCP header sits right after IHL words, and all of it is within len. */
-	off = (size_t)(hdr[0] & 0x0f) * 4;
-	CHECK(off >= 20 && off + (size_t)h->data_offset * 4 <= len);
-	CHECK(hdr[9] == IPPROTO_TCP && ((hdr[6] << 8 | hdr[7]) & 0x1fff) == 0);
-	CHECK(memcmp(h->src_addr, hdr + 12, 4) == 0 && memcmp(h->dst_addr, hdr + 16, 4) == 0);
+	CHECK(h->ext_count == 0 && h->ext_len == 0 && h->ext_types_n == 0);
+	off = (size_t)(b[0] & 0x0f) * 4;
+	CHECK(off >= 20 && off <= len);
+	CHECK(memcmp(h->src_addr, b + 12, 4) == 0 && memcmp(h->dst_addr, b + 16, 4) == 0);
 	CHECK(memcmp(h->src_addr + 4, zero, 12) == 0 && memcmp(h->dst_addr + 4, zero, 12) == 0);
-	CHECK(h->src_port == (hdr[off] << 8 | hdr[off + 1]));
-	CHECK(h->dst_port == (hdr[off + 2] << 8 | hdr[off + 3]));
-	CHECK(h->seq == ((uint32_t)hdr[off + 4] << 24 | (uint32_t)hdr[off + 5] << 16 |
-			 (uint32_t)hdr[off + 6] << 8 | hdr[off + 7]));
-	CHECK(h->data_offset == hdr[off + 12] >> 4);
-	CHECK(h->flags == (hdr[off + 13] | (hdr[off + 12] & 1) << 8));
+	CHECK(h->protocol == b[9]);
+	if ((b[6] << 8 | b[7]) & 0x1fff)
+		CHECK(h->tcp_error == DECODE_FRAGMENT);
+	else if (b[9] != IPPROTO_TCP)
+		CHECK(h->tcp_error == DECODE_NOT_TCP);
+	else if (h->tcp_error)
+		CHECK(h->tcp_error == DECODE_TRUNCATED_TCP || h->tcp_error == DECODE_BAD_DATA_OFFSET);
+	else
+		check_tcp_at(b, len, off, h);
+	c->l4_off = off;
 }
 
 /* The table's header line once, before any input: it too must fit exactly and stay inside cap. */
@@ -395,46 +509,96 @@ static bool same_headers(const struct pkt_headers *a, const struct pkt_headers *
 	       !memcmp(a->dst_addr, b->dst_addr, 16) && a->protocol == b->protocol &&
 	       a->src_port == b->src_port && a->dst_port == b->dst_port && a->seq == b->seq &&
 	       a->ack == b->ack && a->data_offset == b->data_offset && a->flags == b->flags &&
-	       a->window == b->window && a->checksum == b->checksum && a->urgent == b->urgent;
+	       a->window == b->window && a->checksum == b->checksum && a->urgent == b->urgent &&
+	       a->tcp_error == b->tcp_error && a->ext_count == b->ext_count &&
+	       a->ext_len == b->ext_len && a->ext_types_n == b->ext_types_n &&
+	       !memcmp(a->ext_types, b->ext_types, a->ext_types_n);
+}
+
+/* The owner and record fields from the prefix, as the kernel side would write them. */
+static void base_record(struct pkt_record *r, const uint8_t *pre, const struct pkt_event *ref,
+			uint64_t boot_to_real)
+{
+	memset(r, 0, sizeof(*r));
+	r->ts_ns = ref->timestamp_ns - boot_to_real; /* wraps back in decode_record() */
+	r->owner.cgroup_id = ref->proc.cgroup_id;
+	r->owner.pid = ref->proc.pid;
+	r->owner.tid = ref->proc.tid;
+	r->owner.ppid = ref->proc.ppid;
+	r->owner.uid = ref->proc.uid;
+	r->owner.uts_inum = ref->proc.pid ^ ref->proc.uid;
+	memcpy(r->owner.comm, pre + 39, PKT_COMM_LEN);
+	r->pkt_len = ref->packet_len;
+	r->ifindex = ref->proc.tid ^ ref->proc.ppid;
+	r->direction = pre[0];
+	r->kind = PKT_REC_PACKET;
+	memcpy(r->ifname, pre + 55, PKT_IFNAME_LEN);
+}
+
+/* decode_record() on the first size bytes of r, from an exactly sized heap block. */
+static int run_record(const struct pkt_record *r, size_t size, struct pkt_event *e,
+		      uint64_t boot_to_real, uint32_t *ifindex, uint32_t *uts_inum)
+{
+	size_t copy = size < sizeof(*r) ? size : sizeof(*r);
+	uint8_t *rec = malloc(size ? size : 1);
+	int err;
+
+	CHECK(rec != NULL);
+	memset(rec, 0, size);
+	memcpy(rec, r, copy);
+	memset(e, 0x5a, sizeof(*e));
+	err = decode_record(rec, size, boot_to_real, e, ifindex, uts_inum);
+	free(rec);
+	CHECK(err <= 0 && err > -DECODE__MAX);
+	return err;
 }
 
 /*
- * decode_record() on a record built from the same input, in the shape select bits 4-6 pick:
- *   0-3: a well-formed record, cut after hdr_len bytes (bit 4 clear) or full-sized (bit 4 set);
+ * The record the kernel side writes for a packet the raw decoder made an event of (ref), given
+ * to decode_record() in the shape select bits 4-6 pick:
+ *   0-3: well-formed, cut after hdr_len bytes (bit 4 clear) or full-sized (bit 4 set);
  *   4: hdr_len claims one byte more than the record holds;  5: hdr_len 0xffff;
  *   6: the record is cut inside its fixed part;  7: hdr_len PKT_HDR_MAX + 1 with room for it.
- * A well-formed record must decode as decode_headers() did into exactly the event ref; the
- * others must be refused as DECODE_BAD_RECORD. Every record is an exactly sized heap block.
+ * A well-formed record must give the event ref (a partial one stays partial, maybe for another
+ * reason); the others must be refused as DECODE_BAD_RECORD.
  */
-static void check_record(const uint8_t *pre, const uint8_t *hdr, size_t hdr_len, int want_err,
-			 const struct pkt_event *ref)
+static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const struct chain *c,
+				const struct pkt_event *ref)
 {
 	const size_t fixed = offsetof(struct pkt_record, hdr);
 	const uint64_t boot_to_real = 1764145200000000000ull;
+	const struct pkt_headers *h = &ref->hdr;
 	unsigned int shape = pre[1] >> 4 & 7;
+	uint32_t ifindex = 0x5a5a5a5a, uts_inum = 0x5a5a5a5a;
 	struct pkt_record r;
 	struct pkt_event e;
-	uint32_t ifindex = 0x5a5a5a5a, uts_inum = 0x5a5a5a5a;
-	size_t size = fixed + hdr_len, alloc;
-	uint8_t *rec;
+	size_t n, size;
 	int err;
 
-	memset(&r, 0, sizeof(r));
-	r.ts_ns = ref->timestamp_ns - boot_to_real; /* wraps back in decode_record() */
-	r.owner.cgroup_id = ref->proc.cgroup_id;
-	r.owner.pid = ref->proc.pid;
-	r.owner.tid = ref->proc.tid;
-	r.owner.ppid = ref->proc.ppid;
-	r.owner.uid = ref->proc.uid;
-	r.owner.uts_inum = ref->proc.pid ^ ref->proc.uid;
-	memcpy(r.owner.comm, pre + 39, PKT_COMM_LEN);
-	r.pkt_len = ref->packet_len;
-	r.ifindex = ref->proc.tid ^ ref->proc.ppid;
-	r.direction = pre[0];
-	r.l3_proto = hdr_len ? hdr[0] >> 4 : 0;
-	r.hdr_len = (uint16_t)hdr_len;
-	memcpy(r.ifname, pre + 55, PKT_IFNAME_LEN);
-	memcpy(r.hdr, hdr, hdr_len);
+	/* A chain longer than a record's 16-bit length: the kernel side's problem, not this one. */
+	if (h->ext_len > 0xffff)
+		return;
+	base_record(&r, pre, ref, boot_to_real);
+	r.l3_proto = pkt[0] >> 4;
+	if (h->family == AF_INET) {
+		n = h->tcp_error ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + h->data_offset * 4u;
+		memcpy(r.hdr, pkt, n);
+	} else {
+		memcpy(r.hdr, pkt, 40);
+		n = 40;
+		if (!h->tcp_error) {
+			memcpy(r.hdr + n, pkt + c->l4_off, h->data_offset * 4u);
+			n += h->data_offset * 4u;
+		}
+		memcpy(r.hdr + n, h->ext_types, h->ext_types_n);
+		n += h->ext_types_n;
+		r.ext_count = h->ext_count;
+		r.ext_len = (uint16_t)h->ext_len;
+	}
+	CHECK(n <= PKT_HDR_MAX);
+	r.flags = h->tcp_error ? PKT_F_NO_TCP : 0;
+	r.hdr_len = (uint16_t)n;
+	size = fixed + n;
 	switch (shape) {
 	case 4:
 		r.hdr_len++;
@@ -453,23 +617,23 @@ static void check_record(const uint8_t *pre, const uint8_t *hdr, size_t hdr_len,
 		if (shape & 1)
 			size = sizeof(r);
 	}
-	alloc = size < sizeof(r) ? size : sizeof(r);
-	rec = malloc(size ? size : 1);
-	CHECK(rec != NULL);
-	memset(rec, 0, size);
-	memcpy(rec, &r, alloc);
-
-	memset(&e, 0x5a, sizeof(e));
-	err = decode_record(rec, size, boot_to_real, &e, &ifindex, &uts_inum);
-	free(rec);
+	err = run_record(&r, size, &e, boot_to_real, &ifindex, &uts_inum);
 	if (shape >= 4) {
 		CHECK(err == -DECODE_BAD_RECORD);
 		return;
 	}
-	CHECK(err == want_err);
-	if (err)
-		return;
-	CHECK(same_headers(&e.hdr, &ref->hdr));
+	CHECK(err == 0);
+	if (h->tcp_error) {
+		/* The record cannot say why: the kernel only flags it, or the IP header tells. */
+		CHECK(e.hdr.tcp_error != 0 && no_tcp_fields(&e.hdr));
+		CHECK(e.hdr.family == h->family && !memcmp(e.hdr.src_addr, h->src_addr, 16) &&
+		      !memcmp(e.hdr.dst_addr, h->dst_addr, 16));
+		CHECK(e.hdr.ext_count == h->ext_count && e.hdr.ext_len == h->ext_len &&
+		      e.hdr.ext_types_n == h->ext_types_n &&
+		      !memcmp(e.hdr.ext_types, h->ext_types, h->ext_types_n));
+	} else {
+		CHECK(same_headers(&e.hdr, h));
+	}
 	CHECK(e.timestamp_ns == ref->timestamp_ns && e.egress == ref->egress &&
 	      e.packet_len == ref->packet_len);
 	CHECK(e.proc.pid == ref->proc.pid && e.proc.tid == ref->proc.tid &&
@@ -480,33 +644,127 @@ static void check_record(const uint8_t *pre, const uint8_t *hdr, size_t hdr_len,
 	CHECK(ifindex == r.ifindex && uts_inum == r.owner.uts_inum);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A record straight from the input: whatever its fields say, a valid event or a clean refusal. */
+static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
+			     const struct pkt_event *ref, struct pkt_event *e)
+{
+	struct pkt_record r;
+	uint32_t ifindex, uts_inum;
+	size_t n = len < PKT_HDR_MAX ? len : PKT_HDR_MAX, types_off, want_n;
+	int err;
+
+	base_record(&r, pre, ref, 0);
+	memcpy(r.hdr, pkt, n);
+	r.hdr_len = (uint16_t)n;
+	r.flags = pre[71];
+	r.ext_count = pre[72];
+	r.ext_len = (uint16_t)le(pre + 73, 2);
+	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_inum);
+	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_TCP &&
+	      err != -DECODE_TRUNCATED_TCP && err != -DECODE_BAD_DATA_OFFSET);
+	if (err)
+		return false;
+	CHECK(n >= 1 && (pkt[0] >> 4 == 4 || pkt[0] >> 4 == 6));
+	if (r.flags & PKT_F_NO_TCP)
+		CHECK(e->hdr.tcp_error != 0);
+	if (e->hdr.tcp_error) {
+		CHECK(decode_error_is_partial(e->hdr.tcp_error) && no_tcp_fields(&e->hdr));
+	} else {
+		types_off = pkt[0] >> 4 == 4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
+		check_tcp_at(r.hdr, n, types_off, &e->hdr);
+	}
+	if (pkt[0] >> 4 == 4) {
+		CHECK(r.ext_count == 0 && r.ext_len == 0);
+		CHECK(e->hdr.ext_count == 0 && e->hdr.ext_types_n == 0);
+		return true;
+	}
+	CHECK(e->hdr.ext_count == r.ext_count && e->hdr.ext_len == r.ext_len);
+	CHECK((r.ext_count == 0) == (r.ext_len == 0));
+	want_n = r.ext_count < PKT_EXT_TYPES ? r.ext_count : PKT_EXT_TYPES;
+	/* The types are listed whole, from where the layout puts them, or (TCP cut) not at all. */
+	if (e->hdr.tcp_error == DECODE_TRUNCATED_TCP || e->hdr.tcp_error == DECODE_BAD_DATA_OFFSET ||
+	    (e->hdr.tcp_error == DECODE_NOT_TCP && !(r.flags & PKT_F_NO_TCP))) {
+		CHECK(e->hdr.ext_types_n == 0);
+		return true;
+	}
+	CHECK(e->hdr.ext_types_n == want_n);
+	types_off = e->hdr.tcp_error ? 40 : 40 + (size_t)e->hdr.data_offset * 4;
+	CHECK(types_off + want_n <= n);
+	CHECK(!memcmp(e->hdr.ext_types, r.hdr + types_off, want_n));
+	CHECK(want_n == 0 || e->hdr.ext_types[0] == r.hdr[6]);
+	return true;
+}
+
+/* Both printers on one event: bounds, a valid JSON line with the right fields, a safe table line. */
+static void check_printers(const uint8_t *pre, struct pkt_event *e)
 {
 	static char json[BIG_CAP], table[BIG_CAP];
+	const struct pkt_headers *h = &e->hdr;
+	char want[96];
+	size_t n, k;
+
+	/* What enrichment adds. */
+	e->proc.hostname = (pre[1] & 7) == 7 ? e->proc.comm : hostnames[pre[1] & 7];
+	e->proc.container_id = pre[1] & 8 ? container_id : "";
+
+	n = check_printer(format_json, e, pre[2], json);
+	check_json_line(json, n);
+	snprintf(want, sizeof(want), "%u", h->protocol);
+	check_json_field(json, n, "protocol", want);
+	snprintf(want, sizeof(want), "%u", h->src_port);
+	check_json_field(json, n, "src_port", want);
+	check_json_field(json, n, "direction", e->egress ? "\"egress\"" : "\"ingress\"");
+	/* Keys are followed by a colon, string values never are: a name cannot fake these. */
+	CHECK(!memmem(json, n, "\"ipv6_ext\":", 11) == !h->ext_count);
+	if (h->ext_count) {
+		snprintf(want, sizeof(want), "\"ipv6_ext\":{\"count\":%u,\"length\":%u,\"types\":[",
+			 h->ext_count, h->ext_len);
+		CHECK(memmem(json, n, want, strlen(want)) != NULL);
+	}
+	CHECK(!memmem(json, n, "\"decode_error\":", 15) == !h->tcp_error);
+	CHECK(!memmem(json, n, "\"proto_tcp\",", 12) == !!h->tcp_error);
+	if (!h->tcp_error) {
+		snprintf(want, sizeof(want), "%u", h->data_offset);
+		check_json_field(json, n, "dataOffset", want);
+		snprintf(want, sizeof(want), "%u", h->seq);
+		check_json_field(json, n, "seq", want);
+		check_json_field(json, n, "SYN", h->flags & TCP_FLAG_SYN ? "true" : "false");
+		check_json_field(json, n, "NS", h->flags & TCP_FLAG_NS ? "true" : "false");
+	}
+
+	n = check_printer(format_table, e, pre[2], table);
+	check_table_line(table, n);
+	/* The line ends with the chain and the reason, exactly. */
+	k = 0;
+	if (h->ext_count)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, " ext:%u%s/%uB", h->ext_count,
+				      h->ext_count == 255 ? "+" : "", h->ext_len);
+	if (h->tcp_error)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, " (%s)",
+				      decode_strerror(h->tcp_error));
+	snprintf(want + k, sizeof(want) - k, "\n");
+	k = strlen(want);
+	CHECK(n > k && memcmp(table + n - k, want, k) == 0 && table[n - k - 1] != ' ');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
 	uint8_t pre[FUZZ_PREFIX] = {0};
-	struct pkt_event e;
-	size_t hdr_len, n;
-	uint8_t *hdr;
-	char want[32];
+	struct pkt_event e, raw_e;
+	struct chain c;
+	size_t len;
+	uint8_t *pkt;
 	int err;
 
 	memcpy(pre, data, size < FUZZ_PREFIX ? size : FUZZ_PREFIX);
-	hdr_len = size > FUZZ_PREFIX ? size - FUZZ_PREFIX : 0;
-	if (hdr_len > PKT_HDR_MAX)
-		hdr_len = PKT_HDR_MAX;
+	len = size > FUZZ_PREFIX ? size - FUZZ_PREFIX : 0;
 	/* An exactly sized heap copy: a read one byte past len is an ASan report. */
-	hdr = malloc(hdr_len ? hdr_len : 1);
-	CHECK(hdr != NULL);
-	memcpy(hdr, data + FUZZ_PREFIX * (size > FUZZ_PREFIX), hdr_len);
-
-	memset(&e, 0x5a, sizeof(e)); /* garbage where the decoder must write */
-	err = decode_headers(hdr, hdr_len, &e.hdr);
-	CHECK(err <= 0 && err > -DECODE__MAX && err != -DECODE_BAD_RECORD);
-	CHECK(strcmp(decode_strerror(err), "unknown decode error") != 0);
-	if (!err)
-		check_headers(hdr, hdr_len, &e.hdr);
+	pkt = malloc(len ? len : 1);
+	CHECK(pkt != NULL);
+	memcpy(pkt, data + FUZZ_PREFIX * (size > FUZZ_PREFIX), len);
 
 	/* The rest of the event, as decode_record() fills it from a record. */
+	memset(&e, 0x5a, sizeof(e)); /* garbage where the decoder must write */
 	e.egress = pre[0] == PKT_EGRESS;
 	e.packet_len = (uint32_t)le(pre + 3, 4);
 	e.timestamp_ns = le(pre + 7, 8);
@@ -519,28 +777,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.proc.comm[PKT_COMM_LEN] = 0;
 	memcpy(e.ifname, pre + 55, PKT_IFNAME_LEN);
 	e.ifname[PKT_IFNAME_LEN] = 0;
-	check_record(pre, hdr, hdr_len, err, &e);
-	free(hdr);
-	if (err)
-		return 0;
-	/* What enrichment adds. */
-	e.proc.hostname = (pre[1] & 7) == 7 ? e.proc.comm : hostnames[pre[1] & 7];
-	e.proc.container_id = pre[1] & 8 ? container_id : "";
 
-	n = check_printer(format_json, &e, pre[2], json);
-	check_json_line(json, n);
-	snprintf(want, sizeof(want), "%u", e.hdr.data_offset);
-	check_json_field(json, n, "dataOffset", want);
-	check_json_field(json, n, "protocol", "6");
-	snprintf(want, sizeof(want), "%u", e.hdr.src_port);
-	check_json_field(json, n, "srcPort", want);
-	snprintf(want, sizeof(want), "%u", e.hdr.seq);
-	check_json_field(json, n, "seq", want);
-	check_json_field(json, n, "SYN", e.hdr.flags & TCP_FLAG_SYN ? "true" : "false");
-	check_json_field(json, n, "NS", e.hdr.flags & TCP_FLAG_NS ? "true" : "false");
-	check_json_field(json, n, "direction", e.egress ? "\"egress\"" : "\"ingress\"");
+	/* The same bytes as a record's hdr[], its chain fields from the prefix. */
+	if (check_raw_record(pre, pkt, len, &e, &raw_e))
+		check_printers(pre, &raw_e);
 
-	n = check_printer(format_table, &e, pre[2], table);
-	check_table_line(table, n);
+	err = decode_headers(pkt, len, &e.hdr);
+	CHECK(err <= 0 && err > -DECODE__MAX && err != -DECODE_BAD_RECORD);
+	CHECK(strcmp(decode_strerror(err), "unknown decode error") != 0);
+	/* Only a missing or broken IP header costs the event. */
+	CHECK(err == 0 || err == -DECODE_TRUNCATED_IP || err == -DECODE_BAD_IP_VERSION ||
+	      err == -DECODE_BAD_IHL);
+	if (!err) {
+		check_headers(pkt, len, &e.hdr, &c);
+		check_kernel_record(pre, pkt, &c, &e);
+		check_printers(pre, &e);
+	}
+	free(pkt);
 	return 0;
 }

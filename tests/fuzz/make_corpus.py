@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-"""Writes the seed corpus of fuzz_decode.c into tests/fuzz/corpus/: valid TCP packets behind the
-71-byte event prefix that fuzz_decode.c's header comment describes. Run it again after changing
+"""Writes the seed corpus of fuzz_decode.c into tests/fuzz/corpus/: whole IP packets (TCP behind
+IPv6 extension-header chains of every length, and packets without a reachable TCP header) behind
+the 75-byte event prefix that fuzz_decode.c's header comment describes. Run it again after changing
 that layout; the files are committed, so the fuzzer needs no Python."""
 import os
 import struct
@@ -12,12 +13,18 @@ OUT = os.path.join(HERE, "corpus")
 INGRESS, EGRESS = 0, 1
 
 
+PKT_F_NO_TCP = 1 << 2
+
+
 def prefix(direction=EGRESS, select=0, cap=128, packet_len=60, ts=1764145200123456789,
-           pid=4242, tid=4242, ppid=4100, uid=1000, cgroup=1234, comm=b"curl", ifname=b"lo"):
+           pid=4242, tid=4242, ppid=4100, uid=1000, cgroup=1234, comm=b"curl", ifname=b"lo",
+           rec_flags=0, ext_count=0, ext_len=0):
+    """rec_flags, ext_count, ext_len: the fields of the record made straight from the bytes."""
     p = struct.pack("<BBBIQIIIIQ", direction, select, cap, packet_len, ts, pid, tid, ppid, uid,
                     cgroup)
     p += comm.ljust(16, b"\0")[:16] + ifname.ljust(16, b"\0")[:16]
-    assert len(p) == 71
+    p += struct.pack("<BBH", rec_flags, ext_count, ext_len)
+    assert len(p) == 75
     return p
 
 
@@ -46,6 +53,41 @@ def ext(next_hdr, body):
     return bytes([next_hdr, (len(body) + 2) // 8 - 1]) + body
 
 
+def chain(types, tail_next, sizes=None):
+    """Extension headers of the given types (hop-by-hop, routing, fragment, AH, destination
+    options) in order, the last naming tail_next; sizes in bytes (8 unless given)."""
+    out = b""
+    for i, t in enumerate(types):
+        nxt = types[i + 1] if i + 1 < len(types) else tail_next
+        size = sizes[i] if sizes else 16 if t == 51 else 8
+        if t == 44:
+            out += bytes([nxt, 0, 0, 0]) + struct.pack("!I", 42)
+        elif t == 51:
+            out += bytes([nxt, size // 4 - 2, 0, 0]) + struct.pack("!II", 0x100, 7)
+            out += bytes(size - 12)
+        elif t == 43:
+            out += ext(nxt, bytes([4, 0]) + bytes(size - 4))  # segment routing, 0 left
+        else:
+            out += ext(nxt, bytes([1, min(size - 4, 255)]) + bytes(size - 4))  # PadN, Pad1s
+    return out
+
+
+def v6_chain(types, payload, tail_next=6, sizes=None):
+    return ipv6(chain(types, tail_next, sizes) + payload, next_hdr=types[0] if types else tail_next,
+                src=bytes.fromhex("20010db8000000000000000000000066"),
+                dst=bytes.fromhex("20010db8000000000000000000000001"))
+
+
+def record_bytes(types, tcp_hdr=b"", no_tcp=False):
+    """hdr[] of a kernel record for an IPv6 packet behind types: fixed header, TCP, types."""
+    fixed = v6_chain(types, tcp_hdr)[:40]
+    return fixed + (b"" if no_tcp else tcp_hdr) + bytes(types[:64])
+
+
+MIX = [0, 60, 43, 44, 51]
+DATA = tcp(flags=0x18, ack=1, seq=1000) + b"payload!"
+TCP40 = tcp(flags=0x18, ack=1, opts=bytes([1] * 36 + [0] * 4))
+
 SYN_OPTS = bytes([2, 4, 0xff, 0xd7, 4, 2, 8, 10]) + bytes(8) + bytes([1, 3, 3, 7])  # MSS SACK TS WS
 
 SEEDS = {
@@ -62,6 +104,9 @@ SEEDS = {
                                 cgroup=(1 << 64) - 1, comm=b"\x1b[31m\xc2\x9b\xff\xe2\x82\"\\x",
                                 ifname=b"veth\x01\x7f\xc3")
     + ipv4(tcp(flags=0x1ff, seq=0xffffffff, ack=0xffffffff, window=0xffff)),
+    # Format characters in comm (RLO, zero-width space, a tag) and host name 7 (the comm bytes).
+    "ipv4_bidi_comm": prefix(select=0x07, comm="a\u202eb\u200bc\U000e0001".encode())
+    + ipv4(tcp(flags=0x10, ack=1)),
     # IPv6, no extension header.
     "ipv6_plain": prefix(select=0x01, packet_len=60) + ipv6(tcp(flags=0x18, ack=1)),
     # IPv6: hop-by-hop, destination options, routing (type 4, segments left 0), then TCP.
@@ -75,6 +120,25 @@ SEEDS = {
            + tcp(flags=0x04), next_hdr=44,
            src=bytes.fromhex("20010db8000000000000000000000001"),
            dst=bytes.fromhex("fe80000000000000aabbccddeeff1234")),
+    # The review's evasions: 9, 20 and 40 headers, one 2 KiB destination-options header, and
+    # 160 bytes of hop-by-hop with 40 bytes of TCP options.
+    "ipv6_chain9": prefix(select=0x10) + v6_chain([60] * 9, DATA),
+    "ipv6_chain20": prefix(select=0x01) + v6_chain([0] + [60] * 19, DATA),
+    "ipv6_chain40": prefix() + v6_chain([0] + (MIX[1:] * 10)[:39], DATA),
+    "ipv6_dstopts_2k": prefix() + v6_chain([60], DATA, sizes=[2048]),
+    "ipv6_hbh160_tcp40": prefix() + v6_chain([0], TCP40, sizes=[160]),
+    # 300 headers: the count saturates at 255, the list stops at 64.
+    "ipv6_chain300": prefix() + v6_chain([60] * 300, DATA),
+    # No TCP header to reach: ESP at the end of a chain, a later fragment.
+    "ipv6_chain_esp": prefix() + v6_chain([0, 60], bytes(24), tail_next=50),
+    "ipv6_later_fragment": prefix() + v6_chain([0], DATA, tail_next=44)[:48]
+    + bytes([6, 0, 0x05, 0x01, 0, 0, 0, 9]) + bytes(32),
+    "ipv4_later_fragment": prefix(rec_flags=PKT_F_NO_TCP) + ipv4(bytes(40), frag=0x00b9),
+    # Records straight from the bytes, in the kernel's layout: TCP then the types, and NO_TCP.
+    "record_chain9": prefix(ext_count=9, ext_len=72) + record_bytes([60] * 9, DATA[:20]),
+    "record_no_tcp": prefix(rec_flags=PKT_F_NO_TCP, ext_count=3, ext_len=24)
+    + record_bytes([0, 60, 60], no_tcp=True),
+    "record_count255": prefix(ext_count=255, ext_len=2400) + record_bytes([60] * 64, DATA[:20]),
 }
 
 
