@@ -250,8 +250,9 @@ static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
 	if (err)
 		return err;
 	first = rd_u8(r, 6);
-	/* A chain has a length and a length has a chain. */
-	if ((rec->ext_count == 0) != (rec->ext_len == 0))
+	/* A length needs a chain; a chain has a length, but one that ends short of TCP may not say. */
+	if (rec->ext_count == 0 ? rec->ext_len != 0
+				: rec->ext_len == 0 && !(rec->flags & PKT_F_NO_TCP))
 		return -DECODE_BAD_RECORD;
 	out->ext_count = rec->ext_count;
 	out->ext_len = rec->ext_len;

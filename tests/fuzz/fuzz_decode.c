@@ -679,7 +679,7 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 		return true;
 	}
 	CHECK(e->hdr.ext_count == r.ext_count && e->hdr.ext_len == r.ext_len);
-	CHECK((r.ext_count == 0) == (r.ext_len == 0));
+	CHECK(r.ext_count == 0 ? r.ext_len == 0 : r.ext_len != 0 || (r.flags & PKT_F_NO_TCP));
 	want_n = r.ext_count < PKT_EXT_TYPES ? r.ext_count : PKT_EXT_TYPES;
 	/* The types are listed whole, from where the layout puts them, or (TCP cut) not at all. */
 	if (e->hdr.tcp_error == DECODE_TRUNCATED_TCP || e->hdr.tcp_error == DECODE_BAD_DATA_OFFSET ||

@@ -1107,6 +1107,14 @@ static void test_record_no_tcp(void **state)
 	assert_chain(&e.hdr, &p);
 	assert_int_equal(e.hdr.protocol, IPPROTO_RAW);
 
+	/* Where the chain ended short of TCP the kernel side may not know its length: still an event. */
+	r.ext_len = 0;
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_int_equal(e.hdr.tcp_error, DECODE_NO_TCP);
+	assert_int_equal(e.hdr.ext_count, 9);
+	assert_int_equal(e.hdr.ext_len, 0);
+	assert_int_equal(e.hdr.ext_types_n, 9);
+
 	/* 300 headers: count 255, 64 types. */
 	build_chain(&p, 300, &tcp_default);
 	size = kernel_record(&r, &p, true);
