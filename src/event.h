@@ -32,7 +32,7 @@ struct pkt_headers {
 	int family; /* AF_INET or AF_INET6 */
 	uint8_t src_addr[16];
 	uint8_t dst_addr[16];
-	uint8_t protocol; /* IPPROTO_TCP, or the transport protocol the IP header names instead */
+	uint8_t protocol; /* IPPROTO_TCP, or what follows the IP headers instead (255: unknown) */
 	uint8_t tcp_error; /* 0, or the enum decode_error (positive) why the TCP fields are missing */
 	uint8_t ext_count; /* IPv6 extension headers before the transport header (255: or more) */
 	uint8_t ext_types_n; /* types listed in ext_types: min(ext_count, EVENT_EXT_TYPES) or fewer */
