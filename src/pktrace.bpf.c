@@ -60,6 +60,16 @@ struct {
 	__type(value, struct pkt_owner);
 } gone_conns SEC(".maps");
 
+/* The last packet each CPU emitted at the device on its way in: if a socket hook then sees it
+ * after all (a connection caught between its full and its timewait socket), it is not
+ * emitted twice. Receive runs from the device to the socket on one CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} dev_emitted SEC(".maps");
+
 /* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
  * kernel sends without a socket (SYN cookies under a flood). */
 struct {
@@ -110,6 +120,8 @@ struct {
 } stats SEC(".maps");
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+
+static const __u32 zero = 0;
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -362,6 +374,14 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	}
 	if (newstate != TCP_CLOSE) {
 		st->lport = sk->__sk_common.skc_num;
+		/* Closed by its process and about to become a timewait socket: remembered now, since
+		 * packets may reach the timewait socket before the full one reports its close. */
+		if ((newstate == TCP_FIN_WAIT2 || newstate == TCP_CLOSING) &&
+		    (sk->__sk_common.skc_flags & (1 << SOCK_DEAD))) {
+			conn_of_sock(sk, &c);
+			if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
+				stat_inc(STAT_GONE_FULL);
+		}
 		return 0;
 	}
 	conn_of_sock(sk, &c);
@@ -500,6 +520,14 @@ struct l3_info {
 	__u8 types[PKT_EXT_TYPES];
 };
 
+static __always_inline void ext_count_one(struct l3_info *w, __u32 i)
+{
+	if (i < PKT_EXT_TYPES)
+		w->types[i & (PKT_EXT_TYPES - 1)] = w->nh;
+	if (w->count < 255)
+		w->count++;
+}
+
 /* One step along an IPv6 extension-header chain (a bpf_loop callback): stop at TCP, or at
  * anything the kernel would not walk either. */
 static long ext_step(__u32 i, void *ctx)
@@ -520,9 +548,11 @@ static long ext_step(__u32 i, void *ctx)
 		w->off += (b[1] + 1) * 8;
 		break;
 	case IPV6_FRAGMENT:
-		if ((b[2] << 8 | b[3]) & 0xfff8) /* a later fragment: no TCP header in it */
-			return 1;
 		w->off += 8;
+		if ((b[2] << 8 | b[3]) & 0xfff8) { /* a later fragment: no TCP header in it */
+			ext_count_one(w, i);
+			return 1;
+		}
 		break;
 	case IPPROTO_AH:
 		w->off += (b[1] + 2) * 4;
@@ -530,10 +560,7 @@ static long ext_step(__u32 i, void *ctx)
 	default:
 		return 1;
 	}
-	if (i < PKT_EXT_TYPES)
-		w->types[i & (PKT_EXT_TYPES - 1)] = w->nh;
-	if (w->count < 255)
-		w->count++;
+	ext_count_one(w, i);
 	w->nh = b[0];
 	return 0;
 }
@@ -644,8 +671,10 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 		return 1;
 	if (!rec->ifindex)
 		rec->ifindex = skb->ifindex;
-	if (w->l3 == 6 && off > (int)sizeof(struct ipv6hdr))
-		rec->ext_len = off - sizeof(struct ipv6hdr);
+	/* Where the walk ended (at TCP, or where it gave up), saturating at 65535. */
+	if (w->l3 == 6 && w->count)
+		rec->ext_len = w->off - sizeof(struct ipv6hdr) > 0xffff ?
+				       0xffff : w->off - sizeof(struct ipv6hdr);
 	rec->ext_count = w->count;
 	if (ntypes > PKT_EXT_TYPES)
 		ntypes = PKT_EXT_TYPES;
@@ -719,6 +748,17 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk || sk->protocol != IPPROTO_TCP)
 		return 1;
+	if (direction == PKT_INGRESS) {
+		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+
+		if (seen && *seen) {
+			bool dup = *seen == (__u64)bpf_cast_to_kern_ctx(skb);
+
+			*seen = 0;
+			if (dup)
+				return 1;
+		}
+	}
 	stat_inc(STAT_PACKETS);
 
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
@@ -914,6 +954,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
 		len = 0;
 	record_submit(rec, len);
+	if (direction == PKT_INGRESS) {
+		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+
+		if (seen)
+			*seen = (__u64)skb;
+	}
 	return 0;
 }
 

@@ -1036,6 +1036,8 @@ def main():
         name = t.__name__
         print("--- %s: %s" % (name, (t.__doc__ or "").strip().splitlines()[0]), flush=True)
         workdir = tempfile.mkdtemp(prefix="pktrace-e2e-%s-" % name)
+        # pktrace opens -o files as the user it drops to (nobody by default): let it write here.
+        os.chown(workdir, 65534, 65534)
         t0 = time.monotonic()
         status, msg = "PASS", ""
         try:
