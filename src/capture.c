@@ -314,12 +314,12 @@ int capture__stats(struct capture *c, uint64_t out[STAT__MAX])
 	return 0;
 }
 
-int capture__uts_name(void *ctx, uint32_t uts_inum, char *name, size_t len)
+int capture__uts_name(void *ctx, uint64_t uts_key, char *name, size_t len)
 {
 	struct capture *c = ctx;
 	char buf[65];
 
-	if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.uts_names), &uts_inum, buf))
+	if (bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.uts_names), &uts_key, buf))
 		return -errno;
 	buf[sizeof(buf) - 1] = 0;
 	snprintf(name, len, "%s", buf);

@@ -37,7 +37,7 @@ int capture__drain(struct capture *c);
 /* Sum the kernel's per-CPU counters into out (enum pkt_stat). */
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX]);
 /* uts_lookup_fn for enrich: node name of a UTS namespace seen by the kernel side. */
-int capture__uts_name(void *c, uint32_t uts_inum, char *name, size_t len);
+int capture__uts_name(void *c, uint64_t uts_key, char *name, size_t len);
 /* The cgroup v2 mount the programs are attached to. */
 const char *capture__cgroup_path(const struct capture *c);
 void capture__destroy(struct capture *c);

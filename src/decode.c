@@ -348,7 +348,7 @@ const char *decode_strerror(int err)
 }
 
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
-		  uint32_t *ifindex, uint32_t *uts_inum)
+		  uint32_t *ifindex, uint64_t *uts_key)
 {
 	const struct pkt_record *r = data;
 	int err;
@@ -361,12 +361,12 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	e->packet_len = r->pkt_len;
 	memcpy(e->ifname, r->ifname, PKT_IFNAME_LEN);
 	e->ifname[PKT_IFNAME_LEN] = '\0';
-	decode_owner(&r->owner, e, uts_inum);
+	decode_owner(&r->owner, e, uts_key);
 	*ifindex = r->ifindex;
 	return 0;
 }
 
-void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint32_t *uts_inum)
+void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint64_t *uts_key)
 {
 	e->proc.pid = o->pid;
 	e->proc.tid = o->tid;
@@ -375,5 +375,5 @@ void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint32_t *uts_
 	e->proc.cgroup_id = o->cgroup_id;
 	memcpy(e->proc.comm, o->comm, PKT_COMM_LEN);
 	e->proc.comm[PKT_COMM_LEN] = '\0';
-	*uts_inum = o->uts_inum;
+	*uts_key = o->uts_key;
 }

@@ -55,15 +55,15 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
 /*
  * Turn one ring-buffer record (struct pkt_record, size bytes) into *e: every field but the host
  * name and container id, which enrichment adds. e->ifname is "" when the kernel gave no name.
- * *ifindex and *uts_inum are set for the caller's look-ups. Returns 0 (an event to write, maybe
+ * *ifindex and *uts_key are set for the caller's look-ups. Returns 0 (an event to write, maybe
  * without TCP fields: e->hdr.tcp_error) or a negative enum decode_error (no event).
  */
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
-		  uint32_t *ifindex, uint32_t *uts_inum);
+		  uint32_t *ifindex, uint64_t *uts_key);
 
-/* Fill the process fields of *e from an owner record; *uts_inum for the host name look-up. */
+/* Fill the process fields of *e from an owner record; *uts_key for the host name look-up. */
 struct pkt_owner;
-void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint32_t *uts_inum);
+void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint64_t *uts_key);
 
 /* A short name for a decode error, for the summary ("truncated TCP header"). */
 const char *decode_strerror(int err);

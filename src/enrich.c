@@ -218,29 +218,31 @@ static const char *container_of(struct enrich *en, uint32_t pid, uint64_t cgroup
 	return s->value;
 }
 
-static const char *hostname_of(struct enrich *en, uint32_t uts_inum)
+/* uts_key names a UTS namespace together with its node name (a new key after sethostname),
+ * so a cached name is never stale and a reused namespace never inherits one. */
+static const char *hostname_of(struct enrich *en, uint64_t uts_key)
 {
 	struct enrich_slot *s;
 	char name[CONTAINER_ID_LEN + 1];
 	int hit;
 
-	if (!uts_inum || uts_inum == en->host_uts_inum || !en->uts_lookup)
+	if (!uts_key || !en->uts_lookup)
 		return en->host_name;
-	s = slot_find(en->hosts, uts_inum, &hit);
+	s = slot_find(en->hosts, uts_key, &hit);
 	if (hit)
 		return s->value;
 	/* A failure is cached as the host name: a lookup may scan /proc, not once per packet. */
 	name[0] = '\0';
-	if (en->uts_lookup(en->uts_ctx, uts_inum, name, sizeof(name)) || !name[0])
+	if (en->uts_lookup(en->uts_ctx, uts_key, name, sizeof(name)) || !name[0])
 		snprintf(name, sizeof(name), "%s", en->host_name);
 	name[sizeof(name) - 1] = '\0';
-	s->key = uts_inum;
+	s->key = uts_key;
 	memcpy(s->value, name, sizeof(s->value));
 	return s->value;
 }
 
-void enrich_process(struct enrich *en, struct pkt_process *p, uint32_t uts_inum)
+void enrich_process(struct enrich *en, struct pkt_process *p, uint64_t uts_key)
 {
-	p->hostname = hostname_of(en, uts_inum);
+	p->hostname = hostname_of(en, uts_key);
 	p->container_id = container_of(en, p->pid, p->cgroup_id);
 }

@@ -11,11 +11,11 @@
 #define ENRICH_CACHE_SLOTS 1024 /* power of two */
 #define CONTAINER_ID_LEN 64
 
-/* Looks up the node name of a UTS namespace by inode number; returns 0 or -errno. */
-typedef int (*uts_lookup_fn)(void *ctx, uint32_t uts_inum, char *name, size_t len);
+/* Looks up a node name by the key the kernel side gave it; returns 0 or -errno. */
+typedef int (*uts_lookup_fn)(void *ctx, uint64_t uts_key, char *name, size_t len);
 
 struct enrich_slot {
-	uint64_t key; /* cgroup id or UTS inode number; 0: empty */
+	uint64_t key; /* cgroup id or UTS key; 0: empty */
 	char value[CONTAINER_ID_LEN + 1];
 };
 
@@ -42,7 +42,7 @@ void enrich_close(struct enrich *en);
  * reused). A cache miss resolves the cgroup id to its path (the owner may be gone by then),
  * else reads /proc/<pid>/cgroup; hits cost no syscall.
  */
-void enrich_process(struct enrich *en, struct pkt_process *p, uint32_t uts_inum);
+void enrich_process(struct enrich *en, struct pkt_process *p, uint64_t uts_key);
 
 /*
  * Find a container id (64 hex digits of a docker, containerd, cri-o or podman scope) in the

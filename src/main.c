@@ -125,19 +125,20 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 {
 	struct app *app = ctx;
 	struct pkt_event *e = &app->ev;
-	uint32_t ifindex, uts_inum;
+	uint32_t ifindex;
+	uint64_t uts_key;
 	int err;
 
-	err = decode_record(rec, size, app->boot_to_real_ns, e, &ifindex, &uts_inum);
+	err = decode_record(rec, size, app->boot_to_real_ns, e, &ifindex, &uts_key);
 	if (err) {
 		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
 		return 0;
 	}
 	if (owner)
-		decode_owner(owner, e, &uts_inum);
+		decode_owner(owner, e, &uts_key);
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
-	enrich_process(&app->enrich, &e->proc, uts_inum);
+	enrich_process(&app->enrich, &e->proc, uts_key);
 
 	err = output_event(&app->out, e);
 	if (err)

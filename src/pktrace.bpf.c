@@ -102,8 +102,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, __u32);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
 	__type(value, char[UTS_NAME_LEN]);
 } uts_names SEC(".maps");
 
@@ -144,16 +144,29 @@ static __always_inline bool owner_in_scope(const struct pkt_owner *o)
 	return true;
 }
 
-static __always_inline void uts_name_remember(struct task_struct *task, __u32 inum)
+/* The key of a task's host name: its UTS namespace's id (never reused while the system runs)
+ * hashed with the node name itself, so a sethostname makes a new key. FNV-1a, 64 bits. */
+static __always_inline __u64 uts_name_remember(struct task_struct *task)
 {
-	char name[UTS_NAME_LEN];
+	struct uts_namespace *uts = BPF_CORE_READ(task, nsproxy, uts_ns);
+	char name[UTS_NAME_LEN] = {};
+	__u64 h = 0xcbf29ce484222325ULL, id = 0;
+	int i;
 
-	if (bpf_map_lookup_elem(&uts_names, &inum))
-		return;
-	if (bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(task, nsproxy, uts_ns,
-									name.nodename)) < 0)
-		return;
-	bpf_map_update_elem(&uts_names, &inum, name, BPF_NOEXIST);
+	if (bpf_core_field_exists(uts->ns.ns_id))
+		id = BPF_CORE_READ(uts, ns.ns_id);
+	if (!id)
+		id = BPF_CORE_READ(uts, ns.inum);
+	if (bpf_probe_read_kernel_str(name, sizeof(name), &uts->name.nodename) < 0)
+		return 0;
+	h = (h ^ id) * 0x100000001b3ULL;
+	for (i = 0; i < UTS_NAME_LEN - 1 && name[i]; i++)
+		h = (h ^ (__u8)name[i]) * 0x100000001b3ULL;
+	if (!h)
+		h = 1;
+	if (!bpf_map_lookup_elem(&uts_names, &h))
+		bpf_map_update_elem(&uts_names, &h, name, BPF_ANY);
+	return h;
 }
 
 /* Fill an owner record from the task running now (task-context hooks only). */
@@ -167,19 +180,17 @@ static __always_inline void owner_from_current(struct pkt_owner *o)
 	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	o->cgroup_id = bpf_get_current_cgroup_id();
-	o->uts_inum = BPF_CORE_READ(task, nsproxy, uts_ns, ns.inum);
+	o->uts_key = uts_name_remember(task);
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 	o->traced = owner_in_scope(o);
-	uts_name_remember(task, o->uts_inum);
 }
 
 /* The current task takes the socket: its identity, and what tells when it stops being it. */
-static __always_inline void state_take(struct sk_state *st, __u64 cookie)
+static __always_inline void state_take(struct sk_state *st)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	owner_from_current(&st->owner);
-	st->owner.cookie = cookie;
 	st->exec_id = BPF_CORE_READ(task, self_exec_id);
 	st->cred = (__u64)BPF_CORE_READ(task, cred);
 	st->listener = 0;
@@ -194,7 +205,7 @@ int owner_sock_create(struct bpf_sock *sk)
 		return 1;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st)
-		state_take(st, bpf_get_socket_cookie(sk));
+		state_take(st);
 	return 1;
 }
 
@@ -320,7 +331,7 @@ static __always_inline int owner_use(struct sock *sk)
 		return 0;
 	if (st->owner.pid && !unclaimed)
 		stat_inc(STAT_OWNER_CHANGED);
-	state_take(st, bpf_get_socket_cookie(sk));
+	state_take(st);
 	if (unclaimed)
 		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
 	return 0;
@@ -458,10 +469,9 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	o.ppid = task->real_parent->tgid;
 	o.uid = task->cred->uid.val;
 	o.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	o.uts_inum = task->nsproxy->uts_ns->ns.inum;
+	o.uts_key = uts_name_remember(task);
 	bpf_probe_read_kernel_str(o.comm, sizeof(o.comm), task->comm);
 	o.traced = owner_in_scope(&o);
-	uts_name_remember(task, o.uts_inum);
 	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
 		stat_inc(STAT_EXISTING_FULL);
 	return 0;
@@ -482,8 +492,7 @@ static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 }
 
 /* A socket older than pktrace: move the owner the iterator recorded into its storage. */
-static __always_inline struct pkt_owner *owner_existing_take(struct __sk_buff *skb,
-							     struct bpf_sock *sk)
+static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk)
 {
 	struct pkt_owner *found;
 	struct sk_state *st;
@@ -498,7 +507,6 @@ static __always_inline struct pkt_owner *owner_existing_take(struct __sk_buff *s
 	if (!st)
 		return NULL;
 	st->owner = *found;
-	st->owner.cookie = bpf_get_socket_cookie(skb);
 	st->exec_id = 0;
 	st->cred = 0;
 	st->listener = sk->state == BPF_TCP_LISTEN;
@@ -769,7 +777,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		if (st->listener)
 			flags = PKT_F_HELD;
 	} else {
-		o = owner_existing_take(skb, sk);
+		o = owner_existing_take(sk);
 		if (o && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
 	}

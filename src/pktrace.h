@@ -24,12 +24,12 @@ enum pkt_direction {
 /* Who owns a socket; kept in socket-local storage and copied into each record. */
 struct pkt_owner {
 	__u64 cgroup_id;
-	__u64 cookie; /* cookie of the socket the record was written for (0: not yet known) */
+	__u64 uts_key; /* the owner's UTS namespace and node name, key of the uts_names map */
 	__u32 pid;    /* thread-group id */
 	__u32 tid;
 	__u32 ppid;
 	__u32 uid;
-	__u32 uts_inum; /* UTS namespace of the owner, key of the uts_names map */
+	__u32 pad0;
 	__u8 traced;    /* owner matched the scope when the record was written */
 	__u8 pad[3];
 	char comm[PKT_COMM_LEN];

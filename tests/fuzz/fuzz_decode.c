@@ -526,7 +526,7 @@ static void base_record(struct pkt_record *r, const uint8_t *pre, const struct p
 	r->owner.tid = ref->proc.tid;
 	r->owner.ppid = ref->proc.ppid;
 	r->owner.uid = ref->proc.uid;
-	r->owner.uts_inum = ref->proc.pid ^ ref->proc.uid;
+	r->owner.uts_key = (uint64_t)ref->proc.pid << 32 ^ ref->proc.uid;
 	memcpy(r->owner.comm, pre + 39, PKT_COMM_LEN);
 	r->pkt_len = ref->packet_len;
 	r->ifindex = ref->proc.tid ^ ref->proc.ppid;
@@ -537,7 +537,7 @@ static void base_record(struct pkt_record *r, const uint8_t *pre, const struct p
 
 /* decode_record() on the first size bytes of r, from an exactly sized heap block. */
 static int run_record(const struct pkt_record *r, size_t size, struct pkt_event *e,
-		      uint64_t boot_to_real, uint32_t *ifindex, uint32_t *uts_inum)
+		      uint64_t boot_to_real, uint32_t *ifindex, uint64_t *uts_key)
 {
 	size_t copy = size < sizeof(*r) ? size : sizeof(*r);
 	uint8_t *rec = malloc(size ? size : 1);
@@ -547,7 +547,7 @@ static int run_record(const struct pkt_record *r, size_t size, struct pkt_event 
 	memset(rec, 0, size);
 	memcpy(rec, r, copy);
 	memset(e, 0x5a, sizeof(*e));
-	err = decode_record(rec, size, boot_to_real, e, ifindex, uts_inum);
+	err = decode_record(rec, size, boot_to_real, e, ifindex, uts_key);
 	free(rec);
 	CHECK(err <= 0 && err > -DECODE__MAX);
 	return err;
@@ -569,7 +569,8 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 	const uint64_t boot_to_real = 1764145200000000000ull;
 	const struct pkt_headers *h = &ref->hdr;
 	unsigned int shape = pre[1] >> 4 & 7;
-	uint32_t ifindex = 0x5a5a5a5a, uts_inum = 0x5a5a5a5a;
+	uint32_t ifindex = 0x5a5a5a5a;
+	uint64_t uts_key = 0x5a5a5a5a;
 	struct pkt_record r;
 	struct pkt_event e;
 	size_t n, size;
@@ -617,7 +618,7 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 		if (shape & 1)
 			size = sizeof(r);
 	}
-	err = run_record(&r, size, &e, boot_to_real, &ifindex, &uts_inum);
+	err = run_record(&r, size, &e, boot_to_real, &ifindex, &uts_key);
 	if (shape >= 4) {
 		CHECK(err == -DECODE_BAD_RECORD);
 		return;
@@ -641,7 +642,7 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 	      e.proc.cgroup_id == ref->proc.cgroup_id);
 	CHECK(!memcmp(e.proc.comm, ref->proc.comm, sizeof(e.proc.comm)));
 	CHECK(!memcmp(e.ifname, ref->ifname, sizeof(e.ifname)));
-	CHECK(ifindex == r.ifindex && uts_inum == r.owner.uts_inum);
+	CHECK(ifindex == r.ifindex && uts_key == r.owner.uts_key);
 }
 
 /* A record straight from the input: whatever its fields say, a valid event or a clean refusal. */
@@ -649,7 +650,8 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 			     const struct pkt_event *ref, struct pkt_event *e)
 {
 	struct pkt_record r;
-	uint32_t ifindex, uts_inum;
+	uint32_t ifindex;
+	uint64_t uts_key;
 	size_t n = len < PKT_HDR_MAX ? len : PKT_HDR_MAX, types_off, want_n;
 	int err;
 
@@ -659,7 +661,7 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	r.flags = pre[71];
 	r.ext_count = pre[72];
 	r.ext_len = (uint16_t)le(pre + 73, 2);
-	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_inum);
+	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_key);
 	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_TCP &&
 	      err != -DECODE_TRUNCATED_TCP && err != -DECODE_BAD_DATA_OFFSET);
 	if (err)

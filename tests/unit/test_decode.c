@@ -812,7 +812,7 @@ static void fill_record(struct pkt_record *r, const struct pkt *p)
 	r->owner.ppid = 4100;
 	r->owner.uid = 1000;
 	r->owner.cgroup_id = 0x123456789ULL;
-	r->owner.uts_inum = 4026531838U;
+	r->owner.uts_key = 0x1234567890abcdefULL;
 	memcpy(r->owner.comm, "sixteen-chars-xx", PKT_COMM_LEN); /* no NUL: the kernel's maximum */
 	r->pkt_len = 70000;
 	r->ifindex = 7;
@@ -832,7 +832,8 @@ static void test_record_fields(void **state)
 	struct pkt_record r;
 	struct pkt_event e;
 	struct pkt p = { 0 };
-	uint32_t ifindex = 0, uts = 0;
+	uint32_t ifindex = 0;
+	uint64_t uts = 0;
 
 	(void)state;
 	build_v4_opts(&p, &tcp_default);
@@ -851,7 +852,7 @@ static void test_record_fields(void **state)
 	assert_true(e.proc.cgroup_id == 0x123456789ULL);
 	assert_string_equal(e.proc.comm, "sixteen-chars-xx");
 	assert_int_equal(ifindex, 7);
-	assert_int_equal(uts, 4026531838U);
+	assert_true(uts == 0x1234567890abcdefULL);
 	assert_tcp_fields(&e.hdr, &tcp_default);
 	assert_v4_addrs(&e.hdr);
 	r.direction = PKT_INGRESS;
@@ -865,7 +866,8 @@ static void test_record_bad_sizes(void **state)
 	struct pkt_record r;
 	struct pkt_event e;
 	struct pkt p = { 0 };
-	uint32_t ifindex, uts;
+	uint32_t ifindex;
+	uint64_t uts;
 	size_t base = offsetof(struct pkt_record, hdr), n;
 
 	(void)state;
@@ -926,7 +928,8 @@ static size_t kernel_record(struct pkt_record *r, const struct pkt *p, bool no_t
 static int decode_rec(const struct pkt_record *r, size_t size, struct pkt_event *e)
 {
 	uint8_t *copy = malloc(size ? size : 1);
-	uint32_t ifindex, uts;
+	uint32_t ifindex;
+	uint64_t uts;
 	int rc;
 
 	assert_non_null(copy);

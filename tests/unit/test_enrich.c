@@ -114,12 +114,12 @@ static void test_not_a_whole_token(void **state)
 static char proc_root[64];
 static int lookups;
 
-static int uts_stub(void *ctx, uint32_t uts_inum, char *name, size_t len)
+static int uts_stub(void *ctx, uint64_t uts_key, char *name, size_t len)
 {
 	lookups++;
-	if (uts_inum == 666)
+	if (uts_key == 666)
 		return -ESRCH;
-	snprintf(name, len, "%s-%u", (const char *)ctx, uts_inum);
+	snprintf(name, len, "%s-%llu", (const char *)ctx, (unsigned long long)uts_key);
 	return 0;
 }
 
@@ -348,8 +348,6 @@ static void test_hostname(void **state)
 	struct enrich *en = *state;
 	struct pkt_process p = proc(600, 1);
 
-	enrich_process(en, &p, en->host_uts_inum);
-	assert_string_equal(p.hostname, en->host_name);
 	enrich_process(en, &p, 0);
 	assert_string_equal(p.hostname, en->host_name);
 	assert_int_equal(lookups, 0);
@@ -364,6 +362,11 @@ static void test_hostname(void **state)
 	enrich_process(en, &p, 4026532201U);
 	assert_string_equal(p.hostname, "ctr-4026532201");
 	assert_int_equal(lookups, 2);
+
+	/* Keys are 64 bits: two that share their low half are two names. */
+	enrich_process(en, &p, (1ULL << 32) | 4026532201U);
+	assert_string_equal(p.hostname, "ctr-8321499497");
+	assert_int_equal(lookups, 3);
 }
 
 static void test_hostname_lookup_fails(void **state)
