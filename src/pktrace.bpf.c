@@ -18,6 +18,7 @@
 #define IPV6_DSTOPTS 60
 #define UTS_NAME_LEN 65
 #define E2BIG 7
+#define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
 /* Ring-buffer space one record takes: the record and its 8-byte header. */
 #define RINGBUF_SLOT (sizeof(struct pkt_record) + 8)
 
@@ -201,7 +202,9 @@ int owner_sock_create(struct bpf_sock *sk)
 {
 	struct sk_state *st;
 
-	if (sk->protocol != IPPROTO_TCP || (sk->family != AF_INET && sk->family != AF_INET6))
+	/* An MPTCP socket's owner also owns its subflows, which the kernel creates itself. */
+	if ((sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_MPTCP_) ||
+	    (sk->family != AF_INET && sk->family != AF_INET6))
 		return 1;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (st)
@@ -287,7 +290,8 @@ static __always_inline int owner_accept_exit(long ret)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
 	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	if (!sk || (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP &&
+		    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_MPTCP_))
 		return 0;
 	owner_from_current(&o);
 	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
@@ -314,7 +318,7 @@ static __always_inline int owner_use(struct sock *sk)
 	struct sk_state *st;
 	bool unclaimed;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	task = bpf_get_current_task_btf();
@@ -357,7 +361,7 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	struct sk_state *st;
 	struct pkt_conn c;
 
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
 		return 0;
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		conn_of_sock(sk, &c);
@@ -780,6 +784,17 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		o = owner_existing_take(sk);
 		if (o && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
+	}
+	if (!o) {
+		/* An MPTCP subflow, which the kernel created: its MPTCP socket's owner. */
+		struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+
+		st = msk ? bpf_sk_storage_get(&sk_owner, msk, 0, 0) : NULL;
+		if (st) {
+			o = &st->owner;
+			if (st->listener)
+				flags = PKT_F_HELD;
+		}
 	}
 
 	off = l3_walk(skb, &w);
