@@ -94,6 +94,41 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, args);
 }
 
+/* A number from a /proc/sys file, or def when it cannot be read. */
+static unsigned long long sysctl_read(const char *path, unsigned long long def)
+{
+	unsigned long long v;
+	FILE *f = fopen(path, "re");
+	int n;
+
+	if (!f)
+		return def;
+	n = fscanf(f, "%llu", &v);
+	fclose(f);
+	return n == 1 ? v : def;
+}
+
+static unsigned long long clamp_ull(unsigned long long v, unsigned long long lo,
+				    unsigned long long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Tables whose overflow would cost an owner are as large as the kernel's own limits: every
+ * pid (a followed command), every timewait or orphaned connection the kernel may keep. */
+static int tables_size(struct pktrace_bpf *skel)
+{
+	unsigned long long pids, gone;
+
+	pids = sysctl_read("/proc/sys/kernel/pid_max", 4194304);
+	gone = sysctl_read("/proc/sys/net/ipv4/tcp_max_tw_buckets", 262144) +
+	       sysctl_read("/proc/sys/net/ipv4/tcp_max_orphans", 262144);
+	if (bpf_map__set_max_entries(skel->maps.scope_pids, clamp_ull(pids, 1024, 1u << 23)) ||
+	    bpf_map__set_max_entries(skel->maps.gone_conns, clamp_ull(gone, 4096, 1u << 21)))
+		return -errno;
+	return 0;
+}
+
 static int scope_fill(struct capture *c, const struct scope *s, pid_t follow_pid)
 {
 	__u8 one = 1;
@@ -192,6 +227,10 @@ struct capture *capture__open(const struct capture_config *cfg)
 		errno = EINVAL;
 		goto fail;
 	}
+
+	step = "size the tables from the host's limits";
+	if (tables_size(c->skel))
+		goto fail;
 
 	step = "load the BPF programs (see the kernel requirements in the README)";
 	if (pktrace_bpf__load(c->skel))

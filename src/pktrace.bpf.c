@@ -53,7 +53,8 @@ struct {
 } sk_owner SEC(".maps");
 
 /* Last owner of each connection whose socket has closed, for the packets that still pass
- * through its timewait socket or draw a kernel reply; keyed by struct pkt_conn. */
+ * through its timewait socket or draw a kernel reply; keyed by struct pkt_conn. Sized by user
+ * space from the kernel's timewait and orphan limits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
@@ -80,8 +81,10 @@ struct {
 	__type(value, struct pkt_owner);
 } listeners SEC(".maps");
 
+/* Sized by user space to the host's pid_max: a followed command can never fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
@@ -399,11 +402,17 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		}
 		return 0;
 	}
+	/* Only a connection its process closed first goes on as a timewait socket: the table is
+	 * sized for those (the kernel's timewait and orphan limits), so none is pushed out. */
+	if (oldstate != TCP_FIN_WAIT1 && oldstate != TCP_FIN_WAIT2 && oldstate != TCP_CLOSING &&
+	    oldstate != TCP_TIME_WAIT)
+		goto out;
 	conn_of_sock(sk, &c);
 	if (!c.lport)
 		c.lport = st->lport;
 	if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
 		stat_inc(STAT_GONE_FULL);
+out:
 	if (st->listener)
 		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
 	return 0;
