@@ -48,6 +48,7 @@ struct app {
 	} ifnames[IFNAME_CACHE]; /* fallback when the kernel gave no name */
 	int out_err;
 	uint64_t bad_claims; /* claim records that did not hold a connection */
+	uint64_t partial_events[DECODE__MAX]; /* written without TCP fields, by reason */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -143,6 +144,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	err = output_event(&app->out, e);
 	if (err)
 		app->out_err = -err;
+	else if (e->hdr.tcp_error)
+		app->partial_events[e->hdr.tcp_error < DECODE__MAX ? e->hdr.tcp_error : 0]++;
 	return err;
 }
 
@@ -258,10 +261,14 @@ static void print_summary(struct app *app)
 		if (app->decode_errors[i] && i != DECODE_BAD_RECORD)
 			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
 				(unsigned long long)app->decode_errors[i]);
+	for (i = 1; i < DECODE__MAX; i++)
+		if (app->partial_events[i])
+			fprintf(stderr, "pktrace:   events written without TCP fields, '%s': %llu\n",
+				decode_strerror(-i), (unsigned long long)app->partial_events[i]);
 	if (st[STAT_NOT_TCP])
-		fprintf(stderr, "pktrace:   packets of TCP sockets without a TCP header we can reach "
-				"(later fragments, unknown IPv6 extension headers): %llu\n",
-			(unsigned long long)st[STAT_NOT_TCP]);
+		fprintf(stderr, "pktrace:   packets of TCP sockets whose TCP header the kernel side "
+				"could not reach (later fragments, unknown headers), written with their IP "
+				"header: %llu\n", (unsigned long long)st[STAT_NOT_TCP]);
 	if (st[STAT_FOLLOW_FULL])
 		fprintf(stderr, "pktrace:   processes of the command not followed (scope table full): "
 				"%llu\n", (unsigned long long)st[STAT_FOLLOW_FULL]);

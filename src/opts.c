@@ -23,8 +23,8 @@ static const char usage[] =
 	"      --hold-time SEC    how long packets of an accepted connection wait for the process\n"
 	"                         that takes it before they go out with the acceptor or the\n"
 	"                         listener's owner (default 2, at most 60)\n"
-	"      --hold-packets N   packets held at once at most (default 16384)\n"
-	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 8M)\n"
+	"      --hold-packets N   packets held at once at most (default 65536)\n"
+	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 32M)\n"
 	"  -B, --buffer-size KIB  kernel ring buffer size in KiB, rounded up to a power of two\n"
 	"                         (default 8192, from 64 to 1048576)\n"
 	"  -Z, --relinquish-privileges USER\n"
@@ -162,8 +162,8 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->format = OUTPUT_TABLE;
 	o->events_tcp = 1;
 	o->hold_time = 2.0;
-	o->hold_packets = 16384;
-	o->hold_bytes = 8 * 1024 * 1024;
+	o->hold_packets = 65536;
+	o->hold_bytes = 32 * 1024 * 1024;
 	o->user = OPTS_DEFAULT_USER;
 	if (argc < 1)
 		return OPTS_RUN;
