@@ -166,6 +166,7 @@ static int teardown_enrich(void **state)
 {
 	char cmd[128];
 
+	enrich_close(*state);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", proc_root);
 	return system(cmd) ? -1 : 0;
 }
@@ -297,6 +298,304 @@ static void test_container_by_cgroup_id(void **state)
 	rmdir(dir);
 	enrich_close(en);
 	assert_string_equal(p.container_id, ID_B);
+}
+
+/* A fake cgroup v2 tree under the temporary /proc, and a clock that moves only when told. */
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+#define MS 1000000ULL
+
+static struct enrich *tree_setup(void **state)
+{
+	struct enrich *en = *state;
+	char root[128];
+
+	snprintf(root, sizeof(root), "%s/cg", proc_root);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(enrich_cgroup_root(en, root), 0);
+	fake_now = 1000 * MS;
+	en->clock_ns = fake_clock;
+	en->cgroup_handles = 0; /* the walk, not whatever a handle on this file system does */
+	return en;
+}
+
+/* mkdir -p of a path below the fake root; returns its inode number (its "cgroup id"). */
+static uint64_t mkcg(const char *rel)
+{
+	char path[1024], *p;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/cg/%s", proc_root, rel);
+	for (p = path + strlen(proc_root) + 4; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0755);
+		*p = '/';
+	}
+	mkdir(path, 0755);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	return st.st_ino;
+}
+
+static void rmcg(const char *rel)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/cg/%s", proc_root, rel);
+	assert_int_equal(rmdir(path), 0);
+}
+
+static void touch(const char *rel)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cg/%s", proc_root, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+}
+
+static const char *cid_of(struct enrich *en, uint32_t pid, uint64_t cgroup_id)
+{
+	struct pkt_process p = proc(pid, cgroup_id);
+
+	enrich_process(en, &p, 0);
+	assert_non_null(p.container_id);
+	return p.container_id;
+}
+
+#define DEAD_PID 4194304 /* above pid_max's default: its /proc entry is what the test writes */
+
+static void test_tree_resolves_ids(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t sys = mkcg("system.slice"), cron = mkcg("system.slice/cron.service");
+	uint64_t a = mkcg("system.slice/docker-" ID_A ".scope");
+	uint64_t a_inner = mkcg("system.slice/docker-" ID_A ".scope/init/deeper");
+	uint64_t pod = mkcg("kubepods.slice/kubepods-besteffort.slice/"
+			    "kubepods-besteffort-pod8e2c5a0f_1b2c.slice");
+	uint64_t b = mkcg("kubepods.slice/kubepods-besteffort.slice/"
+			  "kubepods-besteffort-pod8e2c5a0f_1b2c.slice/cri-containerd-" ID_B ".scope");
+	uint64_t outer = mkcg("docker/" ID_A), nested = mkcg("docker/" ID_A "/docker/" ID_B);
+	uint64_t near = mkcg("system.slice/docker-" HEX_63 ".scope");
+	uint64_t user = mkcg("user.slice/user-1000.slice/session-3.scope");
+	char root[128];
+	struct stat st;
+
+	touch("cgroup.procs");
+	touch("system.slice/docker-" ID_A ".scope/cgroup.procs");
+	/* The owners are gone; /proc, were it asked, would say otherwise. */
+	write_cgroup(DEAD_PID, "0::/docker/" ID_B "\n");
+
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, a_inner), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_B);
+	assert_string_equal(cid_of(en, DEAD_PID, outer), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, nested), ID_B);
+	assert_string_equal(cid_of(en, DEAD_PID, sys), "");
+	assert_string_equal(cid_of(en, DEAD_PID, cron), "");
+	assert_string_equal(cid_of(en, DEAD_PID, pod), "");
+	assert_string_equal(cid_of(en, DEAD_PID, near), "");
+	assert_string_equal(cid_of(en, DEAD_PID, user), "");
+	snprintf(root, sizeof(root), "%s/cg", proc_root);
+	assert_int_equal(stat(root, &st), 0);
+	assert_string_equal(cid_of(en, DEAD_PID, st.st_ino), "");
+	/* One walk, built on the first miss, answered all of them; /proc was never read. */
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 0);
+
+	/* Hits: no walk, no read, whatever the time. */
+	fake_now += 3600000 * MS;
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, sys), "");
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 0);
+}
+
+static void test_tree_with_handles_on(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t a = mkcg("system.slice/docker-" ID_A ".scope");
+
+	/* Not a kernfs: a handle fails (EPERM without root, ESTALE with), the walk answers. */
+	en->cgroup_handles = 1;
+	write_cgroup(DEAD_PID, "0::/docker/" ID_B "\n");
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+	assert_int_equal(en->stats.handles, 1);
+	assert_int_equal(en->stats.proc_reads, 0);
+	if (geteuid() != 0)
+		assert_int_equal(en->cgroup_handles, 0); /* not tried again */
+}
+
+static void test_tree_rescan_on_miss(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t a = mkcg("system.slice/docker-" ID_A ".scope"), b;
+
+	assert_string_equal(cid_of(en, 1, a), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+
+	/* A container started after the walk. */
+	b = mkcg("system.slice/docker-" ID_B ".scope");
+	fake_now += 150 * MS;
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_B);
+	assert_int_equal(en->stats.scans, 2);
+	assert_int_equal(en->stats.proc_reads, 0);
+}
+
+static void test_tree_rescans_bounded(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t a = mkcg("system.slice/docker-" ID_A ".scope"), b, i;
+
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+
+	/* A burst of unknown ids right after: no walk at all, the owners' /proc answers. */
+	b = mkcg("system.slice/docker-" ID_B ".scope");
+	write_cgroup(DEAD_PID, "0::/docker/" ID_A "\n"); /* moved on since */
+	for (i = 0; i < 50; i++)
+		assert_string_equal(cid_of(en, DEAD_PID, 0x7000000000ULL + i), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_A);
+	fake_now += 99 * MS;
+	assert_string_equal(cid_of(en, DEAD_PID, 0x7000000000ULL + 50), ID_A);
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 52);
+
+	/* 100 ms after the last walk: one more, for however many misses. */
+	fake_now += 1 * MS;
+	write_cgroup(DEAD_PID, "0::/\n");
+	for (i = 0; i < 50; i++)
+		assert_string_equal(cid_of(en, DEAD_PID, 0x7100000000ULL + i), "");
+	assert_int_equal(en->stats.scans, 2);
+	/* b's /proc answer was held only until a walk was allowed: the walk finds it now. */
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_B);
+	assert_int_equal(en->stats.scans, 2);
+	assert_int_equal(en->stats.proc_reads, 52 + 50);
+	fake_now += 10000 * MS;
+	assert_string_equal(cid_of(en, 1, b), ID_B);
+	assert_int_equal(en->stats.proc_reads, 52 + 50);
+	assert_int_equal(en->stats.scans, 2);
+}
+
+static void test_tree_negative_cache(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t ghost = 0x7200000000ULL;
+
+	mkcg("user.slice");
+	/* Not in the tree after a fresh walk: /proc answers, and the answer is kept a while. */
+	write_cgroup(DEAD_PID, "0::/docker/" ID_A "\n");
+	assert_string_equal(cid_of(en, DEAD_PID, ghost), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 1);
+	write_cgroup(DEAD_PID, "0::/docker/" ID_B "\n");
+	fake_now += en->negative_ttl_ns - 1;
+	assert_string_equal(cid_of(en, DEAD_PID, ghost), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 1);
+
+	/* Then asked again: one more walk, one more read. */
+	fake_now += 1;
+	assert_string_equal(cid_of(en, DEAD_PID, ghost), ID_B);
+	assert_int_equal(en->stats.scans, 2);
+	assert_int_equal(en->stats.proc_reads, 2);
+
+	/* An owner gone too: "" is what is kept. */
+	remove_pid(DEAD_PID);
+	assert_string_equal(cid_of(en, DEAD_PID, ghost + 1), "");
+	assert_string_equal(cid_of(en, DEAD_PID, ghost + 1), "");
+	assert_int_equal(en->stats.proc_reads, 3);
+}
+
+static void test_tree_deleted_cgroup(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	uint64_t a = mkcg("system.slice/docker-" ID_A ".scope");
+	uint64_t b = mkcg("system.slice/docker-" ID_B ".scope");
+	char hidden[256], moved[1024];
+	struct stat st;
+
+	/* Made now, outside the tree, so that its inode number is nobody else's (a file
+	 * system other than cgroupfs reuses the numbers of removed directories). */
+	snprintf(hidden, sizeof(hidden), "%s/docker-" ID_A ".scope", proc_root);
+	assert_int_equal(mkdir(hidden, 0755), 0);
+	assert_int_equal(stat(hidden, &st), 0);
+
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+	assert_int_equal(en->stats.scans, 1);
+
+	/* Resolved, then removed: the answer stands (cgroup ids are never reused). */
+	rmcg("system.slice/docker-" ID_A ".scope");
+	fake_now += 200 * MS;
+	assert_string_equal(cid_of(en, DEAD_PID, 0x7300000000ULL), ""); /* forces a walk */
+	assert_int_equal(en->stats.scans, 2);
+	assert_string_equal(cid_of(en, DEAD_PID, a), ID_A);
+
+	/* Removed after a walk saw it, asked for only now: still its container's. */
+	rmcg("system.slice/docker-" ID_B ".scope");
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_B);
+	assert_int_equal(en->stats.scans, 2);
+
+	/* Created and removed between two walks, its owner gone: nobody can tell any more. */
+	mkcg("system.slice/docker-" HEX_65);
+	snprintf(moved, sizeof(moved), "%s/cg/system.slice/docker-" HEX_65 "/docker-" ID_A ".scope",
+		 proc_root);
+	assert_int_equal(rename(hidden, moved), 0);
+	rmcg("system.slice/docker-" HEX_65 "/docker-" ID_A ".scope");
+	fake_now += 200 * MS;
+	assert_string_equal(cid_of(en, DEAD_PID, st.st_ino), "");
+	assert_int_equal(en->stats.scans, 3);
+	assert_int_equal(en->stats.proc_reads, 2);
+	/* That walk dropped b too (the index holds what is there: the root, system.slice and
+	 * docker-<65 hex>); the cache still knows it. */
+	assert_int_equal(en->cgroups.count, 3);
+	assert_string_equal(cid_of(en, DEAD_PID, b), ID_B);
+	assert_int_equal(en->stats.proc_reads, 2);
+}
+
+static void test_tree_many_cgroups(void **state)
+{
+	struct enrich *en = tree_setup(state);
+	static uint64_t ino[700];
+	char name[256], want[CONTAINER_ID_LEN + 1];
+	int i;
+
+	/* More than the index's first size (and the front cache's): it grows, nothing is lost. */
+	for (i = 0; i < 700; i++) {
+		snprintf(want, sizeof(want), "%064x", i + 1);
+		snprintf(name, sizeof(name), "machine.slice/libpod-%s.scope%s", want,
+			 i % 2 ? "/container" : "");
+		ino[i] = mkcg(name);
+	}
+	for (i = 0; i < 700; i++) {
+		snprintf(want, sizeof(want), "%064x", i + 1);
+		assert_string_equal(cid_of(en, DEAD_PID, ino[i]), want);
+	}
+	assert_int_equal(en->stats.scans, 1);
+	assert_int_equal(en->stats.proc_reads, 0);
+}
+
+static void test_tree_unreadable_root(void **state)
+{
+	struct enrich *en = *state;
+	char root[128];
+
+	snprintf(root, sizeof(root), "%s/nowhere", proc_root);
+	assert_int_equal(enrich_cgroup_root(en, root), -ENOENT);
+	/* No tree: /proc, as before, kept for good. */
+	write_cgroup(100, "0::/docker/" ID_A "\n");
+	assert_string_equal(cid_of(en, 100, 5000), ID_A);
+	assert_int_equal(en->stats.scans, 0);
 }
 
 static void test_unknown_owner_reads_nothing(void **state)
@@ -448,6 +747,14 @@ int main(void)
 		WITH_PROC(test_gone_process_cached_empty),
 		WITH_PROC(test_unknown_owner_reads_nothing),
 		WITH_PROC(test_container_by_cgroup_id),
+		WITH_PROC(test_tree_resolves_ids),
+		WITH_PROC(test_tree_with_handles_on),
+		WITH_PROC(test_tree_rescan_on_miss),
+		WITH_PROC(test_tree_rescans_bounded),
+		WITH_PROC(test_tree_negative_cache),
+		WITH_PROC(test_tree_deleted_cgroup),
+		WITH_PROC(test_tree_many_cgroups),
+		WITH_PROC(test_tree_unreadable_root),
 		WITH_PROC(test_no_cgroup_id_reads_each_time),
 		WITH_PROC(test_big_cgroup_file),
 		WITH_PROC(test_hostname),
