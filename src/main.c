@@ -668,9 +668,19 @@ int main(int argc, char **argv)
 	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
 		child > 0 ? " of the command" : "");
 	if (child > 0) {
-		command_started = 1;
+		sigset_t stops, old;
+
+		/* A signal that came before the command started is passed on once it has. */
+		sigemptyset(&stops);
+		sigaddset(&stops, SIGINT);
+		sigaddset(&stops, SIGTERM);
+		sigprocmask(SIG_BLOCK, &stops, &old);
 		if (write(relay_fd, "g", 1) != 1)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
+		command_started = 1;
+		if (stop_signal && !give_up)
+			relay_send(stop_signal);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 
 	while (!give_up && !app.out_err) {

@@ -412,7 +412,7 @@ def command_signals(w):
 
     mark = os.path.join(w, "ran")
     with Proc([PKTRACE, "--", "sh", "-c", "touch " + mark], name="pktrace") as pt:
-        time.sleep(0.02)  # pktrace is still loading its programs (about 0.3 s)
+        # pktrace is still loading its programs (about 0.3 s): signal it at once
         pt.signal(signal.SIGTERM)
         rc = pt.wait(20)
         err = pt.err.text()
