@@ -901,6 +901,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		/* A full socket's packets passed the egress socket hook already. */
 		if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT)
 			return 0;
+	} else {
+		/* A new packet: forget the last one, whose buffer may be reused for this one. */
+		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+
+		if (seen)
+			*seen = 0;
 	}
 	if (!dev)
 		return 0;
