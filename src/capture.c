@@ -118,13 +118,16 @@ static unsigned long long clamp_ull(unsigned long long v, unsigned long long lo,
  * pid (a followed command), every timewait or orphaned connection the kernel may keep. */
 static int tables_size(struct pktrace_bpf *skel)
 {
-	unsigned long long pids, gone;
+	unsigned long long pids, gone, closed;
 
 	pids = sysctl_read("/proc/sys/kernel/pid_max", 4194304);
-	gone = sysctl_read("/proc/sys/net/ipv4/tcp_max_tw_buckets", 262144) +
-	       sysctl_read("/proc/sys/net/ipv4/tcp_max_orphans", 262144);
+	/* Connections its process closed first: timewait sockets and the orphans on their way. */
+	closed = sysctl_read("/proc/sys/net/ipv4/tcp_max_orphans", 262144);
+	gone = sysctl_read("/proc/sys/net/ipv4/tcp_max_tw_buckets", 262144) + closed;
+	/* Connections closed without timewait: as many as may be closing at once (orphans). */
 	if (bpf_map__set_max_entries(skel->maps.scope_pids, clamp_ull(pids, 1024, 1u << 23)) ||
-	    bpf_map__set_max_entries(skel->maps.gone_conns, clamp_ull(gone, 4096, 1u << 21)))
+	    bpf_map__set_max_entries(skel->maps.gone_conns, clamp_ull(gone, 4096, 1u << 21)) ||
+	    bpf_map__set_max_entries(skel->maps.closed_conns, clamp_ull(closed, 4096, 1u << 20)))
 		return -errno;
 	return 0;
 }
