@@ -1032,8 +1032,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		len = pkt_len;
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
 	rec = record_open(o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
-	if (!rec)
-		return 0;
+	if (!rec) {
+		/* Lost (counted): seen here, so also counted as seen, and not tried again by the
+		 * socket hook (a full socket's packet), which would count it lost twice. */
+		stat_inc(STAT_PACKETS);
+		goto emitted;
+	}
 	barrier_var(len);
 	len &= 0x1ff;
 	if (len > PKT_HDR_SMALL)
@@ -1041,6 +1045,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
 		len = 0;
 	record_submit(rec, len);
+emitted:
 	if (direction == PKT_INGRESS) {
 		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
 
