@@ -340,6 +340,22 @@ int capture__drain(struct capture *c)
 	return ring_buffer__consume(c->rb);
 }
 
+uint64_t capture__skipped_runs(struct capture *c)
+{
+	struct bpf_program *prog;
+	uint64_t sum = 0;
+
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
+			sum += info.recursion_misses;
+	}
+	return sum;
+}
+
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX])
 {
 	__u64 vals[c->ncpus];

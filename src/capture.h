@@ -36,6 +36,9 @@ void capture__detach(struct capture *c);
 int capture__drain(struct capture *c);
 /* Sum the kernel's per-CPU counters into out (enum pkt_stat). */
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX]);
+/* Runs of pktrace's programs the kernel skipped because the same program was already running
+ * on that CPU (a softirq interrupting it): what they would have seen is missing. */
+uint64_t capture__skipped_runs(struct capture *c);
 /* uts_lookup_fn for enrich: node name of a UTS namespace seen by the kernel side. */
 int capture__uts_name(void *c, uint64_t uts_key, char *name, size_t len);
 /* The cgroup v2 mount the programs are attached to. */

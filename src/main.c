@@ -206,6 +206,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost, records, accounted;
+	uint64_t skipped;
 	uint64_t written = app->out.events_written;
 	uint64_t bad_records = app->decode_errors[DECODE_BAD_RECORD];
 	const struct hold_stats *hs = hold__stats(app->hold);
@@ -254,6 +255,12 @@ static void print_summary(struct app *app)
 		fprintf(stderr, "pktrace:   connection hand-overs lost (ring buffer full) or "
 				"malformed: %llu (their packets went to the acceptor or the listener's "
 				"owner)\n", (unsigned long long)(st[STAT_CLAIMS_LOST] + app->bad_claims));
+	skipped = capture__skipped_runs(app->capture);
+	if (skipped)
+		fprintf(stderr, "pktrace:   program runs the kernel skipped (the same program was "
+				"already running on that CPU): %llu; pktrace records owners where this "
+				"cannot happen, but a packet or hand-over seen only there is missing\n",
+			(unsigned long long)skipped);
 	if (st[STAT_GONE_FULL])
 		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",
 			(unsigned long long)st[STAT_GONE_FULL]);
