@@ -672,8 +672,13 @@ int main(int argc, char **argv)
 		status = 128 + stop_signal;
 		goto early_exit_status;
 	}
-	fprintf(stderr, "pktrace: ready, tracing net_packet_tcp%s (Ctrl-C to stop)\n",
-		child > 0 ? " of the command" : "");
+	{
+		char names[256];
+
+		event_names_of(app.opts.events, names, sizeof(names));
+		fprintf(stderr, "pktrace: ready, tracing %s%s (Ctrl-C to stop)\n", names,
+			child > 0 ? " of the command" : "");
+	}
 	if (child > 0) {
 		sigset_t stops, old;
 

@@ -14,7 +14,10 @@ static const char usage[] =
 	"Usage: pktrace [OPTIONS] [-- COMMAND [ARG...]]\n"
 	"Trace TCP packets together with the process that sent or received them.\n"
 	"\n"
-	"  -e, --events LIST      events to emit; for now only net_packet_tcp (the default)\n"
+	"  -e, --events LIST      events and sets of events to emit, comma-separated, repeatable\n"
+	"                         (default net_packet_tcp); --list shows them\n"
+	"      --list             print the events, their sets, arguments and kernel hooks, and\n"
+	"                         exit; as JSON with -F json\n"
 	"  -F, --format FMT       table (default) or json\n"
 	"  -o, --output FILE      write events to FILE instead of stdout\n"
 	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
@@ -46,6 +49,7 @@ enum {
 	OPT_HOLD_TIME = 0x100,
 	OPT_HOLD_PACKETS,
 	OPT_HOLD_BYTES,
+	OPT_LIST,
 };
 
 static const struct option long_opts[] = {
@@ -58,6 +62,7 @@ static const struct option long_opts[] = {
 	{ "hold-bytes", required_argument, NULL, OPT_HOLD_BYTES },
 	{ "buffer-size", required_argument, NULL, 'B' },
 	{ "relinquish-privileges", required_argument, NULL, 'Z' },
+	{ "list", no_argument, NULL, OPT_LIST },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -80,22 +85,38 @@ static enum opts_result error(FILE *err, const char *fmt, ...)
 	return OPTS_ERROR;
 }
 
+/* -e LIST: event and set names from the catalogue; the first -e replaces the default. */
 static enum opts_result parse_events(struct opts *o, const char *list, FILE *err)
 {
+	const struct event_def *ev;
+	const struct event_set_def *set;
 	const char *v = list, *end;
+	char known[256];
+	event_mask members;
 	size_t len;
 
+	if (!o->events_given) {
+		o->events = 0;
+		o->events_given = 1;
+	}
+	event_known_names(known, sizeof(known));
 	for (;;) {
 		end = strchr(v, ',');
 		len = end ? (size_t)(end - v) : strlen(v);
 		if (len == 0)
-			return error(err, "-e '%s': empty event name (known: net_packet_tcp)",
-				     list);
-		if (len == strlen("net_packet_tcp") && !memcmp(v, "net_packet_tcp", len))
-			o->events_tcp = 1;
-		else
-			return error(err, "unknown event '%.*s' (known: net_packet_tcp)", (int)len,
-				     v);
+			return error(err, "-e '%s': empty event name (known: %s)", list, known);
+		if ((ev = event_by_name(v, len))) {
+			o->events |= EVENT_BIT(ev->id);
+		} else if ((set = event_set_by_name(v, len))) {
+			members = event_set_members(set->bit);
+			if (!members)
+				return error(err, "-e '%s': set '%s' has no event yet (%s: %s "
+					     "are not implemented yet); see --list", list, set->name,
+					     set->what, set->pending ? set->pending : "none");
+			o->events |= members;
+		} else {
+			return error(err, "unknown event '%.*s' (known: %s)", (int)len, v, known);
+		}
 		if (!end)
 			break;
 		v = end + 1;
@@ -156,11 +177,11 @@ static const char *typed_option(char **argv, int idx, int optopt, char *buf, siz
 enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err)
 {
 	char scope_err[256], name[64];
-	int c, before;
+	int c, before, list = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->format = OUTPUT_TABLE;
-	o->events_tcp = 1;
+	o->events = EVENT_BIT(EVENT_NET_PACKET_TCP);
 	o->hold_time = 2.0;
 	o->hold_packets = 65536;
 	o->hold_bytes = 32 * 1024 * 1024;
@@ -240,6 +261,9 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			o->hold_bytes = v;
 			break;
 		}
+		case OPT_LIST:
+			list = 1;
+			break;
 		case 'h':
 			fputs(usage, out);
 			fflush(out);
@@ -254,7 +278,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case '?':
 		default:
 			/* A known option with optopt set here was given "--help=x"-style. */
-			if (optopt == 'h' || optopt == 'V')
+			if (optopt == 'h' || optopt == 'V' || optopt == OPT_LIST)
 				return error(err, "option '%s' takes no argument",
 					     typed_option(argv, optind - 1, optopt, name,
 							  sizeof(name)));
@@ -265,6 +289,13 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		}
 	}
 
+	if (list) {
+		/* After the loop: -F may follow --list. Nothing is traced, so a command is a mistake. */
+		if (optind < argc)
+			return error(err, "--list takes no command or argument ('%s')", argv[optind]);
+		events_list(out, o->format == OUTPUT_JSON);
+		return OPTS_EXIT;
+	}
 	if (optind >= argc) {
 		if (optind > before)
 			return error(err, "no command after --");

@@ -5,12 +5,13 @@
 
 #include <stdio.h>
 
+#include "events.h"
 #include "output.h"
 #include "scope.h"
 
 enum opts_result {
 	OPTS_RUN = 0,  /* go on and trace */
-	OPTS_EXIT = 1, /* --help or --version was printed: exit 0 */
+	OPTS_EXIT = 1, /* --help, --version or --list was printed: exit 0 */
 	OPTS_ERROR = 2, /* a one-line error was printed to stderr: exit 2 */
 };
 
@@ -19,7 +20,8 @@ struct opts {
 	const char *output_path; /* NULL: stdout */
 	struct scope scope;
 	char **command; /* argv after "--", NULL-terminated; NULL when none */
-	int events_tcp; /* net_packet_tcp selected (the only event so far) */
+	event_mask events; /* selected events: EVENT_BIT(enum event_id) each; default net_packet_tcp */
+	int events_given;   /* -e was on the command line: its names replace the default */
 	double hold_time;        /* seconds a passive connection waits for a task to take it */
 	unsigned long hold_packets; /* records held at once */
 	unsigned long hold_bytes;   /* record bytes held at once */

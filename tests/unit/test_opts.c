@@ -72,7 +72,8 @@ static void test_defaults(void **state)
 	assert_int_equal(o.format, OUTPUT_TABLE);
 	assert_null(o.output_path);
 	assert_null(o.command);
-	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(o.events, EVENT_BIT(EVENT_NET_PACKET_TCP));
+	assert_int_equal(o.events_given, 0);
 	assert_int_equal(o.scope.n_pids, 0);
 	assert_int_equal(o.scope.n_comms, 0);
 	assert_int_equal(o.scope.n_uids, 0);
@@ -170,20 +171,66 @@ static void test_output(void **state)
 
 static void test_events(void **state)
 {
+	event_mask tcp = EVENT_BIT(EVENT_NET_PACKET_TCP);
+
 	assert_int_equal(PARSE("-e", "net_packet_tcp"), OPTS_RUN);
-	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(o.events, tcp);
+	assert_int_equal(o.events_given, 1);
 	assert_int_equal(PARSE("--events", "net_packet_tcp,net_packet_tcp"), OPTS_RUN);
-	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(o.events, tcp);
 	assert_int_equal(PARSE("--events=net_packet_tcp"), OPTS_RUN);
-	assert_int_equal(o.events_tcp, 1);
+	assert_int_equal(o.events, tcp);
+	/* Sets, repeated -e, and events and sets mixed. */
+	assert_int_equal(PARSE("-e", "network_events"), OPTS_RUN);
+	assert_int_equal(o.events, event_set_members(EVSET_NETWORK_EVENTS));
+	assert_true(o.events & tcp);
+	assert_int_equal(PARSE("-e", "net_packet_tcp", "-e", "network_events"), OPTS_RUN);
+	assert_int_equal(o.events, event_set_members(EVSET_NETWORK_EVENTS));
+	assert_int_equal(PARSE("-enetwork_events,net_packet_tcp"), OPTS_RUN);
+	assert_int_equal(o.events, event_set_members(EVSET_NETWORK_EVENTS));
+	/* Every event and every set with members in the catalogue is accepted by name. */
+	for (size_t i = 0; i < EVENT__COUNT; i++) {
+		assert_int_equal(parse_argv((char *[]){ "pktrace", "-e", (char *)events[i].name,
+							 NULL }), OPTS_RUN);
+		assert_int_equal(o.events, EVENT_BIT(i));
+	}
+	for (size_t i = 0; i < event_sets_n; i++) {
+		if (!event_set_members(event_sets[i].bit))
+			continue;
+		assert_int_equal(parse_argv((char *[]){ "pktrace", "-e",
+							 (char *)event_sets[i].name, NULL }),
+				 OPTS_RUN);
+		assert_int_equal(o.events, event_set_members(event_sets[i].bit));
+	}
 }
 
 static void test_events_errors(void **state)
 {
-	expect_error(PARSE("-e", "foo"), "pktrace: unknown event 'foo' (known: net_packet_tcp)");
+	expect_error(PARSE("-e", "foo"),
+		     "pktrace: unknown event 'foo' (known: net_packet_tcp, network_events, flows)");
 	expect_error(PARSE("-e", "net_packet_tcp,net_packet_udp"), "'net_packet_udp'");
 	expect_error(PARSE("-e", "net_packet_tcp,"), "empty event");
 	expect_error(PARSE("--events", ""), "empty event");
+	expect_error(PARSE("-e", "net_packet_tcp", "-e", "Net_packet_tcp"), "'Net_packet_tcp'");
+	/* A set with no event yet is an error, not a silent empty selection. */
+	expect_error(PARSE("-e", "flows"), "set 'flows' has no event yet");
+	expect_error(PARSE("-e", "net_packet_tcp,flows"), "net_flow_tcp_begin");
+}
+
+static void test_list(void **state)
+{
+	assert_int_equal(PARSE("--list"), OPTS_EXIT);
+	assert_string_equal(err_text, "");
+	assert_non_null(strstr(out_text, "EVENT"));
+	assert_non_null(strstr(out_text, "net_packet_tcp"));
+	/* -F before or after --list; other options are ignored. */
+	assert_int_equal(PARSE("--list", "-F", "json"), OPTS_EXIT);
+	assert_int_equal(out_text[0], '{');
+	assert_int_equal(PARSE("-F", "json", "-e", "network_events", "--list"), OPTS_EXIT);
+	assert_int_equal(out_text[0], '{');
+	expect_error(PARSE("--list", "--", "true"), "--list takes no command");
+	expect_error(PARSE("--list", "x"), "'x'");
+	expect_error(PARSE("--list=json"), "'--list' takes no argument");
 }
 
 static void test_scope(void **state)
@@ -319,6 +366,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_output, teardown),
 		cmocka_unit_test_teardown(test_events, teardown),
 		cmocka_unit_test_teardown(test_events_errors, teardown),
+		cmocka_unit_test_teardown(test_list, teardown),
 		cmocka_unit_test_teardown(test_scope, teardown),
 		cmocka_unit_test_teardown(test_scope_state_is_reset, teardown),
 		cmocka_unit_test_teardown(test_scope_errors, teardown),
