@@ -15,6 +15,7 @@
 #define IPV6_FRAG_HDR_LEN 8
 #define TCP_HDR_MIN 20
 
+
 /* A read past len yields 0 and sets overrun: a missed length check is an error, not an OOB read. */
 struct reader {
 	const uint8_t *buf;
@@ -171,6 +172,122 @@ static int decode_ipv6(struct reader *r, struct pkt_headers *out, size_t *l4_off
 	return DECODE_OK;
 }
 
+/* The experimental TFO option (RFC 7413 section 4.1.3): kind 254, then this magic. */
+#define TCP_EXP_TFO_MAGIC 0xf989
+
+/* Fixed option lengths (RFC 9293, 7323, 2018); 0: any length the kind's own check accepts. */
+static const uint8_t tcp_opt_len[256] = {
+	[TCP_KIND_MSS] = 4, [TCP_KIND_WSCALE] = 3, [TCP_KIND_SACK_PERM] = 2, [TCP_KIND_TS] = 10,
+};
+
+/*
+ * The options in r[off..end): end is within r (decode_tcp checked the whole header). A length
+ * below 2 or past end stops the walk; a known kind with a length wrong for it, or one seen
+ * before, is skipped; both set o->malformed and are never used.
+ */
+static void decode_tcp_opts(struct reader *r, size_t off, size_t end, struct tcp_opts *o)
+{
+	uint8_t kind, len;
+	size_t i;
+
+	/* Each step takes a byte at least, so order[] (40) and unknown[] (20) cannot fill up. */
+	while (off < end && o->order_n < TCP_OPTS_MAX_LEN) {
+		kind = rd_u8(r, off);
+		if (kind == TCP_KIND_EOL || kind == TCP_KIND_NOP) {
+			o->order[o->order_n++] = kind;
+			if (kind == TCP_KIND_EOL) {
+				o->present |= TCP_OPT_EOL;
+				return;
+			}
+			off++;
+			continue;
+		}
+		if (end - off < 2) {
+			o->malformed = true;
+			return;
+		}
+		len = rd_u8(r, off + 1);
+		if (len < 2 || len > end - off) {
+			o->malformed = true;
+			return;
+		}
+		if (r->overrun)
+			return;
+		if (tcp_opt_len[kind] && len != tcp_opt_len[kind])
+			goto bad;
+		switch (kind) {
+		case TCP_KIND_MSS:
+			if (o->present & TCP_OPT_MSS)
+				goto bad;
+			o->mss = rd_be16(r, off + 2);
+			o->present |= TCP_OPT_MSS;
+			break;
+		case TCP_KIND_WSCALE:
+			if (o->present & TCP_OPT_WSCALE)
+				goto bad;
+			o->wscale = rd_u8(r, off + 2);
+			o->present |= TCP_OPT_WSCALE;
+			break;
+		case TCP_KIND_SACK_PERM:
+			if (o->present & TCP_OPT_SACK_PERM)
+				goto bad;
+			o->present |= TCP_OPT_SACK_PERM;
+			break;
+		case TCP_KIND_SACK:
+			/* 1 to 4 blocks of two edges; 40 bytes of options cannot hold a fifth. */
+			if ((o->present & TCP_OPT_SACK) || (len - 2) % 8 || len == 2 ||
+			    (len - 2) / 8 > TCP_OPTS_SACK_MAX)
+				goto bad;
+			o->sack_n = (uint8_t)((len - 2) / 8);
+			for (i = 0; i < o->sack_n; i++) {
+				o->sack[i][0] = rd_be32(r, off + 2 + i * 8);
+				o->sack[i][1] = rd_be32(r, off + 6 + i * 8);
+			}
+			o->present |= TCP_OPT_SACK;
+			break;
+		case TCP_KIND_TS:
+			if (o->present & TCP_OPT_TS)
+				goto bad;
+			o->ts_val = rd_be32(r, off + 2);
+			o->ts_ecr = rd_be32(r, off + 6);
+			o->present |= TCP_OPT_TS;
+			break;
+		case TCP_KIND_EXP:
+			if (len < 4 || rd_be16(r, off + 2) != TCP_EXP_TFO_MAGIC)
+				goto unknown;
+			if (o->present & TCP_OPT_TFO)
+				goto bad;
+			o->tfo_len = (uint8_t)(len - 4);
+			rd_copy(r, off + 4, o->tfo_cookie, o->tfo_len);
+			o->present |= TCP_OPT_TFO;
+			/* Listed as TFO: in order[], 254 is only ever an unknown option. */
+			kind = TCP_KIND_TFO;
+			break;
+		case TCP_KIND_TFO:
+			if (o->present & TCP_OPT_TFO)
+				goto bad;
+			o->tfo_len = (uint8_t)(len - 2);
+			rd_copy(r, off + 2, o->tfo_cookie, o->tfo_len);
+			o->present |= TCP_OPT_TFO;
+			break;
+		default:
+unknown:
+			if (o->unknown_n >= TCP_OPTS_UNKNOWN_MAX)
+				goto bad;
+			o->unknown[o->unknown_n].kind = kind;
+			o->unknown[o->unknown_n].len = len;
+			o->unknown_n++;
+			break;
+		}
+		o->order[o->order_n++] = kind;
+		off += len;
+		continue;
+bad:
+		o->malformed = true;
+		off += len;
+	}
+}
+
 /* The TCP fields are written only once the whole header is known to be there. */
 static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 {
@@ -196,6 +313,7 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	out->window = rd_be16(r, off + 14);
 	out->checksum = rd_be16(r, off + 16);
 	out->urgent = rd_be16(r, off + 18);
+	decode_tcp_opts(r, off + TCP_HDR_MIN, off + (size_t)out->data_offset * 4, &out->opts);
 	return DECODE_OK;
 }
 

@@ -23,6 +23,67 @@ enum tcp_flag {
 /* ext_count saturates here: 255 means 255 or more. */
 #define EVENT_EXT_COUNT_MAX 255
 
+/* TCP options that fit in the 40 bytes after the fixed header. */
+#define TCP_OPTS_MAX_LEN 40
+#define TCP_OPTS_SACK_MAX 4    /* 2 + 4 * 8 bytes */
+#define TCP_OPTS_COOKIE_MAX 38 /* kind 34, length 40 */
+#define TCP_OPTS_UNKNOWN_MAX 20 /* two bytes each */
+
+/* TCP option kinds (IANA) the decoder knows; every other kind is listed as unknown. */
+enum tcp_opt_kind {
+	TCP_KIND_EOL = 0,
+	TCP_KIND_NOP = 1,
+	TCP_KIND_MSS = 2,
+	TCP_KIND_WSCALE = 3,
+	TCP_KIND_SACK_PERM = 4,
+	TCP_KIND_SACK = 5,
+	TCP_KIND_TS = 8,
+	TCP_KIND_TFO = 34,
+	TCP_KIND_EXP = 254, /* RFC 6994 experiments: TFO before kind 34, by its magic */
+};
+
+enum tcp_opt_bit {
+	TCP_OPT_MSS = 1 << 0,
+	TCP_OPT_WSCALE = 1 << 1,
+	TCP_OPT_SACK_PERM = 1 << 2,
+	TCP_OPT_SACK = 1 << 3,
+	TCP_OPT_TS = 1 << 4,
+	TCP_OPT_TFO = 1 << 5,
+	TCP_OPT_EOL = 1 << 6, /* the walk ended at an end-of-list option */
+};
+
+/* The options decoded from one TCP header; a field is valid only when its bit is in present. */
+struct tcp_opts {
+	uint8_t present; /* enum tcp_opt_bit */
+	/* Length below 2, past the header, wrong for its kind, or a repeated option: not used. */
+	bool malformed;
+	uint8_t wscale;
+	uint8_t sack_n;
+	uint16_t mss;
+	uint8_t tfo_len; /* cookie bytes; 0 with TCP_OPT_TFO: a cookie request */
+	uint8_t unknown_n;
+	uint32_t ts_val;
+	uint32_t ts_ecr;
+	uint32_t sack[TCP_OPTS_SACK_MAX][2]; /* left, right edges as on the wire */
+	uint8_t tfo_cookie[TCP_OPTS_COOKIE_MAX];
+	struct {
+		uint8_t kind;
+		uint8_t len;
+	} unknown[TCP_OPTS_UNKNOWN_MAX];
+	/*
+	 * Kinds of the options used, in wire order (NOP and EOL too), for the table: TFO is 34 in
+	 * either form, and any kind but the ones in enum tcp_opt_kind is the next of unknown[].
+	 */
+	uint8_t order_n;
+	uint8_t order[TCP_OPTS_MAX_LEN];
+};
+
+/* Whether an event shows its options: anything but padding, or a malformed option. */
+static inline bool tcp_opts_shown(const struct tcp_opts *o)
+{
+	return (o->present & ~TCP_OPT_EOL) || o->unknown_n || o->malformed;
+}
+
 /*
  * Fields of the IP and TCP headers, in host byte order, raw as on the wire. When tcp_error is
  * not 0 no TCP header could be read: the event still names the addresses and the chain, and
@@ -47,6 +108,7 @@ struct pkt_headers {
 	uint16_t window;
 	uint16_t checksum;
 	uint16_t urgent;
+	struct tcp_opts opts; /* all 0 without TCP fields or options */
 };
 
 /* The process that owns the packet's socket. */

@@ -171,6 +171,93 @@ static void put_addr(struct cur *c, int family, const uint8_t *addr)
 	put_char(c, '"');
 }
 
+/* Lower-case hex of b[0..n), quoted, as tshark prints bytes. */
+static void put_hex(struct cur *c, const uint8_t *b, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	put_char(c, '"');
+	for (i = 0; i < n; i++) {
+		put_char(c, hex[b[i] >> 4]);
+		put_char(c, hex[b[i] & 0xf]);
+	}
+	put_char(c, '"');
+}
+
+/* The tcp_options arg: a key for each option the header had, nothing for the others. */
+static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
+{
+	/* The first key has no comma before it. */
+	const char *sep = "";
+	size_t i;
+
+#define KEY(k)                                                                                     \
+	do {                                                                                       \
+		put_mem(c, sep, strlen(sep));                                                      \
+		put_lit(c, "\"" k "\":");                                                           \
+		sep = ",";                                                                         \
+	} while (0)
+	put_lit(c, ",{\"name\":\"tcp_options\",\"type\":\"trace.TCPOptions\",\"value\":{");
+	if (o->present & TCP_OPT_MSS) {
+		KEY("mss");
+		put_u64(c, o->mss);
+	}
+	if (o->present & TCP_OPT_WSCALE) {
+		KEY("wscale");
+		put_u64(c, o->wscale);
+	}
+	if (o->present & TCP_OPT_SACK_PERM) {
+		KEY("sack_permitted");
+		put_lit(c, "true");
+	}
+	if (o->present & TCP_OPT_SACK) {
+		KEY("sack_blocks");
+		put_char(c, '[');
+		for (i = 0; i < o->sack_n && i < TCP_OPTS_SACK_MAX; i++) {
+			if (i)
+				put_char(c, ',');
+			put_char(c, '[');
+			put_u64(c, o->sack[i][0]);
+			put_char(c, ',');
+			put_u64(c, o->sack[i][1]);
+			put_char(c, ']');
+		}
+		put_char(c, ']');
+	}
+	if (o->present & TCP_OPT_TS) {
+		KEY("ts_val");
+		put_u64(c, o->ts_val);
+		put_lit(c, ",\"ts_ecr\":");
+		put_u64(c, o->ts_ecr);
+	}
+	if (o->present & TCP_OPT_TFO) {
+		KEY("tfo_cookie");
+		put_hex(c, o->tfo_cookie,
+			o->tfo_len < TCP_OPTS_COOKIE_MAX ? o->tfo_len : TCP_OPTS_COOKIE_MAX);
+	}
+	if (o->unknown_n) {
+		KEY("unknown");
+		put_char(c, '[');
+		for (i = 0; i < o->unknown_n && i < TCP_OPTS_UNKNOWN_MAX; i++) {
+			if (i)
+				put_char(c, ',');
+			put_lit(c, "{\"kind\":");
+			put_u64(c, o->unknown[i].kind);
+			put_lit(c, ",\"length\":");
+			put_u64(c, o->unknown[i].len);
+			put_char(c, '}');
+		}
+		put_char(c, ']');
+	}
+	if (o->malformed) {
+		KEY("malformed");
+		put_lit(c, "true");
+	}
+#undef KEY
+	put_lit(c, "}}");
+}
+
 size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 {
 	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
@@ -275,7 +362,10 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	put_u64(&c, h->checksum);
 	put_lit(&c, ",\"urgent\":");
 	put_u64(&c, h->urgent);
-	put_lit(&c, "}}]}\n");
+	put_lit(&c, "}}");
+	if (tcp_opts_shown(&h->opts))
+		put_tcp_opts(&c, &h->opts);
+	put_lit(&c, "]}\n");
 
 	return c.ovf ? 0 : (size_t)(c.p - dst);
 }

@@ -29,9 +29,11 @@ enum {
  * of 53, flags 11, seq and ack 10, window 5, length 10), at most 119 of padding (the sum of the
  * widths), 10 separators and the newline: 327; then the chain note (" ext:255+/4294967295B",
  * 21): 348. A line without TCP fields is shorter: its ports, seq, ack and window go, and its
- * reason (" (" + at most 28 + ")") is less than they took.
+ * reason (" (" + at most 28 + ")") is less than they took. Then the options (tcp_opts_fmt):
+ * " options [" and "]" (11), at most 6 columns per option byte (",unknown-255" for 2 bytes,
+ * 240) and " [bad opt]" (10): 261, so 609 in all.
  */
-#define TABLE_LINE_MAX 384
+#define TABLE_LINE_MAX 640
 
 struct line {
 	char *p;
@@ -237,6 +239,87 @@ static void fmt_time(char *buf, uint64_t ts_ns)
 	}
 }
 
+static void put_str(struct line *l, const char *s)
+{
+	while (*s)
+		*l->p++ = *s++;
+}
+
+static void put_u(struct line *l, uint64_t v)
+{
+	l->p += fmt_u64(l->p, v);
+}
+
+/* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
+static void put_tcp_opts(struct line *l, const struct tcp_opts *o)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, j, u = 0;
+
+	put_str(l, " options [");
+	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
+		if (i)
+			*l->p++ = ',';
+		switch (o->order[i]) {
+		case TCP_KIND_EOL:
+			put_str(l, "eol");
+			break;
+		case TCP_KIND_NOP:
+			put_str(l, "nop");
+			break;
+		case TCP_KIND_MSS:
+			put_str(l, "mss ");
+			put_u(l, o->mss);
+			break;
+		case TCP_KIND_WSCALE:
+			put_str(l, "wscale ");
+			put_u(l, o->wscale);
+			break;
+		case TCP_KIND_SACK_PERM:
+			put_str(l, "sackOK");
+			break;
+		case TCP_KIND_SACK:
+			put_str(l, "sack ");
+			put_u(l, o->sack_n);
+			*l->p++ = ' ';
+			for (j = 0; j < o->sack_n && j < TCP_OPTS_SACK_MAX; j++) {
+				*l->p++ = '{';
+				put_u(l, o->sack[j][0]);
+				*l->p++ = ':';
+				put_u(l, o->sack[j][1]);
+				*l->p++ = '}';
+			}
+			break;
+		case TCP_KIND_TS:
+			put_str(l, "TS val ");
+			put_u(l, o->ts_val);
+			put_str(l, " ecr ");
+			put_u(l, o->ts_ecr);
+			break;
+		case TCP_KIND_TFO:
+			if (!o->tfo_len) {
+				put_str(l, "tfo cookiereq");
+				break;
+			}
+			put_str(l, "tfo cookie ");
+			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
+				*l->p++ = hex[o->tfo_cookie[j] >> 4];
+				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
+			}
+			break;
+		default:
+			/* Unknown options are listed in wire order too: the next one is this one. */
+			put_str(l, "unknown-");
+			put_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
+									: o->order[i]);
+			break;
+		}
+	}
+	*l->p++ = ']';
+	if (o->malformed)
+		put_str(l, " [bad opt]");
+}
+
 size_t format_table_header(char *dst, size_t cap)
 {
 	char line[TABLE_LINE_MAX];
@@ -315,6 +398,8 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		put_mem(&l, why, strnlen(why, 28));
 		*l.p++ = ')';
 	}
+	if (!h->tcp_error && tcp_opts_shown(&h->opts))
+		put_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
 	return line_out(dst, cap, line, &l);
 }

@@ -29,7 +29,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Events in the golden files. */
-#define GOLDEN_N 12
+#define GOLDEN_N 15
 
 /* The brief's example line, verbatim: event 0 below must print exactly this. */
 static const char example_json[] =
@@ -56,6 +56,21 @@ static void set_addr(struct pkt_headers *h, int family, const char *src, const c
 	h->family = family;
 	assert_int_equal(inet_pton(family, src, h->src_addr), 1);
 	assert_int_equal(inet_pton(family, dst, h->dst_addr), 1);
+}
+
+/* Options as the decoder makes them from these bytes (a multiple of 4, at most 40). */
+static void set_opts(struct pkt_headers *h, const uint8_t *opt, size_t n)
+{
+	uint8_t pkt[100] = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6};
+	struct pkt_headers d;
+
+	assert_true(n % 4 == 0 && n <= 40);
+	pkt[20 + 12] = (uint8_t)((5 + n / 4) << 4);
+	memcpy(pkt + 40, opt, n);
+	assert_int_equal(decode_headers(pkt, 40 + n, &d), 0);
+	assert_int_equal(d.tcp_error, 0);
+	h->opts = d.opts;
+	h->data_offset = (uint8_t)(5 + n / 4);
 }
 
 /* The fixed events of the golden files; each one says what it covers. */
@@ -313,6 +328,34 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 	e->hdr.ext_types_n = EVENT_EXT_TYPES;
 	memset(e->hdr.ext_types, 60, EVENT_EXT_TYPES);
 
+	/* 12: Linux's SYN options (MSS, SACK permitted, timestamps, window scale) and a TFO cookie. */
+	e = &ev[n++];
+	*e = ev[0];
+	e->timestamp_ns += 1000;
+	e->packet_len = 72;
+	set_opts(&e->hdr, (const uint8_t[]){2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+					    1, 3, 3, 7, 34, 10, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
+					    1, 1},
+		 32);
+
+	/* 13: an IPv6 data packet with timestamps and four SACK blocks (edges at their limits). */
+	e = &ev[n++];
+	*e = ev[1];
+	e->egress = false;
+	e->hdr.flags = TCP_FLAG_ACK;
+	e->packet_len = 100;
+	set_opts(&e->hdr, (const uint8_t[]){1, 1, 5, 34, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+					    0, 0, 0x10, 0, 0, 0, 0x20, 0, 0, 0, 0x30, 0, 0, 0, 0x40,
+					    0, 0x80, 0, 0, 0, 0x80, 0, 0, 1, 1, 1, 1, 0},
+		 40);
+
+	/* 14: unknown kinds (MPTCP, MD5, a 254 that is no TFO), a cookie request, then a bad length. */
+	e = &ev[n++];
+	*e = ev[2];
+	set_opts(&e->hdr, (const uint8_t[]){30, 4, 0, 0, 19, 2, 254, 4, 0x12, 0x34, 34, 2, 1, 9,
+					    1, 0},
+		 16);
+
 	assert_int_equal(n, GOLDEN_N);
 	return n;
 }
@@ -492,7 +535,10 @@ static const char json_checker[] =
 	"    assert o['containerId'] == s(r[8]), (o['containerId'], r[8])\n"
 	"    a = o['args']\n"
 	"    ec, el, types, err = num(25), num(26), list(bytes.fromhex(r[27][1:])), s(r[28])\n"
-	"    assert len(a) == (1 if err else 2), l\n"
+	"    pres, shown, bad, mss, ws, tv, te, sn = [num(i) for i in range(29, 37)]\n"
+	"    sack = [[num(37 + 2 * i), num(38 + 2 * i)] for i in range(sn)]\n"
+	"    cookie, unk = r[37 + 2 * sn][1:], bytes.fromhex(r[38 + 2 * sn][1:])\n"
+	"    assert len(a) == (1 if err else 3 if shown else 2), l\n"
 	"    assert list(a[0]) == ['name', 'type', 'value']\n"
 	"    assert a[0]['name'] == 'metadata' and a[0]['type'] == 'trace.PacketMetadata'\n"
 	"    m = a[0]['value']\n"
@@ -522,6 +568,24 @@ static const char json_checker[] =
 	"    for i, k in enumerate(names):\n"
 	"        assert t[k] is bool(fl & (1 << i)), (k, l)\n"
 	"    assert [t['window'], t['checksum'], t['urgent']] == [num(22), num(23), num(24)], l\n"
+	"    if not shown:\n"
+	"        continue\n"
+	"    assert list(a[2]) == list(a[0])\n"
+	"    assert a[2]['name'] == 'tcp_options' and a[2]['type'] == 'trace.TCPOptions'\n"
+	"    want = {}\n"
+	"    if pres & 1: want['mss'] = mss\n"
+	"    if pres & 2: want['wscale'] = ws\n"
+	"    if pres & 4: want['sack_permitted'] = True\n"
+	"    if pres & 8: want['sack_blocks'] = sack\n"
+	"    if pres & 16: want['ts_val'], want['ts_ecr'] = tv, te\n"
+	"    if pres & 32: want['tfo_cookie'] = cookie\n"
+	"    if unk: want['unknown'] = [{'kind': unk[i], 'length': unk[i + 1]}\n"
+	"                               for i in range(0, len(unk), 2)]\n"
+	"    if bad: want['malformed'] = True\n"
+	"    o = a[2]['value']\n"
+	"    assert o == want and list(o) == list(want), (o, want)\n"
+	"    for k in ('sack_permitted', 'malformed'):\n"
+	"        assert o.get(k, True) is True, l\n"
 	"print(len(lines))\n";
 
 static void put_hex(FILE *f, const void *p, size_t n)
@@ -532,6 +596,24 @@ static void put_hex(FILE *f, const void *p, size_t n)
 	fputs(" x", f);
 	for (i = 0; i < n; i++)
 		fprintf(f, "%02x", u[i]);
+}
+
+/* The options as numbers for the checker: it rebuilds the tcp_options value from them. */
+static void write_raw_opts(FILE *f, const struct tcp_opts *o)
+{
+	uint8_t u[2 * TCP_OPTS_UNKNOWN_MAX];
+	size_t i;
+
+	fprintf(f, " %u %d %u %u %u %u %u %u", o->present, tcp_opts_shown(o), o->malformed, o->mss,
+		o->wscale, o->ts_val, o->ts_ecr, o->sack_n);
+	for (i = 0; i < o->sack_n; i++)
+		fprintf(f, " %u %u", o->sack[i][0], o->sack[i][1]);
+	put_hex(f, o->tfo_cookie, o->tfo_len);
+	for (i = 0; i < o->unknown_n; i++) {
+		u[2 * i] = o->unknown[i].kind;
+		u[2 * i + 1] = o->unknown[i].len;
+	}
+	put_hex(f, u, 2 * o->unknown_n);
 }
 
 static void write_raw(FILE *f, const struct pkt_event *e)
@@ -555,6 +637,7 @@ static void write_raw(FILE *f, const struct pkt_event *e)
 	put_hex(f, h->ext_types, h->ext_count ? h->ext_types_n : 0);
 	put_hex(f, h->tcp_error ? decode_strerror(h->tcp_error) : "",
 		h->tcp_error ? strlen(decode_strerror(h->tcp_error)) : 0);
+	write_raw_opts(f, h->tcp_error ? &(struct tcp_opts){0} : &h->opts);
 	fputc('\n', f);
 }
 
@@ -698,6 +781,16 @@ static struct pkt_event *fuzz_events(void)
 		e->hdr.window = (uint16_t)rand_r(&seed);
 		e->hdr.checksum = (uint16_t)rand_r(&seed);
 		e->hdr.urgent = (uint16_t)rand_r(&seed);
+		/* Options decoded from random bytes: any mix, malformed ones included. */
+		if (i % 3 == 0) {
+			uint8_t ob[40];
+			size_t j, on = 4 * (size_t)(rand_r(&seed) % 11);
+
+			for (j = 0; j < on; j++)
+				ob[j] = (uint8_t)(rand_r(&seed) % 4 ? rand_r(&seed) % 40
+								    : rand_r(&seed));
+			set_opts(&e->hdr, ob, on);
+		}
 		/* Some behind an IPv6 chain, some without a TCP header, as the decoder gives them. */
 		if (i % 7 == 0) {
 			e->hdr.ext_count = (uint8_t)(1 + rand_r(&seed) % 255);
@@ -717,6 +810,7 @@ static struct pkt_event *fuzz_events(void)
 			e->hdr.src_port = e->hdr.dst_port = 0;
 			e->hdr.seq = e->hdr.ack = e->hdr.window = e->hdr.checksum = e->hdr.urgent = 0;
 			e->hdr.flags = e->hdr.data_offset = 0;
+			memset(&e->hdr.opts, 0, sizeof(e->hdr.opts));
 		}
 	}
 	return ev;
@@ -968,6 +1062,44 @@ static void test_table_longest_line(void **state)
 				  "[1111:2222:3333:4444:5555:6666:7777:8888]:65535 "
 				  "[aaaa:bbbb:cccc:dddd:eeee:ffff:1234:5678]:65535 [FSRP.UEWN] "
 				  "4294967295 4294967295 65535 4294967295\n");
+}
+
+/* The longest options: twenty unknown kinds of 255 (6 columns per byte), then a bad option. */
+static void test_table_longest_options(void **state)
+{
+	struct pkt_event ev[GOLDEN_N];
+	struct pkt_event *e = &ev[5];
+	uint8_t opt[40];
+	char line[1024], want[512];
+	size_t k, i, w;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	memset(e->proc.comm, 'c', sizeof(e->proc.comm));
+	e->proc.pid = 4294967295u;
+	e->hdr.flags = ALL_FLAGS;
+	set_addr(&e->hdr, AF_INET6, "1111:2222:3333:4444:5555:6666:7777:8888",
+		 "aaaa:bbbb:cccc:dddd:eeee:ffff:1234:5678");
+	e->hdr.ext_count = 255;
+	e->hdr.ext_len = 4294967295u;
+	for (i = 0; i < 40; i += 2) {
+		opt[i] = 255;
+		opt[i + 1] = 2;
+	}
+	set_opts(&e->hdr, opt, sizeof(opt));
+	assert_int_equal(e->hdr.opts.unknown_n, 20);
+	e->hdr.opts.malformed = true;
+	k = format_table(line, sizeof(line) - 1, e);
+	assert_true(k > 0);
+	line[k] = '\0';
+	w = (size_t)snprintf(want, sizeof(want), " ext:255+/4294967295B options [");
+	for (i = 0; i < 20; i++)
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%sunknown-255", i ? "," : "");
+	snprintf(want + w, sizeof(want) - w, "] [bad opt]\n");
+	assert_true(k > strlen(want));
+	assert_string_equal(line + k - strlen(want), want);
+	/* Within the 261 bytes the comment at TABLE_LINE_MAX allows for options (newline apart). */
+	assert_int_equal(strlen(want) - strlen(" ext:255+/4294967295B") - 1, 260);
 }
 
 /* A long IPv6 address widens its column and is printed whole. */
@@ -1554,6 +1686,7 @@ int main(void)
 		cmocka_unit_test(test_cap_too_small_fuzz),
 		cmocka_unit_test(test_table_never_truncates),
 		cmocka_unit_test(test_table_longest_line),
+		cmocka_unit_test(test_table_longest_options),
 		cmocka_unit_test(test_writer_json),
 		cmocka_unit_test(test_writer_table),
 		cmocka_unit_test(test_writer_header_once),
