@@ -1271,6 +1271,414 @@ static void test_record_headers_direct(void **state)
 	assert_true(decode_error_is_partial(DECODE_NO_TCP));
 }
 
+/*
+ * TCP options. opts_decode() builds an IPv4 packet (or IPv6 behind a chain) whose TCP header
+ * carries these option bytes (a multiple of 4), with tail bytes of payload after it that a walk
+ * past the header would misread, and decodes it as a raw packet and as a kernel record: both
+ * must give the same options.
+ */
+static const uint8_t opt_tail[8] = { 2, 4, 0x11, 0x11, 3, 3, 14, 0 };
+
+static void opts_decode(const uint8_t *opt, size_t n, bool v6, struct tcp_opts *out)
+{
+	struct tcp_spec t = tcp_default;
+	struct pkt_record r;
+	struct pkt_headers h;
+	struct pkt_event e;
+	struct pkt p;
+	size_t size;
+
+	assert_true(n % 4 == 0 && n <= 40);
+	t.doff = (uint8_t)(5 + n / 4);
+	if (v6)
+		build_v6_ext(&p, &t);
+	else {
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &t);
+	}
+	memcpy(p.b + p.l4_off + 20, opt, n);
+	memcpy(pkt_grow(&p, sizeof(opt_tail)), opt_tail, sizeof(opt_tail));
+	if (!v6)
+		put16(p.b + 2, (uint16_t)p.len);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_tcp_fields(&h, &t);
+	size = kernel_record(&r, &p, false);
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_memory_equal(&h.opts, &e.hdr.opts, sizeof(h.opts));
+	*out = h.opts;
+}
+
+static void assert_order(const struct tcp_opts *o, const uint8_t *kinds, size_t n)
+{
+	assert_int_equal(o->order_n, n);
+	assert_memory_equal(o->order, kinds, n);
+}
+
+static void test_opts_none(void **state)
+{
+	static const uint8_t pad[8] = { 1, 1, 1, 1, 1, 1, 1, 0 };
+	struct tcp_opts o;
+
+	(void)state;
+	opts_decode(NULL, 0, false, &o);
+	assert_int_equal(o.present, 0);
+	assert_int_equal(o.order_n, 0);
+	assert_false(tcp_opts_shown(&o));
+	/* Padding alone is no option to show. */
+	opts_decode(pad, sizeof(pad), true, &o);
+	assert_int_equal(o.present, TCP_OPT_EOL);
+	assert_false(o.malformed);
+	assert_false(tcp_opts_shown(&o));
+	assert_order(&o, pad, 8);
+}
+
+/* What Linux puts in a SYN, and in a data segment. */
+static void test_opts_syn_and_data(void **state)
+{
+	static const uint8_t syn[20] = { 2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0x80, 0, 0, 1,
+					 0, 0, 0, 0, 1, 3, 3, 7 };
+	static const uint8_t data[12] = { 1, 1, 8, 10, 0xff, 0xff, 0xff, 0xff, 0x12, 0x34, 0x56,
+					  0x78 };
+	struct tcp_opts o;
+	int v6;
+
+	(void)state;
+	for (v6 = 0; v6 < 2; v6++) {
+		opts_decode(syn, sizeof(syn), v6, &o);
+		assert_int_equal(o.present, TCP_OPT_MSS | TCP_OPT_SACK_PERM | TCP_OPT_TS |
+						    TCP_OPT_WSCALE);
+		assert_int_equal(o.mss, 65495);
+		assert_int_equal(o.wscale, 7);
+		assert_int_equal(o.ts_val, 0x80000001u);
+		assert_int_equal(o.ts_ecr, 0);
+		assert_false(o.malformed);
+		assert_true(tcp_opts_shown(&o));
+		assert_order(&o, (const uint8_t[]){ 2, 4, 8, 1, 3 }, 5);
+
+		opts_decode(data, sizeof(data), v6, &o);
+		assert_int_equal(o.present, TCP_OPT_TS);
+		assert_int_equal(o.ts_val, 0xffffffffu);
+		assert_int_equal(o.ts_ecr, 0x12345678u);
+		assert_order(&o, (const uint8_t[]){ 1, 1, 8 }, 3);
+	}
+}
+
+static void test_opts_each_alone(void **state)
+{
+	static const struct {
+		uint8_t b[4];
+		uint8_t bit;
+	} one[] = {
+		{ { 2, 4, 0x05, 0xb4 }, TCP_OPT_MSS },
+		{ { 3, 3, 14, 0 }, TCP_OPT_WSCALE },
+		{ { 4, 2, 0, 0 }, TCP_OPT_SACK_PERM },
+	};
+	static const uint8_t ts[12] = { 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 0, 0 };
+	struct tcp_opts o;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		opts_decode(one[i].b, 4, false, &o);
+		assert_int_equal(o.present & ~TCP_OPT_EOL, one[i].bit);
+		assert_false(o.malformed);
+		assert_int_equal(o.unknown_n, 0);
+	}
+	opts_decode(one[0].b, 4, false, &o);
+	assert_int_equal(o.mss, 1460);
+	opts_decode(one[1].b, 4, false, &o);
+	assert_int_equal(o.wscale, 14);
+	assert_int_equal(o.present, TCP_OPT_WSCALE | TCP_OPT_EOL);
+	opts_decode(ts, sizeof(ts), false, &o);
+	assert_int_equal(o.present, TCP_OPT_TS | TCP_OPT_EOL);
+	assert_int_equal(o.ts_val, 7);
+	assert_int_equal(o.ts_ecr, 9);
+}
+
+static void test_opts_sack_blocks(void **state)
+{
+	uint8_t b[40];
+	struct tcp_opts o;
+	size_t n, i, len;
+
+	(void)state;
+	for (n = 1; n <= 4; n++) {
+		memset(b, 1, sizeof(b));
+		len = 2 + 8 * n;
+		b[0] = 5;
+		b[1] = (uint8_t)len;
+		for (i = 0; i < 2 * n; i++)
+			put32(b + 2 + 4 * i, 0xfffffff0u + (uint32_t)i);
+		opts_decode(b, (len + 3) / 4 * 4, n % 2, &o);
+		assert_int_equal(o.present, TCP_OPT_SACK);
+		assert_int_equal(o.sack_n, n);
+		for (i = 0; i < n; i++) {
+			assert_int_equal(o.sack[i][0], 0xfffffff0u + 2 * i);
+			assert_int_equal(o.sack[i][1], 0xfffffff1u + 2 * i);
+		}
+		assert_false(o.malformed);
+		assert_int_equal(o.order[0], 5);
+	}
+	/* Not a whole number of blocks, or none: skipped as malformed, the walk goes on. */
+	for (len = 2; len <= 34; len++) {
+		if (len > 2 && (len - 2) % 8 == 0)
+			continue;
+		memset(b, 0, sizeof(b));
+		b[0] = 5;
+		b[1] = (uint8_t)len;
+		b[len] = 2;
+		b[len + 1] = 4;
+		b[len + 3] = 9;
+		opts_decode(b, 40, false, &o);
+		assert_true(o.malformed);
+		assert_int_equal(o.sack_n, 0);
+		assert_int_equal(o.present & ~TCP_OPT_EOL, TCP_OPT_MSS);
+		assert_int_equal(o.mss, 9);
+	}
+}
+
+static void test_opts_tfo(void **state)
+{
+	uint8_t b[40];
+	struct tcp_opts o;
+	size_t len, i;
+
+	(void)state;
+	/* Kind 34: a request (no cookie), and every cookie length up to 38 bytes. */
+	for (len = 2; len <= 40; len++) {
+		memset(b, 0, sizeof(b));
+		b[0] = 34;
+		b[1] = (uint8_t)len;
+		for (i = 2; i < len; i++)
+			b[i] = (uint8_t)(0xa0 + i);
+		opts_decode(b, 40, len % 2, &o);
+		assert_int_equal(o.present & ~TCP_OPT_EOL, TCP_OPT_TFO);
+		assert_int_equal(o.tfo_len, len - 2);
+		assert_memory_equal(o.tfo_cookie, b + 2, len - 2);
+		assert_false(o.malformed);
+		assert_int_equal(o.order[0], TCP_KIND_TFO);
+	}
+	/* Kind 254 with the TFO magic, before kind 34 had a number; without it, unknown. */
+	for (len = 2; len <= 40; len++) {
+		memset(b, 0, sizeof(b));
+		b[0] = 254;
+		b[1] = (uint8_t)len;
+		if (len >= 4)
+			put16(b + 2, 0xf989);
+		for (i = 4; i < len; i++)
+			b[i] = (uint8_t)i;
+		opts_decode(b, 40, false, &o);
+		if (len < 4) {
+			assert_int_equal(o.present & ~TCP_OPT_EOL, 0);
+			assert_int_equal(o.unknown_n, 1);
+			assert_int_equal(o.unknown[0].kind, 254);
+			assert_int_equal(o.unknown[0].len, len);
+			assert_int_equal(o.order[0], 254);
+			continue;
+		}
+		assert_int_equal(o.present & ~TCP_OPT_EOL, TCP_OPT_TFO);
+		assert_int_equal(o.tfo_len, len - 4);
+		assert_memory_equal(o.tfo_cookie, b + 4, len - 4);
+		assert_int_equal(o.order[0], TCP_KIND_TFO);
+		assert_int_equal(o.unknown_n, 0);
+	}
+	b[0] = 254;
+	b[1] = 8;
+	put16(b + 2, 0xf98a);
+	opts_decode(b, 8, false, &o);
+	assert_int_equal(o.present, 0);
+	assert_int_equal(o.unknown_n, 1);
+	assert_int_equal(o.unknown[0].len, 8);
+}
+
+static void test_opts_unknown(void **state)
+{
+	static const uint8_t kinds[] = { 6, 7, 9, 19, 28, 29, 30, 69, 253, 255 };
+	uint8_t b[40];
+	struct tcp_opts o;
+	size_t i;
+
+	(void)state;
+	/* Every other kind is unknown, with its length. */
+	for (i = 0; i < sizeof(kinds); i++) {
+		memset(b, 0, sizeof(b));
+		b[0] = kinds[i];
+		b[1] = (uint8_t)(2 + i * 3);
+		opts_decode(b, 40, i % 2, &o);
+		assert_int_equal(o.present & ~TCP_OPT_EOL, 0);
+		assert_int_equal(o.unknown_n, 1);
+		assert_int_equal(o.unknown[0].kind, kinds[i]);
+		assert_int_equal(o.unknown[0].len, 2 + i * 3);
+		assert_true(tcp_opts_shown(&o));
+		assert_false(o.malformed);
+	}
+	/* As many as fit: twenty of two bytes, in wire order. */
+	for (i = 0; i < 20; i++) {
+		b[2 * i] = (uint8_t)(100 + i);
+		b[2 * i + 1] = 2;
+	}
+	opts_decode(b, 40, false, &o);
+	assert_int_equal(o.unknown_n, 20);
+	assert_int_equal(o.order_n, 20);
+	for (i = 0; i < 20; i++) {
+		assert_int_equal(o.unknown[i].kind, 100 + i);
+		assert_int_equal(o.order[i], 100 + i);
+	}
+	assert_false(o.malformed);
+}
+
+/* A length below 2, or past the header, ends the walk: what came before stays. */
+static void test_opts_bad_lengths(void **state)
+{
+	static const uint8_t kinds[] = { 2, 3, 4, 5, 8, 34, 254, 30 };
+	uint8_t b[40];
+	struct tcp_opts o;
+	size_t k, len, hdr;
+
+	(void)state;
+	for (k = 0; k < sizeof(kinds); k++) {
+		for (len = 0; len < 2; len++) {
+			memset(b, 2, sizeof(b));
+			memcpy(b, (const uint8_t[]){ 1, 3, 3, 5 }, 4);
+			b[4] = kinds[k];
+			b[5] = (uint8_t)len;
+			opts_decode(b, 12, false, &o);
+			assert_true(o.malformed);
+			assert_true(tcp_opts_shown(&o));
+			assert_int_equal(o.present, TCP_OPT_WSCALE);
+			assert_int_equal(o.wscale, 5);
+			assert_int_equal(o.unknown_n, 0);
+			assert_order(&o, (const uint8_t[]){ 1, 3 }, 2);
+		}
+		/* One byte past the header, whatever room the header has. */
+		for (hdr = 4; hdr <= 40; hdr += 4) {
+			memset(b, 0, sizeof(b));
+			memset(b, 1, hdr - 2);
+			b[hdr - 2] = kinds[k];
+			b[hdr - 1] = 3;
+			opts_decode(b, hdr, hdr % 8 == 0, &o);
+			assert_true(o.malformed);
+			assert_int_equal(o.present, 0);
+			assert_int_equal(o.unknown_n, 0);
+			assert_int_equal(o.order_n, hdr - 2);
+		}
+		/* A kind in the last byte of the header has no length: malformed too. */
+		memset(b, 1, sizeof(b));
+		b[39] = kinds[k];
+		opts_decode(b, 40, false, &o);
+		assert_true(o.malformed);
+		assert_int_equal(o.order_n, 39);
+		/* The whole header in one option: fine for TFO and unknown kinds, bad for the others. */
+		memset(b, 0, sizeof(b));
+		b[0] = kinds[k];
+		b[1] = 40;
+		opts_decode(b, 40, false, &o);
+		assert_int_equal(o.malformed, kinds[k] <= TCP_KIND_TS);
+	}
+}
+
+/* A length wrong for its kind, or an option seen before: skipped and flagged, the walk goes on. */
+static void test_opts_wrong_size_and_repeats(void **state)
+{
+	static const struct {
+		uint8_t kind;
+		uint8_t good;
+	} fixed[] = { { 2, 4 }, { 3, 3 }, { 4, 2 }, { 8, 10 } };
+	uint8_t b[40];
+	struct tcp_opts o;
+	size_t i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		for (len = 2; len <= 12; len++) {
+			memset(b, 0, sizeof(b));
+			b[0] = fixed[i].kind;
+			b[1] = (uint8_t)len;
+			memset(b + 2, 0x77, len - 2);
+			b[len] = 30; /* an unknown option after it */
+			b[len + 1] = 2;
+			opts_decode(b, 40, false, &o);
+			assert_int_equal(o.malformed, len != fixed[i].good);
+			assert_int_equal(!!(o.present & ~TCP_OPT_EOL), len == fixed[i].good);
+			assert_int_equal(o.unknown_n, 1);
+			assert_int_equal(o.unknown[0].kind, 30);
+			assert_int_equal(o.order_n, 1 + (len == fixed[i].good) + 1 /* EOL */);
+		}
+	}
+	/* Repeats: the first one counts. */
+	memcpy(b, (const uint8_t[]){ 2, 4, 0, 100, 2, 4, 0, 200, 3, 3, 1, 3, 3, 2, 4, 2, 4, 2,
+				     8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10, 0, 0, 0, 3, 0, 0, 0, 4,
+				     1, 0 },
+	       40);
+	opts_decode(b, 40, false, &o);
+	assert_true(o.malformed);
+	assert_int_equal(o.mss, 100);
+	assert_int_equal(o.wscale, 1);
+	assert_int_equal(o.ts_val, 1);
+	assert_int_equal(o.ts_ecr, 2);
+	assert_order(&o, (const uint8_t[]){ 2, 3, 4, 8, 1, 0 }, 6);
+	memcpy(b, (const uint8_t[]){ 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 5, 10, 0, 0, 0, 3, 0, 0, 0, 4,
+				     34, 4, 1, 2, 254, 6, 0xf9, 0x89, 3, 4, 34, 2, 1, 1, 1, 1,
+				     1, 1, 1, 1 },
+	       40);
+	opts_decode(b, 40, true, &o);
+	assert_true(o.malformed);
+	assert_int_equal(o.sack_n, 1);
+	assert_int_equal(o.sack[0][1], 2);
+	assert_int_equal(o.tfo_len, 2);
+	assert_memory_equal(o.tfo_cookie, ((const uint8_t[]){ 1, 2 }), 2);
+	assert_order(&o, (const uint8_t[]){ 5, 34, 1, 1, 1, 1, 1, 1, 1, 1 }, 10);
+}
+
+/*
+ * The header ends where data offset says: an option that runs past it is malformed, bytes after
+ * it (payload) are never read as options, and a packet cut anywhere inside the options has no
+ * TCP fields (nor options) at all.
+ */
+static void test_opts_header_end(void **state)
+{
+	static const uint8_t all[40] = {
+		2, 4, 0x05, 0xb4,				     /* MSS, ends at 4 */
+		1, 3, 3, 7,					     /* NOP, wscale, ends at 8 */
+		8, 10, 0, 0, 0, 5, 0, 0, 0, 6,			     /* TS, ends at 18 */
+		1, 1,						     /* ends at 20 */
+		5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, /* SACK, ends at 38 */
+		1, 1,
+	};
+	struct tcp_spec t = tcp_default;
+	struct tcp_opts o;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t hdr, cut;
+
+	(void)state;
+	for (hdr = 0; hdr <= 40; hdr += 4) {
+		opts_decode(all, hdr, false, &o);
+		assert_int_equal(!!(o.present & TCP_OPT_MSS), hdr >= 4);
+		assert_int_equal(!!(o.present & TCP_OPT_WSCALE), hdr >= 8);
+		assert_int_equal(!!(o.present & TCP_OPT_TS), hdr >= 20);
+		assert_int_equal(!!(o.present & TCP_OPT_SACK), hdr >= 40);
+		assert_int_equal(o.malformed, (hdr > 8 && hdr < 20) || (hdr > 20 && hdr < 40));
+		/* opt_tail (MSS 0x1111, wscale 14) follows the header and is never seen. */
+		if (hdr >= 4)
+			assert_int_equal(o.mss, 1460);
+		if (hdr >= 8)
+			assert_int_equal(o.wscale, 7);
+	}
+	t.doff = 15;
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_tcp(&p, &t);
+	memcpy(p.b + p.l4_off + 20, all, sizeof(all));
+	for (cut = p.l4_off + 20; cut < p.len; cut++) {
+		memset(&h, 0xaa, sizeof(h));
+		assert_int_equal(decode_exact(p.b, cut, &h), DECODE_OK);
+		assert_int_equal(h.tcp_error, DECODE_TRUNCATED_TCP);
+		assert_int_equal(h.opts.present, 0);
+		assert_int_equal(h.opts.order_n, 0);
+		assert_false(tcp_opts_shown(&h.opts));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1306,6 +1714,15 @@ int main(void)
 		cmocka_unit_test(test_record_every_cut),
 		cmocka_unit_test(test_record_chain_malformed),
 		cmocka_unit_test(test_record_headers_direct),
+		cmocka_unit_test(test_opts_none),
+		cmocka_unit_test(test_opts_syn_and_data),
+		cmocka_unit_test(test_opts_each_alone),
+		cmocka_unit_test(test_opts_sack_blocks),
+		cmocka_unit_test(test_opts_tfo),
+		cmocka_unit_test(test_opts_unknown),
+		cmocka_unit_test(test_opts_bad_lengths),
+		cmocka_unit_test(test_opts_wrong_size_and_repeats),
+		cmocka_unit_test(test_opts_header_end),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
