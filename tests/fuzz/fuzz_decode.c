@@ -50,7 +50,7 @@
 /* Generous room for one line: the JSON line needs under 1 KiB even with every string escaped. */
 #define BIG_CAP 8192
 /* format_table builds the line in a local buffer of this size (output_table.c). */
-#define TABLE_LINE_MAX 384
+#define TABLE_LINE_MAX 640
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -413,9 +413,84 @@ static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
 
 static bool no_tcp_fields(const struct pkt_headers *h)
 {
-	return h->src_port == 0 && h->dst_port == 0 && h->seq == 0 && h->ack == 0 &&
+	static const struct tcp_opts none;
+
+	return !memcmp(&h->opts, &none, sizeof(none)) && h->src_port == 0 && h->dst_port == 0 && h->seq == 0 && h->ack == 0 &&
 	       h->data_offset == 0 && h->flags == 0 && h->window == 0 && h->checksum == 0 &&
 	       h->urgent == 0;
+}
+
+/*
+ * The options against the header's option bytes b[0..n), walked here apart from the decoder: a
+ * kind's fields are those of its first well-formed occurrence; a bad length ends the walk.
+ */
+static void check_opts(const uint8_t *b, size_t n, const struct tcp_opts *o)
+{
+	static const uint8_t fixed[256] = {[2] = 4, [3] = 3, [4] = 2, [8] = 10};
+	size_t i = 0, ord = 0, unk = 0, l;
+	uint8_t seen = 0, bit;
+	bool bad = false, tfo;
+
+	CHECK(o->order_n <= TCP_OPTS_MAX_LEN && o->sack_n <= TCP_OPTS_SACK_MAX &&
+	      o->tfo_len <= TCP_OPTS_COOKIE_MAX && o->unknown_n <= TCP_OPTS_UNKNOWN_MAX);
+	while (i < n) {
+		if (b[i] <= 1) {
+			CHECK(ord < o->order_n && o->order[ord++] == b[i]);
+			if (b[i] == 0) {
+				seen |= TCP_OPT_EOL;
+				break;
+			}
+			i++;
+			continue;
+		}
+		if (n - i < 2 || b[i + 1] < 2 || b[i + 1] > n - i) {
+			bad = true;
+			break;
+		}
+		l = b[i + 1];
+		tfo = b[i] == 34 || (b[i] == 254 && l >= 4 && b[i + 2] == 0xf9 && b[i + 3] == 0x89);
+		bit = b[i] == 2	  ? TCP_OPT_MSS
+		      : b[i] == 3 ? TCP_OPT_WSCALE
+		      : b[i] == 4 ? TCP_OPT_SACK_PERM
+		      : b[i] == 5 ? TCP_OPT_SACK
+		      : b[i] == 8 ? TCP_OPT_TS
+		      : tfo	  ? TCP_OPT_TFO
+				  : 0;
+		if (bit && ((seen & bit) || (fixed[b[i]] && l != fixed[b[i]]) ||
+			    (bit == TCP_OPT_SACK && (l == 2 || (l - 2) % 8)))) {
+			bad = true;
+		} else if (bit) {
+			seen |= bit;
+			CHECK(ord < o->order_n && o->order[ord++] == (tfo ? 34 : b[i]));
+			if (bit == TCP_OPT_MSS)
+				CHECK(o->mss == (b[i + 2] << 8 | b[i + 3]));
+			if (bit == TCP_OPT_WSCALE)
+				CHECK(o->wscale == b[i + 2]);
+			if (bit == TCP_OPT_TS)
+				CHECK(o->ts_val == ((uint32_t)b[i + 2] << 24 | (uint32_t)b[i + 3] << 16 |
+						    (uint32_t)b[i + 4] << 8 | b[i + 5]) &&
+				      o->ts_ecr == ((uint32_t)b[i + 6] << 24 | (uint32_t)b[i + 7] << 16 |
+						    (uint32_t)b[i + 8] << 8 | b[i + 9]));
+			if (bit == TCP_OPT_SACK)
+				CHECK(o->sack_n == (l - 2) / 8 &&
+				      o->sack[o->sack_n - 1][1] ==
+					      ((uint32_t)b[i + l - 4] << 24 |
+					       (uint32_t)b[i + l - 3] << 16 |
+					       (uint32_t)b[i + l - 2] << 8 | b[i + l - 1]));
+			if (bit == TCP_OPT_TFO)
+				CHECK(o->tfo_len == l - (b[i] == 34 ? 2 : 4) &&
+				      memcmp(o->tfo_cookie, b + i + l - o->tfo_len, o->tfo_len) == 0);
+		} else {
+			CHECK(unk < o->unknown_n && o->unknown[unk].kind == b[i] &&
+			      o->unknown[unk].len == l);
+			CHECK(ord < o->order_n && o->order[ord++] == b[i]);
+			unk++;
+		}
+		i += l;
+	}
+	CHECK(o->present == seen && o->malformed == bad && o->order_n == ord &&
+	      o->unknown_n == unk);
+	CHECK(tcp_opts_shown(o) == ((seen & ~TCP_OPT_EOL) || unk || bad));
 }
 
 /* The TCP fields against the bytes at off. */
@@ -432,6 +507,7 @@ static void check_tcp_at(const uint8_t *b, size_t len, size_t off, const struct 
 	CHECK(h->data_offset == b[off + 12] >> 4);
 	CHECK(h->flags == (b[off + 13] | (b[off + 12] & 1) << 8));
 	CHECK(h->urgent == (b[off + 18] << 8 | b[off + 19]));
+	check_opts(b + off + 20, (size_t)h->data_offset * 4 - 20, &h->opts);
 }
 
 /* A raw packet's event against its bytes, without walking them as the decoder does. */
@@ -512,7 +588,8 @@ static bool same_headers(const struct pkt_headers *a, const struct pkt_headers *
 	       a->window == b->window && a->checksum == b->checksum && a->urgent == b->urgent &&
 	       a->tcp_error == b->tcp_error && a->ext_count == b->ext_count &&
 	       a->ext_len == b->ext_len && a->ext_types_n == b->ext_types_n &&
-	       !memcmp(a->ext_types, b->ext_types, a->ext_types_n);
+	       !memcmp(a->ext_types, b->ext_types, a->ext_types_n) &&
+	       !memcmp(&a->opts, &b->opts, sizeof(a->opts));
 }
 
 /* The owner and record fields from the prefix, as the kernel side would write them. */
@@ -703,7 +780,9 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	static char json[BIG_CAP], table[BIG_CAP];
 	const struct pkt_headers *h = &e->hdr;
 	char want[96];
+	const char *opts;
 	size_t n, k;
+	bool shown;
 
 	/* What enrichment adds. */
 	e->proc.hostname = (pre[1] & 7) == 7 ? e->proc.comm : hostnames[pre[1] & 7];
@@ -733,9 +812,43 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 		check_json_field(json, n, "SYN", h->flags & TCP_FLAG_SYN ? "true" : "false");
 		check_json_field(json, n, "NS", h->flags & TCP_FLAG_NS ? "true" : "false");
 	}
+	shown = !h->tcp_error && tcp_opts_shown(&h->opts);
+	CHECK(!memmem(json, n, "\"tcp_options\",", 14) == !shown);
+	CHECK(!memmem(json, n, "\"malformed\":true", 16) == !(shown && h->opts.malformed));
+	if (shown && (h->opts.present & TCP_OPT_MSS)) {
+		snprintf(want, sizeof(want), "%u", h->opts.mss);
+		check_json_field(json, n, "mss", want);
+	}
+	if (shown && (h->opts.present & TCP_OPT_TS)) {
+		snprintf(want, sizeof(want), "%u", h->opts.ts_ecr);
+		check_json_field(json, n, "ts_ecr", want);
+	}
+	CHECK(!memmem(json, n, "\"mss\":", 6) == !(shown && (h->opts.present & TCP_OPT_MSS)));
 
 	n = check_printer(format_table, e, pre[2], table);
 	check_table_line(table, n);
+	/*
+	 * The options come last: " options [...]", then " [bad opt]" for a malformed one. A comm may
+	 * hold " options [" too, but the options never do: the last one is theirs. A line without
+	 * options ends with the length, the chain (B) or the reason (")").
+	 */
+	opts = NULL;
+	for (k = 0; k + 10 <= n; k++)
+		if (!memcmp(table + k, " options [", 10))
+			opts = table + k;
+	CHECK(shown ? opts != NULL : n >= 2 && table[n - 2] != ']');
+	if (shown) {
+		k = (size_t)(table + n - opts);
+		if (h->opts.malformed) {
+			CHECK(k > 12 && memcmp(table + n - 12, "] [bad opt]\n", 12) == 0);
+		} else {
+			CHECK(k > 2 && memcmp(table + n - 2, "]\n", 2) == 0);
+			CHECK(!memmem(opts, k, "[bad opt]", 9));
+		}
+		/* What comes before them ends as a line without options would. */
+		n -= k - 1;
+		table[n - 1] = '\n';
+	}
 	/* The line ends with the chain and the reason, exactly. */
 	k = 0;
 	if (h->ext_count)

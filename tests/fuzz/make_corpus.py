@@ -90,6 +90,11 @@ TCP40 = tcp(flags=0x18, ack=1, opts=bytes([1] * 36 + [0] * 4))
 
 SYN_OPTS = bytes([2, 4, 0xff, 0xd7, 4, 2, 8, 10]) + bytes(8) + bytes([1, 3, 3, 7])  # MSS SACK TS WS
 
+SACK4 = bytes([1, 1, 5, 34]) + b"".join(struct.pack("!II", 1000 * i, 1000 * i + 500)
+                                      for i in range(1, 5)) + bytes([1, 1, 1, 1])
+TFO = bytes([2, 4, 0x05, 0xb4, 34, 10]) + bytes(range(8)) + bytes([254, 8, 0xf9, 0x89, 1, 2, 3, 4, 1, 0])
+UNKNOWN = bytes([30, 4, 0, 0, 19, 2, 254, 4, 0x12, 0x34, 34, 2, 1, 9, 1, 0])
+
 SEEDS = {
     # 20 + 20: a pure ACK, ingress on eth0.
     "ipv4_plain": prefix(direction=INGRESS, ifname=b"eth0", packet_len=40)
@@ -138,6 +143,13 @@ SEEDS = {
     "record_chain9": prefix(ext_count=9, ext_len=72) + record_bytes([60] * 9, DATA[:20]),
     "record_no_tcp": prefix(rec_flags=PKT_F_NO_TCP, ext_count=3, ext_len=24)
     + record_bytes([0, 60, 60], no_tcp=True),
+    # TCP options: four SACK blocks, TFO cookies (kind 34 and the experimental 254), unknown
+    # kinds with a bad length at the end, and the same in a record.
+    "opts_sack4": prefix(packet_len=80) + ipv4(tcp(flags=0x10, ack=1, opts=SACK4)),
+    "opts_tfo": prefix(select=0x01, packet_len=104) + ipv6(tcp(opts=TFO)),
+    "opts_unknown_bad": prefix(packet_len=56) + ipv4(tcp(flags=0x12, opts=UNKNOWN)),
+    "record_opts_sack4": prefix(ext_count=1, ext_len=8) + record_bytes([60], tcp(
+        flags=0x10, ack=1, opts=SACK4)),
     "record_count255": prefix(ext_count=255, ext_len=2400) + record_bytes([60] * 64, DATA[:20]),
 }
 
