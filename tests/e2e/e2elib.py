@@ -38,6 +38,11 @@ TCP_FIELDS = ("srcPort", "dstPort", "seq", "ack", "dataOffset") + FLAGS + (
 EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessId", "userId",
               "processName", "hostName", "cgroupId", "containerId", "args"}
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
+# The tcp_options arg flattened: None when the option (or the whole arg) is absent.
+OPT_FIELDS = ("opt_mss", "opt_wscale", "opt_sack_perm", "opt_sack_blocks", "opt_ts_val",
+              "opt_ts_ecr", "opt_tfo", "opt_unknown", "opt_malformed")
+# Option kinds pktrace decodes (tcp_options keys); any other kind is listed in "unknown".
+KNOWN_OPT_KINDS = {0, 1, 2, 3, 4, 5, 8, 34}
 
 # Every test, in the order registered with @test (run.py and the t_*.py modules).
 TESTS = []
@@ -383,6 +388,11 @@ TSHARK_FIELDS = ["frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ip.len
                  "tcp.seq_raw", "tcp.ack_raw", "tcp.hdr_len", "tcp.flags",
                  "tcp.window_size_value", "tcp.checksum", "tcp.urgent_pointer", "tcp.len",
                  "ip.hdr_len"]
+# Every occurrence of these (joined by "|"), for the options; the fields above take the first.
+TSHARK_OPT_FIELDS = ["tcp.options.mss_val", "tcp.options.wscale.shift", "tcp.options.sack_perm",
+                     "tcp.options.sack_le", "tcp.options.sack_re",
+                     "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr",
+                     "tcp.options.tfo.cookie", "tcp.option_kind"]
 _ns_field = None
 
 
@@ -410,15 +420,17 @@ def _bool(s):
 
 def read_pcap(path):
     """Each TCP packet of the pcap as a dict with the field names of pktrace's events."""
-    fields = TSHARK_FIELDS + [_tshark_ns_field()]
+    fields = TSHARK_FIELDS + TSHARK_OPT_FIELDS + [_tshark_ns_field()]
     cmd = ["tshark", "-n", "-r", path, "-Y", "tcp", "-T", "fields", "-E", "separator=,",
-           "-E", "occurrence=f", "-o", "tcp.analyze_sequence_numbers:FALSE"]
+           "-E", "occurrence=a", "-E", "aggregator=|",
+           "-o", "tcp.analyze_sequence_numbers:FALSE", "-o", "tcp.relative_sequence_numbers:FALSE"]
     for f in fields:
         cmd += ["-e", f]
     r = run(cmd, timeout=60)
     pkts = []
     for line in r.stdout.splitlines():
-        v = dict(zip(fields, line.split(",")))
+        every = dict(zip(fields, line.split(",")))
+        v = {k: x.split("|")[0] for k, x in every.items()}
         flags = _num(v["tcp.flags"])
         ns_bit = bool(flags & FLAG_BITS["NS"])
         assert ns_bit == _bool(v[fields[-1]]), "tshark: tcp.flags and %s disagree: %s" % (
@@ -447,8 +459,37 @@ def read_pcap(path):
         })
         for name in FLAGS:
             p[name] = bool(flags & FLAG_BITS[name])
+        p.update(_tshark_opts(every))
         pkts.append(p)
     return pkts
+
+
+def _tshark_opts(every):
+    """The opt_* fields from tshark's tcp.options.* (all occurrences, "|"-joined)."""
+    def nums(f):
+        return [_num(x) for x in every[f].split("|") if x.strip() != ""]
+
+    kinds = nums("tcp.option_kind")
+    cookie = every["tcp.options.tfo.cookie"].split("|")[0].replace(":", "").lower()
+    tfo = cookie if cookie else ("" if 34 in kinds else None)
+    le, re_ = nums("tcp.options.sack_le"), nums("tcp.options.sack_re")
+    assert len(le) == len(re_), "tshark: sack_le %r, sack_re %r" % (le, re_)
+    unknown = tuple(k for k in kinds if k not in KNOWN_OPT_KINDS and
+                    not (k == 254 and tfo is not None and 34 not in kinds))
+
+    def first(f):
+        n = nums(f)
+        return n[0] if n else None
+
+    return {"opt_mss": first("tcp.options.mss_val"),
+            "opt_wscale": first("tcp.options.wscale.shift"),
+            "opt_sack_perm": True if every["tcp.options.sack_perm"].strip() else None,
+            "opt_sack_blocks": tuple(zip(le, re_)) or None,
+            "opt_ts_val": first("tcp.options.timestamp.tsval"),
+            "opt_ts_ecr": first("tcp.options.timestamp.tsecr"),
+            "opt_tfo": tfo, "opt_unknown": unknown or None,
+            # tshark flags a bad option but names no field for it: real traffic has none.
+            "opt_malformed": None, "opt_kinds": tuple(kinds)}
 
 
 def flag_str(d):
@@ -576,7 +617,9 @@ def _check_types(where, d, problems):
 
 def flatten(ev):
     """An event as one flat dict: metadata and proto_tcp fields plus the process fields; an
-    IPv6 extension-header chain as ext_count, ext_length and ext_types (a tuple)."""
+    IPv6 extension-header chain as ext_count, ext_length and ext_types (a tuple); the
+    tcp_options arg as the OPT_FIELDS (None for an absent option; SACK blocks a tuple of
+    (left, right), unknown options a tuple of their kinds)."""
     args = {a.get("name"): a for a in ev["args"]}
     d = {k: v for k, v in ev.items() if k != "args"}
     meta = dict(args["metadata"]["value"])
@@ -586,6 +629,16 @@ def flatten(ev):
     if ext is not None:
         d["ext_count"], d["ext_length"] = ext["count"], ext["length"]
         d["ext_types"] = tuple(ext["types"])
+    opts = args["tcp_options"]["value"] if "tcp_options" in args else {}
+    d.update({"opt_mss": opts.get("mss"), "opt_wscale": opts.get("wscale"),
+              "opt_sack_perm": opts.get("sack_permitted"),
+              "opt_sack_blocks": tuple(tuple(b) for b in opts["sack_blocks"])
+              if "sack_blocks" in opts else None,
+              "opt_ts_val": opts.get("ts_val"), "opt_ts_ecr": opts.get("ts_ecr"),
+              "opt_tfo": opts.get("tfo_cookie"),
+              "opt_unknown": tuple(u["kind"] for u in opts["unknown"])
+              if "unknown" in opts else None,
+              "opt_malformed": opts.get("malformed")})
     return d
 
 
@@ -597,6 +650,35 @@ def _check_ext(where, ext, problems):
             any(type(t) is not int for t in ext["types"]) or ext["count"] < 1 or \
             len(ext["types"]) != min(ext["count"], 64):
         problems.append("%s: ipv6_ext is %r" % (where, ext))
+
+
+def _check_opts(where, o, problems):
+    """tcp_options: only the keys of options present (at least one), each of its type."""
+    def u(v, bits):
+        return type(v) is int and 0 <= v < 1 << bits
+
+    def block(b):
+        return isinstance(b, list) and len(b) == 2 and all(u(x, 32) for x in b)
+
+    checks = {"mss": lambda v: u(v, 16), "wscale": lambda v: u(v, 8),
+              "sack_permitted": lambda v: v is True,
+              "sack_blocks": lambda v: isinstance(v, list) and 1 <= len(v) <= 4 and
+              all(block(b) for b in v),
+              "ts_val": lambda v: u(v, 32), "ts_ecr": lambda v: u(v, 32),
+              "tfo_cookie": lambda v: isinstance(v, str) and len(v) % 2 == 0 and
+              len(v) <= 76 and all(c in "0123456789abcdef" for c in v),
+              "unknown": lambda v: isinstance(v, list) and 1 <= len(v) <= 20 and
+              all(isinstance(x, dict) and list(x) == ["kind", "length"] and
+                  u(x["kind"], 8) and x["kind"] not in KNOWN_OPT_KINDS and
+                  2 <= x["length"] <= 40 for x in v),
+              "malformed": lambda v: v is True}
+    if not isinstance(o, dict) or not o or not set(o) <= set(checks) or \
+            list(o) != [k for k in checks if k in o] or ("ts_val" in o) != ("ts_ecr" in o):
+        problems.append("%s: tcp_options is %r" % (where, o))
+        return
+    for k, v in o.items():
+        if not checks[k](v):
+            problems.append("%s: tcp_options %s is %r" % (where, k, v))
 
 
 def parse_events(path):
@@ -622,6 +704,14 @@ def parse_events(path):
         args = ev["args"]
         want = [("metadata", "trace.PacketMetadata", META_FIELDS),
                 ("proto_tcp", "trace.ProtoTCP", TCP_FIELDS)]
+        if isinstance(args, list) and len(args) == 3 and isinstance(args[2], dict) and \
+                args[2].get("name") == "tcp_options":
+            opts = args[2]
+            args = args[:2]
+            if opts.get("type") != "trace.TCPOptions" or set(opts) != {"name", "type", "value"}:
+                problems.append("%s: arg tcp_options is %r" % (where, opts))
+                continue
+            _check_opts(where, opts["value"], problems)
         if not isinstance(args, list) or [a.get("name") for a in args] != [w[0] for w in want]:
             problems.append("%s: args %r" % (where, args))
             continue
@@ -663,6 +753,7 @@ def expected_event(pkt, direction, iface, owner=None):
     e = {k: pkt[k] for k in ("src_ip", "dst_ip", "src_port", "dst_port", "protocol",
                              "packet_len", "seq", "ack", "dataOffset", "window", "checksum",
                              "urgent") + FLAGS}
+    e.update({k: pkt[k] for k in OPT_FIELDS})
     e.update({"srcPort": pkt["src_port"], "dstPort": pkt["dst_port"], "iface": iface,
               "direction": direction, "frame": pkt["frame"], "payload": pkt["payload"],
               "time": pkt["time"]})
@@ -715,7 +806,7 @@ def expect_local_addrs(pkts, iface, local_addrs, owners=None):
 
 
 COMPARED = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_len", "iface",
-            "direction") + TCP_FIELDS
+            "direction") + TCP_FIELDS + OPT_FIELDS
 
 
 def match_key(d):

@@ -94,6 +94,28 @@ def harness_selfcheck(w):
                     "dataOffset": offflags >> 12, "flags": offflags & 0x1ff, "window": win,
                     "checksum": csum, "urgent": urg,
                     "packet_len": struct.unpack("!H", ip[2:4])[0]})
+        # The options as read_pcap names them, from a plain walk of the option bytes.
+        opt, i = tcp[20:(offflags >> 12) * 4], 0
+        o = {"opt_mss": None, "opt_wscale": None, "opt_sack_perm": None, "opt_ts_val": None,
+             "opt_ts_ecr": None, "opt_sack_blocks": None}
+        while i < len(opt) and opt[i] != 0:
+            if opt[i] == 1:
+                i += 1
+                continue
+            kind, body = opt[i], opt[i + 2:i + opt[i + 1]]
+            if kind == 2:
+                o["opt_mss"] = struct.unpack("!H", body)[0]
+            elif kind == 3:
+                o["opt_wscale"] = body[0]
+            elif kind == 4:
+                o["opt_sack_perm"] = True
+            elif kind == 8:
+                o["opt_ts_val"], o["opt_ts_ecr"] = struct.unpack("!II", body)
+            elif kind == 5:
+                e = struct.unpack("!%dI" % (len(body) // 4), body)
+                o["opt_sack_blocks"] = tuple(zip(e[::2], e[1::2]))
+            i += opt[i + 1]
+        raw[-1].update(o)
     assert len(raw) == len(pkts) >= 9, "pcap has %d frames, tshark %d" % (len(raw), len(pkts))
     for r, p in zip(raw, pkts):
         bits = sum(1 << i for i, f in enumerate(FLAGS) if p[f])
@@ -102,6 +124,8 @@ def harness_selfcheck(w):
             assert got == r[k], "frame %d %s: tshark %r, raw %r" % (p["frame"], k, got, r[k])
     ports = {cli["port"], port}
     assert all({p["src_port"], p["dst_port"]} == ports for p in pkts), "foreign packets"
+    assert sum(1 for p in pkts if p["opt_mss"] and p["opt_ts_val"] is not None) >= 2, \
+        "no SYN with MSS and timestamps: the options are not read"
     log("tcpdump/tshark agree with a raw parse on %d packets" % len(pkts))
 
 
