@@ -994,6 +994,7 @@ import t_uring  # noqa: E402,F401
 import t_servers  # noqa: E402,F401
 import t_privileges  # noqa: E402,F401
 import t_hardening  # noqa: E402,F401
+import t_options  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------

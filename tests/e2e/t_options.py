@@ -1,0 +1,219 @@
+"""TCP options against tshark's tcp.options.* fields, where the ordinary tests never go.
+
+Every test already compares the options of every event (e2elib's OPT_FIELDS). These add the
+options ordinary loopback traffic lacks: SACK blocks, under loss induced in a router namespace
+between client and server, and TCP Fast Open cookies (a cookie request, then a SYN with the
+cookie and data), with net.ipv4.tcp_fastopen enabled in a namespace.
+
+The kernel here has neither netem nor the gact action and no nftables tools are installed, so
+the loss is a tc (clsact) BPF classifier in direct-action mode, compiled by clang at test time:
+it drops a full-sized IPv4 TCP segment when its IP id is 3 mod 6.
+"""
+import os
+import subprocess
+import sys
+
+from e2elib import (Skip, capture, describe, expect_both_sides, expect_local_addrs,
+                    log, match, netns, peer, pktrace, rand_name, rand_port, rand_tag, read_pcap,
+                    run, test)
+
+DROP_BPF = r"""
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+SEC("tc")
+int drop_some(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    ip->protocol != IPPROTO_TCP || bpf_ntohs(ip->tot_len) < 1000)
+		return TC_ACT_OK;
+	return bpf_ntohs(ip->id) % 6 == 3 ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+# A TFO server and client (peers.py's calling convention: MODE --name N --port P).
+TFO_PEER = r"""
+import argparse, ctypes, socket, sys
+
+def say(*a):
+    print(*a, flush=True)
+
+p = argparse.ArgumentParser()
+p.add_argument("mode")
+p.add_argument("--name", required=True)
+p.add_argument("--port", type=int, required=True)
+p.add_argument("--count", type=int, default=2)
+a = p.parse_args()
+ctypes.CDLL(None, use_errno=True).prctl(15, a.name.encode(), 0, 0, 0)  # PR_SET_NAME
+say("PID", __import__("os").getpid())
+if a.mode == "server":
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+    s.settimeout(20)
+    s.bind(("127.0.0.1", a.port))
+    s.listen(8)
+    say("LISTENING")
+    for _ in range(a.count):
+        c, _ = s.accept()
+        c.settimeout(20)
+        data = c.recv(100)
+        c.sendall(data.upper())
+        c.recv(100)
+        c.close()
+    say("DONE")
+else:
+    for i in range(a.count):
+        c = socket.socket()
+        # Blocking: with a timeout the socket is non-blocking and sendto says EINPROGRESS.
+        c.sendto(b"tfo-%d" % i, socket.MSG_FASTOPEN, ("127.0.0.1", a.port))
+        c.settimeout(20)
+        assert c.recv(100) == b"TFO-%d" % i
+        c.shutdown(socket.SHUT_WR)
+        c.recv(100)
+        c.close()
+    say("DONE")
+"""
+
+
+def ok(proc, timeout=30):
+    assert proc.wait(timeout) == 0, "%s failed: %s" % (proc.name, proc.err.text())
+
+
+def scope(*names):
+    return ["-s", "comm=" + ",".join(names)]
+
+
+@test
+def tcp_options_sack(w):
+    """SACK blocks under loss: client and server in namespaces of their own, a router between
+    them dropping one full-sized segment in six from the client; both ends' events (SYN
+    options, timestamps, the server's SACK blocks) compared with a capture at each end."""
+    src = os.path.join(w, "drop.c")
+    obj = os.path.join(w, "drop.o")
+    with open(src, "w") as f:
+        f.write(DROP_BPF)
+    r = subprocess.run(["clang", "-O2", "-target", "bpf",
+                        "-I/usr/include/%s-linux-gnu" % os.uname().machine, "-c", src, "-o", obj],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise Skip("cannot build the tc drop program: %s" % r.stderr.strip()[-200:])
+    tag = rand_tag()
+    na, nr, nb = "pkt-oa-" + tag, "pkt-or-" + tag, "pkt-ob-" + tag
+    va, vra, vrb, vb = "oa" + tag, "ora" + tag, "orb" + tag, "ob" + tag
+    ip_a, ip_b = "10.77.1.1", "10.77.2.1"
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    pa, pb = os.path.join(w, "a.pcap"), os.path.join(w, "b.pcap")
+    with netns(na), netns(nr), netns(nb):
+        run(["ip", "link", "add", va, "netns", na, "type", "veth", "peer", "name", vra,
+             "netns", nr])
+        run(["ip", "link", "add", vb, "netns", nb, "type", "veth", "peer", "name", vrb,
+             "netns", nr])
+        for ns, dev, addr in ((na, va, ip_a + "/24"), (nr, vra, "10.77.1.2/24"),
+                              (nr, vrb, "10.77.2.2/24"), (nb, vb, ip_b + "/24")):
+            run(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        # One segment per packet (no GSO): more segments, more holes, more SACK blocks.
+        run(["ip", "-n", na, "link", "set", va, "gso_max_segs", "1"])
+        run(["ip", "-n", na, "route", "add", "default", "via", "10.77.1.2"])
+        run(["ip", "-n", nb, "route", "add", "default", "via", "10.77.2.2"])
+        run(["ip", "netns", "exec", nr, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        run(["tc", "-n", nr, "qdisc", "add", "dev", vra, "clsact"])
+        r = run(["tc", "-n", nr, "filter", "add", "dev", vra, "ingress", "bpf", "da", "obj",
+                 obj, "sec", "tc"], check=False)
+        if r.returncode:
+            raise Skip("tc cannot attach a BPF classifier: %s" % r.stderr.strip()[-200:])
+        with capture(va, "tcp port %d" % port, pa, ns=na) as ca, \
+                capture(vb, "tcp port %d" % port, pb, ns=nb) as cb, \
+                pktrace(scope(sn, cn), w) as pt:
+            with peer("server", sn, port, ns=nb, bind=ip_b) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("client", cn, port, ns=na, connect=ip_b, rounds=3,
+                          size=150000) as cli:
+                    ok(cli)
+                ok(srv)
+            ca.stop()
+            cb.stop()
+            events = pt.stop()
+    pk_a, pk_b = read_pcap(pa), read_pcap(pb)
+    sacks = [p for p in pk_b if p["opt_sack_blocks"]]
+    log("client side %d packets, server side %d (%d lost on the way), %d with SACK blocks "
+        "(up to %d blocks)" % (len(pk_a), len(pk_b), len(pk_a) - len(pk_b), len(sacks),
+                              max((len(p["opt_sack_blocks"]) for p in sacks), default=0)))
+    assert len(pk_b) < len(pk_a), "scenario broken: the router dropped nothing"
+    assert sacks, "scenario broken: loss, yet the server sent no SACK blocks"
+    assert any(len(p["opt_sack_blocks"]) >= 2 for p in sacks), \
+        "scenario broken: no packet with two SACK blocks or more"
+    syn = [p for p in pk_a if p["SYN"]]
+    assert all(p["opt_mss"] and p["opt_wscale"] is not None and p["opt_ts_val"] is not None
+               for p in syn) and any(p["opt_sack_perm"] for p in syn), \
+        "scenario broken: SYNs without the usual options: %s" % syn
+    exp = expect_local_addrs(pk_a, va, {ip_a}) + expect_local_addrs(pk_b, vb, {ip_b})
+    m = match(exp, events)
+    m.assert_exact("events under loss")
+    got = [e for e in events if e["opt_sack_blocks"]]
+    assert len(got) == 2 * len(sacks), "%d SACK packets on the wire, %d events with SACK " \
+        "blocks (want the server's egress and the client's ingress of each)" % (
+            len(sacks), len(got))
+    log("e.g. %s sack %s" % (describe(got[0]), got[0]["opt_sack_blocks"]))
+
+
+@test
+def tcp_options_fastopen(w):
+    """TCP Fast Open in a namespace (net.ipv4.tcp_fastopen=3): a SYN with a cookie request,
+    the SYN-ACK with the cookie, then a SYN carrying the cookie and data; every event's options
+    compared with tshark's."""
+    ns = "pkt-tfo-" + rand_tag()
+    port = rand_port()
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    script = os.path.join(w, "tfo_peer.py")
+    with open(script, "w") as f:
+        f.write(TFO_PEER)
+    pcap = os.path.join(w, "lo.pcap")
+    with netns(ns):
+        r = run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3"],
+                check=False)
+        if r.returncode:
+            raise Skip("net.ipv4.tcp_fastopen cannot be set in a namespace: %s" % r.stderr)
+        with capture("lo", "tcp port %d" % port, pcap, ns=ns) as cap, \
+                pktrace(scope(sn, cn), w) as pt:
+            with peer("server", sn, port, ns=ns, script=script) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("client", cn, port, ns=ns, script=script) as cli:
+                    ok(cli)
+                ok(srv)
+            cap.stop()
+            events = pt.stop()
+    pkts = read_pcap(pcap)
+    req = [p for p in pkts if p["SYN"] and not p["ACK"] and p["opt_tfo"] == ""]
+    cookies = [p["opt_tfo"] for p in pkts if p["SYN"] and p["ACK"] and p["opt_tfo"]]
+    data_syn = [p for p in pkts if p["SYN"] and not p["ACK"] and p["opt_tfo"]
+                and p["payload"]]
+    log("TFO on the wire: %d cookie requests, cookies %s, %d SYNs with cookie and data" % (
+        len(req), cookies, len(data_syn)))
+    assert req and cookies and data_syn, "scenario broken: no full TFO exchange on the wire"
+    assert data_syn[0]["opt_tfo"] == cookies[0], "scenario broken: the SYN's cookie is not " \
+        "the one the server gave"
+    m = match(expect_both_sides(pkts, "lo"), events)
+    m.assert_exact("TFO events")
+    tfo = [e for e in events if e["opt_tfo"] is not None]
+    assert len(tfo) == 2 * (len(req) + len(cookies) + len(data_syn)), \
+        "events with tfo_cookie: %s" % [describe(e) for e in tfo]
+    assert any(e["opt_tfo"] == cookies[0] and e["SYN"] and not e["ACK"] for e in events), \
+        "no SYN event carries the cookie %s" % cookies[0]
+
+
+if __name__ == "__main__":
+    sys.exit("run through tests/e2e/run.py")
