@@ -195,7 +195,7 @@ static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 #define KEY(k)                                                                                     \
 	do {                                                                                       \
 		put_mem(c, sep, strlen(sep));                                                      \
-		put_lit(c, "\"" k "\":");                                                           \
+		put_lit(c, "\"" k "\":");                                                          \
 		sep = ",";                                                                         \
 	} while (0)
 	put_lit(c, ",{\"name\":\"tcp_options\",\"type\":\"trace.TCPOptions\",\"value\":{");

@@ -308,7 +308,7 @@ static void put_tcp_opts(struct line *l, const struct tcp_opts *o)
 			}
 			break;
 		default:
-			/* Unknown options are listed in wire order too: the next one is this one. */
+			/* Unknown options are in wire order too: the next one is this one. */
 			put_str(l, "unknown-");
 			put_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
 									: o->order[i]);

@@ -415,9 +415,15 @@ static bool no_tcp_fields(const struct pkt_headers *h)
 {
 	static const struct tcp_opts none;
 
-	return !memcmp(&h->opts, &none, sizeof(none)) && h->src_port == 0 && h->dst_port == 0 && h->seq == 0 && h->ack == 0 &&
+	return !memcmp(&h->opts, &none, sizeof(none)) && h->src_port == 0 && h->dst_port == 0 &&
+	       h->seq == 0 && h->ack == 0 &&
 	       h->data_offset == 0 && h->flags == 0 && h->window == 0 && h->checksum == 0 &&
 	       h->urgent == 0;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /*
@@ -467,19 +473,14 @@ static void check_opts(const uint8_t *b, size_t n, const struct tcp_opts *o)
 			if (bit == TCP_OPT_WSCALE)
 				CHECK(o->wscale == b[i + 2]);
 			if (bit == TCP_OPT_TS)
-				CHECK(o->ts_val == ((uint32_t)b[i + 2] << 24 | (uint32_t)b[i + 3] << 16 |
-						    (uint32_t)b[i + 4] << 8 | b[i + 5]) &&
-				      o->ts_ecr == ((uint32_t)b[i + 6] << 24 | (uint32_t)b[i + 7] << 16 |
-						    (uint32_t)b[i + 8] << 8 | b[i + 9]));
+				CHECK(o->ts_val == be32(b + i + 2) && o->ts_ecr == be32(b + i + 6));
 			if (bit == TCP_OPT_SACK)
 				CHECK(o->sack_n == (l - 2) / 8 &&
-				      o->sack[o->sack_n - 1][1] ==
-					      ((uint32_t)b[i + l - 4] << 24 |
-					       (uint32_t)b[i + l - 3] << 16 |
-					       (uint32_t)b[i + l - 2] << 8 | b[i + l - 1]));
+				      o->sack[0][0] == be32(b + i + 2) &&
+				      o->sack[o->sack_n - 1][1] == be32(b + i + l - 4));
 			if (bit == TCP_OPT_TFO)
 				CHECK(o->tfo_len == l - (b[i] == 34 ? 2 : 4) &&
-				      memcmp(o->tfo_cookie, b + i + l - o->tfo_len, o->tfo_len) == 0);
+				      !memcmp(o->tfo_cookie, b + i + l - o->tfo_len, o->tfo_len));
 		} else {
 			CHECK(unk < o->unknown_n && o->unknown[unk].kind == b[i] &&
 			      o->unknown[unk].len == l);
@@ -828,9 +829,9 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	n = check_printer(format_table, e, pre[2], table);
 	check_table_line(table, n);
 	/*
-	 * The options come last: " options [...]", then " [bad opt]" for a malformed one. A comm may
-	 * hold " options [" too, but the options never do: the last one is theirs. A line without
-	 * options ends with the length, the chain (B) or the reason (")").
+	 * The options come last: " options [...]", then " [bad opt]" for a malformed one. A comm
+	 * may hold " options [" too, but the options never do: the last one is theirs. A line
+	 * without options ends with the length, the chain (B) or the reason (")").
 	 */
 	opts = NULL;
 	for (k = 0; k + 10 <= n; k++)
