@@ -49,6 +49,7 @@ struct app {
 	int out_err;
 	uint64_t bad_claims; /* claim records that did not hold a connection */
 	uint64_t partial_events[DECODE__MAX]; /* written without TCP fields, by reason */
+	uint64_t opts_malformed;              /* events written with a malformed TCP option */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -146,6 +147,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		app->out_err = -err;
 	else if (e->hdr.tcp_error)
 		app->partial_events[e->hdr.tcp_error < DECODE__MAX ? e->hdr.tcp_error : 0]++;
+	if (!err && e->hdr.opts.malformed)
+		app->opts_malformed++;
 	return err;
 }
 
@@ -272,6 +275,9 @@ static void print_summary(struct app *app)
 		if (app->partial_events[i])
 			fprintf(stderr, "pktrace:   events written without TCP fields, '%s': %llu\n",
 				decode_strerror(-i), (unsigned long long)app->partial_events[i]);
+	if (app->opts_malformed)
+		fprintf(stderr, "pktrace:   events with a malformed TCP option (not used): %llu\n",
+			(unsigned long long)app->opts_malformed);
 	if (st[STAT_NOT_TCP])
 		fprintf(stderr, "pktrace:   packets of TCP sockets whose TCP header the kernel side "
 				"could not reach (later fragments, unknown headers), written with their IP "
