@@ -222,6 +222,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 	c->skel->rodata->scope_by_comm = cfg->scope->n_comms > 0;
 	c->skel->rodata->scope_by_uid = cfg->scope->n_uids > 0;
 	c->skel->rodata->follow_forks = cfg->follow_pid > 0;
+	c->skel->rodata->packet_events = cfg->packet_events;
+	c->skel->rodata->flow_events = cfg->flow_events;
 	step = "size the ring buffer (-B)";
 	if (cfg->ringbuf_bytes &&
 	    bpf_map__set_max_entries(c->skel->maps.events,

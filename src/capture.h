@@ -19,6 +19,8 @@ struct capture_config {
 	const struct scope *scope;
 	pid_t follow_pid; /* > 0: trace this process and everything it forks */
 	unsigned long long ringbuf_bytes; /* a power of two; 0: the BPF object's default */
+	int packet_events; /* a packet event is selected: attach and run the packet programs */
+	int flow_events;   /* a flow event is selected: conn_state writes flow records */
 	capture_record_fn on_record;
 	void *ctx;
 };

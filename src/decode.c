@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "decode.h"
+#include "events.h"
 #include "pktrace.h"
 
 #define IPV4_HDR_MIN 20
@@ -474,6 +475,7 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	err = decode_record_headers(r, size, &e->hdr);
 	if (err)
 		return err;
+	e->event = EVENT_NET_PACKET_TCP;
 	e->timestamp_ns = r->ts_ns + boot_to_real_ns;
 	e->egress = r->direction == PKT_EGRESS;
 	e->packet_len = r->pkt_len;
@@ -482,6 +484,85 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	decode_owner(&r->owner, e, uts_key);
 	*ifindex = r->ifindex;
 	return 0;
+}
+
+int decode_flow_record(const void *data, size_t size, uint64_t boot_to_real_ns,
+		       struct pkt_event *e, uint64_t *uts_key)
+{
+	const struct pkt_record *r = data;
+	struct pkt_flow_event *f = &e->flow;
+	struct pkt_flow k;
+	const uint8_t *local, *remote;
+	uint16_t lport, rport;
+	size_t alen;
+
+	if (size < offsetof(struct pkt_record, hdr) || size > sizeof(*r) ||
+	    r->kind != PKT_REC_FLOW || r->hdr_len != sizeof(k) ||
+	    size < offsetof(struct pkt_record, hdr) + sizeof(k))
+		return -DECODE_BAD_RECORD;
+	memcpy(&k, r->hdr, sizeof(k));
+	if ((k.conn.family != 4 && k.conn.family != 6) || k.close_reason > PKT_CLOSE_TIMEOUT ||
+	    k.closed_first > PKT_CLOSER_REMOTE)
+		return -DECODE_BAD_RECORD;
+	memset(f, 0, sizeof(*f));
+	e->event = r->flags & PKT_FLOW_END ? EVENT_NET_FLOW_TCP_END : EVENT_NET_FLOW_TCP_BEGIN;
+	e->timestamp_ns = r->ts_ns + boot_to_real_ns;
+	e->egress = false;
+	e->packet_len = 0;
+	e->ifname[0] = '\0';
+	f->end = r->flags & PKT_FLOW_END;
+	f->outgoing = !(r->flags & PKT_FLOW_PASSIVE);
+	f->begin_seen = f->end && (r->flags & PKT_FLOW_BEGIN_SEEN);
+	f->family = k.conn.family == 6 ? AF_INET6 : AF_INET;
+	alen = k.conn.family == 6 ? 16 : 4;
+	local = k.conn.laddr;
+	remote = k.conn.raddr;
+	lport = k.conn.lport;
+	rport = k.conn.rport;
+	/* src is the initiator: the local side of an outgoing connection. */
+	memcpy(f->src_addr, f->outgoing ? local : remote, alen);
+	memcpy(f->dst_addr, f->outgoing ? remote : local, alen);
+	f->src_port = f->outgoing ? lport : rport;
+	f->dst_port = f->outgoing ? rport : lport;
+	if (f->end) {
+		f->duration_ns = f->begin_seen ? k.duration_ns : 0;
+		/* bytes_acked counts sequence space: the active side's SYN and an acked FIN too. */
+		f->bytes_sent = k.bytes_acked;
+		if (f->outgoing && f->bytes_sent)
+			f->bytes_sent--;
+		if (k.close_reason == PKT_CLOSE_FIN && f->bytes_sent)
+			f->bytes_sent--;
+		f->bytes_received = k.bytes_received;
+		f->retrans_bytes = k.bytes_retrans;
+		f->segs_sent = k.segs_out;
+		f->segs_received = k.segs_in;
+		f->data_segs_sent = k.data_segs_out;
+		f->data_segs_received = k.data_segs_in;
+		f->retrans_segs = k.total_retrans;
+		f->srtt_us = k.srtt_us;
+		f->min_rtt_us = k.min_rtt_us == ~0U ? 0 : k.min_rtt_us;
+		f->delivered_ce = k.delivered_ce;
+		f->close_reason = k.close_reason;
+		f->closed_first = k.closed_first;
+	}
+	decode_owner(&r->owner, e, uts_key);
+	return 0;
+}
+
+const char *flow_close_reason_name(unsigned int reason)
+{
+	static const char *const names[] = {
+		[FLOW_CLOSE_UNKNOWN] = "unknown",       [FLOW_CLOSE_FIN] = "fin",
+		[FLOW_CLOSE_RST_SENT] = "rst_sent",     [FLOW_CLOSE_RST_RECEIVED] = "rst_received",
+		[FLOW_CLOSE_ABORTED] = "aborted",       [FLOW_CLOSE_TIMEOUT] = "timeout",
+	};
+
+	return reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "unknown";
+}
+
+const char *flow_closer_name(unsigned int closer)
+{
+	return closer == FLOW_CLOSER_LOCAL ? "local" : closer == FLOW_CLOSER_REMOTE ? "remote" : "";
 }
 
 void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint64_t *uts_key)

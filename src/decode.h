@@ -61,6 +61,16 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
 		  uint32_t *ifindex, uint64_t *uts_key);
 
+/*
+ * Turn a flow record (PKT_REC_FLOW) into *e (e->event: begin or end, e->flow). Returns 0 or
+ * -DECODE_BAD_RECORD for a record that does not hold a struct pkt_flow.
+ */
+int decode_flow_record(const void *data, size_t size, uint64_t boot_to_real_ns,
+		       struct pkt_event *e, uint64_t *uts_key);
+/* "fin", "rst_sent", ... for an enum flow_close_reason; "" / "local" / "remote" for a closer. */
+const char *flow_close_reason_name(unsigned int reason);
+const char *flow_closer_name(unsigned int closer);
+
 /* Fill the process fields of *e from an owner record; *uts_key for the host name look-up. */
 struct pkt_owner;
 void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint64_t *uts_key);

@@ -123,13 +123,58 @@ struct pkt_process {
 	const char *container_id; /* never NULL; "" for host processes */
 };
 
+/* How a flow ended (as enum pkt_flow_close). */
+enum flow_close_reason {
+	FLOW_CLOSE_UNKNOWN = 0,
+	FLOW_CLOSE_FIN,
+	FLOW_CLOSE_RST_SENT,
+	FLOW_CLOSE_RST_RECEIVED,
+	FLOW_CLOSE_ABORTED,
+	FLOW_CLOSE_TIMEOUT,
+};
+
+/* Who sent the first FIN (as enum pkt_flow_closer). */
+enum flow_closer {
+	FLOW_CLOSER_NONE = 0,
+	FLOW_CLOSER_LOCAL,
+	FLOW_CLOSER_REMOTE,
+};
+
+/* A net_flow_tcp_begin or _end event; src is the initiator, the counters the local socket's. */
+struct pkt_flow_event {
+	bool end;
+	bool outgoing;   /* the local side initiated it (active open) */
+	bool begin_seen; /* end: the begin was seen, duration_ns is valid */
+	int family;      /* AF_INET or AF_INET6 */
+	uint8_t src_addr[16];
+	uint8_t dst_addr[16];
+	uint16_t src_port;
+	uint16_t dst_port;
+	uint64_t duration_ns;
+	uint64_t bytes_sent;
+	uint64_t bytes_received;
+	uint64_t retrans_bytes;
+	uint32_t segs_sent;
+	uint32_t segs_received;
+	uint32_t data_segs_sent;
+	uint32_t data_segs_received;
+	uint32_t retrans_segs;
+	uint32_t srtt_us;
+	uint32_t min_rtt_us;
+	uint32_t delivered_ce;
+	uint8_t close_reason; /* enum flow_close_reason */
+	uint8_t closed_first; /* enum flow_closer */
+};
+
 struct pkt_event {
+	int event;             /* enum event_id: which of the union's parts is valid */
 	uint64_t timestamp_ns; /* wall clock, nanoseconds since the epoch */
 	struct pkt_process proc;
 	char ifname[17];
 	bool egress;
 	uint32_t packet_len;
-	struct pkt_headers hdr;
+	struct pkt_headers hdr;   /* packet events */
+	struct pkt_flow_event flow; /* flow events */
 };
 
 #endif /* PKTRACE_EVENT_H */

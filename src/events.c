@@ -6,7 +6,7 @@
 
 const struct event_set_def event_sets[] = {
 	{ EVSET_NETWORK_EVENTS, "network_events", "every network event", NULL },
-	{ EVSET_FLOWS, "flows", "flow events", "net_flow_tcp_begin and net_flow_tcp_end" },
+	{ EVSET_FLOWS, "flows", "flow events", NULL },
 };
 const size_t event_sets_n = sizeof(event_sets) / sizeof(event_sets[0]);
 
@@ -43,6 +43,36 @@ const struct event_def events[EVENT__COUNT] = {
 			{ EVENT_ARG_PROTO_TCP, "trace.ProtoTCP",
 			  "a TCP header was read" },
 			{ EVENT_ARG_TCP_OPTIONS, "trace.TCPOptions", "the TCP header has options" },
+		},
+	},
+	/* No iface: a flow is read from its socket, which names no device. */
+	[EVENT_NET_FLOW_TCP_BEGIN] = {
+		.id = EVENT_NET_FLOW_TCP_BEGIN,
+		.name = "net_flow_tcp_begin",
+		.sets = EVSET_NETWORK_EVENTS | EVSET_FLOWS,
+		.deps = EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW,
+		.n_args = 5,
+		.args = {
+			{ EVENT_ARG_CONN_DIRECTION, "string", NULL },
+			{ EVENT_ARG_SRC, "string", NULL },
+			{ EVENT_ARG_DST, "string", NULL },
+			{ EVENT_ARG_SRC_PORT, "u16", NULL },
+			{ EVENT_ARG_DST_PORT, "u16", NULL },
+		},
+	},
+	[EVENT_NET_FLOW_TCP_END] = {
+		.id = EVENT_NET_FLOW_TCP_END,
+		.name = "net_flow_tcp_end",
+		.sets = EVSET_NETWORK_EVENTS | EVSET_FLOWS,
+		.deps = EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW,
+		.n_args = 6,
+		.args = {
+			{ EVENT_ARG_CONN_DIRECTION, "string", NULL },
+			{ EVENT_ARG_SRC, "string", NULL },
+			{ EVENT_ARG_DST, "string", NULL },
+			{ EVENT_ARG_SRC_PORT, "u16", NULL },
+			{ EVENT_ARG_DST_PORT, "u16", NULL },
+			{ EVENT_ARG_SUMMARY, "trace.FlowSummary", NULL },
 		},
 	},
 };

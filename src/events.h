@@ -15,6 +15,8 @@
 /* Every event the code can emit. EVENT__COUNT stays below 64: a selection is a uint64_t. */
 enum event_id {
 	EVENT_NET_PACKET_TCP,
+	EVENT_NET_FLOW_TCP_BEGIN,
+	EVENT_NET_FLOW_TCP_END,
 	EVENT__COUNT,
 };
 
@@ -25,7 +27,7 @@ typedef uint64_t event_mask;
 /* Sets an event belongs to (bits of event_def.sets); names in event_sets[]. */
 enum event_set {
 	EVSET_NETWORK_EVENTS = 1 << 0, /* every network event */
-	EVSET_FLOWS = 1 << 1,          /* flow events (none implemented yet) */
+	EVSET_FLOWS = 1 << 1,          /* flow events: a TCP connection's begin and end */
 };
 
 /* Kernel hooks an event needs (bits of event_def.deps); hooks and programs in event_deps[]. */
@@ -41,6 +43,12 @@ enum event_dep {
 #define EVENT_ARG_METADATA "metadata"
 #define EVENT_ARG_PROTO_TCP "proto_tcp"
 #define EVENT_ARG_TCP_OPTIONS "tcp_options"
+#define EVENT_ARG_CONN_DIRECTION "conn_direction"
+#define EVENT_ARG_SRC "src"
+#define EVENT_ARG_DST "dst"
+#define EVENT_ARG_SRC_PORT "src_port"
+#define EVENT_ARG_DST_PORT "dst_port"
+#define EVENT_ARG_SUMMARY "summary"
 
 struct event_arg {
 	const char *name;

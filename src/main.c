@@ -50,6 +50,7 @@ struct app {
 	uint64_t bad_claims; /* claim records that did not hold a connection */
 	uint64_t partial_events[DECODE__MAX]; /* written without TCP fields, by reason */
 	uint64_t opts_malformed;              /* events written with a malformed TCP option */
+	uint64_t flows_unselected;            /* flow records of the flow event not selected */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -152,6 +153,30 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	return err;
 }
 
+/* Decode, enrich and write one flow record. */
+static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
+{
+	struct pkt_event *e = &app->ev;
+	uint64_t uts_key;
+	int err;
+
+	err = decode_flow_record(rec, size, app->boot_to_real_ns, e, &uts_key);
+	if (err) {
+		app->decode_errors[DECODE_BAD_RECORD]++;
+		return 0;
+	}
+	/* A flow whose events were not selected (one of the two): decoded, not written. */
+	if (!(app->opts.events & EVENT_BIT(e->event))) {
+		app->flows_unselected++;
+		return 0;
+	}
+	enrich_process(&app->enrich, &e->proc, uts_key);
+	err = output_event(&app->out, e);
+	if (err)
+		app->out_err = -err;
+	return err;
+}
+
 /* A packet of a connection no task has taken yet: into the hold, keyed by its connection. */
 static int hold_record(struct app *app, const struct pkt_record *rec, size_t size)
 {
@@ -187,7 +212,9 @@ static int on_record(void *ctx, const void *data, size_t size)
 		app->decode_errors[DECODE_BAD_RECORD]++;
 		return 0;
 	}
-	if (rec->kind == PKT_REC_CLAIM) {
+	if (rec->kind == PKT_REC_FLOW) {
+		err = emit_flow(app, rec, size);
+	} else if (rec->kind == PKT_REC_CLAIM) {
 		err = hold__claim(app->hold, rec, size);
 		if (err == -EINVAL) {
 			app->bad_claims++;
@@ -221,11 +248,11 @@ static void print_summary(struct app *app)
 		if (i != DECODE_BAD_RECORD)
 			decoded_bad += app->decode_errors[i];
 	/* Records the kernel submitted that never reached the output (it failed first). */
-	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS];
-	accounted = written + decoded_bad + bad_records + hs->out_of_scope;
+	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
+	accounted = written + decoded_bad + bad_records + hs->out_of_scope + app->flows_unselected;
 	if (records > accounted)
 		unwritten = records - accounted;
-	lost = st[STAT_LOST_RINGBUF] + decoded_bad + bad_records + unwritten;
+	lost = st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
 		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
@@ -236,7 +263,8 @@ static void print_summary(struct app *app)
 		(unsigned long long)(st[STAT_OUT_OF_SCOPE] + st[STAT_DEV_OUT_OF_SCOPE] +
 				     hs->out_of_scope),
 		(unsigned long long)(st[STAT_NO_OWNER] + st[STAT_DEV_NO_OWNER]),
-		(unsigned long long)lost, (unsigned long long)st[STAT_LOST_RINGBUF],
+		(unsigned long long)lost,
+		(unsigned long long)(st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST]),
 		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
 	if (hs->held)
@@ -264,6 +292,9 @@ static void print_summary(struct app *app)
 				"already running on that CPU): %llu; pktrace records owners where this "
 				"cannot happen, but a packet or hand-over seen only there is missing\n",
 			(unsigned long long)skipped);
+	if (st[STAT_FLOWS] || st[STAT_FLOWS_LOST])
+		fprintf(stderr, "pktrace:   flow records: %llu (%llu lost, ring buffer full)\n",
+			(unsigned long long)st[STAT_FLOWS], (unsigned long long)st[STAT_FLOWS_LOST]);
 	if (st[STAT_GONE_FULL])
 		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",
 			(unsigned long long)st[STAT_GONE_FULL]);
@@ -655,6 +686,9 @@ int main(int argc, char **argv)
 	cfg.scope = &app.opts.scope;
 	cfg.follow_pid = child;
 	cfg.ringbuf_bytes = app.opts.ringbuf_bytes;
+	cfg.packet_events = !!(app.opts.events & EVENT_BIT(EVENT_NET_PACKET_TCP));
+	cfg.flow_events = !!(app.opts.events & (EVENT_BIT(EVENT_NET_FLOW_TCP_BEGIN) |
+						EVENT_BIT(EVENT_NET_FLOW_TCP_END)));
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
 	app.capture = capture__open(&cfg);

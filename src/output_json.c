@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "decode.h"
+#include "events.h"
 #include "output.h"
 #include "output_fmt.h"
 
@@ -258,6 +259,92 @@ static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 	put_lit(c, "}}");
 }
 
+/* The envelope's process fields, from ",\"processId\"" to the container id. */
+static void put_process(struct cur *c, const struct pkt_process *p)
+{
+	put_lit(c, ",\"processId\":");
+	put_u64(c, p->pid);
+	put_lit(c, ",\"threadId\":");
+	put_u64(c, p->tid);
+	put_lit(c, ",\"parentProcessId\":");
+	put_u64(c, p->ppid);
+	put_lit(c, ",\"userId\":");
+	put_u64(c, p->uid);
+	put_lit(c, ",\"processName\":");
+	put_json_str(c, p->comm, strnlen(p->comm, sizeof(p->comm)));
+	put_lit(c, ",\"hostName\":");
+	put_json_str(c, p->hostname, strlen(p->hostname));
+	put_lit(c, ",\"cgroupId\":");
+	put_u64(c, p->cgroup_id);
+	put_lit(c, ",\"containerId\":");
+	put_json_str(c, p->container_id, strlen(p->container_id));
+}
+
+#define SUMMARY_U64(c, key, v)                                                                     \
+	do {                                                                                       \
+		put_lit(c, ",\"" key "\":");                                                        \
+		put_u64(c, v);                                                                     \
+	} while (0)
+
+/* net_flow_tcp_begin / net_flow_tcp_end: the same envelope, the flow's args. */
+static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
+{
+	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
+	const struct pkt_flow_event *f = &e->flow;
+	const char *s;
+
+	put_lit(&c, "{\"timestamp\":");
+	put_u64(&c, e->timestamp_ns);
+	if (f->end)
+		put_lit(&c, ",\"eventName\":\"net_flow_tcp_end\"");
+	else
+		put_lit(&c, ",\"eventName\":\"net_flow_tcp_begin\"");
+	put_process(&c, &e->proc);
+	put_lit(&c, ",\"args\":[{\"name\":\"conn_direction\",\"type\":\"string\",\"value\":");
+	if (f->outgoing)
+		put_lit(&c, "\"outgoing\"}");
+	else
+		put_lit(&c, "\"incoming\"}");
+	put_lit(&c, ",{\"name\":\"src\",\"type\":\"string\",\"value\":");
+	put_addr(&c, f->family, f->src_addr);
+	put_lit(&c, "},{\"name\":\"dst\",\"type\":\"string\",\"value\":");
+	put_addr(&c, f->family, f->dst_addr);
+	put_lit(&c, "},{\"name\":\"src_port\",\"type\":\"u16\",\"value\":");
+	put_u64(&c, f->src_port);
+	put_lit(&c, "},{\"name\":\"dst_port\",\"type\":\"u16\",\"value\":");
+	put_u64(&c, f->dst_port);
+	put_char(&c, '}');
+	if (f->end) {
+		put_lit(&c, ",{\"name\":\"summary\",\"type\":\"trace.FlowSummary\",\"value\":{"
+			    "\"begin_seen\":");
+		put_bool(&c, f->begin_seen);
+		SUMMARY_U64(&c, "duration_ns", f->duration_ns);
+		SUMMARY_U64(&c, "bytes_sent", f->bytes_sent);
+		SUMMARY_U64(&c, "bytes_received", f->bytes_received);
+		SUMMARY_U64(&c, "segs_sent", f->segs_sent);
+		SUMMARY_U64(&c, "segs_received", f->segs_received);
+		SUMMARY_U64(&c, "data_segs_sent", f->data_segs_sent);
+		SUMMARY_U64(&c, "data_segs_received", f->data_segs_received);
+		SUMMARY_U64(&c, "retrans_segs", f->retrans_segs);
+		SUMMARY_U64(&c, "retrans_bytes", f->retrans_bytes);
+		SUMMARY_U64(&c, "srtt_us", f->srtt_us);
+		SUMMARY_U64(&c, "min_rtt_us", f->min_rtt_us);
+		SUMMARY_U64(&c, "delivered_ce", f->delivered_ce);
+		put_lit(&c, ",\"close_reason\":");
+		s = flow_close_reason_name(f->close_reason);
+		put_json_str(&c, s, strlen(s));
+		put_lit(&c, ",\"closed_first\":");
+		s = flow_closer_name(f->closed_first);
+		if (*s)
+			put_json_str(&c, s, strlen(s));
+		else
+			put_lit(&c, "null");
+		put_lit(&c, "}}");
+	}
+	put_lit(&c, "]}\n");
+	return c.ovf ? 0 : (size_t)(c.p - dst);
+}
+
 size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 {
 	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
@@ -267,24 +354,12 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	const char *err;
 	size_t i;
 
+	if (e->event != EVENT_NET_PACKET_TCP)
+		return format_flow_json(dst, cap, e);
 	put_lit(&c, "{\"timestamp\":");
 	put_u64(&c, e->timestamp_ns);
-	put_lit(&c, ",\"eventName\":\"net_packet_tcp\",\"processId\":");
-	put_u64(&c, p->pid);
-	put_lit(&c, ",\"threadId\":");
-	put_u64(&c, p->tid);
-	put_lit(&c, ",\"parentProcessId\":");
-	put_u64(&c, p->ppid);
-	put_lit(&c, ",\"userId\":");
-	put_u64(&c, p->uid);
-	put_lit(&c, ",\"processName\":");
-	put_json_str(&c, p->comm, strnlen(p->comm, sizeof(p->comm)));
-	put_lit(&c, ",\"hostName\":");
-	put_json_str(&c, p->hostname, strlen(p->hostname));
-	put_lit(&c, ",\"cgroupId\":");
-	put_u64(&c, p->cgroup_id);
-	put_lit(&c, ",\"containerId\":");
-	put_json_str(&c, p->container_id, strlen(p->container_id));
+	put_lit(&c, ",\"eventName\":\"net_packet_tcp\"");
+	put_process(&c, p);
 
 	put_lit(&c, ",\"args\":[{\"name\":\"metadata\",\"type\":\"trace.PacketMetadata\","
 		    "\"value\":{\"src_ip\":");

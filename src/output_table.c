@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "decode.h"
+#include "events.h"
 #include "output.h"
 #include "output_fmt.h"
 
@@ -342,6 +344,78 @@ size_t format_table_header(char *dst, size_t cap)
 	return line_out(dst, cap, line, &l);
 }
 
+/* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */
+static int fmt_bytes(char *buf, size_t cap, uint64_t v)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int i = -1;
+
+	if (v < 1024)
+		return snprintf(buf, cap, "%lluB", (unsigned long long)v);
+	while (d >= 1024 && i < 3) {
+		d /= 1024;
+		i++;
+	}
+	return snprintf(buf, cap, "%.1f%s", d, unit[i]);
+}
+
+/* 850ns, 120us, 12.3ms, 1.50s */
+static int fmt_duration(char *buf, size_t cap, uint64_t ns)
+{
+	if (ns < 1000)
+		return snprintf(buf, cap, "%lluns", (unsigned long long)ns);
+	if (ns < 1000000)
+		return snprintf(buf, cap, "%lluus", (unsigned long long)(ns / 1000));
+	if (ns < 1000000000)
+		return snprintf(buf, cap, "%.1fms", ns / 1e6);
+	return snprintf(buf, cap, "%.2fs", ns / 1e9);
+}
+
+/*
+ * A flow line: FLOW+ (begin) or FLOW- (end) in the direction column, initiator > responder,
+ * then its direction and, at the end, the summary in human units. Under TABLE_LINE_MAX: the
+ * columns before the summary take at most 160 bytes; each snprintf below has room for its
+ * longest output (104, 27 and 20 bytes, all values at their maximum: see the flow golden file).
+ */
+static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e)
+{
+	const struct pkt_flow_event *f = &e->flow;
+	char line[TABLE_LINE_MAX];
+	struct line l = {.p = line};
+	char buf[64], a[24], b[24], d[24];
+	size_t n, cols;
+
+	fmt_time(buf, e->timestamp_ns);
+	put_col(&l, buf, 15, W_TIME, 15, false, true);
+	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	put_col(&l, buf, n, W_COMM, cols, false, true);
+	put_num(&l, e->proc.pid, W_PID, true);
+	put_col(&l, f->end ? "FLOW-" : "FLOW+", 5, W_DIR, 5, false, true);
+	n = fmt_endpoint(buf, f->family, f->src_addr, f->src_port, true);
+	put_col(&l, buf, n, W_ADDR, n, false, true);
+	n = fmt_endpoint(buf, f->family, f->dst_addr, f->dst_port, true);
+	put_col(&l, buf, n, W_ADDR, n, false, false);
+	put_str(&l, f->outgoing ? " outgoing" : " incoming");
+	if (f->end) {
+		if (f->begin_seen) {
+			fmt_duration(d, sizeof(d), f->duration_ns);
+		} else {
+			memcpy(d, "?", 2);
+		}
+		fmt_bytes(a, sizeof(a), f->bytes_sent);
+		fmt_bytes(b, sizeof(b), f->bytes_received);
+		l.p += snprintf(l.p, 200, " dur %s sent %s recv %s segs %u/%u retrans %u", d, a, b,
+				f->segs_sent, f->segs_received, f->retrans_segs);
+		fmt_duration(d, sizeof(d), (uint64_t)f->srtt_us * 1000);
+		l.p += snprintf(l.p, 64, " srtt %s %s", d, flow_close_reason_name(f->close_reason));
+		if (f->closed_first)
+			l.p += snprintf(l.p, 32, " closed-first %s", flow_closer_name(f->closed_first));
+	}
+	*l.p++ = '\n';
+	return line_out(dst, cap, line, &l);
+}
+
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
@@ -351,6 +425,8 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	char buf[64];
 	size_t n, cols;
 
+	if (e->event != EVENT_NET_PACKET_TCP)
+		return format_table_flow(dst, cap, e);
 	fmt_time(buf, e->timestamp_ns);
 	put_col(&l, buf, 15, W_TIME, 15, false, true);
 	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);

@@ -18,6 +18,10 @@
 #define IPV6_DSTOPTS 60
 #define UTS_NAME_LEN 65
 #define E2BIG 7
+#define EPIPE 32
+#define ECONNABORTED 103
+#define ECONNRESET 104
+#define ETIMEDOUT 110
 #define SHUTDOWN_MASK 3 /* sk_shutdown: RCV_SHUTDOWN | SEND_SHUTDOWN */
 #define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
 /* Ring-buffer space one record takes: the record and its 8-byte header. */
@@ -32,6 +36,8 @@ const volatile bool scope_by_comm = false;
 const volatile bool scope_by_uid = false;
 const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids join the scope */
 const volatile __u64 wakeup_bytes = 1024 * 1024;
+const volatile bool packet_events = true; /* a packet event is selected: the packet hooks emit */
+const volatile bool flow_events = false;  /* a flow event is selected: conn_state emits flows */
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner (the owner record itself travels in every packet record). */
@@ -43,7 +49,10 @@ struct sk_state {
 	/* Set on a listener, so every connection cloned from it starts as not yet taken: its
 	 * owner is the listener's until a task takes it (state_take clears it). */
 	__u8 listener;
-	__u8 pad[5];
+	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
+	__u8 flow_passive; /* the peer initiated the connection */
+	__u8 pad[3];
+	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 
 struct {
@@ -370,6 +379,119 @@ int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 	return owner_use(sk);
 }
 
+/* Why a connection reached TCP_CLOSE from oldstate: the kernel sets sk_err before it closes a
+ * socket on a reset, an abort or a timeout; with no error, a close from a synchronized state
+ * other than the FIN handshake's last ones is tcp_disconnect or close() with unread data or
+ * SO_LINGER 0, which send a reset. */
+static __always_inline __u8 flow_close_reason(const struct sock *sk, int oldstate)
+{
+	int err = BPF_CORE_READ(sk, sk_err);
+
+	if (err == ECONNRESET || err == EPIPE)
+		return PKT_CLOSE_RST_RECEIVED;
+	if (err == ETIMEDOUT)
+		return PKT_CLOSE_TIMEOUT;
+	if (err == ECONNABORTED)
+		return PKT_CLOSE_ABORTED;
+	if (err)
+		return PKT_CLOSE_UNKNOWN;
+	if (oldstate == TCP_LAST_ACK || oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
+	    oldstate == TCP_TIME_WAIT)
+		return PKT_CLOSE_FIN;
+	return PKT_CLOSE_RST_SENT;
+}
+
+/* A flow record: begin (at ESTABLISHED) or end (at TCP_CLOSE, with tcp_sock's counters). */
+static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st,
+				      const struct pkt_conn *c, __u8 flags, int oldstate)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct pkt_record *rec;
+	struct pkt_flow *f;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	rec = bpf_ringbuf_reserve(&events, offsetof(struct pkt_record, hdr) +
+						   sizeof(struct pkt_flow), 0);
+	if (!rec) {
+		stat_inc(STAT_FLOWS_LOST);
+		return;
+	}
+	rec->ts_ns = now;
+	rec->owner = st->owner;
+	rec->pkt_len = 0;
+	rec->ifindex = 0;
+	rec->direction = 0;
+	rec->l3_proto = c->family;
+	rec->hdr_len = sizeof(struct pkt_flow);
+	rec->kind = PKT_REC_FLOW;
+	rec->ext_len = 0;
+	rec->netns = c->netns;
+	rec->ext_count = 0;
+	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
+	rec->ifname[0] = 0;
+	f = (struct pkt_flow *)rec->hdr;
+	__builtin_memset(f, 0, sizeof(*f));
+	f->conn = *c;
+	if (flags & PKT_FLOW_END) {
+		if (st->flow_begin_ns) {
+			flags |= PKT_FLOW_BEGIN_SEEN;
+			f->duration_ns = now - st->flow_begin_ns;
+		}
+		f->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+		f->bytes_received = BPF_CORE_READ(tp, bytes_received);
+		f->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
+		f->segs_out = BPF_CORE_READ(tp, segs_out);
+		f->segs_in = BPF_CORE_READ(tp, segs_in);
+		f->data_segs_out = BPF_CORE_READ(tp, data_segs_out);
+		f->data_segs_in = BPF_CORE_READ(tp, data_segs_in);
+		f->total_retrans = BPF_CORE_READ(tp, total_retrans);
+		f->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+		f->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
+		f->delivered_ce = BPF_CORE_READ(tp, delivered_ce);
+		f->close_reason = flow_close_reason(sk, oldstate);
+		f->closed_first = st->closed_first;
+		st->flow_begin_ns = 0;
+	}
+	rec->flags = flags;
+	stat_inc(STAT_FLOWS);
+	bpf_ringbuf_submit(rec, 0);
+}
+
+/* The flow events of one state change of a socket with pktrace's state (flow_events only).
+ * A passive connection's record is the one cloned from its listener until a task takes it:
+ * its begin names the listener's owner, its end whoever took it. */
+static __always_inline void flow_state(const struct sock *sk, struct sk_state *st, int oldstate,
+				       int newstate)
+{
+	struct pkt_conn c;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return;
+	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
+		st->flow_begin_ns = 0;
+		st->closed_first = PKT_CLOSER_NONE;
+		st->flow_passive = oldstate == TCP_SYN_RECV;
+		if (!st->owner.traced)
+			return;
+		st->flow_begin_ns = bpf_ktime_get_boot_ns();
+		conn_of_sock(sk, &c);
+		flow_emit(sk, st, &c,
+			  oldstate == TCP_SYN_RECV ? PKT_FLOW_PASSIVE : 0, oldstate);
+		return;
+	}
+	if (newstate == TCP_FIN_WAIT1 && !st->closed_first)
+		st->closed_first = PKT_CLOSER_LOCAL;
+	else if (newstate == TCP_CLOSE_WAIT && !st->closed_first)
+		st->closed_first = PKT_CLOSER_REMOTE;
+	if (newstate != TCP_CLOSE || oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
+	    oldstate == TCP_LISTEN || oldstate == TCP_CLOSE || !st->owner.traced)
+		return;
+	conn_of_sock(sk, &c);
+	if (!c.lport)
+		c.lport = st->lport;
+	flow_emit(sk, st, &c, PKT_FLOW_END | (st->flow_passive ? PKT_FLOW_PASSIVE : 0), oldstate);
+}
+
 /* A connection leaves its full socket: remember its last owner for the packets that follow
  * (timewait, kernel replies); a new connection on the same addresses forgets the old one.
  *
@@ -400,6 +522,8 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		return 0;
+	if (flow_events)
+		flow_state(sk, st, oldstate, newstate);
 	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN) {
 		conn_of_sock(sk, &c);
 		__builtin_memset(c.raddr, 0, sizeof(c.raddr));
@@ -795,6 +919,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	__u8 doff, flags = 0;
 	int off;
 
+	if (!packet_events)
+		return 1;
 	sk = skb->sk;
 	if (!sk)
 		return 1;
@@ -930,6 +1056,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	__u8 l3, nh, flags = PKT_F_DEVICE;
 	__u16 l3_off;
 
+	if (!packet_events)
+		return 0;
 	if (direction == PKT_EGRESS) {
 		struct sock *sk = skb->sk;
 

@@ -38,6 +38,7 @@ struct pkt_owner {
 enum pkt_record_kind {
 	PKT_REC_PACKET = 0, /* a packet: hdr[] holds its headers */
 	PKT_REC_CLAIM = 1,  /* a task took a passive connection: hdr[] holds a struct pkt_conn */
+	PKT_REC_FLOW = 2,   /* a TCP connection began or ended: hdr[] holds a struct pkt_flow */
 };
 
 /* Bits of pkt_record.flags for packets. */
@@ -54,6 +55,30 @@ enum pkt_claim {
 	PKT_CLAIM_CLOSED = 3, /* closed before anyone used it: held packets go to the acceptor */
 };
 
+/* pkt_record.flags of a flow record. */
+enum pkt_flow_flag {
+	PKT_FLOW_END = 1 << 0,        /* ended (TCP_CLOSE); else began (ESTABLISHED) */
+	PKT_FLOW_PASSIVE = 1 << 1,    /* the peer initiated it (SYN_RECV -> ESTABLISHED) */
+	PKT_FLOW_BEGIN_SEEN = 1 << 2, /* end: its begin was seen (duration_ns is valid) */
+};
+
+/* How a flow ended, as far as the kernel's socket tells (pkt_flow.close_reason). */
+enum pkt_flow_close {
+	PKT_CLOSE_UNKNOWN = 0,
+	PKT_CLOSE_FIN = 1,          /* both FINs exchanged */
+	PKT_CLOSE_RST_SENT = 2,     /* closed from an open state with no error: a reset went out */
+	PKT_CLOSE_RST_RECEIVED = 3, /* sk_err ECONNRESET or EPIPE */
+	PKT_CLOSE_ABORTED = 4,      /* sk_err ECONNABORTED (SOCK_DESTROY, tcp_abort) */
+	PKT_CLOSE_TIMEOUT = 5,      /* sk_err ETIMEDOUT (retransmits or keepalives gave up) */
+};
+
+/* pkt_flow.closed_first */
+enum pkt_flow_closer {
+	PKT_CLOSER_NONE = 0,   /* no FIN either way before the close (a reset) */
+	PKT_CLOSER_LOCAL = 1,  /* FIN_WAIT1: the local side sent its FIN first */
+	PKT_CLOSER_REMOTE = 2, /* CLOSE_WAIT: the peer's FIN came first */
+};
+
 /* A connection as its local socket sees it; IPv4 addresses in the first 4 bytes. */
 struct pkt_conn {
 	__u32 netns; /* inode number of the network namespace */
@@ -64,6 +89,27 @@ struct pkt_conn {
 	__u16 pad2;
 	__u8 laddr[16];
 	__u8 raddr[16];
+};
+
+/* A flow record's hdr[]: the connection and, at its end, tcp_sock's own counters. */
+struct pkt_flow {
+	struct pkt_conn conn;
+	__u32 pad0;
+	__u64 duration_ns;    /* end with PKT_FLOW_BEGIN_SEEN: since ESTABLISHED */
+	__u64 bytes_acked;    /* payload bytes the peer acknowledged */
+	__u64 bytes_received; /* payload bytes received in order */
+	__u64 bytes_retrans;
+	__u32 segs_out;       /* every segment sent, SYN, FIN and pure ACKs included */
+	__u32 segs_in;
+	__u32 data_segs_out;
+	__u32 data_segs_in;
+	__u32 total_retrans;
+	__u32 srtt_us;        /* smoothed RTT, already shifted back from tp->srtt_us >> 3 */
+	__u32 min_rtt_us;
+	__u32 delivered_ce;
+	__u8 close_reason;    /* enum pkt_flow_close */
+	__u8 closed_first;    /* enum pkt_flow_closer */
+	__u8 pad1[6];
 };
 
 /* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size). */
@@ -115,6 +161,8 @@ enum pkt_stat {
 	STAT_DEV_OUT_OF_SCOPE, /* such packets of untraced last owners */
 	STAT_DEV_NO_OWNER,  /* kernel RSTs for no known connection, not emitted under a scope */
 	STAT_GONE_FULL,     /* closed connections not remembered: table full */
+	STAT_FLOWS,         /* flow records submitted (begin and end) */
+	STAT_FLOWS_LOST,    /* flow records the ring buffer had no room for */
 	STAT__MAX,
 };
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
+#include "events.h"
 #include "pktrace.h"
 
 #define PKT_BUF 8192
@@ -1679,6 +1680,160 @@ static void test_opts_header_end(void **state)
 	}
 }
 
+/* --- Flow records --- */
+
+static size_t flow_rec(struct pkt_record *r, int family, uint8_t flags)
+{
+	struct pkt_flow f = {};
+
+	memset(r, 0, sizeof(*r));
+	r->kind = PKT_REC_FLOW;
+	r->flags = flags;
+	r->ts_ns = 1000;
+	r->owner.pid = 42;
+	memcpy(r->owner.comm, "curl", 5);
+	f.conn.family = family;
+	f.conn.lport = 40000;
+	f.conn.rport = 443;
+	if (family == 4) {
+		memcpy(f.conn.laddr, (uint8_t[]){ 10, 0, 0, 1 }, 4);
+		memcpy(f.conn.raddr, (uint8_t[]){ 10, 0, 0, 2 }, 4);
+	} else {
+		f.conn.laddr[15] = 1;
+		f.conn.raddr[0] = 0xfe;
+		f.conn.raddr[1] = 0x80;
+		f.conn.raddr[15] = 2;
+	}
+	f.duration_ns = 5000000;
+	f.bytes_acked = 102; /* SYN + 100 + FIN */
+	f.bytes_received = 3001;
+	f.segs_out = 6;
+	f.segs_in = 5;
+	f.data_segs_out = 1;
+	f.data_segs_in = 2;
+	f.total_retrans = 1;
+	f.bytes_retrans = 100;
+	f.srtt_us = 250;
+	f.min_rtt_us = ~0U; /* no sample */
+	f.delivered_ce = 3;
+	f.close_reason = PKT_CLOSE_FIN;
+	f.closed_first = PKT_CLOSER_LOCAL;
+	r->hdr_len = sizeof(f);
+	memcpy(r->hdr, &f, sizeof(f));
+	return offsetof(struct pkt_record, hdr) + sizeof(f);
+}
+
+static void test_flow_begin_outgoing(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_event e;
+	uint64_t uts;
+	size_t n = flow_rec(&r, 4, 0);
+
+	(void)state;
+	assert_int_equal(decode_flow_record(&r, n, 10, &e, &uts), 0);
+	assert_int_equal(e.event, EVENT_NET_FLOW_TCP_BEGIN);
+	assert_int_equal(e.timestamp_ns, 1010);
+	assert_false(e.flow.end);
+	assert_true(e.flow.outgoing);
+	assert_int_equal(e.flow.family, AF_INET);
+	/* src is the initiator: the local side */
+	assert_memory_equal(e.flow.src_addr, ((uint8_t[]){ 10, 0, 0, 1 }), 4);
+	assert_memory_equal(e.flow.dst_addr, ((uint8_t[]){ 10, 0, 0, 2 }), 4);
+	assert_int_equal(e.flow.src_port, 40000);
+	assert_int_equal(e.flow.dst_port, 443);
+	/* a begin carries no summary */
+	assert_int_equal(e.flow.bytes_sent, 0);
+	assert_int_equal(e.flow.segs_sent, 0);
+	assert_int_equal(e.proc.pid, 42);
+	assert_string_equal(e.proc.comm, "curl");
+}
+
+static void test_flow_end_summary(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_event e;
+	uint64_t uts;
+	size_t n = flow_rec(&r, 4, PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN);
+
+	(void)state;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), 0);
+	assert_int_equal(e.event, EVENT_NET_FLOW_TCP_END);
+	assert_true(e.flow.end && e.flow.begin_seen && e.flow.outgoing);
+	assert_int_equal(e.flow.duration_ns, 5000000);
+	/* the active side's SYN and the acked FIN are taken out of bytes_acked */
+	assert_int_equal(e.flow.bytes_sent, 100);
+	assert_int_equal(e.flow.bytes_received, 3001);
+	assert_int_equal(e.flow.segs_sent, 6);
+	assert_int_equal(e.flow.segs_received, 5);
+	assert_int_equal(e.flow.data_segs_sent, 1);
+	assert_int_equal(e.flow.data_segs_received, 2);
+	assert_int_equal(e.flow.retrans_segs, 1);
+	assert_int_equal(e.flow.retrans_bytes, 100);
+	assert_int_equal(e.flow.srtt_us, 250);
+	assert_int_equal(e.flow.min_rtt_us, 0); /* ~0: no sample */
+	assert_int_equal(e.flow.delivered_ce, 3);
+	assert_string_equal(flow_close_reason_name(e.flow.close_reason), "fin");
+	assert_string_equal(flow_closer_name(e.flow.closed_first), "local");
+}
+
+static void test_flow_end_passive(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_flow *f = (struct pkt_flow *)r.hdr;
+	struct pkt_event e;
+	uint64_t uts;
+	size_t n = flow_rec(&r, 6, PKT_FLOW_END | PKT_FLOW_PASSIVE);
+
+	(void)state;
+	f->close_reason = PKT_CLOSE_RST_RECEIVED;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), 0);
+	assert_false(e.flow.outgoing);
+	assert_false(e.flow.begin_seen);
+	assert_int_equal(e.flow.duration_ns, 0); /* begin not seen: no duration */
+	assert_int_equal(e.flow.family, AF_INET6);
+	/* src is the initiator: the peer */
+	assert_int_equal(e.flow.src_addr[0], 0xfe);
+	assert_int_equal(e.flow.dst_addr[15], 1);
+	assert_int_equal(e.flow.src_port, 443);
+	assert_int_equal(e.flow.dst_port, 40000);
+	/* passive, no FIN acked: bytes_acked as it is */
+	assert_int_equal(e.flow.bytes_sent, 102);
+	assert_string_equal(flow_close_reason_name(e.flow.close_reason), "rst_received");
+}
+
+static void test_flow_bad_records(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_flow *f = (struct pkt_flow *)r.hdr;
+	struct pkt_event e;
+	uint64_t uts;
+	size_t n;
+
+	(void)state;
+	n = flow_rec(&r, 4, 0);
+	assert_int_equal(decode_flow_record(&r, n - 1, 0, &e, &uts), -DECODE_BAD_RECORD);
+	assert_int_equal(decode_flow_record(&r, offsetof(struct pkt_record, hdr) - 1, 0, &e, &uts),
+			 -DECODE_BAD_RECORD);
+	r.hdr_len--;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), -DECODE_BAD_RECORD);
+	n = flow_rec(&r, 4, 0);
+	r.kind = PKT_REC_CLAIM;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), -DECODE_BAD_RECORD);
+	n = flow_rec(&r, 5, 0);
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), -DECODE_BAD_RECORD);
+	n = flow_rec(&r, 4, 0);
+	f->close_reason = PKT_CLOSE_TIMEOUT + 1;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), -DECODE_BAD_RECORD);
+	n = flow_rec(&r, 4, 0);
+	f->closed_first = 3;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), -DECODE_BAD_RECORD);
+	/* a packet decoder never takes a flow record */
+	n = flow_rec(&r, 4, 0);
+	assert_int_equal(decode_record_headers(&r, n, &e.hdr), -DECODE_BAD_RECORD);
+	assert_string_equal(flow_close_reason_name(99), "unknown");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1723,6 +1878,10 @@ int main(void)
 		cmocka_unit_test(test_opts_bad_lengths),
 		cmocka_unit_test(test_opts_wrong_size_and_repeats),
 		cmocka_unit_test(test_opts_header_end),
+		cmocka_unit_test(test_flow_begin_outgoing),
+		cmocka_unit_test(test_flow_end_summary),
+		cmocka_unit_test(test_flow_end_passive),
+		cmocka_unit_test(test_flow_bad_records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

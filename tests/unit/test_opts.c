@@ -207,14 +207,25 @@ static void test_events(void **state)
 static void test_events_errors(void **state)
 {
 	expect_error(PARSE("-e", "foo"),
-		     "pktrace: unknown event 'foo' (known: net_packet_tcp, network_events, flows)");
+		     "pktrace: unknown event 'foo' (known: net_packet_tcp, net_flow_tcp_begin, "
+		     "net_flow_tcp_end, network_events, flows)");
 	expect_error(PARSE("-e", "net_packet_tcp,net_packet_udp"), "'net_packet_udp'");
 	expect_error(PARSE("-e", "net_packet_tcp,"), "empty event");
 	expect_error(PARSE("--events", ""), "empty event");
 	expect_error(PARSE("-e", "net_packet_tcp", "-e", "Net_packet_tcp"), "'Net_packet_tcp'");
-	/* A set with no event yet is an error, not a silent empty selection. */
-	expect_error(PARSE("-e", "flows"), "set 'flows' has no event yet");
-	expect_error(PARSE("-e", "net_packet_tcp,flows"), "net_flow_tcp_begin");
+}
+
+static void test_flows_set(void **state)
+{
+	event_mask flows = EVENT_BIT(EVENT_NET_FLOW_TCP_BEGIN) | EVENT_BIT(EVENT_NET_FLOW_TCP_END);
+
+	assert_int_equal(PARSE("-e", "flows"), OPTS_RUN);
+	assert_int_equal(o.events, flows);
+	assert_int_equal(PARSE("-e", "net_packet_tcp,flows"), OPTS_RUN);
+	assert_int_equal(o.events, flows | EVENT_BIT(EVENT_NET_PACKET_TCP));
+	assert_int_equal(PARSE("-e", "net_flow_tcp_end"), OPTS_RUN);
+	assert_int_equal(o.events, EVENT_BIT(EVENT_NET_FLOW_TCP_END));
+	assert_int_equal(event_set_members(EVSET_FLOWS), flows);
 }
 
 static void test_list(void **state)
@@ -369,6 +380,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_list, teardown),
 		cmocka_unit_test_teardown(test_scope, teardown),
 		cmocka_unit_test_teardown(test_scope_state_is_reset, teardown),
+		cmocka_unit_test_teardown(test_flows_set, teardown),
 		cmocka_unit_test_teardown(test_scope_errors, teardown),
 		cmocka_unit_test_teardown(test_unknown_option, teardown),
 		cmocka_unit_test_teardown(test_missing_argument, teardown),

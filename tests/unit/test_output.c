@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "decode.h"
+#include "events.h"
 #include "output.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -1670,12 +1671,130 @@ static void test_flush_cancel_nonblocking(void **state)
 	stalled_cancel(true);
 }
 
+/* --- Flow events: the golden files flows.json and flows.table --- */
+
+#define FLOW_GOLDEN_N 5
+
+static void flow_event(struct pkt_event *e, bool end, bool outgoing, int family)
+{
+	memset(e, 0, sizeof(*e));
+	e->event = end ? EVENT_NET_FLOW_TCP_END : EVENT_NET_FLOW_TCP_BEGIN;
+	e->timestamp_ns = 1700000000123456789ULL;
+	e->proc.pid = 4242;
+	e->proc.tid = 4243;
+	e->proc.ppid = 1;
+	e->proc.uid = 1000;
+	e->proc.cgroup_id = 77;
+	strcpy(e->proc.comm, "curl");
+	e->proc.hostname = "host";
+	e->proc.container_id = "";
+	e->flow.end = end;
+	e->flow.outgoing = outgoing;
+	e->flow.family = family;
+	if (family == AF_INET) {
+		inet_pton(AF_INET, "10.0.0.1", e->flow.src_addr);
+		inet_pton(AF_INET, "93.184.216.34", e->flow.dst_addr);
+	} else {
+		inet_pton(AF_INET6, "2001:db8::1", e->flow.src_addr);
+		inet_pton(AF_INET6, "fe80::2", e->flow.dst_addr);
+	}
+	e->flow.src_port = 40000;
+	e->flow.dst_port = 443;
+}
+
+static size_t flow_golden_events(struct pkt_event *ev)
+{
+	/* 0: an outgoing begin */
+	flow_event(&ev[0], false, true, AF_INET);
+	/* 1: its end, closed with FINs, local first: small numbers */
+	flow_event(&ev[1], true, true, AF_INET);
+	ev[1].flow.begin_seen = true;
+	ev[1].flow.duration_ns = 850;
+	ev[1].flow.bytes_sent = 100;
+	ev[1].flow.bytes_received = 1023;
+	ev[1].flow.segs_sent = 6;
+	ev[1].flow.segs_received = 5;
+	ev[1].flow.data_segs_sent = 1;
+	ev[1].flow.data_segs_received = 1;
+	ev[1].flow.srtt_us = 45;
+	ev[1].flow.min_rtt_us = 30;
+	ev[1].flow.close_reason = FLOW_CLOSE_FIN;
+	ev[1].flow.closed_first = FLOW_CLOSER_LOCAL;
+	/* 2: an incoming IPv6 begin */
+	flow_event(&ev[2], false, false, AF_INET6);
+	/* 3: an incoming end whose begin was not seen, reset by the peer, with retransmits */
+	flow_event(&ev[3], true, false, AF_INET6);
+	ev[3].flow.bytes_sent = 1536;
+	ev[3].flow.bytes_received = 12u << 20;
+	ev[3].flow.segs_sent = 9000;
+	ev[3].flow.segs_received = 12000;
+	ev[3].flow.retrans_segs = 12;
+	ev[3].flow.retrans_bytes = 17376;
+	ev[3].flow.srtt_us = 12345;
+	ev[3].flow.min_rtt_us = 9000;
+	ev[3].flow.delivered_ce = 4;
+	ev[3].flow.close_reason = FLOW_CLOSE_RST_RECEIVED;
+	/* 4: the largest values: long durations, terabytes, a timeout, the peer closed first */
+	flow_event(&ev[4], true, true, AF_INET);
+	ev[4].flow.begin_seen = true;
+	ev[4].flow.duration_ns = UINT64_MAX;
+	ev[4].flow.bytes_sent = UINT64_MAX;
+	ev[4].flow.bytes_received = 5ULL << 40;
+	ev[4].flow.segs_sent = UINT32_MAX;
+	ev[4].flow.segs_received = UINT32_MAX;
+	ev[4].flow.data_segs_sent = UINT32_MAX;
+	ev[4].flow.data_segs_received = UINT32_MAX;
+	ev[4].flow.retrans_segs = UINT32_MAX;
+	ev[4].flow.retrans_bytes = UINT64_MAX;
+	ev[4].flow.srtt_us = UINT32_MAX;
+	ev[4].flow.min_rtt_us = UINT32_MAX;
+	ev[4].flow.delivered_ce = UINT32_MAX;
+	ev[4].flow.close_reason = FLOW_CLOSE_TIMEOUT;
+	ev[4].flow.closed_first = FLOW_CLOSER_REMOTE;
+	return FLOW_GOLDEN_N;
+}
+
+static void test_flow_golden(void **state)
+{
+	struct pkt_event ev[FLOW_GOLDEN_N];
+	size_t n = flow_golden_events(ev);
+
+	(void)state;
+	check_golden("flows.json", fmt_buf, format_all_json(fmt_buf, sizeof(fmt_buf), ev, n));
+	check_golden("flows.table", fmt_buf, format_all_table(fmt_buf, sizeof(fmt_buf), ev, n));
+}
+
+/* Each flow line is one line, fits a cap of its own length, and nothing at one byte less. */
+static void test_flow_lines_bounded(void **state)
+{
+	struct pkt_event ev[FLOW_GOLDEN_N];
+	char buf[4096], small[4096];
+	size_t n = flow_golden_events(ev), i, len;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		size_t (*fmt[2])(char *, size_t, const struct pkt_event *) = { format_json,
+									      format_table };
+
+		for (int k = 0; k < 2; k++) {
+			len = fmt[k](buf, sizeof(buf), &ev[i]);
+			assert_true(len > 0 && (k == 0 || len < 640)); /* TABLE_LINE_MAX */
+			assert_int_equal(buf[len - 1], '\n');
+			assert_null(memchr(buf, '\n', len - 1));
+			assert_int_equal(fmt[k](small, len, &ev[i]), len);
+			assert_int_equal(fmt[k](small, len - 1, &ev[i]), 0);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_example),
 		cmocka_unit_test(test_json_golden),
 		cmocka_unit_test(test_table_golden),
+		cmocka_unit_test(test_flow_golden),
+		cmocka_unit_test(test_flow_lines_bounded),
 		cmocka_unit_test(test_one_line_each),
 		cmocka_unit_test(test_json_parses_golden),
 		cmocka_unit_test(test_json_parses_fuzz),
