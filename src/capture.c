@@ -276,17 +276,21 @@ struct capture *capture__open(const struct capture_config *cfg)
 	    !c->skel->links.conn_state || !c->skel->links.scope_follow_fork ||
 	    !c->skel->links.scope_forget_exit)
 		goto fail;
+	/* Only when a packet event is selected: flow events alone cost the traffic nothing. */
 	step = "attach the packet programs (cgroup_skb and the device tracepoints)";
-	c->skel->links.capture_ingress =
-		bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
-	c->skel->links.capture_egress =
-		bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
-	c->skel->links.capture_dev_ingress =
-		bpf_program__attach(c->skel->progs.capture_dev_ingress);
-	c->skel->links.capture_dev_egress = bpf_program__attach(c->skel->progs.capture_dev_egress);
-	if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress ||
-	    !c->skel->links.capture_dev_ingress || !c->skel->links.capture_dev_egress)
-		goto fail;
+	if (cfg->packet_events) {
+		c->skel->links.capture_ingress =
+			bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
+		c->skel->links.capture_egress =
+			bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
+		c->skel->links.capture_dev_ingress =
+			bpf_program__attach(c->skel->progs.capture_dev_ingress);
+		c->skel->links.capture_dev_egress =
+			bpf_program__attach(c->skel->progs.capture_dev_egress);
+		if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress ||
+		    !c->skel->links.capture_dev_ingress || !c->skel->links.capture_dev_egress)
+			goto fail;
+	}
 	step = "attribute sockets opened before pktrace started";
 	err = attribute_existing(c);
 	if (err) {
