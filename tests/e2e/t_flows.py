@@ -88,7 +88,8 @@ def ok(proc, timeout=20):
 
 
 def stop(pt):
-    """SIGINT pktrace, check its exit status, return its JSON lines as dicts."""
+    """SIGINT pktrace, check its exit status, return its JSON lines as dicts (pt.summary: the
+    summary's first line)."""
     time.sleep(0.5)
     pt.proc.signal(signal.SIGINT)
     rc = pt.proc.p.wait(timeout=15)
@@ -98,6 +99,7 @@ def stop(pt):
     m = [l for l in pt.stderr().splitlines() if "events written" in l]
     assert m and m[-1].startswith("pktrace: %d events written" % len(events)), (
         "summary does not count the %d events written: %s" % (len(events), pt.stderr()))
+    pt.summary = m[-1]
     return events
 
 
@@ -127,6 +129,7 @@ def run_connection(w, extra_args, rst=False, send=100, reply=3000):
         time.sleep(0.5)  # the active closer's socket reports its close after its last ACK
         events = stop(pt)
         pkts = read_pcap(cap.stop())
+    run_connection.summary = pt.summary
     return events, pkts, srv, cli, cport, port
 
 
@@ -185,6 +188,8 @@ def flows_fin(w):
     FINs (the client first); no packet event at all."""
     events, pkts, srv, cli, cport, port = run_connection(w, ["-e", "flows"])
     assert all(e["eventName"] != "net_packet_tcp" for e in events), "packet events with -e flows"
+    # the packet programs are not attached: not one packet seen
+    assert " 0 TCP packets seen " in run_connection.summary, run_connection.summary
     check_flows(events, pkts, srv, cli, cport, port, "fin", "fin")
     ends = {e["processId"]: args_of(e)["summary"] for e in events
             if e["eventName"] == "net_flow_tcp_end"}
