@@ -41,6 +41,7 @@
 
 #include "decode.h"
 #include "event.h"
+#include "events.h"
 #include "output.h"
 #include "pktrace.h"
 
@@ -886,6 +887,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The rest of the event, as decode_record() fills it from a record. */
 	memset(&e, 0x5a, sizeof(e)); /* garbage where the decoder must write */
+	e.event = EVENT_NET_PACKET_TCP; /* decode_headers() fills a packet event's headers only */
 	e.egress = pre[0] == PKT_EGRESS;
 	e.packet_len = (uint32_t)le(pre + 3, 4);
 	e.timestamp_ns = le(pre + 7, 8);
