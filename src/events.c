@@ -29,6 +29,12 @@ const struct event_dep_def event_deps[] = {
 };
 const size_t event_deps_n = sizeof(event_deps) / sizeof(event_deps[0]);
 
+/* The args both flow events share; the end event adds its summary. */
+#define FLOW_ARGS                                                                                  \
+	{ EVENT_ARG_CONN_DIRECTION, "string", NULL }, { EVENT_ARG_SRC, "string", NULL },           \
+		{ EVENT_ARG_DST, "string", NULL }, { EVENT_ARG_SRC_PORT, "u16", NULL },            \
+		{ EVENT_ARG_DST_PORT, "u16", NULL }
+
 /* The catalogue. Designated by id, so a row can never sit at another event's index. */
 const struct event_def events[EVENT__COUNT] = {
 	[EVENT_NET_PACKET_TCP] = {
@@ -52,13 +58,7 @@ const struct event_def events[EVENT__COUNT] = {
 		.sets = EVSET_NETWORK_EVENTS | EVSET_FLOWS,
 		.deps = EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW,
 		.n_args = 5,
-		.args = {
-			{ EVENT_ARG_CONN_DIRECTION, "string", NULL },
-			{ EVENT_ARG_SRC, "string", NULL },
-			{ EVENT_ARG_DST, "string", NULL },
-			{ EVENT_ARG_SRC_PORT, "u16", NULL },
-			{ EVENT_ARG_DST_PORT, "u16", NULL },
-		},
+		.args = { FLOW_ARGS },
 	},
 	[EVENT_NET_FLOW_TCP_END] = {
 		.id = EVENT_NET_FLOW_TCP_END,
@@ -66,14 +66,7 @@ const struct event_def events[EVENT__COUNT] = {
 		.sets = EVSET_NETWORK_EVENTS | EVSET_FLOWS,
 		.deps = EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW,
 		.n_args = 6,
-		.args = {
-			{ EVENT_ARG_CONN_DIRECTION, "string", NULL },
-			{ EVENT_ARG_SRC, "string", NULL },
-			{ EVENT_ARG_DST, "string", NULL },
-			{ EVENT_ARG_SRC_PORT, "u16", NULL },
-			{ EVENT_ARG_DST_PORT, "u16", NULL },
-			{ EVENT_ARG_SUMMARY, "trace.FlowSummary", NULL },
-		},
+		.args = { FLOW_ARGS, { EVENT_ARG_SUMMARY, "trace.FlowSummary", NULL } },
 	},
 };
 
