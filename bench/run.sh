@@ -316,7 +316,7 @@ run_one() {
 			sum=$(grep 'events written' "$WORK/$tag.err" || true)
 			captured=$(sed -n 's/^pktrace: \([0-9]*\) events written.*/\1/p' <<<"$sum")
 			lost=$(sed -n 's/.* \([0-9]*\) events lost.*/\1/p' <<<"$sum")
-			seen=$(sed -n 's/.* \([0-9]*\) TCP packets seen.*/\1/p' <<<"$sum")
+			seen=$(sed -n 's/.* \([0-9]*\) packets seen.*/\1/p' <<<"$sum")
 			[ -n "$sum" ] || [ "$status" != ok ] || status=no-summary
 			;;
 		esac

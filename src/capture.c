@@ -224,6 +224,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 	c->skel->rodata->follow_forks = cfg->follow_pid > 0;
 	c->skel->rodata->packet_events = cfg->packet_events;
 	c->skel->rodata->flow_events = cfg->flow_events;
+	c->skel->rodata->sock_protos = cfg->sock_protos;
+	c->skel->rodata->icmp_errors = cfg->icmp_errors;
 	step = "size the ring buffer (-B)";
 	if (cfg->ringbuf_bytes &&
 	    bpf_map__set_max_entries(c->skel->maps.events,

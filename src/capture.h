@@ -21,6 +21,8 @@ struct capture_config {
 	unsigned long long ringbuf_bytes; /* a power of two; 0: the BPF object's default */
 	int packet_events; /* a packet event is selected: attach and run the packet programs */
 	int flow_events;   /* a flow event is selected: conn_state writes flow records */
+	unsigned int sock_protos; /* enum pkt_sock_class: sockets whose packets are emitted */
+	int icmp_errors;   /* emit the kernel's ICMP errors for the (UDP) sockets they quote */
 	capture_record_fn on_record;
 	void *ctx;
 };

@@ -81,13 +81,14 @@ static void chain_add(struct pkt_headers *out, uint8_t type, size_t len)
 }
 
 /*
- * The IPv4 header: addresses and protocol into *out. Negative: no event. 0: the TCP header
- * starts at *l4_off. Positive: an event without TCP fields, for that enum decode_error.
+ * The IPv4 header: its fields into *out. Negative: no event. 0: the transport header starts at
+ * *l4_off. Positive: an event without transport fields, for that enum decode_error.
  */
 static int decode_ipv4(struct reader *r, struct pkt_headers *out, size_t *l4_off)
 {
 	uint8_t ihl = rd_u8(r, 0) & 0x0f;
 	size_t hdr_len = (size_t)ihl * 4;
+	uint16_t frag;
 
 	if (hdr_len < IPV4_HDR_MIN)
 		return -DECODE_BAD_IHL;
@@ -95,16 +96,24 @@ static int decode_ipv4(struct reader *r, struct pkt_headers *out, size_t *l4_off
 	if (!rd_has(r, 0, hdr_len))
 		return -DECODE_TRUNCATED_IP;
 	out->family = AF_INET;
+	out->ip_version = 4;
+	out->ihl = ihl;
+	out->tos = rd_u8(r, 1);
+	out->ip_len = rd_be16(r, 2);
+	out->ip_id = rd_be16(r, 4);
+	frag = rd_be16(r, 6);
+	out->ip_flags = (uint8_t)(frag >> 13);
+	out->frag_off = frag & 0x1fff;
+	out->ttl = rd_u8(r, 8);
+	out->ip_checksum = rd_be16(r, 10);
 	rd_copy(r, 12, out->src_addr, 4);
 	rd_copy(r, 16, out->dst_addr, 4);
-	out->protocol = rd_u8(r, 9);
+	out->protocol = out->next_header = rd_u8(r, 9);
 	if (r->overrun)
 		return -DECODE_TRUNCATED_IP;
-	/* Only the first fragment carries the TCP header; later ones start mid-segment. */
-	if (rd_be16(r, 6) & 0x1fff)
+	/* Only the first fragment carries the transport header; later ones start mid-segment. */
+	if (out->frag_off)
 		return DECODE_FRAGMENT;
-	if (out->protocol != IPPROTO_TCP)
-		return DECODE_NOT_TCP;
 	*l4_off = hdr_len;
 	return DECODE_OK;
 }
@@ -121,6 +130,12 @@ static int decode_ipv6_fixed(struct reader *r, struct pkt_headers *out)
 	if (!rd_has(r, 0, IPV6_HDR_LEN))
 		return -DECODE_TRUNCATED_IP;
 	out->family = AF_INET6;
+	out->ip_version = 6;
+	out->tos = (uint8_t)(rd_be16(r, 0) >> 4);
+	out->flow_label = rd_be32(r, 0) & 0xfffff;
+	out->ip_len = rd_be16(r, 4);
+	out->next_header = rd_u8(r, 6);
+	out->ttl = rd_u8(r, 7);
 	rd_copy(r, 8, out->src_addr, 16);
 	rd_copy(r, 24, out->dst_addr, 16);
 	return r->overrun ? -DECODE_TRUNCATED_IP : DECODE_OK;
@@ -139,12 +154,7 @@ static int decode_ipv6(struct reader *r, struct pkt_headers *out, size_t *l4_off
 		return err;
 	next = rd_u8(r, 6);
 	/* Each header is at least 8 bytes and must lie within len: the walk ends with the buffer. */
-	while (next != IPPROTO_TCP) {
-		/* UDP, ICMPv6, ESP, no-next-header: nothing here we can decode as TCP. */
-		if (!ipv6_is_ext(next)) {
-			out->protocol = next;
-			return DECODE_NOT_TCP;
-		}
+	while (ipv6_is_ext(next)) {
 		/* Cut inside the chain: the rest of it, and the protocol, are unknown. */
 		out->protocol = IPPROTO_RAW;
 		if (!rd_has(r, off, 2))
@@ -168,7 +178,7 @@ static int decode_ipv6(struct reader *r, struct pkt_headers *out, size_t *l4_off
 		}
 		off += hdr_len;
 	}
-	out->protocol = IPPROTO_TCP;
+	out->protocol = next;
 	*l4_off = off;
 	return DECODE_OK;
 }
@@ -318,12 +328,78 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	return DECODE_OK;
 }
 
+/* Transport headers other than TCP: UDP's 8 bytes, ICMP's and ICMPv6's first 8 (4 at least). */
+#define UDP_HDR_LEN 8
+#define ICMP_HDR_MIN 4
+#define ICMP_HDR_LEN 8
+
+static int decode_udp(struct reader *r, size_t off, struct pkt_headers *out)
+{
+	if (!rd_has(r, off, UDP_HDR_LEN))
+		return DECODE_TRUNCATED_L4;
+	out->src_port = rd_be16(r, off);
+	out->dst_port = rd_be16(r, off + 2);
+	out->udp_len = rd_be16(r, off + 4);
+	out->checksum = rd_be16(r, off + 6);
+	return DECODE_OK;
+}
+
+/* ICMP and ICMPv6 share the first four bytes; id and seq are the next four when present. */
+static int decode_icmp(struct reader *r, size_t off, struct pkt_headers *out)
+{
+	if (!rd_has(r, off, ICMP_HDR_MIN))
+		return DECODE_TRUNCATED_L4;
+	out->icmp_type = rd_u8(r, off);
+	out->icmp_code = rd_u8(r, off + 1);
+	out->checksum = rd_be16(r, off + 2);
+	if (rd_has(r, off, ICMP_HDR_LEN)) {
+		out->icmp_id = rd_be16(r, off + 4);
+		out->icmp_seq = rd_be16(r, off + 6);
+	}
+	return DECODE_OK;
+}
+
+/* The transport header at off, by out->protocol; protocols pktrace does not decode have no
+ * fields and no error (their packets are IP events only). */
+static int decode_l4(struct reader *r, size_t off, struct pkt_headers *out)
+{
+	switch (out->protocol) {
+	case IPPROTO_TCP:
+		return decode_tcp(r, off, out);
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		return decode_udp(r, off, out);
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return decode_icmp(r, off, out);
+	default:
+		return DECODE_OK;
+	}
+}
+
+/* Bytes decode_l4 read at most: where a record's extension-header types start. */
+static size_t l4_len_of(const struct pkt_headers *h)
+{
+	switch (h->protocol) {
+	case IPPROTO_TCP:
+		return (size_t)h->data_offset * 4;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		return UDP_HDR_LEN;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return ICMP_HDR_LEN;
+	default:
+		return 0;
+	}
+}
+
 /* err from an IP or TCP step: negative ends decoding, positive makes the event partial. */
 static int finish(struct pkt_headers *out, int err)
 {
 	if (err < 0)
 		return err;
-	out->tcp_error = (uint8_t)err;
+	out->l4_error = (uint8_t)err;
 	return DECODE_OK;
 }
 
@@ -350,11 +426,11 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 	}
 	if (err)
 		return finish(out, err);
-	return finish(out, decode_tcp(&r, l4_off, out));
+	return finish(out, decode_l4(&r, l4_off, out));
 }
 
 /*
- * A record's IPv6 headers: the fixed header, then the TCP header (unless PKT_F_NO_TCP), then
+ * A record's IPv6 headers: the fixed header, then the TCP header (unless PKT_F_NO_L4), then
  * min(ext_count, PKT_EXT_TYPES) type bytes. The chain itself is not in hdr[].
  */
 static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
@@ -371,30 +447,25 @@ static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
 	first = rd_u8(r, 6);
 	/* A length needs a chain; a chain has a length, but one that ends short of TCP may not say. */
 	if (rec->ext_count == 0 ? rec->ext_len != 0
-				: rec->ext_len == 0 && !(rec->flags & PKT_F_NO_TCP))
+				: rec->ext_len == 0 && !(rec->flags & PKT_F_NO_L4))
 		return -DECODE_BAD_RECORD;
 	out->ext_count = rec->ext_count;
 	out->ext_len = rec->ext_len;
-	if (rec->ext_count == 0) {
-		out->protocol = first;
-		if (first != IPPROTO_TCP)
-			err = DECODE_NOT_TCP;
-		else if (rec->flags & PKT_F_NO_TCP)
-			err = DECODE_NO_TCP;
+	if (rec->flags & PKT_F_NO_L4) {
+		/* What follows a chain the kernel could not walk to its end is unknown. */
+		out->protocol = rec->ext_count ? IPPROTO_RAW : first;
+		err = DECODE_NO_L4;
 	} else {
-		/* What follows the chain is only known once the TCP header is read. */
-		out->protocol = IPPROTO_RAW;
-		if (rec->flags & PKT_F_NO_TCP)
-			err = DECODE_NO_TCP;
-	}
-	if (!err) {
-		err = decode_tcp(r, IPV6_HDR_LEN, out);
-		/* Cut inside the TCP header: where the types start is unknown, so none are listed. */
+		/* The chain is not in the record: the kernel says where it led. */
+		out->protocol = rec->ext_count ? rec->l4_proto : first;
+		if (rec->ext_count && ipv6_is_ext(out->protocol))
+			return -DECODE_BAD_RECORD;
+		err = decode_l4(r, IPV6_HDR_LEN, out);
+		/* Cut inside the transport header: where the types start is unknown, so none are
+		 * listed. */
 		if (err)
 			return err;
-		types_off += (size_t)out->data_offset * 4;
-	} else if (!(rec->flags & PKT_F_NO_TCP)) {
-		return err;
+		types_off += l4_len_of(out);
 	}
 	/* The count says the types are there: a record without room for them is malformed. */
 	if (!rd_has(r, types_off, n_types))
@@ -429,14 +500,14 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
 		err = decode_ipv4(&rd, out, &l4_off);
 		if (err < 0)
 			return err;
-		if (r->flags & PKT_F_NO_TCP)
-			return finish(out, err ? err : DECODE_NO_TCP);
+		if (r->flags & PKT_F_NO_L4)
+			return finish(out, err ? err : DECODE_NO_L4);
 		if (!err)
-			err = decode_tcp(&rd, l4_off, out);
+			err = decode_l4(&rd, l4_off, out);
 		return finish(out, err);
 	case 6:
 		err = decode_record_ipv6(&rd, r, out);
-		/* A partial IPv6 record still has its chain summary: tcp_error alone marks it. */
+		/* A partial IPv6 record still has its chain summary: l4_error alone marks it. */
 		return finish(out, err);
 	default:
 		return -DECODE_BAD_IP_VERSION;
@@ -448,12 +519,12 @@ static const char *const decode_errors[DECODE__MAX] = {
 	[DECODE_TRUNCATED_IP] = "truncated IP header",
 	[DECODE_BAD_IP_VERSION] = "bad IP version",
 	[DECODE_BAD_IHL] = "bad IPv4 header length",
-	[DECODE_NOT_TCP] = "not TCP",
 	[DECODE_FRAGMENT] = "non-first fragment",
 	[DECODE_TRUNCATED_TCP] = "truncated TCP header",
 	[DECODE_BAD_DATA_OFFSET] = "bad TCP data offset",
 	[DECODE_BAD_RECORD] = "malformed ring-buffer record",
-	[DECODE_NO_TCP] = "no TCP header",
+	[DECODE_NO_L4] = "no transport header",
+	[DECODE_TRUNCATED_L4] = "truncated transport header",
 };
 
 const char *decode_strerror(int err)
@@ -476,6 +547,7 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 	if (err)
 		return err;
 	e->event = EVENT_NET_PACKET_TCP;
+	e->sk_proto = r->sk_proto;
 	e->timestamp_ns = r->ts_ns + boot_to_real_ns;
 	e->egress = r->direction == PKT_EGRESS;
 	e->packet_len = r->pkt_len;
@@ -547,6 +619,32 @@ int decode_flow_record(const void *data, size_t size, uint64_t boot_to_real_ns,
 	}
 	decode_owner(&r->owner, e, uts_key);
 	return 0;
+}
+
+event_mask decode_packet_events(const struct pkt_event *e)
+{
+	const struct pkt_headers *h = &e->hdr;
+	/* A packet whose transport header is missing is still an event of its socket's kind. */
+	uint8_t p = h->l4_error && e->sk_proto != IPPROTO_RAW ? e->sk_proto : h->protocol;
+	event_mask m = h->family == AF_INET6 ? EVENT_BIT(EVENT_NET_PACKET_IPV6)
+					     : EVENT_BIT(EVENT_NET_PACKET_IPV4);
+
+	switch (p) {
+	case IPPROTO_TCP:
+		m |= EVENT_BIT(EVENT_NET_PACKET_TCP);
+		break;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		m |= EVENT_BIT(EVENT_NET_PACKET_UDP);
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		/* A ping socket is ICMP or ICMPv6 by its family, and so are its packets. */
+		m |= h->family == AF_INET6 ? EVENT_BIT(EVENT_NET_PACKET_ICMPV6)
+					   : EVENT_BIT(EVENT_NET_PACKET_ICMP);
+		break;
+	}
+	return m;
 }
 
 const char *flow_close_reason_name(unsigned int reason)

@@ -7,33 +7,34 @@
 #include <stdint.h>
 
 #include "event.h"
+#include "events.h"
 
 enum decode_error {
 	DECODE_OK = 0,
 	DECODE_TRUNCATED_IP,   /* fewer bytes than the IP header (or an extension header) needs */
 	DECODE_BAD_IP_VERSION, /* version nibble is neither 4 nor 6 */
 	DECODE_BAD_IHL,        /* IPv4 header length below 20 bytes */
-	DECODE_NOT_TCP,        /* next protocol is not TCP */
 	DECODE_FRAGMENT,       /* a non-first fragment: no TCP header in it */
 	DECODE_TRUNCATED_TCP,  /* fewer bytes than the TCP header (with its options) needs */
 	DECODE_BAD_DATA_OFFSET, /* TCP data offset below 5 words */
 	DECODE_BAD_RECORD,     /* a ring-buffer record that does not hold what its fields say */
-	DECODE_NO_TCP,         /* the kernel could reach no TCP header (PKT_F_NO_TCP) */
+	DECODE_NO_L4,          /* the kernel could reach no transport header (PKT_F_NO_L4) */
+	DECODE_TRUNCATED_L4,   /* fewer bytes than a UDP or ICMP header needs */
 	DECODE__MAX,
 };
 
 /*
  * Two outcomes are errors of different weight. A negative return: not even the IP header could
  * be read (or the record is malformed); there is no event, *out is unspecified, and the caller
- * counts it as a decode error. A return of 0 with out->tcp_error set (DECODE_NOT_TCP,
- * DECODE_FRAGMENT, DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET, DECODE_NO_TCP, or
- * DECODE_TRUNCATED_IP for an extension-header chain cut short): the packet has no TCP header we
- * can read, but it is still an event with its addresses and chain, to be written and counted
- * apart from the decode errors.
+ * counts it as a decode error. A return of 0 with out->l4_error set (DECODE_TRUNCATED_L4,
+ * DECODE_FRAGMENT, DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET, DECODE_NO_L4, or
+ * DECODE_TRUNCATED_IP for an extension-header chain cut short): the packet has no transport
+ * header we can read, but it is still an event with its addresses and chain, to be written and
+ * counted apart from the decode errors.
  */
-static inline int decode_error_is_partial(int tcp_error)
+static inline int decode_error_is_partial(int l4_error)
 {
-	return tcp_error > 0 && tcp_error < DECODE__MAX && tcp_error != DECODE_BAD_RECORD;
+	return l4_error > 0 && l4_error < DECODE__MAX && l4_error != DECODE_BAD_RECORD;
 }
 
 /*
@@ -56,10 +57,13 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
  * Turn one ring-buffer record (struct pkt_record, size bytes) into *e: every field but the host
  * name and container id, which enrichment adds. e->ifname is "" when the kernel gave no name.
  * *ifindex and *uts_key are set for the caller's look-ups. Returns 0 (an event to write, maybe
- * without TCP fields: e->hdr.tcp_error) or a negative enum decode_error (no event).
+ * without TCP fields: e->hdr.l4_error) or a negative enum decode_error (no event).
  */
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
 		  uint32_t *ifindex, uint64_t *uts_key);
+
+/* The packet events one decoded packet gives: its IP event, and its transport's (if any). */
+event_mask decode_packet_events(const struct pkt_event *e);
 
 /*
  * Turn a flow record (PKT_REC_FLOW) into *e (e->event: begin or end, e->flow). Returns 0 or

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* A decoded net_packet_tcp event: what the decoder produces and the printers consume. */
+/* A decoded event (a packet or a flow): what the decoder produces and the printers consume. */
 #ifndef PKTRACE_EVENT_H
 #define PKTRACE_EVENT_H
 
@@ -85,28 +85,51 @@ static inline bool tcp_opts_shown(const struct tcp_opts *o)
 }
 
 /*
- * Fields of the IP and TCP headers, in host byte order, raw as on the wire. When tcp_error is
- * not 0 no TCP header could be read: the event still names the addresses and the chain, and
- * every TCP field (ports included) is 0.
+ * Fields of the IP and transport headers, in host byte order, raw as on the wire. When l4_error
+ * is not 0 no transport header could be read: the event still names the addresses, the IP
+ * header and the chain, and every transport field (ports included) is 0.
  */
 struct pkt_headers {
 	int family; /* AF_INET or AF_INET6 */
 	uint8_t src_addr[16];
 	uint8_t dst_addr[16];
-	uint8_t protocol; /* IPPROTO_TCP, or what follows the IP headers instead (255: unknown) */
-	uint8_t tcp_error; /* 0, or the enum decode_error (positive) why the TCP fields are missing */
+	/* The transport protocol: what follows the IP headers (IPPROTO_RAW, 255: unknown) */
+	uint8_t protocol;
+	uint8_t l4_error;  /* 0, or the enum decode_error (positive) why transport fields are missing */
 	uint8_t ext_count; /* IPv6 extension headers before the transport header (255: or more) */
 	uint8_t ext_types_n; /* types listed in ext_types: min(ext_count, EVENT_EXT_TYPES) or fewer */
 	uint32_t ext_len;  /* total bytes of those extension headers */
 	uint8_t ext_types[EVENT_EXT_TYPES]; /* their next-header values, in chain order */
+
+	/* The IP header. */
+	uint8_t ip_version;
+	uint8_t ihl;         /* IPv4: header length in 32-bit words */
+	uint8_t tos;         /* IPv4 type of service, IPv6 traffic class */
+	uint8_t ip_flags;    /* IPv4: the three flag bits (4 reserved, 2 DF, 1 MF) */
+	uint16_t ip_len;     /* IPv4 total length, IPv6 payload length */
+	uint16_t ip_id;      /* IPv4 */
+	uint16_t frag_off;   /* IPv4: fragment offset in 8-byte units */
+	uint8_t ttl;         /* IPv4 TTL, IPv6 hop limit */
+	uint8_t next_header; /* IPv4 protocol; IPv6: the fixed header's next header */
+	uint16_t ip_checksum; /* IPv4 */
+	uint32_t flow_label;  /* IPv6 */
+
+	/* TCP and UDP */
 	uint16_t src_port;
 	uint16_t dst_port;
+	uint16_t checksum;   /* the transport header's: TCP, UDP, ICMP or ICMPv6 */
+	uint16_t udp_len;    /* UDP length field */
+	/* ICMP and ICMPv6 */
+	uint8_t icmp_type;
+	uint8_t icmp_code;
+	uint16_t icmp_id;    /* echo request and reply: identifier and sequence (else the raw */
+	uint16_t icmp_seq;   /* bytes 4-7 of the header) */
+	/* TCP */
 	uint32_t seq;
 	uint32_t ack;
 	uint8_t data_offset; /* in 32-bit words */
 	uint16_t flags;      /* enum tcp_flag bits */
 	uint16_t window;
-	uint16_t checksum;
 	uint16_t urgent;
 	struct tcp_opts opts; /* all 0 without TCP fields or options */
 };
@@ -173,6 +196,7 @@ struct pkt_event {
 	char ifname[17];
 	bool egress;
 	uint32_t packet_len;
+	uint8_t sk_proto;         /* packet events: the socket's class (pktrace.h, pkt_record) */
 	struct pkt_headers hdr;   /* packet events */
 	struct pkt_flow_event flow; /* flow events */
 };

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "pktrace.h"
 
 const struct event_set_def event_sets[] = {
 	{ EVSET_NETWORK_EVENTS, "network_events", "every network event", NULL },
@@ -29,6 +30,24 @@ const struct event_dep_def event_deps[] = {
 };
 const size_t event_deps_n = sizeof(event_deps) / sizeof(event_deps[0]);
 
+/* What every packet event needs: who owns each socket, packets at the socket and the device. */
+#define PACKET_DEPS                                                                                \
+	(EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW | EVDEP_CGROUP_SKB |           \
+	 EVDEP_DEVICE_PATH)
+
+#define PKT_SOCK_ALL (PKT_SOCK_TCP | PKT_SOCK_UDP | PKT_SOCK_ICMP | PKT_SOCK_RAW)
+
+/* A packet event with one protocol arg after the metadata. */
+#define PACKET_EVENT(id_, name_, socks_, arg_, type_, when_)                                      \
+	[id_] = { .id = id_,                                                                       \
+		  .name = name_,                                                                   \
+		  .sets = EVSET_NETWORK_EVENTS,                                                    \
+		  .deps = PACKET_DEPS,                                                             \
+		  .socks = socks_,                                                                 \
+		  .n_args = 2,                                                                     \
+		  .args = { { EVENT_ARG_METADATA, "trace.PacketMetadata", NULL },                  \
+			    { arg_, type_, when_ } } }
+
 /* The args both flow events share; the end event adds its summary. */
 #define FLOW_ARGS                                                                                  \
 	{ EVENT_ARG_CONN_DIRECTION, "string", NULL }, { EVENT_ARG_SRC, "string", NULL },           \
@@ -41,8 +60,8 @@ const struct event_def events[EVENT__COUNT] = {
 		.id = EVENT_NET_PACKET_TCP,
 		.name = "net_packet_tcp",
 		.sets = EVSET_NETWORK_EVENTS,
-		.deps = EVDEP_SOCKET_OWNER | EVDEP_CONN_STATE | EVDEP_SCOPE_FOLLOW |
-			EVDEP_CGROUP_SKB | EVDEP_DEVICE_PATH,
+		.deps = PACKET_DEPS,
+		.socks = PKT_SOCK_TCP,
 		.n_args = 3,
 		.args = {
 			{ EVENT_ARG_METADATA, "trace.PacketMetadata", NULL },
@@ -68,6 +87,18 @@ const struct event_def events[EVENT__COUNT] = {
 		.n_args = 6,
 		.args = { FLOW_ARGS, { EVENT_ARG_SUMMARY, "trace.FlowSummary", NULL } },
 	},
+	/* Raw sockets too: a raw socket's UDP packets are UDP packets. */
+	PACKET_EVENT(EVENT_NET_PACKET_UDP, "net_packet_udp", PKT_SOCK_UDP | PKT_SOCK_RAW,
+		     EVENT_ARG_PROTO_UDP, "trace.ProtoUDP", "a UDP header was read"),
+	/* ICMP errors the kernel sends or receives are the quoted socket's: their owner's. */
+	PACKET_EVENT(EVENT_NET_PACKET_ICMP, "net_packet_icmp", PKT_SOCK_ICMP | PKT_SOCK_RAW,
+		     EVENT_ARG_PROTO_ICMP, "trace.ProtoICMP", "an ICMP header was read"),
+	PACKET_EVENT(EVENT_NET_PACKET_ICMPV6, "net_packet_icmpv6", PKT_SOCK_ICMP | PKT_SOCK_RAW,
+		     EVENT_ARG_PROTO_ICMPV6, "trace.ProtoICMPv6", "an ICMPv6 header was read"),
+	PACKET_EVENT(EVENT_NET_PACKET_IPV4, "net_packet_ipv4", PKT_SOCK_ALL, EVENT_ARG_PROTO_IPV4,
+		     "trace.ProtoIPv4", NULL),
+	PACKET_EVENT(EVENT_NET_PACKET_IPV6, "net_packet_ipv6", PKT_SOCK_ALL, EVENT_ARG_PROTO_IPV6,
+		     "trace.ProtoIPv6", NULL),
 };
 
 static bool name_is(const char *name, const char *s, size_t len)
@@ -129,6 +160,26 @@ unsigned int event_deps_of(event_mask selected)
 		if (selected & EVENT_BIT(i))
 			deps |= events[i].deps;
 	return deps;
+}
+
+unsigned int event_socks_of(event_mask selected)
+{
+	unsigned int socks = 0;
+
+	for (size_t i = 0; i < EVENT__COUNT; i++)
+		if (selected & EVENT_BIT(i))
+			socks |= events[i].socks;
+	return socks;
+}
+
+event_mask event_packet_events(void)
+{
+	event_mask m = 0;
+
+	for (size_t i = 0; i < EVENT__COUNT; i++)
+		if (events[i].socks)
+			m |= EVENT_BIT(i);
+	return m;
 }
 
 void event_names_of(event_mask selected, char *buf, size_t cap)

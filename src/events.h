@@ -17,6 +17,11 @@ enum event_id {
 	EVENT_NET_PACKET_TCP,
 	EVENT_NET_FLOW_TCP_BEGIN,
 	EVENT_NET_FLOW_TCP_END,
+	EVENT_NET_PACKET_UDP,
+	EVENT_NET_PACKET_ICMP,
+	EVENT_NET_PACKET_ICMPV6,
+	EVENT_NET_PACKET_IPV4,
+	EVENT_NET_PACKET_IPV6,
 	EVENT__COUNT,
 };
 
@@ -43,6 +48,11 @@ enum event_dep {
 #define EVENT_ARG_METADATA "metadata"
 #define EVENT_ARG_PROTO_TCP "proto_tcp"
 #define EVENT_ARG_TCP_OPTIONS "tcp_options"
+#define EVENT_ARG_PROTO_UDP "proto_udp"
+#define EVENT_ARG_PROTO_ICMP "proto_icmp"
+#define EVENT_ARG_PROTO_ICMPV6 "proto_icmpv6"
+#define EVENT_ARG_PROTO_IPV4 "proto_ipv4"
+#define EVENT_ARG_PROTO_IPV6 "proto_ipv6"
 #define EVENT_ARG_CONN_DIRECTION "conn_direction"
 #define EVENT_ARG_SRC "src"
 #define EVENT_ARG_DST "dst"
@@ -63,6 +73,7 @@ struct event_def {
 	const char *name;
 	unsigned int sets;  /* enum event_set bits */
 	unsigned int deps;  /* enum event_dep bits */
+	unsigned int socks; /* enum pkt_sock_class bits: the sockets whose packets it needs */
 	size_t n_args;
 	struct event_arg args[EVENT_MAX_ARGS]; /* in the order the JSON printer emits them */
 };
@@ -97,6 +108,10 @@ event_mask event_set_members(unsigned int set_bit);
 void event_known_names(char *buf, size_t cap);
 /* The union of the deps of the selected events. */
 unsigned int event_deps_of(event_mask selected);
+/* The union of the socket classes (enum pkt_sock_class) the selected events need. */
+unsigned int event_socks_of(event_mask selected);
+/* The packet events (every event with a socket class). */
+event_mask event_packet_events(void);
 /* The selected events' names, ","-separated, into buf. */
 void event_names_of(event_mask selected, char *buf, size_t cap);
 

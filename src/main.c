@@ -51,6 +51,8 @@ struct app {
 	uint64_t partial_events[DECODE__MAX]; /* written without TCP fields, by reason */
 	uint64_t opts_malformed;              /* events written with a malformed TCP option */
 	uint64_t flows_unselected;            /* flow records of the flow event not selected */
+	uint64_t packets_unselected;          /* packet records of no selected event's kind */
+	uint64_t records_out;                 /* records that gave at least one written event */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -128,6 +130,7 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 {
 	struct app *app = ctx;
 	struct pkt_event *e = &app->ev;
+	event_mask selected;
 	uint32_t ifindex;
 	uint64_t uts_key;
 	int err;
@@ -137,20 +140,34 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
 		return 0;
 	}
+	/* One packet, one event per selected kind it is (its IP event, its transport's). */
+	selected = decode_packet_events(e) & app->opts.events;
+	if (!selected) {
+		app->packets_unselected++;
+		return 0;
+	}
 	if (owner)
 		decode_owner(owner, e, &uts_key);
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
 	enrich_process(&app->enrich, &e->proc, uts_key);
 
-	err = output_event(&app->out, e);
-	if (err)
-		app->out_err = -err;
-	else if (e->hdr.tcp_error)
-		app->partial_events[e->hdr.tcp_error < DECODE__MAX ? e->hdr.tcp_error : 0]++;
-	if (!err && e->hdr.opts.malformed)
+	for (int id = 0; id < EVENT__COUNT; id++) {
+		if (!(selected & EVENT_BIT(id)))
+			continue;
+		e->event = id;
+		err = output_event(&app->out, e);
+		if (err) {
+			app->out_err = -err;
+			return err;
+		}
+	}
+	app->records_out++;
+	if (e->hdr.l4_error)
+		app->partial_events[e->hdr.l4_error < DECODE__MAX ? e->hdr.l4_error : 0]++;
+	if (e->hdr.opts.malformed)
 		app->opts_malformed++;
-	return err;
+	return 0;
 }
 
 /* Decode, enrich and write one flow record. */
@@ -174,6 +191,8 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 	err = output_event(&app->out, e);
 	if (err)
 		app->out_err = -err;
+	else
+		app->records_out++;
 	return err;
 }
 
@@ -249,12 +268,13 @@ static void print_summary(struct app *app)
 			decoded_bad += app->decode_errors[i];
 	/* Records the kernel submitted that never reached the output (it failed first). */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
-	accounted = written + decoded_bad + bad_records + hs->out_of_scope + app->flows_unselected;
+	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
+		    app->flows_unselected + app->packets_unselected;
 	if (records > accounted)
 		unwritten = records - accounted;
 	lost = st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
-		"pktrace: %llu events written, %llu TCP packets seen (%llu out of scope, %llu "
+		"pktrace: %llu events written, %llu packets seen (%llu out of scope, %llu "
 		"without a known owner), %llu events lost (%llu ring buffer full, %llu decode "
 		"errors, %llu malformed records, %llu not written)\n",
 		(unsigned long long)written,
@@ -304,15 +324,25 @@ static void print_summary(struct app *app)
 				(unsigned long long)app->decode_errors[i]);
 	for (i = 1; i < DECODE__MAX; i++)
 		if (app->partial_events[i])
-			fprintf(stderr, "pktrace:   events written without TCP fields, '%s': %llu\n",
+			fprintf(stderr, "pktrace:   packets written without transport fields, '%s': "
+					"%llu\n",
 				decode_strerror(-i), (unsigned long long)app->partial_events[i]);
 	if (app->opts_malformed)
 		fprintf(stderr, "pktrace:   events with a malformed TCP option (not used): %llu\n",
 			(unsigned long long)app->opts_malformed);
-	if (st[STAT_NOT_TCP])
-		fprintf(stderr, "pktrace:   packets of TCP sockets whose TCP header the kernel side "
-				"could not reach (later fragments, unknown headers), written with their IP "
-				"header: %llu\n", (unsigned long long)st[STAT_NOT_TCP]);
+	if (st[STAT_NO_L4])
+		fprintf(stderr, "pktrace:   packets whose transport header the kernel side could not "
+				"reach (later fragments, unknown headers), written with their IP header: "
+				"%llu\n", (unsigned long long)st[STAT_NO_L4]);
+	if (st[STAT_ICMP_ERRORS] || st[STAT_ICMP_NO_OWNER])
+		fprintf(stderr, "pktrace:   ICMP errors of the kernel's: %llu for the socket they "
+				"quote, %llu quoting no known socket\n",
+			(unsigned long long)st[STAT_ICMP_ERRORS],
+			(unsigned long long)st[STAT_ICMP_NO_OWNER]);
+	if (app->packets_unselected)
+		fprintf(stderr, "pktrace:   packets of no selected event (the kernel traces their "
+				"sockets for another event): %llu\n",
+			(unsigned long long)app->packets_unselected);
 	if (st[STAT_FOLLOW_FULL])
 		fprintf(stderr, "pktrace:   processes of the command not followed (scope table full): "
 				"%llu\n", (unsigned long long)st[STAT_FOLLOW_FULL]);
@@ -686,7 +716,12 @@ int main(int argc, char **argv)
 	cfg.scope = &app.opts.scope;
 	cfg.follow_pid = child;
 	cfg.ringbuf_bytes = app.opts.ringbuf_bytes;
-	cfg.packet_events = !!(app.opts.events & EVENT_BIT(EVENT_NET_PACKET_TCP));
+	cfg.packet_events = !!(app.opts.events & event_packet_events());
+	cfg.sock_protos = event_socks_of(app.opts.events);
+	/* ICMP errors are ICMP and IP packets: each of those events shows them. */
+	cfg.icmp_errors = !!(app.opts.events &
+			     (EVENT_BIT(EVENT_NET_PACKET_ICMP) | EVENT_BIT(EVENT_NET_PACKET_ICMPV6) |
+			      EVENT_BIT(EVENT_NET_PACKET_IPV4) | EVENT_BIT(EVENT_NET_PACKET_IPV6)));
 	cfg.flow_events = !!(app.opts.events & (EVENT_BIT(EVENT_NET_FLOW_TCP_BEGIN) |
 						EVENT_BIT(EVENT_NET_FLOW_TCP_END)));
 	cfg.on_record = on_record;

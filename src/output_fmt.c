@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdio.h>
+#include <sys/socket.h>
+
 #include "output_fmt.h"
 
 size_t utf8_len(const unsigned char *s, size_t n)
@@ -90,4 +93,89 @@ size_t fmt_ipv4(char *buf, const uint8_t *a)
 		buf[n++] = (char)('0' + a[i] % 10);
 	}
 	return n;
+}
+
+const char *fmt_ip_proto(uint8_t proto, char *buf)
+{
+	static const char *const names[256] = {
+		[0] = "IPv6HopByHop", [1] = "ICMPv4",     [2] = "IGMP",        [4] = "IPv4",
+		[6] = "TCP",          [17] = "UDP",       [41] = "IPv6",       [43] = "IPv6Routing",
+		[44] = "IPv6Fragment", [47] = "GRE",      [50] = "ESP",        [51] = "AH",
+		[58] = "ICMPv6",      [59] = "NoNextHeader", [60] = "IPv6Destination",
+		[97] = "EtherIP",     [103] = "PIM",      [132] = "SCTP",      [136] = "UDPLite",
+		[137] = "MPLSInIP",
+	};
+
+	if (names[proto])
+		return names[proto];
+	snprintf(buf, 4, "%u", proto);
+	return buf;
+}
+
+/* A type's name and, where the type uses its code, the codes' names (NULL: codes unnamed). */
+struct icmp_name {
+	const char *type;
+	const char *const *codes;
+	size_t n_codes;
+};
+
+#define CODES(...) (const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)
+
+static const struct icmp_name icmp4_names[] = {
+	[0] = { "EchoReply", NULL, 0 },
+	[3] = { "DestinationUnreachable",
+		CODES("Net", "Host", "Protocol", "Port", "FragmentationNeeded",
+		      "SourceRoutingFailed", "NetUnknown", "HostUnknown", "SourceIsolated",
+		      "NetAdminProhibited", "HostAdminProhibited", "NetTOS", "HostTOS",
+		      "CommAdminProhibited", "HostPrecedence", "PrecedenceCutoff") },
+	[4] = { "SourceQuench", NULL, 0 },
+	[5] = { "Redirect", CODES("Net", "Host", "TOS+Net", "TOS+Host") },
+	[8] = { "EchoRequest", NULL, 0 },
+	[9] = { "RouterAdvertisement", NULL, 0 },
+	[10] = { "RouterSolicitation", NULL, 0 },
+	[11] = { "TimeExceeded", CODES("TTLExceeded", "FragmentReassemblyTimeExceeded") },
+	[12] = { "ParameterProblem", CODES("BadHeader", "MissingOption") },
+	[13] = { "TimestampRequest", NULL, 0 },
+	[14] = { "TimestampReply", NULL, 0 },
+	[15] = { "InfoRequest", NULL, 0 },
+	[16] = { "InfoReply", NULL, 0 },
+	[17] = { "AddressMaskRequest", NULL, 0 },
+	[18] = { "AddressMaskReply", NULL, 0 },
+};
+
+static const struct icmp_name icmp6_names[] = {
+	[1] = { "DestinationUnreachable",
+		CODES("NoRouteToDst", "AdminProhibited", "BeyondScopeOfSrc", "AddressUnreachable",
+		      "PortUnreachable", "SrcAddressFailedPolicy", "RejectRouteToDst") },
+	[2] = { "PacketTooBig", NULL, 0 },
+	[3] = { "TimeExceeded", CODES("HopLimitExceeded", "FragmentReassemblyTimeExceeded") },
+	[4] = { "ParameterProblem",
+		CODES("ErroneousHeaderField", "UnrecognizedNextHeader", "UnrecognizedIPv6Option") },
+	[128] = { "EchoRequest", NULL, 0 },
+	[129] = { "EchoReply", NULL, 0 },
+	[133] = { "RouterSolicitation", NULL, 0 },
+	[134] = { "RouterAdvertisement", NULL, 0 },
+	[135] = { "NeighborSolicitation", NULL, 0 },
+	[136] = { "NeighborAdvertisement", NULL, 0 },
+	[137] = { "Redirect", NULL, 0 },
+};
+
+size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
+{
+	const struct icmp_name *tab = family == AF_INET6 ? icmp6_names : icmp4_names;
+	size_t n = family == AF_INET6 ? sizeof(icmp6_names) / sizeof(icmp6_names[0])
+				      : sizeof(icmp4_names) / sizeof(icmp4_names[0]);
+	const struct icmp_name *t = type < n && tab[type].type ? &tab[type] : NULL;
+	int len;
+
+	if (!t)
+		len = snprintf(buf, 64, "%u(%u)", type, code);
+	else if (!t->codes && !code)
+		len = snprintf(buf, 64, "%s", t->type);
+	else if (t->codes && code < t->n_codes)
+		len = snprintf(buf, 64, "%s(%s)", t->type, t->codes[code]);
+	else
+		len = snprintf(buf, 64, "%s(Code: %u)", t->type, code);
+	return len < 0 ? 0 : (size_t)len;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* JSON printer: one Tracee-style net_packet_tcp envelope per line, no allocation. */
+/* JSON printer: one Tracee-style event envelope per line, no allocation. */
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <string.h>
@@ -345,102 +345,227 @@ static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
 	return c.ovf ? 0 : (size_t)(c.p - dst);
 }
 
-size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
+/* The packet metadata (trace.PacketMetadata, with pktrace's additions), closed unless more
+ * follows; false: the event ends here (no transport header to show). */
+static bool put_metadata(struct cur *c, const struct pkt_event *e)
 {
-	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
 	const struct pkt_headers *h = &e->hdr;
-	const struct pkt_process *p = &e->proc;
-	uint16_t f = h->flags;
 	const char *err;
 	size_t i;
 
-	if (e->event != EVENT_NET_PACKET_TCP)
-		return format_flow_json(dst, cap, e);
-	put_lit(&c, "{\"timestamp\":");
-	put_u64(&c, e->timestamp_ns);
-	put_lit(&c, ",\"eventName\":\"net_packet_tcp\"");
-	put_process(&c, p);
-
-	put_lit(&c, ",\"args\":[{\"name\":\"metadata\",\"type\":\"trace.PacketMetadata\","
-		    "\"value\":{\"src_ip\":");
-	put_addr(&c, h->family, h->src_addr);
-	put_lit(&c, ",\"dst_ip\":");
-	put_addr(&c, h->family, h->dst_addr);
-	put_lit(&c, ",\"src_port\":");
-	put_u64(&c, h->src_port);
-	put_lit(&c, ",\"dst_port\":");
-	put_u64(&c, h->dst_port);
-	put_lit(&c, ",\"protocol\":");
-	put_u64(&c, h->protocol);
-	put_lit(&c, ",\"packet_len\":");
-	put_u64(&c, e->packet_len);
-	put_lit(&c, ",\"iface\":");
-	put_json_str(&c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
+	put_lit(c, ",\"args\":[{\"name\":\"metadata\",\"type\":\"trace.PacketMetadata\","
+		   "\"value\":{\"src_ip\":");
+	put_addr(c, h->family, h->src_addr);
+	put_lit(c, ",\"dst_ip\":");
+	put_addr(c, h->family, h->dst_addr);
+	put_lit(c, ",\"src_port\":");
+	put_u64(c, h->src_port);
+	put_lit(c, ",\"dst_port\":");
+	put_u64(c, h->dst_port);
+	put_lit(c, ",\"protocol\":");
+	put_u64(c, h->protocol);
+	put_lit(c, ",\"packet_len\":");
+	put_u64(c, e->packet_len);
+	put_lit(c, ",\"iface\":");
+	put_json_str(c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
 	if (e->egress)
-		put_lit(&c, ",\"direction\":\"egress\"");
+		put_lit(c, ",\"direction\":\"egress\"");
 	else
-		put_lit(&c, ",\"direction\":\"ingress\"");
+		put_lit(c, ",\"direction\":\"ingress\"");
 	if (h->ext_count) {
-		put_lit(&c, ",\"ipv6_ext\":{\"count\":");
-		put_u64(&c, h->ext_count);
-		put_lit(&c, ",\"length\":");
-		put_u64(&c, h->ext_len);
-		put_lit(&c, ",\"types\":[");
+		put_lit(c, ",\"ipv6_ext\":{\"count\":");
+		put_u64(c, h->ext_count);
+		put_lit(c, ",\"length\":");
+		put_u64(c, h->ext_len);
+		put_lit(c, ",\"types\":[");
 		for (i = 0; i < h->ext_types_n && i < EVENT_EXT_TYPES; i++) {
 			if (i)
-				put_char(&c, ',');
-			put_u64(&c, h->ext_types[i]);
+				put_char(c, ',');
+			put_u64(c, h->ext_types[i]);
 		}
-		put_lit(&c, "]}");
+		put_lit(c, "]}");
 	}
-	if (h->tcp_error) {
-		/* No TCP header to show: the metadata alone, and why. */
-		put_lit(&c, ",\"decode_error\":");
-		err = decode_strerror(h->tcp_error);
-		put_json_str(&c, err, strlen(err));
-		put_lit(&c, "}}]}\n");
-		return c.ovf ? 0 : (size_t)(c.p - dst);
+	/* The IP events show their header whatever the transport; the others need theirs. */
+	if (h->l4_error && e->event != EVENT_NET_PACKET_IPV4 && e->event != EVENT_NET_PACKET_IPV6) {
+		/* No transport header to show: the metadata alone, and why. */
+		put_lit(c, ",\"decode_error\":");
+		err = decode_strerror(h->l4_error);
+		put_json_str(c, err, strlen(err));
+		put_lit(c, "}}]}\n");
+		return false;
 	}
-	put_lit(&c, "}}");
+	put_lit(c, "}}");
+	return true;
+}
 
-	put_lit(&c, ",{\"name\":\"proto_tcp\",\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":");
-	put_u64(&c, h->src_port);
-	put_lit(&c, ",\"dstPort\":");
-	put_u64(&c, h->dst_port);
-	put_lit(&c, ",\"seq\":");
-	put_u64(&c, h->seq);
-	put_lit(&c, ",\"ack\":");
-	put_u64(&c, h->ack);
-	put_lit(&c, ",\"dataOffset\":");
-	put_u64(&c, h->data_offset);
-	put_lit(&c, ",\"FIN\":");
-	put_bool(&c, f & TCP_FLAG_FIN);
-	put_lit(&c, ",\"SYN\":");
-	put_bool(&c, f & TCP_FLAG_SYN);
-	put_lit(&c, ",\"RST\":");
-	put_bool(&c, f & TCP_FLAG_RST);
-	put_lit(&c, ",\"PSH\":");
-	put_bool(&c, f & TCP_FLAG_PSH);
-	put_lit(&c, ",\"ACK\":");
-	put_bool(&c, f & TCP_FLAG_ACK);
-	put_lit(&c, ",\"URG\":");
-	put_bool(&c, f & TCP_FLAG_URG);
-	put_lit(&c, ",\"ECE\":");
-	put_bool(&c, f & TCP_FLAG_ECE);
-	put_lit(&c, ",\"CWR\":");
-	put_bool(&c, f & TCP_FLAG_CWR);
-	put_lit(&c, ",\"NS\":");
-	put_bool(&c, f & TCP_FLAG_NS);
-	put_lit(&c, ",\"window\":");
-	put_u64(&c, h->window);
-	put_lit(&c, ",\"checksum\":");
-	put_u64(&c, h->checksum);
-	put_lit(&c, ",\"urgent\":");
-	put_u64(&c, h->urgent);
-	put_lit(&c, "}}");
+static void put_proto_tcp(struct cur *c, const struct pkt_headers *h)
+{
+	uint16_t f = h->flags;
+
+	put_lit(c, ",{\"name\":\"proto_tcp\",\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":");
+	put_u64(c, h->src_port);
+	put_lit(c, ",\"dstPort\":");
+	put_u64(c, h->dst_port);
+	put_lit(c, ",\"seq\":");
+	put_u64(c, h->seq);
+	put_lit(c, ",\"ack\":");
+	put_u64(c, h->ack);
+	put_lit(c, ",\"dataOffset\":");
+	put_u64(c, h->data_offset);
+	put_lit(c, ",\"FIN\":");
+	put_bool(c, f & TCP_FLAG_FIN);
+	put_lit(c, ",\"SYN\":");
+	put_bool(c, f & TCP_FLAG_SYN);
+	put_lit(c, ",\"RST\":");
+	put_bool(c, f & TCP_FLAG_RST);
+	put_lit(c, ",\"PSH\":");
+	put_bool(c, f & TCP_FLAG_PSH);
+	put_lit(c, ",\"ACK\":");
+	put_bool(c, f & TCP_FLAG_ACK);
+	put_lit(c, ",\"URG\":");
+	put_bool(c, f & TCP_FLAG_URG);
+	put_lit(c, ",\"ECE\":");
+	put_bool(c, f & TCP_FLAG_ECE);
+	put_lit(c, ",\"CWR\":");
+	put_bool(c, f & TCP_FLAG_CWR);
+	put_lit(c, ",\"NS\":");
+	put_bool(c, f & TCP_FLAG_NS);
+	put_lit(c, ",\"window\":");
+	put_u64(c, h->window);
+	put_lit(c, ",\"checksum\":");
+	put_u64(c, h->checksum);
+	put_lit(c, ",\"urgent\":");
+	put_u64(c, h->urgent);
+	put_lit(c, "}}");
 	if (tcp_opts_shown(&h->opts))
-		put_tcp_opts(&c, &h->opts);
-	put_lit(&c, "]}\n");
+		put_tcp_opts(c, &h->opts);
+}
 
+static void put_proto_udp(struct cur *c, const struct pkt_headers *h)
+{
+	put_lit(c, ",{\"name\":\"proto_udp\",\"type\":\"trace.ProtoUDP\",\"value\":{\"srcPort\":");
+	put_u64(c, h->src_port);
+	put_lit(c, ",\"dstPort\":");
+	put_u64(c, h->dst_port);
+	put_lit(c, ",\"length\":");
+	put_u64(c, h->udp_len);
+	put_lit(c, ",\"checksum\":");
+	put_u64(c, h->checksum);
+	put_lit(c, "}}");
+}
+
+static void put_proto_icmp(struct cur *c, const struct pkt_headers *h)
+{
+	char tc[64];
+	size_t n = fmt_icmp_typecode(tc, h->family, h->icmp_type, h->icmp_code);
+
+	if (h->family == AF_INET6)
+		put_lit(c, ",{\"name\":\"proto_icmpv6\",\"type\":\"trace.ProtoICMPv6\","
+			   "\"value\":{\"typeCode\":");
+	else
+		put_lit(c, ",{\"name\":\"proto_icmp\",\"type\":\"trace.ProtoICMP\","
+			   "\"value\":{\"typeCode\":");
+	put_json_str(c, tc, n);
+	put_lit(c, ",\"checksum\":");
+	put_u64(c, h->checksum);
+	if (h->family != AF_INET6) {
+		put_lit(c, ",\"id\":");
+		put_u64(c, h->icmp_id);
+		put_lit(c, ",\"seq\":");
+		put_u64(c, h->icmp_seq);
+	}
+	put_lit(c, "}}");
+}
+
+static void put_ip_addr_field(struct cur *c, const char *key, size_t klen,
+			      const struct pkt_headers *h, const uint8_t *addr)
+{
+	put_mem(c, key, klen);
+	put_addr(c, h->family, addr);
+}
+
+static void put_proto_ip(struct cur *c, const struct pkt_headers *h)
+{
+	char num[4];
+	const char *p;
+
+	if (h->family == AF_INET6) {
+		put_lit(c, ",{\"name\":\"proto_ipv6\",\"type\":\"trace.ProtoIPv6\","
+			   "\"value\":{\"version\":");
+		put_u64(c, h->ip_version);
+		put_lit(c, ",\"trafficClass\":");
+		put_u64(c, h->tos);
+		put_lit(c, ",\"flowLabel\":");
+		put_u64(c, h->flow_label);
+		put_lit(c, ",\"length\":");
+		put_u64(c, h->ip_len);
+		put_lit(c, ",\"nextHeader\":");
+		p = fmt_ip_proto(h->next_header, num);
+		put_json_str(c, p, strlen(p));
+		put_lit(c, ",\"hopLimit\":");
+		put_u64(c, h->ttl);
+	} else {
+		put_lit(c, ",{\"name\":\"proto_ipv4\",\"type\":\"trace.ProtoIPv4\","
+			   "\"value\":{\"version\":");
+		put_u64(c, h->ip_version);
+		put_lit(c, ",\"IHL\":");
+		put_u64(c, h->ihl);
+		put_lit(c, ",\"TOS\":");
+		put_u64(c, h->tos);
+		put_lit(c, ",\"length\":");
+		put_u64(c, h->ip_len);
+		put_lit(c, ",\"id\":");
+		put_u64(c, h->ip_id);
+		put_lit(c, ",\"flags\":");
+		put_u64(c, h->ip_flags);
+		put_lit(c, ",\"fragOffset\":");
+		put_u64(c, h->frag_off);
+		put_lit(c, ",\"TTL\":");
+		put_u64(c, h->ttl);
+		put_lit(c, ",\"protocol\":");
+		p = fmt_ip_proto(h->next_header, num);
+		put_json_str(c, p, strlen(p));
+		put_lit(c, ",\"checksum\":");
+		put_u64(c, h->ip_checksum);
+	}
+	put_ip_addr_field(c, ",\"srcIP\":", 9, h, h->src_addr);
+	put_ip_addr_field(c, ",\"dstIP\":", 9, h, h->dst_addr);
+	put_lit(c, "}}");
+}
+
+size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
+{
+	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
+	const char *name;
+
+	if (e->event == EVENT_NET_FLOW_TCP_BEGIN || e->event == EVENT_NET_FLOW_TCP_END)
+		return format_flow_json(dst, cap, e);
+	if (e->event < 0 || e->event >= EVENT__COUNT)
+		return 0;
+	name = events[e->event].name;
+	put_lit(&c, "{\"timestamp\":");
+	put_u64(&c, e->timestamp_ns);
+	put_lit(&c, ",\"eventName\":\"");
+	put_mem(&c, name, strlen(name));
+	put_char(&c, '"');
+	put_process(&c, &e->proc);
+	if (!put_metadata(&c, e))
+		return c.ovf ? 0 : (size_t)(c.p - dst);
+	switch (e->event) {
+	case EVENT_NET_PACKET_TCP:
+		put_proto_tcp(&c, &e->hdr);
+		break;
+	case EVENT_NET_PACKET_UDP:
+		put_proto_udp(&c, &e->hdr);
+		break;
+	case EVENT_NET_PACKET_ICMP:
+	case EVENT_NET_PACKET_ICMPV6:
+		put_proto_icmp(&c, &e->hdr);
+		break;
+	default:
+		put_proto_ip(&c, &e->hdr);
+		break;
+	}
+	put_lit(&c, "]}\n");
 	return c.ovf ? 0 : (size_t)(c.p - dst);
 }

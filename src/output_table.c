@@ -436,11 +436,11 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		put_col(&l, "out", 3, W_DIR, 3, false, true);
 	else
 		put_col(&l, "in", 2, W_DIR, 2, false, true);
-	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->tcp_error);
+	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->l4_error);
 	put_col(&l, buf, n, W_ADDR, n, false, true);
-	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->tcp_error);
+	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->l4_error);
 	put_col(&l, buf, n, W_ADDR, n, false, true);
-	if (h->tcp_error) {
+	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
 		put_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
 		put_col(&l, "-", 1, W_SEQ, 1, true, true);
@@ -466,15 +466,15 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		put_mem(&l, buf, n);
 		*l.p++ = 'B';
 	}
-	if (h->tcp_error) {
-		const char *why = decode_strerror(h->tcp_error);
+	if (h->l4_error) {
+		const char *why = decode_strerror(h->l4_error);
 
 		*l.p++ = ' ';
 		*l.p++ = '(';
 		put_mem(&l, why, strnlen(why, 28));
 		*l.p++ = ')';
 	}
-	if (!h->tcp_error && tcp_opts_shown(&h->opts))
+	if (!h->l4_error && tcp_opts_shown(&h->opts))
 		put_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
 	return line_out(dst, cap, line, &l);

@@ -16,6 +16,8 @@
 #define IPV6_ROUTING 43
 #define IPV6_FRAGMENT 44
 #define IPV6_DSTOPTS 60
+#define IPPROTO_ICMPV6_ 58
+#define SOCK_RAW_ 3
 #define UTS_NAME_LEN 65
 #define E2BIG 7
 #define EPIPE 32
@@ -38,6 +40,10 @@ const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids
 const volatile __u64 wakeup_bytes = 1024 * 1024;
 const volatile bool packet_events = true; /* a packet event is selected: the packet hooks emit */
 const volatile bool flow_events = false;  /* a flow event is selected: conn_state emits flows */
+const volatile __u32 sock_protos = PKT_SOCK_TCP; /* enum pkt_sock_class: whose packets to emit */
+/* ICMP errors of the kernel's are emitted for the socket they quote: UDP sockets' owners are
+ * then recorded (and their local ports published in local_socks) even if UDP is not emitted. */
+const volatile bool icmp_errors = false;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner (the owner record itself travels in every packet record). */
@@ -51,7 +57,8 @@ struct sk_state {
 	__u8 listener;
 	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
 	__u8 flow_passive; /* the peer initiated the connection */
-	__u8 pad[3];
+	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port */
+	__u8 pad[2];
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 
@@ -103,6 +110,15 @@ struct {
 	__type(key, struct pkt_conn);
 	__type(value, struct pkt_owner);
 } listeners SEC(".maps");
+
+/* Owners of UDP and ping sockets by local port (netns, family, protocol in pad, lport; the rest
+ * 0): whose packet an ICMP error quotes. Written once per socket and owner, at its first send. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pkt_conn);
+	__type(value, struct pkt_owner);
+} local_socks SEC(".maps");
 
 /* Sized by user space to the host's pid_max: a followed command can never fill it. */
 struct {
@@ -221,6 +237,33 @@ static __always_inline void state_take(struct sk_state *st)
 	st->exec_id = BPF_CORE_READ(task, self_exec_id);
 	st->cred = (__u64)BPF_CORE_READ(task, cred);
 	st->listener = 0;
+	st->published = 0;
+}
+
+/* A socket's class (enum pkt_sock_class), or 0 for one pktrace never traces. */
+static __always_inline __u32 sock_class(__u32 type, __u32 protocol)
+{
+	if (type == SOCK_RAW_)
+		return PKT_SOCK_RAW;
+	switch (protocol) {
+	case IPPROTO_TCP:
+	case IPPROTO_MPTCP_:
+		return PKT_SOCK_TCP;
+	case IPPROTO_UDP:
+	case IPPROTO_UDPLITE:
+		return PKT_SOCK_UDP;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6_:
+		return PKT_SOCK_ICMP;
+	}
+	return 0;
+}
+
+/* The classes whose owners are recorded: TCP always (flows, claims), the emitted ones, and UDP
+ * for the ICMP errors that quote it. */
+static __always_inline bool sock_class_owned(__u32 cls)
+{
+	return cls & (sock_protos | PKT_SOCK_TCP | (icmp_errors ? PKT_SOCK_UDP : 0));
 }
 
 SEC("cgroup/sock_create")
@@ -229,7 +272,7 @@ int owner_sock_create(struct bpf_sock *sk)
 	struct sk_state *st;
 
 	/* An MPTCP socket's owner also owns its subflows, which the kernel creates itself. */
-	if ((sk->protocol != IPPROTO_TCP && sk->protocol != IPPROTO_MPTCP_) ||
+	if (!sock_class_owned(sock_class(sk->type, sk->protocol)) ||
 	    (sk->family != AF_INET && sk->family != AF_INET6))
 		return 1;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
@@ -291,7 +334,9 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->flags = how;
 	rec->ext_len = 0;
 	rec->ext_count = 0;
-	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
+	rec->sk_proto = IPPROTO_TCP;
+	rec->l4_proto = IPPROTO_TCP;
+	rec->pad2 = 0;
 	rec->ifname[0] = 0;
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
@@ -344,7 +389,7 @@ static __always_inline int owner_use(struct sock *sk)
 	struct sk_state *st;
 	bool unclaimed;
 
-	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
+	if (!sock_class_owned(sock_class(sk->sk_type, sk->sk_protocol)))
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	task = bpf_get_current_task_btf();
@@ -427,7 +472,9 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 	rec->ext_len = 0;
 	rec->netns = c->netns;
 	rec->ext_count = 0;
-	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
+	rec->sk_proto = IPPROTO_TCP;
+	rec->l4_proto = IPPROTO_TCP;
+	rec->pad2 = 0;
 	rec->ifname[0] = 0;
 	f = (struct pkt_flow *)rec->hdr;
 	__builtin_memset(f, 0, sizeof(*f));
@@ -684,14 +731,15 @@ static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk
 	return &st->owner;
 }
 
-/* What is in front of the TCP header: the IP header and, for IPv6, the extension headers. */
+/* What is in front of the transport header: the IP header and, for IPv6, the extension
+ * headers. */
 struct l3_info {
 	struct __sk_buff *skb;
-	__u32 off;    /* walking: offset of the header named by nh; at the end, of TCP */
+	__u32 off;    /* walking: offset of the header named by nh; at the end, of the transport */
 	__u16 ip_len; /* IP header bytes to copy: IPv4 with options, or the IPv6 fixed header */
-	__u8 nh;
+	__u8 nh;      /* at the end: the transport protocol */
 	__u8 count;   /* extension headers, saturating at 255 */
-	__u8 tcp;     /* a TCP header was reached */
+	__u8 found;   /* a transport header (anything but an extension header) was reached */
 	__u8 l3;
 	__u8 pad[2];
 	__u8 types[PKT_EXT_TYPES];
@@ -705,15 +753,21 @@ static __always_inline void ext_count_one(struct l3_info *w, __u32 i)
 		w->count++;
 }
 
-/* One step along an IPv6 extension-header chain (a bpf_loop callback): stop at TCP, or at
- * anything the kernel would not walk either. */
+static __always_inline bool ipv6_is_ext(__u8 nh)
+{
+	return nh == IPV6_HOPOPTS || nh == IPV6_ROUTING || nh == IPV6_FRAGMENT ||
+	       nh == IPV6_DSTOPTS || nh == IPPROTO_AH;
+}
+
+/* One step along an IPv6 extension-header chain (a bpf_loop callback): stop at the transport
+ * header, whatever its protocol. */
 static long ext_step(__u32 i, void *ctx)
 {
 	struct l3_info *w = ctx;
 	__u8 b[4];
 
-	if (w->nh == IPPROTO_TCP) {
-		w->tcp = 1;
+	if (!ipv6_is_ext(w->nh)) {
+		w->found = 1;
 		return 1;
 	}
 	if (bpf_skb_load_bytes(w->skb, w->off, b, sizeof(b)))
@@ -742,14 +796,16 @@ static long ext_step(__u32 i, void *ctx)
 	return 0;
 }
 
-/* Find the TCP header, however long the chain in front of it: no packet the kernel delivers
- * may hide its TCP header from pktrace. Returns its offset, or -1 (w->ip_len still set). */
+/* Find the transport header, however long the chain in front of it: no packet the kernel
+ * delivers may hide its transport header from pktrace. Returns its offset (its protocol in
+ * w->nh), or -1 (w->ip_len still set). */
 static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
 {
 	w->skb = skb;
 	w->count = 0;
-	w->tcp = 0;
+	w->found = 0;
 	w->ip_len = 0;
+	w->nh = 0;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
 
@@ -757,8 +813,8 @@ static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return -1;
 		w->ip_len = ip.ihl * 4;
-		if (ip.protocol != IPPROTO_TCP || (ip.frag_off & bpf_htons(0x1fff)) ||
-		    w->ip_len < 20)
+		w->nh = ip.protocol;
+		if ((ip.frag_off & bpf_htons(0x1fff)) || w->ip_len < 20)
 			return -1;
 		return w->ip_len;
 	}
@@ -769,11 +825,11 @@ static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
 		return -1;
 	w->ip_len = sizeof(struct ipv6hdr);
 	w->off = sizeof(struct ipv6hdr);
-	if (w->nh == IPPROTO_TCP)
+	if (!ipv6_is_ext(w->nh))
 		return w->off;
 	/* Each step moves on at least 8 bytes: enough steps for any packet. */
 	bpf_loop(65536 / 8, ext_step, w, 0);
-	if (!w->tcp || w->off > skb->len)
+	if (!w->found || w->off > skb->len)
 		return -1;
 	return w->off;
 }
@@ -800,7 +856,9 @@ static __always_inline struct pkt_record *record_open(const struct pkt_owner *o,
 	rec->flags = flags;
 	rec->ext_len = 0;
 	rec->ext_count = 0;
-	rec->pad2[0] = rec->pad2[1] = rec->pad2[2] = 0;
+	rec->sk_proto = IPPROTO_TCP;
+	rec->l4_proto = IPPROTO_TCP;
+	rec->pad2 = 0;
 	rec->ifname[0] = 0;
 	rec->ifindex = 0;
 	rec->netns = 0;
@@ -833,11 +891,25 @@ static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
-/* One record from a socket hook: the IP header, the TCP header wherever it starts (tcp_len 0:
- * none reached), and the extension-header types, each copied with bpf_skb_load_bytes. */
+/* A small record's headers from kernel memory at l3p (len bytes, cut to fit), then submit. */
+static __always_inline void record_submit_kernel(struct pkt_record *rec, const void *l3p,
+						 __u32 len)
+{
+	barrier_var(len);
+	len &= 0x1ff;
+	if (len > PKT_HDR_SMALL)
+		len = PKT_HDR_SMALL;
+	if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
+		len = 0;
+	record_submit(rec, len);
+}
+
+/* One record from a socket hook: the IP header, the transport header wherever it starts
+ * (tcp_len 0: none reached), and the extension-header types, each copied with
+ * bpf_skb_load_bytes. */
 static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
 				    __u8 direction, const struct l3_info *w, int off,
-				    __u32 tcp_len, __u8 flags, const __u32 hdr_room)
+				    __u32 tcp_len, __u8 flags, __u8 sk_proto, const __u32 hdr_room)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
@@ -846,6 +918,8 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 	rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
 	if (!rec)
 		return 1;
+	rec->sk_proto = sk_proto;
+	rec->l4_proto = w->nh;
 	if (!rec->ifindex)
 		rec->ifindex = skb->ifindex;
 	/* Where the walk ended (at TCP, or where it gave up), saturating at 65535. */
@@ -909,14 +983,141 @@ static __always_inline int conn_of_skb(struct __sk_buff *skb, __u8 l3, int tcp_o
 	return 0;
 }
 
+/* An ICMP or ICMPv6 error's quoted packet, from b[] (the ICMP header, then the quoted IP header
+ * and 8 bytes of its transport header; n bytes valid): the connection of the socket that sent
+ * it (its source is local), with the protocol in c->pad. -1: not an error, or not readable. */
+#define ICMP_QUOTE_LEN 76 /* ICMP header 8 + quoted IPv4 header up to 60 + ports or echo id */
+static __always_inline int icmp_quoted_conn(const __u8 *b, __u32 n, __u8 l3, __u32 netns,
+					    struct pkt_conn *c)
+{
+	__u32 q = 8, l4;
+	__u8 type = b[0], proto;
+
+	__builtin_memset(c, 0, sizeof(*c));
+	c->netns = netns;
+	if (l3 == 4) {
+		/* Destination unreachable, source quench, redirect, time exceeded, parameter. */
+		if (type != 3 && type != 4 && type != 5 && type != 11 && type != 12)
+			return -1;
+		if (n < q + 20 || (b[q] >> 4) != 4)
+			return -1;
+		l4 = q + (b[q] & 0xf) * 4;
+		proto = b[q + 9];
+		c->family = 4;
+		__builtin_memcpy(c->laddr, &b[q + 12], 4);
+		__builtin_memcpy(c->raddr, &b[q + 16], 4);
+	} else {
+		/* Destination unreachable, packet too big, time exceeded, parameter problem. */
+		if (type < 1 || type > 4)
+			return -1;
+		if (n < q + 40 || (b[q] >> 4) != 6)
+			return -1;
+		l4 = q + 40;
+		proto = b[q + 6];
+		c->family = 6;
+		__builtin_memcpy(c->laddr, &b[q + 8], 16);
+		__builtin_memcpy(c->raddr, &b[q + 24], 16);
+	}
+	if (l4 + 6 > n || l4 + 6 > ICMP_QUOTE_LEN)
+		return -1;
+	l4 &= 0x7f;
+	c->pad = proto;
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6_) {
+		/* A ping socket's echo request: its identifier is its port. */
+		if (b[l4] != 8 && b[l4] != 128)
+			return -1;
+		c->lport = b[l4 + 4] << 8 | b[l4 + 5];
+		__builtin_memset(c->laddr, 0, sizeof(c->laddr));
+		__builtin_memset(c->raddr, 0, sizeof(c->raddr));
+		return 0;
+	}
+	c->lport = b[l4] << 8 | b[l4 + 1];
+	c->rport = b[l4 + 2] << 8 | b[l4 + 3];
+	return 0;
+}
+
+/* The owner of the socket an ICMP error quotes: a UDP or ping socket by its local port, a TCP
+ * connection that has closed by its addresses. NULL: none known. */
+static __always_inline struct pkt_owner *icmp_quoted_owner(struct pkt_conn *c)
+{
+	struct pkt_owner *o;
+
+	if (c->pad == IPPROTO_TCP) {
+		c->pad = 0;
+		o = bpf_map_lookup_elem(&gone_conns, c);
+		return o ? o : bpf_map_lookup_elem(&closed_conns, c);
+	}
+	if (c->pad == IPPROTO_UDPLITE)
+		c->pad = IPPROTO_UDP;
+	if (c->pad == IPPROTO_ICMPV6_)
+		c->pad = IPPROTO_ICMP;
+	__builtin_memset(c->laddr, 0, sizeof(c->laddr));
+	__builtin_memset(c->raddr, 0, sizeof(c->raddr));
+	c->rport = 0;
+	return bpf_map_lookup_elem(&local_socks, c);
+}
+
+/* A UDP or ping socket's first packet out under its owner: publish the owner by local port,
+ * for the ICMP errors that will quote its packets. */
+static __always_inline void local_sock_publish(struct __sk_buff *skb, struct sk_state *st,
+					       const struct l3_info *w, int off, __u32 cls,
+					       __u32 netns)
+{
+	struct pkt_conn k = {};
+	__u8 b[6];
+
+	if (bpf_skb_load_bytes(skb, off, b, sizeof(b)))
+		return;
+	k.netns = netns;
+	k.family = w->l3;
+	if (cls == PKT_SOCK_UDP && (w->nh == IPPROTO_UDP || w->nh == IPPROTO_UDPLITE)) {
+		k.pad = IPPROTO_UDP;
+		k.lport = b[0] << 8 | b[1];
+	} else if (cls == PKT_SOCK_ICMP && (b[0] == 8 || b[0] == 128)) {
+		k.pad = IPPROTO_ICMP;
+		k.lport = b[4] << 8 | b[5];
+	} else {
+		return;
+	}
+	bpf_map_update_elem(&local_socks, &k, &st->owner, BPF_ANY);
+	st->published = 1;
+}
+
+/* Bytes of the transport header a record carries: TCP with its options, 8 of UDP and ICMP. */
+static __always_inline __u32 l4_header_len(struct __sk_buff *skb, const struct l3_info *w,
+					   int off)
+{
+	__u32 len;
+	__u8 doff;
+
+	if (off < 0)
+		return 0;
+	if (w->nh == IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+			doff = 5 << 4;
+		len = (doff >> 4) * 4;
+		if (len < 20)
+			len = 20;
+	} else if (w->nh == IPPROTO_UDP || w->nh == IPPROTO_UDPLITE || w->nh == IPPROTO_ICMP ||
+		   w->nh == IPPROTO_ICMPV6_) {
+		len = 8;
+	} else {
+		return 0;
+	}
+	if (off + len > skb->len)
+		len = skb->len > (__u32)off ? skb->len - off : 0;
+	return len;
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
+	struct sk_buff *kskb;
 	struct l3_info w;
 	struct bpf_sock *sk;
 	struct sk_state *st;
-	__u32 tcp_len;
-	__u8 doff, flags = 0;
+	__u32 l4_len, cls, netns = 0;
+	__u8 flags = 0, sk_proto;
 	int off;
 
 	if (!packet_events)
@@ -925,7 +1126,10 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	if (!sk)
 		return 1;
 	sk = bpf_sk_fullsock(sk);
-	if (!sk || sk->protocol != IPPROTO_TCP)
+	if (!sk)
+		return 1;
+	cls = sock_class(sk->type, sk->protocol);
+	if (!(cls & sock_protos) && !(icmp_errors && cls == PKT_SOCK_UDP))
 		return 1;
 	if (direction == PKT_INGRESS) {
 		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
@@ -939,6 +1143,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		}
 	}
 	stat_inc(STAT_PACKETS);
+	sk_proto = cls == PKT_SOCK_TCP ? IPPROTO_TCP : cls == PKT_SOCK_UDP ? IPPROTO_UDP :
+		   cls == PKT_SOCK_ICMP ? IPPROTO_ICMP : IPPROTO_RAW;
 
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	if (st) {
@@ -947,12 +1153,12 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		 * cloned from it: the owner is provisional until a task takes the connection. */
 		if (st->listener)
 			flags = PKT_F_HELD;
-	} else {
+	} else if (cls == PKT_SOCK_TCP) {
 		o = owner_existing_take(sk);
 		if (o && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
 	}
-	if (!o) {
+	if (!o && cls == PKT_SOCK_TCP) {
 		/* An MPTCP subflow, which the kernel created: its MPTCP socket's owner. */
 		struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
 
@@ -967,19 +1173,44 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	off = l3_walk(skb, &w);
 	if (off < 0) {
 		/* Emitted all the same, with the IP header: nothing on a traced socket is hidden. */
-		stat_inc(STAT_NOT_TCP);
-		flags |= PKT_F_NO_TCP;
+		stat_inc(STAT_NO_L4);
+		flags |= PKT_F_NO_L4;
 	}
-	if (!o && off >= 0) {
+	kskb = bpf_cast_to_kern_ctx(skb);
+	if (kskb->dev)
+		netns = kskb->dev->nd_net.net->ns.inum;
+	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors &&
+	    (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP))
+		local_sock_publish(skb, st, &w, off, cls, netns);
+	if (!(cls & sock_protos))
+		return 1; /* a UDP socket's packet, looked at only for its ICMP errors */
+	if (!o && off >= 0 && cls == PKT_SOCK_TCP) {
 		/* A kernel socket replying for a connection that has closed: its last owner. */
-		struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
-		struct net_device *dev = kskb->dev;
 		struct pkt_conn c;
 
-		if (dev && !conn_of_skb(skb, w.l3, off, direction, dev->nd_net.net->ns.inum, &c)) {
+		if (kskb->dev && !conn_of_skb(skb, w.l3, off, direction, netns, &c)) {
 			o = bpf_map_lookup_elem(&gone_conns, &c);
 			if (!o)
 				o = bpf_map_lookup_elem(&closed_conns, &c);
+		}
+	} else if (!o && off >= 0 && icmp_errors &&
+		   (w.nh == IPPROTO_ICMP || w.nh == IPPROTO_ICMPV6_)) {
+		/* The kernel's ICMP error about a packet it received: the sender's, if local. */
+		__u8 b[ICMP_QUOTE_LEN] = {};
+		__u32 n = skb->len > (__u32)off ? skb->len - off : 0;
+		struct pkt_conn c;
+
+		if (n > ICMP_QUOTE_LEN)
+			n = ICMP_QUOTE_LEN;
+		barrier_var(n);
+		n &= 0x7f;
+		if (n > ICMP_QUOTE_LEN)
+			n = ICMP_QUOTE_LEN;
+		if (n >= 8 && !bpf_skb_load_bytes(skb, off, b, n) &&
+		    !icmp_quoted_conn(b, n, w.l3, netns, &c)) {
+			o = icmp_quoted_owner(&c);
+			flags |= PKT_F_ICMP_ERR;
+			stat_inc(o ? STAT_ICMP_ERRORS : STAT_ICMP_NO_OWNER);
 		}
 	}
 	if (!o) {
@@ -992,21 +1223,13 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		return 1;
 	}
 
-	tcp_len = 0;
-	if (off >= 0) {
-		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
-			doff = 5 << 4;
-		tcp_len = (doff >> 4) * 4;
-		if (tcp_len < 20)
-			tcp_len = 20;
-		if (off + tcp_len > skb->len)
-			tcp_len = skb->len > (__u32)off ? skb->len - off : 0;
-	}
+	l4_len = l4_header_len(skb, &w, off);
 	/* Most headers fit the small record: less ring space and memory traffic per packet. An
 	 * extension-header chain takes the large one, with room for its types. */
-	if (!w.count && w.ip_len + tcp_len <= PKT_HDR_SMALL)
-		return emit_skb(skb, o, direction, &w, off, tcp_len, flags, PKT_HDR_SMALL);
-	return emit_skb(skb, o, direction, &w, off, tcp_len, flags, PKT_HDR_MAX);
+	if (!w.count && w.ip_len + l4_len <= PKT_HDR_SMALL)
+		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+				PKT_HDR_SMALL);
+	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX);
 }
 
 SEC("cgroup_skb/ingress")
@@ -1038,6 +1261,53 @@ static __always_inline struct pkt_owner *listener_of(const struct pkt_conn *c)
 		return o;
 	k.family = 6; /* a dual-stack listener on [::] */
 	return bpf_map_lookup_elem(&listeners, &k);
+}
+
+/* An ICMP error arriving about a packet a local UDP or ping socket sent (or a closed TCP
+ * connection): no socket hook sees it, so it is emitted here, as its owner's. l3p: the IP
+ * header, ip_len long; the ICMP header follows. */
+static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8 l3,
+					  __u32 pkt_len, struct net_device *dev)
+{
+	struct pkt_owner *o, none = {};
+	struct pkt_record *rec;
+	__u8 b[ICMP_QUOTE_LEN] = {};
+	struct pkt_conn c;
+	__u32 n;
+
+	ip_len &= 0x3f;
+	if (ip_len < 20 || pkt_len < ip_len + 8)
+		return 0;
+	n = pkt_len - ip_len;
+	if (n > ICMP_QUOTE_LEN)
+		n = ICMP_QUOTE_LEN;
+	barrier_var(n);
+	n &= 0x7f;
+	if (n > ICMP_QUOTE_LEN)
+		n = ICMP_QUOTE_LEN;
+	if (bpf_probe_read_kernel(b, n, l3p + ip_len) ||
+	    icmp_quoted_conn(b, n, l3, dev->nd_net.net->ns.inum, &c))
+		return 0;
+	o = icmp_quoted_owner(&c);
+	if (!o) {
+		stat_inc(STAT_ICMP_NO_OWNER);
+		if (scope_by_pid || scope_by_comm || scope_by_uid)
+			return 0;
+		o = &none;
+	} else if (!o->traced) {
+		stat_inc(STAT_DEV_OUT_OF_SCOPE);
+		return 0;
+	} else {
+		stat_inc(STAT_ICMP_ERRORS);
+	}
+	rec = record_open(o, PKT_INGRESS, l3, pkt_len, dev, PKT_F_DEVICE | PKT_F_ICMP_ERR,
+			  PKT_HDR_SMALL);
+	if (!rec)
+		return 0;
+	rec->sk_proto = IPPROTO_ICMP;
+	rec->l4_proto = l3 == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6_;
+	record_submit_kernel(rec, l3p, ip_len + 8);
+	return 0;
 }
 
 /* Packets no socket hook sees: those of timewait sockets and kernel replies for connections
@@ -1094,8 +1364,11 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		__u8 b[20];
 
-		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || b[9] != IPPROTO_TCP ||
-		    ((b[6] << 8 | b[7]) & 0x1fff))
+		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || ((b[6] << 8 | b[7]) & 0x1fff))
+			return 0;
+		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
+			return dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev);
+		if (b[9] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 4;
 		off = (b[0] & 0xf) * 4;
@@ -1105,7 +1378,11 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		__u8 b[40];
 
 		/* Kernel replies carry no extension headers: only the plain case is looked at. */
-		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || b[6] != IPPROTO_TCP)
+		if (bpf_probe_read_kernel(b, sizeof(b), l3p))
+			return 0;
+		if (b[6] == IPPROTO_ICMPV6_ && direction == PKT_INGRESS && icmp_errors)
+			return dev_icmp_error(l3p, 40, 6, pkt_len, dev);
+		if (b[6] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 6;
 		off = 40;
@@ -1166,13 +1443,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		stat_inc(STAT_PACKETS);
 		goto emitted;
 	}
-	barrier_var(len);
-	len &= 0x1ff;
-	if (len > PKT_HDR_SMALL)
-		len = PKT_HDR_SMALL;
-	if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
-		len = 0;
-	record_submit(rec, len);
+	record_submit_kernel(rec, l3p, len);
 emitted:
 	if (direction == PKT_INGRESS) {
 		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);

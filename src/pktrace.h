@@ -45,7 +45,8 @@ enum pkt_record_kind {
 enum pkt_record_flag {
 	PKT_F_HELD = 1 << 0,   /* passive connection not yet taken by a task: owner is provisional */
 	PKT_F_DEVICE = 1 << 1, /* seen at the device, no socket hook (timewait, kernel replies) */
-	PKT_F_NO_TCP = 1 << 2, /* no TCP header could be reached: hdr[] has the IP header only */
+	PKT_F_NO_L4 = 1 << 2,  /* no transport header could be reached: hdr[] has the IP header only */
+	PKT_F_ICMP_ERR = 1 << 3, /* an ICMP error of the kernel's, owned by the socket it quotes */
 };
 
 /* pkt_record.flags of a claim record: how the connection was taken. */
@@ -126,29 +127,41 @@ struct pkt_record {
 	__u16 ext_len;  /* IPv6: bytes of extension headers, left out of hdr[] */
 	__u32 netns;    /* network namespace of the socket or device */
 	__u8 ext_count; /* IPv6: extension headers before the transport header (255: or more) */
-	__u8 pad2[3];
+	__u8 sk_proto;  /* the socket's class: IPPROTO_TCP, _UDP, _ICMP (ping sockets, and ICMPv6),
+			 * or IPPROTO_RAW for raw sockets (any protocol) */
+	__u8 l4_proto;  /* the transport protocol the headers lead to (valid without PKT_F_NO_L4) */
+	__u8 pad2;
 	char ifname[PKT_IFNAME_LEN];
 	/*
-	 * IPv4: the IP header with its options, then the TCP header with its options.
+	 * IPv4: the IP header with its options, then the transport header: TCP with its options,
+	 * or the first 8 bytes of UDP, ICMP or ICMPv6 (none for other protocols).
 	 * IPv6: the 40-byte fixed header as on the wire (its next-header field names the first
-	 * extension header), then the TCP header with its options, then the types of the first
+	 * extension header), then the transport header as for IPv4, then the types of the first
 	 * min(ext_count, PKT_EXT_TYPES) extension headers in chain order. The extension headers
 	 * themselves (ext_len bytes) are left out, so no chain can push TCP out of the record.
-	 * PKT_F_NO_TCP: the IP header (and the types) only.
+	 * PKT_F_NO_L4: the IP header (and the types) only.
 	 */
 	__u8 hdr[PKT_HDR_MAX];
 };
 
+/* Socket classes the kernel side traces (bits of the sock_protos setting), from the events. */
+enum pkt_sock_class {
+	PKT_SOCK_TCP = 1 << 0,  /* TCP and MPTCP */
+	PKT_SOCK_UDP = 1 << 1,  /* UDP and UDP-Lite */
+	PKT_SOCK_ICMP = 1 << 2, /* ping sockets (ICMP, ICMPv6) and the kernel's ICMP errors */
+	PKT_SOCK_RAW = 1 << 3,  /* raw sockets, any protocol */
+};
+
 /* Counters kept per CPU by the kernel side, summed by user space. */
 enum pkt_stat {
-	STAT_PACKETS = 0,   /* TCP packets that passed a hook */
+	STAT_PACKETS = 0,   /* packets of traced socket classes that passed a hook */
 	STAT_EVENTS,        /* records submitted to the ring buffer */
 	STAT_LOST_RINGBUF,  /* ring buffer full: record reserve failed */
 	STAT_OUT_OF_SCOPE,  /* packets of untraced owners */
 	STAT_NO_OWNER,      /* packets of sockets whose owner is unknown */
 	STAT_HDR_TRUNCATED, /* headers longer than PKT_HDR_MAX: cut, then a decode error */
-	STAT_NOT_TCP,       /* packets of TCP sockets with no reachable TCP header: emitted with
-			     * PKT_F_NO_TCP (a non-first fragment, an unknown or endless chain) */
+	STAT_NO_L4,         /* packets with no reachable transport header: emitted with
+			     * PKT_F_NO_L4 (a non-first fragment, an unknown or endless chain) */
 	STAT_ACCEPT_MOVED,  /* accepted sockets handed from the listener's owner to the acceptor */
 	STAT_FOLLOW_FULL,   /* forked processes of a command not followed: scope table full */
 	STAT_EXISTING_FULL, /* sockets older than pktrace not recorded: table full */
@@ -163,6 +176,8 @@ enum pkt_stat {
 	STAT_GONE_FULL,     /* closed connections not remembered: table full */
 	STAT_FLOWS,         /* flow records submitted (begin and end) */
 	STAT_FLOWS_LOST,    /* flow records the ring buffer had no room for */
+	STAT_ICMP_ERRORS,   /* ICMP errors of the kernel's emitted for the socket they quote */
+	STAT_ICMP_NO_OWNER, /* ICMP errors quoting no known socket, not emitted under a scope */
 	STAT__MAX,
 };
 

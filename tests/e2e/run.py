@@ -912,7 +912,7 @@ def bulk_transfer(w):
 
 RINGBUF_BYTES = 8 * 1024 * 1024  # pktrace's BPF ring buffer (src/pktrace.bpf.c)
 RECORD_BYTES = 232               # a small record (headers <= 128 bytes) + the ring's 8-byte header
-SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
+SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
 

@@ -15,7 +15,7 @@ from e2elib import (capture, describe, events_for_ports, expect_both_sides,
                     expect_one_side, local_port, log, match, netns, own_cgroup_ino, peer,
                     pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, test)
 
-SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
+SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
 

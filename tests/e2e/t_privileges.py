@@ -26,7 +26,7 @@ from e2elib import (PKTRACE, PYTHON, PEERS, Pktrace, Proc, capture, check_summar
                     rand_name, rand_port, read_pcap, run, run_pair, test)
 
 NOBODY = 65534
-SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) TCP packets seen \((\d+) out of scope, "
+SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
 

@@ -526,9 +526,9 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 
 	CHECK(h->family == AF_INET || h->family == AF_INET6);
 	CHECK(len >= 1 && (b[0] >> 4) == (h->family == AF_INET ? 4 : 6));
-	CHECK(h->tcp_error < DECODE__MAX && h->tcp_error != DECODE_BAD_RECORD &&
-	      h->tcp_error != DECODE_NO_TCP);
-	CHECK(h->tcp_error ? no_tcp_fields(h) : true);
+	CHECK(h->l4_error < DECODE__MAX && h->l4_error != DECODE_BAD_RECORD &&
+	      h->l4_error != DECODE_NO_L4);
+	CHECK(h->l4_error ? no_tcp_fields(h) : true);
 	if (h->family == AF_INET6) {
 		CHECK(len >= 40);
 		CHECK(memcmp(h->src_addr, b + 8, 16) == 0 && memcmp(h->dst_addr, b + 24, 16) == 0);
@@ -538,14 +538,14 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 		CHECK(h->ext_types_n == (c->n < EVENT_EXT_TYPES ? c->n : EVENT_EXT_TYPES));
 		CHECK(memcmp(h->ext_types, c->types, h->ext_types_n) == 0);
 		if (c->stop) {
-			CHECK(h->tcp_error == c->stop);
+			CHECK(h->l4_error == c->stop);
 			CHECK(c->stop == DECODE_TRUNCATED_IP ? h->protocol == 255
 							     : h->protocol == c->last);
 			return;
 		}
-		if (h->tcp_error) {
-			CHECK(h->tcp_error == DECODE_TRUNCATED_TCP ||
-			      h->tcp_error == DECODE_BAD_DATA_OFFSET);
+		if (h->l4_error) {
+			CHECK(h->l4_error == DECODE_TRUNCATED_TCP ||
+			      h->l4_error == DECODE_BAD_DATA_OFFSET);
 			return;
 		}
 		check_tcp_at(b, len, c->l4_off, h);
@@ -558,11 +558,11 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 	CHECK(memcmp(h->src_addr + 4, zero, 12) == 0 && memcmp(h->dst_addr + 4, zero, 12) == 0);
 	CHECK(h->protocol == b[9]);
 	if ((b[6] << 8 | b[7]) & 0x1fff)
-		CHECK(h->tcp_error == DECODE_FRAGMENT);
+		CHECK(h->l4_error == DECODE_FRAGMENT);
 	else if (b[9] != IPPROTO_TCP)
-		CHECK(h->tcp_error == DECODE_NOT_TCP);
-	else if (h->tcp_error)
-		CHECK(h->tcp_error == DECODE_TRUNCATED_TCP || h->tcp_error == DECODE_BAD_DATA_OFFSET);
+		CHECK(h->l4_error == DECODE_NOT_TCP);
+	else if (h->l4_error)
+		CHECK(h->l4_error == DECODE_TRUNCATED_TCP || h->l4_error == DECODE_BAD_DATA_OFFSET);
 	else
 		check_tcp_at(b, len, off, h);
 	c->l4_off = off;
@@ -593,7 +593,7 @@ static bool same_headers(const struct pkt_headers *a, const struct pkt_headers *
 	       a->src_port == b->src_port && a->dst_port == b->dst_port && a->seq == b->seq &&
 	       a->ack == b->ack && a->data_offset == b->data_offset && a->flags == b->flags &&
 	       a->window == b->window && a->checksum == b->checksum && a->urgent == b->urgent &&
-	       a->tcp_error == b->tcp_error && a->ext_count == b->ext_count &&
+	       a->l4_error == b->l4_error && a->ext_count == b->ext_count &&
 	       a->ext_len == b->ext_len && a->ext_types_n == b->ext_types_n &&
 	       !memcmp(a->ext_types, b->ext_types, a->ext_types_n) &&
 	       !memcmp(&a->opts, &b->opts, sizeof(a->opts));
@@ -666,12 +666,12 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 	base_record(&r, pre, ref, boot_to_real);
 	r.l3_proto = pkt[0] >> 4;
 	if (h->family == AF_INET) {
-		n = h->tcp_error ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + h->data_offset * 4u;
+		n = h->l4_error ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + h->data_offset * 4u;
 		memcpy(r.hdr, pkt, n);
 	} else {
 		memcpy(r.hdr, pkt, 40);
 		n = 40;
-		if (!h->tcp_error) {
+		if (!h->l4_error) {
 			memcpy(r.hdr + n, pkt + c->l4_off, h->data_offset * 4u);
 			n += h->data_offset * 4u;
 		}
@@ -681,7 +681,7 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 		r.ext_len = (uint16_t)h->ext_len;
 	}
 	CHECK(n <= PKT_HDR_MAX);
-	r.flags = h->tcp_error ? PKT_F_NO_TCP : 0;
+	r.flags = h->l4_error ? PKT_F_NO_L4 : 0;
 	r.hdr_len = (uint16_t)n;
 	size = fixed + n;
 	switch (shape) {
@@ -708,9 +708,9 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 		return;
 	}
 	CHECK(err == 0);
-	if (h->tcp_error) {
+	if (h->l4_error) {
 		/* The record cannot say why: the kernel only flags it, or the IP header tells. */
-		CHECK(e.hdr.tcp_error != 0 && no_tcp_fields(&e.hdr));
+		CHECK(e.hdr.l4_error != 0 && no_tcp_fields(&e.hdr));
 		CHECK(e.hdr.family == h->family && !memcmp(e.hdr.src_addr, h->src_addr, 16) &&
 		      !memcmp(e.hdr.dst_addr, h->dst_addr, 16));
 		CHECK(e.hdr.ext_count == h->ext_count && e.hdr.ext_len == h->ext_len &&
@@ -746,15 +746,15 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	r.ext_count = pre[72];
 	r.ext_len = (uint16_t)le(pre + 73, 2);
 	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_key);
-	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_TCP &&
+	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_L4 &&
 	      err != -DECODE_TRUNCATED_TCP && err != -DECODE_BAD_DATA_OFFSET);
 	if (err)
 		return false;
 	CHECK(n >= 1 && (pkt[0] >> 4 == 4 || pkt[0] >> 4 == 6));
-	if (r.flags & PKT_F_NO_TCP)
-		CHECK(e->hdr.tcp_error != 0);
-	if (e->hdr.tcp_error) {
-		CHECK(decode_error_is_partial(e->hdr.tcp_error) && no_tcp_fields(&e->hdr));
+	if (r.flags & PKT_F_NO_L4)
+		CHECK(e->hdr.l4_error != 0);
+	if (e->hdr.l4_error) {
+		CHECK(decode_error_is_partial(e->hdr.l4_error) && no_tcp_fields(&e->hdr));
 	} else {
 		types_off = pkt[0] >> 4 == 4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
 		check_tcp_at(r.hdr, n, types_off, &e->hdr);
@@ -765,16 +765,16 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 		return true;
 	}
 	CHECK(e->hdr.ext_count == r.ext_count && e->hdr.ext_len == r.ext_len);
-	CHECK(r.ext_count == 0 ? r.ext_len == 0 : r.ext_len != 0 || (r.flags & PKT_F_NO_TCP));
+	CHECK(r.ext_count == 0 ? r.ext_len == 0 : r.ext_len != 0 || (r.flags & PKT_F_NO_L4));
 	want_n = r.ext_count < PKT_EXT_TYPES ? r.ext_count : PKT_EXT_TYPES;
 	/* The types are listed whole, from where the layout puts them, or (TCP cut) not at all. */
-	if (e->hdr.tcp_error == DECODE_TRUNCATED_TCP || e->hdr.tcp_error == DECODE_BAD_DATA_OFFSET ||
-	    (e->hdr.tcp_error == DECODE_NOT_TCP && !(r.flags & PKT_F_NO_TCP))) {
+	if (e->hdr.l4_error == DECODE_TRUNCATED_TCP || e->hdr.l4_error == DECODE_BAD_DATA_OFFSET ||
+	    (e->hdr.l4_error == DECODE_NOT_TCP && !(r.flags & PKT_F_NO_L4))) {
 		CHECK(e->hdr.ext_types_n == 0);
 		return true;
 	}
 	CHECK(e->hdr.ext_types_n == want_n);
-	types_off = e->hdr.tcp_error ? 40 : 40 + (size_t)e->hdr.data_offset * 4;
+	types_off = e->hdr.l4_error ? 40 : 40 + (size_t)e->hdr.data_offset * 4;
 	CHECK(types_off + want_n <= n);
 	CHECK(!memcmp(e->hdr.ext_types, r.hdr + types_off, want_n));
 	CHECK(want_n == 0 || e->hdr.ext_types[0] == r.hdr[6]);
@@ -809,9 +809,9 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 			 h->ext_count, h->ext_len);
 		CHECK(memmem(json, n, want, strlen(want)) != NULL);
 	}
-	CHECK(!memmem(json, n, "\"decode_error\":", 15) == !h->tcp_error);
-	CHECK(!memmem(json, n, PROTO_TCP_ARG, sizeof(PROTO_TCP_ARG) - 1) == !!h->tcp_error);
-	if (!h->tcp_error) {
+	CHECK(!memmem(json, n, "\"decode_error\":", 15) == !h->l4_error);
+	CHECK(!memmem(json, n, PROTO_TCP_ARG, sizeof(PROTO_TCP_ARG) - 1) == !!h->l4_error);
+	if (!h->l4_error) {
 		snprintf(want, sizeof(want), "%u", h->data_offset);
 		check_json_field(json, n, "dataOffset", want);
 		snprintf(want, sizeof(want), "%u", h->seq);
@@ -819,7 +819,7 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 		check_json_field(json, n, "SYN", h->flags & TCP_FLAG_SYN ? "true" : "false");
 		check_json_field(json, n, "NS", h->flags & TCP_FLAG_NS ? "true" : "false");
 	}
-	shown = !h->tcp_error && tcp_opts_shown(&h->opts);
+	shown = !h->l4_error && tcp_opts_shown(&h->opts);
 	CHECK(!memmem(json, n, TCP_OPTIONS_ARG, sizeof(TCP_OPTIONS_ARG) - 1) == !shown);
 	CHECK(!memmem(json, n, "\"malformed\":true", 16) == !(shown && h->opts.malformed));
 	if (shown && (h->opts.present & TCP_OPT_MSS)) {
@@ -861,9 +861,9 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	if (h->ext_count)
 		k += (size_t)snprintf(want + k, sizeof(want) - k, " ext:%u%s/%uB", h->ext_count,
 				      h->ext_count == 255 ? "+" : "", h->ext_len);
-	if (h->tcp_error)
+	if (h->l4_error)
 		k += (size_t)snprintf(want + k, sizeof(want) - k, " (%s)",
-				      decode_strerror(h->tcp_error));
+				      decode_strerror(h->l4_error));
 	snprintf(want + k, sizeof(want) - k, "\n");
 	k = strlen(want);
 	CHECK(n > k && memcmp(table + n - k, want, k) == 0 && table[n - k - 1] != ' ');

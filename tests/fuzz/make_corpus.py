@@ -13,7 +13,7 @@ OUT = os.path.join(HERE, "corpus")
 INGRESS, EGRESS = 0, 1
 
 
-PKT_F_NO_TCP = 1 << 2
+PKT_F_NO_L4 = 1 << 2
 
 
 def prefix(direction=EGRESS, select=0, cap=128, packet_len=60, ts=1764145200123456789,
@@ -138,10 +138,10 @@ SEEDS = {
     "ipv6_chain_esp": prefix() + v6_chain([0, 60], bytes(24), tail_next=50),
     "ipv6_later_fragment": prefix() + v6_chain([0], DATA, tail_next=44)[:48]
     + bytes([6, 0, 0x05, 0x01, 0, 0, 0, 9]) + bytes(32),
-    "ipv4_later_fragment": prefix(rec_flags=PKT_F_NO_TCP) + ipv4(bytes(40), frag=0x00b9),
+    "ipv4_later_fragment": prefix(rec_flags=PKT_F_NO_L4) + ipv4(bytes(40), frag=0x00b9),
     # Records straight from the bytes, in the kernel's layout: TCP then the types, and NO_TCP.
     "record_chain9": prefix(ext_count=9, ext_len=72) + record_bytes([60] * 9, DATA[:20]),
-    "record_no_tcp": prefix(rec_flags=PKT_F_NO_TCP, ext_count=3, ext_len=24)
+    "record_no_tcp": prefix(rec_flags=PKT_F_NO_L4, ext_count=3, ext_len=24)
     + record_bytes([0, 60, 60], no_tcp=True),
     # TCP options: four SACK blocks, TFO cookies (kind 34 and the experimental 254), unknown
     # kinds with a bad length at the end, and the same in a record.

@@ -249,7 +249,7 @@ static int decode_pkt(const struct pkt *p, struct pkt_headers *out)
 
 static void assert_tcp_fields(const struct pkt_headers *h, const struct tcp_spec *t)
 {
-	assert_int_equal(h->tcp_error, 0);
+	assert_int_equal(h->l4_error, 0);
 	assert_int_equal(h->protocol, IPPROTO_TCP);
 	assert_int_equal(h->src_port, t->sport);
 	assert_int_equal(h->dst_port, t->dport);
@@ -264,7 +264,7 @@ static void assert_tcp_fields(const struct pkt_headers *h, const struct tcp_spec
 
 static void assert_no_tcp_fields(const struct pkt_headers *h)
 {
-	assert_int_not_equal(h->tcp_error, 0);
+	assert_int_not_equal(h->l4_error, 0);
 	assert_int_equal(h->src_port, 0);
 	assert_int_equal(h->dst_port, 0);
 	assert_int_equal(h->seq, 0);
@@ -281,7 +281,7 @@ static int decode_partial(const struct pkt *p, struct pkt_headers *h)
 {
 	assert_int_equal(decode_pkt(p, h), DECODE_OK);
 	assert_no_tcp_fields(h);
-	return h->tcp_error;
+	return h->l4_error;
 }
 
 /* The chain summary against what the builders put in the packet. */
@@ -552,15 +552,15 @@ static void assert_every_cut_fails(const struct pkt *p, size_t ip_end, size_t l4
 			continue;
 		}
 		want = len < l4_off ? DECODE_TRUNCATED_IP : DECODE_TRUNCATED_TCP;
-		if (rc != 0 || h.tcp_error != want)
+		if (rc != 0 || h.l4_error != want)
 			fail_msg("cut at %zu of %zu: got %d/%s, want an event with %s", len, p->len,
-				 rc, decode_strerror(rc ? rc : h.tcp_error), decode_strerror(want));
+				 rc, decode_strerror(rc ? rc : h.l4_error), decode_strerror(want));
 		assert_no_tcp_fields(&h);
 		/* The headers before the cut are in the summary, the cut one is not. */
 		assert_true(h.ext_len <= len - ip_end);
 	}
 	assert_int_equal(decode_exact(p->b, p->len, &h), DECODE_OK);
-	assert_int_equal(h.tcp_error, 0);
+	assert_int_equal(h.l4_error, 0);
 }
 
 static void test_truncated_ipv4(void **state)
@@ -920,7 +920,7 @@ static size_t kernel_record(struct pkt_record *r, const struct pkt *p, bool no_t
 		assert_true(p->ext_len <= 0xffff);
 		r->ext_len = (uint16_t)p->ext_len;
 	}
-	r->flags = no_tcp ? PKT_F_NO_TCP : 0;
+	r->flags = no_tcp ? PKT_F_NO_L4 : 0;
 	r->hdr_len = (uint16_t)n;
 	return offsetof(struct pkt_record, hdr) + n;
 }
@@ -1071,7 +1071,7 @@ static void test_types_list_saturates(void **state)
 	assert_int_equal(e.hdr.ext_len, p.ext_len);
 }
 
-/* PKT_F_NO_TCP records are events: addresses, chain, no TCP fields, and the reason. */
+/* PKT_F_NO_L4 records are events: addresses, chain, no TCP fields, and the reason. */
 static void test_record_no_tcp(void **state)
 {
 	struct pkt_record r;
@@ -1087,8 +1087,8 @@ static void test_record_no_tcp(void **state)
 	assert_int_equal(r.hdr_len, 20);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
 	assert_no_tcp_fields(&e.hdr);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NO_TCP);
-	assert_string_equal(decode_strerror(e.hdr.tcp_error), "no TCP header");
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
+	assert_string_equal(decode_strerror(e.hdr.l4_error), "no TCP header");
 	assert_v4_addrs(&e.hdr);
 	assert_int_equal(e.packet_len, 70000);
 	assert_int_equal(e.proc.pid, 4242);
@@ -1097,7 +1097,7 @@ static void test_record_no_tcp(void **state)
 	pkt_tcp(&p, &tcp_default);
 	size = kernel_record(&r, &p, true);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_FRAGMENT);
+	assert_int_equal(e.hdr.l4_error, DECODE_FRAGMENT);
 	assert_no_tcp_fields(&e.hdr);
 
 	/* IPv6 behind a chain (ESP at its end, say): the types and lengths, no TCP. */
@@ -1105,7 +1105,7 @@ static void test_record_no_tcp(void **state)
 	size = kernel_record(&r, &p, true);
 	assert_int_equal(r.hdr_len, 40 + 9);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NO_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
 	assert_no_tcp_fields(&e.hdr);
 	assert_v6_addrs(&e.hdr);
 	assert_chain(&e.hdr, &p);
@@ -1114,7 +1114,7 @@ static void test_record_no_tcp(void **state)
 	/* Where the chain ended short of TCP the kernel side may not know its length: still an event. */
 	r.ext_len = 0;
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NO_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
 	assert_int_equal(e.hdr.ext_count, 9);
 	assert_int_equal(e.hdr.ext_len, 0);
 	assert_int_equal(e.hdr.ext_types_n, 9);
@@ -1123,7 +1123,7 @@ static void test_record_no_tcp(void **state)
 	build_chain(&p, 300, &tcp_default);
 	size = kernel_record(&r, &p, true);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NO_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
 	assert_chain(&e.hdr, &p);
 
 	/* No chain, and the fixed header names UDP: not TCP. */
@@ -1132,12 +1132,12 @@ static void test_record_no_tcp(void **state)
 	p.b[6] = IPPROTO_UDP;
 	size = kernel_record(&r, &p, true);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NOT_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NOT_TCP);
 	assert_int_equal(e.hdr.protocol, IPPROTO_UDP);
 	/* The same without the flag: still an event, never dropped. */
 	size = kernel_record(&r, &p, false);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.tcp_error, DECODE_NOT_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NOT_TCP);
 }
 
 /* Expected outcome of a record cut to hdr_len k (see decode_record_ipv6). */
@@ -1161,9 +1161,9 @@ static void check_record_cuts(const struct pkt *p, bool no_tcp)
 				fail_msg("hdr_len %zu of %zu: got %d, want no event", k, full, rc);
 		} else if (k < tcp_end) {
 			/* The TCP header is cut: an event without it (and without the types). */
-			if (rc != 0 || e.hdr.tcp_error != DECODE_TRUNCATED_TCP)
+			if (rc != 0 || e.hdr.l4_error != DECODE_TRUNCATED_TCP)
 				fail_msg("hdr_len %zu of %zu: got %d/%d, want a partial event", k,
-					 full, rc, e.hdr.tcp_error);
+					 full, rc, e.hdr.l4_error);
 			assert_no_tcp_fields(&e.hdr);
 			assert_int_equal(e.hdr.ext_types_n, 0);
 			assert_int_equal(e.hdr.ext_count, p->ext_n < 255 ? p->ext_n : 255);
@@ -1174,7 +1174,7 @@ static void check_record_cuts(const struct pkt *p, bool no_tcp)
 	}
 	kernel_record(&r, p, no_tcp);
 	assert_int_equal(decode_rec(&r, base + full, &e), DECODE_OK);
-	assert_int_equal(!!e.hdr.tcp_error, no_tcp);
+	assert_int_equal(!!e.hdr.l4_error, no_tcp);
 }
 
 static void test_record_every_cut(void **state)
@@ -1269,7 +1269,7 @@ static void test_record_headers_direct(void **state)
 	assert_int_equal(decode_record_headers(NULL, 0, &h), -DECODE_BAD_RECORD);
 	assert_false(decode_error_is_partial(DECODE_OK));
 	assert_false(decode_error_is_partial(DECODE_BAD_RECORD));
-	assert_true(decode_error_is_partial(DECODE_NO_TCP));
+	assert_true(decode_error_is_partial(DECODE_NO_L4));
 }
 
 /*
@@ -1673,7 +1673,7 @@ static void test_opts_header_end(void **state)
 	for (cut = p.l4_off + 20; cut < p.len; cut++) {
 		memset(&h, 0xaa, sizeof(h));
 		assert_int_equal(decode_exact(p.b, cut, &h), DECODE_OK);
-		assert_int_equal(h.tcp_error, DECODE_TRUNCATED_TCP);
+		assert_int_equal(h.l4_error, DECODE_TRUNCATED_TCP);
 		assert_int_equal(h.opts.present, 0);
 		assert_int_equal(h.opts.order_n, 0);
 		assert_false(tcp_opts_shown(&h.opts));

@@ -294,7 +294,7 @@ static void test_json_args_are_the_catalogue(void **state)
 	/* A plain ACK: metadata and proto_tcp, nothing else. */
 	len = tcp4(pkt, NULL, 0, 0x10);
 	decode(pkt, len, &h);
-	assert_int_equal(h.tcp_error, 0);
+	assert_int_equal(h.l4_error, 0);
 	printed = check_printed(&h, tcp_args);
 	for (size_t i = 0; i < tcp->n_args; i++)
 		if (!strcmp(tcp->args[i].name, EVENT_ARG_TCP_OPTIONS))
@@ -303,14 +303,14 @@ static void test_json_args_are_the_catalogue(void **state)
 	/* A SYN with options: tcp_options too, named and typed as in the catalogue. */
 	len = tcp4(pkt, syn_opts, sizeof(syn_opts) / 4, 0x02);
 	decode(pkt, len, &h);
-	assert_int_equal(h.tcp_error, 0);
+	assert_int_equal(h.l4_error, 0);
 	check_printed(&h, with_opts);
 
 	/* No TCP header (UDP): the metadata alone. */
 	len = tcp4(pkt, NULL, 0, 0);
 	pkt[9] = 17;
 	decode(pkt, len, &h);
-	assert_int_not_equal(h.tcp_error, 0);
+	assert_int_not_equal(h.l4_error, 0);
 	printed = check_printed(&h, meta_only);
 	assert_int_equal(printed, 1u << 0);
 }

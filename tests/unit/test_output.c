@@ -69,7 +69,7 @@ static void set_opts(struct pkt_headers *h, const uint8_t *opt, size_t n)
 	pkt[20 + 12] = (uint8_t)((5 + n / 4) << 4);
 	memcpy(pkt + 40, opt, n);
 	assert_int_equal(decode_headers(pkt, 40 + n, &d), 0);
-	assert_int_equal(d.tcp_error, 0);
+	assert_int_equal(d.l4_error, 0);
 	h->opts = d.opts;
 	h->data_offset = (uint8_t)(5 + n / 4);
 }
@@ -286,7 +286,7 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 	e->packet_len = 1400;
 	set_addr(&e->hdr, AF_INET6, "2001:db8::66", "2001:db8::1");
 	e->hdr.protocol = 255;
-	e->hdr.tcp_error = DECODE_NO_TCP;
+	e->hdr.l4_error = DECODE_NO_L4;
 	e->hdr.ext_count = 2;
 	e->hdr.ext_len = 16;
 	e->hdr.ext_types_n = 2;
@@ -301,7 +301,7 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 	e->packet_len = 548;
 	set_addr(&e->hdr, AF_INET, "10.0.0.1", "10.0.0.2");
 	e->hdr.protocol = 6;
-	e->hdr.tcp_error = DECODE_FRAGMENT;
+	e->hdr.l4_error = DECODE_FRAGMENT;
 
 	/* 11: a chain past the kernel's count (255 or more) and its 64 listed types; RLO and
 	 * zero-width characters in comm and host name. */
@@ -636,9 +636,9 @@ static void write_raw(FILE *f, const struct pkt_event *e)
 		h->checksum, h->urgent);
 	fprintf(f, " %u %u", h->ext_count, h->ext_len);
 	put_hex(f, h->ext_types, h->ext_count ? h->ext_types_n : 0);
-	put_hex(f, h->tcp_error ? decode_strerror(h->tcp_error) : "",
-		h->tcp_error ? strlen(decode_strerror(h->tcp_error)) : 0);
-	write_raw_opts(f, h->tcp_error ? &(struct tcp_opts){0} : &h->opts);
+	put_hex(f, h->l4_error ? decode_strerror(h->l4_error) : "",
+		h->l4_error ? strlen(decode_strerror(h->l4_error)) : 0);
+	write_raw_opts(f, h->l4_error ? &(struct tcp_opts){0} : &h->opts);
 	fputc('\n', f);
 }
 
@@ -804,9 +804,9 @@ static struct pkt_event *fuzz_events(void)
 		if (i % 11 == 0) {
 			static const uint8_t why[] = {DECODE_NOT_TCP, DECODE_FRAGMENT,
 						      DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET,
-						      DECODE_NO_TCP, DECODE_TRUNCATED_IP};
+						      DECODE_NO_L4, DECODE_TRUNCATED_IP};
 
-			e->hdr.tcp_error = why[rand_r(&seed) % sizeof(why)];
+			e->hdr.l4_error = why[rand_r(&seed) % sizeof(why)];
 			e->hdr.protocol = (uint8_t)rand_r(&seed);
 			e->hdr.src_port = e->hdr.dst_port = 0;
 			e->hdr.seq = e->hdr.ack = e->hdr.window = e->hdr.checksum = e->hdr.urgent = 0;
@@ -955,7 +955,7 @@ static void check_addrs(const struct pkt_event *e)
 	k = format_table(line, sizeof(line) - 1, e);
 	assert_true(k > 0);
 	line[k] = '\0';
-	if (e->hdr.tcp_error)
+	if (e->hdr.l4_error)
 		snprintf(want, sizeof(want), " %s ", a); /* no port without a TCP header */
 	else if (e->hdr.family == AF_INET)
 		snprintf(want, sizeof(want), " %s.%u ", a, e->hdr.src_port);
