@@ -681,11 +681,11 @@ static void test_bad_ihl(void **state)
 	}
 }
 
+/* Other transports are decoded, not errors; a protocol pktrace does not read has no fields. */
 static void test_not_tcp(void **state)
 {
-	static const uint8_t v4_protos[] = { IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_GRE, 0 };
-	static const uint8_t v6_protos[] = { IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_ESP,
-					     IPPROTO_NONE };
+	static const uint8_t v4_protos[] = { IPPROTO_GRE, 0, IPPROTO_SCTP };
+	static const uint8_t v6_protos[] = { IPPROTO_ESP, IPPROTO_NONE, IPPROTO_SCTP };
 	struct pkt p;
 	struct pkt_headers h;
 	size_t i;
@@ -696,28 +696,52 @@ static void test_not_tcp(void **state)
 		pkt_ipv4(&p, NULL, 0, 0);
 		pkt_tcp(&p, &tcp_default);
 		p.b[9] = v4_protos[i];
-		assert_int_equal(decode_partial(&p, &h), DECODE_NOT_TCP);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.l4_error, 0);
 		assert_int_equal(h.protocol, v4_protos[i]);
+		assert_int_equal(h.next_header, v4_protos[i]);
+		assert_int_equal(h.src_port, 0);
+		assert_int_equal(h.seq, 0);
 		assert_v4_addrs(&h);
 	}
 	for (i = 0; i < sizeof(v6_protos); i++) {
 		pkt_ipv6(&p);
 		pkt_tcp(&p, &tcp_default);
 		p.b[6] = v6_protos[i];
-		assert_int_equal(decode_partial(&p, &h), DECODE_NOT_TCP);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.l4_error, 0);
 		assert_int_equal(h.protocol, v6_protos[i]);
 		assert_int_equal(h.ext_count, 0);
+		assert_int_equal(h.src_port, 0);
 		assert_v6_addrs(&h);
 
-		/* The same after an extension header, whose next-header byte says UDP. */
+		/* The same after an extension header, whose next-header byte names it. */
 		pkt_ipv6(&p);
 		pkt_ext(&p, IPPROTO_HOPOPTS, 8);
 		pkt_tcp(&p, &tcp_default);
 		p.b[p.next_off] = v6_protos[i];
-		assert_int_equal(decode_partial(&p, &h), DECODE_NOT_TCP);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.l4_error, 0);
 		assert_int_equal(h.protocol, v6_protos[i]);
+		assert_int_equal(h.next_header, IPPROTO_HOPOPTS);
 		assert_chain(&h, &p);
 	}
+	/* A TCP header relabelled UDP or ICMP is read as one: no TCP fields, no error. */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_tcp(&p, &tcp_default);
+	p.b[9] = IPPROTO_UDP;
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.l4_error, 0);
+	assert_int_equal(h.protocol, IPPROTO_UDP);
+	assert_int_equal(h.src_port, tcp_default.sport);
+	assert_int_equal(h.dst_port, tcp_default.dport);
+	assert_int_equal(h.udp_len, tcp_default.seq >> 16);
+	assert_int_equal(h.checksum, tcp_default.seq & 0xffff);
+	p.b[9] = IPPROTO_ICMP;
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.l4_error, 0);
+	assert_int_equal(h.icmp_type, tcp_default.sport >> 8);
+	assert_int_equal(h.icmp_code, tcp_default.sport & 0xff);
 }
 
 static void test_ipv4_fragments(void **state)
@@ -921,6 +945,8 @@ static size_t kernel_record(struct pkt_record *r, const struct pkt *p, bool no_t
 		r->ext_len = (uint16_t)p->ext_len;
 	}
 	r->flags = no_tcp ? PKT_F_NO_L4 : 0;
+	r->sk_proto = IPPROTO_TCP;
+	r->l4_proto = p->l4_len ? p->b[p->next_off] : IPPROTO_RAW;
 	r->hdr_len = (uint16_t)n;
 	return offsetof(struct pkt_record, hdr) + n;
 }
@@ -1088,7 +1114,7 @@ static void test_record_no_tcp(void **state)
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
 	assert_no_tcp_fields(&e.hdr);
 	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
-	assert_string_equal(decode_strerror(e.hdr.l4_error), "no TCP header");
+	assert_string_equal(decode_strerror(e.hdr.l4_error), "no transport header");
 	assert_v4_addrs(&e.hdr);
 	assert_int_equal(e.packet_len, 70000);
 	assert_int_equal(e.proc.pid, 4242);
@@ -1126,18 +1152,21 @@ static void test_record_no_tcp(void **state)
 	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
 	assert_chain(&e.hdr, &p);
 
-	/* No chain, and the fixed header names UDP: not TCP. */
+	/* No chain, and the fixed header names UDP: with the flag, a UDP event without fields. */
 	pkt_ipv6(&p);
 	pkt_tcp(&p, &tcp_default);
 	p.b[6] = IPPROTO_UDP;
 	size = kernel_record(&r, &p, true);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.l4_error, DECODE_NOT_TCP);
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
 	assert_int_equal(e.hdr.protocol, IPPROTO_UDP);
-	/* The same without the flag: still an event, never dropped. */
+	/* Without the flag the header after it is read as UDP: an event with UDP fields. */
 	size = kernel_record(&r, &p, false);
 	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
-	assert_int_equal(e.hdr.l4_error, DECODE_NOT_TCP);
+	assert_int_equal(e.hdr.l4_error, 0);
+	assert_int_equal(e.hdr.protocol, IPPROTO_UDP);
+	assert_int_equal(e.hdr.src_port, tcp_default.sport);
+	assert_int_equal(e.hdr.dst_port, tcp_default.dport);
 }
 
 /* Expected outcome of a record cut to hdr_len k (see decode_record_ipv6). */

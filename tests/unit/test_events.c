@@ -198,7 +198,8 @@ static size_t printed_args(const char *line, char *event, size_t event_cap, stru
  * catalogue order; every arg the catalogue has as always present is there; and the args named
  * in must_have are there. Returns the bitmask of catalogue args printed.
  */
-static unsigned int check_printed(const struct pkt_headers *h, const char *const *must_have)
+static unsigned int check_printed(const struct pkt_headers *h, enum event_id id,
+				  const char *const *must_have)
 {
 	static struct pkt_event e;
 	const struct event_def *def;
@@ -215,6 +216,7 @@ static unsigned int check_printed(const struct pkt_headers *h, const char *const
 	strcpy(e.proc.comm, "curl");
 	strcpy(e.ifname, "lo");
 	e.packet_len = 60;
+	e.event = id;
 	e.hdr = *h;
 	len = format_json(line, sizeof(line) - 1, &e);
 	assert_true(len > 0);
@@ -224,6 +226,8 @@ static unsigned int check_printed(const struct pkt_headers *h, const char *const
 	def = event_by_name(event, strlen(event));
 	if (!def)
 		fail_msg("the printer emits event '%s', which the catalogue lacks", event);
+	if (def != &events[id])
+		fail_msg("asked for %s, the printer emits %s", events[id].name, event);
 	for (i = 0; i < n; i++) {
 		while (at < def->n_args && strcmp(def->args[at].name, seen[i].name))
 			at++;
@@ -285,6 +289,7 @@ static void test_json_args_are_the_catalogue(void **state)
 	static const char *const with_opts[] = { EVENT_ARG_METADATA, EVENT_ARG_PROTO_TCP,
 						 EVENT_ARG_TCP_OPTIONS, NULL };
 	static const char *const meta_only[] = { EVENT_ARG_METADATA, NULL };
+	static const char *const udp_args[] = { EVENT_ARG_METADATA, EVENT_ARG_PROTO_UDP, NULL };
 	const struct event_def *tcp = &events[EVENT_NET_PACKET_TCP];
 	struct pkt_headers h;
 	uint8_t pkt[128];
@@ -295,7 +300,7 @@ static void test_json_args_are_the_catalogue(void **state)
 	len = tcp4(pkt, NULL, 0, 0x10);
 	decode(pkt, len, &h);
 	assert_int_equal(h.l4_error, 0);
-	printed = check_printed(&h, tcp_args);
+	printed = check_printed(&h, EVENT_NET_PACKET_TCP, tcp_args);
 	for (size_t i = 0; i < tcp->n_args; i++)
 		if (!strcmp(tcp->args[i].name, EVENT_ARG_TCP_OPTIONS))
 			assert_false(printed & 1u << i);
@@ -304,14 +309,21 @@ static void test_json_args_are_the_catalogue(void **state)
 	len = tcp4(pkt, syn_opts, sizeof(syn_opts) / 4, 0x02);
 	decode(pkt, len, &h);
 	assert_int_equal(h.l4_error, 0);
-	check_printed(&h, with_opts);
+	check_printed(&h, EVENT_NET_PACKET_TCP, with_opts);
 
-	/* No TCP header (UDP): the metadata alone. */
+	/* A UDP packet: metadata and proto_udp. */
 	len = tcp4(pkt, NULL, 0, 0);
 	pkt[9] = 17;
 	decode(pkt, len, &h);
-	assert_int_not_equal(h.l4_error, 0);
-	printed = check_printed(&h, meta_only);
+	assert_int_equal(h.l4_error, 0);
+	check_printed(&h, EVENT_NET_PACKET_UDP, udp_args);
+
+	/* No transport header (UDP cut after 4 bytes): the metadata alone. */
+	decode(pkt, 24, &h);
+	assert_int_equal(h.l4_error, DECODE_TRUNCATED_L4);
+	printed = check_printed(&h, EVENT_NET_PACKET_UDP, meta_only);
+	assert_int_equal(printed, 1u << 0);
+	printed = check_printed(&h, EVENT_NET_PACKET_TCP, meta_only);
 	assert_int_equal(printed, 1u << 0);
 }
 

@@ -208,8 +208,9 @@ static void test_events_errors(void **state)
 {
 	expect_error(PARSE("-e", "foo"),
 		     "pktrace: unknown event 'foo' (known: net_packet_tcp, net_flow_tcp_begin, "
-		     "net_flow_tcp_end, network_events, flows)");
-	expect_error(PARSE("-e", "net_packet_tcp,net_packet_udp"), "'net_packet_udp'");
+		     "net_flow_tcp_end, net_packet_udp, net_packet_icmp, net_packet_icmpv6, "
+		     "net_packet_ipv4, net_packet_ipv6, network_events, flows)");
+	expect_error(PARSE("-e", "net_packet_tcp,net_packet_sctp"), "'net_packet_sctp'");
 	expect_error(PARSE("-e", "net_packet_tcp,"), "empty event");
 	expect_error(PARSE("--events", ""), "empty event");
 	expect_error(PARSE("-e", "net_packet_tcp", "-e", "Net_packet_tcp"), "'Net_packet_tcp'");

@@ -802,7 +802,7 @@ static struct pkt_event *fuzz_events(void)
 			fill_random((char *)e->hdr.ext_types, EVENT_EXT_TYPES, &seed);
 		}
 		if (i % 11 == 0) {
-			static const uint8_t why[] = {DECODE_NOT_TCP, DECODE_FRAGMENT,
+			static const uint8_t why[] = {DECODE_TRUNCATED_L4, DECODE_FRAGMENT,
 						      DECODE_TRUNCATED_TCP, DECODE_BAD_DATA_OFFSET,
 						      DECODE_NO_L4, DECODE_TRUNCATED_IP};
 
