@@ -457,15 +457,26 @@ static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
 		err = DECODE_NO_L4;
 	} else {
 		/* The chain is not in the record: the kernel says where it led. */
+		struct reader l4r = *r;
+		size_t l4_len;
+
 		out->protocol = rec->ext_count ? rec->l4_proto : first;
 		if (rec->ext_count && ipv6_is_ext(out->protocol))
 			return -DECODE_BAD_RECORD;
-		err = decode_l4(r, IPV6_HDR_LEN, out);
+		/* The kernel copies UDP's and ICMP's 8 bytes, fewer from a short packet: theirs
+		 * are the bytes before the types, and an ICMP header of 4 to 7 must not take
+		 * type bytes for its id and sequence. */
+		if (out->protocol != IPPROTO_TCP)
+			l4r.len = r->len >= IPV6_HDR_LEN + n_types ? r->len - n_types : IPV6_HDR_LEN;
+		err = decode_l4(&l4r, IPV6_HDR_LEN, out);
 		/* Cut inside the transport header: where the types start is unknown, so none are
 		 * listed. */
 		if (err)
 			return err;
-		types_off += l4_len_of(out);
+		l4_len = l4_len_of(out);
+		if (l4_len > l4r.len - IPV6_HDR_LEN)
+			l4_len = l4r.len - IPV6_HDR_LEN;
+		types_off += l4_len;
 	}
 	/* The count says the types are there: a record without room for them is malformed. */
 	if (!rd_has(r, types_off, n_types))

@@ -87,13 +87,12 @@ const struct event_def events[EVENT__COUNT] = {
 		.n_args = 6,
 		.args = { FLOW_ARGS, { EVENT_ARG_SUMMARY, "trace.FlowSummary", NULL } },
 	},
-	/* Raw sockets too: a raw socket's UDP packets are UDP packets. */
-	PACKET_EVENT(EVENT_NET_PACKET_UDP, "net_packet_udp", PKT_SOCK_UDP | PKT_SOCK_RAW,
+	PACKET_EVENT(EVENT_NET_PACKET_UDP, "net_packet_udp", PKT_SOCK_UDP,
 		     EVENT_ARG_PROTO_UDP, "trace.ProtoUDP", "a UDP header was read"),
 	/* ICMP errors the kernel sends or receives are the quoted socket's: their owner's. */
-	PACKET_EVENT(EVENT_NET_PACKET_ICMP, "net_packet_icmp", PKT_SOCK_ICMP | PKT_SOCK_RAW,
+	PACKET_EVENT(EVENT_NET_PACKET_ICMP, "net_packet_icmp", PKT_SOCK_ICMP,
 		     EVENT_ARG_PROTO_ICMP, "trace.ProtoICMP", "an ICMP header was read"),
-	PACKET_EVENT(EVENT_NET_PACKET_ICMPV6, "net_packet_icmpv6", PKT_SOCK_ICMP | PKT_SOCK_RAW,
+	PACKET_EVENT(EVENT_NET_PACKET_ICMPV6, "net_packet_icmpv6", PKT_SOCK_ICMP,
 		     EVENT_ARG_PROTO_ICMPV6, "trace.ProtoICMPv6", "an ICMPv6 header was read"),
 	PACKET_EVENT(EVENT_NET_PACKET_IPV4, "net_packet_ipv4", PKT_SOCK_ALL, EVENT_ARG_PROTO_IPV4,
 		     "trace.ProtoIPv4", NULL),

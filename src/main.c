@@ -52,7 +52,8 @@ struct app {
 	uint64_t opts_malformed;              /* events written with a malformed TCP option */
 	uint64_t flows_unselected;            /* flow records of the flow event not selected */
 	uint64_t packets_unselected;          /* packet records of no selected event's kind */
-	uint64_t records_out;                 /* records that gave at least one written event */
+	uint64_t records_out;                 /* records whose events all went to the output */
+	uint64_t events_made;                 /* events handed to the output (flushed or not) */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -161,6 +162,7 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 			app->out_err = -err;
 			return err;
 		}
+		app->events_made++;
 	}
 	app->records_out++;
 	if (e->hdr.l4_error)
@@ -189,11 +191,13 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 	}
 	enrich_process(&app->enrich, &e->proc, uts_key);
 	err = output_event(&app->out, e);
-	if (err)
+	if (err) {
 		app->out_err = -err;
-	else
-		app->records_out++;
-	return err;
+		return err;
+	}
+	app->records_out++;
+	app->events_made++;
+	return 0;
 }
 
 /* A packet of a connection no task has taken yet: into the hold, keyed by its connection. */
@@ -266,12 +270,15 @@ static void print_summary(struct app *app)
 	for (i = 1; i < DECODE__MAX; i++)
 		if (i != DECODE_BAD_RECORD)
 			decoded_bad += app->decode_errors[i];
-	/* Records the kernel submitted that never reached the output (it failed first). */
+	/* Records the kernel submitted that never reached the output (it failed first), and
+	 * events handed to the output that never reached the file. */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
 	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
 		    app->flows_unselected + app->packets_unselected;
 	if (records > accounted)
 		unwritten = records - accounted;
+	if (app->events_made > written)
+		unwritten += app->events_made - written;
 	lost = st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu packets seen (%llu out of scope, %llu "

@@ -163,6 +163,7 @@ struct {
 } stats SEC(".maps");
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 static const __u32 zero = 0;
 
@@ -243,8 +244,8 @@ static __always_inline void state_take(struct sk_state *st)
 /* A socket's class (enum pkt_sock_class), or 0 for one pktrace never traces. */
 static __always_inline __u32 sock_class(__u32 type, __u32 protocol)
 {
-	if (type == SOCK_RAW_)
-		return PKT_SOCK_RAW;
+	/* By protocol first: the kernel's own TCP and ICMP sockets (resets, errors, echo replies)
+	 * are raw sockets of those protocols. */
 	switch (protocol) {
 	case IPPROTO_TCP:
 	case IPPROTO_MPTCP_:
@@ -256,7 +257,7 @@ static __always_inline __u32 sock_class(__u32 type, __u32 protocol)
 	case IPPROTO_ICMPV6_:
 		return PKT_SOCK_ICMP;
 	}
-	return 0;
+	return type == SOCK_RAW_ ? PKT_SOCK_RAW : 0;
 }
 
 /* The classes whose owners are recorded: TCP always (flows, claims), the emitted ones, and UDP
@@ -674,7 +675,7 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	if (!sock)
 		return 0;
 	sk = sock->sk;
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+	if (!sk || !sock_class_owned(sock_class(sk->sk_type, sk->sk_protocol)))
 		return 0;
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
@@ -693,15 +694,13 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
-/* Inode of a TCP socket's file, or 0 (no file: not yet accepted, or closed). */
+/* Inode of a socket's file, or 0 (no file: not yet accepted, or closed). A read-only view of
+ * the kernel's socket: any kind, where bpf_skc_to_tcp_sock knows TCP only. */
 static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	struct socket *sock;
+	struct sock *ks = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+	struct socket *sock = ks->sk_socket;
 
-	if (!tp)
-		return 0;
-	sock = tp->inet_conn.icsk_inet.sk.sk_socket;
 	if (!sock || !sock->file)
 		return 0;
 	return sock->file->f_inode->i_ino;
@@ -725,7 +724,8 @@ static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk
 	st->owner = *found;
 	st->exec_id = 0;
 	st->cred = 0;
-	st->listener = sk->state == BPF_TCP_LISTEN;
+	st->listener = sk->protocol == IPPROTO_TCP && sk->state == BPF_TCP_LISTEN;
+	st->published = 0;
 	bpf_map_delete_elem(&existing_owner, &ino);
 	stat_inc(STAT_EXISTING_MOVED);
 	return &st->owner;
@@ -1153,9 +1153,9 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		 * cloned from it: the owner is provisional until a task takes the connection. */
 		if (st->listener)
 			flags = PKT_F_HELD;
-	} else if (cls == PKT_SOCK_TCP) {
+	} else {
 		o = owner_existing_take(sk);
-		if (o && sk->state == BPF_TCP_LISTEN)
+		if (o && cls == PKT_SOCK_TCP && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
 	}
 	if (!o && cls == PKT_SOCK_TCP) {

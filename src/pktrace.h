@@ -127,8 +127,8 @@ struct pkt_record {
 	__u16 ext_len;  /* IPv6: bytes of extension headers, left out of hdr[] */
 	__u32 netns;    /* network namespace of the socket or device */
 	__u8 ext_count; /* IPv6: extension headers before the transport header (255: or more) */
-	__u8 sk_proto;  /* the socket's class: IPPROTO_TCP, _UDP, _ICMP (ping sockets, and ICMPv6),
-			 * or IPPROTO_RAW for raw sockets (any protocol) */
+	__u8 sk_proto;  /* the socket's class: IPPROTO_TCP, _UDP, _ICMP (ICMP and ICMPv6), or
+			 * IPPROTO_RAW for raw sockets of any other protocol */
 	__u8 l4_proto;  /* the transport protocol the headers lead to (valid without PKT_F_NO_L4) */
 	__u8 pad2;
 	char ifname[PKT_IFNAME_LEN];
@@ -146,10 +146,10 @@ struct pkt_record {
 
 /* Socket classes the kernel side traces (bits of the sock_protos setting), from the events. */
 enum pkt_sock_class {
-	PKT_SOCK_TCP = 1 << 0,  /* TCP and MPTCP */
-	PKT_SOCK_UDP = 1 << 1,  /* UDP and UDP-Lite */
-	PKT_SOCK_ICMP = 1 << 2, /* ping sockets (ICMP, ICMPv6) and the kernel's ICMP errors */
-	PKT_SOCK_RAW = 1 << 3,  /* raw sockets, any protocol */
+	PKT_SOCK_TCP = 1 << 0,  /* TCP and MPTCP (raw TCP sockets too: the kernel's own) */
+	PKT_SOCK_UDP = 1 << 1,  /* UDP and UDP-Lite, raw or not */
+	PKT_SOCK_ICMP = 1 << 2, /* ICMP and ICMPv6: ping sockets, raw ones, the kernel's own */
+	PKT_SOCK_RAW = 1 << 3,  /* raw sockets of any other protocol */
 };
 
 /* Counters kept per CPU by the kernel side, summed by user space. */
