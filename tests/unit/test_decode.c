@@ -262,18 +262,25 @@ static void assert_tcp_fields(const struct pkt_headers *h, const struct tcp_spec
 	assert_int_equal(h->urgent, t->urgent);
 }
 
-static void assert_no_tcp_fields(const struct pkt_headers *h)
+/* The fields only TCP has: 0 for any other transport (and without a transport header). */
+static void assert_no_tcp_only_fields(const struct pkt_headers *h)
 {
-	assert_int_not_equal(h->l4_error, 0);
-	assert_int_equal(h->src_port, 0);
-	assert_int_equal(h->dst_port, 0);
 	assert_int_equal(h->seq, 0);
 	assert_int_equal(h->ack, 0);
 	assert_int_equal(h->data_offset, 0);
 	assert_int_equal(h->flags, 0);
 	assert_int_equal(h->window, 0);
-	assert_int_equal(h->checksum, 0);
 	assert_int_equal(h->urgent, 0);
+	assert_false(tcp_opts_shown(&h->opts));
+}
+
+static void assert_no_tcp_fields(const struct pkt_headers *h)
+{
+	assert_int_not_equal(h->l4_error, 0);
+	assert_int_equal(h->src_port, 0);
+	assert_int_equal(h->dst_port, 0);
+	assert_int_equal(h->checksum, 0);
+	assert_no_tcp_only_fields(h);
 }
 
 /* A packet that is still an event, without TCP fields: returns why. */
@@ -1863,6 +1870,499 @@ static void test_flow_bad_records(void **state)
 	assert_string_equal(flow_close_reason_name(99), "unknown");
 }
 
+/* --- Transports other than TCP, and every IP header field --- */
+
+/* UDP header; also fixes up the IP length field. len 0: the header's own length, 8. */
+static void pkt_udp(struct pkt *p, uint16_t sport, uint16_t dport, uint16_t len, uint16_t csum)
+{
+	uint8_t *h;
+
+	p->b[p->next_off] = IPPROTO_UDP;
+	p->l4_off = p->len;
+	p->l4_len = 8;
+	h = pkt_grow(p, 8);
+	put16(h, sport);
+	put16(h + 2, dport);
+	put16(h + 4, len);
+	put16(h + 6, csum);
+	if ((p->b[0] >> 4) == 4)
+		put16(p->b + 2, (uint16_t)p->len);
+	else
+		put16(p->b + 4, (uint16_t)(p->len - 40));
+}
+
+/* ICMP (IPv4) or ICMPv6 (IPv6) header of 8 bytes. */
+static void pkt_icmp(struct pkt *p, uint8_t type, uint8_t code, uint16_t csum, uint16_t id,
+		     uint16_t seq)
+{
+	uint8_t *h;
+	bool v6 = (p->b[0] >> 4) == 6;
+
+	p->b[p->next_off] = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	p->l4_off = p->len;
+	p->l4_len = 8;
+	h = pkt_grow(p, 8);
+	h[0] = type;
+	h[1] = code;
+	put16(h + 2, csum);
+	put16(h + 4, id);
+	put16(h + 6, seq);
+	if (v6)
+		put16(p->b + 4, (uint16_t)(p->len - 40));
+	else
+		put16(p->b + 2, (uint16_t)p->len);
+}
+
+/* The chain of build_chain() without its TCP header: the transport is the caller's. */
+static void build_chain_only(struct pkt *p, size_t n)
+{
+	build_chain(p, n, &tcp_default);
+	p->len -= p->l4_len;
+	p->l4_off = p->l4_len = 0;
+	put16(p->b + 4, (uint16_t)(p->len - 40));
+}
+
+/* p decodes OK from the packet into *h and, to the same headers, from its kernel record. */
+static void decode_both(const struct pkt *p, struct pkt_headers *h)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	size_t size;
+
+	assert_int_equal(decode_pkt(p, h), DECODE_OK);
+	size = kernel_record(&r, p, false);
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_memory_equal(&e.hdr, h, sizeof(*h));
+}
+
+static void assert_udp(const struct pkt_headers *h, uint16_t sport, uint16_t dport,
+		       uint16_t len, uint16_t csum)
+{
+	assert_int_equal(h->l4_error, 0);
+	assert_int_equal(h->protocol, IPPROTO_UDP);
+	assert_int_equal(h->src_port, sport);
+	assert_int_equal(h->dst_port, dport);
+	assert_int_equal(h->udp_len, len);
+	assert_int_equal(h->checksum, csum);
+	assert_int_equal(h->icmp_type, 0);
+	assert_int_equal(h->icmp_id, 0);
+	assert_no_tcp_only_fields(h);
+}
+
+static void assert_icmp(const struct pkt_headers *h, uint8_t proto, uint8_t type, uint8_t code,
+			uint16_t csum, uint16_t id, uint16_t seq)
+{
+	assert_int_equal(h->l4_error, 0);
+	assert_int_equal(h->protocol, proto);
+	assert_int_equal(h->icmp_type, type);
+	assert_int_equal(h->icmp_code, code);
+	assert_int_equal(h->checksum, csum);
+	assert_int_equal(h->icmp_id, id);
+	assert_int_equal(h->icmp_seq, seq);
+	assert_int_equal(h->src_port, 0);
+	assert_int_equal(h->dst_port, 0);
+	assert_int_equal(h->udp_len, 0);
+	assert_no_tcp_only_fields(h);
+}
+
+/* Every IPv4 header field, with high bits set, from the packet and from its record. */
+static void test_ipv4_header_fields(void **state)
+{
+	static const uint8_t rr[12] = { 1, 7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint16_t frags[] = { 0x0000, 0x4000, 0x2000, 0x8000, 0xe000 };
+	struct pkt_headers h;
+	struct pkt p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(frags) / sizeof(frags[0]); i++) {
+		pkt_ipv4(&p, rr, sizeof(rr), frags[i]);
+		p.b[1] = 0xb8; /* DSCP EF */
+		put16(p.b + 4, 0xfedc);
+		p.b[8] = 0xff;
+		put16(p.b + 10, 0x9abc);
+		pkt_udp(&p, 53, 0x8001, 0x1234, 0xfffe);
+		decode_both(&p, &h);
+		assert_v4_addrs(&h);
+		assert_int_equal(h.ip_version, 4);
+		assert_int_equal(h.ihl, 8);
+		assert_int_equal(h.tos, 0xb8);
+		assert_int_equal(h.ip_len, 32 + 8);
+		assert_int_equal(h.ip_id, 0xfedc);
+		assert_int_equal(h.ip_flags, frags[i] >> 13);
+		assert_int_equal(h.frag_off, 0);
+		assert_int_equal(h.ttl, 0xff);
+		assert_int_equal(h.next_header, IPPROTO_UDP);
+		assert_int_equal(h.ip_checksum, 0x9abc);
+		assert_int_equal(h.flow_label, 0);
+		assert_int_equal(h.ext_count, 0);
+	}
+	/* A later fragment with every flag: the offset's 13 bits, the flags' 3, no transport. */
+	pkt_ipv4(&p, NULL, 0, 0xffff);
+	pkt_udp(&p, 1, 2, 3, 4);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.l4_error, DECODE_FRAGMENT);
+	assert_int_equal(h.ip_flags, 7);
+	assert_int_equal(h.frag_off, 0x1fff);
+	assert_int_equal(h.ihl, 5);
+	assert_int_equal(h.ttl, 64);
+	assert_int_equal(h.ip_id, 0x1234);
+	assert_int_equal(h.protocol, IPPROTO_UDP);
+	assert_int_equal(h.src_port, 0);
+	assert_int_equal(h.udp_len, 0);
+	assert_int_equal(h.checksum, 0);
+}
+
+/* Every IPv6 fixed-header field; the next header is the fixed header's, the protocol the end's. */
+static void test_ipv6_header_fields(void **state)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t size;
+
+	(void)state;
+	pkt_ipv6(&p);
+	put32(p.b, 0x6abfedcb); /* traffic class 0xab, flow label 0xfedcb */
+	p.b[7] = 0xfe;
+	pkt_udp(&p, 5353, 5353, 8, 0x8000);
+	decode_both(&p, &h);
+	assert_v6_addrs(&h);
+	assert_int_equal(h.ip_version, 6);
+	assert_int_equal(h.tos, 0xab);
+	assert_int_equal(h.flow_label, 0xfedcb);
+	assert_int_equal(h.ip_len, 8);
+	assert_int_equal(h.next_header, IPPROTO_UDP);
+	assert_int_equal(h.ttl, 0xfe);
+	assert_int_equal(h.ihl, 0);
+	assert_int_equal(h.ip_id, 0);
+	assert_int_equal(h.ip_flags, 0);
+	assert_int_equal(h.ip_checksum, 0);
+
+	/* Behind a chain: the fixed header names its first header, the event its transport. */
+	build_chain_only(&p, 3);
+	put32(p.b, 0x6fffffff);
+	pkt_udp(&p, 1, 2, 8, 3);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.tos, 0xff);
+	assert_int_equal(h.flow_label, 0xfffff);
+	assert_int_equal(h.ip_len, p.len - 40);
+	assert_int_equal(h.next_header, IPPROTO_HOPOPTS);
+	assert_int_equal(h.protocol, IPPROTO_UDP);
+	size = kernel_record(&r, &p, false);
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_int_equal(e.hdr.next_header, IPPROTO_HOPOPTS);
+	assert_int_equal(e.hdr.flow_label, 0xfffff);
+	assert_int_equal(e.hdr.ip_len, p.len - 40);
+	assert_udp(&e.hdr, 1, 2, 8, 3);
+	assert_chain(&e.hdr, &p);
+}
+
+/* UDP over IPv4 and IPv6, from the packet and from the record: ports, length, checksum. */
+static void test_udp(void **state)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t size;
+
+	(void)state;
+	pkt_ipv4(&p, NULL, 0, 0x4000);
+	pkt_udp(&p, 0xffff, 0x8035, 0xfff8, 0xa55a);
+	memset(pkt_grow(&p, 32), 0x5a, 32); /* payload is not read */
+	decode_both(&p, &h);
+	assert_udp(&h, 0xffff, 0x8035, 0xfff8, 0xa55a);
+	assert_v4_addrs(&h);
+	size = kernel_record(&r, &p, false);
+	r.sk_proto = IPPROTO_UDP;
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_int_equal(e.sk_proto, IPPROTO_UDP);
+
+	pkt_ipv6(&p);
+	pkt_udp(&p, 443, 50000, 1232, 0);
+	decode_both(&p, &h);
+	assert_udp(&h, 443, 50000, 1232, 0);
+	assert_v6_addrs(&h);
+
+	/* UDP-Lite is read as UDP (its coverage in the length field). */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_udp(&p, 7, 9, 12, 0x1111);
+	p.b[9] = IPPROTO_UDPLITE;
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_int_equal(h.protocol, IPPROTO_UDPLITE);
+	assert_int_equal(h.src_port, 7);
+	assert_int_equal(h.udp_len, 12);
+}
+
+/* ICMP and ICMPv6: type, code, checksum, and the echo id and sequence. */
+static void test_icmp(void **state)
+{
+	struct pkt_headers h;
+	struct pkt p;
+
+	(void)state;
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_icmp(&p, 8, 0, 0xf7ff, 0xbeef, 0x8001);
+	memset(pkt_grow(&p, 56), 0x5a, 56);
+	decode_both(&p, &h);
+	assert_icmp(&h, IPPROTO_ICMP, 8, 0, 0xf7ff, 0xbeef, 0x8001);
+
+	/* An error: the second word is raw (unused, or the next-hop MTU). */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_icmp(&p, 3, 4, 0x1234, 0, 1400);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_icmp(&h, IPPROTO_ICMP, 3, 4, 0x1234, 0, 1400);
+
+	pkt_ipv6(&p);
+	pkt_icmp(&p, 128, 0, 0x8000, 0xffff, 0xfffe);
+	decode_both(&p, &h);
+	assert_icmp(&h, IPPROTO_ICMPV6, 128, 0, 0x8000, 0xffff, 0xfffe);
+
+	pkt_ipv6(&p);
+	pkt_icmp(&p, 1, 4, 0xabcd, 0, 0);
+	assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+	assert_icmp(&h, IPPROTO_ICMPV6, 1, 4, 0xabcd, 0, 0);
+
+	/* Four bytes are a header: type, code and checksum; no id or sequence. */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_icmp(&p, 8, 0, 0x4242, 0x1111, 0x2222);
+	assert_int_equal(decode_exact(p.b, p.len - 4, &h), DECODE_OK);
+	assert_icmp(&h, IPPROTO_ICMP, 8, 0, 0x4242, 0, 0);
+	assert_int_equal(decode_exact(p.b, p.len - 1, &h), DECODE_OK);
+	assert_icmp(&h, IPPROTO_ICMP, 8, 0, 0x4242, 0, 0);
+}
+
+/* A UDP header under 8 bytes, an ICMP one under 4: an event with DECODE_TRUNCATED_L4. */
+static void test_truncated_l4(void **state)
+{
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t cut, size, base = offsetof(struct pkt_record, hdr);
+	int fam;
+
+	(void)state;
+	for (fam = 4; fam <= 6; fam += 2) {
+		size_t ip = fam == 4 ? 20 : 40;
+
+		if (fam == 4)
+			pkt_ipv4(&p, NULL, 0, 0);
+		else
+			pkt_ipv6(&p);
+		pkt_udp(&p, 1000, 2000, 8, 0x5555);
+		for (cut = 0; cut < 8; cut++) {
+			assert_int_equal(decode_exact(p.b, ip + cut, &h), DECODE_OK);
+			assert_int_equal(h.l4_error, DECODE_TRUNCATED_L4);
+			assert_int_equal(h.protocol, IPPROTO_UDP);
+			assert_int_equal(h.src_port, 0);
+			assert_int_equal(h.udp_len, 0);
+			assert_int_equal(h.checksum, 0);
+			assert_int_equal(h.ip_version, fam);
+			/* The record the kernel writes for such a packet. */
+			size = kernel_record(&r, &p, false);
+			r.hdr_len = (uint16_t)(ip + cut);
+			assert_int_equal(decode_rec(&r, base + ip + cut, &e), DECODE_OK);
+			assert_int_equal(e.hdr.l4_error, DECODE_TRUNCATED_L4);
+			(void)size;
+		}
+		if (fam == 4)
+			pkt_ipv4(&p, NULL, 0, 0);
+		else
+			pkt_ipv6(&p);
+		pkt_icmp(&p, 8, 0, 1, 2, 3);
+		for (cut = 0; cut < 4; cut++) {
+			assert_int_equal(decode_exact(p.b, ip + cut, &h), DECODE_OK);
+			assert_int_equal(h.l4_error, DECODE_TRUNCATED_L4);
+			assert_int_equal(h.icmp_type, 0);
+			assert_int_equal(h.checksum, 0);
+		}
+	}
+	assert_string_equal(decode_strerror(DECODE_TRUNCATED_L4), "truncated transport header");
+	assert_true(decode_error_is_partial(DECODE_TRUNCATED_L4));
+}
+
+/* Records behind an IPv6 chain: the kernel's l4_proto says what the chain led to. */
+static void test_record_chain_to_udp_icmp(void **state)
+{
+	static const size_t lengths[] = { 1, 5, 9, 64, 65, 300 };
+	static const uint8_t ext[] = { IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_FRAGMENT,
+				       IPPROTO_DSTOPTS, IPPROTO_AH };
+	struct pkt_record r;
+	struct pkt_event e;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t i, size;
+
+	(void)state;
+	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		build_chain_only(&p, lengths[i]);
+		pkt_udp(&p, 4789, 0xfff0, 8, 0xc0de);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_udp(&h, 4789, 0xfff0, 8, 0xc0de);
+		assert_chain(&h, &p);
+		size = kernel_record(&r, &p, false);
+		assert_int_equal(r.l4_proto, IPPROTO_UDP);
+		assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+		assert_udp(&e.hdr, 4789, 0xfff0, 8, 0xc0de);
+		assert_chain(&e.hdr, &p);
+		assert_v6_addrs(&e.hdr);
+
+		build_chain_only(&p, lengths[i]);
+		pkt_icmp(&p, 129, 0, 0x7777, 0x0102, 0x0304);
+		size = kernel_record(&r, &p, false);
+		assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+		assert_icmp(&e.hdr, IPPROTO_ICMPV6, 129, 0, 0x7777, 0x0102, 0x0304);
+		assert_chain(&e.hdr, &p);
+	}
+	/* A short ICMPv6 packet: the kernel copies its 4 to 7 bytes, then the types. Its id and
+	 * sequence are not the type bytes; a UDP header as short is a truncated one. */
+	for (i = 4; i < 8; i++) {
+		build_chain_only(&p, 9);
+		pkt_icmp(&p, 2, 0, 0x1280, 0, 0);
+		p.len -= 8 - i;
+		p.l4_len = i;
+		size = kernel_record(&r, &p, false);
+		assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+		assert_icmp(&e.hdr, IPPROTO_ICMPV6, 2, 0, 0x1280, 0, 0);
+		assert_chain(&e.hdr, &p);
+		build_chain_only(&p, 9);
+		pkt_udp(&p, 1, 2, 8, 3);
+		p.len -= 8 - i;
+		p.l4_len = i;
+		size = kernel_record(&r, &p, false);
+		assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+		assert_int_equal(e.hdr.l4_error, DECODE_TRUNCATED_L4);
+		assert_int_equal(e.hdr.src_port, 0);
+	}
+	/* A chain that leads to an extension header is no record the kernel writes. */
+	build_chain_only(&p, 4);
+	pkt_udp(&p, 1, 2, 8, 3);
+	for (i = 0; i < sizeof(ext); i++) {
+		size = kernel_record(&r, &p, false);
+		r.l4_proto = ext[i];
+		assert_int_equal(decode_rec(&r, size, &e), -DECODE_BAD_RECORD);
+	}
+	/* Without a chain the fixed header says, and l4_proto is not read. */
+	pkt_ipv6(&p);
+	pkt_udp(&p, 1, 2, 8, 3);
+	size = kernel_record(&r, &p, false);
+	r.l4_proto = IPPROTO_HOPOPTS;
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_udp(&e.hdr, 1, 2, 8, 3);
+	/* A protocol pktrace does not read (ESP): an event without transport fields or error. */
+	build_chain_only(&p, 2);
+	pkt_udp(&p, 1, 2, 8, 3);
+	size = kernel_record(&r, &p, false);
+	r.l4_proto = IPPROTO_ESP;
+	memmove(r.hdr + 40, r.hdr + 48, 2);
+	r.hdr_len -= 8;
+	assert_int_equal(decode_rec(&r, size - 8, &e), DECODE_OK);
+	assert_int_equal(e.hdr.l4_error, 0);
+	assert_int_equal(e.hdr.protocol, IPPROTO_ESP);
+	assert_int_equal(e.hdr.src_port, 0);
+	assert_chain(&e.hdr, &p);
+	/* PKT_F_NO_L4 behind a chain: the protocol is unknown whatever l4_proto says. */
+	build_chain_only(&p, 2);
+	pkt_udp(&p, 1, 2, 8, 3);
+	size = kernel_record(&r, &p, true);
+	assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
+	assert_int_equal(e.hdr.l4_error, DECODE_NO_L4);
+	assert_int_equal(e.hdr.protocol, IPPROTO_RAW);
+}
+
+static event_mask events_of(const struct pkt *p, uint8_t sk_proto)
+{
+	static struct pkt_event e;
+
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(decode_pkt(p, &e.hdr), DECODE_OK);
+	e.sk_proto = sk_proto;
+	return decode_packet_events(&e);
+}
+
+#define EV(x) EVENT_BIT(EVENT_NET_PACKET_##x)
+
+/* Each packet gives its IP event and its transport's; a partial one its socket's. */
+static void test_packet_events(void **state)
+{
+	static const uint8_t sks[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_RAW };
+	static struct pkt_event e;
+	struct pkt p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(sks); i++) {
+		/* A whole header: the packet's protocol decides, whatever the socket. */
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_tcp(&p, &tcp_default);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV4) | EV(TCP));
+		pkt_ipv6(&p);
+		pkt_tcp(&p, &tcp_default);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV6) | EV(TCP));
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_udp(&p, 1, 2, 8, 0);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV4) | EV(UDP));
+		p.b[9] = IPPROTO_UDPLITE;
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV4) | EV(UDP));
+		build_chain_only(&p, 3);
+		pkt_udp(&p, 1, 2, 8, 0);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV6) | EV(UDP));
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_icmp(&p, 8, 0, 0, 1, 1);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV4) | EV(ICMP));
+		pkt_ipv6(&p);
+		pkt_icmp(&p, 128, 0, 0, 1, 1);
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV6) | EV(ICMPV6));
+		/* A protocol with no event of its own: the IP event alone. */
+		pkt_ipv4(&p, NULL, 0, 0);
+		pkt_udp(&p, 1, 2, 8, 0);
+		p.b[9] = IPPROTO_GRE;
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV4));
+		pkt_ipv6(&p);
+		pkt_udp(&p, 1, 2, 8, 0);
+		p.b[6] = IPPROTO_NONE;
+		assert_int_equal(events_of(&p, sks[i]), EV(IPV6));
+	}
+	/* Partial: no transport header read. The socket's class decides, a raw socket's the IP
+	 * header's protocol (IPPROTO_RAW behind an unwalked chain: none). */
+	memset(&e, 0, sizeof(e));
+	e.hdr.family = AF_INET;
+	e.hdr.protocol = IPPROTO_UDP;
+	e.hdr.l4_error = DECODE_FRAGMENT;
+	e.sk_proto = IPPROTO_UDP;
+	assert_int_equal(decode_packet_events(&e), EV(IPV4) | EV(UDP));
+	e.sk_proto = IPPROTO_RAW;
+	assert_int_equal(decode_packet_events(&e), EV(IPV4) | EV(UDP));
+	e.sk_proto = IPPROTO_TCP; /* a TCP socket's packet that the kernel saw as UDP */
+	assert_int_equal(decode_packet_events(&e), EV(IPV4) | EV(TCP));
+	e.hdr.family = AF_INET6;
+	e.hdr.protocol = IPPROTO_RAW;
+	e.hdr.l4_error = DECODE_NO_L4;
+	e.sk_proto = IPPROTO_UDP;
+	assert_int_equal(decode_packet_events(&e), EV(IPV6) | EV(UDP));
+	e.sk_proto = IPPROTO_ICMP; /* a ping socket: ICMPv6 by its family */
+	assert_int_equal(decode_packet_events(&e), EV(IPV6) | EV(ICMPV6));
+	e.hdr.family = AF_INET;
+	assert_int_equal(decode_packet_events(&e), EV(IPV4) | EV(ICMP));
+	e.hdr.family = AF_INET6;
+	e.sk_proto = IPPROTO_RAW;
+	assert_int_equal(decode_packet_events(&e), EV(IPV6));
+	e.sk_proto = IPPROTO_TCP;
+	e.hdr.l4_error = DECODE_TRUNCATED_TCP;
+	assert_int_equal(decode_packet_events(&e), EV(IPV6) | EV(TCP));
+	/* A truncated UDP header from a record: still a UDP event. */
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_udp(&p, 1, 2, 8, 0);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(decode_exact(p.b, 24, &e.hdr), DECODE_OK);
+	assert_int_equal(e.hdr.l4_error, DECODE_TRUNCATED_L4);
+	e.sk_proto = IPPROTO_RAW;
+	assert_int_equal(decode_packet_events(&e), EV(IPV4) | EV(UDP));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1911,6 +2411,13 @@ int main(void)
 		cmocka_unit_test(test_flow_end_summary),
 		cmocka_unit_test(test_flow_end_passive),
 		cmocka_unit_test(test_flow_bad_records),
+		cmocka_unit_test(test_ipv4_header_fields),
+		cmocka_unit_test(test_ipv6_header_fields),
+		cmocka_unit_test(test_udp),
+		cmocka_unit_test(test_icmp),
+		cmocka_unit_test(test_truncated_l4),
+		cmocka_unit_test(test_record_chain_to_udp_icmp),
+		cmocka_unit_test(test_packet_events),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
