@@ -4,6 +4,7 @@
  * event and argument names are the catalogue's, checked on what format_json really prints for
  * packets decoded from raw bytes.
  */
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -327,6 +328,75 @@ static void test_json_args_are_the_catalogue(void **state)
 	assert_int_equal(printed, 1u << 0);
 }
 
+/* A synthetic packet of each packet event's kind: IPv4 for TCP, UDP and ICMP (and IPv4),
+ * IPv6 for ICMPv6 (and IPv6). Returns its length. */
+static size_t packet_of(uint8_t *p, enum event_id id)
+{
+	size_t len;
+
+	len = tcp4(p, NULL, 0, 0x10);
+	switch (id) {
+	case EVENT_NET_PACKET_UDP:
+		p[9] = IPPROTO_UDP;
+		break;
+	case EVENT_NET_PACKET_ICMP:
+		p[9] = IPPROTO_ICMP;
+		p[20] = 8; /* echo request */
+		break;
+	case EVENT_NET_PACKET_ICMPV6:
+	case EVENT_NET_PACKET_IPV6:
+		/* The same transport bytes after a 40-byte IPv6 header. */
+		memmove(p + 40, p + 20, len - 20);
+		memset(p, 0, 40);
+		p[0] = 0x60;
+		p[5] = (uint8_t)(len - 20);
+		p[6] = id == EVENT_NET_PACKET_ICMPV6 ? IPPROTO_ICMPV6 : IPPROTO_TCP;
+		p[7] = 64;
+		p[23] = 1;
+		p[39] = 2;
+		if (id == EVENT_NET_PACKET_ICMPV6)
+			p[40] = 128;
+		len += 20;
+		break;
+	default:
+		break;
+	}
+	return len;
+}
+
+/* Every packet event has its printer branch: a packet of its kind prints as that event, with
+ * the metadata and the event's own protocol arg (named and typed as the catalogue says). */
+static void test_every_packet_event_printed(void **state)
+{
+	event_mask packets = event_packet_events(), got;
+	const char *must[3] = { EVENT_ARG_METADATA, NULL, NULL };
+	struct pkt_event e;
+	uint8_t pkt[128];
+	size_t len, n = 0;
+
+	for (int id = 0; id < EVENT__COUNT; id++) {
+		bool flow = id == EVENT_NET_FLOW_TCP_BEGIN || id == EVENT_NET_FLOW_TCP_END;
+
+		/* Every event is a packet event or a flow event. */
+		assert_true(!(packets & EVENT_BIT(id)) == flow);
+		if (flow)
+			continue;
+		n++;
+		len = packet_of(pkt, id);
+		memset(&e, 0, sizeof(e));
+		decode(pkt, len, &e.hdr);
+		assert_int_equal(e.hdr.l4_error, 0);
+		got = decode_packet_events(&e);
+		if (!(got & EVENT_BIT(id)))
+			fail_msg("a packet built for %s gives events %#llx", events[id].name,
+				 (unsigned long long)got);
+		assert_true(events[id].n_args >= 2);
+		must[1] = events[id].args[1].name;
+		check_printed(&e.hdr, id, must);
+	}
+	assert_int_equal(n, EVENT__COUNT - 2); /* all but the two flow events */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +404,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_list_table_names_every_event, teardown),
 		cmocka_unit_test_teardown(test_list_json_names_every_event, teardown),
 		cmocka_unit_test(test_json_args_are_the_catalogue),
+		cmocka_unit_test(test_every_packet_event_printed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include "decode.h"
 #include "events.h"
 #include "output.h"
+#include "output_fmt.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 /* Events in the golden files. */
@@ -1787,6 +1788,363 @@ static void test_flow_lines_bounded(void **state)
 	}
 }
 
+/* --- The UDP, ICMP, ICMPv6, IPv4 and IPv6 events --- */
+
+#define PROTO_GOLDEN_N 14
+
+/* A packet event of kind id from family's addresses; the IP header fields as a kernel sends. */
+static void proto_event(struct pkt_event *e, enum event_id id, int family, const char *src,
+			const char *dst, uint8_t protocol)
+{
+	memset(e, 0, sizeof(*e));
+	e->event = id;
+	e->timestamp_ns = 1764145203000000000ull;
+	e->proc = (struct pkt_process){.pid = 4242, .tid = 4243, .ppid = 4100, .uid = 1000,
+				       .cgroup_id = 1234, .comm = "curl", .hostname = "web-1",
+				       .container_id = ""};
+	strcpy(e->ifname, "eth0");
+	e->egress = true;
+	e->sk_proto = protocol;
+	set_addr(&e->hdr, family, src, dst);
+	e->hdr.protocol = protocol;
+	e->hdr.next_header = protocol;
+	e->hdr.ip_version = family == AF_INET6 ? 6 : 4;
+	e->hdr.ttl = 64;
+	if (family == AF_INET) {
+		e->hdr.ihl = 5;
+		e->hdr.ip_flags = 2; /* DF */
+	}
+}
+
+/* The IP header lengths of a packet of packet_len bytes. */
+static void proto_len(struct pkt_event *e, uint32_t packet_len)
+{
+	e->packet_len = packet_len;
+	e->hdr.ip_len = (uint16_t)(e->hdr.family == AF_INET6 ? packet_len - 40 : packet_len);
+}
+
+static size_t proto_golden_events(struct pkt_event *ev)
+{
+	struct pkt_event *e;
+	size_t n = 0;
+
+	/* 0: a DNS query over IPv4 (UDP), then 1: the same packet as an IPv4 event. */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_UDP, AF_INET, "10.0.0.1", "8.8.8.8", IPPROTO_UDP);
+	proto_len(e, 68);
+	e->hdr.ip_id = 0xb1e6;
+	e->hdr.ip_checksum = 0x1c46;
+	e->hdr.src_port = 53124;
+	e->hdr.dst_port = 53;
+	e->hdr.udp_len = 48;
+	e->hdr.checksum = 0xabcd;
+	ev[n] = *e;
+	ev[n++].event = EVENT_NET_PACKET_IPV4;
+
+	/* 2: the answer over IPv6 behind a hop-by-hop header, ingress, with a flow label and
+	 * traffic class; then 3: its IPv6 event, whose next header is the hop-by-hop one. */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_UDP, AF_INET6, "2001:4860:4860::8888", "2001:db8::1",
+		    IPPROTO_UDP);
+	e->egress = false;
+	proto_len(e, 40 + 8 + 8 + 1232);
+	e->hdr.tos = 0xb8;
+	e->hdr.flow_label = 0xfedcb;
+	e->hdr.ttl = 255;
+	e->hdr.next_header = IPPROTO_HOPOPTS;
+	e->hdr.ext_count = 1;
+	e->hdr.ext_len = 8;
+	e->hdr.ext_types_n = 1;
+	e->hdr.src_port = 53;
+	e->hdr.dst_port = 65535;
+	e->hdr.udp_len = 1240;
+	e->hdr.checksum = 0;
+	ev[n] = *e;
+	ev[n++].event = EVENT_NET_PACKET_IPV6;
+
+	/* 4: ping (an echo request), 5: the kernel's port unreachable quoting a UDP packet. */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_ICMP, AF_INET, "192.168.1.10", "1.1.1.1", IPPROTO_ICMP);
+	strcpy(e->proc.comm, "ping");
+	proto_len(e, 84);
+	e->hdr.icmp_type = 8;
+	e->hdr.checksum = 0xf7ff;
+	e->hdr.icmp_id = 0x0b0c;
+	e->hdr.icmp_seq = 1;
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_ICMP, AF_INET, "127.0.0.1", "127.0.0.1", IPPROTO_ICMP);
+	e->egress = false;
+	strcpy(e->ifname, "lo");
+	proto_len(e, 96);
+	e->hdr.tos = 0xc0;
+	e->hdr.ip_flags = 0;
+	e->hdr.ip_id = 0x8e3a;
+	e->hdr.icmp_type = 3;
+	e->hdr.icmp_code = 3;
+	e->hdr.checksum = 0xfc8a;
+
+	/* 6: an ICMPv6 echo reply, 7: an ICMPv6 port unreachable, 8: a type gopacket does not
+	 * name, with a hostile comm. */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_ICMPV6, AF_INET6, "2606:4700:4700::1111", "2001:db8::1",
+		    IPPROTO_ICMPV6);
+	strcpy(e->proc.comm, "ping");
+	e->egress = false;
+	proto_len(e, 104);
+	e->hdr.ttl = 57;
+	e->hdr.icmp_type = 129;
+	e->hdr.checksum = 0x8001;
+	e->hdr.icmp_id = 7;
+	e->hdr.icmp_seq = 65535;
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_ICMPV6, AF_INET6, "::1", "::1", IPPROTO_ICMPV6);
+	strcpy(e->ifname, "lo");
+	proto_len(e, 40 + 8 + 48);
+	e->hdr.icmp_type = 1;
+	e->hdr.icmp_code = 4;
+	e->hdr.checksum = 0x1234;
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_ICMP, AF_INET, "10.9.8.7", "10.0.0.1", IPPROTO_ICMP);
+	strcpy(e->proc.comm, "a\"b\\c\nd\xff");
+	proto_len(e, 28);
+	e->hdr.icmp_type = 200;
+	e->hdr.icmp_code = 1;
+	e->hdr.checksum = 65535;
+	e->hdr.icmp_id = 0xffff;
+	e->hdr.icmp_seq = 0xffff;
+
+	/* 9: a later IPv4 fragment of a UDP datagram (more fragments follow): an IPv4 event with
+	 * every IP field, and 10: its UDP event without a header. */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_IPV4, AF_INET, "10.0.0.1", "10.0.0.2", IPPROTO_UDP);
+	proto_len(e, 1500);
+	e->hdr.tos = 0xff;
+	e->hdr.ip_id = 65535;
+	e->hdr.ip_flags = 1; /* MF */
+	e->hdr.frag_off = 185;
+	e->hdr.ttl = 255;
+	e->hdr.ip_checksum = 0xffff;
+	e->hdr.l4_error = DECODE_FRAGMENT;
+	ev[n] = *e;
+	ev[n++].event = EVENT_NET_PACKET_UDP;
+
+	/* 11: a UDP header cut short (raw socket), 12: IPv6 with no next header, 13: IPv6 with
+	 * an unnamed protocol behind an unwalked chain, unknown (255). */
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_UDP, AF_INET6, "fe80::1", "ff02::fb", IPPROTO_UDP);
+	e->sk_proto = IPPROTO_RAW;
+	proto_len(e, 44);
+	e->hdr.l4_error = DECODE_TRUNCATED_L4;
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_IPV6, AF_INET6, "2001:db8::2", "2001:db8::3",
+		    IPPROTO_NONE);
+	proto_len(e, 40);
+	e->hdr.tos = 1;
+	e->hdr.flow_label = 1;
+	e->hdr.ttl = 0;
+	e = &ev[n++];
+	proto_event(e, EVENT_NET_PACKET_IPV6, AF_INET6, "2001:db8::2", "2001:db8::3", 255);
+	proto_len(e, 40 + 2400 + 100);
+	e->hdr.next_header = IPPROTO_DSTOPTS;
+	e->hdr.l4_error = DECODE_NO_L4;
+	e->hdr.ext_count = 255;
+	e->hdr.ext_len = 2400;
+	e->hdr.ext_types_n = EVENT_EXT_TYPES;
+	memset(e->hdr.ext_types, IPPROTO_DSTOPTS, EVENT_EXT_TYPES);
+
+	assert_int_equal(n, PROTO_GOLDEN_N);
+	return n;
+}
+
+/* The arg after the metadata, from its opening brace to the end of its value. */
+static void assert_proto_arg(const struct pkt_event *e, const char *event, const char *want)
+{
+	char line[8192], head[128];
+	size_t len = format_json(line, sizeof(line) - 1, e);
+	const char *at;
+
+	assert_true(len > 0);
+	line[len] = '\0';
+	snprintf(head, sizeof(head), ",\"eventName\":\"%s\",", event);
+	if (!strstr(line, head))
+		fail_msg("not %s: %s", event, line);
+	at = strstr(line, "}},{\"name\":\"");
+	if (!at)
+		fail_msg("no arg after the metadata: %s", line);
+	at += 3;
+	if (strcmp(at, want))
+		fail_msg("got  %swant %s", at, want);
+}
+
+/* Each new event's arg, exact: the names and types Tracee gives them (trace.ProtoUDP, ...). */
+static void test_proto_json_args(void **state)
+{
+	static const struct {
+		size_t i;
+		const char *event, *want;
+	} args[] = {
+		{ 0, "net_packet_udp",
+		  "{\"name\":\"proto_udp\",\"type\":\"trace.ProtoUDP\",\"value\":{\"srcPort\":"
+		  "53124,\"dstPort\":53,\"length\":48,\"checksum\":43981}}]}\n" },
+		{ 1, "net_packet_ipv4",
+		  "{\"name\":\"proto_ipv4\",\"type\":\"trace.ProtoIPv4\",\"value\":{\"version\":"
+		  "4,\"IHL\":5,\"TOS\":0,\"length\":68,\"id\":45542,\"flags\":2,\"fragOffset\":0,"
+		  "\"TTL\":64,\"protocol\":\"UDP\",\"checksum\":7238,\"srcIP\":\"10.0.0.1\","
+		  "\"dstIP\":\"8.8.8.8\"}}]}\n" },
+		{ 3, "net_packet_ipv6",
+		  "{\"name\":\"proto_ipv6\",\"type\":\"trace.ProtoIPv6\",\"value\":{\"version\":"
+		  "6,\"trafficClass\":184,\"flowLabel\":1043915,\"length\":1248,\"nextHeader\":"
+		  "\"IPv6HopByHop\",\"hopLimit\":255,\"srcIP\":\"2001:4860:4860::8888\","
+		  "\"dstIP\":\"2001:db8::1\"}}]}\n" },
+		{ 4, "net_packet_icmp",
+		  "{\"name\":\"proto_icmp\",\"type\":\"trace.ProtoICMP\",\"value\":{\"typeCode\":"
+		  "\"EchoRequest\",\"checksum\":63487,\"id\":2828,\"seq\":1}}]}\n" },
+		{ 5, "net_packet_icmp",
+		  "{\"name\":\"proto_icmp\",\"type\":\"trace.ProtoICMP\",\"value\":{\"typeCode\":"
+		  "\"DestinationUnreachable(Port)\",\"checksum\":64650,\"id\":0,\"seq\":0}}]}\n" },
+		{ 6, "net_packet_icmpv6",
+		  "{\"name\":\"proto_icmpv6\",\"type\":\"trace.ProtoICMPv6\",\"value\":"
+		  "{\"typeCode\":\"EchoReply\",\"checksum\":32769}}]}\n" },
+		{ 7, "net_packet_icmpv6",
+		  "{\"name\":\"proto_icmpv6\",\"type\":\"trace.ProtoICMPv6\",\"value\":"
+		  "{\"typeCode\":\"DestinationUnreachable(PortUnreachable)\",\"checksum\":4660}}"
+		  "]}\n" },
+		{ 8, "net_packet_icmp",
+		  "{\"name\":\"proto_icmp\",\"type\":\"trace.ProtoICMP\",\"value\":{\"typeCode\":"
+		  "\"200(1)\",\"checksum\":65535,\"id\":65535,\"seq\":65535}}]}\n" },
+		/* The IP events show their header even when the transport's could not be read. */
+		{ 9, "net_packet_ipv4",
+		  "{\"name\":\"proto_ipv4\",\"type\":\"trace.ProtoIPv4\",\"value\":{\"version\":"
+		  "4,\"IHL\":5,\"TOS\":255,\"length\":1500,\"id\":65535,\"flags\":1,"
+		  "\"fragOffset\":185,\"TTL\":255,\"protocol\":\"UDP\",\"checksum\":65535,"
+		  "\"srcIP\":\"10.0.0.1\",\"dstIP\":\"10.0.0.2\"}}]}\n" },
+		{ 12, "net_packet_ipv6",
+		  "{\"name\":\"proto_ipv6\",\"type\":\"trace.ProtoIPv6\",\"value\":{\"version\":"
+		  "6,\"trafficClass\":1,\"flowLabel\":1,\"length\":0,\"nextHeader\":"
+		  "\"NoNextHeader\",\"hopLimit\":0,\"srcIP\":\"2001:db8::2\",\"dstIP\":"
+		  "\"2001:db8::3\"}}]}\n" },
+	};
+	struct pkt_event ev[PROTO_GOLDEN_N];
+
+	(void)state;
+	proto_golden_events(ev);
+	for (size_t k = 0; k < ARRAY_SIZE(args); k++)
+		assert_proto_arg(&ev[args[k].i], args[k].event, args[k].want);
+}
+
+/* A transport event without its header: the metadata and why, nothing else. */
+static void test_proto_json_partial(void **state)
+{
+	struct pkt_event ev[PROTO_GOLDEN_N];
+	char line[8192];
+	size_t len;
+
+	(void)state;
+	proto_golden_events(ev);
+	len = format_json(line, sizeof(line) - 1, &ev[10]);
+	assert_true(len > 0);
+	line[len] = '\0';
+	assert_non_null(strstr(line, "\"eventName\":\"net_packet_udp\""));
+	assert_non_null(strstr(line, ",\"protocol\":17,"));
+	assert_non_null(strstr(line, ",\"decode_error\":\"non-first fragment\"}}]}\n"));
+	assert_null(strstr(line, "proto_udp"));
+	len = format_json(line, sizeof(line) - 1, &ev[11]);
+	assert_true(len > 0);
+	line[len] = '\0';
+	assert_non_null(strstr(line, ",\"decode_error\":\"truncated transport header\"}}]}\n"));
+	assert_null(strstr(line, "proto_udp"));
+}
+
+/* The golden lines of the new events; every line parses as JSON. */
+static void test_proto_golden(void **state)
+{
+	struct pkt_event ev[PROTO_GOLDEN_N];
+	size_t n = proto_golden_events(ev);
+	size_t len = format_all_json(fmt_buf, sizeof(fmt_buf), ev, n);
+	char cmd[256];
+
+	(void)state;
+	check_golden("protos.json", fmt_buf, len);
+	write_whole("/tmp/pktrace-protos.json", fmt_buf, len);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import json,sys\n"
+		 "n=0\n"
+		 "for l in open(sys.argv[1]): json.loads(l); n+=1\n"
+		 "sys.exit(n!=%d)' /tmp/pktrace-protos.json", PROTO_GOLDEN_N);
+	assert_int_equal(system(cmd), 0);
+	unlink("/tmp/pktrace-protos.json");
+}
+
+/* gopacket's names, as Tracee writes them. */
+static void test_fmt_names(void **state)
+{
+	static const struct {
+		int family;
+		uint8_t type, code;
+		const char *want;
+	} tc[] = {
+		{ AF_INET, 3, 3, "DestinationUnreachable(Port)" },
+		{ AF_INET, 3, 4, "DestinationUnreachable(FragmentationNeeded)" },
+		{ AF_INET, 3, 15, "DestinationUnreachable(PrecedenceCutoff)" },
+		{ AF_INET, 3, 16, "DestinationUnreachable(Code: 16)" },
+		{ AF_INET, 8, 0, "EchoRequest" },
+		{ AF_INET, 0, 0, "EchoReply" },
+		{ AF_INET, 8, 5, "EchoRequest(Code: 5)" },
+		{ AF_INET, 11, 0, "TimeExceeded(TTLExceeded)" },
+		{ AF_INET, 5, 3, "Redirect(TOS+Host)" },
+		{ AF_INET, 18, 0, "AddressMaskReply" },
+		{ AF_INET, 1, 0, "1(0)" },
+		{ AF_INET, 19, 0, "19(0)" },
+		{ AF_INET, 128, 0, "128(0)" },
+		{ AF_INET, 200, 1, "200(1)" },
+		{ AF_INET, 255, 255, "255(255)" },
+		{ AF_INET6, 1, 4, "DestinationUnreachable(PortUnreachable)" },
+		{ AF_INET6, 1, 0, "DestinationUnreachable(NoRouteToDst)" },
+		{ AF_INET6, 1, 7, "DestinationUnreachable(Code: 7)" },
+		{ AF_INET6, 2, 0, "PacketTooBig" },
+		{ AF_INET6, 3, 1, "TimeExceeded(FragmentReassemblyTimeExceeded)" },
+		{ AF_INET6, 4, 2, "ParameterProblem(UnrecognizedIPv6Option)" },
+		{ AF_INET6, 128, 0, "EchoRequest" },
+		{ AF_INET6, 129, 0, "EchoReply" },
+		{ AF_INET6, 129, 1, "EchoReply(Code: 1)" },
+		{ AF_INET6, 135, 0, "NeighborSolicitation" },
+		{ AF_INET6, 137, 0, "Redirect" },
+		{ AF_INET6, 8, 0, "8(0)" },
+		{ AF_INET6, 0, 0, "0(0)" },
+		{ AF_INET6, 138, 0, "138(0)" },
+		{ AF_INET6, 200, 1, "200(1)" },
+		{ AF_INET6, 255, 255, "255(255)" },
+	};
+	static const struct {
+		uint8_t proto;
+		const char *want;
+	} pr[] = {
+		{ 0, "IPv6HopByHop" }, { 1, "ICMPv4" }, { 6, "TCP" }, { 17, "UDP" },
+		{ 41, "IPv6" }, { 43, "IPv6Routing" }, { 44, "IPv6Fragment" }, { 50, "ESP" },
+		{ 51, "AH" }, { 58, "ICMPv6" }, { 59, "NoNextHeader" }, { 60, "IPv6Destination" },
+		{ 132, "SCTP" }, { 136, "UDPLite" }, { 3, "3" }, { 99, "99" }, { 255, "255" },
+	};
+	char buf[64], num[4];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(tc); i++) {
+		memset(buf, 'x', sizeof(buf));
+		n = fmt_icmp_typecode(buf, tc[i].family, tc[i].type, tc[i].code);
+		if (n != strlen(tc[i].want) || strcmp(buf, tc[i].want))
+			fail_msg("%d %u/%u: got '%s' (%zu), want '%s'", tc[i].family, tc[i].type,
+				 tc[i].code, buf, n, tc[i].want);
+	}
+	for (i = 0; i < ARRAY_SIZE(pr); i++)
+		assert_string_equal(fmt_ip_proto(pr[i].proto, num), pr[i].want);
+	/* Every type and code fits the buffer, printably. */
+	for (i = 0; i < 2 * 256 * 256; i++) {
+		n = fmt_icmp_typecode(buf, i & 1 ? AF_INET6 : AF_INET, (uint8_t)(i >> 9),
+				      (uint8_t)(i >> 1));
+		assert_true(n > 0 && n < sizeof(buf));
+		assert_int_equal(strlen(buf), n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1794,6 +2152,10 @@ int main(void)
 		cmocka_unit_test(test_json_golden),
 		cmocka_unit_test(test_table_golden),
 		cmocka_unit_test(test_flow_golden),
+		cmocka_unit_test(test_proto_json_args),
+		cmocka_unit_test(test_proto_json_partial),
+		cmocka_unit_test(test_proto_golden),
+		cmocka_unit_test(test_fmt_names),
 		cmocka_unit_test(test_flow_lines_bounded),
 		cmocka_unit_test(test_one_line_each),
 		cmocka_unit_test(test_json_parses_golden),
