@@ -33,7 +33,11 @@ enum {
  * 21): 348. A line without TCP fields is shorter: its ports, seq, ack and window go, and its
  * reason (" (" + at most 28 + ")") is less than they took. Then the options (tcp_opts_fmt):
  * " options [" and "]" (11), at most 6 columns per option byte (",unknown-255" for 2 bytes,
- * 240) and " [bad opt]" (10): 261, so 609 in all.
+ * 240) and " [bad opt]" (10): 261, so 609 in all. The other packet lines are shorter: the same
+ * first six columns (153 of values), a marker (5), a detail of at most 46 bytes
+ * ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
+ * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes
+ * of IP fields (" tos 0xff flags [rsvdDF+] offset 65528 length 65535") or the reason (31).
  */
 #define TABLE_LINE_MAX 640
 
@@ -416,30 +420,204 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 	return line_out(dst, cap, line, &l);
 }
 
+/* The columns every packet line starts with: time, comm, pid, direction, source, destination. */
+static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool has_port)
+{
+	const struct pkt_headers *h = &e->hdr;
+	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
+	char buf[64];
+	size_t n, cols;
+
+	fmt_time(buf, e->timestamp_ns);
+	put_col(l, buf, 15, W_TIME, 15, false, true);
+	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	put_col(l, buf, n, W_COMM, cols, false, true);
+	put_num(l, e->proc.pid, W_PID, true);
+	if (e->egress)
+		put_col(l, "out", 3, W_DIR, 3, false, true);
+	else
+		put_col(l, "in", 2, W_DIR, 2, false, true);
+	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, has_port);
+	put_col(l, buf, n, W_ADDR, n, false, true);
+	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, has_port);
+	put_col(l, buf, n, W_ADDR, n, false, true);
+}
+
+/* The IPv6 chain, compactly: headers (255+ when the kernel stopped counting) and bytes. */
+static void put_ext_chain(struct line *l, const struct pkt_headers *h)
+{
+	if (!h->ext_count)
+		return;
+	put_mem(l, " ext:", 5);
+	put_u(l, h->ext_count);
+	if (h->ext_count >= EVENT_EXT_COUNT_MAX)
+		*l->p++ = '+';
+	*l->p++ = '/';
+	put_u(l, h->ext_len);
+	*l->p++ = 'B';
+}
+
+/* Why the transport header is missing, in parentheses (at most 28 bytes of it). */
+static void put_reason(struct line *l, const struct pkt_headers *h)
+{
+	const char *why = decode_strerror(h->l4_error);
+
+	*l->p++ = ' ';
+	*l->p++ = '(';
+	put_mem(l, why, strnlen(why, 28));
+	*l->p++ = ')';
+}
+
+static void put_hex2(struct line *l, uint8_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	put_mem(l, " 0x", 3);
+	*l->p++ = hex[v >> 4];
+	*l->p++ = hex[v & 0xf];
+}
+
+/* The width the SEQ, ACK and WIN columns span: the other packet lines' detail column. */
+#define W_DETAIL (W_SEQ + 1 + W_SEQ + 1 + W_WIN)
+
+static bool is_echo(const struct pkt_headers *h)
+{
+	if (h->family == AF_INET6)
+		return h->icmp_type == 128 || h->icmp_type == 129;
+	return h->icmp_type == 0 || h->icmp_type == 8;
+}
+
+/* The protocol after the IP headers by name; "?" where a chain hid it (IPPROTO_RAW). */
+static const char *ip_proto_name(const struct pkt_headers *h, char *num)
+{
+	return h->protocol == IPPROTO_RAW ? "?" : fmt_ip_proto(h->protocol, num);
+}
+
+/*
+ * The detail column of a UDP, ICMP or IP line, into buf (at least 96 bytes): UDP's length; the
+ * ICMP type and code by name, with the echo id and sequence; the protocol, TTL (hop limit) and,
+ * for IPv4, the id. Returns its length.
+ */
+static size_t fmt_detail(char *buf, const struct pkt_event *e)
+{
+	const struct pkt_headers *h = &e->hdr;
+	char num[4];
+	size_t n;
+
+	switch (e->event) {
+	case EVENT_NET_PACKET_UDP:
+		return (size_t)snprintf(buf, 96, "length %u", h->udp_len);
+	case EVENT_NET_PACKET_ICMP:
+	case EVENT_NET_PACKET_ICMPV6:
+		n = fmt_icmp_typecode(buf, h->family, h->icmp_type, h->icmp_code);
+		if (is_echo(h))
+			n += (size_t)snprintf(buf + n, 32, " id %u seq %u", h->icmp_id, h->icmp_seq);
+		return n;
+	case EVENT_NET_PACKET_IPV6:
+		return (size_t)snprintf(buf, 96, "%s hlim %u", ip_proto_name(h, num), h->ttl);
+	default:
+		return (size_t)snprintf(buf, 96, "%s ttl %u id %u", ip_proto_name(h, num), h->ttl,
+					h->ip_id);
+	}
+}
+
+/* The rest of the IP header after the chain: tcpdump's names for its fields. */
+static void put_ip_fields(struct line *l, const struct pkt_headers *h)
+{
+	if (h->family == AF_INET6) {
+		put_str(l, " tclass");
+		put_hex2(l, h->tos);
+		l->p += snprintf(l->p, 24, " flowlabel 0x%05x", h->flow_label & 0xfffff);
+	} else {
+		put_str(l, " tos");
+		put_hex2(l, h->tos);
+		/* tcpdump's flags: reserved, DF, and + for more fragments. */
+		if (h->ip_flags & 7) {
+			put_str(l, " flags [");
+			if (h->ip_flags & 4)
+				put_str(l, "rsvd");
+			if (h->ip_flags & 2)
+				put_str(l, "DF");
+			if (h->ip_flags & 1)
+				*l->p++ = '+';
+			*l->p++ = ']';
+		}
+		if (h->frag_off) {
+			put_str(l, " offset ");
+			put_u(l, (uint32_t)h->frag_off * 8);
+		}
+	}
+	put_str(l, " length ");
+	put_u(l, h->ip_len);
+}
+
+/*
+ * A UDP, ICMP, ICMPv6, IPv4 or IPv6 line: the TCP line's first columns, a marker in the FLAGS
+ * column, the detail (fmt_detail) across the SEQ, ACK and WIN columns, the length, then the
+ * chain and, for the IP events, the rest of the IP header; a transport event without its header
+ * a dash for the detail and the reason.
+ */
+static size_t format_table_proto(char *dst, size_t cap, const struct pkt_event *e)
+{
+	static const char *const marks[EVENT__COUNT] = {
+		[EVENT_NET_PACKET_UDP] = "udp",   [EVENT_NET_PACKET_ICMP] = "icmp",
+		[EVENT_NET_PACKET_ICMPV6] = "icmp6", [EVENT_NET_PACKET_IPV4] = "ip",
+		[EVENT_NET_PACKET_IPV6] = "ip6",
+	};
+	const struct pkt_headers *h = &e->hdr;
+	bool ip = e->event == EVENT_NET_PACKET_IPV4 || e->event == EVENT_NET_PACKET_IPV6;
+	bool ports = !h->l4_error && (h->protocol == IPPROTO_TCP || h->protocol == IPPROTO_UDP ||
+				      h->protocol == IPPROTO_UDPLITE);
+	bool missing = h->l4_error && !ip;
+	char line[TABLE_LINE_MAX];
+	struct line l = {.p = line};
+	const char *mark = marks[e->event];
+	char buf[96];
+	size_t n;
+
+	put_packet_prefix(&l, e, ports && e->event != EVENT_NET_PACKET_ICMP &&
+					 e->event != EVENT_NET_PACKET_ICMPV6);
+	put_col(&l, mark, strlen(mark), W_FLAGS, strlen(mark), false, true);
+	if (missing) {
+		put_col(&l, "-", 1, W_DETAIL, 1, false, true);
+	} else {
+		n = fmt_detail(buf, e);
+		put_col(&l, buf, n, W_DETAIL, n, false, true);
+	}
+	put_num(&l, e->packet_len, W_LEN, false);
+	put_ext_chain(&l, h);
+	if (ip)
+		put_ip_fields(&l, h);
+	if (missing)
+		put_reason(&l, h);
+	*l.p++ = '\n';
+	return line_out(dst, cap, line, &l);
+}
+
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
 	char line[TABLE_LINE_MAX];
 	struct line l = {.p = line};
-	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
 	char buf[64];
-	size_t n, cols;
+	size_t n;
 
-	if (e->event != EVENT_NET_PACKET_TCP)
+	switch (e->event) {
+	case EVENT_NET_PACKET_TCP:
+		break;
+	case EVENT_NET_FLOW_TCP_BEGIN:
+	case EVENT_NET_FLOW_TCP_END:
 		return format_table_flow(dst, cap, e);
-	fmt_time(buf, e->timestamp_ns);
-	put_col(&l, buf, 15, W_TIME, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	put_col(&l, buf, n, W_COMM, cols, false, true);
-	put_num(&l, e->proc.pid, W_PID, true);
-	if (e->egress)
-		put_col(&l, "out", 3, W_DIR, 3, false, true);
-	else
-		put_col(&l, "in", 2, W_DIR, 2, false, true);
-	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->l4_error);
-	put_col(&l, buf, n, W_ADDR, n, false, true);
-	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->l4_error);
-	put_col(&l, buf, n, W_ADDR, n, false, true);
+	case EVENT_NET_PACKET_UDP:
+	case EVENT_NET_PACKET_ICMP:
+	case EVENT_NET_PACKET_ICMPV6:
+	case EVENT_NET_PACKET_IPV4:
+	case EVENT_NET_PACKET_IPV6:
+		return format_table_proto(dst, cap, e);
+	default:
+		return 0;
+	}
+	put_packet_prefix(&l, e, !h->l4_error);
 	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
 		put_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
@@ -454,27 +632,10 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		put_num(&l, h->window, W_WIN, true);
 	}
 	put_num(&l, e->packet_len, W_LEN, false);
-	/* The IPv6 chain, compactly: headers (255+ when the kernel stopped counting) and bytes. */
-	if (h->ext_count) {
-		put_mem(&l, " ext:", 5);
-		n = fmt_u64(buf, h->ext_count);
-		put_mem(&l, buf, n);
-		if (h->ext_count >= EVENT_EXT_COUNT_MAX)
-			*l.p++ = '+';
-		*l.p++ = '/';
-		n = fmt_u64(buf, h->ext_len);
-		put_mem(&l, buf, n);
-		*l.p++ = 'B';
-	}
-	if (h->l4_error) {
-		const char *why = decode_strerror(h->l4_error);
-
-		*l.p++ = ' ';
-		*l.p++ = '(';
-		put_mem(&l, why, strnlen(why, 28));
-		*l.p++ = ')';
-	}
-	if (!h->l4_error && tcp_opts_shown(&h->opts))
+	put_ext_chain(&l, h);
+	if (h->l4_error)
+		put_reason(&l, h);
+	else if (tcp_opts_shown(&h->opts))
 		put_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
 	return line_out(dst, cap, line, &l);

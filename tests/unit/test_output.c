@@ -825,15 +825,13 @@ static void test_json_parses_fuzz(void **state)
 }
 
 /* Table lines are for terminals: no control bytes (C0, DEL, C1) and valid UTF-8 only. */
-static void test_table_fuzz(void **state)
+static void check_table_lines(const struct pkt_event *ev, size_t n)
 {
-	struct pkt_event *ev = fuzz_events();
 	char path[128], cmd[512];
 	size_t len = 0, i, k, j;
 	const unsigned char *u;
 
-	(void)state;
-	for (i = 0; i < FUZZ_N; i++) {
+	for (i = 0; i < n; i++) {
 		k = format_table(fmt_buf + len, sizeof(fmt_buf) - len, &ev[i]);
 		assert_true(k > 0);
 		u = (const unsigned char *)fmt_buf + len;
@@ -853,6 +851,12 @@ static void test_table_fuzz(void **state)
 		 path);
 	assert_int_equal(system(cmd), 0);
 	unlink(path);
+}
+
+static void test_table_fuzz(void **state)
+{
+	(void)state;
+	check_table_lines(fuzz_events(), FUZZ_N);
 }
 
 /* UTF-8 of code point cp into b; returns its length. */
@@ -2065,6 +2069,8 @@ static void test_proto_golden(void **state)
 
 	(void)state;
 	check_golden("protos.json", fmt_buf, len);
+	check_golden("protos.table", fmt_buf, format_all_table(fmt_buf, sizeof(fmt_buf), ev, n));
+	len = format_all_json(fmt_buf, sizeof(fmt_buf), ev, n);
 	write_whole("/tmp/pktrace-protos.json", fmt_buf, len);
 	snprintf(cmd, sizeof(cmd), "python3 -c 'import json,sys\n"
 		 "n=0\n"
@@ -2072,6 +2078,97 @@ static void test_proto_golden(void **state)
 		 "sys.exit(n!=%d)' /tmp/pktrace-protos.json", PROTO_GOLDEN_N);
 	assert_int_equal(system(cmd), 0);
 	unlink("/tmp/pktrace-protos.json");
+}
+
+/* The new lines keep the table's columns: the marker under FLAGS where the endpoints fit
+ * their columns, the length's last digit under LEN's where the detail fits its span. */
+static void test_proto_table_columns(void **state)
+{
+	struct pkt_event ev[PROTO_GOLDEN_N];
+	char hdr[256], line[640];
+	size_t n = proto_golden_events(ev), i, flags_at, len_end, k;
+
+	(void)state;
+	k = format_table_header(hdr, sizeof(hdr));
+	hdr[k] = '\0';
+	flags_at = (size_t)(strstr(hdr, "FLAGS") - hdr);
+	len_end = k - 1;
+	for (i = 0; i < n; i++) {
+		k = format_table(line, sizeof(line) - 1, &ev[i]);
+		assert_true(k > 0 && line[k - 1] == '\n');
+		line[k] = '\0';
+		/* 2 and 3: IPv6 endpoints wider than their columns; 7: a 39-byte type name. */
+		if (i != 2 && i != 3 && i != 7 && (line[flags_at - 1] != ' ' || line[flags_at] == ' '))
+			fail_msg("line %zu: the marker is not under FLAGS:\n%s%s", i, hdr, line);
+		if (i != 7 && (line[len_end - 1] < '0' || line[len_end - 1] > '9' ||
+			       (line[len_end] != ' ' && line[len_end] != '\n')))
+			fail_msg("line %zu: the length does not end under LEN:\n%s%s", i, hdr, line);
+	}
+}
+
+/* The fuzz events made UDP, ICMP, ICMPv6, IPv4 and IPv6 events with random header fields. */
+static struct pkt_event *proto_fuzz_events(void)
+{
+	static const enum event_id kinds[] = { EVENT_NET_PACKET_UDP, EVENT_NET_PACKET_ICMP,
+					       EVENT_NET_PACKET_ICMPV6, EVENT_NET_PACKET_IPV4,
+					       EVENT_NET_PACKET_IPV6 };
+	static struct pkt_event ev[FUZZ_N];
+	unsigned int seed = 54321;
+	size_t i;
+
+	memcpy(ev, fuzz_events(), sizeof(ev));
+	for (i = 0; i < FUZZ_N; i++) {
+		struct pkt_headers *h = &ev[i].hdr;
+		uint8_t *b = (uint8_t *)&h->ip_version;
+
+		ev[i].event = kinds[i % ARRAY_SIZE(kinds)];
+		/* Every IP, UDP and ICMP field at once, at random. */
+		for (size_t k = 0; k < offsetof(struct pkt_headers, seq) -
+					       offsetof(struct pkt_headers, ip_version); k++)
+			b[k] = (uint8_t)rand_r(&seed);
+		if (i % 4 == 0)
+			h->icmp_type = (uint8_t)(h->icmp_type % 20);
+		if (i % 6 == 0)
+			h->protocol = IPPROTO_RAW;
+		h->l4_error = i % 11 == 0 ? DECODE_FRAGMENT : 0;
+	}
+	return ev;
+}
+
+/* Random header fields keep both printers' lines whole: JSON that parses, table lines without
+ * control bytes, bounded, and nothing written at a cap short of the line. */
+static void test_proto_fuzz(void **state)
+{
+	struct pkt_event *ev = proto_fuzz_events();
+	char path[128], cmd[512];
+	size_t len = 0, i, k;
+
+	(void)state;
+	check_table_lines(ev, FUZZ_N);
+	for (i = 0; i < FUZZ_N; i++) {
+		k = format_table(fmt_buf, sizeof(fmt_buf), &ev[i]);
+		assert_true(k > 0 && k < 640);
+	}
+	for (i = 0; i < FUZZ_N; i++) {
+		k = format_json(fmt_buf + len, sizeof(fmt_buf) - len, &ev[i]);
+		assert_true(k > 0);
+		len += k;
+	}
+	snprintf(path, sizeof(path), "/tmp/pktrace-test-%d-protos.json", (int)getpid());
+	write_whole(path, fmt_buf, len);
+	snprintf(cmd, sizeof(cmd), "python3 -c 'import json, sys\n"
+		 "names = [\"udp\", \"icmp\", \"icmpv6\", \"ipv4\", \"ipv6\"]\n"
+		 "for i, l in enumerate(open(sys.argv[1], encoding=\"utf-8\")):\n"
+		 "    j = json.loads(l)\n"
+		 "    assert j[\"eventName\"] == \"net_packet_\" + names[i %% 5], (i, l)\n"
+		 "    assert len(j[\"args\"]) in (1, 2), l\n"
+		 "sys.exit(i + 1 != %d)' %s", FUZZ_N, path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
+	for (i = 0; i < FUZZ_N; i += 97) {
+		check_caps(format_json, &ev[i]);
+		check_caps(format_table, &ev[i]);
+	}
 }
 
 /* gopacket's names, as Tracee writes them. */
@@ -2155,6 +2252,8 @@ int main(void)
 		cmocka_unit_test(test_proto_json_args),
 		cmocka_unit_test(test_proto_json_partial),
 		cmocka_unit_test(test_proto_golden),
+		cmocka_unit_test(test_proto_table_columns),
+		cmocka_unit_test(test_proto_fuzz),
 		cmocka_unit_test(test_fmt_names),
 		cmocka_unit_test(test_flow_lines_bounded),
 		cmocka_unit_test(test_one_line_each),
