@@ -70,7 +70,7 @@ clean:
 # Inputs: a 75-byte event prefix, then a whole IP packet (long IPv6 chains need the room).
 # A failure leaves its input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
 FUZZ_TIME ?= 20
-FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c \
+FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c src/events.c \
 	src/output_fmt.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all

@@ -377,23 +377,6 @@ static int decode_l4(struct reader *r, size_t off, struct pkt_headers *out)
 	}
 }
 
-/* Bytes decode_l4 read at most: where a record's extension-header types start. */
-static size_t l4_len_of(const struct pkt_headers *h)
-{
-	switch (h->protocol) {
-	case IPPROTO_TCP:
-		return (size_t)h->data_offset * 4;
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-		return UDP_HDR_LEN;
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
-		return ICMP_HDR_LEN;
-	default:
-		return 0;
-	}
-}
-
 /* err from an IP or TCP step: negative ends decoding, positive makes the event partial. */
 static int finish(struct pkt_headers *out, int err)
 {
@@ -458,25 +441,29 @@ static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
 	} else {
 		/* The chain is not in the record: the kernel says where it led. */
 		struct reader l4r = *r;
-		size_t l4_len;
 
 		out->protocol = rec->ext_count ? rec->l4_proto : first;
 		if (rec->ext_count && ipv6_is_ext(out->protocol))
 			return -DECODE_BAD_RECORD;
-		/* The kernel copies UDP's and ICMP's 8 bytes, fewer from a short packet: theirs
-		 * are the bytes before the types, and an ICMP header of 4 to 7 must not take
-		 * type bytes for its id and sequence. */
-		if (out->protocol != IPPROTO_TCP)
-			l4r.len = r->len >= IPV6_HDR_LEN + n_types ? r->len - n_types : IPV6_HDR_LEN;
-		err = decode_l4(&l4r, IPV6_HDR_LEN, out);
-		/* Cut inside the transport header: where the types start is unknown, so none are
-		 * listed. */
-		if (err)
-			return err;
-		l4_len = l4_len_of(out);
-		if (l4_len > l4r.len - IPV6_HDR_LEN)
-			l4_len = l4r.len - IPV6_HDR_LEN;
-		types_off += l4_len;
+		if (out->protocol == IPPROTO_TCP) {
+			err = decode_tcp(r, IPV6_HDR_LEN, out);
+			/* Cut inside the TCP header: where the types start is unknown, so none are
+			 * listed. */
+			if (err)
+				return err;
+			types_off += (size_t)out->data_offset * 4;
+		} else {
+			/*
+			 * The kernel copies UDP's and ICMP's 8 bytes, fewer from a short packet, none
+			 * of other protocols: the transport bytes are those before the types (a 4-byte
+			 * ICMP header must not take type bytes for its id and sequence).
+			 */
+			if (!rd_has(r, IPV6_HDR_LEN, n_types))
+				return -DECODE_BAD_RECORD;
+			l4r.len = r->len - n_types;
+			err = decode_l4(&l4r, IPV6_HDR_LEN, out);
+			types_off = l4r.len;
+		}
 	}
 	/* The count says the types are there: a record without room for them is malformed. */
 	if (!rd_has(r, types_off, n_types))

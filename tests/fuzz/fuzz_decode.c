@@ -4,7 +4,8 @@
  * extension-header chains of any length), decode_record() on the record the kernel side would
  * write for that packet (pktrace.h: the chain summarized, well-formed or broken on purpose) and
  * on a record taken straight from the input bytes, then format_json() and format_table() on
- * every event the decoder gives, those without a TCP header included.
+ * every event (decode_packet_events: the IP event and the transport's, TCP, UDP, ICMP or
+ * ICMPv6) the decoder gives, those without a transport header included.
  * Any invariant that does not hold ends in __builtin_trap(), which libFuzzer reports as a crash.
  *
  * Input: a fixed prefix of FUZZ_PREFIX bytes (missing bytes read as zero) that fills the rest of
@@ -14,14 +15,16 @@
  *     0    1  direction      as pkt_record.direction (PKT_EGRESS is egress, any other ingress)
  *     1    1  select         bits 0-2 host name (7: the comm bytes), bit 3 a container id,
  *                           bits 4-6 the shape of the record made from the packet
- *     2    1  cap            picks one more too-small capacity for each printer
+ *     2    1  cap            picks one more too-small capacity for each printer; bits 0-1
+ *                           the socket class of every record (sk_protos[] below)
  *     3    4  packet_len     little endian, as every multi-byte field here
  *     7    8  timestamp_ns
  *    15    4  pid, then tid, ppid, uid (4 each)
  *    31    8  cgroup_id
  *    39   16  comm           raw bytes, cut at the first NUL as pkt_owner.comm
  *    55   16  ifname         raw bytes, as pkt_record.ifname
- *    71    1  flags          pkt_record.flags of the record taken straight from the packet bytes
+ *    71    1  flags          pkt_record.flags of the record taken straight from the packet bytes;
+ *                           bits 4-7 also pick its l4_proto (l4_protos[] below)
  *    72    1  ext_count      its ext_count
  *    73    2  ext_len        its ext_len
  *    75    -  packet         a whole IP packet, as long as -max_len allows; its first PKT_HDR_MAX
@@ -43,6 +46,7 @@
 #include "event.h"
 #include "events.h"
 #include "output.h"
+#include "output_fmt.h"
 #include "pktrace.h"
 
 /* Arg openings: a string value cannot fake '{"name"', since its quotes are escaped (a value's
@@ -374,7 +378,7 @@ struct chain {
 	size_t n, len, l4_off;
 	uint8_t types[EVENT_EXT_TYPES];
 	uint8_t last;  /* the next-header value that ended the walk */
-	int stop;      /* 0: TCP at l4_off, else the enum decode_error the decoder must give */
+	int stop;      /* 0: the transport (last) at l4_off, else the enum decode_error to give */
 };
 
 static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
@@ -385,12 +389,8 @@ static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
 	memset(c, 0, sizeof(*c));
 	for (;;) {
 		c->last = next;
-		if (next == 6) {
-			c->l4_off = off;
-			return;
-		}
 		if (next != 0 && next != 43 && next != 44 && next != 51 && next != 60) {
-			c->stop = DECODE_NOT_TCP;
+			c->l4_off = off;
 			return;
 		}
 		if (len < off + 2) {
@@ -417,14 +417,21 @@ static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
 	}
 }
 
-static bool no_tcp_fields(const struct pkt_headers *h)
+/* The fields only TCP has: 0 in an event of any other transport. */
+static bool no_tcp_only_fields(const struct pkt_headers *h)
 {
 	static const struct tcp_opts none;
 
-	return !memcmp(&h->opts, &none, sizeof(none)) && h->src_port == 0 && h->dst_port == 0 &&
-	       h->seq == 0 && h->ack == 0 &&
-	       h->data_offset == 0 && h->flags == 0 && h->window == 0 && h->checksum == 0 &&
-	       h->urgent == 0;
+	return !memcmp(&h->opts, &none, sizeof(none)) && h->seq == 0 && h->ack == 0 &&
+	       h->data_offset == 0 && h->flags == 0 && h->window == 0 && h->urgent == 0;
+}
+
+/* No transport field at all: a partial event, or a protocol pktrace does not read. */
+static bool no_tcp_fields(const struct pkt_headers *h)
+{
+	return no_tcp_only_fields(h) && h->src_port == 0 && h->dst_port == 0 && h->checksum == 0 &&
+	       h->udp_len == 0 && h->icmp_type == 0 && h->icmp_code == 0 && h->icmp_id == 0 &&
+	       h->icmp_seq == 0;
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -517,6 +524,132 @@ static void check_tcp_at(const uint8_t *b, size_t len, size_t off, const struct 
 	check_opts(b + off + 20, (size_t)h->data_offset * 4 - 20, &h->opts);
 }
 
+/* ---- Transports other than TCP, and the IP header fields ---- */
+
+static bool is_udp(uint8_t p)
+{
+	return p == IPPROTO_UDP || p == IPPROTO_UDPLITE;
+}
+
+static bool is_icmp(uint8_t p)
+{
+	return p == IPPROTO_ICMP || p == IPPROTO_ICMPV6;
+}
+
+/* A UDP header (8 bytes) or an ICMP one (4, or 8 with the id and sequence) against b[off..len). */
+static void check_udp_icmp_at(const uint8_t *b, size_t len, size_t off,
+			      const struct pkt_headers *h)
+{
+	size_t have = len > off ? len - off : 0;
+
+	CHECK(no_tcp_only_fields(h));
+	if (h->l4_error) {
+		CHECK(h->l4_error == DECODE_TRUNCATED_L4 && no_tcp_fields(h));
+		CHECK(have < (is_udp(h->protocol) ? 8u : 4u));
+		return;
+	}
+	if (is_udp(h->protocol)) {
+		CHECK(have >= 8);
+		CHECK(h->src_port == (b[off] << 8 | b[off + 1]));
+		CHECK(h->dst_port == (b[off + 2] << 8 | b[off + 3]));
+		CHECK(h->udp_len == (b[off + 4] << 8 | b[off + 5]));
+		CHECK(h->checksum == (b[off + 6] << 8 | b[off + 7]));
+		CHECK(h->icmp_type == 0 && h->icmp_code == 0 && h->icmp_id == 0 && h->icmp_seq == 0);
+		return;
+	}
+	CHECK(have >= 4);
+	CHECK(h->src_port == 0 && h->dst_port == 0 && h->udp_len == 0);
+	CHECK(h->icmp_type == b[off] && h->icmp_code == b[off + 1]);
+	CHECK(h->checksum == (b[off + 2] << 8 | b[off + 3]));
+	CHECK(h->icmp_id == (have >= 8 ? b[off + 4] << 8 | b[off + 5] : 0));
+	CHECK(h->icmp_seq == (have >= 8 ? b[off + 6] << 8 | b[off + 7] : 0));
+}
+
+/* The transport header at off, by the protocol the headers lead to (already checked). */
+static void check_l4_at(const uint8_t *b, size_t len, size_t off, const struct pkt_headers *h)
+{
+	if (h->protocol == IPPROTO_TCP) {
+		if (h->l4_error)
+			CHECK((h->l4_error == DECODE_TRUNCATED_TCP ||
+			       h->l4_error == DECODE_BAD_DATA_OFFSET) && no_tcp_fields(h));
+		else
+			check_tcp_at(b, len, off, h);
+	} else if (is_udp(h->protocol) || is_icmp(h->protocol)) {
+		check_udp_icmp_at(b, len, off, h);
+	} else {
+		/* GRE, ESP, no next header...: an event with no transport fields and no error. */
+		CHECK(h->l4_error == 0 && no_tcp_fields(h));
+	}
+}
+
+/* Every IP header field against the bytes; the next header is the fixed header's. */
+static void check_ip_fields(const uint8_t *b, const struct pkt_headers *h)
+{
+	if (h->family == AF_INET6) {
+		CHECK(h->ip_version == 6 && h->ihl == 0 && h->ip_id == 0 && h->ip_flags == 0 &&
+		      h->frag_off == 0 && h->ip_checksum == 0);
+		CHECK(h->tos == (uint8_t)((b[0] << 4) | (b[1] >> 4)));
+		CHECK(h->flow_label == ((uint32_t)(b[1] & 0x0f) << 16 | b[2] << 8 | b[3]));
+		CHECK(h->ip_len == (b[4] << 8 | b[5]) && h->next_header == b[6] && h->ttl == b[7]);
+		return;
+	}
+	CHECK(h->ip_version == 4 && h->ihl == (b[0] & 0x0f) && h->tos == b[1] && h->flow_label == 0);
+	CHECK(h->ip_len == (b[2] << 8 | b[3]) && h->ip_id == (b[4] << 8 | b[5]));
+	CHECK(h->ip_flags == b[6] >> 5 && h->frag_off == ((b[6] & 0x1f) << 8 | b[7]));
+	CHECK(h->ttl == b[8] && h->next_header == b[9] && h->protocol == b[9]);
+	CHECK(h->ip_checksum == (b[10] << 8 | b[11]));
+}
+
+/* The transport bytes the kernel copies for h (l4_header_len in pktrace.bpf.c): TCP's whole
+ * header, 8 of UDP or ICMP or fewer from a short packet, none of any other protocol. */
+static size_t kernel_l4_len(const struct pkt_headers *h, size_t len, size_t off)
+{
+	size_t have = len > off ? len - off : 0;
+
+	if (h->protocol == IPPROTO_TCP)
+		return (size_t)h->data_offset * 4;
+	if (is_udp(h->protocol) || is_icmp(h->protocol))
+		return have < 8 ? have : 8;
+	return 0;
+}
+
+/* The socket class a record says (pktrace.h: pkt_record.sk_proto), from cap's low bits. */
+static const uint8_t sk_protos[4] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_RAW };
+
+/* A raw record's l4_proto, by the flags byte's high nibble: transports, then extension headers
+ * (a chain that ends in one is no record the kernel writes). */
+static const uint8_t l4_protos[16] = {
+	IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6, IPPROTO_ICMP, IPPROTO_UDPLITE, IPPROTO_ESP,
+	IPPROTO_NONE, IPPROTO_GRE, IPPROTO_SCTP, IPPROTO_RAW, IPPROTO_HOPOPTS, IPPROTO_ROUTING,
+	IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_DSTOPTS, 0x8f,
+};
+
+static bool is_ext(uint8_t p)
+{
+	return p == 0 || p == 43 || p == 44 || p == 51 || p == 60;
+}
+
+/* The events a packet gives: its IP event, and its transport's (for a partial packet its
+ * socket's, a raw socket's by the protocol), never two transports. */
+static event_mask check_packet_events(const struct pkt_event *e)
+{
+	const struct pkt_headers *h = &e->hdr;
+	event_mask m = decode_packet_events(e), want;
+	uint8_t p = h->l4_error && e->sk_proto != IPPROTO_RAW ? e->sk_proto : h->protocol;
+
+	want = EVENT_BIT(h->family == AF_INET6 ? EVENT_NET_PACKET_IPV6 : EVENT_NET_PACKET_IPV4);
+	if (p == IPPROTO_TCP)
+		want |= EVENT_BIT(EVENT_NET_PACKET_TCP);
+	else if (is_udp(p))
+		want |= EVENT_BIT(EVENT_NET_PACKET_UDP);
+	else if (is_icmp(p))
+		want |= EVENT_BIT(h->family == AF_INET6 ? EVENT_NET_PACKET_ICMPV6
+							: EVENT_NET_PACKET_ICMP);
+	CHECK(m == want);
+	CHECK((m & ~event_packet_events()) == 0);
+	return m;
+}
+
 /* A raw packet's event against its bytes, without walking them as the decoder does. */
 static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers *h,
 			  struct chain *c)
@@ -537,18 +670,15 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 		CHECK(h->ext_len == c->len);
 		CHECK(h->ext_types_n == (c->n < EVENT_EXT_TYPES ? c->n : EVENT_EXT_TYPES));
 		CHECK(memcmp(h->ext_types, c->types, h->ext_types_n) == 0);
+		check_ip_fields(b, h);
 		if (c->stop) {
-			CHECK(h->l4_error == c->stop);
+			CHECK(h->l4_error == c->stop && no_tcp_fields(h));
 			CHECK(c->stop == DECODE_TRUNCATED_IP ? h->protocol == 255
 							     : h->protocol == c->last);
 			return;
 		}
-		if (h->l4_error) {
-			CHECK(h->l4_error == DECODE_TRUNCATED_TCP ||
-			      h->l4_error == DECODE_BAD_DATA_OFFSET);
-			return;
-		}
-		check_tcp_at(b, len, c->l4_off, h);
+		CHECK(h->protocol == c->last);
+		check_l4_at(b, len, c->l4_off, h);
 		return;
 	}
 	CHECK(h->ext_count == 0 && h->ext_len == 0 && h->ext_types_n == 0);
@@ -556,16 +686,13 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 	CHECK(off >= 20 && off <= len);
 	CHECK(memcmp(h->src_addr, b + 12, 4) == 0 && memcmp(h->dst_addr, b + 16, 4) == 0);
 	CHECK(memcmp(h->src_addr + 4, zero, 12) == 0 && memcmp(h->dst_addr + 4, zero, 12) == 0);
-	CHECK(h->protocol == b[9]);
-	if ((b[6] << 8 | b[7]) & 0x1fff)
-		CHECK(h->l4_error == DECODE_FRAGMENT);
-	else if (b[9] != IPPROTO_TCP)
-		CHECK(h->l4_error == DECODE_NOT_TCP);
-	else if (h->l4_error)
-		CHECK(h->l4_error == DECODE_TRUNCATED_TCP || h->l4_error == DECODE_BAD_DATA_OFFSET);
-	else
-		check_tcp_at(b, len, off, h);
+	check_ip_fields(b, h);
 	c->l4_off = off;
+	c->last = b[9];
+	if ((b[6] << 8 | b[7]) & 0x1fff)
+		CHECK(h->l4_error == DECODE_FRAGMENT && no_tcp_fields(h));
+	else
+		check_l4_at(b, len, off, h);
 }
 
 /* The table's header line once, before any input: it too must fit exactly and stay inside cap. */
@@ -585,6 +712,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The IP header's fields and those of UDP and ICMP. */
+static bool same_ip_l4_fields(const struct pkt_headers *a, const struct pkt_headers *b)
+{
+	return a->ip_version == b->ip_version && a->ihl == b->ihl && a->tos == b->tos &&
+	       a->ip_flags == b->ip_flags && a->ip_len == b->ip_len && a->ip_id == b->ip_id &&
+	       a->frag_off == b->frag_off && a->ttl == b->ttl && a->next_header == b->next_header &&
+	       a->ip_checksum == b->ip_checksum && a->flow_label == b->flow_label &&
+	       a->udp_len == b->udp_len && a->icmp_type == b->icmp_type &&
+	       a->icmp_code == b->icmp_code && a->icmp_id == b->icmp_id &&
+	       a->icmp_seq == b->icmp_seq;
+}
+
 /* Every field of two decoded header sets (not memcmp: struct padding is not a field). */
 static bool same_headers(const struct pkt_headers *a, const struct pkt_headers *b)
 {
@@ -596,7 +735,7 @@ static bool same_headers(const struct pkt_headers *a, const struct pkt_headers *
 	       a->l4_error == b->l4_error && a->ext_count == b->ext_count &&
 	       a->ext_len == b->ext_len && a->ext_types_n == b->ext_types_n &&
 	       !memcmp(a->ext_types, b->ext_types, a->ext_types_n) &&
-	       !memcmp(&a->opts, &b->opts, sizeof(a->opts));
+	       !memcmp(&a->opts, &b->opts, sizeof(a->opts)) && same_ip_l4_fields(a, b);
 }
 
 /* The owner and record fields from the prefix, as the kernel side would write them. */
@@ -646,8 +785,8 @@ static int run_record(const struct pkt_record *r, size_t size, struct pkt_event 
  * A well-formed record must give the event ref (a partial one stays partial, maybe for another
  * reason); the others must be refused as DECODE_BAD_RECORD.
  */
-static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const struct chain *c,
-				const struct pkt_event *ref)
+static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
+				const struct chain *c, const struct pkt_event *ref)
 {
 	const size_t fixed = offsetof(struct pkt_record, hdr);
 	const uint64_t boot_to_real = 1764145200000000000ull;
@@ -657,7 +796,8 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 	uint64_t uts_key = 0x5a5a5a5a;
 	struct pkt_record r;
 	struct pkt_event e;
-	size_t n, size;
+	bool no_l4;
+	size_t n, size, l4;
 	int err;
 
 	/* A chain longer than a record's 16-bit length: the kernel side's problem, not this one. */
@@ -665,23 +805,26 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 		return;
 	base_record(&r, pre, ref, boot_to_real);
 	r.l3_proto = pkt[0] >> 4;
+	r.sk_proto = ref->sk_proto;
+	r.l4_proto = c->last;
+	/* The kernel flags a header it cannot reach; a short UDP or ICMP one it copies as is. */
+	no_l4 = h->l4_error && h->l4_error != DECODE_TRUNCATED_L4;
+	l4 = no_l4 ? 0 : kernel_l4_len(h, len, c->l4_off);
 	if (h->family == AF_INET) {
-		n = h->l4_error ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + h->data_offset * 4u;
+		n = no_l4 ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + l4;
 		memcpy(r.hdr, pkt, n);
 	} else {
 		memcpy(r.hdr, pkt, 40);
 		n = 40;
-		if (!h->l4_error) {
-			memcpy(r.hdr + n, pkt + c->l4_off, h->data_offset * 4u);
-			n += h->data_offset * 4u;
-		}
+		memcpy(r.hdr + n, pkt + c->l4_off, l4);
+		n += l4;
 		memcpy(r.hdr + n, h->ext_types, h->ext_types_n);
 		n += h->ext_types_n;
 		r.ext_count = h->ext_count;
 		r.ext_len = (uint16_t)h->ext_len;
 	}
 	CHECK(n <= PKT_HDR_MAX);
-	r.flags = h->l4_error ? PKT_F_NO_L4 : 0;
+	r.flags = no_l4 ? PKT_F_NO_L4 : 0;
 	r.hdr_len = (uint16_t)n;
 	size = fixed + n;
 	switch (shape) {
@@ -708,7 +851,8 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 		return;
 	}
 	CHECK(err == 0);
-	if (h->l4_error) {
+	CHECK(e.sk_proto == ref->sk_proto);
+	if (no_l4) {
 		/* The record cannot say why: the kernel only flags it, or the IP header tells. */
 		CHECK(e.hdr.l4_error != 0 && no_tcp_fields(&e.hdr));
 		CHECK(e.hdr.family == h->family && !memcmp(e.hdr.src_addr, h->src_addr, 16) &&
@@ -745,40 +889,81 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	r.flags = pre[71];
 	r.ext_count = pre[72];
 	r.ext_len = (uint16_t)le(pre + 73, 2);
+	r.sk_proto = ref->sk_proto;
+	r.l4_proto = l4_protos[pre[71] >> 4];
 	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_key);
-	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_L4 &&
-	      err != -DECODE_TRUNCATED_TCP && err != -DECODE_BAD_DATA_OFFSET);
+	CHECK(err != -DECODE_FRAGMENT && err != -DECODE_NO_L4 && err != -DECODE_TRUNCATED_TCP &&
+	      err != -DECODE_BAD_DATA_OFFSET && err != -DECODE_TRUNCATED_L4);
+	/* A chain the kernel walked to an extension header: no record it writes. */
+	if (n >= 40 && pkt[0] >> 4 == 6 && r.ext_count && !(r.flags & PKT_F_NO_L4) &&
+	    is_ext(r.l4_proto))
+		CHECK(err == -DECODE_BAD_RECORD);
 	if (err)
 		return false;
+	CHECK(e->sk_proto == r.sk_proto);
 	CHECK(n >= 1 && (pkt[0] >> 4 == 4 || pkt[0] >> 4 == 6));
+	check_ip_fields(r.hdr, &e->hdr);
 	if (r.flags & PKT_F_NO_L4)
 		CHECK(e->hdr.l4_error != 0);
-	if (e->hdr.l4_error) {
-		CHECK(decode_error_is_partial(e->hdr.l4_error) && no_tcp_fields(&e->hdr));
-	} else {
-		types_off = pkt[0] >> 4 == 4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
-		check_tcp_at(r.hdr, n, types_off, &e->hdr);
-	}
 	if (pkt[0] >> 4 == 4) {
 		CHECK(r.ext_count == 0 && r.ext_len == 0);
 		CHECK(e->hdr.ext_count == 0 && e->hdr.ext_types_n == 0);
+		if (e->hdr.l4_error == DECODE_FRAGMENT || e->hdr.l4_error == DECODE_NO_L4)
+			CHECK(no_tcp_fields(&e->hdr));
+		else
+			check_l4_at(r.hdr, n, (size_t)(pkt[0] & 0x0f) * 4, &e->hdr);
 		return true;
 	}
 	CHECK(e->hdr.ext_count == r.ext_count && e->hdr.ext_len == r.ext_len);
 	CHECK(r.ext_count == 0 ? r.ext_len == 0 : r.ext_len != 0 || (r.flags & PKT_F_NO_L4));
 	want_n = r.ext_count < PKT_EXT_TYPES ? r.ext_count : PKT_EXT_TYPES;
-	/* The types are listed whole, from where the layout puts them, or (TCP cut) not at all. */
-	if (e->hdr.l4_error == DECODE_TRUNCATED_TCP || e->hdr.l4_error == DECODE_BAD_DATA_OFFSET ||
-	    (e->hdr.l4_error == DECODE_NOT_TCP && !(r.flags & PKT_F_NO_L4))) {
-		CHECK(e->hdr.ext_types_n == 0);
-		return true;
+	/* The transport the record says: the fixed header's, the kernel's behind a chain. */
+	if (r.flags & PKT_F_NO_L4)
+		CHECK(e->hdr.protocol == (r.ext_count ? IPPROTO_RAW : r.hdr[6]) &&
+		      e->hdr.l4_error == DECODE_NO_L4 && no_tcp_fields(&e->hdr));
+	else
+		CHECK(e->hdr.protocol == (r.ext_count ? r.l4_proto : r.hdr[6]));
+	/* The transport header is before the types: TCP's as long as its data offset says,
+	 * the others' all the bytes before the types. */
+	if (e->hdr.protocol == IPPROTO_TCP && !(r.flags & PKT_F_NO_L4)) {
+		if (e->hdr.l4_error) {
+			/* Cut: where the types start is unknown, so none are listed. */
+			CHECK((e->hdr.l4_error == DECODE_TRUNCATED_TCP ||
+			       e->hdr.l4_error == DECODE_BAD_DATA_OFFSET) && no_tcp_fields(&e->hdr));
+			CHECK(e->hdr.ext_types_n == 0);
+			return true;
+		}
+		check_tcp_at(r.hdr, n, 40, &e->hdr);
+		types_off = 40 + (size_t)e->hdr.data_offset * 4;
+	} else if (!(r.flags & PKT_F_NO_L4)) {
+		CHECK(want_n <= n - 40);
+		types_off = n - want_n;
+		check_l4_at(r.hdr, types_off, 40, &e->hdr);
+	} else {
+		types_off = 40;
 	}
 	CHECK(e->hdr.ext_types_n == want_n);
-	types_off = e->hdr.l4_error ? 40 : 40 + (size_t)e->hdr.data_offset * 4;
 	CHECK(types_off + want_n <= n);
 	CHECK(!memcmp(e->hdr.ext_types, r.hdr + types_off, want_n));
 	CHECK(want_n == 0 || e->hdr.ext_types[0] == r.hdr[6]);
 	return true;
+}
+
+/* A table line (options cut off) ends with the chain and the reason, exactly. */
+static void check_table_tail(const char *table, size_t n, const struct pkt_headers *h)
+{
+	char want[96];
+	size_t k = 0;
+
+	if (h->ext_count)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, " ext:%u%s/%uB", h->ext_count,
+				      h->ext_count == 255 ? "+" : "", h->ext_len);
+	if (h->l4_error)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, " (%s)",
+				      decode_strerror(h->l4_error));
+	snprintf(want + k, sizeof(want) - k, "\n");
+	k = strlen(want);
+	CHECK(n > k && memcmp(table + n - k, want, k) == 0 && table[n - k - 1] != ' ');
 }
 
 /* Both printers on one event: bounds, a valid JSON line with the right fields, a safe table line. */
@@ -790,10 +975,6 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	const char *opts;
 	size_t n, k;
 	bool shown;
-
-	/* What enrichment adds. */
-	e->proc.hostname = (pre[1] & 7) == 7 ? e->proc.comm : hostnames[pre[1] & 7];
-	e->proc.container_id = pre[1] & 8 ? container_id : "";
 
 	n = check_printer(format_json, e, pre[2], json);
 	check_json_line(json, n);
@@ -856,17 +1037,103 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 		n -= k - 1;
 		table[n - 1] = '\n';
 	}
-	/* The line ends with the chain and the reason, exactly. */
-	k = 0;
-	if (h->ext_count)
-		k += (size_t)snprintf(want + k, sizeof(want) - k, " ext:%u%s/%uB", h->ext_count,
-				      h->ext_count == 255 ? "+" : "", h->ext_len);
-	if (h->l4_error)
-		k += (size_t)snprintf(want + k, sizeof(want) - k, " (%s)",
-				      decode_strerror(h->l4_error));
-	snprintf(want + k, sizeof(want) - k, "\n");
-	k = strlen(want);
-	CHECK(n > k && memcmp(table + n - k, want, k) == 0 && table[n - k - 1] != ' ');
+	check_table_tail(table, n, h);
+}
+
+/* ---- The UDP, ICMP, ICMPv6, IPv4 and IPv6 events' lines ---- */
+
+/* A JSON arg opening, '{"name":"<name>","type":"<type>"', where the event says it is. */
+static bool has_arg(const char *json, size_t n, const struct event_def *def, size_t i)
+{
+	char want[96];
+	int k = snprintf(want, sizeof(want), "{\"name\":\"%s\",\"type\":\"%s\"",
+			 def->args[i].name, def->args[i].type);
+
+	return memmem(json, n, want, (size_t)k) != NULL;
+}
+
+static void check_proto_printers(const uint8_t *pre, struct pkt_event *e)
+{
+	static char json[BIG_CAP], table[BIG_CAP];
+	const struct pkt_headers *h = &e->hdr;
+	const struct event_def *def = &events[e->event];
+	bool ip = e->event == EVENT_NET_PACKET_IPV4 || e->event == EVENT_NET_PACKET_IPV6;
+	bool v6 = h->family == AF_INET6;
+	char want[192], tc[64];
+	size_t n, k;
+
+	n = check_printer(format_json, e, pre[2], json);
+	check_json_line(json, n);
+	snprintf(want, sizeof(want), ",\"eventName\":\"%s\",", def->name);
+	CHECK(memmem(json, n, want, strlen(want)) != NULL);
+	CHECK(def->n_args == 2 && has_arg(json, n, def, 0));
+	snprintf(want, sizeof(want), "%u", h->protocol);
+	check_json_field(json, n, "protocol", want);
+	check_json_field(json, n, "direction", e->egress ? "\"egress\"" : "\"ingress\"");
+	CHECK(!memmem(json, n, "\"ipv6_ext\":", 11) == !h->ext_count);
+	CHECK(!memmem(json, n, PROTO_TCP_ARG, sizeof(PROTO_TCP_ARG) - 1));
+	CHECK(!memmem(json, n, TCP_OPTIONS_ARG, sizeof(TCP_OPTIONS_ARG) - 1));
+	/* The IP events show their header whatever the transport; the others need theirs. */
+	CHECK(!memmem(json, n, "\"decode_error\":", 15) == (ip || !h->l4_error));
+	CHECK(has_arg(json, n, def, 1) == (ip || !h->l4_error));
+	/* Each arg's value as one run: a key of the metadata (ipv6_ext's "length") or a string
+	 * (whose quotes are escaped) cannot stand in for it. */
+	if (ip && v6)
+		k = (size_t)snprintf(want, sizeof(want), "{\"version\":6,\"trafficClass\":%u,"
+				     "\"flowLabel\":%u,\"length\":%u,\"nextHeader\":\"",
+				     h->tos, h->flow_label, h->ip_len);
+	else if (ip)
+		k = (size_t)snprintf(want, sizeof(want), "{\"version\":4,\"IHL\":%u,\"TOS\":%u,"
+				     "\"length\":%u,\"id\":%u,\"flags\":%u,\"fragOffset\":%u,"
+				     "\"TTL\":%u,\"protocol\":\"", h->ihl, h->tos, h->ip_len,
+				     h->ip_id, h->ip_flags, h->frag_off, h->ttl);
+	else if (h->l4_error)
+		k = 0;
+	else if (e->event == EVENT_NET_PACKET_UDP)
+		k = (size_t)snprintf(want, sizeof(want), "{\"srcPort\":%u,\"dstPort\":%u,"
+				     "\"length\":%u,\"checksum\":%u}}]}\n", h->src_port,
+				     h->dst_port, h->udp_len, h->checksum);
+	else if (fmt_icmp_typecode(tc, h->family, h->icmp_type, h->icmp_code) && v6)
+		k = (size_t)snprintf(want, sizeof(want), "{\"typeCode\":\"%s\",\"checksum\":%u}}]}\n",
+				     tc, h->checksum);
+	else
+		k = (size_t)snprintf(want, sizeof(want), "{\"typeCode\":\"%s\",\"checksum\":%u,"
+				     "\"id\":%u,\"seq\":%u}}]}\n", tc, h->checksum, h->icmp_id,
+				     h->icmp_seq);
+	CHECK(k < sizeof(want));
+	CHECK(k == 0 || memmem(json, n, want, k) != NULL);
+
+	n = check_printer(format_table, e, pre[2], table);
+	check_table_line(table, n);
+	if (ip) {
+		/* The IP header's rest comes last, its length field at the very end. */
+		k = (size_t)snprintf(want, sizeof(want), " length %u\n", h->ip_len);
+		CHECK(n > k && memcmp(table + n - k, want, k) == 0);
+		snprintf(want, sizeof(want), v6 ? " hlim %u " : " ttl %u id %u ", h->ttl, h->ip_id);
+		CHECK(memmem(table, n, want, strlen(want)) != NULL);
+		return;
+	}
+	/* A transport line ends as a TCP line without options does. */
+	check_table_tail(table, n, h);
+}
+
+/* Every event a packet gives (check_packet_events), each through both printers. */
+static void check_event_printers(const uint8_t *pre, struct pkt_event *e)
+{
+	event_mask m = check_packet_events(e);
+
+	/* What enrichment adds. */
+	e->proc.hostname = (pre[1] & 7) == 7 ? e->proc.comm : hostnames[pre[1] & 7];
+	e->proc.container_id = pre[1] & 8 ? container_id : "";
+	for (int id = 0; id < EVENT__COUNT; id++) {
+		if (!(m & EVENT_BIT(id)))
+			continue;
+		e->event = id;
+		if (id == EVENT_NET_PACKET_TCP)
+			check_printers(pre, e);
+		else
+			check_proto_printers(pre, e);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -898,12 +1165,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	e.proc.cgroup_id = le(pre + 31, 8);
 	memcpy(e.proc.comm, pre + 39, PKT_COMM_LEN);
 	e.proc.comm[PKT_COMM_LEN] = 0;
+	e.sk_proto = sk_protos[pre[2] & 3];
 	memcpy(e.ifname, pre + 55, PKT_IFNAME_LEN);
 	e.ifname[PKT_IFNAME_LEN] = 0;
 
 	/* The same bytes as a record's hdr[], its chain fields from the prefix. */
 	if (check_raw_record(pre, pkt, len, &e, &raw_e))
-		check_printers(pre, &raw_e);
+		check_event_printers(pre, &raw_e);
 
 	err = decode_headers(pkt, len, &e.hdr);
 	CHECK(err <= 0 && err > -DECODE__MAX && err != -DECODE_BAD_RECORD);
@@ -913,8 +1181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      err == -DECODE_BAD_IHL);
 	if (!err) {
 		check_headers(pkt, len, &e.hdr, &c);
-		check_kernel_record(pre, pkt, &c, &e);
-		check_printers(pre, &e);
+		check_kernel_record(pre, pkt, len, &c, &e);
+		check_event_printers(pre, &e);
 	}
 	free(pkt);
 	return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Writes the seed corpus of fuzz_decode.c into tests/fuzz/corpus/: whole IP packets (TCP behind
-IPv6 extension-header chains of every length, and packets without a reachable TCP header) behind
+IPv6 extension-header chains of every length, UDP, ICMP and ICMPv6 with and without a chain, cut
+transport headers, and packets without a reachable transport header) behind
 the 75-byte event prefix that fuzz_decode.c's header comment describes. Run it again after changing
 that layout; the files are committed, so the fuzzer needs no Python."""
 import os
@@ -14,6 +15,10 @@ INGRESS, EGRESS = 0, 1
 
 
 PKT_F_NO_L4 = 1 << 2
+# The raw record's l4_proto by the flags byte's high nibble (fuzz_decode.c, l4_protos[]).
+L4_TCP, L4_UDP, L4_ICMPV6, L4_HOPOPTS = 0 << 4, 1 << 4, 2 << 4, 10 << 4
+# The socket class by cap's low bits (fuzz_decode.c, sk_protos[]): TCP, UDP, ping, raw.
+SK_UDP, SK_ICMP, SK_RAW = 129, 130, 131
 
 
 def prefix(direction=EGRESS, select=0, cap=128, packet_len=60, ts=1764145200123456789,
@@ -36,15 +41,25 @@ def tcp(sport=41234, dport=8080, seq=3512345678, ack=0, flags=0x02, window=65495
                        window, 0xfe30, 0) + opts
 
 
-def ipv4(payload, opts=b"", frag=0x4000):
+def ipv4(payload, opts=b"", frag=0x4000, proto=6, tos=0, ttl=64, ident=1, csum=0):
     assert len(opts) % 4 == 0
     ihl = 5 + len(opts) // 4
-    return struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(payload), 1, frag, 64, 6, 0,
-                       bytes([127, 0, 0, 1]), bytes([10, 1, 2, 3])) + opts + payload
+    return struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, tos, ihl * 4 + len(payload), ident, frag, ttl,
+                       proto, csum, bytes([127, 0, 0, 1]), bytes([10, 1, 2, 3])) + opts + payload
 
 
-def ipv6(payload, next_hdr=6, src=bytes(15) + b"\x01", dst=bytes(15) + b"\x01"):
-    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_hdr, 64, src, dst) + payload
+def ipv6(payload, next_hdr=6, src=bytes(15) + b"\x01", dst=bytes(15) + b"\x01", vtf=0x60000000,
+         hlim=64):
+    """vtf: version, traffic class and flow label."""
+    return struct.pack("!IHBB16s16s", vtf, len(payload), next_hdr, hlim, src, dst) + payload
+
+
+def udp(sport=53124, dport=53, payload=b"", csum=0xabcd):
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), csum) + payload
+
+
+def icmp(typ=8, code=0, ident=0x0b0c, seq=1, payload=b"", csum=0xf7ff):
+    return struct.pack("!BBHHH", typ, code, csum, ident, seq) + payload
 
 
 def ext(next_hdr, body):
@@ -151,6 +166,44 @@ SEEDS = {
     "record_opts_sack4": prefix(ext_count=1, ext_len=8) + record_bytes([60], tcp(
         flags=0x10, ack=1, opts=SACK4)),
     "record_count255": prefix(ext_count=255, ext_len=2400) + record_bytes([60] * 64, DATA[:20]),
+    # UDP, ICMP and ICMPv6, over IPv4 and IPv6, with and without a chain, and every IP field
+    # set: a DNS query, UDP-Lite, an echo request, a port unreachable quoting a UDP packet.
+    "udp_v4": prefix(cap=SK_UDP, packet_len=68)
+    + ipv4(udp(payload=bytes(32)), proto=17, tos=0xb8, ttl=255, ident=0xb1e6, csum=0x1c46),
+    "udplite_v4": prefix(cap=SK_UDP) + ipv4(udp(dport=5004), proto=136, frag=0x8000),
+    "udp_v6": prefix(select=0x01, cap=SK_UDP, packet_len=1288)
+    + ipv6(udp(sport=53, dport=65535, payload=bytes(24)), next_hdr=17, vtf=0x6abfedcb, hlim=255),
+    "udp_v6_chain": prefix(cap=SK_UDP) + v6_chain([0, 60, 44], udp(payload=b"q"), tail_next=17),
+    "icmp_echo_v4": prefix(cap=SK_ICMP, comm=b"ping", packet_len=84)
+    + ipv4(icmp(payload=bytes(56)), proto=1),
+    "icmp_unreach_v4": prefix(direction=INGRESS, cap=SK_UDP)
+    + ipv4(icmp(3, 3, 0, 0, ipv4(udp(), proto=17)), proto=1, tos=0xc0, frag=0),
+    "icmp_unknown_v4": prefix(cap=SK_RAW) + ipv4(icmp(200, 1, 0xffff, 0xffff), proto=1),
+    "icmp6_echo": prefix(select=0x02, cap=SK_ICMP) + ipv6(icmp(128, payload=bytes(56)),
+                                                          next_hdr=58),
+    "icmp6_chain_unreach": prefix(cap=SK_ICMP)
+    + v6_chain([0], icmp(1, 4, 0, 0, bytes(48)), tail_next=58),
+    # Transport headers cut short: 5 bytes of UDP, 2 of ICMP, 4 of ICMPv6 behind a chain.
+    "udp_v4_cut": prefix(cap=SK_UDP) + ipv4(udp()[:5], proto=17),
+    "icmp_v4_cut": prefix(cap=SK_ICMP) + ipv4(icmp()[:2], proto=1),
+    "icmp6_chain_4bytes": prefix(cap=SK_ICMP) + v6_chain([60, 0], icmp(2, 0)[:4], tail_next=58),
+    # Protocols with no event of their own, and a later UDP fragment from a UDP socket.
+    "gre_v4": prefix(cap=SK_RAW) + ipv4(bytes(24), proto=47),
+    "ipv4_udp_later_fragment": prefix(cap=SK_UDP, rec_flags=PKT_F_NO_L4)
+    + ipv4(bytes(40), frag=0x20b9, proto=17),
+    # Records in the kernel's layout: UDP (8 bytes, 5 when cut) and a 4-byte ICMPv6 header
+    # before the types, l4_proto saying what the chain led to; one leading to an extension
+    # header (malformed); a raw socket's record with no transport header.
+    "record_udp_chain": prefix(cap=SK_UDP, rec_flags=L4_UDP, ext_count=2, ext_len=16)
+    + record_bytes([0, 60], udp()),
+    "record_udp_chain_cut": prefix(cap=SK_UDP, rec_flags=L4_UDP, ext_count=2, ext_len=16)
+    + record_bytes([0, 60], udp()[:5]),
+    "record_icmp6_chain_4bytes": prefix(cap=SK_ICMP, rec_flags=L4_ICMPV6, ext_count=1, ext_len=8)
+    + record_bytes([60], icmp(2, 0)[:4]),
+    "record_chain_to_ext": prefix(cap=SK_UDP, rec_flags=L4_HOPOPTS, ext_count=1, ext_len=8)
+    + record_bytes([60], udp()),
+    "record_raw_no_l4": prefix(cap=SK_RAW, rec_flags=PKT_F_NO_L4 | L4_UDP, ext_count=3, ext_len=24)
+    + record_bytes([0, 60, 60], no_tcp=True),
 }
 
 

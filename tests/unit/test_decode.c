@@ -2218,7 +2218,8 @@ static void test_record_chain_to_udp_icmp(void **state)
 		assert_chain(&e.hdr, &p);
 	}
 	/* A short ICMPv6 packet: the kernel copies its 4 to 7 bytes, then the types. Its id and
-	 * sequence are not the type bytes; a UDP header as short is a truncated one. */
+	 * sequence are not the type bytes; a UDP header as short is a truncated one (with its
+	 * chain). */
 	for (i = 4; i < 8; i++) {
 		build_chain_only(&p, 9);
 		pkt_icmp(&p, 2, 0, 0x1280, 0, 0);
@@ -2236,6 +2237,12 @@ static void test_record_chain_to_udp_icmp(void **state)
 		assert_int_equal(decode_rec(&r, size, &e), DECODE_OK);
 		assert_int_equal(e.hdr.l4_error, DECODE_TRUNCATED_L4);
 		assert_int_equal(e.hdr.src_port, 0);
+		/* The types still stand where the record ends: they are listed. */
+		assert_chain(&e.hdr, &p);
+		/* Fewer bytes than the types the count promises: malformed. */
+		r.hdr_len = (uint16_t)(40 + 8);
+		assert_int_equal(decode_rec(&r, offsetof(struct pkt_record, hdr) + 48, &e),
+				 -DECODE_BAD_RECORD);
 	}
 	/* A chain that leads to an extension header is no record the kernel writes. */
 	build_chain_only(&p, 4);
