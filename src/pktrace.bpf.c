@@ -392,8 +392,24 @@ int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 	return owner_use(sk);
 }
 
+/* Give a socket without pktrace's state an owner that no task context wrote (nothing tells
+ * when the task using it stops being that owner). sk: a socket pointer of the program's kind. */
+static __always_inline struct sk_state *state_put(void *sk, const struct pkt_owner *o,
+						  bool listener)
+{
+	struct sk_state *st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!st)
+		return NULL;
+	st->owner = *o;
+	st->exec_id = 0;
+	st->cred = 0;
+	st->listener = listener;
+	return st;
+}
+
 /* A socket older than pktrace, by its inode (0: none): the owner the iterator recorded moves
- * into its storage. sk: a socket pointer of the calling program's kind. */
+ * into its storage. */
 static __always_inline struct sk_state *existing_move(void *sk, __u64 ino, bool listener)
 {
 	struct pkt_owner *found;
@@ -404,13 +420,9 @@ static __always_inline struct sk_state *existing_move(void *sk, __u64 ino, bool 
 	found = bpf_map_lookup_elem(&existing_owner, &ino);
 	if (!found)
 		return NULL;
-	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	st = state_put(sk, found, listener);
 	if (!st)
 		return NULL;
-	st->owner = *found;
-	st->exec_id = 0;
-	st->cred = 0;
-	st->listener = listener;
 	bpf_map_delete_elem(&existing_owner, &ino);
 	stat_inc(STAT_EXISTING_MOVED);
 	return st;
@@ -423,6 +435,7 @@ static __always_inline struct sk_state *existing_move(void *sk, __u64 ino, bool 
 static __always_inline struct sk_state *existing_take_sk(const struct sock *sk)
 {
 	struct socket *sock = sk->sk_socket;
+	struct sk_state *st;
 	struct file *file;
 
 	if (!sock)
@@ -430,8 +443,27 @@ static __always_inline struct sk_state *existing_take_sk(const struct sock *sk)
 	file = sock->file;
 	if (!file)
 		return NULL;
-	return existing_move((struct sock *)sk, file->f_inode->i_ino,
-			     sk->__sk_common.skc_state == TCP_LISTEN);
+	st = existing_move((struct sock *)sk, file->f_inode->i_ino,
+			   sk->__sk_common.skc_state == TCP_LISTEN);
+	if (st)
+		st->lport = sk->__sk_common.skc_num; /* for the close, as a LISTEN would have */
+	return st;
+}
+
+static __always_inline struct pkt_owner *listener_of(const struct pkt_conn *c);
+
+/* A connection accepted from a listener older than pktrace that no packet program gave
+ * pktrace's state (-e flows alone): at its ESTABLISHED it has no record to inherit, so it gets
+ * the listener's owner from the listeners table (filled for such listeners at start-up), held
+ * as a cloned record would be until a task takes it. */
+static __always_inline struct sk_state *listener_take_sk(const struct sock *sk)
+{
+	struct pkt_owner *o;
+	struct pkt_conn c;
+
+	conn_of_sock(sk, &c);
+	o = listener_of(&c);
+	return o ? state_put((struct sock *)sk, o, true) : NULL;
 }
 
 /* Why a connection reached TCP_CLOSE from oldstate. The kernel sets sk_err before it closes a
@@ -604,6 +636,8 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		st = existing_take_sk(sk);
+	if (!st && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV)
+		st = listener_take_sk(sk);
 	if (!st)
 		return 0;
 	if (flow_events)
@@ -716,6 +750,16 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	o.traced = owner_in_scope(&o);
 	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
 		stat_inc(STAT_EXISTING_FULL);
+	/* A listener: its connections to come find its owner by address and port, as those of a
+	 * listener that went LISTEN under pktrace do (SYN cookies; flows with -e flows alone). */
+	if (sk->__sk_common.skc_state == TCP_LISTEN) {
+		struct pkt_conn c;
+
+		conn_of_sock(sk, &c);
+		__builtin_memset(c.raddr, 0, sizeof(c.raddr));
+		c.rport = 0;
+		bpf_map_update_elem(&listeners, &c, &o, BPF_NOEXIST);
+	}
 	return 0;
 }
 
