@@ -173,7 +173,7 @@ def run_connection(w, extra_args, send=100, reply=3000, srv_opts=None, cli_opts=
     returns (events, tshark packets, server peer, client peer, client port, port).
     srv_opts, cli_opts: more FLOW_PEER options; during(srv, cli, cport, port): called once the
     client is connected; late: pktrace starts only once the connection carried its data (the
-    client holds it open until then)."""
+    client holds it open until then), or with late="listener" once the server listens."""
     port = rand_port()
     srv_name, cli_name = rand_name("fsrv"), rand_name("fcli")
     args = list(extra_args) + ["-s", "comm=%s,%s" % (srv_name, cli_name)]
@@ -185,10 +185,13 @@ def run_connection(w, extra_args, send=100, reply=3000, srv_opts=None, cli_opts=
         srv = stack.enter_context(flow_peer(w, "server", srv_name, port, send=send,
                                             reply=reply, **(srv_opts or {})))
         srv.expect(r"^LISTENING")
+        if late == "listener":
+            pt = stack.enter_context(pktrace(args, w))
         cli = stack.enter_context(flow_peer(w, "client", cli_name, port, send=send,
-                                            reply=reply, hold=late, **(cli_opts or {})))
+                                            reply=reply, hold=late is True,
+                                            **(cli_opts or {})))
         cport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
-        if late:
+        if late is True:
             cli.expect(r"^HOLDING")
             pt = stack.enter_context(pktrace(args, w))
             release(cli)
@@ -399,6 +402,16 @@ def flows_begun_before(w):
     events, pkts, srv, cli, cport, port = run_connection(w, ["-e", "flows"], late=True)
     assert " 0 TCP packets seen " in run_connection.summary, run_connection.summary
     check_flows(events, pkts, srv, cli, cport, port, "fin", "fin", begin=False,
+                closed_first=("local", "remote"))
+
+
+@test
+def flows_listener_before(w):
+    """-e flows: the server listens before pktrace starts, the connection comes after: begin and
+    end on both sides, the server's with its process (no packet program gives the old listener
+    pktrace's state: its owner comes from the start-up pass)."""
+    events, pkts, srv, cli, cport, port = run_connection(w, ["-e", "flows"], late="listener")
+    check_flows(events, pkts, srv, cli, cport, port, "fin", "fin",
                 closed_first=("local", "remote"))
 
 
