@@ -12,7 +12,8 @@ own tcp_sock counters at TCP_CLOSE (README, Flow events), which set the toleranc
   FIN or last ACK) are not in them: tshark's count, or up to two fewer.
 Close reasons: fin, rst_sent / rst_received (SO_LINGER 0 while open, and after a half close),
 aborted (ss -K), timeout (TCP_USER_TIMEOUT with every packet dropped); flows older than pktrace
-(begin_seen false, duration_ns null); retransmits under induced loss against tshark, exactly.
+(begin_seen false, duration_ns null) and from a listener older than pktrace; retransmits under
+induced loss against tshark, exactly.
 """
 import contextlib
 import json
