@@ -596,11 +596,12 @@ int decode_flow_record(const void *data, size_t size, uint64_t boot_to_real_ns,
 	f->dst_port = f->outgoing ? rport : lport;
 	if (f->end) {
 		f->duration_ns = f->begin_seen ? k.duration_ns : 0;
-		/* bytes_acked counts sequence space: the active side's SYN and an acked FIN too. */
+		/* bytes_acked counts sequence space: the active side's SYN and an acked FIN too
+		 * (acked whatever the close reason: a reset may follow it). */
 		f->bytes_sent = k.bytes_acked;
 		if (f->outgoing && f->bytes_sent)
 			f->bytes_sent--;
-		if (k.close_reason == PKT_CLOSE_FIN && f->bytes_sent)
+		if ((r->flags & PKT_FLOW_FIN_ACKED) && f->bytes_sent)
 			f->bytes_sent--;
 		f->bytes_received = k.bytes_received;
 		f->retrans_bytes = k.bytes_retrans;

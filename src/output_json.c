@@ -318,7 +318,11 @@ static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
 		put_lit(&c, ",{\"name\":\"summary\",\"type\":\"trace.FlowSummary\",\"value\":{"
 			    "\"begin_seen\":");
 		put_bool(&c, f->begin_seen);
-		SUMMARY_U64(&c, "duration_ns", f->duration_ns);
+		/* A flow older than pktrace (its handshake not seen) has no duration: null, not 0. */
+		if (f->begin_seen)
+			SUMMARY_U64(&c, "duration_ns", f->duration_ns);
+		else
+			put_lit(&c, ",\"duration_ns\":null");
 		SUMMARY_U64(&c, "bytes_sent", f->bytes_sent);
 		SUMMARY_U64(&c, "bytes_received", f->bytes_received);
 		SUMMARY_U64(&c, "segs_sent", f->segs_sent);

@@ -58,7 +58,8 @@ struct sk_state {
 	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
 	__u8 flow_passive; /* the peer initiated the connection */
 	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port */
-	__u8 pad[2];
+	__u8 flow_opened;  /* flow_passive is known: the socket's ESTABLISHED was seen */
+	__u8 pad[1];
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 
@@ -119,6 +120,18 @@ struct {
 	__type(key, struct pkt_conn);
 	__type(value, struct pkt_owner);
 } local_socks SEC(".maps");
+
+/* Sockets that existed before pktrace started, keyed by socket inode: the first task holding
+ * one owns it. Taken lazily by the socket's next packet or state
+ * change (owner_existing_take, existing_take_sk), since this kernel does not let an
+ * iterator reach a socket's storage (sock->sk is an untrusted pointer here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 20);
+	__type(key, __u64);
+	__type(value, struct pkt_owner);
+} existing_owner SEC(".maps");
 
 /* Sized by user space to the host's pid_max: a followed command can never fill it. */
 struct {
@@ -425,13 +438,98 @@ int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 	return owner_use(sk);
 }
 
-/* Why a connection reached TCP_CLOSE from oldstate: the kernel sets sk_err before it closes a
- * socket on a reset, an abort or a timeout; with no error, a close from a synchronized state
- * other than the FIN handshake's last ones is tcp_disconnect or close() with unread data or
- * SO_LINGER 0, which send a reset. */
+/* Give a socket without pktrace's state an owner that no task context wrote (nothing tells
+ * when the task using it stops being that owner). sk: a socket pointer of the program's kind. */
+static __always_inline struct sk_state *state_put(void *sk, const struct pkt_owner *o,
+						  bool listener)
+{
+	struct sk_state *st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (!st)
+		return NULL;
+	st->owner = *o;
+	st->exec_id = 0;
+	st->cred = 0;
+	st->listener = listener;
+	st->published = 0;
+	return st;
+}
+
+/* A socket older than pktrace, by its inode (0: none): the owner the iterator recorded moves
+ * into its storage. */
+static __always_inline struct sk_state *existing_move(void *sk, __u64 ino, bool listener)
+{
+	struct pkt_owner *found;
+	struct sk_state *st;
+
+	if (!ino)
+		return NULL;
+	found = bpf_map_lookup_elem(&existing_owner, &ino);
+	if (!found)
+		return NULL;
+	st = state_put(sk, found, listener);
+	if (!st)
+		return NULL;
+	bpf_map_delete_elem(&existing_owner, &ino);
+	stat_inc(STAT_EXISTING_MOVED);
+	return st;
+}
+
+/* The same from a state change: a socket older than pktrace whose packets (if any are traced)
+ * have not taken it yet. With flow events alone no packet program runs, so this is where an
+ * old connection gets its owner, while its process still holds it (FIN_WAIT1 in close(),
+ * CLOSE_WAIT, a reset, an abort or a timeout all come before the file lets go of it). */
+static __always_inline struct sk_state *existing_take_sk(const struct sock *sk)
+{
+	struct socket *sock = sk->sk_socket;
+	struct sk_state *st;
+	struct file *file;
+
+	if (!sock)
+		return NULL;
+	file = sock->file;
+	if (!file)
+		return NULL;
+	st = existing_move((struct sock *)sk, file->f_inode->i_ino,
+			   sk->__sk_common.skc_state == TCP_LISTEN);
+	if (st)
+		st->lport = sk->__sk_common.skc_num; /* for the close, as a LISTEN would have */
+	return st;
+}
+
+static __always_inline struct pkt_owner *listener_of(const struct pkt_conn *c);
+
+/* A connection accepted from a listener older than pktrace that no packet program gave
+ * pktrace's state (-e flows alone): at its ESTABLISHED it has no record to inherit, so it gets
+ * the listener's owner from the listeners table (filled for such listeners at start-up), held
+ * as a cloned record would be until a task takes it. */
+static __always_inline struct sk_state *listener_take_sk(const struct sock *sk)
+{
+	struct pkt_owner *o;
+	struct pkt_conn c;
+
+	conn_of_sock(sk, &c);
+	o = listener_of(&c);
+	return o ? state_put((struct sock *)sk, o, true) : NULL;
+}
+
+/* Why a connection reached TCP_CLOSE from oldstate. The kernel sets sk_err before it closes a
+ * socket on a reset it received (ECONNRESET, or EPIPE in CLOSE_WAIT), an abort (ECONNABORTED:
+ * SOCK_DESTROY, tcp_abort) or a timeout (tcp_write_err: ETIMEDOUT, or the soft error an ICMP
+ * message left, with retransmits or probes still outstanding). With no error:
+ * - LAST_ACK, CLOSING, TIME_WAIT: the FIN handshake's end;
+ * - FIN_WAIT2: the peer's FIN came (SOCK_DONE: the timewait socket takes over), or the
+ *   process closed it and a timewait socket waits for that FIN; but a close() with SO_LINGER 0
+ *   (tcp_disconnect) resets it before the peer's FIN came (close() itself sets RCV_SHUTDOWN,
+ *   so only SOCK_DONE, set by the FIN, tells);
+ * - any other state (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1 before its FIN was acked): a reset went
+ *   out, from tcp_disconnect (connect AF_UNSPEC, SO_LINGER 0), a close() with unread data, or
+ *   an orphan out of resources. */
 static __always_inline __u8 flow_close_reason(const struct sock *sk, int oldstate)
 {
+	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
 	int err = BPF_CORE_READ(sk, sk_err);
+	unsigned long flags;
 
 	if (err == ECONNRESET || err == EPIPE)
 		return PKT_CLOSE_RST_RECEIVED;
@@ -440,9 +538,14 @@ static __always_inline __u8 flow_close_reason(const struct sock *sk, int oldstat
 	if (err == ECONNABORTED)
 		return PKT_CLOSE_ABORTED;
 	if (err)
-		return PKT_CLOSE_UNKNOWN;
-	if (oldstate == TCP_LAST_ACK || oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
-	    oldstate == TCP_TIME_WAIT)
+		return BPF_CORE_READ(icsk, icsk_retransmits) || BPF_CORE_READ(icsk, icsk_probes_out) ?
+			       PKT_CLOSE_TIMEOUT : PKT_CLOSE_UNKNOWN;
+	if (oldstate == TCP_LAST_ACK || oldstate == TCP_CLOSING || oldstate == TCP_TIME_WAIT)
+		return PKT_CLOSE_FIN;
+	flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	if (oldstate == TCP_FIN_WAIT2 && ((flags & (1 << SOCK_DONE)) ||
+					  !(flags & (1 << SOCK_LINGER)) ||
+					  BPF_CORE_READ(sk, sk_lingertime)))
 		return PKT_CLOSE_FIN;
 	return PKT_CLOSE_RST_SENT;
 }
@@ -497,6 +600,13 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 		f->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
 		f->delivered_ce = BPF_CORE_READ(tp, delivered_ce);
 		f->close_reason = flow_close_reason(sk, oldstate);
+		/* Our FIN went out in each of these states (write_seq counts it), and everything
+		 * up to it is acknowledged: however the connection then ended, bytes_acked has it. */
+		if ((oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 ||
+		     oldstate == TCP_CLOSING || oldstate == TCP_LAST_ACK ||
+		     oldstate == TCP_TIME_WAIT) &&
+		    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+			flags |= PKT_FLOW_FIN_ACKED;
 		f->closed_first = st->closed_first;
 		st->flow_begin_ns = 0;
 	}
@@ -519,6 +629,7 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 		st->flow_begin_ns = 0;
 		st->closed_first = PKT_CLOSER_NONE;
 		st->flow_passive = oldstate == TCP_SYN_RECV;
+		st->flow_opened = 1;
 		if (!st->owner.traced)
 			return;
 		st->flow_begin_ns = bpf_ktime_get_boot_ns();
@@ -534,6 +645,10 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 	if (newstate != TCP_CLOSE || oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV ||
 	    oldstate == TCP_LISTEN || oldstate == TCP_CLOSE || !st->owner.traced)
 		return;
+	/* Opened before pktrace: an accepted socket is a copy of its listener and keeps the
+	 * listener's backlog; a connect()ed one never had one (listen(fd, 0) aside). */
+	if (!st->flow_opened)
+		st->flow_passive = BPF_CORE_READ(sk, sk_max_ack_backlog) != 0;
 	conn_of_sock(sk, &c);
 	if (!c.lport)
 		c.lport = st->lport;
@@ -568,6 +683,10 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	if (oldstate == TCP_CLOSE && newstate != TCP_LISTEN)
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
+	if (!st)
+		st = existing_take_sk(sk);
+	if (!st && newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV)
+		st = listener_take_sk(sk);
 	if (!st)
 		return 0;
 	if (flow_events)
@@ -647,17 +766,6 @@ int BPF_PROG(scope_forget_exit, struct task_struct *task, bool group_dead)
 	return 0;
 }
 
-/* Sockets that existed before pktrace started, keyed by socket inode: the first task holding
- * one owns it. Read lazily by the socket's next packet, since this kernel does not let an
- * iterator reach a socket's storage (sock->sk is an untrusted pointer here). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 1 << 20);
-	__type(key, __u64);
-	__type(value, struct pkt_owner);
-} existing_owner SEC(".maps");
-
 SEC("iter/task_file")
 int owner_existing(struct bpf_iter__task_file *ctx)
 {
@@ -691,6 +799,16 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	o.traced = owner_in_scope(&o);
 	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
 		stat_inc(STAT_EXISTING_FULL);
+	/* A listener: its connections to come find its owner by address and port, as those of a
+	 * listener that went LISTEN under pktrace do (SYN cookies; flows with -e flows alone). */
+	if (sk->__sk_common.skc_state == TCP_LISTEN) {
+		struct pkt_conn c;
+
+		conn_of_sock(sk, &c);
+		__builtin_memset(c.raddr, 0, sizeof(c.raddr));
+		c.rport = 0;
+		bpf_map_update_elem(&listeners, &c, &o, BPF_NOEXIST);
+	}
 	return 0;
 }
 
@@ -709,26 +827,10 @@ static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 /* A socket older than pktrace: move the owner the iterator recorded into its storage. */
 static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk)
 {
-	struct pkt_owner *found;
-	struct sk_state *st;
-	__u64 ino = sock_ino(sk);
+	struct sk_state *st = existing_move(sk, sock_ino(sk),
+					    sk->protocol == IPPROTO_TCP && sk->state == BPF_TCP_LISTEN);
 
-	if (!ino)
-		return NULL;
-	found = bpf_map_lookup_elem(&existing_owner, &ino);
-	if (!found)
-		return NULL;
-	st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
-		return NULL;
-	st->owner = *found;
-	st->exec_id = 0;
-	st->cred = 0;
-	st->listener = sk->protocol == IPPROTO_TCP && sk->state == BPF_TCP_LISTEN;
-	st->published = 0;
-	bpf_map_delete_elem(&existing_owner, &ino);
-	stat_inc(STAT_EXISTING_MOVED);
-	return &st->owner;
+	return st ? &st->owner : NULL;
 }
 
 /* What is in front of the transport header: the IP header and, for IPv6, the extension

@@ -61,6 +61,7 @@ enum pkt_flow_flag {
 	PKT_FLOW_END = 1 << 0,        /* ended (TCP_CLOSE); else began (ESTABLISHED) */
 	PKT_FLOW_PASSIVE = 1 << 1,    /* the peer initiated it (SYN_RECV -> ESTABLISHED) */
 	PKT_FLOW_BEGIN_SEEN = 1 << 2, /* end: its begin was seen (duration_ns is valid) */
+	PKT_FLOW_FIN_ACKED = 1 << 3,  /* end: the peer acknowledged our FIN (in bytes_acked) */
 };
 
 /* How a flow ended, as far as the kernel's socket tells (pkt_flow.close_reason). */

@@ -296,6 +296,89 @@ def run_pair(server_name, client_name, port, ns=None, bind="127.0.0.1", server_o
 
 
 # ---------------------------------------------------------------------------------------------
+# Induced loss: the kernel here has neither netem nor the gact action and no nftables tools are
+# installed, so a drop is a tc (clsact) BPF classifier in direct-action mode, built by clang.
+
+TC_DROP_BPF = r"""
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+SEC("tc")
+int drop(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    ip->protocol != IPPROTO_TCP)
+		return TC_ACT_OK;
+#ifdef DROP_ALL
+	return TC_ACT_SHOT;
+#else
+	if (bpf_ntohs(ip->tot_len) < 1000)
+		return TC_ACT_OK;
+	return bpf_ntohs(ip->id) % 6 == 3 ? TC_ACT_SHOT : TC_ACT_OK;
+#endif
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def tc_drop(w, ns, dev, hook="ingress", drop_all=False):
+    """Attach a drop filter to dev (in netns ns) at its clsact ingress or egress hook: every
+    IPv4 TCP packet (drop_all), or a full-sized IPv4 TCP segment when its IP id is 3 mod 6
+    (a retransmission has another id, so each drop is one transmission lost). Skip when clang
+    or tc cannot do it."""
+    kind = "all" if drop_all else "some"
+    src, obj = os.path.join(w, "drop.c"), os.path.join(w, "drop_%s.o" % kind)
+    with open(src, "w") as f:
+        f.write(TC_DROP_BPF)
+    r = subprocess.run(["clang", "-O2", "-target", "bpf"] + (["-DDROP_ALL"] if drop_all else []) +
+                       ["-I/usr/include/%s-linux-gnu" % os.uname().machine, "-c", src, "-o", obj],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise Skip("cannot build the tc drop program: %s" % r.stderr.strip()[-200:])
+    run(["tc", "-n", ns, "qdisc", "replace", "dev", dev, "clsact"])
+    r = run(["tc", "-n", ns, "filter", "add", "dev", dev, hook, "bpf", "da", "obj", obj,
+             "sec", "tc"], check=False)
+    if r.returncode:
+        raise Skip("tc cannot attach a BPF classifier: %s" % r.stderr.strip()[-200:])
+
+
+@contextlib.contextmanager
+def routed_pair():
+    """Three namespaces: a client side A (10.77.1.1 on veth va), a router R and a server side B
+    (10.77.2.1 on vb), R's veth from A being vra. A sends one segment per packet (no GSO): a
+    drop filter on R (tc_drop) then loses single segments. Yields a dict of those names."""
+    tag = rand_tag()
+    t = {"na": "pkt-oa-" + tag, "nr": "pkt-or-" + tag, "nb": "pkt-ob-" + tag,
+         "va": "oa" + tag, "vra": "ora" + tag, "vrb": "orb" + tag, "vb": "ob" + tag,
+         "ip_a": "10.77.1.1", "ip_b": "10.77.2.1"}
+    na, nr, nb = t["na"], t["nr"], t["nb"]
+    with netns(na), netns(nr), netns(nb):
+        run(["ip", "link", "add", t["va"], "netns", na, "type", "veth", "peer", "name", t["vra"],
+             "netns", nr])
+        run(["ip", "link", "add", t["vb"], "netns", nb, "type", "veth", "peer", "name", t["vrb"],
+             "netns", nr])
+        for ns, dev, addr in ((na, t["va"], t["ip_a"] + "/24"), (nr, t["vra"], "10.77.1.2/24"),
+                              (nr, t["vrb"], "10.77.2.2/24"), (nb, t["vb"], t["ip_b"] + "/24")):
+            run(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        run(["ip", "-n", na, "link", "set", t["va"], "gso_max_segs", "1"])
+        run(["ip", "-n", na, "route", "add", "default", "via", "10.77.1.2"])
+        run(["ip", "-n", nb, "route", "add", "default", "via", "10.77.2.2"])
+        run(["ip", "netns", "exec", nr, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        yield t
+
+
+# ---------------------------------------------------------------------------------------------
 # Namespaces and cgroups
 
 @contextlib.contextmanager

@@ -5,42 +5,15 @@ options ordinary loopback traffic lacks: SACK blocks, under loss induced in a ro
 between client and server, and TCP Fast Open cookies (a cookie request, then a SYN with the
 cookie and data), with net.ipv4.tcp_fastopen enabled in a namespace.
 
-The kernel here has neither netem nor the gact action and no nftables tools are installed, so
-the loss is a tc (clsact) BPF classifier in direct-action mode, compiled by clang at test time:
-it drops a full-sized IPv4 TCP segment when its IP id is 3 mod 6.
+The loss is e2elib's tc_drop (a tc BPF classifier, as the kernel here has no netem): it drops a
+full-sized IPv4 TCP segment when its IP id is 3 mod 6.
 """
 import os
-import subprocess
 import sys
 
 from e2elib import (Skip, capture, describe, expect_both_sides, expect_local_addrs,
                     log, match, netns, peer, pktrace, rand_name, rand_port, rand_tag, read_pcap,
-                    run, test)
-
-DROP_BPF = r"""
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/pkt_cls.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
-
-SEC("tc")
-int drop_some(struct __sk_buff *skb)
-{
-	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip = (void *)(eth + 1);
-
-	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->protocol != IPPROTO_TCP || bpf_ntohs(ip->tot_len) < 1000)
-		return TC_ACT_OK;
-	return bpf_ntohs(ip->id) % 6 == 3 ? TC_ACT_SHOT : TC_ACT_OK;
-}
-
-char LICENSE[] SEC("license") = "GPL";
-"""
+                    routed_pair, run, tc_drop, test)
 
 # A TFO server and client (peers.py's calling convention: MODE --name N --port P).
 TFO_PEER = r"""
@@ -100,41 +73,12 @@ def tcp_options_sack(w):
     """SACK blocks under loss: client and server in namespaces of their own, a router between
     them dropping one full-sized segment in six from the client; both ends' events (SYN
     options, timestamps, the server's SACK blocks) compared with a capture at each end."""
-    src = os.path.join(w, "drop.c")
-    obj = os.path.join(w, "drop.o")
-    with open(src, "w") as f:
-        f.write(DROP_BPF)
-    r = subprocess.run(["clang", "-O2", "-target", "bpf",
-                        "-I/usr/include/%s-linux-gnu" % os.uname().machine, "-c", src, "-o", obj],
-                       capture_output=True, text=True)
-    if r.returncode:
-        raise Skip("cannot build the tc drop program: %s" % r.stderr.strip()[-200:])
-    tag = rand_tag()
-    na, nr, nb = "pkt-oa-" + tag, "pkt-or-" + tag, "pkt-ob-" + tag
-    va, vra, vrb, vb = "oa" + tag, "ora" + tag, "orb" + tag, "ob" + tag
-    ip_a, ip_b = "10.77.1.1", "10.77.2.1"
     port = rand_port()
     sn, cn = rand_name("e2s"), rand_name("e2c")
     pa, pb = os.path.join(w, "a.pcap"), os.path.join(w, "b.pcap")
-    with netns(na), netns(nr), netns(nb):
-        run(["ip", "link", "add", va, "netns", na, "type", "veth", "peer", "name", vra,
-             "netns", nr])
-        run(["ip", "link", "add", vb, "netns", nb, "type", "veth", "peer", "name", vrb,
-             "netns", nr])
-        for ns, dev, addr in ((na, va, ip_a + "/24"), (nr, vra, "10.77.1.2/24"),
-                              (nr, vrb, "10.77.2.2/24"), (nb, vb, ip_b + "/24")):
-            run(["ip", "-n", ns, "addr", "add", addr, "dev", dev])
-            run(["ip", "-n", ns, "link", "set", dev, "up"])
-        # One segment per packet (no GSO): more segments, more holes, more SACK blocks.
-        run(["ip", "-n", na, "link", "set", va, "gso_max_segs", "1"])
-        run(["ip", "-n", na, "route", "add", "default", "via", "10.77.1.2"])
-        run(["ip", "-n", nb, "route", "add", "default", "via", "10.77.2.2"])
-        run(["ip", "netns", "exec", nr, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        run(["tc", "-n", nr, "qdisc", "add", "dev", vra, "clsact"])
-        r = run(["tc", "-n", nr, "filter", "add", "dev", vra, "ingress", "bpf", "da", "obj",
-                 obj, "sec", "tc"], check=False)
-        if r.returncode:
-            raise Skip("tc cannot attach a BPF classifier: %s" % r.stderr.strip()[-200:])
+    with routed_pair() as t:
+        na, nb, va, vb, ip_a, ip_b = t["na"], t["nb"], t["va"], t["vb"], t["ip_a"], t["ip_b"]
+        tc_drop(w, t["nr"], t["vra"])
         with capture(va, "tcp port %d" % port, pa, ns=na) as ca, \
                 capture(vb, "tcp port %d" % port, pb, ns=nb) as cb, \
                 pktrace(scope(sn, cn), w) as pt:

@@ -30,9 +30,16 @@
  *    75    -  packet         a whole IP packet, as long as -max_len allows; its first PKT_HDR_MAX
  *                           bytes are also that record's hdr[]
  *
+ * The same input is also a flow record (PKT_REC_FLOW): the owner from the prefix, pkt_record.flags
+ * from byte 71, the packet's first sizeof(struct pkt_flow) bytes as its struct pkt_flow (missing
+ * bytes zero), and byte 72 bits 0-1 the record's shape (flow_shape below), byte 73 the length
+ * the broken shapes use. decode_flow_record() must give an event that says what the record says,
+ * or refuse it when it is malformed; both printers then run on that event.
+ *
  * Build and run: make fuzz (see the Makefile); seeds in tests/fuzz/corpus (make_corpus.py).
  */
 #define _GNU_SOURCE /* memmem */
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -1136,6 +1143,155 @@ static void check_event_printers(const uint8_t *pre, struct pkt_event *e)
 	}
 }
 
+/* A flow end event against its record: the summary as decode_flow_record documents it. */
+static void check_flow_summary(const struct pkt_record *r, const struct pkt_flow *k,
+			       const struct pkt_flow_event *f)
+{
+	uint64_t acked = k->bytes_acked, want = acked;
+
+	if (!(r->flags & PKT_FLOW_PASSIVE) && want)
+		want--; /* the active side's SYN */
+	if ((r->flags & PKT_FLOW_FIN_ACKED) && want)
+		want--; /* an acknowledged FIN */
+	CHECK(f->bytes_sent == want && f->bytes_sent <= acked);
+	CHECK(f->begin_seen == !!(r->flags & PKT_FLOW_BEGIN_SEEN));
+	CHECK(f->duration_ns == (f->begin_seen ? k->duration_ns : 0));
+	CHECK(f->bytes_received == k->bytes_received && f->retrans_bytes == k->bytes_retrans);
+	CHECK(f->segs_sent == k->segs_out && f->segs_received == k->segs_in);
+	CHECK(f->data_segs_sent == k->data_segs_out && f->data_segs_received == k->data_segs_in);
+	CHECK(f->retrans_segs == k->total_retrans && f->srtt_us == k->srtt_us);
+	CHECK(f->min_rtt_us == (k->min_rtt_us == ~0U ? 0 : k->min_rtt_us));
+	CHECK(f->delivered_ce == k->delivered_ce);
+	CHECK(f->close_reason == k->close_reason && f->closed_first == k->closed_first);
+}
+
+/* Both printers on a flow event: bounds, a valid JSON line naming the event and its summary, a
+ * safe table line. */
+static void check_flow_printers(const uint8_t *pre, struct pkt_event *e)
+{
+	static char json[BIG_CAP], table[BIG_CAP];
+	const struct pkt_flow_event *f = &e->flow;
+	char want[96];
+	size_t n;
+
+	e->proc.hostname = (pre[1] & 7) == 7 ? e->proc.comm : hostnames[pre[1] & 7];
+	e->proc.container_id = pre[1] & 8 ? container_id : "";
+
+	n = check_printer(format_json, e, pre[2], json);
+	check_json_line(json, n);
+	check_json_field(json, n, "eventName",
+			 f->end ? "\"net_flow_tcp_end\"" : "\"net_flow_tcp_begin\"");
+	check_json_field(json, n, "value", f->outgoing ? "\"outgoing\"" : "\"incoming\"");
+	snprintf(want, sizeof(want), "%u", f->src_port);
+	check_json_field(json, n, "value", want);
+	/* Keys are followed by a colon, string values never are: a name cannot fake these. */
+	CHECK(!memmem(json, n, "\"summary\",", 10) == !f->end);
+	CHECK(!memmem(json, n, "\"proto_tcp\",", 12) && !memmem(json, n, "\"metadata\",", 11));
+	if (f->end) {
+		check_json_field(json, n, "begin_seen", f->begin_seen ? "true" : "false");
+		/* no begin seen: no duration, said as null rather than a made-up 0 */
+		snprintf(want, sizeof(want), "%" PRIu64, f->duration_ns);
+		check_json_field(json, n, "duration_ns", f->begin_seen ? want : "null");
+		snprintf(want, sizeof(want), "%" PRIu64, f->bytes_sent);
+		check_json_field(json, n, "bytes_sent", want);
+		snprintf(want, sizeof(want), "%u", f->retrans_segs);
+		check_json_field(json, n, "retrans_segs", want);
+		snprintf(want, sizeof(want), "\"%s\"", flow_close_reason_name(f->close_reason));
+		check_json_field(json, n, "close_reason", want);
+		snprintf(want, sizeof(want), "\"%s\"", flow_closer_name(f->closed_first));
+		check_json_field(json, n, "closed_first", f->closed_first ? want : "null");
+	}
+
+	n = check_printer(format_table, e, pre[2], table);
+	check_table_line(table, n);
+	CHECK(memmem(table, n, f->end ? " FLOW- " : " FLOW+ ", 7) != NULL);
+	if (f->end) {
+		snprintf(want, sizeof(want), " retrans %u ", f->retrans_segs);
+		CHECK(memmem(table, n, want, strlen(want)) != NULL);
+		CHECK(!memmem(table, n, " dur ? ", 7) == f->begin_seen);
+	}
+}
+
+/*
+ * The input as a flow record, in the shape byte 72 bits 0-1 pick: 0 well-formed (cut after its
+ * struct pkt_flow), 1 full-sized, 2 hdr_len from byte 73, 3 the record cut to byte 73 bytes of
+ * its fixed part and flow. Only a well-formed record whose fields are in range may decode.
+ */
+static void check_flow_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
+			      const struct pkt_event *ref)
+{
+	const size_t fixed = offsetof(struct pkt_record, hdr);
+	struct pkt_record r;
+	struct pkt_flow k;
+	struct pkt_event e;
+	uint64_t uts_key = 0x5a5a5a5a;
+	const uint8_t *local, *remote;
+	size_t size = fixed + sizeof(k), alen;
+	bool valid;
+	uint8_t *rec;
+	int err;
+
+	base_record(&r, pre, ref, 0);
+	r.kind = PKT_REC_FLOW;
+	r.flags = pre[71];
+	r.hdr_len = sizeof(k);
+	memset(&k, 0, sizeof(k));
+	memcpy(&k, pkt, len < sizeof(k) ? len : sizeof(k));
+	memcpy(r.hdr, &k, sizeof(k));
+	switch (pre[72] & 3) {
+	case 1:
+		size = sizeof(r);
+		break;
+	case 2:
+		r.hdr_len = pre[73];
+		break;
+	case 3:
+		size = pre[73] % (fixed + sizeof(k));
+		break;
+	}
+	valid = r.hdr_len == sizeof(k) && size >= fixed + sizeof(k) &&
+		(k.conn.family == 4 || k.conn.family == 6) && k.close_reason <= PKT_CLOSE_TIMEOUT &&
+		k.closed_first <= PKT_CLOSER_REMOTE;
+	rec = malloc(size);
+	CHECK(rec != NULL);
+	memcpy(rec, &r, size);
+	memset(&e, 0x5a, sizeof(e));
+	err = decode_flow_record(rec, size, 0, &e, &uts_key);
+	free(rec);
+	CHECK(err == 0 || err == -DECODE_BAD_RECORD);
+	CHECK(!err == valid);
+	/* A flow record is never a packet, whatever its bytes say. */
+	if (size <= sizeof(r)) {
+		struct pkt_event pe;
+		uint32_t ifindex;
+		uint64_t uk;
+
+		CHECK(run_record(&r, size, &pe, 0, &ifindex, &uk) == -DECODE_BAD_RECORD);
+	}
+	if (err)
+		return;
+	CHECK(e.event == (r.flags & PKT_FLOW_END ? EVENT_NET_FLOW_TCP_END : EVENT_NET_FLOW_TCP_BEGIN));
+	CHECK(e.flow.end == !!(r.flags & PKT_FLOW_END));
+	CHECK(e.flow.outgoing == !(r.flags & PKT_FLOW_PASSIVE));
+	CHECK(e.flow.family == (k.conn.family == 6 ? AF_INET6 : AF_INET));
+	CHECK(e.timestamp_ns == r.ts_ns && uts_key == r.owner.uts_key);
+	CHECK(e.proc.pid == r.owner.pid && e.proc.tid == r.owner.tid && e.proc.uid == r.owner.uid);
+	CHECK(!memcmp(e.proc.comm, r.owner.comm, PKT_COMM_LEN) && e.proc.comm[PKT_COMM_LEN] == 0);
+	/* src is the initiator: the local side only of an outgoing flow */
+	alen = k.conn.family == 6 ? 16 : 4;
+	local = e.flow.outgoing ? e.flow.src_addr : e.flow.dst_addr;
+	remote = e.flow.outgoing ? e.flow.dst_addr : e.flow.src_addr;
+	CHECK(!memcmp(local, k.conn.laddr, alen) && !memcmp(remote, k.conn.raddr, alen));
+	CHECK((e.flow.outgoing ? e.flow.src_port : e.flow.dst_port) == k.conn.lport);
+	CHECK((e.flow.outgoing ? e.flow.dst_port : e.flow.src_port) == k.conn.rport);
+	if (e.flow.end)
+		check_flow_summary(&r, &k, &e.flow);
+	else
+		CHECK(!e.flow.begin_seen && e.flow.bytes_sent == 0 && e.flow.retrans_segs == 0 &&
+		      e.flow.close_reason == 0);
+	check_flow_printers(pre, &e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t pre[FUZZ_PREFIX] = {0};
@@ -1172,6 +1328,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The same bytes as a record's hdr[], its chain fields from the prefix. */
 	if (check_raw_record(pre, pkt, len, &e, &raw_e))
 		check_event_printers(pre, &raw_e);
+	/* The same bytes as a flow record. */
+	check_flow_record(pre, pkt, len, &e);
 
 	err = decode_headers(pkt, len, &e.hdr);
 	CHECK(err <= 0 && err > -DECODE__MAX && err != -DECODE_BAD_RECORD);

@@ -99,6 +99,30 @@ def record_bytes(types, tcp_hdr=b"", no_tcp=False):
     return fixed + (b"" if no_tcp else tcp_hdr) + bytes(types[:64])
 
 
+# Flow records (pktrace.h): pkt_record.flags, and struct pkt_flow as the "packet" bytes.
+PKT_FLOW_END, PKT_FLOW_PASSIVE, PKT_FLOW_BEGIN_SEEN, PKT_FLOW_FIN_ACKED = 1, 2, 4, 8
+CLOSE = {"unknown": 0, "fin": 1, "rst_sent": 2, "rst_received": 3, "aborted": 4, "timeout": 5}
+
+
+def flow(family=4, lport=40000, rport=443, laddr=bytes([10, 0, 0, 1]), raddr=bytes([10, 0, 0, 2]),
+         duration=5000000, acked=102, received=3001, retrans_bytes=0, segs=(6, 5), data_segs=(1, 1),
+         retrans=0, srtt=250, min_rtt=0xffffffff, ce=0, reason="fin", closer=1, netns=4026531840):
+    """A struct pkt_flow: the connection, then the counters tcp_sock gives at the close."""
+    conn = struct.pack("<IBBHHH16s16s", netns, family, 0, lport, rport, 0, laddr.ljust(16, b"\0"),
+                       raddr.ljust(16, b"\0"))
+    f = conn + struct.pack("<IQQQQIIIIIIIIBB6x", 0, duration, acked, received, retrans_bytes,
+                           segs[0], segs[1], data_segs[0], data_segs[1], retrans, srtt, min_rtt, ce,
+                           CLOSE.get(reason, reason), closer)
+    assert len(f) == 120
+    return f
+
+
+def flow_prefix(flags, shape=0, shape_len=0, **kw):
+    """The prefix of a flow record: pkt_record.flags in byte 71, its shape in byte 72 (0: well
+    formed), the broken shapes' length in byte 73."""
+    return prefix(rec_flags=flags, ext_count=shape, ext_len=shape_len, **kw)
+
+
 MIX = [0, 60, 43, 44, 51]
 DATA = tcp(flags=0x18, ack=1, seq=1000) + b"payload!"
 TCP40 = tcp(flags=0x18, ack=1, opts=bytes([1] * 36 + [0] * 4))
@@ -204,6 +228,25 @@ SEEDS = {
     + record_bytes([60], udp()),
     "record_raw_no_l4": prefix(cap=SK_RAW, rec_flags=PKT_F_NO_L4 | L4_UDP, ext_count=3, ext_len=24)
     + record_bytes([0, 60, 60], no_tcp=True),
+    # Flow records: an outgoing begin; an end with its FIN acked; an incoming IPv6 end older than
+    # pktrace (no begin seen) reset by the peer, with retransmits; the widest values; a FIN then
+    # a reset; and records to refuse (a bad close reason, a short hdr_len, a cut record).
+    "flow_begin": flow_prefix(0) + flow(),
+    "flow_end_fin": flow_prefix(PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN | PKT_FLOW_FIN_ACKED) + flow(),
+    "flow_end_v6_unseen": flow_prefix(PKT_FLOW_END | PKT_FLOW_PASSIVE, select=0x01)
+    + flow(family=6, laddr=bytes(15) + b"\x01", raddr=bytes.fromhex("fe80000000000000000000000000002a"),
+           duration=0, acked=1536, received=12 << 20, retrans_bytes=17376, segs=(9000, 12000),
+           retrans=12, srtt=12345, min_rtt=9000, ce=4, reason="rst_received", closer=0),
+    "flow_end_max": flow_prefix(PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN, select=0x0f, comm=b"\x1b[31m\xc2\x9b\xff")
+    + flow(lport=65535, rport=65535, duration=(1 << 64) - 1, acked=(1 << 64) - 1,
+           received=(1 << 64) - 1, retrans_bytes=(1 << 64) - 1, segs=(0xffffffff,) * 2,
+           data_segs=(0xffffffff,) * 2, retrans=0xffffffff, srtt=0xffffffff, ce=0xffffffff,
+           reason="timeout", closer=2),
+    "flow_end_fin_then_rst": flow_prefix(PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN | PKT_FLOW_FIN_ACKED)
+    + flow(acked=102, reason="rst_sent"),
+    "flow_bad_reason": flow_prefix(PKT_FLOW_END) + flow(reason=6),
+    "flow_short_hdr_len": flow_prefix(PKT_FLOW_END, shape=2, shape_len=119) + flow(),
+    "flow_cut": flow_prefix(PKT_FLOW_END, shape=3, shape_len=200) + flow(),
 }
 
 

@@ -1790,7 +1790,7 @@ static void test_flow_end_summary(void **state)
 	static struct pkt_record r;
 	struct pkt_event e;
 	uint64_t uts;
-	size_t n = flow_rec(&r, 4, PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN);
+	size_t n = flow_rec(&r, 4, PKT_FLOW_END | PKT_FLOW_BEGIN_SEEN | PKT_FLOW_FIN_ACKED);
 
 	(void)state;
 	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), 0);
@@ -1836,6 +1836,26 @@ static void test_flow_end_passive(void **state)
 	/* passive, no FIN acked: bytes_acked as it is */
 	assert_int_equal(e.flow.bytes_sent, 102);
 	assert_string_equal(flow_close_reason_name(e.flow.close_reason), "rst_received");
+}
+
+/* A FIN acked, then a reset (SO_LINGER 0 in FIN_WAIT2): the FIN is taken out all the same. */
+static void test_flow_end_fin_then_rst(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_flow *f = (struct pkt_flow *)r.hdr;
+	struct pkt_event e;
+	uint64_t uts;
+	size_t n = flow_rec(&r, 4, PKT_FLOW_END | PKT_FLOW_FIN_ACKED);
+
+	(void)state;
+	f->close_reason = PKT_CLOSE_RST_SENT;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), 0);
+	assert_int_equal(e.flow.bytes_sent, 100);
+	assert_string_equal(flow_close_reason_name(e.flow.close_reason), "rst_sent");
+	/* a FIN with no ack (the flag clear) stays in */
+	r.flags &= ~PKT_FLOW_FIN_ACKED;
+	assert_int_equal(decode_flow_record(&r, n, 0, &e, &uts), 0);
+	assert_int_equal(e.flow.bytes_sent, 101);
 }
 
 static void test_flow_bad_records(void **state)
@@ -2417,6 +2437,7 @@ int main(void)
 		cmocka_unit_test(test_flow_begin_outgoing),
 		cmocka_unit_test(test_flow_end_summary),
 		cmocka_unit_test(test_flow_end_passive),
+		cmocka_unit_test(test_flow_end_fin_then_rst),
 		cmocka_unit_test(test_flow_bad_records),
 		cmocka_unit_test(test_ipv4_header_fields),
 		cmocka_unit_test(test_ipv6_header_fields),
