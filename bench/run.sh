@@ -9,7 +9,7 @@
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
-# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (120),
+# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (150),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -22,7 +22,7 @@ LIMIT=${BENCH_SECONDS:-20}
 PORT=${BENCH_PORT:-47400}
 ROUNDS=${BENCH_ROUNDS:-3}
 MAX_ROUNDS=${BENCH_MAX_ROUNDS:-6}
-BUDGET=${BENCH_BUDGET:-120}
+BUDGET=${BENCH_BUDGET:-150}
 QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most this % of the CPUs
 RESULTS=${BENCH_RESULTS:-bench/results.md}
 SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
