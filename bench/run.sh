@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # pktrace benchmark: the same loopback TCP traffic (bench/tcpflood.c) with no tracer, with
-# tcpdump, with pktrace in three configurations and with the bench's own empty BPF programs on
-# the owner programs' hooks (floor: what the BPF statistics count for a program that does
-# nothing); prints the results and writes them to bench/results.md, with the ns per run of
-# every pktrace BPF program (kernel BPF statistics) and the owner programs' cost above the floor.
+# tcpdump, with pktrace in five configurations (packet events, flow events only, all network
+# events, ...) and with the bench's own empty BPF programs on the owner programs' hooks (floor:
+# what the BPF statistics count for a program that does nothing); prints the results and writes
+# them to bench/results.md, with the ns per run of every pktrace BPF program (kernel BPF
+# statistics), the owner programs' cost above the floor and flow-only against packet events.
 # What is measured and how to read it: bench/README.md. Run as root:
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
-# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (120),
+# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (150),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -21,7 +22,7 @@ LIMIT=${BENCH_SECONDS:-20}
 PORT=${BENCH_PORT:-47400}
 ROUNDS=${BENCH_ROUNDS:-3}
 MAX_ROUNDS=${BENCH_MAX_ROUNDS:-6}
-BUDGET=${BENCH_BUDGET:-120}
+BUDGET=${BENCH_BUDGET:-150}
 QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most this % of the CPUs
 RESULTS=${BENCH_RESULTS:-bench/results.md}
 SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
@@ -31,8 +32,14 @@ RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-table-all pktrace-nomatch floor)
-PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-table-all pktrace-nomatch)
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-flows-scoped pktrace-allevents-scoped
+	pktrace-table-all pktrace-nomatch floor)
+PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all
+	pktrace-nomatch)
+# Flow-only against packet events: the same scope and output, only -e differs.
+PACKETS_CFG=pktrace-json-scoped
+FLOWS_CFG=pktrace-flows-scoped
+ALL_CFG=pktrace-allevents-scoped
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
 # owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
 FLOOR_NAMES="floor_send floor_recv"
@@ -40,6 +47,8 @@ declare -A CMD=(
 	[baseline]=""
 	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
 	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
+	[pktrace-flows-scoped]="./pktrace -e flows -F json -o /dev/null -s comm=flood-cli,flood-srv"
+	[pktrace-allevents-scoped]="./pktrace -e network_events -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-table-all]="./pktrace -F table -o /dev/null"
 	[pktrace-nomatch]="./pktrace -F json -o /dev/null -s comm=nomatch"
 	[floor]="build/bench/floor -w $$ build/bench/floor.bpf.o"
@@ -552,19 +561,70 @@ sendrecv() { # the owner programs' cost per send/receive call above the floor, a
 table_ratios() {
 	printf '| pktrace run | tracer CPU per wire packet | tracer CPU per captured event | total extra CPU per wire packet | slowdown |\n'
 	printf '| --- | --- | --- | --- | --- |\n'
-	local cfg
+	local cfg ev
 	for cfg in "${PKTRACE_CONFIGS[@]}"; do
+		ev=$(ratio "$(med "$cfg" tr_us_event)" "$(med tcpdump tr_us_event)")
+		[ "$cfg" != "$FLOWS_CFG" ] || ev="- (flow events, not packets)"
 		printf '| %s / tcpdump | %s | %s | %s | %s |\n' "$cfg" \
-			"$(ratio "$(med "$cfg" tr_us_wire)" "$(med tcpdump tr_us_wire)")" \
-			"$(ratio "$(med "$cfg" tr_us_event)" "$(med tcpdump tr_us_event)")" \
+			"$(ratio "$(med "$cfg" tr_us_wire)" "$(med tcpdump tr_us_wire)")" "$ev" \
 			"$(ratio "$(kv total "${D[$cfg]}")" "$(kv total "${D[tcpdump]}")")" \
 			"$(ratio "$(kv slowdown "${D[$cfg]}")" "$(kv slowdown "${D[tcpdump]}")")"
 	done
 }
 
+# expected_events ERR WIRE: "EXP SLACK", the events a pktrace run of this traffic should write
+# (from the event names on its ready line in ERR) and how many more its teardown may add. Each
+# TCP packet event (net_packet_tcp, net_packet_ipv4) is written twice per wire packet (egress
+# and ingress socket), each flow event once per connection side; other events see none of it.
+expected_events() {
+	sed -n 's/^pktrace: ready, tracing \([^ ]*\).*/\1/p' "$1" 2>/dev/null | tr ',' '\n' |
+		awk -v wire="$2" -v conns="$CONNS" '
+			/^net_packet_(tcp|ipv4)$/ { k++ }
+			/^net_flow_tcp_(begin|end)$/ { f++ }
+			END { print 2 * wire * k + 2 * conns * f, 8 * conns * k }'
+}
+
+events_of() { # events_of CFG: the -e argument of CFG's command (pktrace's default without one)
+	local -a w
+	local i
+	read -r -a w <<<"${CMD[$1]}"
+	for ((i = 0; i + 1 < ${#w[@]}; i++)); do
+		[ "${w[i]}" != -e ] || {
+			echo "${w[i + 1]}"
+			return
+		}
+	done
+	echo net_packet_tcp
+}
+
+table_flows() { # flow-only, packet events and all events side by side: same scope, same output
+	local cfg
+	printf '| pktrace run | -e | msg/s | slowdown vs baseline | captured | traffic Δ µs / wire packet | all BPF programs µs / wire packet | tracer µs / wire packet | total extra CPU µs / wire packet |\n'
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+	for cfg in "$PACKETS_CFG" "$FLOWS_CFG" "$ALL_CFG"; do
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" "$(events_of "$cfg")" \
+			"$(med "$cfg" rate)" "$(kv slowdown "${D[$cfg]}")" "$(med "$cfg" captured)" \
+			"$(kv traffic_delta "${D[$cfg]}")" "$(med "$cfg" bpfall_us_wire)" \
+			"$(med "$cfg" tr_us_wire)" "$(kv total "${D[$cfg]}")"
+	done
+}
+
+flows_line() { # flow-only against the packet-event run and the baseline: slowdowns and ratios
+	local fs ps r t
+	fs=$(kv slowdown "${D[$FLOWS_CFG]}") ps=$(kv slowdown "${D[$PACKETS_CFG]}")
+	r=$(ratio "$fs" "$ps")
+	printf -- '- slowdown vs baseline: flow-only %s, packet events %s, all events %s\n' "$fs" "$ps" \
+		"$(kv slowdown "${D[$ALL_CFG]}")"
+	t=$(ratio "$(kv total "${D[$FLOWS_CFG]}")" "$(kv total "${D[$PACKETS_CFG]}")")
+	[ "$t" != NA ] || t="NA (flow-only's is not above the noise)"
+	printf -- '- flow-only / packet events: slowdown %s, total extra CPU per wire packet %s; %s\n' "$r" "$t" \
+		"$(calc 'print (r < 1) ? "flow-only tracing costs the traffic less than packet events" : "flow-only tracing does NOT cost the traffic less than packet events here"' r="$r" |
+			sed 's/^NA$/not compared/')"
+}
+
 # Counts that look wrong, and noise worth knowing about: stated, never asserted on timing.
 checks() {
-	local cfg r round st wire cap lost got exp n=0
+	local cfg r round st wire cap lost got exp slack seen n=0
 	for cfg in "${CONFIGS[@]}"; do
 		while IFS= read -r r; do
 			round=${r%%$'\t'*}
@@ -591,21 +651,28 @@ checks() {
 				echo "- $cfg, round $round: $lost lost ($cap captured; $wire wire packets)"
 				n=$((n + 1))
 			fi
+			# The FIN/ACK teardown (up to 4 wire packets per connection) is not in wire_pkts:
+			# up to 8 events per connection more for each packet event.
+			slack=$((8 * CONNS))
 			case $cfg in
 			tcpdump) exp=$wire ;;
 			pktrace-nomatch) exp=0 ;;
-			*) exp=$((2 * wire)) ;;
+			*) read -r exp slack < <(expected_events "$WORK/$cfg.$round.err" "$wire") ;;
 			esac
 			if [ "$cap" = NA ]; then
 				echo "- $cfg, round $round: no capture count in its summary"
 				n=$((n + 1))
 				continue
 			fi
-			# The FIN/ACK teardown (up to 4 wire packets per connection) is not in wire_pkts;
+			seen=$(kv seen "$r")
+			if [ "$slack" = 0 ] && [ "$seen" != NA ] && [ "$seen" != 0 ]; then
+				echo "- $cfg, round $round: no packet event selected, yet $seen TCP packets seen (packet programs attached)"
+				n=$((n + 1))
+			fi
 			# pktrace-table-all also writes the events of every other TCP user of the host.
 			got=$((cap + ${lost/NA/0}))
 			if [ "$got" -lt "$exp" ] ||
-				{ [ "$cfg" != pktrace-table-all ] && [ $((got - exp)) -gt $((8 * CONNS)) ]; }; then
+				{ [ "$cfg" != pktrace-table-all ] && [ $((got - exp)) -gt "$slack" ]; }; then
 				echo "- $cfg, round $round: captured $cap + lost $lost, expected about $exp ($wire wire packets)"
 				n=$((n + 1))
 			fi
@@ -722,6 +789,19 @@ Above 1: pktrace costs more than tcpdump for the same traffic. NA: a value was n
 
 $(table_ratios)
 
+## Flow-only against packet events
+
+The same scope (\`-s comm=flood-cli,flood-srv\`) and output (JSON to /dev/null); only \`-e\`
+differs. With \`-e flows\` pktrace attaches no packet program (cgroup_skb, device tracepoints):
+on this traffic it writes one begin and one end per connection side, from the socket state
+changes, and its cost per packet is the owner programs' on every send and receive. Slowdown
+below: each run's median msg/s against the baseline's; the ratio is flow-only's slowdown over
+the packet-event run's (below 1: flow-only costs the traffic less).
+
+$(table_flows)
+
+$(flows_line)
+
 ## Anomalies
 
 $(checks)
@@ -763,6 +843,10 @@ bench/README.md describes every column. In short:
   costs the machine.
 - **slowdown** = baseline msg/s / run msg/s. The client and the server keep the CPUs busy, so
   the tracer's CPU competes with the traffic.
+- **flow-only** (\`-e flows\`) writes 4 events per connection (begin and end, on both sides)
+  where the packet-event run writes 2 per wire packet: its per-captured-event numbers are per
+  flow event, not comparable with a packet's. **all events** (\`-e network_events\`): every
+  event pktrace has, packets and flows.
 - **IRQ-work interrupts**: taken by all CPUs during the traffic (\`/proc/interrupts\`); the
   baseline shows the host's background rate. A BPF ring-buffer wakeup of the reader arrives
   as one; pktrace requests one for every record submitted while 64 KiB or more are waiting.
@@ -794,6 +878,10 @@ sendrecv
 echo
 echo "== ratios pktrace / tcpdump"
 table_ratios
+echo
+echo "== flow-only against packet events (same scope and output, only -e differs)"
+table_flows
+flows_line
 echo
 echo "== anomalies"
 checks
