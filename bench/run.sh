@@ -666,7 +666,7 @@ checks() {
 			fi
 			seen=$(kv seen "$r")
 			if [ "$slack" = 0 ] && [ "$seen" != NA ] && [ "$seen" != 0 ]; then
-				echo "- $cfg, round $round: no packet event selected, yet $seen TCP packets seen (packet programs attached)"
+				echo "- $cfg, round $round: no packet event selected, yet $seen packets seen (packet programs attached)"
 				n=$((n + 1))
 			fi
 			# pktrace-table-all also writes the events of every other TCP user of the host.
