@@ -97,13 +97,15 @@ size_t fmt_ipv4(char *buf, const uint8_t *a)
 
 const char *fmt_ip_proto(uint8_t proto, char *buf)
 {
+	/* gopacket's layers/enums.go, IPProtocolMetadata: IPIP is "IPv4" too, ESP and AH are
+	 * IPSec's, MPLS-in-IP is "MPLS". */
 	static const char *const names[256] = {
 		[0] = "IPv6HopByHop", [1] = "ICMPv4",     [2] = "IGMP",        [4] = "IPv4",
-		[6] = "TCP",          [17] = "UDP",       [41] = "IPv6",       [43] = "IPv6Routing",
-		[44] = "IPv6Fragment", [47] = "GRE",      [50] = "ESP",        [51] = "AH",
-		[58] = "ICMPv6",      [59] = "NoNextHeader", [60] = "IPv6Destination",
-		[97] = "EtherIP",     [103] = "PIM",      [132] = "SCTP",      [136] = "UDPLite",
-		[137] = "MPLSInIP",
+		[6] = "TCP",          [17] = "UDP",       [27] = "RUDP",       [41] = "IPv6",
+		[43] = "IPv6Routing", [44] = "IPv6Fragment", [47] = "GRE",     [50] = "IPSecESP",
+		[51] = "IPSecAH",     [58] = "ICMPv6",    [59] = "NoNextHeader",
+		[60] = "IPv6Destination", [89] = "OSPF",  [94] = "IPv4",       [97] = "EtherIP",
+		[112] = "VRRP",       [132] = "SCTP",     [136] = "UDPLite",   [137] = "MPLS",
 	};
 
 	if (names[proto])

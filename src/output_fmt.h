@@ -21,8 +21,8 @@ size_t fmt_ipv4(char *buf, const uint8_t *a);
 
 /*
  * An IP protocol's name as Tracee writes it (gopacket's IPProtocol names: "TCP", "UDP",
- * "ICMPv4", "ICMPv6", "IPv6HopByHop", ...), or its number in decimal into buf (at least 4
- * bytes). Returns the name.
+ * "ICMPv4", "ICMPv6", "IPv6HopByHop", "IPSecESP", ...), or, where gopacket says
+ * "UnknownIPProtocol", its number in decimal into buf (at least 4 bytes). Returns the name.
  */
 const char *fmt_ip_proto(uint8_t proto, char *buf);
 /*

@@ -2215,10 +2215,14 @@ static void test_fmt_names(void **state)
 		uint8_t proto;
 		const char *want;
 	} pr[] = {
-		{ 0, "IPv6HopByHop" }, { 1, "ICMPv4" }, { 6, "TCP" }, { 17, "UDP" },
-		{ 41, "IPv6" }, { 43, "IPv6Routing" }, { 44, "IPv6Fragment" }, { 50, "ESP" },
-		{ 51, "AH" }, { 58, "ICMPv6" }, { 59, "NoNextHeader" }, { 60, "IPv6Destination" },
-		{ 132, "SCTP" }, { 136, "UDPLite" }, { 3, "3" }, { 99, "99" }, { 255, "255" },
+		{ 0, "IPv6HopByHop" }, { 1, "ICMPv4" }, { 2, "IGMP" }, { 4, "IPv4" }, { 6, "TCP" },
+		{ 17, "UDP" }, { 27, "RUDP" }, { 41, "IPv6" }, { 43, "IPv6Routing" },
+		{ 44, "IPv6Fragment" }, { 47, "GRE" }, { 50, "IPSecESP" }, { 51, "IPSecAH" },
+		{ 58, "ICMPv6" }, { 59, "NoNextHeader" }, { 60, "IPv6Destination" }, { 89, "OSPF" },
+		{ 94, "IPv4" }, { 97, "EtherIP" }, { 112, "VRRP" }, { 132, "SCTP" },
+		{ 136, "UDPLite" }, { 137, "MPLS" },
+		/* gopacket says "UnknownIPProtocol"; pktrace keeps the number. */
+		{ 3, "3" }, { 99, "99" }, { 103, "103" }, { 255, "255" },
 	};
 	char buf[64], num[4];
 	size_t i, n;
