@@ -342,8 +342,8 @@ static void print_summary(struct app *app)
 				"reach (later fragments, unknown headers), written with their IP header: "
 				"%llu\n", (unsigned long long)st[STAT_NO_L4]);
 	if (st[STAT_ICMP_ERRORS] || st[STAT_ICMP_NO_OWNER])
-		fprintf(stderr, "pktrace:   ICMP errors of the kernel's: %llu for the socket they "
-				"quote, %llu quoting no known socket\n",
+		fprintf(stderr, "pktrace:   ICMP errors no socket receives: %llu given to the socket "
+				"they quote, %llu quoting no known socket\n",
 			(unsigned long long)st[STAT_ICMP_ERRORS],
 			(unsigned long long)st[STAT_ICMP_NO_OWNER]);
 	if (app->packets_unselected)

@@ -112,8 +112,9 @@ struct {
 	__type(value, struct pkt_owner);
 } listeners SEC(".maps");
 
-/* Owners of UDP and ping sockets by local port (netns, family, protocol in pad, lport; the rest
- * 0): whose packet an ICMP error quotes. Written once per socket and owner, at its first send. */
+/* Whose packet an ICMP error quotes: owners of UDP and ping sockets by local port (netns,
+ * family, protocol in pad, lport; the rest 0), written once per socket and owner at its first
+ * send; and of established TCP connections by their addresses (protocol TCP in pad). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -395,6 +396,23 @@ int owner_accept(struct trace_event_raw_sys_exit *ctx)
 	return owner_accept_exit(ctx->ret);
 }
 
+/* A TCP connection's owner by its addresses in local_socks (protocol TCP in pad), while it is
+ * established: whose segment an ICMP error quotes. */
+static __always_inline void tcp_conn_publish(const struct sock *sk, struct sk_state *st,
+					     bool up)
+{
+	struct pkt_conn c;
+
+	conn_of_sock(sk, &c);
+	if (!c.lport)
+		c.lport = st->lport;
+	c.pad = IPPROTO_TCP;
+	if (up)
+		bpf_map_update_elem(&local_socks, &c, &st->owner, BPF_ANY);
+	else
+		bpf_map_delete_elem(&local_socks, &c);
+}
+
 /* A task sends or receives on a socket: if it is not the owner on record, it becomes it. The
  * common case, the same task again, costs one storage lookup and a few compares. */
 static __always_inline int owner_use(struct sock *sk)
@@ -421,6 +439,9 @@ static __always_inline int owner_use(struct sock *sk)
 	if (st->owner.pid && !unclaimed)
 		stat_inc(STAT_OWNER_CHANGED);
 	state_take(st);
+	if (icmp_errors && sk->sk_protocol == IPPROTO_TCP &&
+	    sk->__sk_common.skc_state == TCP_ESTABLISHED)
+		tcp_conn_publish(sk, st, true);
 	if (unclaimed)
 		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
 	return 0;
@@ -691,6 +712,8 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		return 0;
 	if (flow_events)
 		flow_state(sk, st, oldstate, newstate);
+	if (icmp_errors && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))
+		tcp_conn_publish(sk, st, newstate == TCP_ESTABLISHED);
 	if (newstate == TCP_LISTEN || oldstate == TCP_LISTEN) {
 		conn_of_sock(sk, &c);
 		__builtin_memset(c.raddr, 0, sizeof(c.raddr));
@@ -1145,6 +1168,10 @@ static __always_inline struct pkt_owner *icmp_quoted_owner(struct pkt_conn *c)
 	struct pkt_owner *o;
 
 	if (c->pad == IPPROTO_TCP) {
+		/* Established (its owner published), or closed (its last owner remembered). */
+		o = bpf_map_lookup_elem(&local_socks, c);
+		if (o)
+			return o;
 		c->pad = 0;
 		o = bpf_map_lookup_elem(&gone_conns, c);
 		return o ? o : bpf_map_lookup_elem(&closed_conns, c);

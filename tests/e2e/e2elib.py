@@ -35,6 +35,18 @@ META_FIELDS = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_l
                "direction")
 TCP_FIELDS = ("srcPort", "dstPort", "seq", "ack", "dataOffset") + FLAGS + (
     "window", "checksum", "urgent")
+# The other packet events: their protocol arg, its type and fields (Tracee's names).
+PROTO_ARGS = {
+    "net_packet_udp": ("proto_udp", "trace.ProtoUDP", ("srcPort", "dstPort", "length", "checksum")),
+    "net_packet_icmp": ("proto_icmp", "trace.ProtoICMP", ("typeCode", "checksum", "id", "seq")),
+    "net_packet_icmpv6": ("proto_icmpv6", "trace.ProtoICMPv6", ("typeCode", "checksum")),
+    "net_packet_ipv4": ("proto_ipv4", "trace.ProtoIPv4", (
+        "version", "IHL", "TOS", "length", "id", "flags", "fragOffset", "TTL", "protocol",
+        "checksum", "srcIP", "dstIP")),
+    "net_packet_ipv6": ("proto_ipv6", "trace.ProtoIPv6", (
+        "version", "trafficClass", "flowLabel", "length", "nextHeader", "hopLimit", "srcIP",
+        "dstIP")),
+}
 EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessId", "userId",
               "processName", "hostName", "cgroupId", "containerId", "args"}
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
@@ -708,7 +720,11 @@ def flatten(ev):
     meta = dict(args["metadata"]["value"])
     ext = meta.pop("ipv6_ext", None)
     d.update(meta)
-    d.update(args["proto_tcp"]["value"])
+    if ev["eventName"] in PROTO_ARGS:
+        # Another protocol's fields stay in their own dict: proto_ipv4's "protocol" is a name.
+        d["proto"] = dict(args[PROTO_ARGS[ev["eventName"]][0]]["value"])
+    else:
+        d.update(args["proto_tcp"]["value"])
     if ext is not None:
         d["ext_count"], d["ext_length"] = ext["count"], ext["length"]
         d["ext_types"] = tuple(ext["types"])
@@ -782,11 +798,11 @@ def parse_events(path):
             problems.append("%s: keys %s, want %s" % (
                 where, sorted(ev) if isinstance(ev, dict) else type(ev), sorted(EVENT_KEYS)))
             continue
-        if ev["eventName"] != "net_packet_tcp":
+        if ev["eventName"] != "net_packet_tcp" and ev["eventName"] not in PROTO_ARGS:
             problems.append("%s: eventName %r" % (where, ev["eventName"]))
         args = ev["args"]
         want = [("metadata", "trace.PacketMetadata", META_FIELDS),
-                ("proto_tcp", "trace.ProtoTCP", TCP_FIELDS)]
+                PROTO_ARGS.get(ev["eventName"], ("proto_tcp", "trace.ProtoTCP", TCP_FIELDS))]
         if isinstance(args, list) and len(args) == 3 and isinstance(args[2], dict) and \
                 args[2].get("name") == "tcp_options":
             opts = args[2]
@@ -809,7 +825,7 @@ def parse_events(path):
                 problems.append("%s: %s fields %s, want %s" % (
                     where, name, sorted(a["value"]), sorted(fields)))
                 bad = True
-            else:
+            elif name in ("metadata", "proto_tcp"):
                 v = dict(a["value"])
                 if "ipv6_ext" in v:
                     _check_ext(where, v.pop("ipv6_ext"), problems)

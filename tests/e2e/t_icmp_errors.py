@@ -1,0 +1,94 @@
+"""ICMP errors about a live TCP connection: no socket receives them, yet they are the
+connection's, so pktrace gives them to its owner (README, UDP, ICMP and IP events).
+
+A client holds an established connection; scapy (another process, out of scope) sends an ICMP
+destination-unreachable (IPv4) or an ICMPv6 one quoting the client's own segment. The error's
+ingress event must name the client, and its fields must be tshark's.
+"""
+import json
+import subprocess
+
+from e2elib import PYTHON, Proc, capture, log, pktrace, rand_name, rand_port, test
+
+CLIENT = r"""
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)
+fam = socket.AF_INET6 if ":" in sys.argv[2] else socket.AF_INET
+srv = socket.socket(fam)
+srv.bind((sys.argv[2], int(sys.argv[3])))
+srv.listen(1)
+c = socket.socket(fam)
+c.connect((sys.argv[2], int(sys.argv[3])))
+print("CONNECTED", c.getsockname()[1], flush=True)
+s, _ = srv.accept()
+time.sleep(6)
+"""
+
+# The error quotes the client's segment: the client (local) is the quoted source.
+SCAPY = r"""
+import sys
+from scapy.all import IP, IPv6, ICMP, ICMPv6DestUnreach, TCP, send, conf
+conf.verb = 0
+addr, cport, sport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if ":" in addr:
+    pkt = IPv6(src=addr, dst=addr) / ICMPv6DestUnreach(code=3) / IPv6(src=addr, dst=addr) / \
+        TCP(sport=cport, dport=sport, flags="PA", seq=1)
+else:
+    pkt = IP(src=addr, dst=addr) / ICMP(type=3, code=1) / IP(src=addr, dst=addr) / \
+        TCP(sport=cport, dport=sport, flags="PA", seq=1)
+send(pkt)
+"""
+
+NAMES = {4: ("net_packet_icmp", "DestinationUnreachable(Host)", "icmp", 3, 1),
+         6: ("net_packet_icmpv6", "DestinationUnreachable(AddressUnreachable)", "icmpv6", 1, 3)}
+
+
+def tshark_errors(pcap, proto):
+    """(type, code, checksum) of each ICMP/ICMPv6 error tshark sees."""
+    etype = 3 if proto == "icmp" else 1
+    out = subprocess.run(["tshark", "-r", pcap, "-Y", "%s.type == %d" % (proto, etype), "-T", "fields", "-e", "%s.type" % proto, "-e", "%s.code" % proto,
+                          "-e", "%s.checksum" % proto], capture_output=True, text=True, timeout=30)
+    return [tuple(int(x, 0) for x in l.split("\t")) for l in out.stdout.splitlines() if l.strip()]
+
+
+def error_about_tcp(w, addr, family):
+    name, typecode, proto, etype, ecode = NAMES[family]
+    comm = rand_name("ie")
+    port = rand_port()
+    flt = "icmp" if family == 4 else "icmp6"
+    with capture("lo", flt, w + "/icmp.pcap") as cap, \
+            pktrace(["-e", name, "-s", "comm=" + comm], w) as pt:
+        with Proc([PYTHON, "-c", CLIENT, comm, addr, str(port)], name=comm) as cli:
+            cport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+            subprocess.run([PYTHON, "-c", SCAPY, addr, str(cport), str(port)], check=True,
+                           timeout=30)
+            events = pt.stop()
+            cli_pid = cli.pid
+        cap.stop()
+    wire = tshark_errors(w + "/icmp.pcap", proto)
+    log("tshark: %r; pktrace: %s" % (wire, [json.dumps(e["proto"]) for e in events]))
+    assert len(wire) == 1, "tshark saw %d ICMP errors, expected the one scapy sent" % len(wire)
+    got = [e for e in events if e["eventName"] == name]
+    assert len(got) == 1, "expected one %s event (the error's ingress), got %d: %r" % (
+        name, len(got), got)
+    e = got[0]
+    icmp = e["proto"]
+    assert e["processId"] == cli_pid and e["processName"] == comm, (
+        "the error about %s's connection is attributed to %s/%s" % (
+            comm, e["processId"], e["processName"]))
+    assert e["direction"] == "ingress", e
+    assert (etype, ecode, icmp["checksum"]) == wire[0], (icmp, wire[0])
+    assert icmp["typeCode"] == typecode, icmp
+
+
+@test
+def icmp_error_about_tcp_v4(w):
+    """An ICMP host-unreachable quoting an established connection's segment goes to its owner."""
+    error_about_tcp(w, "127.0.0.1", 4)
+
+
+@test
+def icmp_error_about_tcp_v6(w):
+    """An ICMPv6 address-unreachable quoting an established connection's segment goes to its
+    owner."""
+    error_about_tcp(w, "::1", 6)
