@@ -997,6 +997,7 @@ import t_hardening  # noqa: E402,F401
 import t_options  # noqa: E402,F401
 import t_flows  # noqa: E402,F401
 import t_packets  # noqa: E402,F401
+import t_icmp_errors  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------
