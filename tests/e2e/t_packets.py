@@ -59,6 +59,7 @@ p.add_argument("--size", type=int, default=64)
 p.add_argument("--tos", type=lambda s: int(s, 0), default=0)
 p.add_argument("--flowlabel", type=lambda s: int(s, 0), default=0)
 p.add_argument("--ip-options", default="", help="hex: IPv4 options / IPv6 dest. options")
+p.add_argument("--ttl", type=int, default=0, help="bindsend: IP_TTL / IPV6_UNICAST_HOPS")
 a = p.parse_args()
 set_name(a.name)
 say("PID", __import__("os").getpid())
@@ -165,6 +166,11 @@ elif a.mode == "bindsend":
     u = socket.socket(fam, socket.SOCK_DGRAM)
     u.setsockopt(socket.IPPROTO_IP if fam == socket.AF_INET else socket.IPPROTO_IPV6,
                  IP_RECVERR if fam == socket.AF_INET else IPV6_RECVERR, 1)
+    if a.ttl:
+        if fam == socket.AF_INET:
+            u.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, a.ttl)
+        else:
+            u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, a.ttl)
     u.bind((a.addr, a.port))
     say("BOUND", u.getsockname()[1])
     while sys.stdin.readline():
@@ -1350,3 +1356,65 @@ def icmp_unreachable_other_netns_port(w):
             for p in errs:
                 exp += expect(p, "ingress", sel, owners[p["family"]], iface)
     Match(exp, events).assert_exact("port unreachables across namespaces, a decoy on the port")
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. An ICMP error from a router: TTL / hop limit exceeded
+
+@test
+def icmp_time_exceeded(w):
+    """A sender in namespace A sends UDP with TTL 1 (IPv4) and hop limit 1 (IPv6) to an
+    address behind router namespace R: R's TimeExceeded(TTLExceeded) and
+    TimeExceeded(HopLimitExceeded) reach the sender (ingress on A's veth, attributed to it),
+    with the datagrams (egress), vs a capture on A's veth."""
+    tag = rand_tag()
+    na, nr = "pkt-ta-" + tag, "pkt-tr-" + tag
+    va, vr = "pta" + tag, "ptr" + tag
+    A, R = ("10.79.0.1", "fd00:79::a"), ("10.79.0.2", "fd00:79::b")
+    far = ("10.79.9.2", "fd00:79:9::2")  # behind R
+    port = rand_port()
+    sn = rand_name("ttl")
+    sel = ("net_packet_udp", "net_packet_icmp", "net_packet_icmpv6", "net_packet_ipv4",
+           "net_packet_ipv6")
+    pa = os.path.join(w, "a.pcap")
+    owners = {}
+    with netns(na), netns(nr):
+        _veth_pair(na, nr, va, vr, A, R)
+        # the far network: on a veth pair with both ends in R (no dummy device needed)
+        run(["ip", "-n", nr, "link", "add", "x0", "type", "veth", "peer", "name", "x1"])
+        run(["ip", "-n", nr, "addr", "add", "10.79.9.1/24", "dev", "x0"])
+        run(["ip", "-n", nr, "addr", "add", "fd00:79:9::1/64", "dev", "x0", "nodad"])
+        for dev in ("x0", "x1"):
+            run(["ip", "-n", nr, "link", "set", dev, "up"])
+        for k in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"):
+            run(["ip", "netns", "exec", nr, "sysctl", "-qw", k])
+        run(["ip", "-n", na, "route", "add", "default", "via", R[0]])
+        run(["ip", "-n", na, "-6", "route", "add", "default", "via", R[1]])
+        with capture(va, "udp or icmp or icmp6", pa, ns=na) as ca, \
+                pktrace(["-e", ",".join(sel)] + scope(sn), w) as pt:
+            for fam in (0, 1):
+                with packet_peer(w, "bindsend", sn, ns=na, stdin=subprocess.PIPE, addr=A[fam],
+                                 port=port, target=far[fam], port2=33434, ttl=1) as snd:
+                    snd.expect(r"^BOUND")
+                    go(snd)
+                    snd.expect(r"^ERRQUEUE")
+                    snd.p.stdin.close()
+                    ok(snd)
+                o = who(snd.peer_pid, sn)
+                del o["ppid"]  # `ip netns exec` may fork
+                owners[4 if fam == 0 else 6] = o
+            ca.stop()
+            events, _ = stop(pt)
+    pkts = read_packets(pa)
+    udp = [p for p in pkts if p["transport"] == "udp" and p["src_port"] == port]
+    errs = [p for p in pkts if p.get("udp_quoted") == (port, 33434)]
+    tcs = sorted(p.get("icmp", p.get("icmpv6", {})).get("typeCode") for p in errs)
+    assert len(udp) == 2 and tcs == ["TimeExceeded(HopLimitExceeded)",
+                                     "TimeExceeded(TTLExceeded)"], (
+        "scenario: %d datagrams, errors %s" % (len(udp), tcs))
+    exp = []
+    for p in udp:
+        exp += expect(p, "egress", sel, owners[p["family"]], va)
+    for p in errs:
+        exp += expect(p, "ingress", sel, owners[p["family"]], va)
+    Match(exp, events).assert_exact("datagrams with TTL 1 and the router's TimeExceeded")
