@@ -13,7 +13,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unus
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c scope.c opts.c enrich.c events.c
+LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c enrich.c events.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
@@ -71,7 +71,7 @@ clean:
 # A failure leaves its input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
 FUZZ_TIME ?= 20
 FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c \
-	src/output_fmt.c
+	src/output_text.c src/output_fmt.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

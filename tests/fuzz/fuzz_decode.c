@@ -57,6 +57,8 @@
 #define BIG_CAP 8192
 /* format_table builds the line in a local buffer of this size (output_table.c). */
 #define TABLE_LINE_MAX 640
+/* format_text's, likewise (output_text.c). */
+#define TEXT_LINE_MAX 1024
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -314,13 +316,13 @@ static bool invisible(uint32_t cp)
 }
 
 /* A terminal line: UTF-8 with no C0, DEL, C1 or format character anywhere but the final '\n'. */
-static void check_table_line(const char *s, size_t n)
+static void check_table_line(const char *s, size_t n, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	uint32_t cp;
 	size_t i = 0, l;
 
-	CHECK(n >= 2 && n <= TABLE_LINE_MAX && s[n - 1] == '\n');
+	CHECK(n >= 2 && n <= max && s[n - 1] == '\n');
 	while (i + 1 < n) {
 		l = check_utf8(u + i, n - 1 - i, &cp);
 		CHECK(l != 0);
@@ -576,7 +578,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	check_table_line(line, n);
+	check_table_line(line, n, TABLE_LINE_MAX);
 	CHECK(format_table_header(small, n) == n && memcmp(small, line, n) == 0);
 	memset(small, CANARY_BYTE, sizeof(small));
 	CHECK(format_table_header(small, n - 1) == 0);
@@ -781,10 +783,11 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	return true;
 }
 
-/* Both printers on one event: bounds, a valid JSON line with the right fields, a safe table line. */
+/* The printers on one event: bounds, a valid JSON line with the right fields, safe table and
+ * text lines. */
 static void check_printers(const uint8_t *pre, struct pkt_event *e)
 {
-	static char json[BIG_CAP], table[BIG_CAP];
+	static char json[BIG_CAP], table[BIG_CAP], text[BIG_CAP];
 	const struct pkt_headers *h = &e->hdr;
 	char want[96];
 	const char *opts;
@@ -832,8 +835,14 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	}
 	CHECK(!memmem(json, n, "\"mss\":", 6) == !(shown && (h->opts.present & TCP_OPT_MSS)));
 
+	/* tcpdump's line ends with the payload length, then a reason where it has no header. */
+	n = check_printer(format_text, e, pre[2], text);
+	check_table_line(text, n, TEXT_LINE_MAX);
+	CHECK(h->l4_error ? memmem(text, n, ", length ", 9) && text[n - 2] == ')'
+			  : text[n - 2] >= '0' && text[n - 2] <= '9');
+
 	n = check_printer(format_table, e, pre[2], table);
-	check_table_line(table, n);
+	check_table_line(table, n, TABLE_LINE_MAX);
 	/*
 	 * The options come last: " options [...]", then " [bad opt]" for a malformed one. A comm
 	 * may hold " options [" too, but the options never do: the last one is theirs. A line
