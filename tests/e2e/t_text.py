@@ -12,7 +12,6 @@ it each loopback packet is a line per socket, and each of them must be one of tc
 """
 import collections
 import os
-import random
 import re
 import signal
 import socket
@@ -161,17 +160,8 @@ def traffic(w, names, tport, uport):
 
 
 def udp_port():
-    """A free UDP port that tcpdump decodes as no application protocol (40000-46999)."""
-    for _ in range(100):
-        port = random.randint(40000, 46999)
-        try:
-            for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                with socket.socket(fam, socket.SOCK_DGRAM) as s:
-                    s.bind((addr, port))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no free UDP port")
+    """A free UDP port that tcpdump decodes as no application protocol."""
+    return rand_port(socket.SOCK_DGRAM, 40000, 46999)
 
 
 def text_run(w, once):
