@@ -997,6 +997,7 @@ import t_hardening  # noqa: E402,F401
 import t_options  # noqa: E402,F401
 import t_flows  # noqa: E402,F401
 import t_text  # noqa: E402,F401
+import t_habits  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------
