@@ -59,7 +59,7 @@ demo:
 	scripts/demo
 
 bench: pktrace
-	bench/run.sh
+	scripts/as-root bench/run.sh
 
 clean:
 	rm -rf $(OUTPUT) pktrace

@@ -60,7 +60,7 @@ static int check_prerequisites(char *cgpath, size_t len)
 	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON) &&
 					  has_cap(CAP_NET_ADMIN))) {
 		fprintf(stderr, "pktrace: needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON "
-				"and CAP_NET_ADMIN) to load BPF programs: run it with sudo\n");
+				"and CAP_NET_ADMIN) to load BPF programs: run it as root (or with sudo)\n");
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
