@@ -376,7 +376,8 @@ struct chain {
 	size_t n, len, l4_off;
 	uint8_t types[EVENT_EXT_TYPES];
 	uint8_t last;  /* the next-header value that ended the walk */
-	int stop;      /* 0: TCP at l4_off, else the enum decode_error the decoder must give */
+	int stop;      /* 0: the transport header (TCP or another) at l4_off, else the enum
+			* decode_error the decoder must give */
 };
 
 static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
@@ -392,7 +393,7 @@ static void walk_chain(const uint8_t *b, size_t len, struct chain *c)
 			return;
 		}
 		if (next != 0 && next != 43 && next != 44 && next != 51 && next != 60) {
-			c->stop = DECODE_NOT_TCP;
+			c->l4_off = off;
 			return;
 		}
 		if (len < off + 2) {
@@ -519,6 +520,31 @@ static void check_tcp_at(const uint8_t *b, size_t len, size_t off, const struct 
 	check_opts(b + off + 20, (size_t)h->data_offset * 4 - 20, &h->opts);
 }
 
+/* A transport header other than TCP: UDP's 8 bytes, ICMP's 4 to 8, no fields for the rest. */
+static void check_l4_at(const uint8_t *b, size_t len, size_t off, const struct pkt_headers *h)
+{
+	size_t need = h->protocol == IPPROTO_UDP || h->protocol == IPPROTO_UDPLITE ? 8 :
+		      h->protocol == IPPROTO_ICMP || h->protocol == IPPROTO_ICMPV6 ? 4 : 0;
+
+	CHECK(h->protocol != IPPROTO_TCP);
+	CHECK(h->seq == 0 && h->ack == 0 && h->data_offset == 0 && h->flags == 0);
+	if (len < off + need) {
+		CHECK(h->l4_error == DECODE_TRUNCATED_L4 && no_tcp_fields(h));
+		return;
+	}
+	CHECK(h->l4_error == 0);
+	if (need == 8) {
+		CHECK(h->src_port == (b[off] << 8 | b[off + 1]));
+		CHECK(h->dst_port == (b[off + 2] << 8 | b[off + 3]));
+		CHECK(h->udp_len == (b[off + 4] << 8 | b[off + 5]));
+	} else if (need == 4) {
+		CHECK(h->icmp_type == b[off] && h->icmp_code == b[off + 1]);
+		CHECK(h->src_port == 0 && h->dst_port == 0);
+	} else {
+		CHECK(no_tcp_fields(h));
+	}
+}
+
 /* A raw packet's event against its bytes, without walking them as the decoder does. */
 static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers *h,
 			  struct chain *c)
@@ -545,6 +571,11 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 							     : h->protocol == c->last);
 			return;
 		}
+		CHECK(h->protocol == c->last);
+		if (c->last != IPPROTO_TCP) {
+			check_l4_at(b, len, c->l4_off, h);
+			return;
+		}
 		if (h->l4_error) {
 			CHECK(h->l4_error == DECODE_TRUNCATED_TCP ||
 			      h->l4_error == DECODE_BAD_DATA_OFFSET);
@@ -562,7 +593,7 @@ static void check_headers(const uint8_t *b, size_t len, const struct pkt_headers
 	if ((b[6] << 8 | b[7]) & 0x1fff)
 		CHECK(h->l4_error == DECODE_FRAGMENT);
 	else if (b[9] != IPPROTO_TCP)
-		CHECK(h->l4_error == DECODE_NOT_TCP);
+		check_l4_at(b, len, off, h);
 	else if (h->l4_error)
 		CHECK(h->l4_error == DECODE_TRUNCATED_TCP || h->l4_error == DECODE_BAD_DATA_OFFSET);
 	else
@@ -662,11 +693,13 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, const st
 	size_t n, size;
 	int err;
 
-	/* A chain longer than a record's 16-bit length: the kernel side's problem, not this one. */
-	if (h->ext_len > 0xffff)
+	/* A chain longer than a record's 16-bit length: the kernel side's problem, not this one.
+	 * Records of transports other than TCP are checked by the unit tests only. */
+	if (h->ext_len > 0xffff || h->protocol != IPPROTO_TCP)
 		return;
 	base_record(&r, pre, ref, boot_to_real);
 	r.l3_proto = pkt[0] >> 4;
+	r.l4_proto = h->protocol; /* where the chain led: the kernel side says so */
 	if (h->family == AF_INET) {
 		n = h->l4_error ? (size_t)(pkt[0] & 0x0f) * 4 : c->l4_off + h->data_offset * 4u;
 		memcpy(r.hdr, pkt, n);
@@ -748,7 +781,7 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	r.ext_count = pre[72];
 	r.ext_len = (uint16_t)le(pre + 73, 2);
 	err = run_record(&r, offsetof(struct pkt_record, hdr) + n, e, 0, &ifindex, &uts_key);
-	CHECK(err != -DECODE_NOT_TCP && err != -DECODE_FRAGMENT && err != -DECODE_NO_L4 &&
+	CHECK(err != -DECODE_TRUNCATED_L4 && err != -DECODE_FRAGMENT && err != -DECODE_NO_L4 &&
 	      err != -DECODE_TRUNCATED_TCP && err != -DECODE_BAD_DATA_OFFSET);
 	if (err)
 		return false;
@@ -757,9 +790,13 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 		CHECK(e->hdr.l4_error != 0);
 	if (e->hdr.l4_error) {
 		CHECK(decode_error_is_partial(e->hdr.l4_error) && no_tcp_fields(&e->hdr));
-	} else {
+	} else if (e->hdr.protocol == IPPROTO_TCP) {
 		types_off = pkt[0] >> 4 == 4 ? (size_t)(pkt[0] & 0x0f) * 4 : 40;
 		check_tcp_at(r.hdr, n, types_off, &e->hdr);
+	} else {
+		/* Another transport: its fields only, where the types start is the decoder's. */
+		CHECK(e->hdr.seq == 0 && e->hdr.flags == 0 && e->hdr.data_offset == 0);
+		return true;
 	}
 	if (pkt[0] >> 4 == 4) {
 		CHECK(r.ext_count == 0 && r.ext_len == 0);
@@ -771,7 +808,7 @@ static bool check_raw_record(const uint8_t *pre, const uint8_t *pkt, size_t len,
 	want_n = r.ext_count < PKT_EXT_TYPES ? r.ext_count : PKT_EXT_TYPES;
 	/* The types are listed whole, from where the layout puts them, or (TCP cut) not at all. */
 	if (e->hdr.l4_error == DECODE_TRUNCATED_TCP || e->hdr.l4_error == DECODE_BAD_DATA_OFFSET ||
-	    (e->hdr.l4_error == DECODE_NOT_TCP && !(r.flags & PKT_F_NO_L4))) {
+	    (e->hdr.l4_error == DECODE_TRUNCATED_L4 && !(r.flags & PKT_F_NO_L4))) {
 		CHECK(e->hdr.ext_types_n == 0);
 		return true;
 	}
