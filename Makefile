@@ -64,7 +64,7 @@ bench: pktrace
 clean:
 	rm -rf $(OUTPUT) pktrace
 
-# Coverage-guided fuzzing of the decoder and both printers (tests/fuzz/fuzz_decode.c). Needs
+# Coverage-guided fuzzing of the decoder and the printers (tests/fuzz/fuzz_decode.c). Needs
 # compiler-rt's fuzzer and sanitizer runtimes: Debian's libclang-rt-14-dev (clang only recommends
 # it). New inputs go to build/fuzz-corpus; the committed seeds in tests/fuzz/corpus are only read.
 # Inputs: a 75-byte event prefix, then a whole IP packet (long IPv6 chains need the room).
