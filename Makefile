@@ -13,7 +13,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unus
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c scope.c opts.c enrich.c events.c
+LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c enrich.c events.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
@@ -59,19 +59,19 @@ demo:
 	scripts/demo
 
 bench: pktrace
-	bench/run.sh
+	scripts/as-root bench/run.sh
 
 clean:
 	rm -rf $(OUTPUT) pktrace
 
-# Coverage-guided fuzzing of the decoder and both printers (tests/fuzz/fuzz_decode.c). Needs
+# Coverage-guided fuzzing of the decoder and the printers (tests/fuzz/fuzz_decode.c). Needs
 # compiler-rt's fuzzer and sanitizer runtimes: Debian's libclang-rt-14-dev (clang only recommends
 # it). New inputs go to build/fuzz-corpus; the committed seeds in tests/fuzz/corpus are only read.
 # Inputs: a 75-byte event prefix, then a whole IP packet (long IPv6 chains need the room).
 # A failure leaves its input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
 FUZZ_TIME ?= 20
-FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c src/events.c \
-	src/output_fmt.c
+FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c \
+	src/output_text.c src/output_fmt.c src/events.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

@@ -61,7 +61,7 @@ die() {
 	exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || die "needs root (tcpdump and pktrace): run 'sudo make bench'"
+[ "$(id -u)" -eq 0 ] || die "needs root (tcpdump and pktrace): run 'make bench' (as root, or it asks sudo)"
 command -v tcpdump >/dev/null || die "tcpdump is missing: apt-get install tcpdump"
 command -v gcc >/dev/null || die "gcc is missing: apt-get install gcc"
 [ -x ./pktrace ] || die "./pktrace is missing: run 'make pktrace' (make bench does)"

@@ -60,7 +60,7 @@ static int check_prerequisites(char *cgpath, size_t len)
 	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON) &&
 					  has_cap(CAP_NET_ADMIN))) {
 		fprintf(stderr, "pktrace: needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON "
-				"and CAP_NET_ADMIN) to load BPF programs: run it with sudo\n");
+				"and CAP_NET_ADMIN) to load BPF programs: run it as root (or with sudo)\n");
 		return -EPERM;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
@@ -226,6 +226,11 @@ struct capture *capture__open(const struct capture_config *cfg)
 	c->skel->rodata->flow_events = cfg->flow_events;
 	c->skel->rodata->sock_protos = cfg->sock_protos;
 	c->skel->rodata->icmp_errors = cfg->icmp_errors;
+	c->skel->rodata->if_index = cfg->if_index;
+	c->skel->rodata->if_netns = cfg->if_netns;
+	if (cfg->directions)
+		c->skel->rodata->directions = cfg->directions;
+	c->skel->rodata->once = cfg->once;
 	step = "size the ring buffer (-B)";
 	if (cfg->ringbuf_bytes &&
 	    bpf_map__set_max_entries(c->skel->maps.events,

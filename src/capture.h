@@ -23,6 +23,10 @@ struct capture_config {
 	int flow_events;   /* a flow event is selected: conn_state writes flow records */
 	unsigned int sock_protos; /* enum pkt_sock_class: sockets whose packets are emitted */
 	int icmp_errors;   /* emit the kernel's ICMP errors for the (UDP) sockets they quote */
+	unsigned int if_index; /* -i: only packets on this interface of network namespace if_netns */
+	unsigned int if_netns; /* (an inode number); if_index 0: any interface */
+	unsigned int directions; /* -Q: bits 1 << enum pkt_direction; 0: both */
+	int once;          /* --once: a loopback packet emitted at egress is not at ingress */
 	capture_record_fn on_record;
 	void *ctx;
 };

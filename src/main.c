@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -54,6 +55,8 @@ struct app {
 	uint64_t packets_unselected;          /* packet records of no selected event's kind */
 	uint64_t records_out;                 /* records whose events all went to the output */
 	uint64_t events_made;                 /* events handed to the output (flushed or not) */
+	uint64_t records_past_count;          /* records that came after -c COUNT was reached */
+	int count_done;                       /* -c COUNT events made: stop */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -125,6 +128,16 @@ static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 	return slot->name;
 }
 
+/* -c: whether this record comes after the last event asked for (then it is only counted). */
+static int past_count(struct app *app)
+{
+	if (!app->opts.count || app->events_made < app->opts.count)
+		return 0;
+	app->count_done = 1;
+	app->records_past_count++;
+	return 1;
+}
+
 /* Decode, enrich and write one packet record; owner replaces the record's own when set. */
 static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		       const struct pkt_owner *owner)
@@ -136,6 +149,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	uint64_t uts_key;
 	int err;
 
+	if (past_count(app))
+		return 0;
 	err = decode_record(rec, size, app->boot_to_real_ns, e, &ifindex, &uts_key);
 	if (err) {
 		app->decode_errors[-err > 0 && -err < DECODE__MAX ? -err : 0]++;
@@ -147,6 +162,9 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		app->packets_unselected++;
 		return 0;
 	}
+	/* A text line is the packet, not one of its events: one line, the transport's if any. */
+	if (app->opts.format == OUTPUT_TEXT)
+		selected &= -selected;
 	if (owner)
 		decode_owner(owner, e, &uts_key);
 	if (!e->ifname[0])
@@ -156,6 +174,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	for (int id = 0; id < EVENT__COUNT; id++) {
 		if (!(selected & EVENT_BIT(id)))
 			continue;
+		if (app->opts.count && app->events_made >= app->opts.count)
+			break;
 		e->event = id;
 		err = output_event(&app->out, e);
 		if (err) {
@@ -164,6 +184,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		}
 		app->events_made++;
 	}
+	if (app->opts.count && app->events_made >= app->opts.count)
+		app->count_done = 1;
 	app->records_out++;
 	if (e->hdr.l4_error)
 		app->partial_events[e->hdr.l4_error < DECODE__MAX ? e->hdr.l4_error : 0]++;
@@ -179,6 +201,8 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 	uint64_t uts_key;
 	int err;
 
+	if (past_count(app))
+		return 0;
 	err = decode_flow_record(rec, size, app->boot_to_real_ns, e, &uts_key);
 	if (err) {
 		app->decode_errors[DECODE_BAD_RECORD]++;
@@ -197,6 +221,8 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 	}
 	app->records_out++;
 	app->events_made++;
+	if (app->opts.count && app->events_made >= app->opts.count)
+		app->count_done = 1;
 	return 0;
 }
 
@@ -251,7 +277,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 	if (err)
 		return err;
 	/* A reader slower than the traffic must still see signals: end the poll after a batch. */
-	if (!app->draining && ++app->batch >= BATCH_MAX)
+	if (!app->draining && (++app->batch >= BATCH_MAX || app->count_done))
 		return -EAGAIN;
 	return 0;
 }
@@ -274,7 +300,7 @@ static void print_summary(struct app *app)
 	 * events handed to the output that never reached the file. */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
 	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
-		    app->flows_unselected + app->packets_unselected;
+		    app->flows_unselected + app->packets_unselected + app->records_past_count;
 	if (records > accounted)
 		unwritten = records - accounted;
 	if (app->events_made > written)
@@ -346,6 +372,9 @@ static void print_summary(struct app *app)
 				"they quote, %llu quoting no known socket\n",
 			(unsigned long long)st[STAT_ICMP_ERRORS],
 			(unsigned long long)st[STAT_ICMP_NO_OWNER]);
+	if (app->records_past_count)
+		fprintf(stderr, "pktrace:   records after the %llu events of -c, not written: %llu\n",
+			app->opts.count, (unsigned long long)app->records_past_count);
 	if (app->packets_unselected)
 		fprintf(stderr, "pktrace:   packets of no selected event (the kernel traces their "
 				"sockets for another event): %llu\n",
@@ -664,6 +693,32 @@ static int output_start(struct output *out, const struct opts *o, const struct r
 	return err;
 }
 
+/* -i, -Q, --once into the capture's settings; -i names an interface of pktrace's own network
+ * namespace, as for tcpdump. Prints one line and returns the exit status on failure. */
+static int capture_habits(struct capture_config *cfg, const struct opts *o)
+{
+	struct stat st;
+
+	cfg->directions = (o->directions & OPTS_DIR_IN ? 1u << PKT_INGRESS : 0) |
+			  (o->directions & OPTS_DIR_OUT ? 1u << PKT_EGRESS : 0);
+	cfg->once = o->once;
+	if (!o->interface)
+		return 0;
+	cfg->if_index = if_nametoindex(o->interface);
+	if (!cfg->if_index) {
+		fprintf(stderr, "pktrace: -i '%s': no such interface in pktrace's network namespace "
+				"(see 'ip link'; -i any: every interface)\n", o->interface);
+		return 2;
+	}
+	if (stat("/proc/self/ns/net", &st)) {
+		fprintf(stderr, "pktrace: -i: cannot read pktrace's network namespace: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	cfg->if_netns = (unsigned int)st.st_ino;
+	return 0;
+}
+
 static int exit_status(int wstatus)
 {
 	if (WIFEXITED(wstatus))
@@ -731,6 +786,11 @@ int main(int argc, char **argv)
 			      EVENT_BIT(EVENT_NET_PACKET_IPV4) | EVENT_BIT(EVENT_NET_PACKET_IPV6)));
 	cfg.flow_events = !!(app.opts.events & (EVENT_BIT(EVENT_NET_FLOW_TCP_BEGIN) |
 						EVENT_BIT(EVENT_NET_FLOW_TCP_END)));
+	err = capture_habits(&cfg, &app.opts);
+	if (err) {
+		status = err;
+		goto early_exit_status;
+	}
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
 	app.capture = capture__open(&cfg);
@@ -777,7 +837,7 @@ int main(int argc, char **argv)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
 
-	while (!give_up && !app.out_err) {
+	while (!give_up && !app.out_err && !app.count_done) {
 		app.batch = 0;
 		n = capture__poll(app.capture, POLL_MS);
 		if (n < 0 && n != -EAGAIN && !app.out_err) {
@@ -846,6 +906,9 @@ int main(int argc, char **argv)
 		/* pktrace stopped before the command ended (second signal, write error): end it too. */
 		wstatus = command_end(child, stop_signal ? stop_signal : SIGTERM);
 		status = wstatus >= 0 ? exit_status(wstatus) : 1;
+		/* -c ended the trace, as it ends tcpdump: that is success, whatever the command. */
+		if (app.count_done && !stop_signal)
+			status = 0;
 	}
 	if (relay_fd >= 0)
 		close(relay_fd);

@@ -18,7 +18,13 @@ static const char usage[] =
 	"                         (default net_packet_tcp); --list shows them\n"
 	"      --list             print the events, their sets, arguments and kernel hooks, and\n"
 	"                         exit; as JSON with -F json\n"
-	"  -F, --format FMT       table (default) or json\n"
+	"  -F, --format FMT       table (default), text (tcpdump's line with the process in\n"
+	"                         front) or json\n"
+	"  -i, --interface IFACE  only packets on IFACE of pktrace's network namespace (any: all)\n"
+	"  -Q, --direction DIR    in, out or inout (default): packets received, sent or both\n"
+	"  -c, --count N          exit after N events are written\n"
+	"      --once             a loopback packet once, at egress, not again at ingress\n"
+	"  -n                     accepted for tcpdump's sake: names are never resolved\n"
 	"  -o, --output FILE      write events to FILE instead of stdout\n"
 	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
 	"                         comm=NAME[,NAME..] uid=N[,N..]; values of one key are ORed,\n"
@@ -50,6 +56,7 @@ enum {
 	OPT_HOLD_PACKETS,
 	OPT_HOLD_BYTES,
 	OPT_LIST,
+	OPT_ONCE,
 };
 
 static const struct option long_opts[] = {
@@ -63,13 +70,17 @@ static const struct option long_opts[] = {
 	{ "buffer-size", required_argument, NULL, 'B' },
 	{ "relinquish-privileges", required_argument, NULL, 'Z' },
 	{ "list", no_argument, NULL, OPT_LIST },
+	{ "interface", required_argument, NULL, 'i' },
+	{ "direction", required_argument, NULL, 'Q' },
+	{ "count", required_argument, NULL, 'c' },
+	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* '+': stop at the first non-option so the command's own options are left alone. */
-static const char short_opts[] = "+:e:F:o:s:B:Z:hV";
+static const char short_opts[] = "+:e:F:o:s:B:Z:i:Q:c:nhV";
 
 __attribute__((format(printf, 2, 3)))
 static enum opts_result error(FILE *err, const char *fmt, ...)
@@ -186,6 +197,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->hold_packets = 65536;
 	o->hold_bytes = 32 * 1024 * 1024;
 	o->user = OPTS_DEFAULT_USER;
+	o->directions = OPTS_DIR_IN | OPTS_DIR_OUT;
 	if (argc < 1)
 		return OPTS_RUN;
 
@@ -208,9 +220,36 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				o->format = OUTPUT_TABLE;
 			else if (!strcmp(optarg, "json"))
 				o->format = OUTPUT_JSON;
+			else if (!strcmp(optarg, "text"))
+				o->format = OUTPUT_TEXT;
 			else
-				return error(err, "-F: unknown format '%s' (use table or json)",
+				return error(err, "-F: unknown format '%s' (use table, text or json)",
 					     optarg);
+			break;
+		case 'i':
+			if (!*optarg || strlen(optarg) >= 16)
+				return error(err, "-i '%s': want an interface name (any: all)", optarg);
+			o->interface = strcmp(optarg, "any") ? optarg : NULL;
+			break;
+		case 'Q':
+			o->directions = !strcmp(optarg, "in")    ? OPTS_DIR_IN :
+					!strcmp(optarg, "out")   ? OPTS_DIR_OUT :
+					!strcmp(optarg, "inout") ? OPTS_DIR_IN | OPTS_DIR_OUT : 0;
+			if (!o->directions)
+				return error(err, "-Q '%s': want in, out or inout", optarg);
+			break;
+		case 'c': {
+			long long v = parse_count(optarg, 1, 1LL << 62);
+
+			if (v < 0)
+				return error(err, "-c '%s': want a count of events, at least 1", optarg);
+			o->count = (unsigned long long)v;
+			break;
+		}
+		case 'n':
+			break;
+		case OPT_ONCE:
+			o->once = 1;
 			break;
 		case 'o':
 			if (!*optarg)
@@ -278,7 +317,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case '?':
 		default:
 			/* A known option with optopt set here was given "--help=x"-style. */
-			if (optopt == 'h' || optopt == 'V' || optopt == OPT_LIST)
+			if (optopt == 'h' || optopt == 'V' || optopt == OPT_LIST || optopt == OPT_ONCE)
 				return error(err, "option '%s' takes no argument",
 					     typed_option(argv, optind - 1, optopt, name,
 							  sizeof(name)));

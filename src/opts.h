@@ -28,7 +28,15 @@ struct opts {
 	const char *user;           /* -Z: who pktrace runs as after loading; "root" keeps root */
 	int user_given;             /* -Z was on the command line (not the default) */
 	unsigned long long ringbuf_bytes; /* -B, rounded up to a power of two; 0: the default */
+	/* tcpdump's habits */
+	const char *interface; /* -i: only packets on this interface; NULL: any */
+	unsigned int directions; /* -Q: OPTS_DIR_IN | OPTS_DIR_OUT (inout, the default) */
+	unsigned long long count; /* -c: exit after this many events; 0: no limit */
+	int once;                 /* --once: a loopback packet once, at egress */
 };
+
+#define OPTS_DIR_IN 1
+#define OPTS_DIR_OUT 2
 
 #define OPTS_DEFAULT_USER "nobody"
 #define OPTS_RINGBUF_MIN_KIB 64ULL

@@ -28,7 +28,7 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->cancel_ns = 0;
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
-	if (format == OUTPUT_TABLE)
+	if (format == OUTPUT_TABLE || format == OUTPUT_TEXT)
 		tzset();
 
 	if (!path || strcmp(path, "-") == 0) {
@@ -54,6 +54,8 @@ static size_t format_one(struct output *o, const struct pkt_event *e)
 
 	if (o->format == OUTPUT_JSON)
 		return format_json(dst, cap, e);
+	if (o->format == OUTPUT_TEXT)
+		return format_text(dst, cap, e);
 	return format_table(dst, cap, e);
 }
 

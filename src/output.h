@@ -12,6 +12,7 @@
 enum output_format {
 	OUTPUT_TABLE = 0,
 	OUTPUT_JSON,
+	OUTPUT_TEXT, /* tcpdump's line with the process in front */
 };
 
 #define OUTPUT_BUF_SIZE (1 << 20)
@@ -41,6 +42,7 @@ struct output {
 size_t format_json(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table_header(char *dst, size_t cap);
+size_t format_text(char *dst, size_t cap, const struct pkt_event *e);
 
 /*
  * Open path for writing (NULL or "-": stdout). A file is created 0600 or truncated; a symbolic

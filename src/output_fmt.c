@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include "event.h"
 
 #include "output_fmt.h"
 
@@ -180,4 +184,212 @@ size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
 	else
 		len = snprintf(buf, 64, "%s(Code: %u)", t->type, code);
 	return len < 0 ? 0 : (size_t)len;
+}
+
+size_t fmt_u64(char *buf, uint64_t v)
+{
+	char tmp[20];
+	char *t = tmp + sizeof(tmp);
+	size_t n;
+
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = (size_t)(tmp + sizeof(tmp) - t);
+	memcpy(buf, t, n);
+	return n;
+}
+
+
+/*
+ * Copy comm for a terminal as ps does: control characters (C0, DEL, C1), format characters
+ * (bidi controls, zero-width characters: see is_format_char) and ill-formed UTF-8 become '?',
+ * so a hostile name can neither break the line, send escape sequences, reorder the columns on
+ * screen nor hide. Returns the byte length; *cols gets the number of characters.
+ */
+size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
+{
+	const unsigned char *u = (const unsigned char *)comm;
+	size_t i = 0, o = 0, l;
+
+	*cols = 0;
+	while (i < n) {
+		l = utf8_len(u + i, n - i);
+		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
+		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
+		    (l == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) ||
+		    (l >= 2 && is_format_char(utf8_cp(u + i, l)))) {
+			out[o++] = '?';
+			i += l ? l : 1;
+		} else {
+			memcpy(out + o, u + i, l);
+			o += l;
+			i += l;
+		}
+		(*cols)++;
+	}
+	return o;
+}
+
+/* In tcpdump's order (print-tcp.c tcp_flag_values), with N for NS where tcpdump puts AE. */
+static const struct {
+	uint16_t bit;
+	char ch;
+} flag_chars[] = {
+	{TCP_FLAG_FIN, 'F'}, {TCP_FLAG_SYN, 'S'}, {TCP_FLAG_RST, 'R'},
+	{TCP_FLAG_PSH, 'P'}, {TCP_FLAG_ACK, '.'}, {TCP_FLAG_URG, 'U'},
+	{TCP_FLAG_ECE, 'E'}, {TCP_FLAG_CWR, 'W'}, {TCP_FLAG_NS, 'N'},
+};
+
+size_t fmt_flags(char *buf, uint16_t flags)
+{
+	size_t n = 0, i;
+
+	buf[n++] = '[';
+	for (i = 0; i < sizeof(flag_chars) / sizeof(flag_chars[0]); i++)
+		if (flags & flag_chars[i].bit)
+			buf[n++] = flag_chars[i].ch;
+	/* tcpdump prints [none] for a segment without flags. */
+	if (n == 1) {
+		memcpy(buf + n, "none", 4);
+		n += 4;
+	}
+	buf[n++] = ']';
+	return n;
+}
+
+/*
+ * HH:MM:SS.uuuuuu in local time, like tcpdump. localtime_r is costly next to the rest of the
+ * line, and an offset from UTC is whole seconds, so the last second's HH:MM:SS is reused.
+ */
+void fmt_time(char *buf, uint64_t ts_ns)
+{
+	static _Thread_local time_t last_sec = (time_t)-1;
+	static _Thread_local char last_hms[8] = "??:??:??";
+	time_t sec = (time_t)(ts_ns / 1000000000u);
+	uint32_t usec = (uint32_t)(ts_ns % 1000000000u / 1000u);
+	struct tm tm;
+	int i;
+
+	if (sec != last_sec) {
+		if (localtime_r(&sec, &tm)) {
+			last_hms[0] = (char)('0' + tm.tm_hour / 10);
+			last_hms[1] = (char)('0' + tm.tm_hour % 10);
+			last_hms[2] = ':';
+			last_hms[3] = (char)('0' + tm.tm_min / 10);
+			last_hms[4] = (char)('0' + tm.tm_min % 10);
+			last_hms[5] = ':';
+			/* tm_sec may be 60 on a leap second: still two digits. */
+			last_hms[6] = (char)('0' + tm.tm_sec / 10);
+			last_hms[7] = (char)('0' + tm.tm_sec % 10);
+		} else {
+			memcpy(last_hms, "??:??:??", 8);
+		}
+		last_sec = sec;
+	}
+	memcpy(buf, last_hms, 8);
+	buf[8] = '.';
+	for (i = 14; i >= 9; i--) {
+		buf[i] = (char)('0' + usec % 10);
+		usec /= 10;
+	}
+}
+
+/* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
+void line_tcp_opts(struct line *l, const struct tcp_opts *o)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, j, u = 0;
+
+	line_str(l, " options [");
+	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
+		if (i)
+			*l->p++ = ',';
+		switch (o->order[i]) {
+		case TCP_KIND_EOL:
+			line_str(l, "eol");
+			break;
+		case TCP_KIND_NOP:
+			line_str(l, "nop");
+			break;
+		case TCP_KIND_MSS:
+			line_str(l, "mss ");
+			line_u(l, o->mss);
+			break;
+		case TCP_KIND_WSCALE:
+			line_str(l, "wscale ");
+			line_u(l, o->wscale);
+			break;
+		case TCP_KIND_SACK_PERM:
+			line_str(l, "sackOK");
+			break;
+		case TCP_KIND_SACK:
+			line_str(l, "sack ");
+			line_u(l, o->sack_n);
+			*l->p++ = ' ';
+			for (j = 0; j < o->sack_n && j < TCP_OPTS_SACK_MAX; j++) {
+				*l->p++ = '{';
+				line_u(l, o->sack[j][0]);
+				*l->p++ = ':';
+				line_u(l, o->sack[j][1]);
+				*l->p++ = '}';
+			}
+			break;
+		case TCP_KIND_TS:
+			line_str(l, "TS val ");
+			line_u(l, o->ts_val);
+			line_str(l, " ecr ");
+			line_u(l, o->ts_ecr);
+			break;
+		case TCP_KIND_TFO:
+			if (!o->tfo_len) {
+				line_str(l, "tfo cookiereq");
+				break;
+			}
+			line_str(l, "tfo cookie ");
+			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
+				*l->p++ = hex[o->tfo_cookie[j] >> 4];
+				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
+			}
+			break;
+		default:
+			/* Unknown options are in wire order too: the next one is this one. */
+			line_str(l, "unknown-");
+			line_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
+									: o->order[i]);
+			break;
+		}
+	}
+	*l->p++ = ']';
+	if (o->malformed)
+		line_str(l, " [bad opt]");
+}
+
+/* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */
+int fmt_bytes(char *buf, size_t cap, uint64_t v)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int i = -1;
+
+	if (v < 1024)
+		return snprintf(buf, cap, "%lluB", (unsigned long long)v);
+	while (d >= 1024 && i < 3) {
+		d /= 1024;
+		i++;
+	}
+	return snprintf(buf, cap, "%.1f%s", d, unit[i]);
+}
+
+/* 850ns, 120us, 12.3ms, 1.50s */
+int fmt_duration(char *buf, size_t cap, uint64_t ns)
+{
+	if (ns < 1000)
+		return snprintf(buf, cap, "%lluns", (unsigned long long)ns);
+	if (ns < 1000000)
+		return snprintf(buf, cap, "%lluus", (unsigned long long)(ns / 1000));
+	if (ns < 1000000000)
+		return snprintf(buf, cap, "%.1fms", ns / 1e6);
+	return snprintf(buf, cap, "%.2fs", ns / 1e9);
 }

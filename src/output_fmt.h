@@ -32,4 +32,89 @@ const char *fmt_ip_proto(uint8_t proto, char *buf);
  */
 size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code);
 
+/* Lines built unchecked in a local buffer (its size bounds the line), then copied out. */
+struct line {
+	char *p;
+	/* Columns a wide value pushed the line right by; later padding absorbs it to realign. */
+	size_t debt;
+};
+
+/* Short copies as byte loops: a libc call per column costs more than the column itself. */
+static inline void line_mem(struct line *l, const char *s, size_t n)
+{
+	while (n--)
+		*l->p++ = *s++;
+}
+
+static inline void line_spaces(struct line *l, size_t n)
+{
+	while (n--)
+		*l->p++ = ' ';
+}
+
+/* Left pad for a right-aligned column, right pad for a left-aligned one; sep adds one space. */
+static inline void line_col(struct line *l, const char *s, size_t n, size_t width, size_t cols,
+			   bool right, bool sep)
+{
+	size_t pad = 0;
+
+	if (cols < width) {
+		pad = width - cols;
+		if (pad > l->debt) {
+			pad -= l->debt;
+			l->debt = 0;
+		} else {
+			l->debt -= pad;
+			pad = 0;
+		}
+	} else {
+		l->debt += cols - width;
+	}
+	if (right)
+		line_spaces(l, pad);
+	line_mem(l, s, n);
+	if (!right && sep)
+		line_spaces(l, pad);
+	if (sep)
+		*l->p++ = ' ';
+}
+
+/* Decimal digits of v into buf (at least 20 bytes), no NUL; returns their number. */
+size_t fmt_u64(char *buf, uint64_t v);
+
+static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
+{
+	char buf[20];
+	size_t n = fmt_u64(buf, v);
+
+	line_col(l, buf, n, width, n, true, sep);
+}
+
+static inline void line_str(struct line *l, const char *s)
+{
+	while (*s)
+		*l->p++ = *s++;
+}
+
+static inline void line_u(struct line *l, uint64_t v)
+{
+	l->p += fmt_u64(l->p, v);
+}
+
+/*
+ * Copy comm for a terminal as ps does: control and format characters and ill-formed UTF-8
+ * become '?' (out holds n bytes). Returns the byte length; *cols gets the number of characters.
+ */
+size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols);
+/* tcpdump's [S.], [none] for no flag; buf holds at least 12 bytes. Returns the length. */
+size_t fmt_flags(char *buf, uint16_t flags);
+/* HH:MM:SS.uuuuuu (15 bytes, no NUL) in local time, like tcpdump. */
+void fmt_time(char *buf, uint64_t ts_ns);
+/* tcpdump's " options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]", in wire order. */
+struct tcp_opts;
+void line_tcp_opts(struct line *l, const struct tcp_opts *o);
+/* 1023B, 1.5KiB, 12.0MiB; 850ns, 120us, 12.3ms, 1.50s. */
+int fmt_bytes(char *buf, size_t cap, uint64_t v);
+int fmt_duration(char *buf, size_t cap, uint64_t ns);
+
 #endif /* PKTRACE_OUTPUT_FMT_H */

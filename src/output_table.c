@@ -41,74 +41,6 @@ enum {
  */
 #define TABLE_LINE_MAX 640
 
-struct line {
-	char *p;
-	/* Columns a wide value pushed the line right by; later padding absorbs it to realign. */
-	size_t debt;
-};
-
-/* Short copies as byte loops: a libc call per column costs more than the column itself. */
-static inline void put_mem(struct line *l, const char *s, size_t n)
-{
-	while (n--)
-		*l->p++ = *s++;
-}
-
-static inline void put_spaces(struct line *l, size_t n)
-{
-	while (n--)
-		*l->p++ = ' ';
-}
-
-/* Left pad for a right-aligned column, right pad for a left-aligned one; sep adds one space. */
-static inline void put_col(struct line *l, const char *s, size_t n, size_t width, size_t cols,
-			   bool right, bool sep)
-{
-	size_t pad = 0;
-
-	if (cols < width) {
-		pad = width - cols;
-		if (pad > l->debt) {
-			pad -= l->debt;
-			l->debt = 0;
-		} else {
-			l->debt -= pad;
-			pad = 0;
-		}
-	} else {
-		l->debt += cols - width;
-	}
-	if (right)
-		put_spaces(l, pad);
-	put_mem(l, s, n);
-	if (!right && sep)
-		put_spaces(l, pad);
-	if (sep)
-		*l->p++ = ' ';
-}
-
-static size_t fmt_u64(char *buf, uint64_t v)
-{
-	char tmp[20];
-	char *t = tmp + sizeof(tmp);
-	size_t n;
-
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	n = (size_t)(tmp + sizeof(tmp) - t);
-	memcpy(buf, t, n);
-	return n;
-}
-
-static inline void put_num(struct line *l, uint64_t v, size_t width, bool sep)
-{
-	char buf[20];
-	size_t n = fmt_u64(buf, v);
-
-	put_col(l, buf, n, width, n, true, sep);
-}
 
 /* Copy the finished line out, or nothing at all when it does not fit. */
 static size_t line_out(char *dst, size_t cap, const char *line, const struct line *l)
@@ -121,35 +53,6 @@ static size_t line_out(char *dst, size_t cap, const char *line, const struct lin
 	return n;
 }
 
-/*
- * Copy comm for a terminal as ps does: control characters (C0, DEL, C1), format characters
- * (bidi controls, zero-width characters: see is_format_char) and ill-formed UTF-8 become '?',
- * so a hostile name can neither break the line, send escape sequences, reorder the columns on
- * screen nor hide. Returns the byte length; *cols gets the number of characters.
- */
-static size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
-{
-	const unsigned char *u = (const unsigned char *)comm;
-	size_t i = 0, o = 0, l;
-
-	*cols = 0;
-	while (i < n) {
-		l = utf8_len(u + i, n - i);
-		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
-		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
-		    (l == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) ||
-		    (l >= 2 && is_format_char(utf8_cp(u + i, l)))) {
-			out[o++] = '?';
-			i += l ? l : 1;
-		} else {
-			memcpy(out + o, u + i, l);
-			o += l;
-			i += l;
-		}
-		(*cols)++;
-	}
-	return o;
-}
 
 /*
  * tcpdump style: a.b.c.d.port for IPv4, [v6]:port for IPv6 (its own form needs no brackets);
@@ -181,157 +84,15 @@ static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t 
 	return n + fmt_u64(buf + n, port);
 }
 
-/* In tcpdump's order (print-tcp.c tcp_flag_values), with N for NS where tcpdump puts AE. */
-static const struct {
-	uint16_t bit;
-	char ch;
-} flag_chars[] = {
-	{TCP_FLAG_FIN, 'F'}, {TCP_FLAG_SYN, 'S'}, {TCP_FLAG_RST, 'R'},
-	{TCP_FLAG_PSH, 'P'}, {TCP_FLAG_ACK, '.'}, {TCP_FLAG_URG, 'U'},
-	{TCP_FLAG_ECE, 'E'}, {TCP_FLAG_CWR, 'W'}, {TCP_FLAG_NS, 'N'},
-};
 
-static size_t fmt_flags(char *buf, uint16_t flags)
-{
-	size_t n = 0, i;
 
-	buf[n++] = '[';
-	for (i = 0; i < sizeof(flag_chars) / sizeof(flag_chars[0]); i++)
-		if (flags & flag_chars[i].bit)
-			buf[n++] = flag_chars[i].ch;
-	/* tcpdump prints [none] for a segment without flags. */
-	if (n == 1) {
-		memcpy(buf + n, "none", 4);
-		n += 4;
-	}
-	buf[n++] = ']';
-	return n;
-}
-
-/*
- * HH:MM:SS.uuuuuu in local time, like tcpdump. localtime_r is costly next to the rest of the
- * line, and an offset from UTC is whole seconds, so the last second's HH:MM:SS is reused.
- */
-static void fmt_time(char *buf, uint64_t ts_ns)
-{
-	static _Thread_local time_t last_sec = (time_t)-1;
-	static _Thread_local char last_hms[8] = "??:??:??";
-	time_t sec = (time_t)(ts_ns / 1000000000u);
-	uint32_t usec = (uint32_t)(ts_ns % 1000000000u / 1000u);
-	struct tm tm;
-	int i;
-
-	if (sec != last_sec) {
-		if (localtime_r(&sec, &tm)) {
-			last_hms[0] = (char)('0' + tm.tm_hour / 10);
-			last_hms[1] = (char)('0' + tm.tm_hour % 10);
-			last_hms[2] = ':';
-			last_hms[3] = (char)('0' + tm.tm_min / 10);
-			last_hms[4] = (char)('0' + tm.tm_min % 10);
-			last_hms[5] = ':';
-			/* tm_sec may be 60 on a leap second: still two digits. */
-			last_hms[6] = (char)('0' + tm.tm_sec / 10);
-			last_hms[7] = (char)('0' + tm.tm_sec % 10);
-		} else {
-			memcpy(last_hms, "??:??:??", 8);
-		}
-		last_sec = sec;
-	}
-	memcpy(buf, last_hms, 8);
-	buf[8] = '.';
-	for (i = 14; i >= 9; i--) {
-		buf[i] = (char)('0' + usec % 10);
-		usec /= 10;
-	}
-}
-
-static void put_str(struct line *l, const char *s)
-{
-	while (*s)
-		*l->p++ = *s++;
-}
-
-static void put_u(struct line *l, uint64_t v)
-{
-	l->p += fmt_u64(l->p, v);
-}
-
-/* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
-static void put_tcp_opts(struct line *l, const struct tcp_opts *o)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, j, u = 0;
-
-	put_str(l, " options [");
-	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
-		if (i)
-			*l->p++ = ',';
-		switch (o->order[i]) {
-		case TCP_KIND_EOL:
-			put_str(l, "eol");
-			break;
-		case TCP_KIND_NOP:
-			put_str(l, "nop");
-			break;
-		case TCP_KIND_MSS:
-			put_str(l, "mss ");
-			put_u(l, o->mss);
-			break;
-		case TCP_KIND_WSCALE:
-			put_str(l, "wscale ");
-			put_u(l, o->wscale);
-			break;
-		case TCP_KIND_SACK_PERM:
-			put_str(l, "sackOK");
-			break;
-		case TCP_KIND_SACK:
-			put_str(l, "sack ");
-			put_u(l, o->sack_n);
-			*l->p++ = ' ';
-			for (j = 0; j < o->sack_n && j < TCP_OPTS_SACK_MAX; j++) {
-				*l->p++ = '{';
-				put_u(l, o->sack[j][0]);
-				*l->p++ = ':';
-				put_u(l, o->sack[j][1]);
-				*l->p++ = '}';
-			}
-			break;
-		case TCP_KIND_TS:
-			put_str(l, "TS val ");
-			put_u(l, o->ts_val);
-			put_str(l, " ecr ");
-			put_u(l, o->ts_ecr);
-			break;
-		case TCP_KIND_TFO:
-			if (!o->tfo_len) {
-				put_str(l, "tfo cookiereq");
-				break;
-			}
-			put_str(l, "tfo cookie ");
-			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
-				*l->p++ = hex[o->tfo_cookie[j] >> 4];
-				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
-			}
-			break;
-		default:
-			/* Unknown options are in wire order too: the next one is this one. */
-			put_str(l, "unknown-");
-			put_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
-									: o->order[i]);
-			break;
-		}
-	}
-	*l->p++ = ']';
-	if (o->malformed)
-		put_str(l, " [bad opt]");
-}
 
 size_t format_table_header(char *dst, size_t cap)
 {
 	char line[TABLE_LINE_MAX];
 	struct line l = {.p = line};
 
-#define HDR(s, w, right, sep) put_col(&l, s, sizeof(s) - 1, w, sizeof(s) - 1, right, sep)
+#define HDR(s, w, right, sep) line_col(&l, s, sizeof(s) - 1, w, sizeof(s) - 1, right, sep)
 	HDR("TIME", W_TIME, false, true);
 	HDR("COMM", W_COMM, false, true);
 	HDR("PID", W_PID, true, true);
@@ -348,33 +109,6 @@ size_t format_table_header(char *dst, size_t cap)
 	return line_out(dst, cap, line, &l);
 }
 
-/* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */
-static int fmt_bytes(char *buf, size_t cap, uint64_t v)
-{
-	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
-	int i = -1;
-
-	if (v < 1024)
-		return snprintf(buf, cap, "%lluB", (unsigned long long)v);
-	while (d >= 1024 && i < 3) {
-		d /= 1024;
-		i++;
-	}
-	return snprintf(buf, cap, "%.1f%s", d, unit[i]);
-}
-
-/* 850ns, 120us, 12.3ms, 1.50s */
-static int fmt_duration(char *buf, size_t cap, uint64_t ns)
-{
-	if (ns < 1000)
-		return snprintf(buf, cap, "%lluns", (unsigned long long)ns);
-	if (ns < 1000000)
-		return snprintf(buf, cap, "%lluus", (unsigned long long)(ns / 1000));
-	if (ns < 1000000000)
-		return snprintf(buf, cap, "%.1fms", ns / 1e6);
-	return snprintf(buf, cap, "%.2fs", ns / 1e9);
-}
 
 /*
  * A flow line: FLOW+ (begin) or FLOW- (end) in the direction column, initiator > responder,
@@ -391,16 +125,16 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 	size_t n, cols;
 
 	fmt_time(buf, e->timestamp_ns);
-	put_col(&l, buf, 15, W_TIME, 15, false, true);
+	line_col(&l, buf, 15, W_TIME, 15, false, true);
 	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	put_col(&l, buf, n, W_COMM, cols, false, true);
-	put_num(&l, e->proc.pid, W_PID, true);
-	put_col(&l, f->end ? "FLOW-" : "FLOW+", 5, W_DIR, 5, false, true);
+	line_col(&l, buf, n, W_COMM, cols, false, true);
+	line_num(&l, e->proc.pid, W_PID, true);
+	line_col(&l, f->end ? "FLOW-" : "FLOW+", 5, W_DIR, 5, false, true);
 	n = fmt_endpoint(buf, f->family, f->src_addr, f->src_port, true);
-	put_col(&l, buf, n, W_ADDR, n, false, true);
+	line_col(&l, buf, n, W_ADDR, n, false, true);
 	n = fmt_endpoint(buf, f->family, f->dst_addr, f->dst_port, true);
-	put_col(&l, buf, n, W_ADDR, n, false, false);
-	put_str(&l, f->outgoing ? " outgoing" : " incoming");
+	line_col(&l, buf, n, W_ADDR, n, false, false);
+	line_str(&l, f->outgoing ? " outgoing" : " incoming");
 	if (f->end) {
 		if (f->begin_seen) {
 			fmt_duration(d, sizeof(d), f->duration_ns);
@@ -429,18 +163,18 @@ static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool ha
 	size_t n, cols;
 
 	fmt_time(buf, e->timestamp_ns);
-	put_col(l, buf, 15, W_TIME, 15, false, true);
+	line_col(l, buf, 15, W_TIME, 15, false, true);
 	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	put_col(l, buf, n, W_COMM, cols, false, true);
-	put_num(l, e->proc.pid, W_PID, true);
+	line_col(l, buf, n, W_COMM, cols, false, true);
+	line_num(l, e->proc.pid, W_PID, true);
 	if (e->egress)
-		put_col(l, "out", 3, W_DIR, 3, false, true);
+		line_col(l, "out", 3, W_DIR, 3, false, true);
 	else
-		put_col(l, "in", 2, W_DIR, 2, false, true);
+		line_col(l, "in", 2, W_DIR, 2, false, true);
 	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, has_port);
-	put_col(l, buf, n, W_ADDR, n, false, true);
+	line_col(l, buf, n, W_ADDR, n, false, true);
 	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, has_port);
-	put_col(l, buf, n, W_ADDR, n, false, true);
+	line_col(l, buf, n, W_ADDR, n, false, true);
 }
 
 /* The IPv6 chain, compactly: headers (255+ when the kernel stopped counting) and bytes. */
@@ -448,12 +182,12 @@ static void put_ext_chain(struct line *l, const struct pkt_headers *h)
 {
 	if (!h->ext_count)
 		return;
-	put_mem(l, " ext:", 5);
-	put_u(l, h->ext_count);
+	line_mem(l, " ext:", 5);
+	line_u(l, h->ext_count);
 	if (h->ext_count >= EVENT_EXT_COUNT_MAX)
 		*l->p++ = '+';
 	*l->p++ = '/';
-	put_u(l, h->ext_len);
+	line_u(l, h->ext_len);
 	*l->p++ = 'B';
 }
 
@@ -464,7 +198,7 @@ static void put_reason(struct line *l, const struct pkt_headers *h)
 
 	*l->p++ = ' ';
 	*l->p++ = '(';
-	put_mem(l, why, strnlen(why, 28));
+	line_mem(l, why, strnlen(why, 28));
 	*l->p++ = ')';
 }
 
@@ -472,7 +206,7 @@ static void put_hex2(struct line *l, uint8_t v)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	put_mem(l, " 0x", 3);
+	line_mem(l, " 0x", 3);
 	*l->p++ = hex[v >> 4];
 	*l->p++ = hex[v & 0xf];
 }
@@ -525,30 +259,30 @@ static size_t fmt_detail(char *buf, const struct pkt_event *e)
 static void put_ip_fields(struct line *l, const struct pkt_headers *h)
 {
 	if (h->family == AF_INET6) {
-		put_str(l, " tclass");
+		line_str(l, " tclass");
 		put_hex2(l, h->tos);
 		l->p += snprintf(l->p, 24, " flowlabel 0x%05x", h->flow_label & 0xfffff);
 	} else {
-		put_str(l, " tos");
+		line_str(l, " tos");
 		put_hex2(l, h->tos);
 		/* tcpdump's flags: reserved, DF, and + for more fragments. */
 		if (h->ip_flags & 7) {
-			put_str(l, " flags [");
+			line_str(l, " flags [");
 			if (h->ip_flags & 4)
-				put_str(l, "rsvd");
+				line_str(l, "rsvd");
 			if (h->ip_flags & 2)
-				put_str(l, "DF");
+				line_str(l, "DF");
 			if (h->ip_flags & 1)
 				*l->p++ = '+';
 			*l->p++ = ']';
 		}
 		if (h->frag_off) {
-			put_str(l, " offset ");
-			put_u(l, (uint32_t)h->frag_off * 8);
+			line_str(l, " offset ");
+			line_u(l, (uint32_t)h->frag_off * 8);
 		}
 	}
-	put_str(l, " length ");
-	put_u(l, h->ip_len);
+	line_str(l, " length ");
+	line_u(l, h->ip_len);
 }
 
 /*
@@ -577,14 +311,14 @@ static size_t format_table_proto(char *dst, size_t cap, const struct pkt_event *
 
 	put_packet_prefix(&l, e, ports && e->event != EVENT_NET_PACKET_ICMP &&
 					 e->event != EVENT_NET_PACKET_ICMPV6);
-	put_col(&l, mark, strlen(mark), W_FLAGS, strlen(mark), false, true);
+	line_col(&l, mark, strlen(mark), W_FLAGS, strlen(mark), false, true);
 	if (missing) {
-		put_col(&l, "-", 1, W_DETAIL, 1, false, true);
+		line_col(&l, "-", 1, W_DETAIL, 1, false, true);
 	} else {
 		n = fmt_detail(buf, e);
-		put_col(&l, buf, n, W_DETAIL, n, false, true);
+		line_col(&l, buf, n, W_DETAIL, n, false, true);
 	}
-	put_num(&l, e->packet_len, W_LEN, false);
+	line_num(&l, e->packet_len, W_LEN, false);
 	put_ext_chain(&l, h);
 	if (ip)
 		put_ip_fields(&l, h);
@@ -620,23 +354,23 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	put_packet_prefix(&l, e, !h->l4_error);
 	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
-		put_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
-		put_col(&l, "-", 1, W_SEQ, 1, true, true);
-		put_col(&l, "-", 1, W_SEQ, 1, true, true);
-		put_col(&l, "-", 1, W_WIN, 1, true, true);
+		line_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
+		line_col(&l, "-", 1, W_SEQ, 1, true, true);
+		line_col(&l, "-", 1, W_SEQ, 1, true, true);
+		line_col(&l, "-", 1, W_WIN, 1, true, true);
 	} else {
 		n = fmt_flags(buf, h->flags);
-		put_col(&l, buf, n, W_FLAGS, n, false, true);
-		put_num(&l, h->seq, W_SEQ, true);
-		put_num(&l, h->ack, W_SEQ, true);
-		put_num(&l, h->window, W_WIN, true);
+		line_col(&l, buf, n, W_FLAGS, n, false, true);
+		line_num(&l, h->seq, W_SEQ, true);
+		line_num(&l, h->ack, W_SEQ, true);
+		line_num(&l, h->window, W_WIN, true);
 	}
-	put_num(&l, e->packet_len, W_LEN, false);
+	line_num(&l, e->packet_len, W_LEN, false);
 	put_ext_chain(&l, h);
 	if (h->l4_error)
 		put_reason(&l, h);
 	else if (tcp_opts_shown(&h->opts))
-		put_tcp_opts(&l, &h->opts);
+		line_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
 	return line_out(dst, cap, line, &l);
 }

@@ -44,6 +44,12 @@ const volatile __u32 sock_protos = PKT_SOCK_TCP; /* enum pkt_sock_class: whose p
 /* ICMP errors of the kernel's are emitted for the socket they quote: UDP sockets' owners are
  * then recorded (and their local ports published in local_socks) even if UDP is not emitted. */
 const volatile bool icmp_errors = false;
+/* tcpdump's habits: -i (an ifindex of the network namespace if_netns; 0: any), -Q (bits
+ * 1 << enum pkt_direction), --once (a loopback packet emitted at egress is not at ingress). */
+const volatile __u32 if_index = 0;
+const volatile __u32 if_netns = 0;
+const volatile __u8 directions = 1 << PKT_INGRESS | 1 << PKT_EGRESS;
+const volatile bool once = false;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner (the owner record itself travels in every packet record). */
@@ -102,6 +108,25 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } dev_emitted SEC(".maps");
+
+/* --once: loopback packets emitted at egress, by data buffer (clones share it: a ping or raw
+ * socket receives one) -> L3 length, until they arrive. The length guards against a buffer
+ * reused by a packet whose first one was dropped on the way. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} once_sent SEC(".maps");
+
+/* --once: the data buffer of the packet each CPU is receiving, if it was emitted at egress:
+ * the socket hooks that run next for it (and its clones) skip it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} once_arriving SEC(".maps");
 
 /* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
  * kernel sends without a socket (SYN cookies under a flood). */
@@ -1238,6 +1263,61 @@ static __always_inline __u32 l4_header_len(struct __sk_buff *skb, const struct l
 	return len;
 }
 
+/* -i and -Q: whether packets of dev in this direction are wanted at all. */
+static __always_inline bool dev_wanted(const struct net_device *dev, __u8 direction)
+{
+	if (!(directions & (1 << direction)))
+		return false;
+	if (!if_index)
+		return true;
+	return dev && (__u32)dev->ifindex == if_index && dev->nd_net.net->ns.inum == if_netns;
+}
+
+/* --once: remember a loopback packet emitted at egress, so that its arrival is not. */
+static __always_inline void once_remember(const struct net_device *dev, const void *head,
+					  __u32 len)
+{
+	__u64 key = (__u64)head;
+
+	if (once && dev && (dev->flags & IFF_LOOPBACK))
+		bpf_map_update_elem(&once_sent, &key, &len, BPF_ANY);
+}
+
+/* --once, at the device: whether this arriving packet was emitted at egress; notes the answer
+ * for the socket hooks that follow on this CPU. */
+static __always_inline bool once_arrived(const struct net_device *dev, const void *head,
+					 __u32 len)
+{
+	__u64 key = (__u64)head, *arriving;
+	__u32 *sent;
+	bool seen = false;
+
+	if (!once)
+		return false;
+	arriving = bpf_map_lookup_elem(&once_arriving, &zero);
+	if (dev && (dev->flags & IFF_LOOPBACK)) {
+		sent = bpf_map_lookup_elem(&once_sent, &key);
+		if (sent) {
+			seen = *sent == len;
+			bpf_map_delete_elem(&once_sent, &key);
+		}
+	}
+	if (arriving)
+		*arriving = seen ? key : 0;
+	return seen;
+}
+
+/* --once, at a socket: whether the packet (or the one it is a clone of) was shown at egress. */
+static __always_inline bool once_shown(const void *head)
+{
+	__u64 *arriving;
+
+	if (!once)
+		return false;
+	arriving = bpf_map_lookup_elem(&once_arriving, &zero);
+	return arriving && *arriving && *arriving == (__u64)head;
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
@@ -1247,6 +1327,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	struct sk_state *st;
 	__u32 l4_len, cls, netns = 0;
 	__u8 flags = 0, sk_proto;
+	bool wanted;
 	int off;
 
 	if (!packet_events)
@@ -1271,7 +1352,16 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 				return 1;
 		}
 	}
-	stat_inc(STAT_PACKETS);
+	kskb = bpf_cast_to_kern_ctx(skb);
+	if (direction == PKT_INGRESS && once_shown(kskb->head))
+		return 1;
+	wanted = dev_wanted(kskb->dev, direction);
+	/* An unwanted packet still publishes a UDP or ping socket for its ICMP errors (below). */
+	if (!wanted && !(direction == PKT_EGRESS && icmp_errors &&
+			 (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP)))
+		return 1;
+	if (wanted)
+		stat_inc(STAT_PACKETS);
 	sk_proto = cls == PKT_SOCK_TCP ? IPPROTO_TCP : cls == PKT_SOCK_UDP ? IPPROTO_UDP :
 		   cls == PKT_SOCK_ICMP ? IPPROTO_ICMP : IPPROTO_RAW;
 
@@ -1302,16 +1392,16 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	off = l3_walk(skb, &w);
 	if (off < 0) {
 		/* Emitted all the same, with the IP header: nothing on a traced socket is hidden. */
-		stat_inc(STAT_NO_L4);
+		if (wanted)
+			stat_inc(STAT_NO_L4);
 		flags |= PKT_F_NO_L4;
 	}
-	kskb = bpf_cast_to_kern_ctx(skb);
 	if (kskb->dev)
 		netns = kskb->dev->nd_net.net->ns.inum;
 	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors &&
 	    (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP))
 		local_sock_publish(skb, st, &w, off, cls, netns);
-	if (!(cls & sock_protos))
+	if (!wanted || !(cls & sock_protos))
 		return 1; /* a UDP socket's packet, looked at only for its ICMP errors */
 	if (!o && off >= 0 && cls == PKT_SOCK_TCP) {
 		/* A kernel socket replying for a connection that has closed: its last owner. */
@@ -1352,6 +1442,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		return 1;
 	}
 
+	if (direction == PKT_EGRESS)
+		once_remember(kskb->dev, kskb->head, skb->len);
 	l4_len = l4_header_len(skb, &w, off);
 	/* Most headers fit the small record: less ring space and memory traffic per packet. An
 	 * extension-header chain takes the large one, with room for its types. */
@@ -1479,6 +1571,9 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	}
 	if (!dev)
 		return 0;
+	/* --once: shown at egress already (the socket hooks skip it too). */
+	if (direction == PKT_INGRESS && once_arrived(dev, head, skb->len))
+		return 0;
 	/* At receive the network header is reset only after the tracepoint: data is at L3. */
 	if (direction == PKT_INGRESS) {
 		l3p = skb->data;
@@ -1496,7 +1591,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || ((b[6] << 8 | b[7]) & 0x1fff))
 			return 0;
 		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
-			return dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev);
+			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
 		if (b[9] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 4;
@@ -1510,7 +1605,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		if (bpf_probe_read_kernel(b, sizeof(b), l3p))
 			return 0;
 		if (b[6] == IPPROTO_ICMPV6_ && direction == PKT_INGRESS && icmp_errors)
-			return dev_icmp_error(l3p, 40, 6, pkt_len, dev);
+			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, 40, 6, pkt_len, dev) : 0;
 		if (b[6] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 6;
@@ -1534,6 +1629,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		bpf_map_delete_elem(&closed_conns, &c);
 		return 0;
 	}
+	if (!dev_wanted(dev, direction))
+		return 0;
 	o = bpf_map_lookup_elem(&gone_conns, &c);
 	/* Not a connection its process closed first: one closed without timewait, whose packets
 	 * meet no socket (or its LAST_ACK socket). Every received non-SYN packet of a live
@@ -1565,6 +1662,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (len > pkt_len)
 		len = pkt_len;
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
+	if (direction == PKT_EGRESS)
+		once_remember(dev, head, pkt_len);
 	rec = record_open(o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
 	if (!rec) {
 		/* Lost (counted): seen here, so also counted as seen, and not tried again by the

@@ -82,13 +82,13 @@ def log(msg):
     print("    " + msg, flush=True)
 
 
-def rand_port():
-    """A free TCP port in a high range, random per call."""
+def rand_port(kind=socket.SOCK_STREAM, lo=20000, hi=59999):
+    """A free TCP (or kind) port in a high range, random per call."""
     for _ in range(200):
-        port = random.randint(20000, 59999)
+        port = random.randint(lo, hi)
         try:
             for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-                with socket.socket(fam, socket.SOCK_STREAM) as s:
+                with socket.socket(fam, kind) as s:
                     s.bind((addr, port))
             return port
         except OSError:

@@ -68,6 +68,8 @@
 #define BIG_CAP 8192
 /* format_table builds the line in a local buffer of this size (output_table.c). */
 #define TABLE_LINE_MAX 640
+/* format_text's, likewise (output_text.c). */
+#define TEXT_LINE_MAX 1024
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -325,13 +327,13 @@ static bool invisible(uint32_t cp)
 }
 
 /* A terminal line: UTF-8 with no C0, DEL, C1 or format character anywhere but the final '\n'. */
-static void check_table_line(const char *s, size_t n)
+static void check_line_max(const char *s, size_t n, size_t max)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	uint32_t cp;
 	size_t i = 0, l;
 
-	CHECK(n >= 2 && n <= TABLE_LINE_MAX && s[n - 1] == '\n');
+	CHECK(n >= 2 && n <= max && s[n - 1] == '\n');
 	while (i + 1 < n) {
 		l = check_utf8(u + i, n - 1 - i, &cp);
 		CHECK(l != 0);
@@ -339,6 +341,11 @@ static void check_table_line(const char *s, size_t n)
 		CHECK(!invisible(cp));
 		i += l;
 	}
+}
+
+static void check_table_line(const char *s, size_t n)
+{
+	check_line_max(s, n, TABLE_LINE_MAX);
 }
 
 typedef size_t (*format_fn)(char *dst, size_t cap, const struct pkt_event *e);
@@ -1125,6 +1132,16 @@ static void check_proto_printers(const uint8_t *pre, struct pkt_event *e)
 }
 
 /* Every event a packet gives (check_packet_events), each through both printers. */
+/* tcpdump's line (-F text): bounded, safe for a terminal, ending with the payload length or,
+ * without a transport header, with the reason. */
+static void check_text_printer(const uint8_t *pre, struct pkt_event *e)
+{
+	static char text[BIG_CAP];
+	size_t n = check_printer(format_text, e, pre[2], text);
+
+	check_line_max(text, n, TEXT_LINE_MAX);
+}
+
 static void check_event_printers(const uint8_t *pre, struct pkt_event *e)
 {
 	event_mask m = check_packet_events(e);
@@ -1140,6 +1157,7 @@ static void check_event_printers(const uint8_t *pre, struct pkt_event *e)
 			check_printers(pre, e);
 		else
 			check_proto_printers(pre, e);
+		check_text_printer(pre, e);
 	}
 }
 

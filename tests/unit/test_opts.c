@@ -137,6 +137,42 @@ static void test_user(void **state)
 	expect_error(PARSE("--relinquish-privileges"), "'--relinquish-privileges' needs");
 }
 
+/* tcpdump's habits: -i (any: all), -Q, -c with tcpdump's meaning, --once, -n accepted. */
+static void test_tcpdump_habits(void **state)
+{
+	assert_int_equal(PARSE_NONE(), OPTS_RUN);
+	assert_null(o.interface);
+	assert_int_equal(o.directions, OPTS_DIR_IN | OPTS_DIR_OUT);
+	assert_int_equal(o.count, 0);
+	assert_int_equal(o.once, 0);
+	assert_int_equal(PARSE("-n", "-i", "veth0", "-Q", "in", "-c", "5", "--once", "-F", "text"),
+			 OPTS_RUN);
+	assert_string_equal(o.interface, "veth0");
+	assert_int_equal(o.directions, OPTS_DIR_IN);
+	assert_int_equal(o.count, 5);
+	assert_int_equal(o.once, 1);
+	assert_int_equal(o.format, OUTPUT_TEXT);
+	assert_int_equal(PARSE("-i", "any", "-Q", "out", "--count", "2k"), OPTS_RUN);
+	assert_null(o.interface);
+	assert_int_equal(o.directions, OPTS_DIR_OUT);
+	assert_int_equal(o.count, 2048);
+	assert_int_equal(PARSE("--interface=lo", "--direction", "inout", "-nc3"), OPTS_RUN);
+	assert_string_equal(o.interface, "lo");
+	assert_int_equal(o.directions, OPTS_DIR_IN | OPTS_DIR_OUT);
+	assert_int_equal(o.count, 3);
+}
+
+static void test_tcpdump_habits_errors(void **state)
+{
+	expect_error(PARSE("-Q", "both"), "-Q 'both': want in, out or inout");
+	expect_error(PARSE("-c", "0"), "-c '0'");
+	expect_error(PARSE("-c", "-1"), "-c '-1'");
+	expect_error(PARSE("-c", "x"), "-c 'x'");
+	expect_error(PARSE("-i", ""), "-i ''");
+	expect_error(PARSE("-i", "a-name-far-too-long"), "-i 'a-name-far-too-long'");
+	expect_error(PARSE("--once=1"), "'--once' takes no argument");
+}
+
 static void test_format(void **state)
 {
 	assert_int_equal(PARSE("-F", "json"), OPTS_RUN);
@@ -153,7 +189,7 @@ static void test_format(void **state)
 
 static void test_format_errors(void **state)
 {
-	expect_error(PARSE("-F", "xml"), "-F: unknown format 'xml' (use table or json)");
+	expect_error(PARSE("-F", "xml"), "-F: unknown format 'xml' (use table, text or json)");
 	expect_error(PARSE("--format=JSON"), "'JSON'");
 	expect_error(PARSE("--format", ""), "unknown format");
 }
@@ -375,6 +411,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_buffer_size_errors, teardown),
 		cmocka_unit_test_teardown(test_user, teardown),
 		cmocka_unit_test_teardown(test_format_errors, teardown),
+		cmocka_unit_test_teardown(test_tcpdump_habits, teardown),
+		cmocka_unit_test_teardown(test_tcpdump_habits_errors, teardown),
 		cmocka_unit_test_teardown(test_output, teardown),
 		cmocka_unit_test_teardown(test_events, teardown),
 		cmocka_unit_test_teardown(test_events_errors, teardown),

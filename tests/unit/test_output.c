@@ -2246,6 +2246,224 @@ static void test_fmt_names(void **state)
 	}
 }
 
+/* --- The text format (-F text): the golden files events.text and flows.text --- */
+
+#define TEXT_EXTRA_N 10
+
+/* The golden events with what tcpdump's lengths need (IP header and total lengths), then UDP,
+ * ICMP, ICMPv6 and other protocols, and names that try to break the columns. */
+static size_t text_events(struct pkt_event *ev, size_t max)
+{
+	size_t n = golden_events(ev, max), i, icmp;
+	struct pkt_event *e;
+
+	assert_true(max >= GOLDEN_N + TEXT_EXTRA_N);
+	for (i = 0; i < n; i++) {
+		e = &ev[i];
+		if (e->hdr.family == AF_INET && !e->hdr.ihl) {
+			e->hdr.ihl = 5;
+			e->hdr.ip_len = (uint16_t)e->packet_len;
+		} else if (e->hdr.family == AF_INET6 && !e->hdr.ip_len) {
+			e->hdr.ip_len = (uint16_t)(e->packet_len - 40);
+		}
+	}
+	/* UDP over IPv4 and IPv6: tcpdump's "UDP, length N" is the UDP length less 8. */
+	e = &ev[n++];
+	*e = ev[0];
+	e->event = EVENT_NET_PACKET_UDP;
+	e->hdr.protocol = IPPROTO_UDP;
+	e->hdr.udp_len = 13;
+	e->hdr.ip_len = 33;
+	e->packet_len = 33;
+	e = &ev[n++];
+	*e = ev[1];
+	e->event = EVENT_NET_PACKET_UDP;
+	e->hdr.protocol = IPPROTO_UDP;
+	e->hdr.src_port = 53;
+	e->hdr.udp_len = 8;
+	e->hdr.ip_len = 8;
+	/* ICMP echo request, port unreachable, an unknown type; ICMPv6 echo reply, unreachable. */
+	icmp = n;
+	e = &ev[n++];
+	*e = ev[0];
+	e->event = EVENT_NET_PACKET_ICMP;
+	e->hdr.protocol = IPPROTO_ICMP;
+	e->hdr.icmp_type = 8;
+	e->hdr.icmp_id = 360;
+	e->hdr.icmp_seq = 1;
+	e->hdr.ip_len = 84;
+	e = &ev[n++];
+	*e = ev[icmp];
+	e->hdr.icmp_type = 3;
+	e->hdr.icmp_code = 3;
+	e->hdr.ip_len = 61;
+	e = &ev[n++];
+	*e = ev[icmp];
+	e->hdr.icmp_type = 42;
+	e = &ev[n++];
+	*e = ev[1];
+	icmp = n - 1;
+	e->event = EVENT_NET_PACKET_ICMPV6;
+	e->hdr.protocol = IPPROTO_ICMPV6;
+	e->hdr.icmp_type = 129;
+	e->hdr.icmp_id = 362;
+	e->hdr.icmp_seq = 65535;
+	e->hdr.ip_len = 64;
+	e = &ev[n++];
+	*e = ev[icmp];
+	e->hdr.icmp_type = 1;
+	e->hdr.icmp_code = 4;
+	e->hdr.ip_len = 62;
+	/* An IPv4 event of a protocol without a printer of its own (GRE). */
+	e = &ev[n++];
+	*e = ev[0];
+	e->event = EVENT_NET_PACKET_IPV4;
+	e->hdr.protocol = 47;
+	e->hdr.ip_len = 100;
+	/* Names that must not move the columns: 15 wide characters, controls, a long ifname. */
+	e = &ev[n++];
+	*e = ev[0];
+	strcpy(e->proc.comm, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\x1b[1m");
+	e->proc.pid = 4194304;
+	strcpy(e->ifname, "veth-long-name0");
+	e = &ev[n++];
+	*e = ev[0];
+	strcpy(e->proc.comm, "\xe2\x80\xae" "abc\xff");
+	e->proc.pid = 1;
+	e->ifname[0] = 0;
+	return n;
+}
+
+static size_t format_all_text(char *dst, size_t cap, const struct pkt_event *ev, size_t n)
+{
+	size_t len = 0, i, k;
+
+	for (i = 0; i < n; i++) {
+		k = format_text(dst + len, cap - len, &ev[i]);
+		assert_true(k > 0);
+		len += k;
+	}
+	return len;
+}
+
+static void test_text_golden(void **state)
+{
+	struct pkt_event ev[GOLDEN_N + TEXT_EXTRA_N], fl[FLOW_GOLDEN_N];
+	size_t n = text_events(ev, ARRAY_SIZE(ev)), nf = flow_golden_events(fl);
+
+	(void)state;
+	check_golden("events.text", fmt_buf, format_all_text(fmt_buf, sizeof(fmt_buf), ev, n));
+	check_golden("flows.text", fmt_buf, format_all_text(fmt_buf, sizeof(fmt_buf), fl, nf));
+}
+
+/* The brief's example, with tcpdump's padding of the interface and direction columns. */
+static void test_text_example(void **state)
+{
+	static const uint8_t opt[] = {2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+				      1, 3, 3, 7};
+	static const char want[] =
+		"12:00:00.000001 nginx[1234]               lo    In  IP 127.0.0.1.80 > "
+		"127.0.0.1.40000: Flags [S.], seq 1, ack 2, win 65483, options [mss 65495,sackOK,"
+		"TS val 1 ecr 2,nop,wscale 7], length 0\n";
+	struct pkt_event e = {0};
+	char buf[1024];
+	size_t n;
+
+	(void)state;
+	e.timestamp_ns = 1764138600000001000ull;
+	e.proc = (struct pkt_process){.pid = 1234, .comm = "nginx", .hostname = "",
+				      .container_id = ""};
+	strcpy(e.ifname, "lo");
+	set_addr(&e.hdr, AF_INET, "127.0.0.1", "127.0.0.1");
+	e.hdr.protocol = IPPROTO_TCP;
+	e.hdr.ihl = 5;
+	e.hdr.ip_len = 60;
+	e.hdr.src_port = 80;
+	e.hdr.dst_port = 40000;
+	e.hdr.seq = 1;
+	e.hdr.ack = 2;
+	e.hdr.flags = TCP_FLAG_SYN | TCP_FLAG_ACK;
+	e.hdr.window = 65483;
+	set_opts(&e.hdr, opt, sizeof(opt));
+	e.packet_len = 60;
+	n = format_text(buf, sizeof(buf), &e);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(buf, want, n);
+}
+
+/* tcpdump's payload length: IPv4 total length less both headers; IPv6 payload length less the
+ * extension headers and TCP's; seq start:end with a payload; an ack only with ACK. */
+static void test_text_payload_length(void **state)
+{
+	struct pkt_event e = {0};
+	char buf[1024];
+
+	(void)state;
+	e.proc = (struct pkt_process){.pid = 1, .comm = "x", .hostname = "", .container_id = ""};
+	set_addr(&e.hdr, AF_INET, "10.0.0.1", "10.0.0.2");
+	e.hdr.protocol = IPPROTO_TCP;
+	e.hdr.ihl = 6;
+	e.hdr.ip_len = 156;
+	e.hdr.data_offset = 8;
+	e.hdr.seq = 4294967290u;
+	e.hdr.flags = TCP_FLAG_PSH;
+	e.packet_len = 156;
+	buf[format_text(buf, sizeof(buf) - 1, &e)] = 0;
+	assert_non_null(strstr(buf, "Flags [P], seq 4294967290:94, win 0, length 100\n"));
+	set_addr(&e.hdr, AF_INET6, "::1", "2001:db8::1");
+	e.hdr.ip_len = 132;
+	e.hdr.ext_len = 16;
+	e.hdr.ext_count = 2;
+	e.hdr.data_offset = 5;
+	e.hdr.flags = TCP_FLAG_ACK;
+	e.hdr.ack = 7;
+	buf[format_text(buf, sizeof(buf) - 1, &e)] = 0;
+	assert_non_null(strstr(buf, " IP6 ::1.0 > 2001:db8::1.0: Flags [.], seq 4294967290:90, ack 7,"
+				    " win 0, length 96\n"));
+	/* Headers longer than the packet claims: length 0, as no payload. */
+	e.hdr.ip_len = 10;
+	buf[format_text(buf, sizeof(buf) - 1, &e)] = 0;
+	assert_non_null(strstr(buf, "Flags [.], ack 7, win 0, length 0\n"));
+}
+
+/* Display columns (code points) before the first byte of needle's line position n. */
+static size_t display_cols(const char *s, size_t n)
+{
+	size_t cols = 0, i;
+
+	for (i = 0; i < n; i++)
+		cols += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return cols;
+}
+
+/* The interface column starts at the same display column whatever the name before it. */
+static void test_text_columns_aligned(void **state)
+{
+	struct pkt_event ev[GOLDEN_N + TEXT_EXTRA_N];
+	size_t n = text_events(ev, ARRAY_SIZE(ev)), i, len, col = 0;
+	char buf[1024];
+	const char *p;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		len = format_text(buf, sizeof(buf), &ev[i]);
+		assert_true(len > 0 && buf[len - 1] == '\n');
+		assert_null(memchr(buf, '\n', len - 1));
+		for (p = buf; p < buf + len; p++)
+			assert_true((unsigned char)*p >= 0x20 || *p == '\n');
+		/* The process column ends at "] " (the pid's bracket), then padding. */
+		p = strstr(buf, "] ");
+		assert_non_null(p);
+		while (*++p == ' ')
+			;
+		if (!col)
+			col = display_cols(buf, (size_t)(p - buf));
+		assert_int_equal(display_cols(buf, (size_t)(p - buf)), col);
+		/* Exactly as long as it says: no byte fewer fits. */
+		assert_int_equal(format_text(fmt_buf, len - 1, &ev[i]), 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2259,6 +2477,10 @@ int main(void)
 		cmocka_unit_test(test_proto_table_columns),
 		cmocka_unit_test(test_proto_fuzz),
 		cmocka_unit_test(test_fmt_names),
+		cmocka_unit_test(test_text_golden),
+		cmocka_unit_test(test_text_example),
+		cmocka_unit_test(test_text_payload_length),
+		cmocka_unit_test(test_text_columns_aligned),
 		cmocka_unit_test(test_flow_lines_bounded),
 		cmocka_unit_test(test_one_line_each),
 		cmocka_unit_test(test_json_parses_golden),

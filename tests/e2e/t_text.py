@@ -1,0 +1,228 @@
+"""The text format (-F text) against tcpdump's own line for the same packets.
+
+tcpdump captures on lo while pktrace traces the same traffic (TCP over IPv4 and IPv6 with
+payloads and options, UDP both ways, ICMP and ICMPv6 echoes from raw sockets); the capture is
+printed with `tcpdump -r FILE -nn -S -tt` (absolute sequence numbers, no names), and the part of
+each line after the time (`IP a.p > b.q: Flags [P.], seq 1:11, ack 2, win 512, options [...],
+length 10`) must be what pktrace prints after its process, interface and direction columns:
+flags, seq and ack, win, options, length (the payload, as tcpdump computes it), UDP's and ICMP's
+words. What tcpdump prints past the length (its decoding of an application protocol) is left
+out. With --once every packet is one line in both, so the two multisets must be equal; without
+it each loopback packet is a line per socket, and each of them must be one of tcpdump's.
+"""
+import collections
+import os
+import re
+import signal
+import socket
+import time
+
+from e2elib import PYTHON, Proc, capture, log, pktrace, rand_name, rand_port, run, run_pair, test
+
+TEXT_PEER = r"""
+import argparse, ctypes, os, socket, struct, sys
+
+p = argparse.ArgumentParser()
+p.add_argument("mode")
+p.add_argument("--name", required=True)
+p.add_argument("--port", type=int, default=0)
+p.add_argument("--count", type=int, default=3)
+a = p.parse_args()
+ctypes.CDLL(None, use_errno=True).prctl(15, a.name.encode(), 0, 0, 0)  # PR_SET_NAME
+print("PID", os.getpid(), flush=True)
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+
+
+if a.mode == "udp":
+    # A server and a client in one process: each datagram answered, one byte longer.
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        srv = socket.socket(fam, socket.SOCK_DGRAM)
+        srv.bind((addr, a.port))
+        cli = socket.socket(fam, socket.SOCK_DGRAM)
+        for i in range(a.count):
+            cli.sendto(b"q" * (5 + i), (addr, a.port))
+            data, peer = srv.recvfrom(2048)
+            srv.sendto(data + b"r", peer)
+            cli.recvfrom(2048)
+elif a.mode == "icmp":
+    # Echo requests from raw sockets, identifier: our pid; the kernel answers them.
+    ident = os.getpid() & 0xffff
+    for fam, addr, proto, typ in ((socket.AF_INET, "127.0.0.1", socket.IPPROTO_ICMP, 8),
+                                  (socket.AF_INET6, "::1", socket.IPPROTO_ICMPV6, 128)):
+        s = socket.socket(fam, socket.SOCK_RAW, proto)
+        s.settimeout(5)
+        for seq in range(1, a.count + 1):
+            body = b"pktrace" * seq
+            hdr = struct.pack("!BBHHH", typ, 0, 0, ident, seq)
+            if fam == socket.AF_INET:
+                hdr = struct.pack("!BBHHH", typ, 0, csum(hdr + body), ident, seq)
+            s.sendto(hdr + body, (addr, 0))
+            while True:  # the raw socket also receives the request itself
+                pkt = s.recv(4096)
+                icmp = pkt[20:] if fam == socket.AF_INET else pkt
+                if icmp[0] in (0, 129) and struct.unpack("!H", icmp[4:6])[0] == ident:
+                    break
+print("DONE", flush=True)
+"""
+
+# pktrace's text line: time, comm[pid], interface, direction, then tcpdump's part.
+TEXT_LINE = re.compile(r"^(\d\d:\d\d:\d\d\.\d{6}) (.*)\[(\d+)\] +(\S+) +(In|Out) +(.*)$")
+# The end of tcpdump's part that pktrace prints: the length (then maybe an application's).
+THROUGH_LENGTH = re.compile(r"^(.*?, length \d+)")
+
+
+def text_peer(w, mode, name, **opts):
+    path = os.path.join(w, "text_peer.py")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(TEXT_PEER)
+    cmd = [PYTHON, path, mode, "--name", name]
+    for k, v in opts.items():
+        cmd += ["--" + k, str(v)]
+    proc = Proc(cmd, name="%s(%s)" % (mode, name))
+    proc.peer_pid = int(proc.expect(r"^PID (\d+)").group(1))
+    proc.expect(r"^DONE", timeout=20)
+    assert proc.wait(10) == 0, "%s failed: %s" % (proc.name, proc.err.text())
+    return proc
+
+
+def through_length(s):
+    m = THROUGH_LENGTH.match(s)
+    return m.group(1) if m else s
+
+
+def tcpdump_lines(pcap):
+    """tcpdump's own lines for the capture, without the time and past the length."""
+    r = run(["tcpdump", "-r", pcap, "-nn", "-S", "-tt"], timeout=30)
+    out = []
+    for line in r.stdout.splitlines():
+        t, _, rest = line.partition(" ")
+        out.append(through_length(rest))
+    return out
+
+
+def pktrace_lines(path):
+    """(comm, pid, iface, direction, tcpdump's part) of each of pktrace's text lines."""
+    out, bad = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = TEXT_LINE.match(line.rstrip("\n"))
+            if not m:
+                bad.append(line)
+                continue
+            out.append((m.group(2), int(m.group(3)), m.group(4), m.group(5),
+                        through_length(m.group(6))))
+    assert not bad, "%d lines not in the text format, e.g. %r" % (len(bad), bad[:3])
+    return out
+
+
+def field_diff(a, b):
+    """The first ', '-separated field where two lines differ, for the message."""
+    fa, fb = a.split(", "), b.split(", ")
+    for x, y in zip(fa, fb):
+        if x != y:
+            return "%r != %r" % (x, y)
+    return "%d fields != %d fields" % (len(fa), len(fb))
+
+
+def compare(ours, theirs):
+    """ours: pktrace's parts; theirs: tcpdump's: the same multiset."""
+    want = collections.Counter(theirs)
+    got = collections.Counter(ours)
+    missing, extra = want - got, got - want
+    problems = []
+    for line in list(extra)[:5]:
+        near = min(want, key=lambda t: sum(x != y for x, y in zip(t, line)) + abs(
+            len(t) - len(line)), default=None)
+        problems.append("pktrace only: %s%s" % (line, "\n          closest of tcpdump's: %s (%s)"
+                                                % (near, field_diff(line, near)) if near else ""))
+    for line in list(missing)[:5]:
+        problems.append("tcpdump only (x%d): %s" % (missing[line], line))
+    assert not missing and not extra, "%d of pktrace's lines not tcpdump's, %d of tcpdump's " \
+        "missing:\n        %s" % (sum(extra.values()), sum(missing.values()),
+                                  "\n        ".join(problems))
+
+
+def traffic(w, names, tport, uport):
+    """TCP over IPv4 and IPv6 (payloads, options), UDP and ICMP echoes over both."""
+    run_pair(names["srv"], names["cli"], tport, client_opts={"rounds": 3, "size": 300})
+    run_pair(names["srv6"], names["cli6"], tport, bind="::1",
+             client_opts={"rounds": 2, "size": 1000})
+    text_peer(w, "udp", names["udp"], port=uport)
+    return text_peer(w, "icmp", names["icmp"])
+
+
+def udp_port():
+    """A free UDP port that tcpdump decodes as no application protocol."""
+    return rand_port(socket.SOCK_DGRAM, 40000, 46999)
+
+
+def text_run(w, once):
+    tport, uport = rand_port(), udp_port()
+    names = {k: rand_name("tx") for k in ("srv", "cli", "srv6", "cli6", "udp", "icmp")}
+    pcap = os.path.join(w, "lo.pcap")
+    args = ["-e", "net_packet_tcp,net_packet_udp,net_packet_icmp,net_packet_icmpv6",
+            "-s", "comm=" + ",".join(names.values())] + (["--once"] if once else [])
+    with pktrace(args, w, fmt="text") as pt:
+        # The pinger's id is its pid, known only once it runs: the capture takes every echo
+        # on lo and the ones of other pingers are dropped below.
+        with capture("lo", "tcp port %d or udp port %d or icmp or icmp6" % (tport, uport),
+                     pcap) as cap:
+            icmp = traffic(w, names, tport, uport)
+            cap.stop()
+        time.sleep(0.5)
+        pt.proc.signal(signal.SIGINT)
+        assert pt.proc.p.wait(timeout=15) == 0, "pktrace failed: %s" % pt.stderr()
+    ident = "id %d," % (icmp.peer_pid & 0xffff)
+    theirs = [l for l in tcpdump_lines(pcap) if "ICMP" not in l or ident in l]
+    ours = pktrace_lines(pt.events_path)
+    m = re.search(r"pktrace: (\d+) events written", pt.stderr())
+    assert m and int(m.group(1)) == len(ours), "summary %r, %d lines" % (
+        m and m.group(0), len(ours))
+    kinds = collections.Counter(re.split(r"[ ,]", l.split(": ", 1)[-1])[0] for l in theirs)
+    log("tcpdump: %d lines (%s); pktrace: %d lines" % (len(theirs), dict(kinds), len(ours)))
+    assert kinds["Flags"] >= 20 and kinds["UDP"] == 12 and kinds["ICMP"] == 6 and \
+        kinds["ICMP6"] == 6, "tcpdump saw too little of the traffic: %s" % dict(kinds)
+    assert all(iface == "lo" for _, _, iface, _, _ in ours), "an interface other than lo"
+    if once:
+        compare([part for *_, part in ours], theirs)
+    else:
+        compare_sides(ours, theirs)
+    return ours
+
+
+def compare_sides(ours, theirs):
+    """Without --once: every line of pktrace is one of tcpdump's, and every one of tcpdump's is
+    pktrace's once per traced socket (TCP and UDP: Out at the sender and In at the receiver;
+    an echo request: Out, and In at the raw socket, which takes every ICMP packet; a reply,
+    which the kernel sends: In only)."""
+    parts = [part for *_, part in ours]
+    compare(sorted(set(parts)), sorted(set(theirs)))
+    got = collections.Counter((part, d) for *_, d, part in ours)
+    for line in theirs:
+        reply = "echo reply" in line
+        if not reply:
+            assert got[(line, "Out")] >= 1, "no Out line for %s" % line
+        assert got[(line, "In")] >= 1, "no In line for %s" % line
+
+
+@test
+def text_vs_tcpdump_once(w):
+    """-F text --once: each packet one line whose tcpdump part is tcpdump's, exactly."""
+    ours = text_run(w, once=True)
+    dirs = collections.Counter(d for _, _, _, d, _ in ours)
+    assert dirs["Out"] and dirs["In"], "--once: the echo replies (sent by the kernel, out of " \
+        "scope) must be shown where they arrive: %s" % dict(dirs)
+
+
+@test
+def text_vs_tcpdump(w):
+    """-F text: each loopback packet a line per socket, each line's tcpdump part tcpdump's."""
+    text_run(w, once=False)
