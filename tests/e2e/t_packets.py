@@ -250,6 +250,21 @@ def who(pid, name, uid=0, tid=None, ppid=None):
             "host": socket.gethostname(), "cgroup": own_cgroup_ino(os.getpid())}
 
 
+def free_port():
+    """A port free for TCP (rand_port) and for UDP on 127.0.0.1 and ::1: a server can bind it,
+    and nothing answers a datagram sent to it (a closed port)."""
+    for _ in range(50):
+        port = rand_port()
+        try:
+            for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                with socket.socket(fam, socket.SOCK_DGRAM) as s:
+                    s.bind((addr, port))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free UDP port found")
+
+
 def scope(*names):
     return ["-s", "comm=" + ",".join(names)]
 
@@ -681,15 +696,18 @@ class Match:
         assert self.expected, "%s: nothing expected (tshark saw no packet)" % what
 
 
-def on_ports(events, ports):
-    return [e for e in events if e["src_port"] in ports or e["dst_port"] in ports]
+def on_ports(events, ports, protocol):
+    """The events of one transport protocol on these ports (an unscoped pktrace sees every
+    other test's and program's traffic too)."""
+    return [e for e in events if e["protocol"] == protocol and
+            (e["src_port"] in ports or e["dst_port"] in ports)]
 
 
 # ---------------------------------------------------------------------------------------------
 # 1. UDP: an unconnected socket talking to two peers
 
 def _udp_two_peers(w, addr, selected, tos, tclass_flowlabel=None):
-    p1, p2 = rand_port(), rand_port()
+    p1, p2 = free_port(), free_port()
     s1, s2, cn = rand_name("us1"), rand_name("us2"), rand_name("ucl")
     pcap = os.path.join(w, "lo.pcap")
     host = "[%s]" % addr if ":" in addr else addr
@@ -772,7 +790,7 @@ def udp_dns_dig(w):
     for tool in ("dnsmasq", "dig"):
         if not which(tool):
             raise Skip("%s is not installed (Debian: dnsmasq-base, bind9-dnsutils)" % tool)
-    port = rand_port()
+    port = free_port()
     pcap = os.path.join(w, "lo.pcap")
     dns = Proc(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
                 "--no-hosts", "--bind-interfaces", "--listen-address=127.0.0.1",
@@ -842,7 +860,7 @@ def udp_dns_dig(w):
         return o
 
     exp = expect_sides(udp, sel, owner)
-    Match(exp, on_ports(events, {port})).assert_exact("unscoped events of dig and dnsmasq")
+    Match(exp, on_ports(events, {port}, 17)).assert_exact("unscoped events of dig and dnsmasq")
     # command mode: only dig's side of its exchange, one process
     cmd_pkts = by_dig[(4, cmd_port)]
     exp = expect_sides(cmd_pkts, ("net_packet_udp",),
@@ -852,7 +870,7 @@ def udp_dns_dig(w):
     pids = {e["processId"] for e in cmd_events}
     assert len(pids) == 1 and 0 not in pids and dns.pid not in pids, (
         "`pktrace -- dig`: events of pids %s (dnsmasq is %d)" % (pids, dns.pid))
-    dig_side = {e["processId"] for e in on_ports(events, {cmd_port}) if
+    dig_side = {e["processId"] for e in on_ports(events, {cmd_port}, 17) if
                 (e["src_port"] if e["direction"] == "egress" else e["dst_port"]) == cmd_port}
     assert dig_side == pids, "the command's dig: pid %s under -- and %s unscoped" % (
         pids, dig_side)
@@ -889,9 +907,9 @@ def _ping(w, target, selected, six, raw=False):
     ping = which("ping")
     if not ping:
         raise Skip("ping is not installed (Debian: iputils-ping)")
-    name = rand_name("png")
-    # A copy named distinctively (its comm); run as nobody with no_new_privs its file
-    # capabilities are not granted.
+    # A copy named distinctively (its comm; not ending in 4 or 6, which iputils takes for -4 /
+    # -6); run as nobody with no_new_privs, its file capabilities are not granted.
+    name = rand_name("png") + "p"
     exe = os.path.join(w, name)
     shutil.copy(ping, exe)
     os.chmod(exe, 0o755)
@@ -949,7 +967,7 @@ def icmpv6_echo_ping_socket(w):
 # 3. ICMP port unreachable for a UDP send to a closed port
 
 def _unreachable(w, addr, six):
-    q1, q2 = rand_port(), rand_port()
+    q1, q2 = free_port(), free_port()
     name = rand_name("unr")
     icmp_ev = "net_packet_icmpv6" if six else "net_packet_icmp"
     selected = ("net_packet_udp", icmp_ev)
@@ -1001,7 +1019,7 @@ def icmpv6_port_unreachable(w):
 # 4. IPv4 and IPv6 headers of TCP packets
 
 def _tcp_ip_headers(w, addr, tos, flowlabel=None):
-    port = rand_port()
+    port = free_port()
     sn, cn = rand_name("its"), rand_name("itc")
     ev = "net_packet_ipv6" if ":" in addr else "net_packet_ipv4"
     pcap = os.path.join(w, "lo.pcap")
@@ -1056,7 +1074,7 @@ def select_udp_tcp_scope(w):
     -e net_packet_tcp with the same scope (the TCP pair only, no UDP event), and
     -e network_events scoped to pair 1 (for each datagram and side exactly one net_packet_ipv4
     and one net_packet_udp)."""
-    pu1, pu2, pt_ = rand_port(), rand_port(), rand_port()
+    pu1, pu2, pt_ = free_port(), free_port(), free_port()
     s1, c1, s2, c2 = (rand_name(x) for x in ("ss1", "sc1", "ss2", "sc2"))
     ts, tc = rand_name("sts"), rand_name("stc")
     pcap = os.path.join(w, "lo.pcap")
@@ -1132,7 +1150,7 @@ def ip_options_udp(w):
         sub = os.path.join(w, ev)
         os.mkdir(sub)
         os.chown(sub, 65534, 65534)
-        port = rand_port()
+        port = free_port()
         sn, cn = rand_name("ios"), rand_name("ioc")
         host = "[%s]" % addr if ":" in addr else addr
         sel = (ev, "net_packet_udp")
@@ -1195,7 +1213,7 @@ def udp_icmp_veth_netns(w):
     na, nb = "pkt-ua-" + tag, "pkt-ub-" + tag
     va, vb = "pua" + tag, "pub" + tag
     A, B = ("10.77.0.1", "fd00:77::a"), ("10.77.0.2", "fd00:77::b")
-    port, q1, q2 = rand_port(), rand_port(), rand_port()
+    port, q1, q2 = free_port(), free_port(), free_port()
     sn, cn, un = rand_name("vus"), rand_name("vuc"), rand_name("vun")
     pa, pb = os.path.join(w, "a.pcap"), os.path.join(w, "b.pcap")
     sel = ("net_packet_ipv4", "net_packet_ipv6", "net_packet_udp", "net_packet_icmp",
@@ -1267,7 +1285,7 @@ def icmp_unreachable_shared_port(w):
     """Two processes with UDP sockets on the same port number, 127.0.0.1:P and 127.0.0.2:P
     (the second bound last), each sends to a closed port: each port unreachable (out and in)
     belongs to the socket whose datagram it quotes, told apart by address, not the port."""
-    port, closed = rand_port(), rand_port()
+    port, closed = free_port(), free_port()
     xn, yn = rand_name("shx"), rand_name("shy")
     sel = ("net_packet_udp", "net_packet_icmp")
     pcap = os.path.join(w, "lo.pcap")
@@ -1312,7 +1330,7 @@ def icmp_unreachable_other_netns_port(w):
     na, nb = "pkt-da-" + tag, "pkt-db-" + tag
     va, vb = "pda" + tag, "pdb" + tag
     A, B = ("10.78.0.1", "fd00:78::a"), ("10.78.0.2", "fd00:78::b")
-    port, closed = rand_port(), rand_port()
+    port, closed = free_port(), free_port()
     sn, dn = rand_name("nss"), rand_name("nsd")
     sel = ("net_packet_udp", "net_packet_icmp", "net_packet_icmpv6")
     pa, pb = os.path.join(w, "a.pcap"), os.path.join(w, "b.pcap")
@@ -1372,7 +1390,7 @@ def icmp_time_exceeded(w):
     va, vr = "pta" + tag, "ptr" + tag
     A, R = ("10.79.0.1", "fd00:79::a"), ("10.79.0.2", "fd00:79::b")
     far = ("10.79.9.2", "fd00:79:9::2")  # behind R
-    port = rand_port()
+    port = free_port()
     sn = rand_name("ttl")
     sel = ("net_packet_udp", "net_packet_icmp", "net_packet_icmpv6", "net_packet_ipv4",
            "net_packet_ipv6")
