@@ -186,6 +186,19 @@ elif a.mode == "bindsend":
                 time.sleep(0.01)
         say("ERRQUEUE")
     say("DONE")
+elif a.mode == "rawsend" or a.mode == "rawrecv":
+    # A raw IPv4 socket of protocol --port bound to --addr: send --count datagrams to
+    # --target, or receive --count.
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, a.port)
+    r.settimeout(10)
+    r.bind((a.addr, 0))
+    say("BOUND")
+    for i in range(a.count):
+        if a.mode == "rawsend":
+            r.sendto((b"raw%%d-" %% i).ljust(a.size + i, b"r"), (a.target, 0))
+        else:
+            r.recv(65536)
+    say("DONE")
 elif a.mode == "tcpserver":
     l = socket.socket(fam, socket.SOCK_STREAM)
     l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -1436,3 +1449,32 @@ def icmp_time_exceeded(w):
     for p in errs:
         exp += expect(p, "ingress", sel, owners[p["family"]], va)
     Match(exp, events).assert_exact("datagrams with TTL 1 and the router's TimeExceeded")
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. An IP protocol with no decoder of its own: only its IP event
+
+@test
+def ipv4_other_protocol(w):
+    """Raw IPv4 sockets of protocol 253 (experimental): a sender bound to 127.0.0.2 sends three
+    datagrams to a receiver bound to 127.0.0.3: with -e net_packet_ipv4,net_packet_udp,
+    net_packet_icmp, one net_packet_ipv4 per packet and side (protocol "253", metadata ports
+    0), no other event."""
+    sn, rn = rand_name("rws"), rand_name("rwr")
+    sel = ("net_packet_ipv4", "net_packet_udp", "net_packet_icmp")
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "ip proto 253", pcap) as cap, \
+            pktrace(["-e", ",".join(sel)] + scope(sn, rn), w) as pt:
+        with packet_peer(w, "rawrecv", rn, addr="127.0.0.3", port=253, count=3) as rcv:
+            rcv.expect(r"^BOUND")
+            with packet_peer(w, "rawsend", sn, addr="127.0.0.2", port=253, count=3,
+                             target="127.0.0.3") as snd:
+                ok(snd)
+            ok(rcv)
+        events, _ = stop(pt)
+        pkts = read_packets(cap.stop())
+    assert len(pkts) == 3 and all(p["ipv4"]["protocol"] == "253" and p["transport"] is None
+                                  for p in pkts), "scenario: %s" % [p["layers"] for p in pkts]
+    so, ro = who(snd.peer_pid, sn), who(rcv.peer_pid, rn)
+    exp = expect_sides(pkts, sel, lambda p, d: so if d == "egress" else ro)
+    Match(exp, events).assert_exact("protocol 253 events")
