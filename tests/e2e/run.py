@@ -1104,7 +1104,7 @@ def main():
         else:
             failed += 1
         print("%s %s (%.1fs)%s" % (status, name, dt, (": " + msg) if msg else ""), flush=True)
-        if (status == "FAIL" and os.listdir(workdir)) or opts.keep:
+        if (status == "FAIL" and os.path.isdir(workdir) and os.listdir(workdir)) or opts.keep:
             print("    work directory kept: %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
