@@ -13,7 +13,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unus
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c scope.c opts.c enrich.c events.c
+LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_pcapng.c readfile.c scope.c opts.c enrich.c events.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
@@ -22,7 +22,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*
 all: pktrace
 
 pktrace: $(APP_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -lpcap -o $@
 
 $(OUTPUT):
 	mkdir -p $@
@@ -42,7 +42,7 @@ $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) | $(OUTPUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -o $@
+	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -lpcap -o $@
 
 unit: $(UNIT_TESTS)
 	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)

@@ -20,6 +20,11 @@ static const char usage[] =
 	"                         exit; as JSON with -F json\n"
 	"  -F, --format FMT       table (default) or json\n"
 	"  -o, --output FILE      write events to FILE instead of stdout\n"
+	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
+	"                         packet's process as its comment; events are printed too only\n"
+	"                         with -F or -o\n"
+	"  -r, --read FILE        print the events of a pcap or pcapng file ('-': stdin) instead of\n"
+	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
 	"                         comm=NAME[,NAME..] uid=N[,N..]; values of one key are ORed,\n"
 	"                         different keys are ANDed\n"
@@ -56,6 +61,8 @@ static const struct option long_opts[] = {
 	{ "events", required_argument, NULL, 'e' },
 	{ "format", required_argument, NULL, 'F' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "write", required_argument, NULL, 'w' },
+	{ "read", required_argument, NULL, 'r' },
 	{ "scope", required_argument, NULL, 's' },
 	{ "hold-time", required_argument, NULL, OPT_HOLD_TIME },
 	{ "hold-packets", required_argument, NULL, OPT_HOLD_PACKETS },
@@ -69,7 +76,7 @@ static const struct option long_opts[] = {
 };
 
 /* '+': stop at the first non-option so the command's own options are left alone. */
-static const char short_opts[] = "+:e:F:o:s:B:Z:hV";
+static const char short_opts[] = "+:e:F:o:s:B:Z:w:r:hV";
 
 __attribute__((format(printf, 2, 3)))
 static enum opts_result error(FILE *err, const char *fmt, ...)
@@ -161,6 +168,31 @@ static int parse_ringbuf(struct opts *o, const char *s)
 	return 0;
 }
 
+/* -w and -r: where capture files go and come from, and what they leave to -F and -o. */
+static enum opts_result parse_file_opt(struct opts *o, int c, const char *arg, FILE *err)
+{
+	if (!*arg)
+		return error(err, "-%c: empty file name ('-' for %s)", c,
+			     c == 'w' ? "standard output" : "standard input");
+	if (c == 'w')
+		o->write_path = arg;
+	else
+		o->read_path = arg;
+	return OPTS_RUN;
+}
+
+static enum opts_result check_file_opts(struct opts *o, FILE *err)
+{
+	int text_stdout = !o->output_path || !strcmp(o->output_path, "-");
+
+	if (o->write_path && !strcmp(o->write_path, "-") && o->text_given && text_stdout)
+		return error(err, "-w - writes pcapng to standard output: send the events "
+			     "elsewhere with -o FILE");
+	if (o->read_path && o->command)
+		return error(err, "-r reads a file: no command to run ('%s')", o->command[0]);
+	return OPTS_RUN;
+}
+
 /* Name the option getopt complained about: the long form when that is what was typed. */
 static const char *typed_option(char **argv, int idx, int optopt, char *buf, size_t len)
 {
@@ -204,6 +236,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return OPTS_ERROR;
 			break;
 		case 'F':
+			o->text_given = 1;
 			if (!strcmp(optarg, "table"))
 				o->format = OUTPUT_TABLE;
 			else if (!strcmp(optarg, "json"))
@@ -212,7 +245,13 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return error(err, "-F: unknown format '%s' (use table or json)",
 					     optarg);
 			break;
+		case 'w':
+		case 'r':
+			if (parse_file_opt(o, c, optarg, err) != OPTS_RUN)
+				return OPTS_ERROR;
+			break;
 		case 'o':
+			o->text_given = 1;
 			if (!*optarg)
 				return error(err, "-o: empty file name");
 			o->output_path = optarg;
@@ -299,12 +338,12 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	if (optind >= argc) {
 		if (optind > before)
 			return error(err, "no command after --");
-		return OPTS_RUN;
+		return check_file_opts(o, err);
 	}
 	/* getopt stepped over a "--" only if it advanced optind on its final call. */
 	if (optind == before)
 		return error(err, "unexpected argument '%s' (put the command after --)",
 			     argv[optind]);
 	o->command = &argv[optind];
-	return OPTS_RUN;
+	return check_file_opts(o, err);
 }

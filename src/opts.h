@@ -28,6 +28,10 @@ struct opts {
 	const char *user;           /* -Z: who pktrace runs as after loading; "root" keeps root */
 	int user_given;             /* -Z was on the command line (not the default) */
 	unsigned long long ringbuf_bytes; /* -B, rounded up to a power of two; 0: the default */
+	/* Capture files (-w, -r) */
+	const char *write_path; /* -w: pcapng of the packets ("-": stdout); NULL: none */
+	const char *read_path;  /* -r: events from a pcap or pcapng file, no BPF; NULL: live */
+	int text_given;         /* -F or -o given: with -w, events go there too */
 };
 
 #define OPTS_DEFAULT_USER "nobody"

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "output.h"
+#include "pcapng.h"
 
 /* Room kept free before formatting an event: far above the longest line (about 1.3 KiB). */
 #define OUTPUT_LOW_WATER 4096
@@ -26,6 +28,15 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->events_written = 0;
 	o->cancel = NULL;
 	o->cancel_ns = 0;
+	memset(&o->png, 0, sizeof(o->png));
+	if (format == OUTPUT_PCAPNG) {
+		struct stat st;
+
+		if (!stat("/proc/self/ns/net", &st))
+			o->png.host_netns = (uint32_t)st.st_ino;
+		/* The section header goes first even if no packet follows: an empty capture opens. */
+		o->len = format_pcapng_header(o->buf, OUTPUT_BUF_SIZE);
+	}
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
 	if (format == OUTPUT_TABLE)
@@ -47,17 +58,26 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	return 0;
 }
 
-static size_t format_one(struct output *o, const struct pkt_event *e)
+/* What one event or packet appends: formatted into dst, at most cap bytes; 0: no room. */
+struct output_item {
+	const struct pkt_event *e;
+	uint64_t events;
+	const struct pkt_bytes *b;
+};
+
+static size_t format_one(struct output *o, const struct output_item *it)
 {
 	char *dst = o->buf + o->len;
 	size_t cap = OUTPUT_BUF_SIZE - o->len;
 
+	if (o->format == OUTPUT_PCAPNG)
+		return format_pcapng_packet(dst, cap, &o->png, it->e, it->events, it->b);
 	if (o->format == OUTPUT_JSON)
-		return format_json(dst, cap, e);
-	return format_table(dst, cap, e);
+		return format_json(dst, cap, it->e);
+	return format_table(dst, cap, it->e);
 }
 
-int output_event(struct output *o, const struct pkt_event *e)
+static int output_append(struct output *o, const struct output_item *it)
 {
 	size_t n;
 	int ret;
@@ -77,19 +97,34 @@ int output_event(struct output *o, const struct pkt_event *e)
 		o->header_done = 1;
 		o->header_owed = 1;
 	}
-	n = format_one(o, e);
+	n = format_one(o, it);
 	if (!n) {
 		/* Only a huge hostname or container id gets here: retry in an empty buffer. */
 		ret = output_flush(o);
 		if (ret)
 			return ret;
-		n = format_one(o, e);
+		n = format_one(o, it);
 		if (!n)
 			return -EMSGSIZE;
 	}
 	o->len += n;
 	o->events_pending++;
 	return 0;
+}
+
+int output_event(struct output *o, const struct pkt_event *e)
+{
+	struct output_item it = {.e = e};
+
+	return output_append(o, &it);
+}
+
+int output_packet(struct output *o, const struct pkt_event *e, uint64_t events,
+		  const struct pkt_bytes *b)
+{
+	struct output_item it = {.e = e, .events = events, .b = b};
+
+	return o->format == OUTPUT_PCAPNG ? output_append(o, &it) : -EINVAL;
 }
 
 /* After a stop request the reader gets a short grace; then whatever is left is given up. */
@@ -124,12 +159,32 @@ static int wait_writable(struct output *o)
 	}
 }
 
+/* pcapng: the packet blocks wholly among the first off bytes (blocks are whole in buf). */
+static uint64_t count_packet_blocks(const char *buf, size_t off)
+{
+	uint32_t type, len;
+	uint64_t n = 0;
+	size_t at = 0;
+
+	while (off - at >= 12) {
+		memcpy(&type, buf + at, 4);
+		memcpy(&len, buf + at + 4, 4);
+		if (len < 12 || len > off - at)
+			break;
+		n += type == PCAPNG_EPB;
+		at += len;
+	}
+	return n;
+}
+
 /* A flush cut short: the whole lines among the first off bytes are events that got out. */
 static void count_lines_out(struct output *o, size_t off)
 {
 	const char *p = o->buf, *end = o->buf + off;
 	uint64_t lines = 0;
 
+	if (o->format == OUTPUT_PCAPNG)
+		p = end, lines = count_packet_blocks(o->buf, off);
 	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
 		lines++;
 		p++;
