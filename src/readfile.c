@@ -288,6 +288,127 @@ int pcapng_comment_parse(const char *text, size_t len, struct pkt_event *e, uint
 	return found;
 }
 
+/*
+ * libpcap 1.10 maps a pcapng file's first LINKTYPE_RAW (101) to DLT_RAW (12), then refuses a
+ * second interface of the same type ("an interface has a type 101 different from the type of
+ * the first interface"): pktrace's files have one interface per (device, netns). So libpcap
+ * reads through this filter, which hands blocks on whole with an IDB's 101 written as 12.
+ */
+struct idb_fix {
+	FILE *f;
+	int mode; /* 0: not started, 1: pcapng blocks, 2: bytes passed on as they are */
+	int swap;
+	uint8_t *blk;
+	size_t len, off, cap;
+};
+
+static int fix_room(struct idb_fix *x, size_t n)
+{
+	uint8_t *b;
+
+	if (n <= x->cap)
+		return 0;
+	b = realloc(x->blk, n);
+	if (!b)
+		return -1;
+	x->blk = b;
+	x->cap = n;
+	return 0;
+}
+
+/* The next block into blk (or, once anything looks wrong, the next raw bytes). */
+static void fix_fill(struct idb_fix *x)
+{
+	uint32_t type, len, bom;
+	uint16_t lt;
+
+	x->off = x->len = 0;
+	if (fix_room(x, 65536))
+		return;
+	if (x->mode == 0) {
+		x->len = fread(x->blk, 1, 4, x->f);
+		memcpy(&type, x->blk, 4);
+		x->mode = x->len == 4 && type == PCAPNG_SHB ? 1 : 2;
+		if (x->mode == 2)
+			return;
+		x->len += fread(x->blk + 4, 1, 4, x->f);
+	} else if (x->mode == 1) {
+		x->len = fread(x->blk, 1, 8, x->f);
+	}
+	if (x->mode == 2 || x->len < 8) {
+		x->len += fread(x->blk + x->len, 1, 65536 - x->len, x->f);
+		x->mode = 2;
+		return;
+	}
+	memcpy(&type, x->blk, 4);
+	memcpy(&len, x->blk + 4, 4);
+	if (type == PCAPNG_SHB) {
+		x->len += fread(x->blk + 8, 1, 4, x->f);
+		memcpy(&bom, x->blk + 8, 4);
+		x->swap = bom != PCAPNG_BOM;
+	}
+	if (x->swap)
+		type = __builtin_bswap32(type), len = __builtin_bswap32(len);
+	if (len < 12 || len > PCAPNG_BLOCK_MAX || len < x->len || fix_room(x, len)) {
+		x->mode = 2; /* libpcap says what is wrong with it */
+		return;
+	}
+	x->len += fread(x->blk + x->len, 1, len - x->len, x->f);
+	if (type == PCAPNG_IDB && x->len >= 10) {
+		memcpy(&lt, x->blk + 8, 2);
+		if ((x->swap ? __builtin_bswap16(lt) : lt) == PCAPNG_LINKTYPE_RAW) {
+			lt = DLT_RAW;
+			lt = x->swap ? __builtin_bswap16(lt) : lt;
+			memcpy(x->blk + 8, &lt, 2);
+		}
+	}
+}
+
+static ssize_t fix_read(void *cookie, char *buf, size_t size)
+{
+	struct idb_fix *x = cookie;
+	size_t done = 0, n;
+
+	while (done < size) {
+		if (x->off == x->len) {
+			fix_fill(x);
+			if (!x->len)
+				break;
+		}
+		n = x->len - x->off < size - done ? x->len - x->off : size - done;
+		memcpy(buf + done, x->blk + x->off, n);
+		x->off += n;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+static int fix_close(void *cookie)
+{
+	struct idb_fix *x = cookie;
+	int ret = fclose(x->f);
+
+	free(x->blk);
+	free(x);
+	return ret;
+}
+
+/* f behind the IDB filter; f is closed with the result (or now, on failure). */
+static FILE *idb_fix_open(FILE *f)
+{
+	cookie_io_functions_t io = {.read = fix_read, .close = fix_close};
+	struct idb_fix *x = calloc(1, sizeof(*x));
+	FILE *r = x ? fopencookie(x, "rb", io) : NULL;
+
+	if (!r) {
+		free(x);
+		fclose(f);
+		return NULL;
+	}
+	x->f = f;
+	return r;
+}
+
 static int link_supported(int dlt)
 {
 	switch (dlt) {
@@ -314,6 +435,11 @@ int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp)
 	rf->walk_fp = walk_fp;
 	memset(&rf->st, 0, sizeof(rf->st));
 	rf->err[0] = '\0';
+	pcap_fp = idb_fix_open(pcap_fp);
+	if (!pcap_fp) {
+		snprintf(rf->err, sizeof(rf->err), "out of memory");
+		return -ENOMEM;
+	}
 	p = pcap_fopen_offline_with_tstamp_precision(pcap_fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!p) {
 		snprintf(rf->err, sizeof(rf->err), "not a pcap or pcapng file libpcap can read: %s",
