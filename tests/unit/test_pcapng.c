@@ -394,8 +394,9 @@ static int read_all(const char *path, const uint8_t *data, long len, int *ret)
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	fclose(f);
 	*ret = readfile_open(&rf, path);
-	while (!*ret && (*ret = readfile_next(&rf, &r, &b)) == 1)
-		n++;
+	if (!*ret)
+		while ((*ret = readfile_next(&rf, &r, &b)) == 1)
+			n++;
 	readfile_close(&rf);
 	return n;
 }
@@ -426,10 +427,16 @@ static void test_damaged_files(void **state)
 	assert_int_equal(fread(data, 1, size, f), size);
 	fclose(f);
 	snprintf(cut, sizeof(cut), "%s.cut", path);
+	assert_int_equal(read_all(cut, data, size, &ret), 4);
+	assert_int_equal(ret, 0);
 	for (long len = 0; len < size; len++) {
 		n = read_all(cut, data, len, &ret);
 		assert_true(n < 4);
-		assert_true(ret == 0 || ret == -EIO || ret == -EINVAL);
+		if (ret != 0 && ret != -EIO && ret != -EINVAL)
+			fail_msg("cut at %ld: %d", len, ret);
+		/* A file cut inside its last packet block is truncated, and libpcap says so. */
+		if (len > size - 40)
+			assert_int_equal(ret, -EIO);
 	}
 	/* Every 4-byte word set to a hostile value in turn: never a crash, at most 4 packets. */
 	for (long off = 0; off + 4 <= size; off += 4) {
