@@ -51,7 +51,7 @@ e2e: pktrace
 	python3 tests/e2e/run.py
 
 # The README's test command: unit tests, then end-to-end tests with real traffic.
-test: pktrace $(UNIT_TESTS) $(OUTPUT)/fuzz_decode
+test: pktrace $(UNIT_TESTS) $(OUTPUT)/fuzz_decode $(OUTPUT)/fuzz_readfile
 	tests/run-all $(UNIT_TESTS)
 
 # The README's first command: a short real TCP exchange traced by pktrace.
@@ -76,10 +76,21 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 .PHONY: fuzz
-fuzz: $(OUTPUT)/fuzz_decode
-	mkdir -p $(OUTPUT)/fuzz-corpus
+fuzz: $(OUTPUT)/fuzz_decode $(OUTPUT)/fuzz_readfile
+	mkdir -p $(OUTPUT)/fuzz-corpus $(OUTPUT)/fuzz-corpus-readfile
 	$(OUTPUT)/fuzz_decode -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=4096 \
 		-artifact_prefix=$(OUTPUT)/fuzz- $(OUTPUT)/fuzz-corpus tests/fuzz/corpus
+	$(OUTPUT)/fuzz_readfile -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=8192 \
+		-artifact_prefix=$(OUTPUT)/fuzz-readfile- $(OUTPUT)/fuzz-corpus-readfile \
+		tests/fuzz/corpus_readfile
 
 $(OUTPUT)/fuzz_decode: $(FUZZ_SRCS) $(wildcard src/*.h) | $(OUTPUT)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SRCS) -o $@
+
+# -r's reader: a whole capture file per input (tests/fuzz/fuzz_readfile.c); libpcap itself is
+# not instrumented, pktrace's side of it is.
+FUZZ_READ_SRCS := tests/fuzz/fuzz_readfile.c src/readfile.c src/decode.c src/output_json.c \
+	src/output_table.c src/output_fmt.c src/output_pcapng.c src/events.c
+
+$(OUTPUT)/fuzz_readfile: $(FUZZ_READ_SRCS) $(wildcard src/*.h) | $(OUTPUT)
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_READ_SRCS) -lpcap -o $@
