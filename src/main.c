@@ -298,8 +298,9 @@ static void pcap_summary(const struct app *app)
 {
 	if (!app->pcap_on)
 		return;
-	fprintf(stderr, "pktrace:   pcapng %s: %llu packets written, %llu not written, %u "
-			"interfaces described%s\n",
+	/* Worded without "written": that line is the events' (the tests read the last one). */
+	fprintf(stderr, "pktrace:   pcapng %s: %llu packets in the file, %llu that did not get "
+			"there, %u interfaces described%s\n",
 		strcmp(app->opts.write_path, "-") ? app->opts.write_path : "to standard output",
 		(unsigned long long)app->pcap.events_written,
 		(unsigned long long)(app->packets_made - app->pcap.events_written),
