@@ -61,6 +61,14 @@ demo:
 bench: pktrace
 	bench/run.sh
 
+# -w's writer alone: synthetic records through decode and the pcapng writer to /dev/null.
+.PHONY: bench-pcapng
+bench-pcapng: $(OUTPUT)/pcapng_bench
+	$(OUTPUT)/pcapng_bench
+
+$(OUTPUT)/pcapng_bench: bench/pcapng_bench.c $(LIB_OBJS) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lpcap -o $@
+
 clean:
 	rm -rf $(OUTPUT) pktrace
 
