@@ -789,6 +789,7 @@ static int read_run(struct app *app)
 	struct readfile rf;
 	struct pkt_bytes b;
 	event_mask selected;
+	uint64_t out_of_scope = 0;
 	int ret, failed;
 
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
@@ -807,18 +808,22 @@ static int read_run(struct app *app)
 		selected = decode_packet_events(&app->ev) & app->opts.events;
 		if (!selected)
 			app->packets_unselected++;
+		else if (!scope_match(&app->opts.scope, app->ev.proc.pid, app->ev.proc.comm,
+				      app->ev.proc.uid))
+			out_of_scope++;
 		else
 			emit_packet(app, &app->ev, selected, &b);
 	}
 	outputs_flush(app);
 	fprintf(stderr, "pktrace: %llu events written from %llu packets read (%llu with no IP "
 			"header after the link header, %llu decode errors, %llu of no selected "
-			"event, %llu without pktrace's process comment)\n",
+			"event, %llu out of scope, %llu without pktrace's process comment)\n",
 		(unsigned long long)(app->text_on ? app->out.events_written
 						  : app->pcap.events_written),
 		(unsigned long long)rf.st.packets, (unsigned long long)rf.st.link_errors,
 		(unsigned long long)rf.st.decode_errors,
-		(unsigned long long)app->packets_unselected, (unsigned long long)rf.st.no_comment);
+		(unsigned long long)app->packets_unselected, (unsigned long long)out_of_scope,
+		(unsigned long long)rf.st.no_comment);
 	if (rf.walk && rf.walk->malformed)
 		fprintf(stderr, "pktrace:   malformed pcapng blocks: %llu (no interface, direction or "
 				"process from there on)\n", (unsigned long long)rf.walk->malformed);

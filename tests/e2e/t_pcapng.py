@@ -162,6 +162,9 @@ def pcapng_processes(w):
     back, err = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4"])
     assert "0 without pktrace's process comment" in err, err
     same_json(live, back)
+    # -s applies to a file's processes as it does live.
+    only, _ = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4", "-s", "comm=" + srv])
+    same_json([e for e in live if e["processName"] == srv], only)
     log("%d frames, every comment right; -r gave the same %d events" % (len(frames), len(back)))
 
 

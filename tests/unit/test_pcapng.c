@@ -18,6 +18,7 @@
 
 #include "decode.h"
 #include "events.h"
+#include "opts.h"
 #include "output.h"
 #include "pcapng.h"
 #include "readfile.h"
@@ -481,6 +482,68 @@ static void test_closed_pipe(void **state)
 	assert_int_equal(output_packet(&out, &e, 1, &b), -EINVAL);
 }
 
+static enum opts_result parse(struct opts *o, char *err, size_t cap, int argc, ...)
+{
+	char *argv[16] = {"pktrace"};
+	FILE *ef = fmemopen(err, cap, "w");
+	enum opts_result r;
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 1; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	memset(err, 0, cap);
+	r = opts_parse(o, argc, argv, stdout, ef);
+	fclose(ef);
+	return r;
+}
+
+/* -w and -r on the command line, and what they leave to -F and -o. */
+static void test_options(void **state)
+{
+	static struct opts o;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, sizeof(err), 3, "-w", "x.pcapng"), OPTS_RUN);
+	assert_string_equal(o.write_path, "x.pcapng");
+	assert_false(o.text_given);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "--write=-", "-o", "e.json"), OPTS_RUN);
+	assert_string_equal(o.write_path, "-");
+	assert_true(o.text_given);
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-w", "-", "-F", "json"), OPTS_ERROR);
+	assert_non_null(strstr(err, "-w - writes pcapng to standard output"));
+	assert_int_equal(parse(&o, err, sizeof(err), 3, "-w", ""), OPTS_ERROR);
+	assert_non_null(strstr(err, "empty file name"));
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-r", "in.pcap", "-e", "network_events"),
+			 OPTS_RUN);
+	assert_string_equal(o.read_path, "in.pcap");
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-r", "in.pcap", "--", "curl"),
+			 OPTS_ERROR);
+	assert_non_null(strstr(err, "no command"));
+	assert_int_equal(parse(&o, err, sizeof(err), 2, "-r"), OPTS_ERROR);
+	assert_non_null(strstr(err, "needs an argument"));
+}
+
+/* -s on a file's processes: as the kernel side applies it. */
+static void test_scope_match(void **state)
+{
+	struct scope s = {0};
+	char err[128];
+
+	(void)state;
+	assert_true(scope_match(&s, 1, "x", 0));
+	assert_int_equal(scope_parse(&s, "comm=curl,nginx", err, sizeof(err)), 0);
+	assert_int_equal(scope_parse(&s, "uid=33", err, sizeof(err)), 0);
+	assert_true(scope_match(&s, 7, "nginx", 33));
+	assert_false(scope_match(&s, 7, "nginx", 0));
+	assert_false(scope_match(&s, 7, "", 33));
+	assert_int_equal(scope_parse(&s, "pid=7", err, sizeof(err)), 0);
+	assert_true(scope_match(&s, 7, "curl", 33));
+	assert_false(scope_match(&s, 8, "curl", 33));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +556,8 @@ int main(void)
 		cmocka_unit_test(test_unsupported_link),
 		cmocka_unit_test(test_damaged_files),
 		cmocka_unit_test(test_closed_pipe),
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_scope_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
