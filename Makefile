@@ -13,10 +13,13 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unus
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_pcapng.c readfile.c scope.c opts.c enrich.c events.c
+LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c scope.c opts.c enrich.c events.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
+
+# Capture files: -w (pcapng) and -r (libpcap, and a pcapng block walker).
+LIB_OBJS += $(OUTPUT)/output_pcapng.o $(OUTPUT)/readfile.o
 
 .PHONY: all clean test unit e2e bench demo
 all: pktrace

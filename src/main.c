@@ -40,6 +40,7 @@ struct app {
 	struct output pcap;  /* -w: the packets as pcapng */
 	int text_on;
 	int pcap_on;
+	uint64_t packets_made; /* packets handed to the pcapng output */
 	struct hold *hold; /* packets of passive connections until a task takes them */
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	int batch;           /* records handled in this poll */
@@ -58,7 +59,6 @@ struct app {
 	uint64_t packets_unselected;          /* packet records of no selected event's kind */
 	uint64_t records_out;                 /* records whose events all went to the output */
 	uint64_t events_made;                 /* events handed to the output (flushed or not) */
-	uint64_t packets_made;                /* packets handed to the pcapng output */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -117,19 +117,6 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
-/* Only for records without a name from the kernel; ifindex is pktrace's own namespace's. */
-static const char *ifname_fallback(struct app *app, uint32_t ifindex)
-{
-	struct ifname_slot *slot = &app->ifnames[ifindex % IFNAME_CACHE];
-
-	if (slot->ifindex != ifindex || !slot->name[0]) {
-		slot->ifindex = ifindex;
-		if (!if_indextoname(ifindex, slot->name))
-			snprintf(slot->name, IF_NAMESIZE, "if%u", ifindex);
-	}
-	return slot->name;
-}
-
 /* Write one decoded packet: each selected event as text, the packet once to the pcapng file. */
 static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected,
 		       const struct pkt_bytes *b)
@@ -172,6 +159,19 @@ static void record_bytes(const struct pkt_record *rec, struct pkt_bytes *b)
 	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40)
 		b->len = 40;
 	b->netns = rec->netns;
+}
+
+/* Only for records without a name from the kernel; ifindex is pktrace's own namespace's. */
+static const char *ifname_fallback(struct app *app, uint32_t ifindex)
+{
+	struct ifname_slot *slot = &app->ifnames[ifindex % IFNAME_CACHE];
+
+	if (slot->ifindex != ifindex || !slot->name[0]) {
+		slot->ifindex = ifindex;
+		if (!if_indextoname(ifindex, slot->name))
+			snprintf(slot->name, IF_NAMESIZE, "if%u", ifindex);
+	}
+	return slot->name;
 }
 
 /* Decode, enrich and write one packet record; owner replaces the record's own when set. */
@@ -347,7 +347,6 @@ static void print_summary(struct app *app)
 		(unsigned long long)(st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST]),
 		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
-	pcap_summary(app);
 	if (hs->held)
 		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
 				"took the connection: %llu went to that process, %llu to the acceptor or "
@@ -413,6 +412,7 @@ static void print_summary(struct app *app)
 	if (st[STAT_HDR_TRUNCATED])
 		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
+	pcap_summary(app);
 }
 
 static void on_child(int sig)
@@ -864,6 +864,8 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (opts_check_files(&app.opts, stderr))
+		return 2;
 	if (app.opts.read_path)
 		return read_run(&app);
 	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);

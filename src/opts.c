@@ -20,11 +20,6 @@ static const char usage[] =
 	"                         exit; as JSON with -F json\n"
 	"  -F, --format FMT       table (default) or json\n"
 	"  -o, --output FILE      write events to FILE instead of stdout\n"
-	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
-	"                         packet's process as its comment; events are printed too only\n"
-	"                         with -F or -o\n"
-	"  -r, --read FILE        print the events of a pcap or pcapng file ('-': stdin) instead of\n"
-	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -s, --scope EXPR       which processes to trace; repeatable; keys: pid=N[,N..]\n"
 	"                         comm=NAME[,NAME..] uid=N[,N..]; values of one key are ORed,\n"
 	"                         different keys are ANDed\n"
@@ -33,6 +28,11 @@ static const char usage[] =
 	"                         listener's owner (default 2, at most 60)\n"
 	"      --hold-packets N   packets held at once at most (default 65536)\n"
 	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 32M)\n"
+	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
+	"                         packet's process as its comment; events are printed too only\n"
+	"                         with -F or -o\n"
+	"  -r, --read FILE        print the events of a pcap or pcapng file ('-': stdin) instead of\n"
+	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -B, --buffer-size KIB  kernel ring buffer size in KiB, rounded up to a power of two\n"
 	"                         (default 8192, from 64 to 1048576)\n"
 	"  -Z, --relinquish-privileges USER\n"
@@ -181,7 +181,7 @@ static enum opts_result parse_file_opt(struct opts *o, int c, const char *arg, F
 	return OPTS_RUN;
 }
 
-static enum opts_result check_file_opts(struct opts *o, FILE *err)
+enum opts_result opts_check_files(const struct opts *o, FILE *err)
 {
 	int text_stdout = !o->output_path || !strcmp(o->output_path, "-");
 
@@ -245,16 +245,11 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return error(err, "-F: unknown format '%s' (use table or json)",
 					     optarg);
 			break;
-		case 'w':
-		case 'r':
-			if (parse_file_opt(o, c, optarg, err) != OPTS_RUN)
-				return OPTS_ERROR;
-			break;
 		case 'o':
-			o->text_given = 1;
 			if (!*optarg)
 				return error(err, "-o: empty file name");
 			o->output_path = optarg;
+			o->text_given = 1;
 			break;
 		case 's':
 			if (scope_parse(&o->scope, optarg, scope_err, sizeof(scope_err)))
@@ -300,6 +295,11 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			o->hold_bytes = v;
 			break;
 		}
+		case 'w':
+		case 'r':
+			if (parse_file_opt(o, c, optarg, err) != OPTS_RUN)
+				return OPTS_ERROR;
+			break;
 		case OPT_LIST:
 			list = 1;
 			break;
@@ -338,12 +338,12 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	if (optind >= argc) {
 		if (optind > before)
 			return error(err, "no command after --");
-		return check_file_opts(o, err);
+		return OPTS_RUN;
 	}
 	/* getopt stepped over a "--" only if it advanced optind on its final call. */
 	if (optind == before)
 		return error(err, "unexpected argument '%s' (put the command after --)",
 			     argv[optind]);
 	o->command = &argv[optind];
-	return check_file_opts(o, err);
+	return OPTS_RUN;
 }

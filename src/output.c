@@ -29,6 +29,7 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->cancel = NULL;
 	o->cancel_ns = 0;
 	memset(&o->png, 0, sizeof(o->png));
+	o->packet = NULL;
 	if (format == OUTPUT_PCAPNG) {
 		struct stat st;
 
@@ -58,26 +59,20 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	return 0;
 }
 
-/* What one event or packet appends: formatted into dst, at most cap bytes; 0: no room. */
-struct output_item {
-	const struct pkt_event *e;
-	uint64_t events;
-	const struct pkt_bytes *b;
-};
-
-static size_t format_one(struct output *o, const struct output_item *it)
+static size_t format_one(struct output *o, const struct pkt_event *e)
 {
 	char *dst = o->buf + o->len;
 	size_t cap = OUTPUT_BUF_SIZE - o->len;
 
 	if (o->format == OUTPUT_PCAPNG)
-		return format_pcapng_packet(dst, cap, &o->png, it->e, it->events, it->b);
+		return o->packet ? format_pcapng_packet(dst, cap, &o->png, e, o->packet_events,
+							o->packet) : 0;
 	if (o->format == OUTPUT_JSON)
-		return format_json(dst, cap, it->e);
-	return format_table(dst, cap, it->e);
+		return format_json(dst, cap, e);
+	return format_table(dst, cap, e);
 }
 
-static int output_append(struct output *o, const struct output_item *it)
+int output_event(struct output *o, const struct pkt_event *e)
 {
 	size_t n;
 	int ret;
@@ -97,13 +92,13 @@ static int output_append(struct output *o, const struct output_item *it)
 		o->header_done = 1;
 		o->header_owed = 1;
 	}
-	n = format_one(o, it);
+	n = format_one(o, e);
 	if (!n) {
 		/* Only a huge hostname or container id gets here: retry in an empty buffer. */
 		ret = output_flush(o);
 		if (ret)
 			return ret;
-		n = format_one(o, it);
+		n = format_one(o, e);
 		if (!n)
 			return -EMSGSIZE;
 	}
@@ -112,19 +107,18 @@ static int output_append(struct output *o, const struct output_item *it)
 	return 0;
 }
 
-int output_event(struct output *o, const struct pkt_event *e)
-{
-	struct output_item it = {.e = e};
-
-	return output_append(o, &it);
-}
-
 int output_packet(struct output *o, const struct pkt_event *e, uint64_t events,
 		  const struct pkt_bytes *b)
 {
-	struct output_item it = {.e = e, .events = events, .b = b};
+	int ret;
 
-	return o->format == OUTPUT_PCAPNG ? output_append(o, &it) : -EINVAL;
+	if (o->format != OUTPUT_PCAPNG)
+		return -EINVAL;
+	o->packet = b;
+	o->packet_events = events;
+	ret = output_event(o, e);
+	o->packet = NULL;
+	return ret;
 }
 
 /* After a stop request the reader gets a short grace; then whatever is left is given up. */

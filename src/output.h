@@ -37,6 +37,16 @@ struct pcapng_ifaces {
 		char name[17];
 	} ifs[PCAPNG_IFACES_MAX];
 };
+
+/* The section header block that begins a pcapng file. */
+size_t format_pcapng_header(char *dst, size_t cap);
+/*
+ * One enhanced packet block for b (its process, the events it was, as its comment), preceded by
+ * an interface description block when (e->ifname, b->netns) is new to ifs. 0: cap too small,
+ * ifs unchanged.
+ */
+size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
+			    const struct pkt_event *e, uint64_t events, const struct pkt_bytes *b);
 #define OUTPUT_CANCEL_GRACE_NS 250000000ULL
 
 struct output {
@@ -53,6 +63,8 @@ struct output {
 	uint64_t events_pending; /* events formatted into buf since the last complete flush */
 	uint64_t events_written; /* events whose bytes all reached the file */
 	struct pcapng_ifaces png; /* OUTPUT_PCAPNG */
+	const struct pkt_bytes *packet; /* the packet output_packet() is appending */
+	uint64_t packet_events;
 	size_t len;
 	char buf[OUTPUT_BUF_SIZE];
 };
@@ -64,15 +76,6 @@ struct output {
 size_t format_json(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e);
 size_t format_table_header(char *dst, size_t cap);
-/* The section header block that begins a pcapng file. */
-size_t format_pcapng_header(char *dst, size_t cap);
-/*
- * One enhanced packet block for b (its process, the events it was, as its comment), preceded by
- * an interface description block when (e->ifname, b->netns) is new to ifs. 0: cap too small,
- * ifs unchanged.
- */
-size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
-			    const struct pkt_event *e, uint64_t events, const struct pkt_bytes *b);
 
 /*
  * Open path for writing (NULL or "-": stdout). A file is created 0600 or truncated; a symbolic
@@ -84,7 +87,10 @@ int output_open(struct output *o, const char *path, enum output_format format);
  * write error every later call returns the same error. -EMSGSIZE: the line exceeds the buffer.
  */
 int output_event(struct output *o, const struct pkt_event *e);
-/* OUTPUT_PCAPNG: append one packet, the events it was in events (an event_mask). As above. */
+/*
+ * OUTPUT_PCAPNG: append one packet, the events it was in events (an event_mask). As above;
+ * -EINVAL for a text output. A pcapng output takes packets only (output_event: -EMSGSIZE).
+ */
 int output_packet(struct output *o, const struct pkt_event *e, uint64_t events,
 		  const struct pkt_bytes *b);
 /*

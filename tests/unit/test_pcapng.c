@@ -495,6 +495,8 @@ static enum opts_result parse(struct opts *o, char *err, size_t cap, int argc, .
 	va_end(ap);
 	memset(err, 0, cap);
 	r = opts_parse(o, argc, argv, stdout, ef);
+	if (r == OPTS_RUN)
+		r = opts_check_files(o, ef);
 	fclose(ef);
 	return r;
 }
