@@ -710,7 +710,7 @@ static int output_start1(struct output *out, const char *path, enum output_forma
 				"pktrace never follows (name the file itself)\n", path);
 	else if ((err == -EACCES || err == -EPERM || err == -EROFS) && ra && !ra->keep_root)
 		fprintf(stderr, "pktrace: cannot open '%s' for writing as user '%s': %s (pktrace "
-				"opens -o FILE after giving up root: pick a place that user can write, "
+				"opens -o and -w files after giving up root: pick a place that user can write, "
 				"another user with -Z USER, or keep root with -Z root)\n",
 			path, ra->name, strerror(-err));
 	else
