@@ -46,7 +46,7 @@ size_t format_pcapng_header(char *dst, size_t cap);
  * ifs unchanged.
  */
 size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
-			    const struct pkt_event *e, uint64_t events, const struct pkt_bytes *b);
+			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b);
 #define OUTPUT_CANCEL_GRACE_NS 250000000ULL
 
 struct output {

@@ -104,8 +104,7 @@ static void put_idb(struct blk *k, const char *name, uint32_t netns, uint32_t ho
 }
 
 /* The interface index of (name, netns), describing it first when new; the last one if full. */
-static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *name,
-			 uint32_t netns)
+static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *name, uint32_t netns)
 {
 	uint32_t i = ifs->last;
 
@@ -212,7 +211,7 @@ static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
 }
 
 size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
-			    const struct pkt_event *e, uint64_t events, const struct pkt_bytes *b)
+			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b)
 {
 	struct blk k = {dst, dst + cap, 0};
 	uint32_t iface, hdr[5], flags = e->egress ? PCAPNG_EPB_OUTBOUND : PCAPNG_EPB_INBOUND;
@@ -235,7 +234,7 @@ size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 	put(&k, b->data, b->len);
 	pad4(&k, b->len);
 	put_opt(&k, PCAPNG_EPB_FLAGS, &flags, 4);
-	put_comment(&k, e, events);
+	put_comment(&k, e, mask);
 	if (!blk_end(&k, start))
 		return 0;
 	/* Only now is the new interface (if any) described in dst: remember it. */

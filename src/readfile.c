@@ -95,7 +95,7 @@ static int walk_options(struct pcapng_walk *w, size_t left, uint32_t type)
 			return -1;
 		left -= padded;
 		if (code == PCAPNG_OPT_COMMENT && type != PCAPNG_IDB) {
-			/* Several comments: kept one after another, one line apart, up to the bound. */
+			/* Several comments: one after another, a line apart, up to the bound. */
 			room = PCAPNG_COMMENT_MAX - w->comment_len;
 			if (w->comment_len && room)
 				w->comment[w->comment_len++] = '\n', room--;
@@ -120,9 +120,10 @@ static int walk_options(struct pcapng_walk *w, size_t left, uint32_t type)
 			if (code == PCAPNG_IF_NAME)
 				snprintf(w->ifs[w->n_ifaces].name, sizeof(w->ifs[0].name), "%.16s",
 					 desc);
-			else if (!strncmp(desc, PCAPNG_NETNS_PREFIX, sizeof(PCAPNG_NETNS_PREFIX) - 1))
+			else if (!strncmp(desc, PCAPNG_NETNS_PREFIX,
+					  sizeof(PCAPNG_NETNS_PREFIX) - 1))
 				w->ifs[w->n_ifaces].netns = (uint32_t)strtoul(
-					desc + sizeof(PCAPNG_NETNS_PREFIX) - 1, NULL, 10);
+				    desc + sizeof(PCAPNG_NETNS_PREFIX) - 1, NULL, 10);
 		}
 		if (skip(w, padded))
 			return -1;
@@ -450,10 +451,12 @@ int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp)
 	rf->pcap = p;
 	rf->dlt = pcap_datalink(p);
 	if (!link_supported(rf->dlt)) {
-		snprintf(rf->err, sizeof(rf->err), "link type %s (%d) is not one pktrace decodes "
+		snprintf(rf->err, sizeof(rf->err),
+			 "link type %s (%d) is not one pktrace decodes "
 			 "(raw IP, Ethernet, Linux cooked v1/v2, BSD loopback)",
 			 pcap_datalink_val_to_name(rf->dlt) ? pcap_datalink_val_to_name(rf->dlt)
-							    : "unknown", rf->dlt);
+							    : "unknown",
+			 rf->dlt);
 		return -EINVAL;
 	}
 	rf->walk = calloc(1, sizeof(*rf->walk));
@@ -603,8 +606,8 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 		if (w->epb_flags & 3)
 			e->egress = (w->epb_flags & 3) == PCAPNG_EPB_OUTBOUND;
 	}
-	if (!has_meta || !pcapng_comment_parse(w->comment, w->comment_len, e, &sk_proto,
-					       rf->host, rf->cid))
+	if (!has_meta ||
+	    !pcapng_comment_parse(w->comment, w->comment_len, e, &sk_proto, rf->host, rf->cid))
 		rf->st.no_comment++;
 	e->sk_proto = sk_proto;
 	rf->st.events++;
