@@ -150,17 +150,6 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 	return 0;
 }
 
-/* A record's bytes for a file: an IPv6 chain is left out of hdr[], so only the fixed header
- * stands for such a packet (what follows it in hdr[] is not what follows it on the wire). */
-static void record_bytes(const struct pkt_record *rec, struct pkt_bytes *b)
-{
-	b->data = rec->hdr;
-	b->len = rec->hdr_len;
-	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40)
-		b->len = 40;
-	b->netns = rec->netns;
-}
-
 /* Only for records without a name from the kernel; ifindex is pktrace's own namespace's. */
 static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 {
@@ -202,7 +191,7 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
 	enrich_process(&app->enrich, &e->proc, uts_key);
-	record_bytes(rec, &b);
+	pkt_bytes_of_record(rec, &b);
 	return emit_packet(app, e, selected, &b);
 }
 

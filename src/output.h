@@ -45,6 +45,9 @@ size_t format_pcapng_header(char *dst, size_t cap);
  * an interface description block when (e->ifname, b->netns) is new to ifs. 0: cap too small,
  * ifs unchanged.
  */
+/* The bytes of a ring-buffer record a pcapng file holds (see README: IPv6 chains). */
+struct pkt_record;
+void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b);
 size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b);
 #define OUTPUT_CANCEL_GRACE_NS 250000000ULL

@@ -9,6 +9,7 @@
 #include "events.h"
 #include "output.h"
 #include "pcapng.h"
+#include "pktrace.h"
 
 #define PKTRACE_USERAPPL "pktrace 0.1.0"
 /* Room a packet block needs besides its data and comment: header, flags, end, trailer. */
@@ -246,4 +247,15 @@ size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 	}
 	ifs->last = iface;
 	return (size_t)(k.p - dst);
+}
+
+/* An IPv6 chain is left out of hdr[], so only the fixed header stands for such a packet: what
+ * follows it in hdr[] is not what followed it on the wire. */
+void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b)
+{
+	b->data = rec->hdr;
+	b->len = rec->hdr_len;
+	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40)
+		b->len = 40;
+	b->netns = rec->netns;
 }

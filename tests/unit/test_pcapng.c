@@ -21,6 +21,7 @@
 #include "opts.h"
 #include "output.h"
 #include "pcapng.h"
+#include "pktrace.h"
 #include "readfile.h"
 
 static struct output out; /* 1 MiB buffer: not on the stack */
@@ -482,6 +483,32 @@ static void test_closed_pipe(void **state)
 	assert_int_equal(output_packet(&out, &e, 1, &b), -EINVAL);
 }
 
+/* A record's bytes: all of hdr[] but for an IPv6 chain, whose fixed header stands alone. */
+static void test_record_bytes(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_bytes b;
+
+	(void)state;
+	r.l3_proto = 4;
+	r.hdr_len = 52;
+	r.netns = 77;
+	pkt_bytes_of_record(&r, &b);
+	assert_ptr_equal(b.data, r.hdr);
+	assert_int_equal(b.len, 52);
+	assert_int_equal(b.netns, 77);
+	r.l3_proto = 6;
+	r.hdr_len = 60 + 3; /* fixed header, UDP, three types */
+	pkt_bytes_of_record(&r, &b);
+	assert_int_equal(b.len, 63);
+	r.ext_count = 3;
+	pkt_bytes_of_record(&r, &b);
+	assert_int_equal(b.len, 40);
+	r.hdr_len = 30; /* cut short: no more than it has */
+	pkt_bytes_of_record(&r, &b);
+	assert_int_equal(b.len, 30);
+}
+
 static enum opts_result parse(struct opts *o, char *err, size_t cap, int argc, ...)
 {
 	char *argv[16] = {"pktrace"};
@@ -558,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_unsupported_link),
 		cmocka_unit_test(test_damaged_files),
 		cmocka_unit_test(test_closed_pipe),
+		cmocka_unit_test(test_record_bytes),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_scope_match),
 	};
