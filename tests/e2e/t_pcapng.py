@@ -202,9 +202,14 @@ def pcapng_netns(w):
 @test
 def pcapng_stdout(w):
     """-w - writes pcapng to standard output that tshark reads from a pipe; with -F json and no
-    -o it is refused (exit 2); -r - reads a file from standard input"""
+    -o it is refused (exit 2); -w /dev/full stops with a message (exit 1); -r - reads a file
+    from standard input"""
     r = subprocess.run([PKTRACE, "-w", "-", "-F", "json"], capture_output=True, text=True)
     assert r.returncode == 2 and "-w -" in r.stderr, (r.returncode, r.stderr)
+    # A full disk stops the run at the first write (the section header), with a message.
+    r = subprocess.run([PKTRACE, "-w", "/dev/full"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot write packets to /dev/full: No space left on device" \
+        in r.stderr, (r.returncode, r.stderr)
     srv, cli, port = rand_name("psrv"), rand_name("pcli"), rand_port()
     path = os.path.join(w, "stdout.pcapng")
     with open(path, "wb") as out:
