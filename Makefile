@@ -18,11 +18,14 @@ LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
 
+# Capture files: -w (pcapng) and -r (libpcap, and a pcapng block walker).
+LIB_OBJS += $(OUTPUT)/output_pcapng.o $(OUTPUT)/readfile.o
+
 .PHONY: all clean test unit e2e bench demo
 all: pktrace
 
 pktrace: $(APP_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -o $@
+	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -lpcap -o $@
 
 $(OUTPUT):
 	mkdir -p $@
@@ -42,7 +45,7 @@ $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) | $(OUTPUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -o $@
+	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -lpcap -o $@
 
 unit: $(UNIT_TESTS)
 	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)
@@ -51,7 +54,7 @@ e2e: pktrace
 	python3 tests/e2e/run.py
 
 # The README's test command: unit tests, then end-to-end tests with real traffic.
-test: pktrace $(UNIT_TESTS) $(OUTPUT)/fuzz_decode
+test: pktrace $(UNIT_TESTS) $(OUTPUT)/fuzz_decode $(OUTPUT)/fuzz_readfile
 	tests/run-all $(UNIT_TESTS)
 
 # The README's first command: a short real TCP exchange traced by pktrace.
@@ -60,6 +63,14 @@ demo:
 
 bench: pktrace
 	scripts/as-root bench/run.sh
+
+# -w's writer alone: synthetic records through decode and the pcapng writer to /dev/null.
+.PHONY: bench-pcapng
+bench-pcapng: $(OUTPUT)/pcapng_bench
+	$(OUTPUT)/pcapng_bench
+
+$(OUTPUT)/pcapng_bench: bench/pcapng_bench.c $(LIB_OBJS) $(wildcard src/*.h)
+	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lpcap -o $@
 
 clean:
 	rm -rf $(OUTPUT) pktrace
@@ -76,10 +87,21 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 .PHONY: fuzz
-fuzz: $(OUTPUT)/fuzz_decode
-	mkdir -p $(OUTPUT)/fuzz-corpus
+fuzz: $(OUTPUT)/fuzz_decode $(OUTPUT)/fuzz_readfile
+	mkdir -p $(OUTPUT)/fuzz-corpus $(OUTPUT)/fuzz-corpus-readfile
 	$(OUTPUT)/fuzz_decode -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=4096 \
 		-artifact_prefix=$(OUTPUT)/fuzz- $(OUTPUT)/fuzz-corpus tests/fuzz/corpus
+	$(OUTPUT)/fuzz_readfile -max_total_time=$(FUZZ_TIME) -timeout=5 -max_len=8192 \
+		-artifact_prefix=$(OUTPUT)/fuzz-readfile- $(OUTPUT)/fuzz-corpus-readfile \
+		tests/fuzz/corpus_readfile
 
 $(OUTPUT)/fuzz_decode: $(FUZZ_SRCS) $(wildcard src/*.h) | $(OUTPUT)
 	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_SRCS) -o $@
+
+# -r's reader: a whole capture file per input (tests/fuzz/fuzz_readfile.c); libpcap itself is
+# not instrumented, pktrace's side of it is.
+FUZZ_READ_SRCS := tests/fuzz/fuzz_readfile.c src/readfile.c src/decode.c src/output_json.c \
+	src/output_table.c src/output_fmt.c src/output_pcapng.c src/events.c
+
+$(OUTPUT)/fuzz_readfile: $(FUZZ_READ_SRCS) $(wildcard src/*.h) | $(OUTPUT)
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_READ_SRCS) -lpcap -o $@

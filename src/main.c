@@ -28,6 +28,7 @@
 #include "hold.h"
 #include "opts.h"
 #include "output.h"
+#include "readfile.h"
 
 #define POLL_MS 100
 #define IFNAME_CACHE 64
@@ -36,7 +37,11 @@ struct app {
 	struct opts opts;
 	struct capture *capture;
 	struct enrich enrich;
-	struct output out;
+	struct output out;   /* events as text (-F, -o): unless -w is given alone */
+	struct output pcap;  /* -w: the packets as pcapng */
+	int text_on;
+	int pcap_on;
+	uint64_t packets_made; /* packets handed to the pcapng output */
 	struct hold *hold; /* packets of passive connections until a task takes them */
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	int batch;           /* records handled in this poll */
@@ -115,6 +120,45 @@ static uint64_t clock_ns(clockid_t id)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* Write one decoded packet: each selected event as text, the packet once to the pcapng file. */
+static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected,
+		       const struct pkt_bytes *b)
+{
+	int err;
+
+	for (int id = 0; app->text_on && id < EVENT__COUNT; id++) {
+		if (!(selected & EVENT_BIT(id)))
+			continue;
+		if (app->opts.count && app->events_made >= app->opts.count)
+			break;
+		e->event = id;
+		err = output_event(&app->out, e);
+		if (err) {
+			app->out_err = -err;
+			return err;
+		}
+		app->events_made++;
+	}
+	if (app->pcap_on) {
+		err = output_packet(&app->pcap, e, selected, b);
+		if (err) {
+			app->out_err = -err;
+			return err;
+		}
+		app->packets_made++;
+	}
+	/* -c: events written, or packets when -w goes alone. */
+	if (app->opts.count &&
+	    (app->text_on ? app->events_made : app->packets_made) >= app->opts.count)
+		app->count_done = 1;
+	app->records_out++;
+	if (e->hdr.l4_error)
+		app->partial_events[e->hdr.l4_error < DECODE__MAX ? e->hdr.l4_error : 0]++;
+	if (e->hdr.opts.malformed)
+		app->opts_malformed++;
+	return 0;
+}
+
 /* Only for records without a name from the kernel; ifindex is pktrace's own namespace's. */
 static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 {
@@ -144,6 +188,7 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 {
 	struct app *app = ctx;
 	struct pkt_event *e = &app->ev;
+	struct pkt_bytes b;
 	event_mask selected;
 	uint32_t ifindex;
 	uint64_t uts_key;
@@ -170,28 +215,8 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
 	enrich_process(&app->enrich, &e->proc, uts_key);
-
-	for (int id = 0; id < EVENT__COUNT; id++) {
-		if (!(selected & EVENT_BIT(id)))
-			continue;
-		if (app->opts.count && app->events_made >= app->opts.count)
-			break;
-		e->event = id;
-		err = output_event(&app->out, e);
-		if (err) {
-			app->out_err = -err;
-			return err;
-		}
-		app->events_made++;
-	}
-	if (app->opts.count && app->events_made >= app->opts.count)
-		app->count_done = 1;
-	app->records_out++;
-	if (e->hdr.l4_error)
-		app->partial_events[e->hdr.l4_error < DECODE__MAX ? e->hdr.l4_error : 0]++;
-	if (e->hdr.opts.malformed)
-		app->opts_malformed++;
-	return 0;
+	pkt_bytes_of_record(rec, &b);
+	return emit_packet(app, e, selected, &b);
 }
 
 /* Decode, enrich and write one flow record. */
@@ -214,14 +239,17 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 		return 0;
 	}
 	enrich_process(&app->enrich, &e->proc, uts_key);
-	err = output_event(&app->out, e);
-	if (err) {
-		app->out_err = -err;
-		return err;
+	/* A flow is no packet: a pcapng file has no place for it. */
+	if (app->text_on) {
+		err = output_event(&app->out, e);
+		if (err) {
+			app->out_err = -err;
+			return err;
+		}
+		app->events_made++;
 	}
 	app->records_out++;
-	app->events_made++;
-	if (app->opts.count && app->events_made >= app->opts.count)
+	if (app->opts.count && app->text_on && app->events_made >= app->opts.count)
 		app->count_done = 1;
 	return 0;
 }
@@ -282,11 +310,27 @@ static int on_record(void *ctx, const void *data, size_t size)
 	return 0;
 }
 
+/* -w: what reached the file, and what did not. */
+static void pcap_summary(const struct app *app)
+{
+	if (!app->pcap_on)
+		return;
+	/* Worded without "written": that line is the events' (the tests read the last one). */
+	fprintf(stderr, "pktrace:   pcapng %s: %llu packets in the file, %llu that did not get "
+			"there, %u interfaces described%s\n",
+		strcmp(app->opts.write_path, "-") ? app->opts.write_path : "to standard output",
+		(unsigned long long)app->pcap.events_written,
+		(unsigned long long)(app->packets_made - app->pcap.events_written),
+		app->pcap.png.n, app->pcap.png.overflow ? " (the last, 'other', stands for more)" : "");
+}
+
 static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost, records, accounted;
 	uint64_t skipped;
-	uint64_t written = app->out.events_written;
+	/* With -w alone the packets written are the events. */
+	uint64_t written = app->text_on ? app->out.events_written : app->pcap.events_written;
+	uint64_t made = app->text_on ? app->events_made : app->packets_made;
 	uint64_t bad_records = app->decode_errors[DECODE_BAD_RECORD];
 	const struct hold_stats *hs = hold__stats(app->hold);
 	int i;
@@ -303,8 +347,8 @@ static void print_summary(struct app *app)
 		    app->flows_unselected + app->packets_unselected + app->records_past_count;
 	if (records > accounted)
 		unwritten = records - accounted;
-	if (app->events_made > written)
-		unwritten += app->events_made - written;
+	if (made > written)
+		unwritten += made - written;
 	lost = st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST] + decoded_bad + bad_records + unwritten;
 	fprintf(stderr,
 		"pktrace: %llu events written, %llu packets seen (%llu out of scope, %llu "
@@ -388,6 +432,7 @@ static void print_summary(struct app *app)
 	if (st[STAT_HDR_TRUNCATED])
 		fprintf(stderr, "pktrace:   packets with headers over %d bytes: %llu\n",
 			PKT_HDR_MAX, (unsigned long long)st[STAT_HDR_TRUNCATED]);
+	pcap_summary(app);
 }
 
 static void on_child(int sig)
@@ -673,22 +718,23 @@ fail:
 }
 
 /* -o, opened as the user pktrace now runs as; one line on failure. */
-static int output_start(struct output *out, const struct opts *o, const struct run_as *ra)
+static int output_start1(struct output *out, const char *path, enum output_format format,
+			 const struct run_as *ra)
 {
-	int err = output_open(out, o->output_path, o->format);
+	int err = output_open(out, path, format);
 
 	if (!err)
 		return 0;
 	if (err == -ELOOP)
 		fprintf(stderr, "pktrace: cannot open '%s' for writing: it is a symbolic link, which "
-				"pktrace never follows (name the file itself)\n", o->output_path);
-	else if ((err == -EACCES || err == -EPERM || err == -EROFS) && !ra->keep_root)
+				"pktrace never follows (name the file itself)\n", path);
+	else if ((err == -EACCES || err == -EPERM || err == -EROFS) && ra && !ra->keep_root)
 		fprintf(stderr, "pktrace: cannot open '%s' for writing as user '%s': %s (pktrace "
-				"opens -o FILE after giving up root: pick a place that user can write, "
+				"opens -o and -w files after giving up root: pick a place that user can write, "
 				"another user with -Z USER, or keep root with -Z root)\n",
-			o->output_path, ra->name, strerror(-err));
+			path, ra->name, strerror(-err));
 	else
-		fprintf(stderr, "pktrace: cannot open '%s' for writing: %s\n", o->output_path,
+		fprintf(stderr, "pktrace: cannot open '%s' for writing: %s\n", path,
 			strerror(-err));
 	return err;
 }
@@ -719,6 +765,123 @@ static int capture_habits(struct capture_config *cfg, const struct opts *o)
 	return 0;
 }
 
+/* The text output (unless -w goes alone) and the pcapng file (-w). */
+static int output_start(struct app *app, const struct run_as *ra)
+{
+	const struct opts *o = &app->opts;
+
+	app->text_on = !o->write_path || o->text_given;
+	app->pcap_on = !!o->write_path;
+	if (app->text_on && output_start1(&app->out, o->output_path, o->format, ra))
+		return -1;
+	if (app->pcap_on && output_start1(&app->pcap, o->write_path, OUTPUT_PCAPNG, ra))
+		return -1;
+	app->out.cancel = &give_up;
+	app->pcap.cancel = &give_up;
+	return 0;
+}
+
+static void outputs_flush(struct app *app)
+{
+	int err = 0;
+
+	if (app->out_err)
+		return;
+	if (app->text_on && app->out.len)
+		err = output_flush(&app->out);
+	if (!err && app->pcap_on && app->pcap.len)
+		err = output_flush(&app->pcap);
+	if (err)
+		app->out_err = -err;
+}
+
+/* Say why an output stopped or failed to close; 1 when that is a failure of the run. */
+static int outputs_report(struct app *app)
+{
+	struct output *outs[2] = {&app->out, &app->pcap};
+	const char *paths[2] = {app->opts.output_path, app->opts.write_path};
+	int on[2] = {app->text_on, app->pcap_on}, failed = 0, err;
+
+	for (int i = 0; i < 2; i++) {
+		const char *path = paths[i] && strcmp(paths[i], "-") ? paths[i] : "standard output";
+
+		if (!on[i])
+			continue;
+		err = outs[i]->err;
+		if (err == ECANCELED) {
+			/* Asked to stop: what the reader did not take in time is counted. */
+			fprintf(stderr, "pktrace: stopped without waiting for the reader of %s, which "
+					"took nothing more within %.2f s (see 'not written' above)\n",
+				path, OUTPUT_CANCEL_GRACE_NS / 1e9);
+		} else if (err) {
+			fprintf(stderr, "pktrace: stopped: cannot write %s to %s: %s\n",
+				i ? "packets" : "events", path, strerror(err));
+			failed = 1;
+		}
+		err = output_close(outs[i]);
+		if (err && !outs[i]->err) {
+			fprintf(stderr, "pktrace: cannot write %s to %s: %s\n",
+				i ? "packets" : "events", path, strerror(-err));
+			failed = 1;
+		}
+	}
+	return failed;
+}
+
+/* -r: a capture file's events, through the printers live capture uses; no BPF, no root. */
+static int read_run(struct app *app)
+{
+	const char *path = app->opts.read_path;
+	struct readfile rf;
+	struct pkt_bytes b;
+	event_mask selected;
+	uint64_t out_of_scope = 0;
+	int ret, failed;
+
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
+	ret = readfile_open(&rf, path);
+	if (ret) {
+		fprintf(stderr, "pktrace: -r '%s': %s\n", path, rf.err);
+		readfile_close(&rf);
+		return 1;
+	}
+	if (output_start(app, NULL)) {
+		readfile_close(&rf);
+		return 1;
+	}
+	while (!app->out_err && (ret = readfile_next(&rf, &app->ev, &b)) == 1) {
+		/* The same events per packet as live: its IP event and its transport's. */
+		selected = decode_packet_events(&app->ev) & app->opts.events;
+		if (!selected)
+			app->packets_unselected++;
+		else if (!scope_match(&app->opts.scope, app->ev.proc.pid, app->ev.proc.comm,
+				      app->ev.proc.uid))
+			out_of_scope++;
+		else
+			emit_packet(app, &app->ev, selected, &b);
+	}
+	outputs_flush(app);
+	fprintf(stderr, "pktrace: %llu events written from %llu packets read (%llu with no IP "
+			"header after the link header, %llu decode errors, %llu of no selected "
+			"event, %llu out of scope, %llu without pktrace's process comment)\n",
+		(unsigned long long)(app->text_on ? app->out.events_written
+						  : app->pcap.events_written),
+		(unsigned long long)rf.st.packets, (unsigned long long)rf.st.link_errors,
+		(unsigned long long)rf.st.decode_errors,
+		(unsigned long long)app->packets_unselected, (unsigned long long)out_of_scope,
+		(unsigned long long)rf.st.no_comment);
+	if (rf.walk && rf.walk->malformed)
+		fprintf(stderr, "pktrace:   malformed pcapng blocks: %llu (no interface, direction or "
+				"process from there on)\n", (unsigned long long)rf.walk->malformed);
+	pcap_summary(app);
+	if (ret < 0)
+		fprintf(stderr, "pktrace: -r '%s': stopped after %llu packets: %s\n", path,
+			(unsigned long long)rf.st.packets, rf.err);
+	failed = outputs_report(app);
+	readfile_close(&rf);
+	return failed || ret < 0 ? 1 : 0;
+}
+
 static int exit_status(int wstatus)
 {
 	if (WIFEXITED(wstatus))
@@ -747,6 +910,10 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (opts_check_files(&app.opts, stderr))
+		return 2;
+	if (app.opts.read_path)
+		return read_run(&app);
 	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);
 	if (err)
 		return err;
@@ -806,9 +973,8 @@ int main(int argc, char **argv)
 				"/proc only): %s\n", strerror(-err));
 	app.boot_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_BOOTTIME);
 	/* Loaded and attached: nothing from here on needs root (-Z). */
-	if (privileges_drop(&run_as) || output_start(&app.out, &app.opts, &run_as))
+	if (privileges_drop(&run_as) || output_start(&app, &run_as))
 		goto early_exit;
-	app.out.cancel = &give_up;
 	if (stop_signal) {
 		/* Stopped while loading: the command never runs untraced. */
 		status = 128 + stop_signal;
@@ -850,11 +1016,7 @@ int main(int argc, char **argv)
 			if (err && !app.out_err)
 				app.out_err = -err;
 		}
-		if (!app.out_err && app.out.len) {
-			err = output_flush(&app.out);
-			if (err)
-				app.out_err = -err;
-		}
+		outputs_flush(&app);
 		if (child > 0 && waitpid(child, &wstatus, WNOHANG) == child) {
 			status = exit_status(wstatus);
 			child = 0;
@@ -873,32 +1035,10 @@ int main(int argc, char **argv)
 			if (err && !app.out_err)
 				app.out_err = -err;
 		}
-		if (!app.out_err) {
-			err = output_flush(&app.out);
-			if (err)
-				app.out_err = -err;
-		}
+		outputs_flush(&app);
 	}
 	print_summary(&app);
-	if (app.out_err == ECANCELED) {
-		/* Asked to stop: what the reader did not take in time is counted, not an error. */
-		fprintf(stderr, "pktrace: stopped without waiting for the reader of %s, which took "
-				"nothing more within %.2f s (see 'not written' above)\n",
-			app.opts.output_path ? app.opts.output_path : "standard output",
-			OUTPUT_CANCEL_GRACE_NS / 1e9);
-	} else if (app.out_err) {
-		fprintf(stderr, "pktrace: stopped: cannot write events to %s: %s\n",
-			app.opts.output_path ? app.opts.output_path : "standard output",
-			strerror(app.out_err));
-		failed = 1;
-	}
-	err = output_close(&app.out);
-	if (err && !app.out_err) {
-		fprintf(stderr, "pktrace: cannot write events to %s: %s\n",
-			app.opts.output_path ? app.opts.output_path : "standard output",
-			strerror(-err));
-		failed = 1;
-	}
+	failed = outputs_report(&app);
 	capture__destroy(app.capture);
 	enrich_close(&app.enrich);
 	hold__free(app.hold);
@@ -928,6 +1068,7 @@ early_exit_status:
 		enrich_close(&app.enrich);
 	hold__free(app.hold);
 	output_close(&app.out);
+	output_close(&app.pcap);
 	free(run_as.groups);
 	return status;
 }

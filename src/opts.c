@@ -34,6 +34,11 @@ static const char usage[] =
 	"                         listener's owner (default 2, at most 60)\n"
 	"      --hold-packets N   packets held at once at most (default 65536)\n"
 	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 32M)\n"
+	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
+	"                         packet's process as its comment; events are printed too only\n"
+	"                         with -F or -o\n"
+	"  -r, --read FILE        print the events of a pcap or pcapng file ('-': stdin) instead of\n"
+	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -B, --buffer-size KIB  kernel ring buffer size in KiB, rounded up to a power of two\n"
 	"                         (default 8192, from 64 to 1048576)\n"
 	"  -Z, --relinquish-privileges USER\n"
@@ -63,6 +68,8 @@ static const struct option long_opts[] = {
 	{ "events", required_argument, NULL, 'e' },
 	{ "format", required_argument, NULL, 'F' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "write", required_argument, NULL, 'w' },
+	{ "read", required_argument, NULL, 'r' },
 	{ "scope", required_argument, NULL, 's' },
 	{ "hold-time", required_argument, NULL, OPT_HOLD_TIME },
 	{ "hold-packets", required_argument, NULL, OPT_HOLD_PACKETS },
@@ -80,7 +87,7 @@ static const struct option long_opts[] = {
 };
 
 /* '+': stop at the first non-option so the command's own options are left alone. */
-static const char short_opts[] = "+:e:F:o:s:B:Z:i:Q:c:nhV";
+static const char short_opts[] = "+:e:F:o:s:B:Z:i:Q:c:w:r:nhV";
 
 __attribute__((format(printf, 2, 3)))
 static enum opts_result error(FILE *err, const char *fmt, ...)
@@ -172,6 +179,31 @@ static int parse_ringbuf(struct opts *o, const char *s)
 	return 0;
 }
 
+/* -w and -r: where capture files go and come from, and what they leave to -F and -o. */
+static enum opts_result parse_file_opt(struct opts *o, int c, const char *arg, FILE *err)
+{
+	if (!*arg)
+		return error(err, "-%c: empty file name ('-' for %s)", c,
+			     c == 'w' ? "standard output" : "standard input");
+	if (c == 'w')
+		o->write_path = arg;
+	else
+		o->read_path = arg;
+	return OPTS_RUN;
+}
+
+enum opts_result opts_check_files(const struct opts *o, FILE *err)
+{
+	int text_stdout = !o->output_path || !strcmp(o->output_path, "-");
+
+	if (o->write_path && !strcmp(o->write_path, "-") && o->text_given && text_stdout)
+		return error(err, "-w - writes pcapng to standard output: send the events "
+			     "elsewhere with -o FILE");
+	if (o->read_path && o->command)
+		return error(err, "-r reads a file: no command to run ('%s')", o->command[0]);
+	return OPTS_RUN;
+}
+
 /* Name the option getopt complained about: the long form when that is what was typed. */
 static const char *typed_option(char **argv, int idx, int optopt, char *buf, size_t len)
 {
@@ -216,6 +248,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return OPTS_ERROR;
 			break;
 		case 'F':
+			o->text_given = 1;
 			if (!strcmp(optarg, "table"))
 				o->format = OUTPUT_TABLE;
 			else if (!strcmp(optarg, "json"))
@@ -255,6 +288,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			if (!*optarg)
 				return error(err, "-o: empty file name");
 			o->output_path = optarg;
+			o->text_given = 1;
 			break;
 		case 's':
 			if (scope_parse(&o->scope, optarg, scope_err, sizeof(scope_err)))
@@ -300,6 +334,11 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			o->hold_bytes = v;
 			break;
 		}
+		case 'w':
+		case 'r':
+			if (parse_file_opt(o, c, optarg, err) != OPTS_RUN)
+				return OPTS_ERROR;
+			break;
 		case OPT_LIST:
 			list = 1;
 			break;

@@ -18,6 +18,10 @@ enum opts_result {
 struct opts {
 	enum output_format format;
 	const char *output_path; /* NULL: stdout */
+	/* Capture files (-w, -r) */
+	const char *write_path; /* -w: pcapng of the packets ("-": stdout); NULL: none */
+	const char *read_path;  /* -r: events from a pcap or pcapng file, no BPF; NULL: live */
+	int text_given;         /* -F or -o given: with -w, events go there too */
 	struct scope scope;
 	char **command; /* argv after "--", NULL-terminated; NULL when none */
 	event_mask events; /* selected events: EVENT_BIT(enum event_id) each; default net_packet_tcp */
@@ -44,5 +48,7 @@ struct opts {
 
 /* Parse argv into *o. Help and version go to out, errors to err. */
 enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err);
+/* -w and -r against the rest of the command line (after opts_parse): OPTS_RUN or OPTS_ERROR. */
+enum opts_result opts_check_files(const struct opts *o, FILE *err);
 
 #endif /* PKTRACE_OPTS_H */

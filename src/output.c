@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "output.h"
+#include "pcapng.h"
 
 /* Room kept free before formatting an event: far above the longest line (about 1.3 KiB). */
 #define OUTPUT_LOW_WATER 4096
@@ -26,6 +28,16 @@ int output_open(struct output *o, const char *path, enum output_format format)
 	o->events_written = 0;
 	o->cancel = NULL;
 	o->cancel_ns = 0;
+	memset(&o->png, 0, sizeof(o->png));
+	o->packet = NULL;
+	if (format == OUTPUT_PCAPNG) {
+		struct stat st;
+
+		if (!stat("/proc/self/ns/net", &st))
+			o->png.host_netns = (uint32_t)st.st_ino;
+		/* The section header goes first even if no packet follows: an empty capture opens. */
+		o->len = format_pcapng_header(o->buf, OUTPUT_BUF_SIZE);
+	}
 
 	/* localtime_r need not read TZ by itself (POSIX); do it once here, not per event. */
 	if (format == OUTPUT_TABLE || format == OUTPUT_TEXT)
@@ -52,6 +64,9 @@ static size_t format_one(struct output *o, const struct pkt_event *e)
 	char *dst = o->buf + o->len;
 	size_t cap = OUTPUT_BUF_SIZE - o->len;
 
+	if (o->format == OUTPUT_PCAPNG)
+		return o->packet ? format_pcapng_packet(dst, cap, &o->png, e, o->packet_events,
+							o->packet) : 0;
 	if (o->format == OUTPUT_JSON)
 		return format_json(dst, cap, e);
 	if (o->format == OUTPUT_TEXT)
@@ -94,6 +109,20 @@ int output_event(struct output *o, const struct pkt_event *e)
 	return 0;
 }
 
+int output_packet(struct output *o, const struct pkt_event *e, uint64_t events,
+		  const struct pkt_bytes *b)
+{
+	int ret;
+
+	if (o->format != OUTPUT_PCAPNG)
+		return -EINVAL;
+	o->packet = b;
+	o->packet_events = events;
+	ret = output_event(o, e);
+	o->packet = NULL;
+	return ret;
+}
+
 /* After a stop request the reader gets a short grace; then whatever is left is given up. */
 static int cancel_due(struct output *o)
 {
@@ -126,12 +155,32 @@ static int wait_writable(struct output *o)
 	}
 }
 
+/* pcapng: the packet blocks wholly among the first off bytes (blocks are whole in buf). */
+static uint64_t count_packet_blocks(const char *buf, size_t off)
+{
+	uint32_t type, len;
+	uint64_t n = 0;
+	size_t at = 0;
+
+	while (off - at >= 12) {
+		memcpy(&type, buf + at, 4);
+		memcpy(&len, buf + at + 4, 4);
+		if (len < 12 || len > off - at)
+			break;
+		n += type == PCAPNG_EPB;
+		at += len;
+	}
+	return n;
+}
+
 /* A flush cut short: the whole lines among the first off bytes are events that got out. */
 static void count_lines_out(struct output *o, size_t off)
 {
 	const char *p = o->buf, *end = o->buf + off;
 	uint64_t lines = 0;
 
+	if (o->format == OUTPUT_PCAPNG)
+		p = end, lines = count_packet_blocks(o->buf, off);
 	while (p < end && (p = memchr(p, '\n', (size_t)(end - p)))) {
 		lines++;
 		p++;

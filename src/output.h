@@ -13,9 +13,44 @@ enum output_format {
 	OUTPUT_TABLE = 0,
 	OUTPUT_JSON,
 	OUTPUT_TEXT, /* tcpdump's line with the process in front */
+	OUTPUT_PCAPNG, /* -w: packets, not events (output_packet) */
 };
 
 #define OUTPUT_BUF_SIZE (1 << 20)
+/* Interface description blocks a pcapng file gets; the last one stands for all the others. */
+#define PCAPNG_IFACES_MAX 256
+
+/* A packet's bytes as a file holds them (from the IP header on) and its network namespace. */
+struct pkt_bytes {
+	const uint8_t *data;
+	uint32_t len;
+	uint32_t netns; /* inode; 0: unknown (a file read back without it) */
+};
+
+/* The interfaces a pcapng file has described so far: (name, netns) pairs, by index. */
+struct pcapng_ifaces {
+	uint32_t host_netns; /* pktrace's own: its interfaces get no description */
+	uint32_t n;
+	uint32_t last; /* index of the last match: packets come in runs */
+	uint64_t overflow; /* packets written against the catch-all last interface */
+	struct {
+		uint32_t netns;
+		char name[17];
+	} ifs[PCAPNG_IFACES_MAX];
+};
+
+/* The section header block that begins a pcapng file. */
+size_t format_pcapng_header(char *dst, size_t cap);
+/*
+ * One enhanced packet block for b (its process, the events it was, as its comment), preceded by
+ * an interface description block when (e->ifname, b->netns) is new to ifs. 0: cap too small,
+ * ifs unchanged.
+ */
+/* The bytes of a ring-buffer record a pcapng file holds (see README: IPv6 chains). */
+struct pkt_record;
+void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b);
+size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
+			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b);
 #define OUTPUT_CANCEL_GRACE_NS 250000000ULL
 
 struct output {
@@ -31,6 +66,9 @@ struct output {
 	int err; /* first write error (positive errno), sticky; len then counts bytes still owed */
 	uint64_t events_pending; /* events formatted into buf since the last complete flush */
 	uint64_t events_written; /* events whose bytes all reached the file */
+	struct pcapng_ifaces png; /* OUTPUT_PCAPNG */
+	const struct pkt_bytes *packet; /* the packet output_packet() is appending */
+	uint64_t packet_events;
 	size_t len;
 	char buf[OUTPUT_BUF_SIZE];
 };
@@ -54,6 +92,12 @@ int output_open(struct output *o, const char *path, enum output_format format);
  * write error every later call returns the same error. -EMSGSIZE: the line exceeds the buffer.
  */
 int output_event(struct output *o, const struct pkt_event *e);
+/*
+ * OUTPUT_PCAPNG: append one packet, the events it was in events (an event_mask). As above;
+ * -EINVAL for a text output. A pcapng output takes packets only (output_event: -EMSGSIZE).
+ */
+int output_packet(struct output *o, const struct pkt_event *e, uint64_t events,
+		  const struct pkt_bytes *b);
 /*
  * Write out everything buffered. Return 0 or -errno (EPIPE, ENOSPC, ...); -ECANCELED when a
  * cancel was asked for and the reader took nothing for the grace period (or it ran out). A

@@ -155,3 +155,20 @@ int scope_parse(struct scope *s, const char *expr, char *err, size_t errlen)
 	*s = tmp;
 	return 0;
 }
+
+int scope_match(const struct scope *s, uint32_t pid, const char *comm, uint32_t uid)
+{
+	int i, hit;
+
+	for (i = 0, hit = !s->n_pids; i < s->n_pids && !hit; i++)
+		hit = s->pids[i] == pid;
+	if (!hit)
+		return 0;
+	for (i = 0, hit = !s->n_comms; i < s->n_comms && !hit; i++)
+		hit = !strncmp(s->comms[i], comm, SCOPE_COMM_LEN);
+	if (!hit)
+		return 0;
+	for (i = 0, hit = !s->n_uids; i < s->n_uids && !hit; i++)
+		hit = s->uids[i] == uid;
+	return hit;
+}

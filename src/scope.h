@@ -24,5 +24,7 @@ struct scope {
  * Return 0, or -EINVAL with a one-line reason in err.
  */
 int scope_parse(struct scope *s, const char *expr, char *err, size_t errlen);
+/* Whether a process is in scope, as the kernel side decides it (-r applies -s with it). */
+int scope_match(const struct scope *s, uint32_t pid, const char *comm, uint32_t uid);
 
 #endif /* PKTRACE_SCOPE_H */

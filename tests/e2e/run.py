@@ -991,6 +991,7 @@ def ringbuf_loss_counted(w):
 # Tests kept in modules of their own register themselves with @test when imported.
 import t_attribution  # noqa: E402,F401
 import t_uring  # noqa: E402,F401
+import t_pcapng  # noqa: E402,F401
 import t_servers  # noqa: E402,F401
 import t_privileges  # noqa: E402,F401
 import t_hardening  # noqa: E402,F401

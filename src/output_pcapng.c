@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * pcapng printer (-w): blocks built in the output buffer, no allocation. Written by hand since
+ * libpcap 1.10 writes pcap only (pcap_dump_open has no pcapng form).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "events.h"
+#include "output.h"
+#include "pcapng.h"
+#include "pktrace.h"
+
+#define PKTRACE_USERAPPL "pktrace 0.1.0"
+/* Room a packet block needs besides its data and comment: header, flags, end, trailer. */
+#define EPB_FIXED (28 + 8 + 4 + 4 + 4)
+
+/* A little cursor: appends that do not fit set ovf and do nothing. */
+struct blk {
+	char *p;
+	char *end;
+	int ovf;
+};
+
+static void put(struct blk *k, const void *s, size_t n)
+{
+	if (k->ovf || (size_t)(k->end - k->p) < n) {
+		k->ovf = 1;
+		return;
+	}
+	memcpy(k->p, s, n);
+	k->p += n;
+}
+
+static void put32(struct blk *k, uint32_t v)
+{
+	put(k, &v, 4);
+}
+
+static void pad4(struct blk *k, size_t n)
+{
+	static const char zero[4];
+
+	put(k, zero, (4 - (n & 3)) & 3);
+}
+
+/* An option: code, length, value padded to 4 bytes. */
+static void put_opt(struct blk *k, uint16_t code, const void *v, size_t n)
+{
+	uint16_t h[2] = {code, (uint16_t)n};
+
+	put(k, h, 4);
+	put(k, v, n);
+	pad4(k, n);
+}
+
+/* Close a block begun at start: its length in the header and the trailer. */
+static size_t blk_end(struct blk *k, char *start)
+{
+	uint32_t len;
+
+	put32(k, 0); /* opt_endofopt */
+	len = (uint32_t)(k->p - start) + 4;
+	put32(k, len);
+	if (k->ovf)
+		return 0;
+	memcpy(start + 4, &len, 4);
+	return len;
+}
+
+size_t format_pcapng_header(char *dst, size_t cap)
+{
+	struct blk k = {dst, dst + cap, 0};
+	int64_t section_len = -1;
+	uint16_t version[2] = {1, 0};
+
+	put32(&k, PCAPNG_SHB);
+	put32(&k, 0);
+	put32(&k, PCAPNG_BOM);
+	put(&k, version, 4);
+	put(&k, &section_len, 8);
+	put_opt(&k, PCAPNG_SHB_USERAPPL, PKTRACE_USERAPPL, sizeof(PKTRACE_USERAPPL) - 1);
+	return blk_end(&k, dst);
+}
+
+static void put_idb(struct blk *k, const char *name, uint32_t netns, uint32_t host_netns)
+{
+	char *start = k->p, desc[64];
+	uint16_t linktype[2] = {PCAPNG_LINKTYPE_RAW, 0};
+	uint8_t tsresol = 9;
+	int n;
+
+	put32(k, PCAPNG_IDB);
+	put32(k, 0);
+	put(k, linktype, 4);
+	put32(k, 0); /* snaplen: none */
+	if (name[0])
+		put_opt(k, PCAPNG_IF_NAME, name, strlen(name));
+	if (netns && netns != host_netns) {
+		n = snprintf(desc, sizeof(desc), PCAPNG_NETNS_PREFIX "%u", netns);
+		put_opt(k, PCAPNG_IF_DESCRIPTION, desc, (size_t)n);
+	}
+	put_opt(k, PCAPNG_IF_TSRESOL, &tsresol, 1);
+	blk_end(k, start);
+}
+
+/* The interface index of (name, netns), describing it first when new; the last one if full. */
+static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *name, uint32_t netns)
+{
+	uint32_t i = ifs->last;
+
+	if (i < ifs->n && ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+		return i;
+	for (i = 0; i < ifs->n; i++)
+		if (ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+			return i;
+	if (ifs->n == PCAPNG_IFACES_MAX) {
+		ifs->overflow++;
+		return PCAPNG_IFACES_MAX - 1;
+	}
+	if (ifs->n == PCAPNG_IFACES_MAX - 1) {
+		ifs->overflow++;
+		put_idb(k, "other", 0, 0); /* every pair past the table's room */
+		return ifs->n;
+	}
+	put_idb(k, name, netns, ifs->host_netns);
+	return ifs->n;
+}
+
+/* Escape a value: printable ASCII but backslash as is, every other byte as \xHH. */
+static void put_escaped(struct blk *k, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	char esc[4] = {'\\', 'x'};
+
+	for (; *u; u++) {
+		if (*u >= 0x20 && *u < 0x7f && *u != '\\') {
+			put(k, u, 1);
+		} else if (*u == '\\') {
+			put(k, "\\\\", 2);
+		} else {
+			esc[2] = hex[*u >> 4];
+			esc[3] = hex[*u & 0xf];
+			put(k, esc, 4);
+		}
+	}
+}
+
+/* "key: v\n"; digits written back to front (snprintf would be most of a packet's cost). */
+static void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
+{
+	char buf[24], *t = buf + sizeof(buf);
+
+	*--t = '\n';
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	put(k, key, klen);
+	put(k, ": ", 2);
+	put(k, t, (size_t)(buf + sizeof(buf) - t));
+}
+
+#define PUT_U64(k, key, v) put_line_u64((k), key, sizeof(key) - 1, (v))
+
+static void put_line_str(struct blk *k, const char *key, const char *v)
+{
+	put(k, key, strlen(key));
+	put(k, ": ", 2);
+	put_escaped(k, v);
+	put(k, "\n", 1);
+}
+
+static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
+{
+	const struct pkt_process *p = &e->proc;
+	char *start = k->p + 4;
+	uint16_t h[2] = {PCAPNG_OPT_COMMENT, 0};
+	size_t n;
+
+	put(k, h, 4);
+	PUT_U64(k, PCAPNG_KEY_PID, p->pid);
+	PUT_U64(k, PCAPNG_KEY_TID, p->tid);
+	PUT_U64(k, PCAPNG_KEY_PPID, p->ppid);
+	PUT_U64(k, PCAPNG_KEY_UID, p->uid);
+	put_line_str(k, PCAPNG_KEY_COMM, p->comm);
+	put_line_str(k, PCAPNG_KEY_CONTAINER, p->container_id ? p->container_id : "");
+	put_line_str(k, PCAPNG_KEY_HOST, p->hostname ? p->hostname : "");
+	PUT_U64(k, PCAPNG_KEY_CGROUP, p->cgroup_id);
+	PUT_U64(k, PCAPNG_KEY_SOCK, e->sk_proto);
+	put(k, PCAPNG_KEY_EVENTS ": ", sizeof(PCAPNG_KEY_EVENTS ": ") - 1);
+	for (int id = 0, first = 1; id < EVENT__COUNT; id++) {
+		if (!(mask & EVENT_BIT(id)))
+			continue;
+		if (!first)
+			put(k, ",", 1);
+		put(k, events[id].name, strlen(events[id].name));
+		first = 0;
+	}
+	if (k->ovf)
+		return;
+	/* No final newline: tshark shows the comment as it is. */
+	n = (size_t)(k->p - start);
+	if (n > 0xffff) {
+		k->ovf = 1;
+		return;
+	}
+	h[1] = (uint16_t)n;
+	memcpy(start - 4, h, 4);
+	pad4(k, n);
+}
+
+size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
+			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b)
+{
+	struct blk k = {dst, dst + cap, 0};
+	uint32_t iface, hdr[5], flags = e->egress ? PCAPNG_EPB_OUTBOUND : PCAPNG_EPB_INBOUND;
+	uint32_t n_before = ifs->n;
+	char *start;
+
+	if (cap < EPB_FIXED + b->len)
+		return 0;
+	iface = iface_of(ifs, &k, e->ifname, b->netns);
+	start = k.p;
+	hdr[0] = PCAPNG_EPB;
+	hdr[1] = 0;
+	hdr[2] = iface;
+	hdr[3] = (uint32_t)(e->timestamp_ns >> 32);
+	hdr[4] = (uint32_t)e->timestamp_ns;
+	put(&k, hdr, sizeof(hdr));
+	put32(&k, b->len);
+	/* The original length: the IP packet as the kernel held it, never below what is kept. */
+	put32(&k, e->packet_len > b->len ? e->packet_len : b->len);
+	put(&k, b->data, b->len);
+	pad4(&k, b->len);
+	put_opt(&k, PCAPNG_EPB_FLAGS, &flags, 4);
+	put_comment(&k, e, mask);
+	if (!blk_end(&k, start))
+		return 0;
+	/* Only now is the new interface (if any) described in dst: remember it. */
+	if (iface == n_before && n_before < PCAPNG_IFACES_MAX) {
+		snprintf(ifs->ifs[iface].name, sizeof(ifs->ifs[iface].name), "%s",
+			 iface == PCAPNG_IFACES_MAX - 1 ? "other" : e->ifname);
+		ifs->ifs[iface].netns = iface == PCAPNG_IFACES_MAX - 1 ? 0 : b->netns;
+		ifs->n++;
+	}
+	ifs->last = iface;
+	return (size_t)(k.p - dst);
+}
+
+/* An IPv6 chain is left out of hdr[], so only the fixed header stands for such a packet: what
+ * follows it in hdr[] is not what followed it on the wire. */
+void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b)
+{
+	b->data = rec->hdr;
+	b->len = rec->hdr_len;
+	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40)
+		b->len = 40;
+	b->netns = rec->netns;
+}

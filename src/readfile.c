@@ -1,0 +1,627 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* -r: libpcap reads the packets; a bounded pcapng walker beside it reads what libpcap hides. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pcapng.h"
+#include "readfile.h"
+
+/* Link types libpcap may report besides its DLT_ names (LINKTYPE_ values it maps). */
+#ifndef DLT_IPV4
+#define DLT_IPV4 228
+#endif
+#ifndef DLT_IPV6
+#define DLT_IPV6 229
+#endif
+#ifndef DLT_LINUX_SLL2
+#define DLT_LINUX_SLL2 276
+#endif
+#define SLL_OUTGOING 4 /* PACKET_OUTGOING */
+
+static uint32_t w32(const struct pcapng_walk *w, uint32_t v)
+{
+	return w->swap ? __builtin_bswap32(v) : v;
+}
+
+static uint16_t w16(const struct pcapng_walk *w, uint16_t v)
+{
+	return w->swap ? __builtin_bswap16(v) : v;
+}
+
+static int rd(struct pcapng_walk *w, void *dst, size_t n)
+{
+	return fread(dst, 1, n, w->f) == n ? 0 : -1;
+}
+
+/* Step over n bytes: by seeking where the stream can, else by reading. */
+static int skip(struct pcapng_walk *w, size_t n)
+{
+	char scratch[4096];
+	size_t k;
+
+	if (n && fseeko(w->f, (off_t)n, SEEK_CUR) == 0)
+		return 0;
+	while (n) {
+		k = n < sizeof(scratch) ? n : sizeof(scratch);
+		if (rd(w, scratch, k))
+			return -1;
+		n -= k;
+	}
+	return 0;
+}
+
+static void walk_fail(struct pcapng_walk *w)
+{
+	w->active = 0;
+	w->malformed++;
+}
+
+void pcapng_walk_init(struct pcapng_walk *w, FILE *f)
+{
+	uint32_t type;
+
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+	if (!f || fread(&type, 1, 4, f) != 4)
+		return;
+	/* The block type reads the same in either byte order; the BOM inside tells the order. */
+	if (type == PCAPNG_SHB && fseeko(f, 0, SEEK_SET) == 0)
+		w->active = 1;
+}
+
+/* The options of a block: `left` bytes up to the trailer. Keeps flags, comments, names. */
+static int walk_options(struct pcapng_walk *w, size_t left, uint32_t type)
+{
+	uint16_t h[2], code, len;
+	size_t padded, room;
+	char desc[64];
+
+	while (left >= 4) {
+		if (rd(w, h, 4))
+			return -1;
+		left -= 4;
+		code = w16(w, h[0]);
+		len = w16(w, h[1]);
+		padded = ((size_t)len + 3) & ~(size_t)3;
+		if (code == PCAPNG_OPT_END)
+			break;
+		if (padded > left)
+			return -1;
+		left -= padded;
+		if (code == PCAPNG_OPT_COMMENT && type != PCAPNG_IDB) {
+			/* Several comments: one after another, a line apart, up to the bound. */
+			room = PCAPNG_COMMENT_MAX - w->comment_len;
+			if (w->comment_len && room)
+				w->comment[w->comment_len++] = '\n', room--;
+			if (len <= room) {
+				if (rd(w, w->comment + w->comment_len, len))
+					return -1;
+				w->comment_len += len;
+				padded -= len;
+			}
+		} else if (code == PCAPNG_EPB_FLAGS && type != PCAPNG_IDB && len == 4) {
+			if (rd(w, &w->epb_flags, 4))
+				return -1;
+			w->epb_flags = w32(w, w->epb_flags);
+			padded -= 4;
+		} else if (type == PCAPNG_IDB && w->n_ifaces < PCAPNG_READ_IFACES &&
+			   (code == PCAPNG_IF_NAME || code == PCAPNG_IF_DESCRIPTION) &&
+			   len < sizeof(desc)) {
+			if (rd(w, desc, len))
+				return -1;
+			desc[len] = '\0';
+			padded -= len;
+			if (code == PCAPNG_IF_NAME)
+				snprintf(w->ifs[w->n_ifaces].name, sizeof(w->ifs[0].name), "%.16s",
+					 desc);
+			else if (!strncmp(desc, PCAPNG_NETNS_PREFIX,
+					  sizeof(PCAPNG_NETNS_PREFIX) - 1))
+				w->ifs[w->n_ifaces].netns = (uint32_t)strtoul(
+				    desc + sizeof(PCAPNG_NETNS_PREFIX) - 1, NULL, 10);
+		}
+		if (skip(w, padded))
+			return -1;
+	}
+	return skip(w, left);
+}
+
+/* One block whose type and length are read: its body up to the trailer. 1: a packet block. */
+static int walk_body(struct pcapng_walk *w, uint32_t type, size_t body)
+{
+	uint32_t f[5], bom;
+	size_t fixed, data;
+
+	w->comment_len = 0;
+	w->epb_flags = 0;
+	w->iface = 0;
+	switch (type) {
+	case PCAPNG_SHB:
+		if (body < 16 || rd(w, &bom, 4))
+			return -1;
+		if (bom != PCAPNG_BOM && bom != __builtin_bswap32(PCAPNG_BOM))
+			return -1;
+		w->swap = bom != PCAPNG_BOM;
+		w->n_ifaces = 0; /* a new section: interfaces are numbered again */
+		return skip(w, body - 4) ? -1 : 0;
+	case PCAPNG_IDB:
+		if (body < 8 || skip(w, 8))
+			return -1;
+		if (w->n_ifaces < PCAPNG_READ_IFACES)
+			memset(&w->ifs[w->n_ifaces], 0, sizeof(w->ifs[0]));
+		if (walk_options(w, body - 8, type))
+			return -1;
+		if (w->n_ifaces < PCAPNG_READ_IFACES)
+			w->n_ifaces++;
+		return 0;
+	case PCAPNG_EPB:
+	case PCAPNG_OPB:
+		fixed = 20;
+		if (body < fixed || rd(w, f, fixed))
+			return -1;
+		w->iface = type == PCAPNG_EPB ? w32(w, f[0]) : w16(w, (uint16_t)f[0]);
+		data = ((size_t)w32(w, f[3]) + 3) & ~(size_t)3;
+		if (data > body - fixed || skip(w, data))
+			return -1;
+		return walk_options(w, body - fixed - data, type) ? -1 : 1;
+	case PCAPNG_SPB:
+		return skip(w, body) ? -1 : 1;
+	default:
+		return skip(w, body) ? -1 : 0;
+	}
+}
+
+int pcapng_walk_next(struct pcapng_walk *w)
+{
+	uint32_t h[2], len, trailer;
+	int ret;
+
+	while (w->active) {
+		if (fread(h, 1, 8, w->f) != 8) {
+			w->active = 0;
+			return 0;
+		}
+		if (h[0] == PCAPNG_SHB) {
+			/* The length's order is the new section's, told by the BOM that follows. */
+			uint32_t bom;
+
+			if (rd(w, &bom, 4))
+				break;
+			w->swap = bom != PCAPNG_BOM;
+			if (fseeko(w->f, -4, SEEK_CUR))
+				break;
+		}
+		len = w32(w, h[1]);
+		if (len < 12 || len % 4 || len > PCAPNG_BLOCK_MAX)
+			break;
+		ret = walk_body(w, w32(w, h[0]), len - 12);
+		if (ret < 0 || rd(w, &trailer, 4) || w32(w, trailer) != len)
+			break;
+		if (ret == 1)
+			return 1;
+	}
+	if (w->active)
+		walk_fail(w);
+	return w->active ? 0 : (w->malformed ? -1 : 0);
+}
+
+/* Undo the writer's escapes (\\ and \xHH) of src[0..n) into dst (cap bytes, NUL-terminated). */
+static void unescape(char *dst, size_t cap, const char *src, size_t n)
+{
+	size_t o = 0, i = 0;
+	unsigned int v;
+
+	while (i < n && o + 1 < cap) {
+		if (src[i] == '\\' && i + 1 < n && src[i + 1] == '\\') {
+			dst[o++] = '\\';
+			i += 2;
+		} else if (src[i] == '\\' && i + 3 < n && src[i + 1] == 'x' &&
+			   sscanf(src + i + 2, "%2x", &v) == 1 && v) {
+			dst[o++] = (char)v;
+			i += 4;
+		} else {
+			dst[o++] = src[i++];
+		}
+	}
+	dst[o] = '\0';
+}
+
+static uint64_t num(const char *s, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	return v;
+}
+
+int pcapng_comment_parse(const char *text, size_t len, struct pkt_event *e, uint8_t *sk_proto,
+			 char *host, char *cid)
+{
+	const char *p = text, *end = text + len, *nl, *colon, *v;
+	struct pkt_process *pr = &e->proc;
+	int found = 0;
+	size_t klen, vlen;
+
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (!colon || colon + 1 >= nl || colon[1] != ' ') {
+			if (colon && colon + 1 == nl)
+				v = nl; /* "key:" with nothing after it */
+			else
+				continue;
+		} else {
+			v = colon + 2;
+		}
+		klen = (size_t)(colon - p);
+		vlen = (size_t)(nl - v);
+#define KEY(k) (klen == sizeof(k) - 1 && !memcmp(p, k, klen) && ++found)
+		if (KEY(PCAPNG_KEY_PID))
+			pr->pid = (uint32_t)num(v, vlen);
+		else if (KEY(PCAPNG_KEY_TID))
+			pr->tid = (uint32_t)num(v, vlen);
+		else if (KEY(PCAPNG_KEY_PPID))
+			pr->ppid = (uint32_t)num(v, vlen);
+		else if (KEY(PCAPNG_KEY_UID))
+			pr->uid = (uint32_t)num(v, vlen);
+		else if (KEY(PCAPNG_KEY_CGROUP))
+			pr->cgroup_id = num(v, vlen);
+		else if (KEY(PCAPNG_KEY_SOCK))
+			*sk_proto = (uint8_t)num(v, vlen);
+		else if (KEY(PCAPNG_KEY_COMM))
+			unescape(pr->comm, sizeof(pr->comm), v, vlen);
+		else if (KEY(PCAPNG_KEY_HOST))
+			unescape(host, 256, v, vlen), pr->hostname = host;
+		else if (KEY(PCAPNG_KEY_CONTAINER))
+			unescape(cid, 256, v, vlen), pr->container_id = cid;
+#undef KEY
+		if (nl == end)
+			break;
+	}
+	return found;
+}
+
+/*
+ * libpcap 1.10 maps a pcapng file's first LINKTYPE_RAW (101) to DLT_RAW (12), then refuses a
+ * second interface of the same type ("an interface has a type 101 different from the type of
+ * the first interface"): pktrace's files have one interface per (device, netns). So libpcap
+ * reads through this filter, which hands blocks on whole with an IDB's 101 written as 12.
+ */
+struct idb_fix {
+	FILE *f;
+	int mode; /* 0: not started, 1: pcapng blocks, 2: bytes passed on as they are */
+	int swap;
+	uint8_t *blk;
+	size_t len, off, cap;
+};
+
+static int fix_room(struct idb_fix *x, size_t n)
+{
+	uint8_t *b;
+
+	if (n <= x->cap)
+		return 0;
+	b = realloc(x->blk, n);
+	if (!b)
+		return -1;
+	x->blk = b;
+	x->cap = n;
+	return 0;
+}
+
+/* The next block into blk (or, once anything looks wrong, the next raw bytes). */
+static void fix_fill(struct idb_fix *x)
+{
+	uint32_t type, len, bom;
+	uint16_t lt;
+
+	x->off = x->len = 0;
+	if (fix_room(x, 65536))
+		return;
+	if (x->mode == 0) {
+		x->len = fread(x->blk, 1, 4, x->f);
+		memcpy(&type, x->blk, 4);
+		x->mode = x->len == 4 && type == PCAPNG_SHB ? 1 : 2;
+		if (x->mode == 2)
+			return;
+		x->len += fread(x->blk + 4, 1, 4, x->f);
+	} else if (x->mode == 1) {
+		x->len = fread(x->blk, 1, 8, x->f);
+	}
+	if (x->mode == 2 || x->len < 8) {
+		x->len += fread(x->blk + x->len, 1, 65536 - x->len, x->f);
+		x->mode = 2;
+		return;
+	}
+	memcpy(&type, x->blk, 4);
+	memcpy(&len, x->blk + 4, 4);
+	if (type == PCAPNG_SHB) {
+		x->len += fread(x->blk + 8, 1, 4, x->f);
+		memcpy(&bom, x->blk + 8, 4);
+		x->swap = bom != PCAPNG_BOM;
+	}
+	if (x->swap)
+		type = __builtin_bswap32(type), len = __builtin_bswap32(len);
+	if (len < 12 || len > PCAPNG_BLOCK_MAX || len < x->len || fix_room(x, len)) {
+		x->mode = 2; /* libpcap says what is wrong with it */
+		return;
+	}
+	x->len += fread(x->blk + x->len, 1, len - x->len, x->f);
+	if (type == PCAPNG_IDB && x->len >= 10) {
+		memcpy(&lt, x->blk + 8, 2);
+		if ((x->swap ? __builtin_bswap16(lt) : lt) == PCAPNG_LINKTYPE_RAW) {
+			lt = DLT_RAW;
+			lt = x->swap ? __builtin_bswap16(lt) : lt;
+			memcpy(x->blk + 8, &lt, 2);
+		}
+	}
+}
+
+static ssize_t fix_read(void *cookie, char *buf, size_t size)
+{
+	struct idb_fix *x = cookie;
+	size_t done = 0, n;
+
+	while (done < size) {
+		if (x->off == x->len) {
+			fix_fill(x);
+			if (!x->len)
+				break;
+		}
+		n = x->len - x->off < size - done ? x->len - x->off : size - done;
+		memcpy(buf + done, x->blk + x->off, n);
+		x->off += n;
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+static int fix_close(void *cookie)
+{
+	struct idb_fix *x = cookie;
+	int ret = fclose(x->f);
+
+	free(x->blk);
+	free(x);
+	return ret;
+}
+
+/* f behind the IDB filter; f is closed with the result (or now, on failure). */
+static FILE *idb_fix_open(FILE *f)
+{
+	cookie_io_functions_t io = {.read = fix_read, .close = fix_close};
+	struct idb_fix *x = calloc(1, sizeof(*x));
+	FILE *r = x ? fopencookie(x, "rb", io) : NULL;
+
+	if (!r) {
+		free(x);
+		fclose(f);
+		return NULL;
+	}
+	x->f = f;
+	return r;
+}
+
+static int link_supported(int dlt)
+{
+	switch (dlt) {
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+	case DLT_EN10MB:
+	case DLT_LINUX_SLL:
+	case DLT_LINUX_SLL2:
+	case DLT_NULL:
+	case DLT_LOOP:
+		return 1;
+	}
+	return 0;
+}
+
+int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p;
+
+	rf->pcap = NULL;
+	rf->walk = NULL;
+	rf->walk_fp = walk_fp;
+	memset(&rf->st, 0, sizeof(rf->st));
+	rf->err[0] = '\0';
+	pcap_fp = idb_fix_open(pcap_fp);
+	if (!pcap_fp) {
+		snprintf(rf->err, sizeof(rf->err), "out of memory");
+		return -ENOMEM;
+	}
+	p = pcap_fopen_offline_with_tstamp_precision(pcap_fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p) {
+		snprintf(rf->err, sizeof(rf->err), "not a pcap or pcapng file libpcap can read: %s",
+			 errbuf);
+		fclose(pcap_fp);
+		return -EINVAL;
+	}
+	rf->pcap = p;
+	rf->dlt = pcap_datalink(p);
+	if (!link_supported(rf->dlt)) {
+		snprintf(rf->err, sizeof(rf->err),
+			 "link type %s (%d) is not one pktrace decodes "
+			 "(raw IP, Ethernet, Linux cooked v1/v2, BSD loopback)",
+			 pcap_datalink_val_to_name(rf->dlt) ? pcap_datalink_val_to_name(rf->dlt)
+							    : "unknown",
+			 rf->dlt);
+		return -EINVAL;
+	}
+	rf->walk = calloc(1, sizeof(*rf->walk));
+	if (!rf->walk) {
+		snprintf(rf->err, sizeof(rf->err), "out of memory");
+		return -ENOMEM;
+	}
+	pcapng_walk_init(rf->walk, walk_fp);
+	return 0;
+}
+
+/* A second stream of the same file for the walker; stdin from a pipe is spooled first. */
+int readfile_open(struct readfile *rf, const char *path)
+{
+	char proc[64];
+	FILE *a = NULL, *b = NULL;
+	int fd = -1, err;
+
+	memset(rf, 0, sizeof(*rf));
+	if (strcmp(path, "-")) {
+		a = fopen(path, "rb");
+		b = a ? fopen(path, "rb") : NULL;
+	} else {
+		a = tmpfile();
+		if (a) {
+			char buf[65536];
+			size_t n;
+
+			while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+				if (fwrite(buf, 1, n, a) != n)
+					break;
+			if (ferror(stdin) || fflush(a) || fseeko(a, 0, SEEK_SET))
+				fclose(a), a = NULL, errno = errno ? errno : EIO;
+		}
+		if (a) {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fileno(a));
+			fd = open(proc, O_RDONLY | O_CLOEXEC);
+			b = fd >= 0 ? fdopen(fd, "rb") : NULL;
+			if (!b && fd >= 0)
+				close(fd);
+		}
+	}
+	if (!a || !b) {
+		err = errno ? errno : EIO;
+		snprintf(rf->err, sizeof(rf->err), "cannot open: %s", strerror(err));
+		if (a)
+			fclose(a);
+		return -err;
+	}
+	rf->own_walk_fp = 1;
+	err = readfile_fopen(rf, a, b);
+	if (err && !rf->pcap && b)
+		fclose(b), rf->walk_fp = NULL, rf->own_walk_fp = 0;
+	return err;
+}
+
+/* Where the IP header starts in a frame of the file's link type; -1: not IP, or too short. */
+static int link_strip(const struct readfile *rf, const uint8_t *d, size_t n, int *egress)
+{
+	size_t off, i;
+	uint16_t type;
+
+	switch (rf->dlt) {
+	case DLT_RAW:
+	case DLT_IPV4:
+	case DLT_IPV6:
+		return 0;
+	case DLT_NULL:
+	case DLT_LOOP:
+		/* The address family's number varies by system; the IP version nibble tells. */
+		return n >= 4 ? 4 : -1;
+	case DLT_LINUX_SLL:
+		if (n < 16)
+			return -1;
+		*egress = (d[0] << 8 | d[1]) == SLL_OUTGOING;
+		type = (uint16_t)(d[14] << 8 | d[15]);
+		return type == 0x0800 || type == 0x86dd ? 16 : -1;
+	case DLT_LINUX_SLL2:
+		if (n < 20)
+			return -1;
+		*egress = d[10] == SLL_OUTGOING;
+		type = (uint16_t)(d[0] << 8 | d[1]);
+		return type == 0x0800 || type == 0x86dd ? 20 : -1;
+	case DLT_EN10MB:
+		off = 12;
+		/* Up to two VLAN tags (802.1Q, 802.1ad) before the type. */
+		for (i = 0; i < 3; i++) {
+			if (n < off + 2)
+				return -1;
+			type = (uint16_t)(d[off] << 8 | d[off + 1]);
+			if (type != 0x8100 && type != 0x88a8)
+				break;
+			off += 4;
+		}
+		return type == 0x0800 || type == 0x86dd ? (int)off + 2 : -1;
+	}
+	return -1;
+}
+
+int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
+{
+	struct pcap_pkthdr *ph;
+	const u_char *d;
+	struct pcapng_walk *w = rf->walk;
+	int ret, off, egress, has_meta;
+	uint8_t sk_proto;
+
+	for (;;) {
+		ret = pcap_next_ex(rf->pcap, &ph, &d);
+		if (ret == PCAP_ERROR_BREAK)
+			return 0;
+		if (ret != 1) {
+			snprintf(rf->err, sizeof(rf->err), "%s", pcap_geterr(rf->pcap));
+			return -EIO;
+		}
+		rf->st.packets++;
+		has_meta = pcapng_walk_next(w) == 1;
+		egress = 0;
+		off = link_strip(rf, d, ph->caplen, &egress);
+		if (off < 0) {
+			rf->st.link_errors++;
+			continue;
+		}
+		if (decode_headers(d + off, ph->caplen - (size_t)off, &e->hdr) < 0) {
+			rf->st.decode_errors++;
+			continue;
+		}
+		break;
+	}
+	memset(&e->proc, 0, sizeof(e->proc));
+	e->proc.hostname = "";
+	e->proc.container_id = "";
+	e->event = EVENT_NET_PACKET_TCP;
+	e->timestamp_ns = (uint64_t)ph->ts.tv_sec * 1000000000ULL + (uint64_t)ph->ts.tv_usec;
+	e->packet_len = ph->len > (bpf_u_int32)off ? ph->len - (uint32_t)off : 0;
+	e->ifname[0] = '\0';
+	e->egress = egress;
+	sk_proto = e->hdr.protocol;
+	b->data = d + off;
+	b->len = ph->caplen - (uint32_t)off;
+	b->netns = 0;
+	if (has_meta) {
+		if (w->iface < w->n_ifaces) {
+			snprintf(e->ifname, sizeof(e->ifname), "%s", w->ifs[w->iface].name);
+			b->netns = w->ifs[w->iface].netns;
+		}
+		if (w->epb_flags & 3)
+			e->egress = (w->epb_flags & 3) == PCAPNG_EPB_OUTBOUND;
+	}
+	if (!has_meta ||
+	    !pcapng_comment_parse(w->comment, w->comment_len, e, &sk_proto, rf->host, rf->cid))
+		rf->st.no_comment++;
+	e->sk_proto = sk_proto;
+	rf->st.events++;
+	return 1;
+}
+
+void readfile_close(struct readfile *rf)
+{
+	if (rf->pcap)
+		pcap_close(rf->pcap);
+	if (rf->own_walk_fp && rf->walk_fp)
+		fclose(rf->walk_fp);
+	free(rf->walk);
+	rf->pcap = NULL;
+	rf->walk = NULL;
+	rf->walk_fp = NULL;
+}

@@ -1,0 +1,302 @@
+"""pcapng output (-w) and reading captures back (-r), against tshark, capinfos and tcpdump.
+
+- every file pktrace writes opens in tshark with nothing on stderr, and capinfos counts as many
+  packets as pktrace wrote events (one per packet with -e net_packet_tcp);
+- every packet's comment names the process whose socket it is: a server and a client of our own
+  and curl against a python http.server, each by its port and direction;
+- a file read back with -r gives the live run's JSON, field for field (README: what a file
+  cannot hold; none of it is in these events);
+- one interface description block per (interface, network namespace): lo of a namespace of its
+  own is a second interface with "netns N" as its description;
+- tcpdump's own pcap reads back with empty process fields; broken files are an error, exit 1.
+"""
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import time
+
+from e2elib import (PKTRACE, PYTHON, Proc, capture, log, netns, pktrace, rand_name, rand_port,
+                    read_pcap, run, run_pair, test)
+
+HTTPD = r"""
+import ctypes, http.server, sys
+ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)  # PR_SET_NAME
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), H)
+print("LISTENING", flush=True)
+s.serve_forever()
+"""
+
+COMMENT_KEYS = ("pid", "tid", "ppid", "uid", "comm", "container_id", "hostname", "cgroup_id",
+                "sk_proto", "events")
+
+
+def tshark_clean(path):
+    """tshark reads the whole file with no warning or error; returns its frames' fields."""
+    fields = ["frame.number", "frame.interface_name", "frame.interface_description",
+              "frame.packet_flags_direction", "frame.len", "frame.cap_len", "tcp.srcport",
+              "tcp.dstport", "frame.comment"]
+    cmd = ["tshark", "-n", "-r", path, "-T", "fields", "-E", "separator=\t"]
+    for f in fields:
+        cmd += ["-e", f]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    err = [l for l in r.stderr.splitlines() if not l.startswith("Running as user")]
+    assert r.returncode == 0 and not err, "tshark -r %s: exit %d, stderr: %s" % (
+        path, r.returncode, "\n".join(err))
+    frames = []
+    for line in r.stdout.splitlines():
+        f = dict(zip(fields, line.split("\t")))
+        f["comment"] = parse_comment(f.get("frame.comment", ""))
+        frames.append(f)
+    return frames
+
+
+def parse_comment(text):
+    """tshark prints the comment's newlines as \\n."""
+    d = {}
+    for line in text.split("\\n"):
+        k, sep, v = line.partition(": ")
+        if sep:
+            d[k] = v
+    return d
+
+
+def capinfos_count(path):
+    r = run(["capinfos", "-c", "-M", path], timeout=30)
+    m = re.search(r"Number of packets:\s+(\d+)", r.stdout)
+    assert m, "capinfos printed no packet count: %s" % r.stdout
+    return int(m.group(1))
+
+
+def read_back(path, extra=(), expect_rc=0):
+    r = subprocess.run([PKTRACE, "-r", path, "-F", "json"] + list(extra), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == expect_rc, "pktrace -r %s: exit %d (wanted %d): %s" % (
+        path, r.returncode, expect_rc, r.stderr)
+    return [json.loads(l) for l in r.stdout.splitlines() if l.strip()], r.stderr
+
+
+def key(ev):
+    a = {x["name"]: x["value"] for x in ev["args"]}["metadata"]
+    return (ev["timestamp"], ev["eventName"], a["src_port"], a["dst_port"], a["direction"])
+
+
+def same_json(live, back):
+    live = sorted(live, key=key)
+    back = sorted(back, key=key)
+    assert len(live) == len(back), "live run: %d events, read back: %d" % (len(live), len(back))
+    diffs = [(a, b) for a, b in zip(live, back) if a != b]
+    assert not diffs, "%d of %d events differ read back; first:\n      live %s\n      back %s" % (
+        len(diffs), len(live), json.dumps(diffs[0][0]), json.dumps(diffs[0][1]))
+
+
+@test
+def pcapng_processes(w):
+    """-w with -F json -o: tshark opens the file cleanly, capinfos counts every event's packet,
+    each comment names its process (own server and client, curl against http.server), and -r
+    gives back the live JSON"""
+    srv, cli, web = rand_name("wsrv"), rand_name("wcli"), rand_name("wweb")
+    port, web_port = rand_port(), rand_port()
+    # curl under a name of its own, so that nobody else's curl on this host is in scope.
+    curl_name = rand_name("curl")
+    curl_bin = os.path.join(w, curl_name)
+    shutil.copy2("/usr/bin/curl", curl_bin)
+    path = os.path.join(w, "live.pcapng")
+    json_path = os.path.join(w, "live.jsonl")
+    args = ["-w", path, "-o", json_path, "-e", "net_packet_tcp,net_packet_ipv4",
+            "-s", "comm=%s,%s,%s,%s" % (srv, cli, web, curl_name)]
+    with pktrace(args, w, fmt="json") as pt:
+        httpd = Proc([PYTHON, "-c", HTTPD, web, str(web_port)], name="httpd")
+        httpd.expect(r"^LISTENING")
+        s, c = run_pair(srv, cli, port)
+        curl = Proc([curl_bin, "-s", "-o", "/dev/null", "http://127.0.0.1:%d/" % web_port],
+                    name="curl")
+        assert curl.wait(20) == 0, "curl failed: %s" % curl.err.text()
+        time.sleep(0.5)
+        pt.proc.signal(2)
+        assert pt.proc.wait(15) == 0, "pktrace failed: %s" % pt.stderr()
+        httpd.close()
+    with open(json_path) as f:
+        live = [json.loads(l) for l in f if l.strip()]
+    tcp = [e for e in live if e["eventName"] == "net_packet_tcp"]
+    log("live: %d events, %d TCP packets; %s" % (len(live), len(tcp), " | ".join(
+        l for l in pt.stderr().splitlines() if "pcapng" in l)))
+    assert tcp, "no events at all"
+    frames = tshark_clean(path)
+    assert capinfos_count(path) == len(frames) == len(tcp), (
+        "capinfos %d packets, tshark %d frames, %d TCP packet events" % (
+            capinfos_count(path), len(frames), len(tcp)))
+    m = re.search(r"pcapng .*: (\d+) packets in the file, 0 that did not", pt.stderr())
+    assert m and int(m.group(1)) == len(tcp), "summary: %s" % pt.stderr()
+
+    # Who owns each local port: our server, our client, the web server and curl.
+    owners = {port: (srv, s["pid"]), c["port"]: (cli, c["pid"]), web_port: (web, httpd.pid)}
+    seen = set()
+    for f in frames:
+        cm = f["comment"]
+        assert tuple(cm) == COMMENT_KEYS, "frame %s: comment keys %s" % (
+            f["frame.number"], list(cm))
+        out = f["frame.packet_flags_direction"] == "0x00000002"
+        assert f["frame.packet_flags_direction"] in ("0x00000001", "0x00000002"), f
+        sport, dport = int(f["tcp.srcport"]), int(f["tcp.dstport"])
+        local, remote = (sport, dport) if out else (dport, sport)
+        want = owners.get(local)
+        if want is None:
+            assert remote == web_port, "frame %s: local port %d of no process of ours" % (
+                f["frame.number"], local)
+            want = (curl_name, curl.pid)
+        got = (cm["comm"], int(cm["pid"]))
+        assert got == want, "frame %s (%s %d > %d): comment names %s, wanted %s" % (
+            f["frame.number"], "out" if out else "in", sport, dport, got, want)
+        assert f["frame.interface_name"] == "lo" and not f["frame.interface_description"], f
+        assert int(f["frame.len"]) >= int(f["frame.cap_len"]), f
+        assert cm["events"] == "net_packet_tcp,net_packet_ipv4", cm
+        seen.add(want[0])
+    assert seen == {srv, cli, web, curl_name}, "processes seen in comments: %s" % seen
+
+    back, err = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4"])
+    assert "0 without pktrace's process comment" in err, err
+    same_json(live, back)
+    # -s applies to a file's processes as it does live.
+    only, _ = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4", "-s", "comm=" + srv])
+    same_json([e for e in live if e["processName"] == srv], only)
+    log("%d frames, every comment right; -r gave the same %d events" % (len(frames), len(back)))
+
+
+@test
+def pcapng_netns(w):
+    """One IDB per (interface, namespace): lo here and lo of another namespace (described as
+    'netns N'); tshark and -r (which works around libpcap 1.10's second-IDB check) read both"""
+    ns = "pkpng%s" % rand_name("")[-4:]
+    port_host, port_ns = rand_port(), rand_port()
+    path = os.path.join(w, "ns.pcapng")
+    with netns(ns):
+        inode = os.stat("/run/netns/%s" % ns).st_ino
+        names = [rand_name("nsrv"), rand_name("ncli"), rand_name("hsrv"), rand_name("hcli")]
+        with pktrace(["-w", path, "-s", "comm=" + ",".join(names)], w, fmt=None) as pt:
+            run_pair(names[0], names[1], port_ns, ns=ns)
+            run_pair(names[2], names[3], port_host)
+            pt.proc.signal(2)
+            assert pt.proc.wait(15) == 0, "pktrace failed: %s" % pt.stderr()
+    frames = tshark_clean(path)
+    descs = {}
+    for f in frames:
+        descs.setdefault(f["frame.interface_description"], set()).add(f["frame.comment"] and
+                                                                        f["comment"]["comm"])
+    assert set(descs) == {"", "netns %d" % inode}, "interface descriptions: %s" % descs
+    assert descs["netns %d" % inode] == {names[0], names[1]}, descs
+    assert descs[""] == {names[2], names[3]}, descs
+    r = run(["tshark", "-r", path, "-T", "fields", "-e", "frame.interface_id"], timeout=30)
+    assert set(r.stdout.split()) == {"0", "1"}, "interface ids: %s" % set(r.stdout.split())
+    back, err = read_back(path)
+    assert len(back) == len(frames), "-r: %d events of %d frames: %s" % (
+        len(back), len(frames), err)
+    assert {e["processName"] for e in back} == set(names), err
+
+
+@test
+def pcapng_stdout(w):
+    """-w - writes pcapng to standard output that tshark reads from a pipe; with -F json and no
+    -o it is refused (exit 2); -w /dev/full stops with a message (exit 1); -r - reads a file
+    from standard input"""
+    r = subprocess.run([PKTRACE, "-w", "-", "-F", "json"], capture_output=True, text=True)
+    assert r.returncode == 2 and "-w -" in r.stderr, (r.returncode, r.stderr)
+    # A full disk stops the run at the first write (the section header), with a message.
+    r = subprocess.run([PKTRACE, "-w", "/dev/full"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot write packets to /dev/full: No space left on device" \
+        in r.stderr, (r.returncode, r.stderr)
+    srv, cli, port = rand_name("psrv"), rand_name("pcli"), rand_port()
+    path = os.path.join(w, "stdout.pcapng")
+    with open(path, "wb") as out:
+        pt = Proc([PKTRACE, "-w", "-", "-s", "comm=%s,%s" % (srv, cli)], stdout=out,
+                  name="pktrace")
+        try:
+            pt.expect_err(r"pktrace: ready", timeout=30)
+            run_pair(srv, cli, port)
+            time.sleep(0.3)
+            pt.signal(2)
+            assert pt.wait(15) == 0, pt.err.text()
+        finally:
+            pt.close()
+    frames = tshark_clean(path)
+    assert frames and capinfos_count(path) == len(frames)
+    with open(path, "rb") as f:
+        r = subprocess.run([PKTRACE, "-r", "-", "-F", "json"], stdin=f, capture_output=True,
+                           text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    back = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(back) == len(frames) and {e["processName"] for e in back} == {srv, cli}, r.stderr
+
+
+@test
+def pcapng_read_tcpdump(w):
+    """A pcap tcpdump wrote (Ethernet on lo, and Linux cooked on 'any') reads back with -r: one
+    event per TCP packet, the fields tshark shows, empty process fields"""
+    srv, cli, port = rand_name("tsrv"), rand_name("tcli"), rand_port()
+    lo_path, any_path = os.path.join(w, "lo.pcap"), os.path.join(w, "any.pcap")
+    with capture("lo", "tcp port %d" % port, lo_path) as cap_lo, \
+            capture("any", "tcp port %d" % port, any_path) as cap_any:
+        run_pair(srv, cli, port)
+        cap_lo.stop()
+        cap_any.stop()
+    for path in (lo_path, any_path):
+        pkts = read_pcap(path)
+        back, err = read_back(path)
+        assert len(back) == len(pkts) > 0, "%s: %d events for %d packets: %s" % (
+            path, len(back), len(pkts), err)
+        assert "%d without pktrace's process comment" % len(pkts) in err, err
+        for e, p in zip(back, pkts):
+            a = {x["name"]: x["value"] for x in e["args"]}
+            m, t = a["metadata"], a["proto_tcp"]
+            assert (m["src_port"], m["dst_port"], t["seq"], t["ack"], t["checksum"]) == (
+                p["src_port"], p["dst_port"], p["seq"], p["ack"], p["checksum"]), (e, p)
+            assert m["packet_len"] == p["packet_len"], (m, p)
+            assert (e["processId"], e["processName"], e["hostName"]) == (0, "", ""), e
+        if path == any_path:
+            # The cooked header's packet type (4: outgoing) is the direction.
+            r = run(["tshark", "-r", path, "-T", "fields", "-e", "sll.pkttype"], timeout=30)
+            want = ["egress" if t == "4" else "ingress" for t in r.stdout.split()]
+            dirs = [({x["name"]: x["value"] for x in e["args"]})["metadata"]["direction"]
+                    for e in back]
+            assert dirs == want, "cooked capture directions: %s, tshark: %s" % (dirs, want)
+        log("%s: %d packets read back" % (os.path.basename(path), len(back)))
+
+
+@test
+def pcapng_malformed(w):
+    """A file that is not a capture, one cut short and one with a broken block: a clear error,
+    a count of what was read, exit 1, never a crash"""
+    srv, cli, port = rand_name("msrv"), rand_name("mcli"), rand_port()
+    path = os.path.join(w, "m.pcapng")
+    with pktrace(["-w", path, "-s", "comm=%s,%s" % (srv, cli)], w, fmt=None) as pt:
+        run_pair(srv, cli, port)
+        pt.proc.signal(2)
+        assert pt.proc.wait(15) == 0, pt.stderr()
+    with open(path, "rb") as f:
+        data = f.read()
+    n = len(tshark_clean(path))
+    # The fourth block (SHB, IDB, two packets): its length set far past the file's end.
+    off = 0
+    for _ in range(3):
+        off += struct.unpack_from("<I", data, off + 4)[0]
+    broken = data[:off + 4] + struct.pack("<I", 0x00fffff0) + data[off + 8:]
+    cases = {"text": b"hello, not a capture\n" * 4, "cut": data[:len(data) - 7],
+             "broken": broken}
+    for name, blob in cases.items():
+        p = os.path.join(w, name)
+        with open(p, "wb") as f:
+            f.write(blob)
+        r = subprocess.run([PKTRACE, "-r", p], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, "%s: exit %d: %s" % (name, r.returncode, r.stderr)
+        assert re.search(r"pktrace: -r '.*': ", r.stderr), "%s: %s" % (name, r.stderr)
+        if name == "broken":
+            assert "stopped after 1 packets" in r.stderr, r.stderr
+        if name == "cut":
+            assert "stopped after %d packets" % (n - 1) in r.stderr, r.stderr
+            assert "%d events written from %d packets" % (n - 1, n - 1) in r.stderr, r.stderr
+        log("%s: %s" % (name, r.stderr.strip().splitlines()[-1]))
