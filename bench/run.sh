@@ -32,10 +32,10 @@ RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-flows-scoped pktrace-allevents-scoped
-	pktrace-table-all pktrace-nomatch floor)
-PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all
-	pktrace-nomatch)
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-pcapng-scoped pktrace-flows-scoped
+	pktrace-allevents-scoped pktrace-table-all pktrace-nomatch floor)
+PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-pcapng-scoped pktrace-flows-scoped
+	pktrace-allevents-scoped pktrace-table-all pktrace-nomatch)
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
 FLOWS_CFG=pktrace-flows-scoped
@@ -47,6 +47,8 @@ declare -A CMD=(
 	[baseline]=""
 	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
 	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
+	# -w against tcpdump -w: the same packets to a pcapng file, with the process in each.
+	[pktrace-pcapng-scoped]="./pktrace -w /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-flows-scoped]="./pktrace -e flows -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-allevents-scoped]="./pktrace -e network_events -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-table-all]="./pktrace -F table -o /dev/null"
