@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "filter.h"
 #include "pktrace.h"
 #include "scope.h"
 
@@ -23,6 +24,9 @@ struct capture_config {
 	int flow_events;   /* a flow event is selected: conn_state writes flow records */
 	unsigned int sock_protos; /* enum pkt_sock_class: sockets whose packets are emitted */
 	int icmp_errors;   /* emit the kernel's ICMP errors for the (UDP) sockets they quote */
+	/* Packets the expression rejects go no further than its program in the socket hooks;
+	 * NULL: every packet goes on to the capture programs. */
+	const struct filter *filter;
 	capture_record_fn on_record;
 	void *ctx;
 };

@@ -24,6 +24,8 @@
 #include "capture.h"
 #include "decode.h"
 #include "enrich.h"
+#include "filter.h"
+#include "filter_bpf.h"
 #include "hold.h"
 #include "opts.h"
 #include "output.h"
@@ -54,6 +56,9 @@ struct app {
 	uint64_t packets_unselected;          /* packet records of no selected event's kind */
 	uint64_t records_out;                 /* records whose events all went to the output */
 	uint64_t events_made;                 /* events handed to the output (flushed or not) */
+	struct filter filter;                 /* the expression, when one was given */
+	int has_filter;
+	uint64_t filter_rejected_dev;         /* device-path records the filter rejected here */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -235,6 +240,17 @@ static int on_record(void *ctx, const void *data, size_t size)
 		app->decode_errors[DECODE_BAD_RECORD]++;
 		return 0;
 	}
+	/* Seen at the device, no socket hook (timewait, kernel replies): no filter program ran,
+	 * so libpcap matches the headers the record holds (rare packets). */
+	if (app->has_filter && rec->kind == PKT_REC_PACKET && (rec->flags & PKT_F_DEVICE)) {
+		size_t room = size - offsetof(struct pkt_record, hdr);
+
+		if (!filter_match(&app->filter, rec->direction, rec->hdr,
+				  rec->hdr_len < room ? rec->hdr_len : room, rec->pkt_len)) {
+			app->filter_rejected_dev++;
+			return 0;
+		}
+	}
 	if (rec->kind == PKT_REC_FLOW) {
 		err = emit_flow(app, rec, size);
 	} else if (rec->kind == PKT_REC_CLAIM) {
@@ -274,7 +290,7 @@ static void print_summary(struct app *app)
 	 * events handed to the output that never reached the file. */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
 	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
-		    app->flows_unselected + app->packets_unselected;
+		    app->flows_unselected + app->packets_unselected + app->filter_rejected_dev;
 	if (records > accounted)
 		unwritten = records - accounted;
 	if (app->events_made > written)
@@ -294,6 +310,13 @@ static void print_summary(struct app *app)
 		(unsigned long long)(st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST]),
 		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
+	if (app->has_filter)
+		fprintf(stderr, "pktrace:   packets the filter rejected: %llu (%llu in the socket hooks, "
+				"before any other work; %llu seen only at the device, matched in user "
+				"space)\n",
+			(unsigned long long)(st[STAT_FILTER_REJECTED] + app->filter_rejected_dev),
+			(unsigned long long)st[STAT_FILTER_REJECTED],
+			(unsigned long long)app->filter_rejected_dev);
 	if (hs->held)
 		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
 				"took the connection: %llu went to that process, %llu to the acceptor or "
@@ -664,6 +687,64 @@ static int output_start(struct output *out, const struct opts *o, const struct r
 	return err;
 }
 
+/* The expression, compiled for both hooks; 0, or prints one line and returns 2. */
+static int filter_start(struct app *app)
+{
+	char err[1024];
+	const char *hint = "";
+
+	if (!app->opts.filter_expr)
+		return 0;
+	if (filter_compile(&app->filter, app->opts.filter_expr, err, sizeof(err))) {
+		/* tcpdump's habits meet pktrace's: options come first, a command after -- */
+		if (strstr(err, "syntax error") || strstr(err, "unknown host"))
+			hint = app->opts.filter_expr[0] && strstr(app->opts.filter_expr, " -") ?
+				       " (options go before the expression)" :
+				       " (a command to run goes after --)";
+		fprintf(stderr, "pktrace: %s%s\n", err, hint);
+		return 2;
+	}
+	app->has_filter = 1;
+	/* What cannot be translated is refused here too, before anything is loaded. */
+	for (int d = 0; d < 2; d++) {
+		struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+		struct bpf_insn *insns;
+		size_t n;
+
+		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
+			fprintf(stderr, "pktrace: filter '%s': %s\n", app->opts.filter_expr, err);
+			return 2;
+		}
+		free(insns);
+	}
+	return 0;
+}
+
+/* --dump-filter: libpcap's program and its translation, per hook; needs no privilege. */
+static int filter_dump(struct app *app)
+{
+	static const char *const dir_name[2] = {"ingress (inbound)", "egress (outbound)"};
+	struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+	char err[256];
+
+	for (int d = 0; d < 2; d++) {
+		struct bpf_insn *insns;
+		size_t n;
+
+		printf("; %s: classic BPF from libpcap, %u instructions\n", dir_name[d],
+		       app->filter.dir[d].len);
+		filter_dump_cbpf(&app->filter, d, stdout);
+		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
+			fprintf(stderr, "pktrace: filter '%s': %s\n", app->opts.filter_expr, err);
+			return 2;
+		}
+		printf("; %s: eBPF, %zu instructions (map fds filled in at load)\n", dir_name[d], n);
+		filter_dump_ebpf(insns, n, stdout);
+		free(insns);
+	}
+	return fflush(stdout) ? 1 : 0;
+}
+
 static int exit_status(int wstatus)
 {
 	if (WIFEXITED(wstatus))
@@ -692,6 +773,10 @@ int main(int argc, char **argv)
 	default:
 		return 2;
 	}
+	if (filter_start(&app))
+		return 2;
+	if (app.opts.dump_filter)
+		return filter_dump(&app);
 	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);
 	if (err)
 		return err;
@@ -731,6 +816,7 @@ int main(int argc, char **argv)
 			      EVENT_BIT(EVENT_NET_PACKET_IPV4) | EVENT_BIT(EVENT_NET_PACKET_IPV6)));
 	cfg.flow_events = !!(app.opts.events & (EVENT_BIT(EVENT_NET_FLOW_TCP_BEGIN) |
 						EVENT_BIT(EVENT_NET_FLOW_TCP_END)));
+	cfg.filter = app.has_filter ? &app.filter : NULL;
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
 	app.capture = capture__open(&cfg);

@@ -28,6 +28,8 @@ struct opts {
 	const char *user;           /* -Z: who pktrace runs as after loading; "root" keeps root */
 	int user_given;             /* -Z was on the command line (not the default) */
 	unsigned long long ringbuf_bytes; /* -B, rounded up to a power of two; 0: the default */
+	char *filter_expr; /* the words after the options (before "--"), joined; NULL: none */
+	int dump_filter;   /* --dump-filter: print the filter's programs and exit */
 };
 
 #define OPTS_DEFAULT_USER "nobody"
