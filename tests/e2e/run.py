@@ -996,6 +996,7 @@ import t_privileges  # noqa: E402,F401
 import t_hardening  # noqa: E402,F401
 import t_options  # noqa: E402,F401
 import t_flows  # noqa: E402,F401
+import t_filters  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------
