@@ -333,7 +333,10 @@ static void primitive(char *buf, size_t len)
 		snprintf(buf, len, "%s", rnd(2) ? "inbound" : "outbound");
 		break;
 	default:
-		snprintf(buf, len, "%s host %s", rnd(2) ? "ip" : "ip6", host_word());
+		if (rnd(2))
+			snprintf(buf, len, "ip host %s", PICK(v4));
+		else
+			snprintf(buf, len, "ip6 host %s", PICK(v6));
 	}
 }
 
@@ -358,6 +361,20 @@ static void expression(char *buf, size_t len, int depth)
 	default:
 		expression(b, sizeof(b), depth - 1);
 		snprintf(buf, len, "%s and %s", a, b);
+	}
+}
+
+/* Many primitives joined: programs over 400 instructions, translated without the shared
+ * reject block (each failed load rejects in place). */
+static void long_expression(char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < 60 && o + 600 < len; i++) {
+		char p[512];
+
+		expression(p, sizeof(p), 1);
+		o += snprintf(buf + o, len - o, "%s(%s)", i ? (rnd(3) ? " or " : " and ") : "", p);
 	}
 }
 
@@ -490,12 +507,12 @@ static int load_filter(const struct kernel *k, const struct filter *f, int fds[2
 static void test_differential(void **state)
 {
 	static uint8_t pkts[PACKETS][PKT_MAX];
-	unsigned int lens[PACKETS], compiled = 0, runs = 0, matches = 0;
+	unsigned int lens[PACKETS], compiled = 0, runs = 0, matches = 0, long_progs = 0;
 	uint64_t rejects_before, rejects = 0;
 	const char *env = getenv("PKTRACE_FILTER_SEED");
 	unsigned int start_seed = env ? strtoul(env, NULL, 0) : (unsigned int)time(NULL);
 	struct kernel k;
-	char expr[2048];
+	static char expr[1 << 16];
 
 	seed = start_seed;
 	fprintf(stderr, "filter differential test: seed %u (PKTRACE_FILTER_SEED=%u repeats it)\n",
@@ -506,10 +523,17 @@ static void test_differential(void **state)
 		struct filter f;
 		int fds[2];
 
-		expression(expr, sizeof(expr), 3);
-		if (filter_compile(&f, expr, err, sizeof(err)))
+		if (e % 10 == 9)
+			long_expression(expr, sizeof(expr));
+		else
+			expression(expr, sizeof(expr), 3);
+		if (filter_compile(&f, expr, err, sizeof(err))) {
+			if (getenv("PKTRACE_FILTER_VERBOSE"))
+				fprintf(stderr, "%.300s\n", err);
 			continue; /* rejects all packets, or the like: libpcap's call */
+		}
 		compiled++;
+		long_progs += f.dir[0].len >= 400;
 		if (load_filter(&k, &f, fds))
 			fail_msg("'%s' could not be translated and loaded (seed %u)", expr, start_seed);
 		for (int i = 0; i < PACKETS; i++) {
@@ -522,7 +546,7 @@ static void test_differential(void **state)
 				matches += want;
 				rejects += !got;
 				if (got != want) {
-					fprintf(stderr, "'%s' %s: kernel %d, libpcap %d on %u bytes: ",
+					fprintf(stderr, "'%.2000s' %s: kernel %d, libpcap %d on %u bytes: ",
 						expr, d ? "egress" : "ingress", got, want, lens[i]);
 					hex(pkts[i], lens[i]);
 					filter_dump_cbpf(&f, d, stderr);
@@ -534,8 +558,10 @@ static void test_differential(void **state)
 		close(fds[1]);
 		filter_free(&f);
 	}
-	fprintf(stderr, "filter differential test: %u expressions compiled of %d, %u runs, "
-		"%u matches\n", compiled, EXPRESSIONS, runs, matches);
+	fprintf(stderr, "filter differential test: %u expressions compiled of %d (%u of over 400 "
+		"instructions), %u runs, %u matches\n", compiled, EXPRESSIONS, long_progs, runs,
+		matches);
+	assert_true(long_progs >= 5);
 	/* A test that cannot fail is worse than none: both verdicts must have been seen. */
 	assert_true(compiled > EXPRESSIONS / 2);
 	assert_true(matches > runs / 20);
