@@ -134,8 +134,9 @@ static void put_reject_if(struct emit *e, const struct filter_target *t, int cls
 	put_reject(e, t);
 }
 
-/* dst = size bytes of the packet at r2 (an offset already in r2), big-endian; or reject. */
-static void put_load(struct emit *e, const struct filter_target *t, int dst, int size)
+/* dst = size bytes of the packet at offset r2, big-endian, through bpf_skb_load_bytes (which
+ * also reaches paged data); a failed load rejects. */
+static void put_load_helper(struct emit *e, const struct filter_target *t, int dst, int size)
 {
 	int bytes = size == BPF_W ? 4 : size == BPF_H ? 2 : 1;
 
@@ -150,15 +151,56 @@ static void put_load(struct emit *e, const struct filter_target *t, int dst, int
 		put(e, INSN(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, bytes * 8));
 }
 
-/* r2 = k (+ X when ind): the offset as libpcap computes it, without 32-bit wrap-around; an
- * offset past what bpf_skb_load_bytes takes (INT_MAX) rejects, as it is past any packet. */
-static void put_offset(struct emit *e, const struct filter_target *t, uint32_t k, int ind)
+/* Point the local jump at index at to the next instruction to be emitted. */
+static void land(struct emit *e, size_t at)
 {
+	if (!e->failed)
+		e->insns[at].off = (int16_t)(e->n - at - 1);
+}
+
+/*
+ * dst = size bytes of the packet at k (+ X when ind), big-endian. Read directly from the
+ * linear data when they lie within it (a few instructions: what most headers take), else
+ * through the helper; the offset as libpcap computes it, without 32-bit wrap-around, and one
+ * past what the helper takes (INT_MAX) rejects, as it is past any packet.
+ */
+static void put_load(struct emit *e, const struct filter_target *t, int dst, int size,
+		     uint32_t k, int ind)
+{
+	int bytes = size == BPF_W ? 4 : size == BPF_H ? 2 : 1;
+	size_t slow[2], done;
+	int nslow = 0;
+
 	put(e, INSN(BPF_ALU | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, (int32_t)k));
-	if (!ind)
+	if (ind) {
+		put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, R_X, 0, 0));
+		/* the verifier takes a packet offset it knows to be below 64 KiB */
+		slow[nslow++] = e->n;
+		put(e, INSN(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0, 0, 0xffff - bytes));
+	} else if ((uint64_t)k + bytes > 0xffff) {
+		put_load_helper(e, t, dst, size);
 		return;
-	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, R_X, 0, 0));
-	put_reject_if(e, t, BPF_JMP, BPF_JGT, BPF_REG_2, 0x7fffffff);
+	}
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, offsetof(struct __sk_buff, data),
+		    0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, R_CTX,
+		    offsetof(struct __sk_buff, data_end), 0));
+	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_1, BPF_REG_2, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_4, BPF_REG_1, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_4, 0, 0, bytes));
+	slow[nslow++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_4, BPF_REG_3, 0, 0));
+	put(e, INSN(BPF_LDX | BPF_MEM | size, dst, BPF_REG_1, 0, 0));
+	if (bytes > 1)
+		put(e, INSN(BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, bytes * 8));
+	done = e->n;
+	put(e, INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+	for (int i = 0; i < nslow; i++)
+		land(e, slow[i]);
+	if (ind)
+		put_reject_if(e, t, BPF_JMP, BPF_JGT, BPF_REG_2, 0x7fffffff);
+	put_load_helper(e, t, dst, size);
+	land(e, done);
 }
 
 static int jump_op(int op, int invert)
@@ -260,8 +302,7 @@ static int put_packet_load(struct emit *e, const struct filter_target *t, int ds
 		put_reject(e, t);
 		return 0;
 	}
-	put_offset(e, t, k, ind);
-	put_load(e, t, dst, size);
+	put_load(e, t, dst, size, k, ind);
 	return 0;
 }
 
@@ -397,7 +438,7 @@ int filter_to_ebpf(const struct filter_prog *p, const struct filter_target *t,
 	rc = validate(p, err, err_len);
 	if (rc)
 		return rc;
-	/* A cBPF instruction becomes at most ~35 eBPF ones: the shared block is then always
+	/* A cBPF instruction becomes at most ~25 eBPF ones: the shared block is then always
 	 * within a conditional jump's reach, with room for the verifier's rewrites. */
 	if (p->len < 400)
 		e.shared_reject = p->len;
