@@ -695,6 +695,12 @@ static int filter_start(struct app *app)
 
 	if (!app->opts.filter_expr)
 		return 0;
+	if (!(app->opts.events & event_packet_events())) {
+		fprintf(stderr, "pktrace: filter '%s': a filter selects packets, and no packet event is "
+				"selected (add one with -e, e.g. -e net_packet_tcp; flow events are not "
+				"filtered)\n", app->opts.filter_expr);
+		return 2;
+	}
 	if (filter_compile(&app->filter, app->opts.filter_expr, err, sizeof(err))) {
 		/* tcpdump's habits meet pktrace's: options come first, a command after -- */
 		if (strstr(err, "syntax error") || strstr(err, "unknown host"))

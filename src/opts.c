@@ -327,6 +327,11 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->filter_expr = filter_join(&argv[optind], end - optind);
 	if (!o->filter_expr)
 		return error(err, "out of memory");
+	if (!o->filter_expr[strspn(o->filter_expr, " \t\n")]) {
+		/* an empty expression, as tcpdump takes it: no filter */
+		free(o->filter_expr);
+		o->filter_expr = NULL;
+	}
 	if (end < argc)
 		o->command = &argv[end + 1];
 	return OPTS_RUN;

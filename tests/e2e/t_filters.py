@@ -349,16 +349,18 @@ def filters_fields(w):
 def filters_errors(w):
     """Expressions that need the link layer, or are not tcpdump's: one line, exit 2, nothing
     loaded; --dump-filter prints both programs without privileges."""
-    for expr, word in (("arp", "link-layer"), ("ether host 1:2:3:4:5:6", "link layer"),
-                       ("vlan", "link-layer"), ("ether proto \\ip", "'ether'"),
-                       ("tcp port", "syntax error"), ("inbound and outbound", "rejects all"),
-                       ("ip6 protochain 6", "backward")):
-        r = subprocess.run([PKTRACE, expr], capture_output=True, text=True, timeout=20)
+    for args, word in ((["arp"], "link-layer"), (["ether host 1:2:3:4:5:6"], "link layer"),
+                       (["vlan"], "link-layer"), (["ether proto \\ip"], "'ether'"),
+                       (["tcp", "port"], "syntax error"),
+                       (["inbound and outbound"], "rejects all"),
+                       (["ip6 protochain 6"], "backward"),
+                       (["-e", "flows", "tcp"], "no packet event")):
+        r = subprocess.run([PKTRACE] + args, capture_output=True, text=True, timeout=20)
         lines = r.stderr.splitlines()
         assert r.returncode == 2 and len(lines) == 1 and word in lines[0] and \
             lines[0].startswith("pktrace: ") and r.stdout == "", (
-                "'%s': exit %d, stderr %r (want one line with %r)" % (
-                    expr, r.returncode, r.stderr, word))
+                "%r: exit %d, stderr %r (want one line with %r)" % (
+                    args, r.returncode, r.stderr, word))
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         PKTRACE, "--dump-filter", "tcp port 80 and inbound"],
                        capture_output=True, text=True, timeout=20)

@@ -364,6 +364,9 @@ static void test_filter_expression(void **state)
 	assert_int_equal(PARSE_NONE(), OPTS_RUN);
 	assert_null(o.filter_expr);
 	expect_error(PARSE("tcp", "--"), "no command after --");
+	/* An empty expression is no filter, as with tcpdump. */
+	assert_int_equal(PARSE("", " "), OPTS_RUN);
+	assert_null(o.filter_expr);
 }
 
 static void test_dump_filter(void **state)
