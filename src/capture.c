@@ -197,6 +197,25 @@ out:
 	return err;
 }
 
+/* The verifier's reason in its log: the last line before its statistics (the kernel keeps the
+ * log's end when it does not fit). */
+static const char *verifier_reason(char *log)
+{
+	char *line = NULL, *p = log, *nl;
+
+	while (*p) {
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = 0;
+		if (*p && strncmp(p, "processed ", 10) && strncmp(p, "verification time", 17))
+			line = p;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return line ? line : "";
+}
+
 /*
  * Translate the filter and load it, one program per direction: it runs in the socket hook in
  * the capture program's place and tail-calls it for the packets it wants. Each direction has
@@ -207,7 +226,7 @@ static int filters_load(struct capture *c, const struct filter *f)
 {
 	struct bpf_program *capture_prog[2] = {c->skel->progs.capture_ingress,
 					       c->skel->progs.capture_egress};
-	static char log[1 << 16];
+	static char log[1 << 20];
 	char err[256];
 	__u32 zero = 0;
 	int d, fd, rc;
@@ -232,7 +251,7 @@ static int filters_load(struct capture *c, const struct filter *f)
 					   cf->progs_fd, 0};
 		rc = filter_to_ebpf(&f->dir[d], &t, &insns, &n, err, sizeof(err));
 		if (rc) {
-			fprintf(stderr, "pktrace: filter '%s': %s\n", f->expr, err);
+			fprintf(stderr, "pktrace: filter '%s': %s\n", filter_short(f->expr), err);
 			return rc;
 		}
 		cf->prog_fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, filter_names[d], "Dual BSD/GPL",
@@ -248,11 +267,10 @@ static int filters_load(struct capture *c, const struct filter *f)
 					   insns, n, &o);
 			if (fd >= 0)
 				close(fd);
-			log[strcspn(log, "\n")] = 0;
 			fprintf(stderr, "pktrace: filter '%s': the kernel refused its %s program (%zu "
-					"instructions): %s%s%s\n", f->expr,
+					"instructions): %s%s%s\n", filter_short(f->expr),
 				d == PKT_INGRESS ? "ingress" : "egress", n, strerror(-rc),
-				log[0] ? ": " : "", log);
+				log[0] ? "; the verifier: " : "", verifier_reason(log));
 			free(insns);
 			return rc;
 		}

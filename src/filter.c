@@ -141,7 +141,7 @@ int filter_compile(struct filter *f, const char *expr, char *err, size_t err_len
 	if (word) {
 		snprintf(err, err_len, "filter '%s': '%s' needs the link layer, which pktrace does "
 			 "not see (its packets start at the IP header): use ip, ip6, host, net, "
-			 "port and protocol primitives", expr, word);
+			 "port and protocol primitives", filter_short(expr), word);
 		filter_free(f);
 		return -EINVAL;
 	}
@@ -186,7 +186,7 @@ int filter_compile(struct filter *f, const char *expr, char *err, size_t err_len
 			    strstr(pcap_err, "link") || strstr(pcap_err, "rejects all") ||
 			    strstr(pcap_err, "linktype") || strstr(pcap_err, "supported only");
 
-		snprintf(err, err_len, "filter '%s': %s%s", expr, pcap_err,
+		snprintf(err, err_len, "filter '%s': %s%s", filter_short(expr), pcap_err,
 			 link ? " (pktrace sees IP packets from their IP header on: link-layer "
 				"primitives such as arp, ether, vlan, mpls do not apply)" : "");
 	}
@@ -221,4 +221,14 @@ void filter_free(struct filter *f)
 	free(f->dir[0].insns);
 	free(f->dir[1].insns);
 	memset(f, 0, sizeof(*f));
+}
+
+const char *filter_short(const char *expr)
+{
+	static char buf[128];
+
+	if (strlen(expr) < sizeof(buf))
+		return expr;
+	snprintf(buf, sizeof(buf), "%.*s...", (int)sizeof(buf) - 4, expr);
+	return buf;
 }

@@ -38,5 +38,7 @@ bool filter_match(const struct filter *f, int direction, const uint8_t *l3, uint
 /* The classic BPF of one direction, as tcpdump -d prints it. */
 void filter_dump_cbpf(const struct filter *f, int direction, FILE *out);
 void filter_free(struct filter *f);
+/* expr cut to a length fit for a one-line message ("..." at the end when cut); a static buffer. */
+const char *filter_short(const char *expr);
 
 #endif /* PKTRACE_FILTER_H */

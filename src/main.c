@@ -698,7 +698,7 @@ static int filter_start(struct app *app)
 	if (!(app->opts.events & event_packet_events())) {
 		fprintf(stderr, "pktrace: filter '%s': a filter selects packets, and no packet event is "
 				"selected (add one with -e, e.g. -e net_packet_tcp; flow events are not "
-				"filtered)\n", app->opts.filter_expr);
+				"filtered)\n", filter_short(app->opts.filter_expr));
 		return 2;
 	}
 	if (filter_compile(&app->filter, app->opts.filter_expr, err, sizeof(err))) {
@@ -718,7 +718,8 @@ static int filter_start(struct app *app)
 		size_t n;
 
 		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
-			fprintf(stderr, "pktrace: filter '%s': %s\n", app->opts.filter_expr, err);
+			fprintf(stderr, "pktrace: filter '%s': %s\n",
+				filter_short(app->opts.filter_expr), err);
 			return 2;
 		}
 		free(insns);
@@ -741,7 +742,8 @@ static int filter_dump(struct app *app)
 		       app->filter.dir[d].len);
 		filter_dump_cbpf(&app->filter, d, stdout);
 		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
-			fprintf(stderr, "pktrace: filter '%s': %s\n", app->opts.filter_expr, err);
+			fprintf(stderr, "pktrace: filter '%s': %s\n",
+				filter_short(app->opts.filter_expr), err);
 			return 2;
 		}
 		printf("; %s: eBPF, %zu instructions (map fds filled in at load)\n", dir_name[d], n);
