@@ -11,9 +11,12 @@ CFLAGS += -std=gnu11 -Wall -Wextra -I$(OUTPUT) -Isrc
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wextra -Wno-unused-parameter \
 	-I$(OUTPUT) -Isrc
 LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)
+# Filter expressions: libpcap compiles them (src/filter.c).
+PCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c enrich.c events.c
+LIB_SRCS := decode.c hold.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c \
+	enrich.c events.c filter.c filter_bpf.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
@@ -25,7 +28,7 @@ LIB_OBJS += $(OUTPUT)/output_pcapng.o $(OUTPUT)/readfile.o
 all: pktrace
 
 pktrace: $(APP_OBJS) $(LIB_OBJS)
-	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) -lpcap -o $@
+	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(PCAP_LIBS) -o $@
 
 $(OUTPUT):
 	mkdir -p $@
@@ -45,7 +48,7 @@ $(OUTPUT)/%.o: src/%.c $(wildcard src/*.h) | $(OUTPUT)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka -lpcap -o $@
+	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB_OBJS) -lcmocka $(LIBBPF_LIBS) $(PCAP_LIBS) -o $@
 
 unit: $(UNIT_TESTS)
 	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)

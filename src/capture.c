@@ -15,15 +15,28 @@
 #include <bpf/libbpf.h>
 
 #include "capture.h"
+#include "filter_bpf.h"
 #include "pktrace.skel.h"
+
+/* A filter's programs and what they need, per direction (enum pkt_direction). */
+struct capture_filter {
+	int progs_fd; /* prog array: slot 0 holds the direction's capture program */
+	int prog_fd;  /* the translated expression, attached in the capture program's place */
+	int link_fd;
+};
 
 struct capture {
 	struct pktrace_bpf *skel;
 	struct ring_buffer *rb;
 	int cgroup_fd;
 	int ncpus;
+	struct capture_filter filter[2];
 	char cgroup_path[4096];
 };
+
+static const enum bpf_attach_type filter_attach[2] = {BPF_CGROUP_INET_INGRESS,
+						      BPF_CGROUP_INET_EGRESS};
+static const char *const filter_names[2] = {"filter_ingress", "filter_egress"};
 
 static bool has_cap(int cap)
 {
@@ -184,6 +197,109 @@ out:
 	return err;
 }
 
+/* The verifier's reason in its log: the last line before its statistics (the kernel keeps the
+ * log's end when it does not fit). */
+static const char *verifier_reason(char *log)
+{
+	char *line = NULL, *p = log, *nl;
+
+	while (*p) {
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = 0;
+		if (*p && strncmp(p, "processed ", 10) && strncmp(p, "verification time", 17))
+			line = p;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return line ? line : "";
+}
+
+/*
+ * Translate the filter and load it, one program per direction: it runs in the socket hook in
+ * the capture program's place and tail-calls it for the packets it wants. Each direction has
+ * its own prog array, since a tail call needs the caller's and callee's attach types to match.
+ * Prints one line on failure.
+ */
+static int filters_load(struct capture *c, const struct filter *f)
+{
+	struct bpf_program *capture_prog[2] = {c->skel->progs.capture_ingress,
+					       c->skel->progs.capture_egress};
+	static char log[1 << 20];
+	char err[256];
+	__u32 zero = 0;
+	int d, fd, rc;
+
+	for (d = 0; d < 2; d++) {
+		LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = filter_attach[d]);
+		struct capture_filter *cf = &c->filter[d];
+		struct filter_target t;
+		struct bpf_insn *insns;
+		size_t n;
+
+		cf->progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, filter_names[d], 4, 4, 1,
+					      NULL);
+		fd = bpf_program__fd(capture_prog[d]);
+		if (cf->progs_fd < 0 || bpf_map_update_elem(cf->progs_fd, &zero, &fd, BPF_ANY)) {
+			rc = -errno;
+			fprintf(stderr, "pktrace: cannot set up the %s filter's tail call: %s\n",
+				d == PKT_INGRESS ? "ingress" : "egress", strerror(errno));
+			return rc;
+		}
+		t = (struct filter_target){bpf_map__fd(c->skel->maps.stats), STAT_FILTER_REJECTED,
+					   cf->progs_fd, 0};
+		rc = filter_to_ebpf(&f->dir[d], &t, &insns, &n, err, sizeof(err));
+		if (rc) {
+			fprintf(stderr, "pktrace: filter '%s': %s\n", filter_short(f->expr), err);
+			return rc;
+		}
+		cf->prog_fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, filter_names[d], "Dual BSD/GPL",
+					    insns, n, &o);
+		if (cf->prog_fd < 0) {
+			rc = -errno;
+			/* again with the verifier's log, for its last line */
+			o.log_buf = log;
+			o.log_size = sizeof(log);
+			o.log_level = 1;
+			log[0] = 0;
+			fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SKB, filter_names[d], "Dual BSD/GPL",
+					   insns, n, &o);
+			if (fd >= 0)
+				close(fd);
+			fprintf(stderr, "pktrace: filter '%s': the kernel refused its %s program (%zu "
+					"instructions): %s%s%s\n", filter_short(f->expr),
+				d == PKT_INGRESS ? "ingress" : "egress", n, strerror(-rc),
+				log[0] ? "; the verifier: " : "", verifier_reason(log));
+			free(insns);
+			return rc;
+		}
+		free(insns);
+	}
+	return 0;
+}
+
+/* The socket hooks: the filter programs when there is a filter, else the capture programs. */
+static int packet_hooks_attach(struct capture *c, const struct filter *f)
+{
+	int d;
+
+	if (!f) {
+		c->skel->links.capture_ingress =
+			bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
+		c->skel->links.capture_egress =
+			bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
+		return c->skel->links.capture_ingress && c->skel->links.capture_egress ? 0 : -errno;
+	}
+	for (d = 0; d < 2; d++) {
+		c->filter[d].link_fd = bpf_link_create(c->filter[d].prog_fd, c->cgroup_fd,
+						       filter_attach[d], NULL);
+		if (c->filter[d].link_fd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 static int on_ringbuf(void *ctx, void *data, size_t size)
 {
 	struct capture_config *cfg = ctx;
@@ -212,6 +328,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 
 	c->cgroup_fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
+	for (int d = 0; d < 2; d++)
+		c->filter[d] = (struct capture_filter){-1, -1, -1};
 
 	step = "open the BPF object";
 	c->skel = pktrace_bpf__open();
@@ -247,6 +365,15 @@ struct capture *capture__open(const struct capture_config *cfg)
 	step = "load the BPF programs (see the kernel requirements in the README)";
 	if (pktrace_bpf__load(c->skel))
 		goto fail;
+	if (cfg->filter && cfg->packet_events) {
+		err = filters_load(c, cfg->filter);
+		if (err) {
+			/* said already */
+			capture__destroy(c);
+			errno = -err;
+			return NULL;
+		}
+	}
 	step = "fill the scope maps";
 	err = scope_fill(c, cfg->scope, cfg->follow_pid);
 	if (err) {
@@ -286,16 +413,13 @@ struct capture *capture__open(const struct capture_config *cfg)
 	/* Only when a packet event is selected: flow events alone cost the traffic nothing. */
 	step = "attach the packet programs (cgroup_skb and the device tracepoints)";
 	if (cfg->packet_events) {
-		c->skel->links.capture_ingress =
-			bpf_program__attach_cgroup(c->skel->progs.capture_ingress, c->cgroup_fd);
-		c->skel->links.capture_egress =
-			bpf_program__attach_cgroup(c->skel->progs.capture_egress, c->cgroup_fd);
+		if (packet_hooks_attach(c, cfg->filter))
+			goto fail;
 		c->skel->links.capture_dev_ingress =
 			bpf_program__attach(c->skel->progs.capture_dev_ingress);
 		c->skel->links.capture_dev_egress =
 			bpf_program__attach(c->skel->progs.capture_dev_egress);
-		if (!c->skel->links.capture_ingress || !c->skel->links.capture_egress ||
-		    !c->skel->links.capture_dev_ingress || !c->skel->links.capture_dev_egress)
+		if (!c->skel->links.capture_dev_ingress || !c->skel->links.capture_dev_egress)
 			goto fail;
 	}
 	step = "attribute sockets opened before pktrace started";
@@ -342,6 +466,11 @@ void capture__detach(struct capture *c)
 	size_t i;
 
 	/* Packets and claims both stop: nothing is added to the ring buffer after this. */
+	for (i = 0; i < 2; i++) {
+		if (c->filter[i].link_fd >= 0)
+			close(c->filter[i].link_fd);
+		c->filter[i].link_fd = -1;
+	}
 	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		bpf_link__destroy(*links[i]);
 		*links[i] = NULL;
@@ -407,6 +536,16 @@ void capture__destroy(struct capture *c)
 	if (!c)
 		return;
 	ring_buffer__free(c->rb);
+	for (int d = 0; d < 2; d++) {
+		struct capture_filter *cf = &c->filter[d];
+
+		if (cf->link_fd >= 0)
+			close(cf->link_fd);
+		if (cf->prog_fd >= 0)
+			close(cf->prog_fd);
+		if (cf->progs_fd >= 0)
+			close(cf->progs_fd);
+	}
 	pktrace_bpf__destroy(c->skel);
 	if (c->cgroup_fd >= 0)
 		close(c->cgroup_fd);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "filter.h"
 #include "pktrace.h"
 #include "scope.h"
 
@@ -27,6 +28,9 @@ struct capture_config {
 	unsigned int if_netns; /* (an inode number); if_index 0: any interface */
 	unsigned int directions; /* -Q: bits 1 << enum pkt_direction; 0: both */
 	int once;          /* --once: a loopback packet emitted at egress is not at ingress */
+	/* Packets the expression rejects go no further than its program in the socket hooks;
+	 * NULL: every packet goes on to the capture programs. */
+	const struct filter *filter;
 	capture_record_fn on_record;
 	void *ctx;
 };

@@ -25,6 +25,8 @@
 #include "capture.h"
 #include "decode.h"
 #include "enrich.h"
+#include "filter.h"
+#include "filter_bpf.h"
 #include "hold.h"
 #include "opts.h"
 #include "output.h"
@@ -62,6 +64,9 @@ struct app {
 	uint64_t events_made;                 /* events handed to the output (flushed or not) */
 	uint64_t records_past_count;          /* records that came after -c COUNT was reached */
 	int count_done;                       /* -c COUNT events made: stop */
+	struct filter filter;                 /* the expression, when one was given */
+	int has_filter;
+	uint64_t filter_rejected_dev;         /* device-path records the filter rejected here */
 };
 
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
@@ -289,6 +294,17 @@ static int on_record(void *ctx, const void *data, size_t size)
 		app->decode_errors[DECODE_BAD_RECORD]++;
 		return 0;
 	}
+	/* Seen at the device, no socket hook (timewait, kernel replies): no filter program ran,
+	 * so libpcap matches the headers the record holds (rare packets). */
+	if (app->has_filter && rec->kind == PKT_REC_PACKET && (rec->flags & PKT_F_DEVICE)) {
+		size_t room = size - offsetof(struct pkt_record, hdr);
+
+		if (!filter_match(&app->filter, rec->direction, rec->hdr,
+				  rec->hdr_len < room ? rec->hdr_len : room, rec->pkt_len)) {
+			app->filter_rejected_dev++;
+			return 0;
+		}
+	}
 	if (rec->kind == PKT_REC_FLOW) {
 		err = emit_flow(app, rec, size);
 	} else if (rec->kind == PKT_REC_CLAIM) {
@@ -344,7 +360,8 @@ static void print_summary(struct app *app)
 	 * events handed to the output that never reached the file. */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
 	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
-		    app->flows_unselected + app->packets_unselected + app->records_past_count;
+		    app->flows_unselected + app->packets_unselected + app->records_past_count +
+		    app->filter_rejected_dev;
 	if (records > accounted)
 		unwritten = records - accounted;
 	if (made > written)
@@ -364,6 +381,13 @@ static void print_summary(struct app *app)
 		(unsigned long long)(st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST]),
 		(unsigned long long)decoded_bad, (unsigned long long)bad_records,
 		(unsigned long long)unwritten);
+	if (app->has_filter)
+		fprintf(stderr, "pktrace:   packets the filter rejected: %llu (%llu in the socket hooks, "
+				"before any other work; %llu seen only at the device, matched in user "
+				"space)\n",
+			(unsigned long long)(st[STAT_FILTER_REJECTED] + app->filter_rejected_dev),
+			(unsigned long long)st[STAT_FILTER_REJECTED],
+			(unsigned long long)app->filter_rejected_dev);
 	if (hs->held)
 		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
 				"took the connection: %llu went to that process, %llu to the acceptor or "
@@ -835,7 +859,7 @@ static int read_run(struct app *app)
 	struct readfile rf;
 	struct pkt_bytes b;
 	event_mask selected;
-	uint64_t out_of_scope = 0;
+	uint64_t out_of_scope = 0, filtered = 0;
 	int ret, failed;
 
 	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
@@ -854,6 +878,10 @@ static int read_run(struct app *app)
 		selected = decode_packet_events(&app->ev) & app->opts.events;
 		if (!selected)
 			app->packets_unselected++;
+		else if (app->has_filter &&
+			 !filter_match(&app->filter, app->ev.egress ? PKT_EGRESS : PKT_INGRESS, b.data,
+				       b.len, app->ev.packet_len))
+			filtered++;
 		else if (!scope_match(&app->opts.scope, app->ev.proc.pid, app->ev.proc.comm,
 				      app->ev.proc.uid))
 			out_of_scope++;
@@ -863,13 +891,14 @@ static int read_run(struct app *app)
 	outputs_flush(app);
 	fprintf(stderr, "pktrace: %llu events written from %llu packets read (%llu with no IP "
 			"header after the link header, %llu decode errors, %llu of no selected "
-			"event, %llu out of scope, %llu without pktrace's process comment)\n",
+			"event, %llu the filter rejected, %llu out of scope, %llu without pktrace's "
+			"process comment)\n",
 		(unsigned long long)(app->text_on ? app->out.events_written
 						  : app->pcap.events_written),
 		(unsigned long long)rf.st.packets, (unsigned long long)rf.st.link_errors,
 		(unsigned long long)rf.st.decode_errors,
-		(unsigned long long)app->packets_unselected, (unsigned long long)out_of_scope,
-		(unsigned long long)rf.st.no_comment);
+		(unsigned long long)app->packets_unselected, (unsigned long long)filtered,
+		(unsigned long long)out_of_scope, (unsigned long long)rf.st.no_comment);
 	if (rf.walk && rf.walk->malformed)
 		fprintf(stderr, "pktrace:   malformed pcapng blocks: %llu (no interface, direction or "
 				"process from there on)\n", (unsigned long long)rf.walk->malformed);
@@ -880,6 +909,72 @@ static int read_run(struct app *app)
 	failed = outputs_report(app);
 	readfile_close(&rf);
 	return failed || ret < 0 ? 1 : 0;
+}
+
+/* The expression, compiled for both hooks; 0, or prints one line and returns 2. */
+static int filter_start(struct app *app)
+{
+	char err[1024];
+	const char *hint = "";
+
+	if (!app->opts.filter_expr)
+		return 0;
+	if (!(app->opts.events & event_packet_events())) {
+		fprintf(stderr, "pktrace: filter '%s': a filter selects packets, and no packet event is "
+				"selected (add one with -e, e.g. -e net_packet_tcp; flow events are not "
+				"filtered)\n", filter_short(app->opts.filter_expr));
+		return 2;
+	}
+	if (filter_compile(&app->filter, app->opts.filter_expr, err, sizeof(err))) {
+		/* tcpdump's habits meet pktrace's: options come first, a command after -- */
+		if (strstr(err, "syntax error") || strstr(err, "unknown host"))
+			hint = app->opts.filter_expr[0] && strstr(app->opts.filter_expr, " -") ?
+				       " (options go before the expression)" :
+				       " (a command to run goes after --)";
+		fprintf(stderr, "pktrace: %s%s\n", err, hint);
+		return 2;
+	}
+	app->has_filter = 1;
+	/* What cannot be translated is refused here too, before anything is loaded. */
+	for (int d = 0; d < 2; d++) {
+		struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+		struct bpf_insn *insns;
+		size_t n;
+
+		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
+			fprintf(stderr, "pktrace: filter '%s': %s\n",
+				filter_short(app->opts.filter_expr), err);
+			return 2;
+		}
+		free(insns);
+	}
+	return 0;
+}
+
+/* --dump-filter: libpcap's program and its translation, per hook; needs no privilege. */
+static int filter_dump(struct app *app)
+{
+	static const char *const dir_name[2] = {"ingress (inbound)", "egress (outbound)"};
+	struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+	char err[256];
+
+	for (int d = 0; d < 2; d++) {
+		struct bpf_insn *insns;
+		size_t n;
+
+		printf("; %s: classic BPF from libpcap, %u instructions\n", dir_name[d],
+		       app->filter.dir[d].len);
+		filter_dump_cbpf(&app->filter, d, stdout);
+		if (filter_to_ebpf(&app->filter.dir[d], &t, &insns, &n, err, sizeof(err))) {
+			fprintf(stderr, "pktrace: filter '%s': %s\n",
+				filter_short(app->opts.filter_expr), err);
+			return 2;
+		}
+		printf("; %s: eBPF, %zu instructions (map fds filled in at load)\n", dir_name[d], n);
+		filter_dump_ebpf(insns, n, stdout);
+		free(insns);
+	}
+	return fflush(stdout) ? 1 : 0;
 }
 
 static int exit_status(int wstatus)
@@ -912,6 +1007,10 @@ int main(int argc, char **argv)
 	}
 	if (opts_check_files(&app.opts, stderr))
 		return 2;
+	if (filter_start(&app))
+		return 2;
+	if (app.opts.dump_filter)
+		return filter_dump(&app);
 	if (app.opts.read_path)
 		return read_run(&app);
 	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);
@@ -958,6 +1057,7 @@ int main(int argc, char **argv)
 		status = err;
 		goto early_exit_status;
 	}
+	cfg.filter = app.has_filter ? &app.filter : NULL;
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
 	app.capture = capture__open(&cfg);

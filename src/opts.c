@@ -6,13 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filter.h"
 #include "opts.h"
 
 #define PKTRACE_VERSION "0.1.0"
 
 static const char usage[] =
-	"Usage: pktrace [OPTIONS] [-- COMMAND [ARG...]]\n"
+	"Usage: pktrace [OPTIONS] [EXPRESSION] [-- COMMAND [ARG...]]\n"
 	"Trace TCP packets together with the process that sent or received them.\n"
+	"EXPRESSION is a tcpdump (pcap-filter) expression, evaluated in the kernel; it sees\n"
+	"packets from their IP header on (no link layer); inbound and outbound name the hook.\n"
 	"\n"
 	"  -e, --events LIST      events and sets of events to emit, comma-separated, repeatable\n"
 	"                         (default net_packet_tcp); --list shows them\n"
@@ -44,6 +47,8 @@ static const char usage[] =
 	"  -Z, --relinquish-privileges USER\n"
 	"                         after loading, run as USER with no capabilities (default\n"
 	"                         nobody); -o FILE is opened as USER; -Z root keeps root\n"
+	"      --dump-filter      print EXPRESSION's classic BPF (libpcap's) and the eBPF it is\n"
+	"                         translated to, per direction, and exit\n"
 	"  -- COMMAND [ARG...]    start COMMAND, trace it and every process it forks from its\n"
 	"                         first packet on; exit when it exits, after draining, with its\n"
 	"                         exit status\n"
@@ -52,6 +57,8 @@ static const char usage[] =
 	"\n"
 	"Examples:\n"
 	"  pktrace -s comm=nginx,curl -s uid=33 -F json -o packets.json\n"
+	"  pktrace -s comm=nginx 'tcp port 80 and not host 10.0.0.1'\n"
+	"  pktrace -e network_events 'udp or icmp' -- dig example.com\n"
 	"  pktrace -- curl -s https://example.com/\n"
 	"  pktrace -Z \"$SUDO_USER\" -o ~/packets.txt   # a file the calling user owns\n";
 
@@ -62,6 +69,7 @@ enum {
 	OPT_HOLD_BYTES,
 	OPT_LIST,
 	OPT_ONCE,
+	OPT_DUMP_FILTER,
 };
 
 static const struct option long_opts[] = {
@@ -81,6 +89,7 @@ static const struct option long_opts[] = {
 	{ "direction", required_argument, NULL, 'Q' },
 	{ "count", required_argument, NULL, 'c' },
 	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "dump-filter", no_argument, NULL, OPT_DUMP_FILTER },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -220,7 +229,7 @@ static const char *typed_option(char **argv, int idx, int optopt, char *buf, siz
 enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FILE *err)
 {
 	char scope_err[256], name[64];
-	int c, before, list = 0;
+	int c, before, end, list = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->format = OUTPUT_TABLE;
@@ -342,6 +351,9 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case OPT_LIST:
 			list = 1;
 			break;
+		case OPT_DUMP_FILTER:
+			o->dump_filter = 1;
+			break;
 		case 'h':
 			fputs(usage, out);
 			fflush(out);
@@ -356,7 +368,8 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case '?':
 		default:
 			/* A known option with optopt set here was given "--help=x"-style. */
-			if (optopt == 'h' || optopt == 'V' || optopt == OPT_LIST || optopt == OPT_ONCE)
+			if (optopt == 'h' || optopt == 'V' || optopt == OPT_LIST || optopt == OPT_ONCE ||
+			    optopt == OPT_DUMP_FILTER)
 				return error(err, "option '%s' takes no argument",
 					     typed_option(argv, optind - 1, optopt, name,
 							  sizeof(name)));
@@ -377,12 +390,27 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	if (optind >= argc) {
 		if (optind > before)
 			return error(err, "no command after --");
-		return OPTS_RUN;
+		return o->dump_filter ? error(err, "--dump-filter needs an expression") : OPTS_RUN;
 	}
 	/* getopt stepped over a "--" only if it advanced optind on its final call. */
-	if (optind == before)
-		return error(err, "unexpected argument '%s' (put the command after --)",
-			     argv[optind]);
-	o->command = &argv[optind];
+	if (optind > before) {
+		o->command = &argv[optind];
+		return o->dump_filter ? error(err, "--dump-filter needs an expression") : OPTS_RUN;
+	}
+	/* Words up to a "--" are the filter expression, joined as tcpdump joins them. */
+	for (end = optind; end < argc && strcmp(argv[end], "--"); end++)
+		;
+	if (end < argc && end + 1 >= argc)
+		return error(err, "no command after --");
+	o->filter_expr = filter_join(&argv[optind], end - optind);
+	if (!o->filter_expr)
+		return error(err, "out of memory");
+	if (!o->filter_expr[strspn(o->filter_expr, " \t\n")]) {
+		/* an empty expression, as tcpdump takes it: no filter */
+		free(o->filter_expr);
+		o->filter_expr = NULL;
+	}
+	if (end < argc)
+		o->command = &argv[end + 1];
 	return OPTS_RUN;
 }

@@ -37,6 +37,8 @@ struct opts {
 	unsigned int directions; /* -Q: OPTS_DIR_IN | OPTS_DIR_OUT (inout, the default) */
 	unsigned long long count; /* -c: exit after this many events; 0: no limit */
 	int once;                 /* --once: a loopback packet once, at egress */
+	char *filter_expr; /* the words after the options (before "--"), joined; NULL: none */
+	int dump_filter;   /* --dump-filter: print the filter's programs and exit */
 };
 
 #define OPTS_DIR_IN 1

@@ -179,6 +179,7 @@ enum pkt_stat {
 	STAT_FLOWS_LOST,    /* flow records the ring buffer had no room for */
 	STAT_ICMP_ERRORS,   /* ICMP errors of the kernel's emitted for the socket they quote */
 	STAT_ICMP_NO_OWNER, /* ICMP errors quoting no known socket, not emitted under a scope */
+	STAT_FILTER_REJECTED, /* packets the filter expression rejected (its generated programs) */
 	STAT__MAX,
 };
 

@@ -1005,6 +1005,7 @@ import t_packets  # noqa: E402,F401
 import t_icmp_errors  # noqa: E402,F401
 import t_text  # noqa: E402,F401
 import t_habits  # noqa: E402,F401
+import t_filters  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------------------------------------

@@ -331,7 +331,8 @@ static void test_missing_argument(void **state)
 static void test_help(void **state)
 {
 	assert_int_equal(PARSE("--help"), OPTS_EXIT);
-	assert_non_null(strstr(out_text, "pktrace [OPTIONS] [-- COMMAND [ARG...]]"));
+	assert_non_null(strstr(out_text, "pktrace [OPTIONS] [EXPRESSION] [-- COMMAND [ARG...]]"));
+	assert_non_null(strstr(out_text, "--dump-filter"));
 	assert_non_null(strstr(out_text, "--scope"));
 	assert_non_null(strstr(out_text, "Examples"));
 	assert_non_null(strstr(out_text, "--buffer-size"));
@@ -377,14 +378,41 @@ static void test_command_keeps_its_options(void **state)
 	assert_int_equal(o.scope.n_uids, 1);
 }
 
-static void test_positional_without_dashdash(void **state)
+static void test_filter_expression(void **state)
 {
-	expect_error(PARSE("curl", "example.com"),
-		     "pktrace: unexpected argument 'curl' (put the command after --)");
-	expect_error(PARSE("-F", "json", "curl"), "'curl'");
+	/* The words after the options are a pcap-filter expression, joined as tcpdump does. */
+	assert_int_equal(PARSE("tcp", "port", "80", "and", "not host 10.0.0.1"), OPTS_RUN);
+	assert_string_equal(o.filter_expr, "tcp port 80 and not host 10.0.0.1");
+	assert_null(o.command);
+	assert_int_equal(PARSE("-s", "comm=nginx", "tcp port 80", "--", "curl", "-s"), OPTS_RUN);
+	assert_string_equal(o.filter_expr, "tcp port 80");
+	assert_string_equal(o.command[0], "curl");
+	assert_string_equal(o.command[1], "-s");
+	assert_null(o.command[2]);
+	assert_int_equal(o.scope.n_comms, 1);
 	/* "--" here is -o's file name, not the separator. */
-	expect_error(PARSE("-o", "--", "curl"), "unexpected argument 'curl'");
-	expect_error(PARSE("-"), "unexpected argument '-'");
+	assert_int_equal(PARSE("-o", "--", "udp"), OPTS_RUN);
+	assert_string_equal(o.output_path, "--");
+	assert_string_equal(o.filter_expr, "udp");
+	/* A command after "--" alone has no expression. */
+	assert_int_equal(PARSE("--", "curl"), OPTS_RUN);
+	assert_null(o.filter_expr);
+	assert_int_equal(PARSE_NONE(), OPTS_RUN);
+	assert_null(o.filter_expr);
+	expect_error(PARSE("tcp", "--"), "no command after --");
+	/* An empty expression is no filter, as with tcpdump. */
+	assert_int_equal(PARSE("", " "), OPTS_RUN);
+	assert_null(o.filter_expr);
+}
+
+static void test_dump_filter(void **state)
+{
+	assert_int_equal(PARSE("--dump-filter", "tcp"), OPTS_RUN);
+	assert_true(o.dump_filter);
+	assert_string_equal(o.filter_expr, "tcp");
+	expect_error(PARSE("--dump-filter"), "--dump-filter needs an expression");
+	expect_error(PARSE("--dump-filter", "--", "true"), "--dump-filter needs an expression");
+	expect_error(PARSE("--dump-filter=x", "tcp"), "takes no argument");
 }
 
 static void test_empty_command(void **state)
@@ -427,7 +455,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_version, teardown),
 		cmocka_unit_test_teardown(test_command, teardown),
 		cmocka_unit_test_teardown(test_command_keeps_its_options, teardown),
-		cmocka_unit_test_teardown(test_positional_without_dashdash, teardown),
+		cmocka_unit_test_teardown(test_filter_expression, teardown),
+		cmocka_unit_test_teardown(test_dump_filter, teardown),
 		cmocka_unit_test_teardown(test_empty_command, teardown),
 		cmocka_unit_test_teardown(test_repeated_calls_after_error, teardown),
 	};
