@@ -165,6 +165,15 @@ def pcapng_processes(w):
     # -s applies to a file's processes as it does live.
     only, _ = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4", "-s", "comm=" + srv])
     same_json([e for e in live if e["processName"] == srv], only)
+    # A filter expression applies to a file's packets as it does live.
+    web_only, err = read_back(path, ["-e", "net_packet_tcp,net_packet_ipv4",
+                                     "tcp port %d" % web_port])
+    want = [e for e in live if web_port in (
+        {x["name"]: x["value"] for x in e["args"]}["metadata"]["src_port"],
+        {x["name"]: x["value"] for x in e["args"]}["metadata"]["dst_port"])]
+    assert want and len(want) < len(live), "scenario: %d of %d events on port %d" % (
+        len(want), len(live), web_port)
+    same_json(want, web_only)
     log("%d frames, every comment right; -r gave the same %d events" % (len(frames), len(back)))
 
 
