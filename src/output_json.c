@@ -481,13 +481,6 @@ static void put_proto_icmp(struct cur *c, const struct pkt_headers *h)
 	put_lit(c, "}}");
 }
 
-static void put_ip_addr_field(struct cur *c, const char *key, size_t klen,
-			      const struct pkt_headers *h, const uint8_t *addr)
-{
-	put_mem(c, key, klen);
-	put_addr(c, h->family, addr);
-}
-
 static void put_proto_ip(struct cur *c, const struct pkt_headers *h)
 {
 	char num[4];
@@ -532,8 +525,10 @@ static void put_proto_ip(struct cur *c, const struct pkt_headers *h)
 		put_lit(c, ",\"checksum\":");
 		put_u64(c, h->ip_checksum);
 	}
-	put_ip_addr_field(c, ",\"srcIP\":", 9, h, h->src_addr);
-	put_ip_addr_field(c, ",\"dstIP\":", 9, h, h->dst_addr);
+	put_lit(c, ",\"srcIP\":");
+	put_addr(c, h->family, h->src_addr);
+	put_lit(c, ",\"dstIP\":");
+	put_addr(c, h->family, h->dst_addr);
 	put_lit(c, "}}");
 }
 
