@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The reorder stage: see order.h. A binary min-heap of slot numbers over preallocated slots. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "order.h"
+
+struct order_slot {
+	uint32_t size;
+	uint8_t has_owner;
+	struct pkt_owner owner;
+	union {
+		struct pkt_record rec;
+		unsigned char bytes[sizeof(struct pkt_record)];
+	};
+};
+
+/* The key beside the slot number, so sifting touches only this array. */
+struct order_key {
+	uint64_t ts;
+	uint64_t seq; /* arrival order: equal timestamps keep it */
+	uint32_t slot;
+};
+
+struct order {
+	struct order_config cfg;
+	order_emit_fn emit;
+	void *ctx;
+	struct order_slot *slots;
+	struct order_key *heap;
+	uint32_t *free_slots;
+	size_t n, nfree;
+	uint64_t seq;
+	uint64_t newest;   /* latest timestamp taken in */
+	uint64_t released; /* latest timestamp released */
+	int any_released;
+	struct order_stats st;
+};
+
+struct order *order__new(const struct order_config *cfg, order_emit_fn emit, void *ctx)
+{
+	struct order *o = calloc(1, sizeof(*o));
+	size_t i;
+
+	if (!o)
+		return NULL;
+	o->cfg = *cfg;
+	o->emit = emit;
+	o->ctx = ctx;
+	if (!o->cfg.window_ns)
+		o->cfg.capacity = 0;
+	else if (o->cfg.capacity < 1)
+		o->cfg.capacity = 1;
+	if (o->cfg.capacity > (1u << 24))
+		o->cfg.capacity = 1u << 24;
+	if (o->cfg.capacity) {
+		o->slots = calloc(o->cfg.capacity, sizeof(*o->slots));
+		o->heap = calloc(o->cfg.capacity, sizeof(*o->heap));
+		o->free_slots = calloc(o->cfg.capacity, sizeof(*o->free_slots));
+		if (!o->slots || !o->heap || !o->free_slots) {
+			order__free(o);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	for (i = 0; i < o->cfg.capacity; i++)
+		o->free_slots[i] = o->cfg.capacity - 1 - i;
+	o->nfree = o->cfg.capacity;
+	return o;
+}
+
+void order__free(struct order *o)
+{
+	if (!o)
+		return;
+	free(o->slots);
+	free(o->heap);
+	free(o->free_slots);
+	free(o);
+}
+
+const struct order_stats *order__stats(const struct order *o)
+{
+	return &o->st;
+}
+
+size_t order__pending(const struct order *o)
+{
+	return o->n;
+}
+
+uint64_t order__window_ns(const struct order *o)
+{
+	return o->cfg.window_ns;
+}
+
+static int key_less(const struct order_key *a, const struct order_key *b)
+{
+	return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
+}
+
+/* Write one record, noting whether it comes after a later one. */
+static int release(struct order *o, const struct pkt_record *rec, size_t size,
+		   const struct pkt_owner *owner)
+{
+	int late = o->any_released && rec->ts_ns < o->released;
+
+	if (late) {
+		o->st.late++;
+		if (o->released - rec->ts_ns > o->st.max_late_ns)
+			o->st.max_late_ns = o->released - rec->ts_ns;
+	} else {
+		o->released = rec->ts_ns;
+		o->any_released = 1;
+	}
+	return o->emit(o->ctx, rec, size, owner, late);
+}
+
+/* Take the oldest record off the heap and write it. */
+static int pop(struct order *o)
+{
+	struct order_key last;
+	uint32_t s = o->heap[0].slot;
+	size_t i = 0, c;
+	int err;
+
+	last = o->heap[--o->n];
+	/* Sift the last key down from the root. */
+	while ((c = 2 * i + 1) < o->n) {
+		if (c + 1 < o->n && key_less(&o->heap[c + 1], &o->heap[c]))
+			c++;
+		if (!key_less(&o->heap[c], &last))
+			break;
+		o->heap[i] = o->heap[c];
+		i = c;
+	}
+	if (o->n)
+		o->heap[i] = last;
+	err = release(o, &o->slots[s].rec, o->slots[s].size,
+		      o->slots[s].has_owner ? &o->slots[s].owner : NULL);
+	o->free_slots[o->nfree++] = s;
+	return err;
+}
+
+/* Release while the oldest held record is more than the window older than limit_ns. */
+static int release_before(struct order *o, uint64_t limit_ns)
+{
+	int err = 0, e;
+
+	if (limit_ns < o->cfg.window_ns)
+		return 0;
+	limit_ns -= o->cfg.window_ns;
+	while (o->n && o->heap[0].ts < limit_ns) {
+		e = pop(o);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+int order__push(struct order *o, const struct pkt_record *rec, size_t size,
+		const struct pkt_owner *owner)
+{
+	struct order_slot *sl;
+	struct order_key k;
+	size_t i;
+	int err = 0, e;
+
+	o->st.pushed++;
+	/* No window, or too late to be sorted in: straight out. */
+	if (!o->cfg.capacity || (o->any_released && rec->ts_ns < o->released))
+		return release(o, rec, size, owner);
+	if (!o->nfree) {
+		o->st.early++;
+		err = pop(o);
+	}
+	k.ts = rec->ts_ns;
+	k.seq = o->seq++;
+	k.slot = o->free_slots[--o->nfree];
+	sl = &o->slots[k.slot];
+	memcpy(sl->bytes, rec, size);
+	sl->size = size;
+	sl->has_owner = !!owner;
+	if (owner)
+		sl->owner = *owner;
+	/* Sift up from the end. */
+	for (i = o->n++; i && key_less(&k, &o->heap[(i - 1) / 2]); i = (i - 1) / 2)
+		o->heap[i] = o->heap[(i - 1) / 2];
+	o->heap[i] = k;
+	if (o->n > o->st.max_held)
+		o->st.max_held = o->n;
+	if (rec->ts_ns > o->newest)
+		o->newest = rec->ts_ns;
+	e = release_before(o, o->newest);
+	return err ? err : e;
+}
+
+int order__expire(struct order *o, uint64_t now_ns)
+{
+	return release_before(o, now_ns);
+}
+
+int order__flush(struct order *o)
+{
+	int err = 0, e;
+
+	while (o->n) {
+		e = pop(o);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}

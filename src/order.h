@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The reorder stage: records from the ring buffer wait here, sorted by timestamp, until they
+ * are older than the newest timestamp seen minus the window, or the clock has moved past them
+ * by the window, or the stage is flushed. Records from two CPUs reach the ring buffer up to
+ * tens of microseconds out of timestamp order; the stage writes them in order. A record that
+ * comes later than the window allows is written at once and counted, never dropped.
+ * Fixed capacity, allocated once: a full stage releases its oldest record early.
+ */
+#ifndef PKTRACE_ORDER_H
+#define PKTRACE_ORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pktrace.h"
+
+struct order;
+
+struct order_config {
+	uint64_t window_ns; /* 0: no reordering, records pass straight through (still counted) */
+	size_t capacity;    /* records held at once */
+};
+
+/* Write one released record; owner NULL: the record's own. late: an earlier-released record
+ * had a later timestamp. A negative return is passed back. */
+typedef int (*order_emit_fn)(void *ctx, const struct pkt_record *rec, size_t size,
+			     const struct pkt_owner *owner, int late);
+
+struct order_stats {
+	uint64_t pushed;      /* records taken in */
+	uint64_t late;        /* released after a record with a later timestamp */
+	uint64_t max_late_ns; /* how far behind the latest released timestamp, at the most */
+	uint64_t early;       /* released before their window was up: the stage was full */
+	uint64_t max_held;    /* records held at once, at the most */
+};
+
+struct order *order__new(const struct order_config *cfg, order_emit_fn emit, void *ctx);
+/* Take one record (size bytes; owner NULL: its own) and release what is due. */
+int order__push(struct order *o, const struct pkt_record *rec, size_t size,
+		const struct pkt_owner *owner);
+/* Release what is older than now_ns (CLOCK_BOOTTIME, as the records) minus the window. */
+int order__expire(struct order *o, uint64_t now_ns);
+/* Release everything held, in order (the reader is idle, or at exit). */
+int order__flush(struct order *o);
+size_t order__pending(const struct order *o);
+uint64_t order__window_ns(const struct order *o);
+const struct order_stats *order__stats(const struct order *o);
+void order__free(struct order *o);
+
+#endif /* PKTRACE_ORDER_H */

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The reorder stage: records out in timestamp order within the window, late ones counted. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "order.h"
+
+#define WINDOW 1000u
+#define SMALL (offsetof(struct pkt_record, hdr) + PKT_HDR_SMALL)
+#define MAX_OUT 4096
+
+/* What the emit callback saw. */
+struct out {
+	uint64_t ts;
+	uint32_t id;  /* pkt_len of the record: the test's sequence number */
+	uint32_t pid; /* owner given to emit, else the record's own */
+	size_t size;
+	int late;
+	int intact;   /* the hdr bytes the test wrote are there */
+};
+
+static struct out outs[MAX_OUT];
+static size_t n_out;
+static int emit_err;
+static struct order *o;
+
+static int emit(void *ctx, const struct pkt_record *rec, size_t size,
+		const struct pkt_owner *owner, int late)
+{
+	struct out *x = &outs[n_out++];
+
+	(void)ctx;
+	assert_true(n_out <= MAX_OUT);
+	x->ts = rec->ts_ns;
+	x->id = rec->pkt_len;
+	x->pid = owner ? owner->pid : rec->owner.pid;
+	x->size = size;
+	x->late = late;
+	x->intact = rec->hdr[0] == (uint8_t)rec->pkt_len && rec->hdr[PKT_HDR_SMALL - 1] == 0x5a;
+	return emit_err;
+}
+
+static int push(uint64_t ts, uint32_t id)
+{
+	struct pkt_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.ts_ns = ts;
+	r.pkt_len = id;
+	r.owner.pid = 100;
+	r.hdr[0] = (uint8_t)id;
+	r.hdr[PKT_HDR_SMALL - 1] = 0x5a;
+	return order__push(o, &r, SMALL, NULL);
+}
+
+static int make(uint64_t window, size_t capacity)
+{
+	struct order_config cfg = {.window_ns = window, .capacity = capacity};
+
+	order__free(o);
+	o = order__new(&cfg, emit, NULL);
+	return o ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	n_out = 0;
+	emit_err = 0;
+	o = NULL;
+	return make(WINDOW, 64);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	order__free(o);
+	o = NULL;
+	return 0;
+}
+
+static void assert_sorted(void)
+{
+	for (size_t i = 1; i < n_out; i++)
+		assert_true(outs[i - 1].ts <= outs[i].ts);
+}
+
+/* Out of order within the window: held, then written sorted; nothing counted late. */
+static void test_sorts_within_window(void **state)
+{
+	(void)state;
+	assert_int_equal(push(10000, 1), 0);
+	assert_int_equal(push(10300, 2), 0);
+	assert_int_equal(push(10100, 3), 0); /* 200 ns behind: another CPU */
+	assert_int_equal(push(10200, 4), 0);
+	assert_int_equal(n_out, 0);          /* all within the window of the newest */
+	assert_int_equal(order__pending(o), 4);
+	assert_int_equal(order__flush(o), 0);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(outs[0].id, 1);
+	assert_int_equal(outs[1].id, 3);
+	assert_int_equal(outs[2].id, 4);
+	assert_int_equal(outs[3].id, 2);
+	for (size_t i = 0; i < n_out; i++) {
+		assert_false(outs[i].late);
+		assert_true(outs[i].intact);
+		assert_int_equal(outs[i].size, SMALL);
+	}
+	assert_int_equal(order__stats(o)->late, 0);
+	assert_int_equal(order__pending(o), 0);
+}
+
+/* A record leaves once the newest timestamp is more than the window past it, not before. */
+static void test_released_by_newest(void **state)
+{
+	(void)state;
+	push(10000, 1);
+	push(10000 + WINDOW, 2); /* exactly the window: 1 may still be overtaken */
+	assert_int_equal(n_out, 0);
+	push(10001 + WINDOW, 3);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(outs[0].id, 1);
+	push(20000, 4);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(outs[1].id, 2);
+	assert_int_equal(outs[2].id, 3);
+	assert_int_equal(order__pending(o), 1);
+}
+
+/* The clock releases what the window has passed when no newer record comes. */
+static void test_released_by_clock(void **state)
+{
+	(void)state;
+	push(10000, 1);
+	push(10500, 2);
+	assert_int_equal(order__expire(o, 10000 + WINDOW), 0);
+	assert_int_equal(n_out, 0);
+	assert_int_equal(order__expire(o, 10001 + WINDOW), 0);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(order__expire(o, 100000), 0);
+	assert_int_equal(n_out, 2);
+	assert_int_equal(outs[1].id, 2);
+	/* A clock before the window's length (early boot) releases nothing, no wrap. */
+	push(200, 3);
+	assert_int_equal(order__expire(o, 500), 0);
+	assert_int_equal(n_out, 3); /* 3 was late (behind 10500): written at once */
+	assert_true(outs[2].late);
+}
+
+/* Later than the window allowed: written at once, marked and counted, never dropped. */
+static void test_late_counted_not_dropped(void **state)
+{
+	(void)state;
+	push(10000, 1);
+	push(20000, 2); /* releases 1 */
+	assert_int_equal(n_out, 1);
+	push(9000, 3); /* behind 1, already written */
+	assert_int_equal(n_out, 2);
+	assert_int_equal(outs[1].id, 3);
+	assert_true(outs[1].late);
+	assert_int_equal(order__stats(o)->late, 1);
+	assert_int_equal(order__stats(o)->max_late_ns, 1000);
+	/* Not yet passed: sorted in as usual, not late. */
+	push(15000, 4);
+	order__flush(o);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(outs[2].id, 4);
+	assert_int_equal(outs[3].id, 2);
+	assert_false(outs[2].late || outs[3].late);
+	assert_int_equal(order__stats(o)->late, 1);
+	assert_int_equal(order__stats(o)->pushed, 4);
+}
+
+/* Full: the oldest goes out early (counted), the order so far still holds. */
+static void test_full_releases_oldest(void **state)
+{
+	(void)state;
+	assert_int_equal(make(1000000, 4), 0);
+	push(500, 5);
+	push(100, 1);
+	push(400, 4);
+	push(200, 2);
+	assert_int_equal(n_out, 0);
+	push(300, 3); /* no room: 100 leaves */
+	assert_int_equal(n_out, 1);
+	assert_int_equal(outs[0].id, 1);
+	assert_int_equal(order__stats(o)->early, 1);
+	assert_int_equal(order__stats(o)->max_held, 4);
+	push(600, 6); /* 200 leaves */
+	order__flush(o);
+	assert_int_equal(n_out, 6);
+	for (size_t i = 0; i < n_out; i++)
+		assert_int_equal(outs[i].id, i + 1);
+	assert_int_equal(order__stats(o)->early, 2);
+	assert_int_equal(order__stats(o)->late, 0);
+}
+
+/* Flush at exit writes everything held, in order; equal timestamps keep arrival order. */
+static void test_flush_in_order_stable(void **state)
+{
+	(void)state;
+	push(300, 1);
+	push(100, 2);
+	push(300, 3);
+	push(100, 4);
+	assert_int_equal(order__flush(o), 0);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(outs[0].id, 2);
+	assert_int_equal(outs[1].id, 4);
+	assert_int_equal(outs[2].id, 1);
+	assert_int_equal(outs[3].id, 3);
+	assert_int_equal(order__flush(o), 0);
+	assert_int_equal(n_out, 4);
+}
+
+/* An owner given with the record (the hold's) travels with it through the stage. */
+static void test_owner_kept(void **state)
+{
+	struct pkt_record r;
+	struct pkt_owner ow = {.pid = 4242};
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.ts_ns = 500;
+	r.pkt_len = 1;
+	r.owner.pid = 100;
+	assert_int_equal(order__push(o, &r, SMALL, &ow), 0);
+	ow.pid = 1; /* the hold's copy changes after the push: the stage kept its own */
+	r.ts_ns = 400;
+	r.pkt_len = 2;
+	assert_int_equal(order__push(o, &r, SMALL, NULL), 0);
+	order__flush(o);
+	assert_int_equal(n_out, 2);
+	assert_int_equal(outs[0].pid, 100);
+	assert_int_equal(outs[1].pid, 4242);
+}
+
+/* Window 0: records pass straight through, out-of-order ones still counted. */
+static void test_window_zero_passes_through(void **state)
+{
+	(void)state;
+	assert_int_equal(make(0, 64), 0);
+	push(200, 1);
+	push(100, 2);
+	push(300, 3);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(order__pending(o), 0);
+	assert_int_equal(outs[1].id, 2);
+	assert_true(outs[1].late);
+	assert_int_equal(order__stats(o)->late, 1);
+	assert_int_equal(order__stats(o)->max_late_ns, 100);
+}
+
+/* An emit error comes back from push and flush; the stage still empties. */
+static void test_emit_error_returned(void **state)
+{
+	(void)state;
+	push(100, 1);
+	push(200, 2);
+	emit_err = -EPIPE;
+	assert_int_equal(push(100 + 2 * WINDOW, 3), -EPIPE);
+	assert_int_equal(order__flush(o), -EPIPE);
+	assert_int_equal(order__pending(o), 0);
+	assert_int_equal(n_out, 3);
+}
+
+/* Random skew up to half the window across many records: written sorted, none late. */
+static void test_random_skew_sorted(void **state)
+{
+	uint64_t ts = 1000000;
+
+	(void)state;
+	assert_int_equal(make(WINDOW, 256), 0);
+	srand(7);
+	for (uint32_t i = 0; i < 3000; i++) {
+		ts += rand() % 50;
+		push(ts - rand() % (WINDOW / 2), i);
+	}
+	order__flush(o);
+	assert_int_equal(n_out, 3000);
+	assert_sorted();
+	assert_int_equal(order__stats(o)->late, 0);
+	assert_int_equal(order__stats(o)->early, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sorts_within_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_released_by_newest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_released_by_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_counted_not_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_releases_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_in_order_stable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_zero_passes_through, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emit_error_returned, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_skew_sorted, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
