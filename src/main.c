@@ -29,6 +29,7 @@
 #include "filter_bpf.h"
 #include "hold.h"
 #include "opts.h"
+#include "order.h"
 #include "output.h"
 #include "readfile.h"
 
@@ -45,6 +46,8 @@ struct app {
 	int pcap_on;
 	uint64_t packets_made; /* packets handed to the pcapng output */
 	struct hold *hold; /* packets of passive connections until a task takes them */
+	struct order *order; /* records sorted by timestamp before they are written */
+	uint64_t events_late; /* events written after one with a later timestamp */
 	struct pkt_event ev; /* reused for every record: no per-event allocation */
 	int batch;           /* records handled in this poll */
 	int draining;        /* the final drain: no batch limit */
@@ -69,6 +72,7 @@ struct app {
 	uint64_t filter_rejected_dev;         /* device-path records the filter rejected here */
 };
 
+#define ORDER_CAPACITY 16384 /* records the reorder stage holds: 45 ms at 360 000 a second */
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
 
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
@@ -259,6 +263,32 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 	return 0;
 }
 
+/* The stage released a record: write its events, counting them when they come late. */
+static int order_release(void *ctx, const struct pkt_record *rec, size_t size,
+			 const struct pkt_owner *owner, int late)
+{
+	struct app *app = ctx;
+	uint64_t before = app->text_on ? app->events_made : app->packets_made;
+	int err;
+
+	if (rec->kind == PKT_REC_FLOW)
+		err = emit_flow(app, rec, size);
+	else
+		err = emit_record(app, rec, size, owner);
+	if (late)
+		app->events_late += (app->text_on ? app->events_made : app->packets_made) - before;
+	return err;
+}
+
+/* The hold released a packet (with its original timestamp): it joins the stage. */
+static int order_held(void *ctx, const struct pkt_record *rec, size_t size,
+		      const struct pkt_owner *owner)
+{
+	struct app *app = ctx;
+
+	return order__push(app->order, rec, size, owner);
+}
+
 /* A packet of a connection no task has taken yet: into the hold, keyed by its connection. */
 static int hold_record(struct app *app, const struct pkt_record *rec, size_t size)
 {
@@ -306,7 +336,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 		}
 	}
 	if (rec->kind == PKT_REC_FLOW) {
-		err = emit_flow(app, rec, size);
+		err = order__push(app->order, rec, size, NULL);
 	} else if (rec->kind == PKT_REC_CLAIM) {
 		err = hold__claim(app->hold, rec, size);
 		if (err == -EINVAL) {
@@ -316,7 +346,7 @@ static int on_record(void *ctx, const void *data, size_t size)
 	} else if (rec->flags & PKT_F_HELD) {
 		err = hold_record(app, rec, size);
 	} else {
-		err = emit_record(app, rec, size, NULL);
+		err = order__push(app->order, rec, size, NULL);
 	}
 	if (err)
 		return err;
@@ -338,6 +368,22 @@ static void pcap_summary(const struct app *app)
 		(unsigned long long)app->pcap.events_written,
 		(unsigned long long)(app->packets_made - app->pcap.events_written),
 		app->pcap.png.n, app->pcap.png.overflow ? " (the last, 'other', stands for more)" : "");
+}
+
+/* Worded without "written", like pcap_summary: the tests read the events' line by that word. */
+static void order_summary(const struct app *app)
+{
+	const struct order_stats *os = order__stats(app->order);
+
+	if (!os->late && !os->early && !order__window_ns(app->order))
+		return;
+	fprintf(stderr, "pktrace:   events out of timestamp order: %llu (later than the %llu us "
+			"reorder window allowed, by up to %llu us; in the output all the same); "
+			"%llu records let out early for lack of room, %llu waiting at the most\n",
+		(unsigned long long)app->events_late,
+		(unsigned long long)(order__window_ns(app->order) / 1000),
+		(unsigned long long)((os->max_late_ns + 999) / 1000), (unsigned long long)os->early,
+		(unsigned long long)os->max_held);
 }
 
 static void print_summary(struct app *app)
@@ -440,6 +486,7 @@ static void print_summary(struct app *app)
 				"they quote, %llu quoting no known socket\n",
 			(unsigned long long)st[STAT_ICMP_ERRORS],
 			(unsigned long long)st[STAT_ICMP_NO_OWNER]);
+	order_summary(app);
 	if (app->records_past_count)
 		fprintf(stderr, "pktrace:   records after the %llu events of -c, not written: %llu\n",
 			app->opts.count, (unsigned long long)app->records_past_count);
@@ -991,10 +1038,12 @@ int main(int argc, char **argv)
 	static struct app app; /* large (output buffer): not on the stack */
 	struct capture_config cfg = {};
 	struct hold_config hold_cfg = {};
+	struct order_config order_cfg = {};
 	struct sigaction sa = {.sa_handler = on_signal};
 	struct sigaction alarm_sa = {.sa_handler = on_alarm};
 	struct run_as run_as;
 	int status = 0, failed = 0, err, n, wstatus;
+	int order_poll_ms;
 	pid_t child = 0;
 
 	switch (opts_parse(&app.opts, argc, argv, stdout, stderr)) {
@@ -1035,10 +1084,19 @@ int main(int argc, char **argv)
 	hold_cfg.wait_ns = (uint64_t)(app.opts.hold_time * 1e9);
 	hold_cfg.max_packets = app.opts.hold_packets;
 	hold_cfg.max_bytes = app.opts.hold_bytes;
-	app.hold = hold__new(&hold_cfg, emit_record, &app);
+	app.hold = hold__new(&hold_cfg, order_held, &app);
 	if (!app.hold) {
 		fprintf(stderr, "pktrace: cannot allocate the hold for %lu packets: %s\n",
 			app.opts.hold_packets, strerror(errno));
+		goto early_exit;
+	}
+	order_cfg.window_ns = app.opts.order_window_us * 1000;
+	order_poll_ms = (int)(app.opts.order_window_us / 1000) + 1;
+	order_cfg.capacity = ORDER_CAPACITY;
+	app.order = order__new(&order_cfg, order_release, &app);
+	if (!app.order) {
+		fprintf(stderr, "pktrace: cannot allocate the reorder stage for %d records: %s\n",
+			ORDER_CAPACITY, strerror(errno));
 		goto early_exit;
 	}
 	cfg.scope = &app.opts.scope;
@@ -1105,14 +1163,20 @@ int main(int argc, char **argv)
 
 	while (!give_up && !app.out_err && !app.count_done) {
 		app.batch = 0;
-		n = capture__poll(app.capture, POLL_MS);
+		/* Records wait in the stage: come back once their window is up. */
+		n = capture__poll(app.capture, order__pending(app.order) ? order_poll_ms : POLL_MS);
 		if (n < 0 && n != -EAGAIN && !app.out_err) {
 			fprintf(stderr, "pktrace: reading the ring buffer failed: %s\n", strerror(-n));
 			status = 1;
 			break;
 		}
 		if (!app.out_err) {
-			err = hold__expire(app.hold, clock_ns(CLOCK_BOOTTIME));
+			uint64_t now = clock_ns(CLOCK_BOOTTIME);
+
+			err = hold__expire(app.hold, now);
+			/* Idle: nothing more can come before what waits; else what the clock passed. */
+			if (!err)
+				err = n == 0 ? order__flush(app.order) : order__expire(app.order, now);
 			if (err && !app.out_err)
 				app.out_err = -err;
 		}
@@ -1132,6 +1196,8 @@ int main(int argc, char **argv)
 		/* Nothing stays held at exit: what waits goes out with its provisional owner. */
 		if (!app.out_err) {
 			err = hold__flush(app.hold);
+			if (!err)
+				err = order__flush(app.order);
 			if (err && !app.out_err)
 				app.out_err = -err;
 		}
@@ -1142,6 +1208,7 @@ int main(int argc, char **argv)
 	capture__destroy(app.capture);
 	enrich_close(&app.enrich);
 	hold__free(app.hold);
+	order__free(app.order);
 	if (child > 0) {
 		/* pktrace stopped before the command ended (second signal, write error): end it too. */
 		wstatus = command_end(child, stop_signal ? stop_signal : SIGTERM);
@@ -1167,6 +1234,7 @@ early_exit_status:
 	if (app.capture)
 		enrich_close(&app.enrich);
 	hold__free(app.hold);
+	order__free(app.order);
 	output_close(&app.out);
 	output_close(&app.pcap);
 	free(run_as.groups);

@@ -37,6 +37,9 @@ static const char usage[] =
 	"                         listener's owner (default 2, at most 60)\n"
 	"      --hold-packets N   packets held at once at most (default 65536)\n"
 	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 32M)\n"
+	"      --order-window USEC  hold events up to USEC microseconds to write them in timestamp\n"
+	"                         order (default 1000, at most 1000000; 0: as the kernel hands\n"
+	"                         them over)\n"
 	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
 	"                         packet's process as its comment; events are printed too only\n"
 	"                         with -F or -o\n"
@@ -70,6 +73,7 @@ enum {
 	OPT_LIST,
 	OPT_ONCE,
 	OPT_DUMP_FILTER,
+	OPT_ORDER_WINDOW,
 };
 
 static const struct option long_opts[] = {
@@ -82,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "hold-time", required_argument, NULL, OPT_HOLD_TIME },
 	{ "hold-packets", required_argument, NULL, OPT_HOLD_PACKETS },
 	{ "hold-bytes", required_argument, NULL, OPT_HOLD_BYTES },
+	{ "order-window", required_argument, NULL, OPT_ORDER_WINDOW },
 	{ "buffer-size", required_argument, NULL, 'B' },
 	{ "relinquish-privileges", required_argument, NULL, 'Z' },
 	{ "list", no_argument, NULL, OPT_LIST },
@@ -237,6 +242,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->hold_time = 2.0;
 	o->hold_packets = 65536;
 	o->hold_bytes = 32 * 1024 * 1024;
+	o->order_window_us = OPTS_ORDER_WINDOW_US;
 	o->user = OPTS_DEFAULT_USER;
 	o->directions = OPTS_DIR_IN | OPTS_DIR_OUT;
 	if (argc < 1)
@@ -311,6 +317,15 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			if (errno || end == optarg || *end || !isfinite(o->hold_time) ||
 			    o->hold_time < 0 || o->hold_time > 60)
 				return error(err, "--hold-time '%s': want seconds from 0 to 60", optarg);
+			break;
+		}
+		case OPT_ORDER_WINDOW: {
+			long long v = parse_count(optarg, 0, 1000000);
+
+			if (v < 0)
+				return error(err, "--order-window '%s': want microseconds from 0 to "
+					     "1000000", optarg);
+			o->order_window_us = v;
 			break;
 		}
 		case OPT_HOLD_PACKETS: {
