@@ -38,7 +38,7 @@ static const char usage[] =
 	"      --hold-packets N   packets held at once at most (default 65536)\n"
 	"      --hold-bytes N     bytes held at once at most, suffix k or M (default 32M)\n"
 	"      --order-window USEC  hold events up to USEC microseconds to write them in timestamp\n"
-	"                         order (default 1000, at most 1000000; 0: as the kernel hands\n"
+	"                         order (default 2000, at most 1000000; 0: as the kernel hands\n"
 	"                         them over)\n"
 	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
 	"                         packet's process as its comment; events are printed too only\n"

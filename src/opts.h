@@ -46,7 +46,7 @@ struct opts {
 #define OPTS_DIR_OUT 2
 
 #define OPTS_DEFAULT_USER "nobody"
-#define OPTS_ORDER_WINDOW_US 1000ULL
+#define OPTS_ORDER_WINDOW_US 2000ULL
 #define OPTS_RINGBUF_MIN_KIB 64ULL
 #define OPTS_RINGBUF_MAX_KIB (1ULL << 20)
 
