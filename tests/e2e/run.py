@@ -1003,6 +1003,7 @@ import t_options  # noqa: E402,F401
 import t_flows  # noqa: E402,F401
 import t_packets  # noqa: E402,F401
 import t_icmp_errors  # noqa: E402,F401
+import t_order  # noqa: E402,F401
 import t_text  # noqa: E402,F401
 import t_habits  # noqa: E402,F401
 import t_filters  # noqa: E402,F401
