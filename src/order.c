@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* The reorder stage: see order.h. A binary min-heap of slot numbers over preallocated slots. */
+/* The reorder stage: see order.h. Keys sorted by insertion in a ring over preallocated slots:
+ * records come nearly in order, so most go in at the tail and all leave from the head. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +17,9 @@ struct order_slot {
 	};
 };
 
-/* The key beside the slot number, so sifting touches only this array. */
+/* The key beside the slot number, so sorting touches only this array. */
 struct order_key {
 	uint64_t ts;
-	uint64_t seq; /* arrival order: equal timestamps keep it */
 	uint32_t slot;
 };
 
@@ -28,10 +28,9 @@ struct order {
 	order_emit_fn emit;
 	void *ctx;
 	struct order_slot *slots;
-	struct order_key *heap;
+	struct order_key *ring; /* sorted by ts, equal ones in arrival order, from head */
 	uint32_t *free_slots;
-	size_t n, nfree;
-	uint64_t seq;
+	size_t mask, head, n, nfree;
 	uint64_t newest;   /* latest timestamp taken in */
 	uint64_t released; /* latest timestamp released */
 	int any_released;
@@ -55,10 +54,12 @@ struct order *order__new(const struct order_config *cfg, order_emit_fn emit, voi
 	if (o->cfg.capacity > (1u << 24))
 		o->cfg.capacity = 1u << 24;
 	if (o->cfg.capacity) {
+		for (o->mask = 1; o->mask < o->cfg.capacity; o->mask *= 2)
+			;
 		o->slots = calloc(o->cfg.capacity, sizeof(*o->slots));
-		o->heap = calloc(o->cfg.capacity, sizeof(*o->heap));
+		o->ring = calloc(o->mask--, sizeof(*o->ring));
 		o->free_slots = calloc(o->cfg.capacity, sizeof(*o->free_slots));
-		if (!o->slots || !o->heap || !o->free_slots) {
+		if (!o->slots || !o->ring || !o->free_slots) {
 			order__free(o);
 			errno = ENOMEM;
 			return NULL;
@@ -75,7 +76,7 @@ void order__free(struct order *o)
 	if (!o)
 		return;
 	free(o->slots);
-	free(o->heap);
+	free(o->ring);
 	free(o->free_slots);
 	free(o);
 }
@@ -95,11 +96,6 @@ uint64_t order__window_ns(const struct order *o)
 	return o->cfg.window_ns;
 }
 
-static int key_less(const struct order_key *a, const struct order_key *b)
-{
-	return a->ts < b->ts || (a->ts == b->ts && a->seq < b->seq);
-}
-
 /* Write one record, noting whether it comes after a later one. */
 static int release(struct order *o, const struct pkt_record *rec, size_t size,
 		   const struct pkt_owner *owner)
@@ -117,26 +113,14 @@ static int release(struct order *o, const struct pkt_record *rec, size_t size,
 	return o->emit(o->ctx, rec, size, owner, late);
 }
 
-/* Take the oldest record off the heap and write it. */
+/* Take the oldest record off the head and write it. */
 static int pop(struct order *o)
 {
-	struct order_key last;
-	uint32_t s = o->heap[0].slot;
-	size_t i = 0, c;
+	uint32_t s = o->ring[o->head].slot;
 	int err;
 
-	last = o->heap[--o->n];
-	/* Sift the last key down from the root. */
-	while ((c = 2 * i + 1) < o->n) {
-		if (c + 1 < o->n && key_less(&o->heap[c + 1], &o->heap[c]))
-			c++;
-		if (!key_less(&o->heap[c], &last))
-			break;
-		o->heap[i] = o->heap[c];
-		i = c;
-	}
-	if (o->n)
-		o->heap[i] = last;
+	o->head = (o->head + 1) & o->mask;
+	o->n--;
 	err = release(o, &o->slots[s].rec, o->slots[s].size,
 		      o->slots[s].has_owner ? &o->slots[s].owner : NULL);
 	o->free_slots[o->nfree++] = s;
@@ -151,7 +135,7 @@ static int release_before(struct order *o, uint64_t limit_ns)
 	if (limit_ns < o->cfg.window_ns)
 		return 0;
 	limit_ns -= o->cfg.window_ns;
-	while (o->n && o->heap[0].ts < limit_ns) {
+	while (o->n && o->ring[o->head].ts < limit_ns) {
 		e = pop(o);
 		if (e && !err)
 			err = e;
@@ -176,7 +160,6 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 		err = pop(o);
 	}
 	k.ts = rec->ts_ns;
-	k.seq = o->seq++;
 	k.slot = o->free_slots[--o->nfree];
 	sl = &o->slots[k.slot];
 	memcpy(sl->bytes, rec, size);
@@ -184,10 +167,10 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	sl->has_owner = !!owner;
 	if (owner)
 		sl->owner = *owner;
-	/* Sift up from the end. */
-	for (i = o->n++; i && key_less(&k, &o->heap[(i - 1) / 2]); i = (i - 1) / 2)
-		o->heap[i] = o->heap[(i - 1) / 2];
-	o->heap[i] = k;
+	/* From the tail back past the later ones: none, as a rule. */
+	for (i = o->n++; i && o->ring[(o->head + i - 1) & o->mask].ts > k.ts; i--)
+		o->ring[(o->head + i) & o->mask] = o->ring[(o->head + i - 1) & o->mask];
+	o->ring[(o->head + i) & o->mask] = k;
 	if (o->n > o->st.max_held)
 		o->st.max_held = o->n;
 	if (rec->ts_ns > o->newest)
