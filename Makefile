@@ -67,12 +67,13 @@ demo:
 bench: pktrace
 	scripts/as-root bench/run.sh
 
-# -w's writer alone: synthetic records through decode and the pcapng writer to /dev/null.
-.PHONY: bench-pcapng
-bench-pcapng: $(OUTPUT)/pcapng_bench
-	$(OUTPUT)/pcapng_bench
+# The reader alone: synthetic records through the reorder stage, decode and each output
+# (pcapng, JSON, table, text) to /dev/null, the stage off and on. bench-pcapng: the same.
+.PHONY: bench-reader bench-pcapng
+bench-reader bench-pcapng: $(OUTPUT)/reader_bench
+	$(OUTPUT)/reader_bench
 
-$(OUTPUT)/pcapng_bench: bench/pcapng_bench.c $(LIB_OBJS) $(wildcard src/*.h)
+$(OUTPUT)/reader_bench: bench/reader_bench.c $(LIB_OBJS) $(wildcard src/*.h)
 	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lpcap -o $@
 
 clean:
