@@ -1092,6 +1092,8 @@ int main(int argc, char **argv)
 	}
 	order_cfg.window_ns = app.opts.order_window_us * 1000;
 	order_poll_ms = (int)(app.opts.order_window_us / 1000) + 1;
+	if (order_poll_ms > POLL_MS)
+		order_poll_ms = POLL_MS;
 	order_cfg.capacity = ORDER_CAPACITY;
 	app.order = order__new(&order_cfg, order_release, &app);
 	if (!app.order) {

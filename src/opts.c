@@ -320,7 +320,9 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			break;
 		}
 		case OPT_ORDER_WINDOW: {
-			long long v = parse_count(optarg, 0, 1000000);
+			/* Microseconds: no k or M suffix as for counts. */
+			long long v = optarg[strspn(optarg, "0123456789")] ? -1 :
+				      parse_count(optarg, 0, 1000000);
 
 			if (v < 0)
 				return error(err, "--order-window '%s': want microseconds from 0 to "

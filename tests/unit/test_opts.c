@@ -105,6 +105,21 @@ static void test_buffer_size(void **state)
 	assert_int_equal(o.ringbuf_bytes, 256ULL << 10);
 }
 
+static void test_order_window(void **state)
+{
+	assert_int_equal(PARSE_NONE(), OPTS_RUN);
+	assert_int_equal(o.order_window_us, OPTS_ORDER_WINDOW_US);
+	assert_int_equal(PARSE("--order-window", "0"), OPTS_RUN);
+	assert_int_equal(o.order_window_us, 0);
+	assert_int_equal(PARSE("--order-window=1000000"), OPTS_RUN);
+	assert_int_equal(o.order_window_us, 1000000);
+	expect_error(PARSE("--order-window", "1000001"),
+		     "--order-window '1000001': want microseconds from 0 to 1000000");
+	expect_error(PARSE("--order-window", "-1"), "'-1'");
+	expect_error(PARSE("--order-window", "2k"), "'2k'");
+	expect_error(PARSE("--order-window", ""), "microseconds");
+}
+
 static void test_buffer_size_errors(void **state)
 {
 	expect_error(PARSE("-B", "63"), "-B '63': want a ring buffer size in KiB from 64 to 1048576");
@@ -457,6 +472,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_command_keeps_its_options, teardown),
 		cmocka_unit_test_teardown(test_filter_expression, teardown),
 		cmocka_unit_test_teardown(test_dump_filter, teardown),
+		cmocka_unit_test_teardown(test_order_window, teardown),
 		cmocka_unit_test_teardown(test_empty_command, teardown),
 		cmocka_unit_test_teardown(test_repeated_calls_after_error, teardown),
 	};
