@@ -92,7 +92,7 @@ static void run(const char *what, enum output_format fmt, const char *path, long
 		e.proc.hostname = "bench-host";
 		e.proc.container_id = "";
 		if (fmt == OUTPUT_PCAPNG) {
-			pkt_bytes_of_record(r, &b);
+			pkt_bytes_of_record(r, offsetof(struct pkt_record, hdr) + r->hdr_len, &b);
 			if (output_packet(&out, &e, decode_packet_events(&e), &b))
 				abort();
 		} else if (output_event(&out, &e)) {

@@ -27,6 +27,7 @@ struct capture_config {
 	unsigned int if_netns; /* (an inode number); if_index 0: any interface */
 	unsigned int directions; /* -Q: bits 1 << enum pkt_direction; 0: both */
 	int once;          /* --once: a loopback packet emitted at egress is not at ingress */
+	unsigned int snaplen; /* --snaplen: bytes of a packet to keep in all; 0: headers only */
 	capture_record_fn on_record;
 	void *ctx;
 };

@@ -37,6 +37,8 @@ struct opts {
 	unsigned int directions; /* -Q: OPTS_DIR_IN | OPTS_DIR_OUT (inout, the default) */
 	unsigned long long count; /* -c: exit after this many events; 0: no limit */
 	int once;                 /* --once: a loopback packet once, at egress */
+	unsigned int snaplen;     /* --snaplen: bytes of a packet -w keeps, headers included
+				   * (1 to PKT_SNAP_MAX); 0: the headers only */
 };
 
 #define OPTS_DIR_IN 1
