@@ -28,8 +28,6 @@
 #define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
 /* Ring-buffer space one record takes: the record (up to hdr[]'s end) and its 8-byte header. */
 #define RINGBUF_SLOT (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX + 8)
-/* The same for a --snaplen record, at its largest. */
-#define RINGBUF_SNAP_SLOT (sizeof(struct pkt_record) + 8)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -1028,8 +1026,8 @@ static __always_inline struct pkt_record *record_open(const struct pkt_owner *o,
 	return rec;
 }
 
-static __always_inline void record_submit_slot(struct pkt_record *rec, __u32 len,
-					       const __u64 slot)
+/* slot: ring-buffer space the record takes (with its 8-byte header). */
+static __always_inline void record_submit_slot(struct pkt_record *rec, __u32 len, __u64 slot)
 {
 	__u64 avail;
 
@@ -1141,7 +1139,7 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 	}
 	if (snap) {
 		record_snap(skb, rec, off + tcp_len, len);
-		record_submit_slot(rec, len, RINGBUF_SNAP_SLOT);
+		record_submit_slot(rec, len, offsetof(struct pkt_record, snap) + snaplen + 8);
 		return 1;
 	}
 	record_submit(rec, len);
