@@ -86,7 +86,7 @@ clean:
 # A failure leaves its input in build/fuzz-crash-*: `build/fuzz_decode FILE` replays it.
 FUZZ_TIME ?= 20
 FUZZ_SRCS := tests/fuzz/fuzz_decode.c src/decode.c src/output_json.c src/output_table.c \
-	src/output_text.c src/output_fmt.c src/events.c
+	src/output_text.c src/output_fmt.c src/events.c src/output_pcapng.c
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Isrc -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 

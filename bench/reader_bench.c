@@ -90,7 +90,7 @@ static int write_record(void *ctx, const struct pkt_record *r, size_t size,
 	e.proc.hostname = "bench-host";
 	e.proc.container_id = "";
 	if (fmt == OUTPUT_PCAPNG) {
-		pkt_bytes_of_record(r, &b);
+		pkt_bytes_of_record(r, offsetof(struct pkt_record, hdr) + r->hdr_len, &b);
 		return output_packet(&out, &e, decode_packet_events(&e), &b);
 	}
 	return output_event(&out, &e);

@@ -32,10 +32,12 @@ RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-pcapng-scoped pktrace-flows-scoped
-	pktrace-allevents-scoped pktrace-table-all pktrace-nomatch pktrace-filter-reject floor)
-PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-pcapng-scoped pktrace-flows-scoped
-	pktrace-allevents-scoped pktrace-table-all pktrace-nomatch pktrace-filter-reject)
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
+	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
+	pktrace-filter-reject floor)
+PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
+	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
+	pktrace-filter-reject)
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
 FLOWS_CFG=pktrace-flows-scoped
@@ -49,6 +51,8 @@ declare -A CMD=(
 	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	# -w against tcpdump -w: the same packets to a pcapng file, with the process in each.
 	[pktrace-pcapng-scoped]="./pktrace -w /dev/null -s comm=flood-cli,flood-srv"
+	# The same with the payload (--snaplen): the extra cost of the third record size.
+	[pktrace-pcapng-snaplen]="./pktrace -w /dev/null -s comm=flood-cli,flood-srv --snaplen 1500"
 	[pktrace-flows-scoped]="./pktrace -e flows -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-allevents-scoped]="./pktrace -e network_events -F json -o /dev/null -s comm=flood-cli,flood-srv"
 	[pktrace-table-all]="./pktrace -F table -o /dev/null"

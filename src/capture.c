@@ -349,6 +349,7 @@ struct capture *capture__open(const struct capture_config *cfg)
 	if (cfg->directions)
 		c->skel->rodata->directions = cfg->directions;
 	c->skel->rodata->once = cfg->once;
+	c->skel->rodata->snaplen = cfg->snaplen;
 	step = "size the ring buffer (-B)";
 	if (cfg->ringbuf_bytes &&
 	    bpf_map__set_max_entries(c->skel->maps.events,

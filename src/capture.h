@@ -31,6 +31,7 @@ struct capture_config {
 	/* Packets the expression rejects go no further than its program in the socket hooks;
 	 * NULL: every packet goes on to the capture programs. */
 	const struct filter *filter;
+	unsigned int snaplen; /* --snaplen: bytes of a packet to keep in all; 0: headers only */
 	capture_record_fn on_record;
 	void *ctx;
 };

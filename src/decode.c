@@ -476,6 +476,17 @@ static int decode_record_ipv6(struct reader *r, const struct pkt_record *rec,
 	return err;
 }
 
+int decode_record_snap_len(const struct pkt_record *r, size_t size)
+{
+	const size_t at = offsetof(struct pkt_record, snap);
+
+	if (size <= offsetof(struct pkt_record, hdr) + PKT_HDR_MAX)
+		return 0;
+	if (size < at || size > sizeof(*r) || r->snap_len > size - at)
+		return -DECODE_BAD_RECORD;
+	return r->snap_len;
+}
+
 int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_headers *out)
 {
 	struct reader rd;
@@ -484,7 +495,7 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
 
 	if (!r || size < offsetof(struct pkt_record, hdr) ||
 	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX ||
-	    r->kind != PKT_REC_PACKET)
+	    r->kind != PKT_REC_PACKET || decode_record_snap_len(r, size) < 0)
 		return -DECODE_BAD_RECORD;
 	memset(out, 0, sizeof(*out));
 	rd = (struct reader){ .buf = r->hdr, .len = r->hdr_len, .overrun = false };

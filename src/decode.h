@@ -54,6 +54,13 @@ struct pkt_record;
 int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_headers *out);
 
 /*
+ * --snaplen: how many payload bytes (snap[]) a packet record of size bytes carries: 0 for the two
+ * sizes without snap_len; -DECODE_BAD_RECORD when snap_len claims more than the record holds or
+ * the record ends inside snap_len. decode_record_headers rejects such records too.
+ */
+int decode_record_snap_len(const struct pkt_record *r, size_t size);
+
+/*
  * Turn one ring-buffer record (struct pkt_record, size bytes) into *e: every field but the host
  * name and container id, which enrichment adds. e->ifname is "" when the kernel gave no name.
  * *ifindex and *uts_key are set for the caller's look-ups. Returns 0 (an event to write, maybe

@@ -18,10 +18,6 @@ enum conn_state {
 struct slot {
 	uint32_t next;
 	uint32_t size;
-	union {
-		struct pkt_record rec;
-		unsigned char bytes[sizeof(struct pkt_record)];
-	};
 };
 
 struct conn {
@@ -40,6 +36,8 @@ struct hold {
 	hold_emit_fn emit;
 	void *ctx;
 	struct slot *slots;
+	unsigned char *records; /* slot i's record at records + i * stride */
+	size_t stride;
 	struct conn *conns;
 	uint32_t *buckets;
 	uint32_t nbuckets;
@@ -77,10 +75,17 @@ struct hold *hold__new(const struct hold_config *cfg, hold_emit_fn emit, void *c
 	h->ctx = ctx;
 	for (h->nbuckets = 64; h->nbuckets < 2 * n; h->nbuckets *= 2)
 		;
+	/* Records without snap[] unless --snaplen asks for it: 65536 slots stay 24 MiB. */
+	h->stride = h->cfg.max_record ? h->cfg.max_record :
+					offsetof(struct pkt_record, hdr) + PKT_HDR_MAX;
+	if (h->stride > sizeof(struct pkt_record))
+		h->stride = sizeof(struct pkt_record);
+	h->stride = (h->stride + 7) & ~(size_t)7;
 	h->slots = calloc(n, sizeof(*h->slots));
+	h->records = calloc(n, h->stride);
 	h->conns = calloc(n, sizeof(*h->conns));
 	h->buckets = malloc(h->nbuckets * sizeof(*h->buckets));
-	if (!h->slots || !h->conns || !h->buckets) {
+	if (!h->slots || !h->records || !h->conns || !h->buckets) {
 		hold__free(h);
 		errno = ENOMEM;
 		return NULL;
@@ -101,6 +106,7 @@ void hold__free(struct hold *h)
 	if (!h)
 		return;
 	free(h->slots);
+	free(h->records);
 	free(h->conns);
 	free(h->buckets);
 	free(h);
@@ -161,16 +167,22 @@ static void conn_free(struct hold *h, uint32_t i)
 	h->free_conn = i;
 }
 
+static const struct pkt_record *slot_record(const struct hold *h, uint32_t s)
+{
+	return (const void *)(h->records + (size_t)s * h->stride);
+}
+
 /* Emit (or count out of scope) one record with owner, or with its own owner when NULL. */
-static int emit_one(struct hold *h, const struct slot *s, const struct pkt_owner *owner)
+static int emit_one(struct hold *h, const struct pkt_record *rec, size_t size,
+		    const struct pkt_owner *owner)
 {
 	if (!owner)
-		owner = &s->rec.owner;
+		owner = &rec->owner;
 	if (!owner->traced) {
 		h->st.out_of_scope++;
 		return 0;
 	}
-	return h->emit(h->ctx, &s->rec, s->size, owner);
+	return h->emit(h->ctx, rec, size, owner);
 }
 
 /* Release every held record of conn i with owner (NULL: the acceptor, else each record's
@@ -188,7 +200,7 @@ static int conn_release(struct hold *h, uint32_t i, const struct pkt_owner *owne
 		struct slot *sl = &h->slots[s];
 
 		next = sl->next;
-		e = emit_one(h, sl, owner);
+		e = emit_one(h, slot_record(h, s), sl->size, owner);
 		if (e && !err)
 			err = e;
 		(*counter)++;
@@ -267,13 +279,9 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 
 	h->st.held++;
 	if (i != NIL && h->conns[i].state == CONN_TAKEN && !is_syn) {
-		struct slot tmp;
-
 		/* Reserved before the claim reached the ring: it belongs to the taker too. */
-		memcpy(tmp.bytes, rec, size);
-		tmp.size = size;
 		h->st.taken++;
-		return emit_one(h, &tmp, &h->conns[i].owner);
+		return emit_one(h, rec, size, &h->conns[i].owner);
 	}
 	if (i != NIL && h->conns[i].state == CONN_TAKEN) {
 		/* A new SYN on the same addresses: a new connection. */
@@ -290,18 +298,14 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 		if (e && !err)
 			err = e;
 	}
-	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes) {
-		struct slot tmp;
-
-		memcpy(tmp.bytes, rec, size);
-		tmp.size = size;
+	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes || size > h->stride) {
 		h->st.early++;
-		e = emit_one(h, &tmp, c->has_acceptor ? &c->owner : NULL);
+		e = emit_one(h, rec, size, c->has_acceptor ? &c->owner : NULL);
 		return err ? err : e;
 	}
 	s = h->free_slot;
 	h->free_slot = h->slots[s].next;
-	memcpy(h->slots[s].bytes, rec, size);
+	memcpy(h->records + (size_t)s * h->stride, rec, size);
 	h->slots[s].size = size;
 	h->slots[s].next = NIL;
 	if (c->last != NIL)

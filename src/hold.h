@@ -18,6 +18,8 @@ struct hold_config {
 	uint64_t wait_ns;   /* how long a connection may wait for a task to take it */
 	size_t max_packets; /* records held at once */
 	size_t max_bytes;   /* record bytes held at once */
+	size_t max_record;  /* the largest record to hold (--snaplen: with snap[]); 0: up to hdr[]'s
+			     * end. A larger one goes out at once, counted early */
 };
 
 /* Emit one released record with owner as its owner; a negative return is passed back. */

@@ -224,7 +224,7 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	if (!e->ifname[0])
 		snprintf(e->ifname, sizeof(e->ifname), "%s", ifname_fallback(app, ifindex));
 	enrich_process(&app->enrich, &e->proc, uts_key);
-	pkt_bytes_of_record(rec, &b);
+	pkt_bytes_of_record(rec, size, &b);
 	return emit_packet(app, e, selected, &b);
 }
 
@@ -819,6 +819,7 @@ static int capture_habits(struct capture_config *cfg, const struct opts *o)
 	cfg->directions = (o->directions & OPTS_DIR_IN ? 1u << PKT_INGRESS : 0) |
 			  (o->directions & OPTS_DIR_OUT ? 1u << PKT_EGRESS : 0);
 	cfg->once = o->once;
+	cfg->snaplen = o->snaplen;
 	if (!o->interface)
 		return 0;
 	cfg->if_index = if_nametoindex(o->interface);
@@ -1084,6 +1085,8 @@ int main(int argc, char **argv)
 	hold_cfg.wait_ns = (uint64_t)(app.opts.hold_time * 1e9);
 	hold_cfg.max_packets = app.opts.hold_packets;
 	hold_cfg.max_bytes = app.opts.hold_bytes;
+	if (app.opts.snaplen)
+		hold_cfg.max_record = offsetof(struct pkt_record, snap) + app.opts.snaplen;
 	app.hold = hold__new(&hold_cfg, order_held, &app);
 	if (!app.hold) {
 		fprintf(stderr, "pktrace: cannot allocate the hold for %lu packets: %s\n",
@@ -1095,6 +1098,7 @@ int main(int argc, char **argv)
 	if (order_poll_ms > POLL_MS)
 		order_poll_ms = POLL_MS;
 	order_cfg.capacity = ORDER_CAPACITY;
+	order_cfg.max_record = hold_cfg.max_record;
 	app.order = order__new(&order_cfg, order_release, &app);
 	if (!app.order) {
 		fprintf(stderr, "pktrace: cannot allocate the reorder stage for %d records: %s\n",

@@ -8,6 +8,7 @@
 
 #include "filter.h"
 #include "opts.h"
+#include "pktrace.h"
 
 #define PKTRACE_VERSION "0.1.0"
 
@@ -43,6 +44,9 @@ static const char usage[] =
 	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
 	"                         packet's process as its comment; events are printed too only\n"
 	"                         with -F or -o\n"
+	"      --snaplen N        -w keeps N bytes of each packet, headers included, so the\n"
+	"                         payload shows (tcpdump's -s); 0 or more than 4096: 4096, the\n"
+	"                         most pktrace keeps; headers are kept whole (default: headers only)\n"
 	"  -r, --read FILE        print the events of a pcap or pcapng file ('-': stdin) instead of\n"
 	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -B, --buffer-size KIB  kernel ring buffer size in KiB, rounded up to a power of two\n"
@@ -74,6 +78,7 @@ enum {
 	OPT_ONCE,
 	OPT_DUMP_FILTER,
 	OPT_ORDER_WINDOW,
+	OPT_SNAPLEN,
 };
 
 static const struct option long_opts[] = {
@@ -95,6 +100,7 @@ static const struct option long_opts[] = {
 	{ "count", required_argument, NULL, 'c' },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "dump-filter", no_argument, NULL, OPT_DUMP_FILTER },
+	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -213,6 +219,10 @@ enum opts_result opts_check_files(const struct opts *o, FILE *err)
 	if (o->write_path && !strcmp(o->write_path, "-") && o->text_given && text_stdout)
 		return error(err, "-w - writes pcapng to standard output: send the events "
 			     "elsewhere with -o FILE");
+	if (o->snaplen && o->read_path)
+		return error(err, "--snaplen applies to live capture, not to -r");
+	if (o->snaplen && !o->write_path)
+		return error(err, "--snaplen sets what -w keeps of a packet: add -w FILE");
 	if (o->read_path && o->command)
 		return error(err, "-r reads a file: no command to run ('%s')", o->command[0]);
 	return OPTS_RUN;
@@ -299,6 +309,15 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case OPT_ONCE:
 			o->once = 1;
 			break;
+		case OPT_SNAPLEN: {
+			long long v = parse_count(optarg, 0, 262144);
+
+			if (v < 0)
+				return error(err, "--snaplen '%s': want bytes from 0 to 262144 (0: the "
+					     "most, %d)", optarg, PKT_SNAP_MAX);
+			o->snaplen = v && v < PKT_SNAP_MAX ? (unsigned int)v : PKT_SNAP_MAX;
+			break;
+		}
 		case 'o':
 			if (!*optarg)
 				return error(err, "-o: empty file name");

@@ -7,14 +7,12 @@
 
 #include "order.h"
 
+/* Slots sit stride bytes apart: a header-only record, or the largest --snaplen makes. */
 struct order_slot {
 	uint32_t size;
 	uint8_t has_owner;
 	struct pkt_owner owner;
-	union {
-		struct pkt_record rec;
-		unsigned char bytes[sizeof(struct pkt_record)];
-	};
+	struct pkt_record rec; /* its first size bytes; the slot has room for max_record */
 };
 
 /* The key beside the slot number, so sorting touches only this array. */
@@ -27,7 +25,8 @@ struct order {
 	struct order_config cfg;
 	order_emit_fn emit;
 	void *ctx;
-	struct order_slot *slots;
+	unsigned char *slots;
+	size_t stride;
 	struct order_key *ring; /* sorted by ts, equal ones in arrival order, from head */
 	uint32_t *free_slots;
 	size_t mask, head, n, nfree;
@@ -53,10 +52,15 @@ struct order *order__new(const struct order_config *cfg, order_emit_fn emit, voi
 		o->cfg.capacity = 1;
 	if (o->cfg.capacity > (1u << 24))
 		o->cfg.capacity = 1u << 24;
+	if (!o->cfg.max_record)
+		o->cfg.max_record = offsetof(struct pkt_record, snap);
+	if (o->cfg.max_record > sizeof(struct pkt_record))
+		o->cfg.max_record = sizeof(struct pkt_record);
+	o->stride = (offsetof(struct order_slot, rec) + o->cfg.max_record + 7) & ~(size_t)7;
 	if (o->cfg.capacity) {
 		for (o->mask = 1; o->mask < o->cfg.capacity; o->mask *= 2)
 			;
-		o->slots = calloc(o->cfg.capacity, sizeof(*o->slots));
+		o->slots = calloc(o->cfg.capacity, o->stride);
 		o->ring = calloc(o->mask--, sizeof(*o->ring));
 		o->free_slots = calloc(o->cfg.capacity, sizeof(*o->free_slots));
 		if (!o->slots || !o->ring || !o->free_slots) {
@@ -114,15 +118,20 @@ static int release(struct order *o, const struct pkt_record *rec, size_t size,
 }
 
 /* Take the oldest record off the head and write it. */
+static struct order_slot *slot_at(struct order *o, uint32_t s)
+{
+	return (struct order_slot *)(o->slots + (size_t)s * o->stride);
+}
+
 static int pop(struct order *o)
 {
 	uint32_t s = o->ring[o->head].slot;
+	struct order_slot *sl = slot_at(o, s);
 	int err;
 
 	o->head = (o->head + 1) & o->mask;
 	o->n--;
-	err = release(o, &o->slots[s].rec, o->slots[s].size,
-		      o->slots[s].has_owner ? &o->slots[s].owner : NULL);
+	err = release(o, &sl->rec, sl->size, sl->has_owner ? &sl->owner : NULL);
 	o->free_slots[o->nfree++] = s;
 	return err;
 }
@@ -152,8 +161,9 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	int err = 0, e;
 
 	o->st.pushed++;
-	/* No window, or too late to be sorted in: straight out. */
-	if (!o->cfg.capacity || (o->any_released && rec->ts_ns < o->released))
+	/* No window, too late to be sorted in, or larger than a slot: straight out. */
+	if (!o->cfg.capacity || (o->any_released && rec->ts_ns < o->released) ||
+	    size > o->cfg.max_record)
 		return release(o, rec, size, owner);
 	if (!o->nfree) {
 		o->st.early++;
@@ -161,8 +171,8 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	}
 	k.ts = rec->ts_ns;
 	k.slot = o->free_slots[--o->nfree];
-	sl = &o->slots[k.slot];
-	memcpy(sl->bytes, rec, size);
+	sl = slot_at(o, k.slot);
+	memcpy(&sl->rec, rec, size);
 	sl->size = size;
 	sl->has_owner = !!owner;
 	if (owner)

@@ -20,6 +20,7 @@ struct order;
 struct order_config {
 	uint64_t window_ns; /* 0: no reordering, records pass straight through (still counted) */
 	size_t capacity;    /* records held at once */
+	size_t max_record;  /* bytes of the largest record (0: a header-only one); larger: unsorted */
 };
 
 /* Write one released record; owner NULL: the record's own. late: an earlier-released record

@@ -25,6 +25,8 @@ struct pkt_bytes {
 	const uint8_t *data;
 	uint32_t len;
 	uint32_t netns; /* inode; 0: unknown (a file read back without it) */
+	const uint8_t *snap; /* --snaplen: payload bytes that follow data[] on the wire */
+	uint32_t snap_len;
 };
 
 /* The interfaces a pcapng file has described so far: (name, netns) pairs, by index. */
@@ -48,7 +50,7 @@ size_t format_pcapng_header(char *dst, size_t cap);
  */
 /* The bytes of a ring-buffer record a pcapng file holds (see README: IPv6 chains). */
 struct pkt_record;
-void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b);
+void pkt_bytes_of_record(const struct pkt_record *rec, size_t size, struct pkt_bytes *b);
 size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 			    const struct pkt_event *e, uint64_t mask, const struct pkt_bytes *b);
 #define OUTPUT_CANCEL_GRACE_NS 250000000ULL

@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "output.h"
+#include "decode.h"
 #include "pcapng.h"
 #include "pktrace.h"
 
@@ -219,7 +220,9 @@ size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 	uint32_t n_before = ifs->n;
 	char *start;
 
-	if (cap < EPB_FIXED + b->len)
+	uint32_t cap_len = b->len + b->snap_len;
+
+	if (cap < EPB_FIXED + (size_t)cap_len)
 		return 0;
 	iface = iface_of(ifs, &k, e->ifname, b->netns);
 	start = k.p;
@@ -229,11 +232,13 @@ size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 	hdr[3] = (uint32_t)(e->timestamp_ns >> 32);
 	hdr[4] = (uint32_t)e->timestamp_ns;
 	put(&k, hdr, sizeof(hdr));
-	put32(&k, b->len);
+	put32(&k, cap_len);
 	/* The original length: the IP packet as the kernel held it, never below what is kept. */
-	put32(&k, e->packet_len > b->len ? e->packet_len : b->len);
+	put32(&k, e->packet_len > cap_len ? e->packet_len : cap_len);
 	put(&k, b->data, b->len);
-	pad4(&k, b->len);
+	if (b->snap_len)
+		put(&k, b->snap, b->snap_len);
+	pad4(&k, cap_len);
 	put_opt(&k, PCAPNG_EPB_FLAGS, &flags, 4);
 	put_comment(&k, e, mask);
 	if (!blk_end(&k, start))
@@ -250,12 +255,18 @@ size_t format_pcapng_packet(char *dst, size_t cap, struct pcapng_ifaces *ifs,
 }
 
 /* An IPv6 chain is left out of hdr[], so only the fixed header stands for such a packet: what
- * follows it in hdr[] is not what followed it on the wire. */
-void pkt_bytes_of_record(const struct pkt_record *rec, struct pkt_bytes *b)
+ * follows it in hdr[] is not what followed it on the wire (nor does a payload follow it). */
+void pkt_bytes_of_record(const struct pkt_record *rec, size_t size, struct pkt_bytes *b)
 {
+	int snap = decode_record_snap_len(rec, size);
+
 	b->data = rec->hdr;
 	b->len = rec->hdr_len;
-	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40)
+	b->snap = rec->snap;
+	b->snap_len = snap > 0 ? (uint32_t)snap : 0;
+	if (rec->l3_proto == 6 && rec->ext_count && b->len > 40) {
 		b->len = 40;
+		b->snap_len = 0;
+	}
 	b->netns = rec->netns;
 }

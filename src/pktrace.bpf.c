@@ -26,8 +26,8 @@
 #define ETIMEDOUT 110
 #define SHUTDOWN_MASK 3 /* sk_shutdown: RCV_SHUTDOWN | SEND_SHUTDOWN */
 #define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
-/* Ring-buffer space one record takes: the record and its 8-byte header. */
-#define RINGBUF_SLOT (sizeof(struct pkt_record) + 8)
+/* Ring-buffer space one record takes: the record (up to hdr[]'s end) and its 8-byte header. */
+#define RINGBUF_SLOT (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX + 8)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -50,6 +50,8 @@ const volatile __u32 if_index = 0;
 const volatile __u32 if_netns = 0;
 const volatile __u8 directions = 1 << PKT_INGRESS | 1 << PKT_EGRESS;
 const volatile bool once = false;
+/* --snaplen: bytes of each packet to keep in all, headers included (1 to PKT_SNAP_MAX); 0 off. */
+const volatile __u32 snaplen = 0;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner (the owner record itself travels in every packet record). */
@@ -1024,7 +1026,8 @@ static __always_inline struct pkt_record *record_open(const struct pkt_owner *o,
 	return rec;
 }
 
-static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
+/* slot: ring-buffer space the record takes (with its 8-byte header). */
+static __always_inline void record_submit_slot(struct pkt_record *rec, __u32 len, __u64 slot)
 {
 	__u64 avail;
 
@@ -1035,10 +1038,36 @@ static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
 	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
 	 * each); the window of two slots tolerates another CPU reserving in between. */
 	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * RINGBUF_SLOT)
+	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * slot)
 		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	else
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
+{
+	record_submit_slot(rec, len, RINGBUF_SLOT);
+}
+
+/* --snaplen: the payload after the headers (at, in the packet), as much as snaplen leaves room
+ * for beside the hdr_len header bytes already in the record. */
+static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_record *rec,
+					__u32 at, __u32 hdr_len)
+{
+	__u64 n = skb->len > at ? skb->len - at : 0;
+	__u32 room = snaplen > hdr_len ? snaplen - hdr_len : 0;
+
+	rec->snap_len = 0;
+	if (n > room)
+		n = room;
+	barrier_var(n);
+	n &= 0x1fff;
+	if (n > snaplen) /* a constant to the verifier: the record's snap[] room */
+		n = snaplen;
+	if (n < 1 || !hdr_len)
+		return;
+	if (!bpf_skb_load_bytes(skb, at, rec->snap, n))
+		rec->snap_len = n;
 }
 
 /* A small record's headers from kernel memory at l3p (len bytes, cut to fit), then submit. */
@@ -1056,16 +1085,23 @@ static __always_inline void record_submit_kernel(struct pkt_record *rec, const v
 
 /* One record from a socket hook: the IP header, the transport header wherever it starts
  * (tcp_len 0: none reached), and the extension-header types, each copied with
- * bpf_skb_load_bytes. */
+ * bpf_skb_load_bytes. snap (a constant): a --snaplen record, the payload after the headers too
+ * (only for packets without an extension-header chain, transport header reached). */
 static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
 				    __u8 direction, const struct l3_info *w, int off,
-				    __u32 tcp_len, __u8 flags, __u8 sk_proto, const __u32 hdr_room)
+				    __u32 tcp_len, __u8 flags, __u8 sk_proto, const __u32 hdr_room,
+				    const bool snap)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
 	struct pkt_record *rec;
 
-	rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
+	if (snap)
+		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags,
+				  offsetof(struct pkt_record, snap) -
+					  offsetof(struct pkt_record, hdr) + snaplen);
+	else
+		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
 	if (!rec)
 		return 1;
 	rec->sk_proto = sk_proto;
@@ -1100,6 +1136,11 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 			bpf_probe_read_kernel(rec->hdr + len, ntypes, w->types);
 			len += ntypes;
 		}
+	}
+	if (snap) {
+		record_snap(skb, rec, off + tcp_len, len);
+		record_submit_slot(rec, len, offsetof(struct pkt_record, snap) + snaplen + 8);
+		return 1;
 	}
 	record_submit(rec, len);
 	return 1;
@@ -1447,10 +1488,15 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	l4_len = l4_header_len(skb, &w, off);
 	/* Most headers fit the small record: less ring space and memory traffic per packet. An
 	 * extension-header chain takes the large one, with room for its types. */
-	if (!w.count && w.ip_len + l4_len <= PKT_HDR_SMALL)
+	if (!w.count && w.ip_len + l4_len <= PKT_HDR_SMALL) {
+		/* --snaplen: a third size; the verifier drops this branch when snaplen is 0. */
+		if (snaplen && off >= 0)
+			return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+					PKT_HDR_MAX, true);
 		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
-				PKT_HDR_SMALL);
-	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX);
+				PKT_HDR_SMALL, false);
+	}
+	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX, false);
 }
 
 SEC("cgroup_skb/ingress")

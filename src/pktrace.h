@@ -13,6 +13,9 @@
 #define PKT_HDR_MAX 256
 /* Records come in two sizes: hdr[] cut to PKT_HDR_SMALL bytes when the headers fit, or whole. */
 #define PKT_HDR_SMALL 128
+/* --snaplen: payload bytes a record can carry after its headers, at most; --snaplen 0 and
+ * anything above mean this many bytes of the packet in all (headers included). */
+#define PKT_SNAP_MAX 4096
 /* IPv6 extension-header types listed in a record, at most (the count goes on to 255). */
 #define PKT_EXT_TYPES 64
 
@@ -114,7 +117,8 @@ struct pkt_flow {
 	__u8 pad1[6];
 };
 
-/* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size). */
+/* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size;
+ * --snaplen adds a third size, up to snap[]). */
 struct pkt_record {
 	__u64 ts_ns; /* CLOCK_BOOTTIME */
 	struct pkt_owner owner;
@@ -143,6 +147,11 @@ struct pkt_record {
 	 * PKT_F_NO_L4: the IP header (and the types) only.
 	 */
 	__u8 hdr[PKT_HDR_MAX];
+	/* Only in records reserved with room for them (--snaplen): snap_len payload bytes, those
+	 * that follow the headers in hdr[] on the wire. Smaller records end before snap_len. */
+	__u16 snap_len;
+	__u8 pad3[6];
+	__u8 snap[PKT_SNAP_MAX];
 };
 
 /* Socket classes the kernel side traces (bits of the sock_protos setting), from the events. */

@@ -598,6 +598,8 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	b->data = d + off;
 	b->len = ph->caplen - (uint32_t)off;
 	b->netns = 0;
+	b->snap = NULL;
+	b->snap_len = 0;
 	if (has_meta) {
 		if (w->iface < w->n_ifaces) {
 			snprintf(e->ifname, sizeof(e->ifname), "%s", w->ifs[w->iface].name);

@@ -431,13 +431,16 @@ def cgroup_dir(path):
 # tcpdump
 
 class Capture:
-    def __init__(self, iface, bpf_filter, path, ns=None, buffer_kib=16384):
+    def __init__(self, iface, bpf_filter, path, ns=None, buffer_kib=16384, snaplen=None):
         """buffer_kib: tcpdump -B, its kernel buffer (raise it for bursts of tens of
-        thousands of packets a second; on lo each packet fills it twice)."""
+        thousands of packets a second; on lo each packet fills it twice). snaplen: tcpdump -s
+        (its link-layer header counts)."""
         self.iface = iface
         self.path = path
         cmd = ["tcpdump", "-i", iface, "-U", "--immediate-mode", "-n", "-Z", "root",
-               "-B", str(buffer_kib), "-w", path, bpf_filter]
+               "-B", str(buffer_kib), "-w", path]
+        cmd += ["-s", str(snaplen)] if snaplen is not None else []
+        cmd += [bpf_filter]
         if ns:
             cmd = ["ip", "netns", "exec", ns] + cmd
         self.proc = Proc(cmd, name="tcpdump(%s)" % iface)
@@ -467,8 +470,8 @@ class Capture:
 
 
 @contextlib.contextmanager
-def capture(iface, bpf_filter, path, ns=None, buffer_kib=16384):
-    c = Capture(iface, bpf_filter, path, ns, buffer_kib)
+def capture(iface, bpf_filter, path, ns=None, buffer_kib=16384, snaplen=None):
+    c = Capture(iface, bpf_filter, path, ns, buffer_kib, snaplen)
     try:
         yield c
     finally:

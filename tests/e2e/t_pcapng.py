@@ -8,8 +8,10 @@
   cannot hold; none of it is in these events);
 - one interface description block per (interface, network namespace): lo of a namespace of its
   own is a second interface with "netns N" as its description;
-- tcpdump's own pcap reads back with empty process fields; broken files are an error, exit 1.
+- tcpdump's own pcap reads back with empty process fields; broken files are an error, exit 1;
+- --snaplen N keeps the bytes tcpdump -s keeps (headers whole; 0: 4096, the most).
 """
+import contextlib
 import json
 import os
 import re
@@ -309,3 +311,122 @@ def pcapng_malformed(w):
             assert "stopped after %d packets" % (n - 1) in r.stderr, r.stderr
             assert "%d events written from %d packets" % (n - 1, n - 1) in r.stderr, r.stderr
         log("%s: %s" % (name, r.stderr.strip().splitlines()[-1]))
+
+
+def file_packets(path):
+    """(cap_len, orig_len, bytes) of each packet of a pcap or pcapng file, in order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    out = []
+    if data[:4] == b"\x0a\x0d\x0d\x0a":
+        off = 0
+        while off + 12 <= len(data):
+            btype, blen = struct.unpack_from("<II", data, off)
+            if btype == 6:  # enhanced packet block
+                cap, orig = struct.unpack_from("<II", data, off + 20)
+                out.append((cap, orig, data[off + 28:off + 28 + cap]))
+            off += blen
+        return out
+    magic = struct.unpack_from("<I", data, 0)[0]
+    assert magic in (0xa1b2c3d4, 0xa1b23c4d), "%s: not a little-endian pcap" % path
+    off = 24
+    while off + 16 <= len(data):
+        cap, orig = struct.unpack_from("<II", data, off + 8)
+        out.append((cap, orig, data[off + 16:off + 16 + cap]))
+        off += 16 + cap
+    return out
+
+
+def ip_tcp_key(b):
+    """An IPv4 TCP packet's identity on loopback, where each packet passes two hooks: IP id,
+    ports, seq, ack, flags; and its header length (IP + TCP)."""
+    ihl = (b[0] & 15) * 4
+    ip_id = struct.unpack_from(">H", b, 4)[0]
+    sport, dport, seq, ack = struct.unpack_from(">HHII", b, ihl)
+    doff = (b[ihl + 12] >> 4) * 4
+    return (ip_id, sport, dport, seq, ack, b[ihl + 13]), ihl + doff
+
+
+@test
+def pcapng_snaplen(w):
+    """--snaplen N keeps N bytes of each packet, headers included, as tcpdump -s keeps them: an
+    HTTP GET (request line, a 10 000-byte file) traced by four runs at once: --snaplen 200
+    against tcpdump -s 214 on lo (its 14-byte Ethernet header counts), --snaplen 0 (4096, the
+    most) and no --snaplen (headers only) against tcpdump's whole packets, --snaplen 30 (under
+    the headers: kept whole); tshark reads every file without a warning"""
+    web = rand_name("sweb")
+    curl_name = rand_name("scurl")
+    curl_bin = os.path.join(w, curl_name)
+    shutil.copy2("/usr/bin/curl", curl_bin)
+    docroot = os.path.join(w, "www")
+    os.mkdir(docroot)
+    with open(os.path.join(docroot, "big"), "wb") as f:
+        f.write((bytes(range(256)) * 40)[:10000])
+    port = rand_port()
+    scope = "comm=%s,%s" % (web, curl_name)
+    runs = {"200": ["--snaplen", "200"], "0": ["--snaplen", "0"], "30": ["--snaplen", "30"],
+            "none": []}
+    paths = {k: os.path.join(w, "snap-%s.pcapng" % k) for k in runs}
+    cut_path, whole_path = os.path.join(w, "s214.pcap"), os.path.join(w, "whole.pcap")
+    with contextlib.ExitStack() as stack:
+        pts = {k: stack.enter_context(pktrace(["-w", paths[k], "-s", scope] + a, w, fmt=None,
+                                              tag="pktrace-%s" % k))
+               for k, a in runs.items()}
+        cut = stack.enter_context(capture("lo", "tcp port %d" % port, cut_path, snaplen=214))
+        whole = stack.enter_context(capture("lo", "tcp port %d" % port, whole_path))
+        httpd = Proc([PYTHON, "-c", "import os, sys; os.chdir(sys.argv[3]); exec(sys.argv[4])",
+                      web, str(port), docroot, HTTPD],
+                     name="httpd")
+        httpd.expect(r"^LISTENING")
+        for url in ("/", "/big"):
+            curl = Proc([curl_bin, "-s", "-o", "/dev/null",
+                         "http://127.0.0.1:%d%s" % (port, url)], name="curl")
+            assert curl.wait(20) == 0, "curl failed: %s" % curl.err.text()
+        time.sleep(0.5)
+        cut.stop()
+        whole.stop()
+        for k, pt in pts.items():
+            pt.proc.signal(2)
+            assert pt.proc.wait(15) == 0, "pktrace %s failed: %s" % (k, pt.stderr())
+        httpd.close()
+
+    def by_key(path, skip):
+        d = {}
+        for cap, orig, b in file_packets(path):
+            key, _ = ip_tcp_key(b[skip:])
+            d[key] = (cap - skip, orig - skip, b[skip:])
+        return d
+    cut, whole = by_key(cut_path, 14), by_key(whole_path, 14)
+    assert any(o > 4096 for _, o, _ in whole.values()), "no packet over 4096 bytes"
+    for k, path in paths.items():
+        frames = tshark_clean(path)
+        pkts = file_packets(path)
+        assert len(frames) == len(pkts) > 0, (k, len(frames), len(pkts))
+        data_pkts = 0
+        for i, (cap, orig, b) in enumerate(pkts):
+            key, hdr = ip_tcp_key(b)
+            assert key in whole, "%s: frame %d %s not in tcpdump's capture" % (k, i + 1, key)
+            wcap, wlen, wb = whole[key]
+            assert orig == wlen, "%s: frame %d: frame.len %d, tcpdump %d" % (k, i + 1, orig, wlen)
+            if k == "none" or k == "30":
+                want = wb[:hdr]
+            elif k == "200":
+                want = cut[key][2]
+                assert len(want) == min(200, wlen), (len(want), wlen)
+            else:
+                want = wb[:4096]
+            assert cap == len(b) == len(want) and b == want, (
+                "%s: frame %d %s: %d bytes kept, want %d (headers %d, packet %d); first "
+                "difference at %s" % (k, i + 1, key, cap, len(want), hdr, orig, next(
+                    (j for j in range(min(len(b), len(want))) if b[j] != want[j]), "the end")))
+            data_pkts += orig > hdr
+        assert data_pkts >= 4, "%s: only %d packets with payload" % (k, data_pkts)
+        keys = {ip_tcp_key(b)[0] for _, _, b in pkts}
+        assert keys == set(whole), "%s: packets tcpdump saw and pktrace did not: %s" % (
+            k, set(whole) - keys)
+        log("--snaplen %s: %d frames, %d with payload, bytes as tcpdump's" % (
+            k, len(pkts), data_pkts))
+    r = run(["tshark", "-r", paths["200"], "-Y", "http.request", "-T", "fields", "-e",
+             "http.request.line", "-e", "http.request.method"], timeout=30)
+    assert "GET" in r.stdout, "tshark shows no HTTP request in the --snaplen 200 file: %r" % (
+        r.stdout)

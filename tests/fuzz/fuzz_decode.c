@@ -793,7 +793,8 @@ static int run_record(const struct pkt_record *r, size_t size, struct pkt_event 
 /*
  * The record the kernel side writes for a packet the raw decoder made an event of (ref), given
  * to decode_record() in the shape select bits 4-6 pick:
- *   0-3: well-formed, cut after hdr_len bytes (bit 4 clear) or full-sized (bit 4 set);
+ *   0-3: well-formed, cut after hdr_len bytes (bit 4 clear) or full-sized (bit 4 set; with the
+ *        headers whole, a --snaplen record: the packet's bytes after them in snap[]);
  *   4: hdr_len claims one byte more than the record holds;  5: hdr_len 0xffff;
  *   6: the record is cut inside its fixed part;  7: hdr_len PKT_HDR_MAX + 1 with room for it.
  * A well-formed record must give the event ref (a partial one stays partial, maybe for another
@@ -858,6 +859,12 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, size_t l
 	default:
 		if (shape & 1)
 			size = sizeof(r);
+		/* Full-sized with the headers whole: a --snaplen record, the payload after them. */
+		if ((shape & 1) && !no_l4 && !r.ext_count && n < len) {
+			r.snap_len = (uint16_t)(len - n < PKT_SNAP_MAX ? len - n : PKT_SNAP_MAX);
+			memcpy(r.snap, pkt + n, r.snap_len);
+			size = offsetof(struct pkt_record, snap) + r.snap_len;
+		}
 	}
 	err = run_record(&r, size, &e, boot_to_real, &ifindex, &uts_key);
 	if (shape >= 4) {
@@ -865,6 +872,14 @@ static void check_kernel_record(const uint8_t *pre, const uint8_t *pkt, size_t l
 		return;
 	}
 	CHECK(err == 0);
+	if (r.snap_len) {
+		/* -w writes the packet's first n + snap_len bytes, as they were on the wire. */
+		struct pkt_bytes b;
+
+		pkt_bytes_of_record(&r, size, &b);
+		CHECK(b.len == n && b.snap_len == r.snap_len && !memcmp(b.data, pkt, n) &&
+		      !memcmp(b.snap, pkt + n, b.snap_len));
+	}
 	CHECK(e.sk_proto == ref->sk_proto);
 	if (no_l4) {
 		/* The record cannot say why: the kernel only flags it, or the IP header tells. */

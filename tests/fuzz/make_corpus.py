@@ -134,7 +134,19 @@ SACK4 = bytes([1, 1, 5, 34]) + b"".join(struct.pack("!II", 1000 * i, 1000 * i + 
 TFO = bytes([2, 4, 0x05, 0xb4, 34, 10]) + bytes(range(8)) + bytes([254, 8, 0xf9, 0x89, 1, 2, 3, 4, 1, 0])
 UNKNOWN = bytes([30, 4, 0, 0, 19, 2, 254, 4, 0x12, 0x34, 34, 2, 1, 9, 1, 0])
 
+HTTP_GET = b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\n\r\n"
+
 SEEDS = {
+    # --snaplen records (select bit 4: full-sized, the payload after the headers in snap[]).
+    "snap_http_v4": prefix(select=0x10, packet_len=52 + len(HTTP_GET))
+    + ipv4(tcp(flags=0x18, ack=1, seq=1000, opts=bytes([1, 1, 8, 10]) + bytes(8)) + HTTP_GET),
+    "snap_http_v6": prefix(select=0x10, packet_len=60 + len(HTTP_GET))
+    + ipv6(tcp(flags=0x18, ack=1, seq=1000) + HTTP_GET),
+    "snap_udp_v4": prefix(select=0x10, cap=SK_UDP, packet_len=28 + 100)
+    + ipv4(udp(payload=bytes(range(100))), proto=17),
+    # More payload than a record holds (PKT_SNAP_MAX 4096): cut there.
+    "snap_max": prefix(select=0x10, packet_len=40 + 5000)
+    + ipv4(tcp(flags=0x10, ack=1, seq=7) + bytes(i & 0xff for i in range(5000))),
     # 20 + 20: a pure ACK, ingress on eth0.
     "ipv4_plain": prefix(direction=INGRESS, ifname=b"eth0", packet_len=40)
     + ipv4(tcp(flags=0x10, ack=12345)),

@@ -857,6 +857,7 @@ static void fill_record(struct pkt_record *r, const struct pkt *p)
 	memcpy(r->ifname, "veth-a\0\0garbage", PKT_IFNAME_LEN);
 	memcpy(r->hdr, p->b, p->len < PKT_HDR_MAX ? p->len : PKT_HDR_MAX);
 	r->hdr_len = (uint16_t)(p->len < PKT_HDR_MAX ? p->len : PKT_HDR_MAX);
+	r->snap_len = 0;
 }
 
 static void test_record_fields(void **state)
@@ -921,6 +922,50 @@ static void test_record_bad_sizes(void **state)
 	r.hdr[0] = 0x75;
 	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts),
 			 -DECODE_BAD_IP_VERSION);
+}
+
+/* --snaplen: a record with payload after hdr[] decodes as the same record without it; snap_len
+ * is checked against the size, and a size that ends inside snap_len is refused. */
+static void test_record_snap(void **state)
+{
+	static struct pkt_record r;
+	struct pkt_event e, plain;
+	struct pkt p = { 0 };
+	uint32_t ifindex;
+	uint64_t uts;
+	const size_t at = offsetof(struct pkt_record, snap);
+	const size_t full = offsetof(struct pkt_record, hdr) + PKT_HDR_MAX;
+	size_t n;
+
+	(void)state;
+	build_v4_opts(&p, &tcp_default);
+	fill_record(&r, &p);
+	assert_int_equal(decode_record(&r, full, 0, &plain, &ifindex, &uts), 0);
+	memset(r.snap, 'G', 200);
+	r.snap_len = 200;
+	assert_int_equal(decode_record_snap_len(&r, at + 200), 200);
+	assert_int_equal(decode_record(&r, at + 200, 0, &e, &ifindex, &uts), 0);
+	assert_memory_equal(&e.hdr, &plain.hdr, sizeof(e.hdr));
+	assert_int_equal(e.packet_len, plain.packet_len);
+	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts), 0);
+	/* More payload than the record holds. */
+	assert_int_equal(decode_record_snap_len(&r, at + 199), -DECODE_BAD_RECORD);
+	assert_int_equal(decode_record(&r, at + 199, 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	r.snap_len = PKT_SNAP_MAX + 1;
+	assert_int_equal(decode_record(&r, sizeof(r), 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	/* Past hdr[] but short of snap[]: no size the kernel side reserves. */
+	r.snap_len = 0;
+	for (n = full + 1; n < at; n++)
+		assert_int_equal(decode_record(&r, n, 0, &e, &ifindex, &uts), -DECODE_BAD_RECORD);
+	assert_int_equal(decode_record(&r, at, 0, &e, &ifindex, &uts), 0);
+	assert_int_equal(decode_record(&r, sizeof(r) + 1, 0, &e, &ifindex, &uts),
+			 -DECODE_BAD_RECORD);
+	/* The two smaller sizes never read snap_len, whatever lies there. */
+	r.snap_len = 0xa5a5;
+	assert_int_equal(decode_record_snap_len(&r, full), 0);
+	assert_int_equal(decode_record(&r, full, 0, &e, &ifindex, &uts), 0);
+	assert_int_equal(decode_record(&r, offsetof(struct pkt_record, hdr) + PKT_HDR_SMALL, 0, &e,
+				       &ifindex, &uts), 0);
 }
 
 /*
@@ -2417,6 +2462,7 @@ int main(void)
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_record_fields),
 		cmocka_unit_test(test_record_bad_sizes),
+		cmocka_unit_test(test_record_snap),
 		cmocka_unit_test(test_chain_lengths),
 		cmocka_unit_test(test_big_dstopts),
 		cmocka_unit_test(test_hbh160_tcp_options40),

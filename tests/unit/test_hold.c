@@ -14,7 +14,7 @@
 
 #define WAIT 1000u
 #define SMALL (offsetof(struct pkt_record, hdr) + PKT_HDR_SMALL)
-#define FULL sizeof(struct pkt_record)
+#define FULL (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX)
 #define CLAIM_SIZE (offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn))
 #define MAX_OUT 256
 

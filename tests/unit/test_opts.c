@@ -352,6 +352,8 @@ static void test_help(void **state)
 	assert_non_null(strstr(out_text, "Examples"));
 	assert_non_null(strstr(out_text, "--buffer-size"));
 	assert_non_null(strstr(out_text, "--relinquish-privileges"));
+	assert_non_null(strstr(out_text, "--snaplen N"));
+	assert_non_null(strstr(out_text, "4096, the\n"));
 	assert_string_equal(err_text, "");
 	assert_int_equal(PARSE("-h"), OPTS_EXIT);
 	assert_non_null(strstr(out_text, "--format"));

@@ -88,7 +88,7 @@ static void write_packet(const struct pkt_event *e, event_mask ev, const uint8_t
 			 uint32_t orig, uint32_t netns)
 {
 	struct pkt_event c = *e;
-	struct pkt_bytes b = {d, len, netns};
+	struct pkt_bytes b = {d, len, netns, NULL, 0};
 
 	c.packet_len = orig;
 	assert_int_equal(output_packet(&out, &c, ev, &b), 0);
@@ -250,7 +250,7 @@ static void test_packet_no_room(void **state)
 {
 	static struct pcapng_ifaces ifs;
 	struct pkt_event e;
-	struct pkt_bytes b = {syn4, sizeof(syn4), 0};
+	struct pkt_bytes b = {syn4, sizeof(syn4), 0, NULL, 0};
 	char buf[512];
 	size_t n, cap;
 
@@ -462,7 +462,7 @@ static void test_damaged_files(void **state)
 static void test_closed_pipe(void **state)
 {
 	struct pkt_event e;
-	struct pkt_bytes b = {syn4, sizeof(syn4), 0};
+	struct pkt_bytes b = {syn4, sizeof(syn4), 0, NULL, 0};
 	int p[2];
 
 	(void)state;
@@ -484,6 +484,8 @@ static void test_closed_pipe(void **state)
 }
 
 /* A record's bytes: all of hdr[] but for an IPv6 chain, whose fixed header stands alone. */
+#define FULL (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX)
+
 static void test_record_bytes(void **state)
 {
 	static struct pkt_record r;
@@ -493,20 +495,131 @@ static void test_record_bytes(void **state)
 	r.l3_proto = 4;
 	r.hdr_len = 52;
 	r.netns = 77;
-	pkt_bytes_of_record(&r, &b);
+	pkt_bytes_of_record(&r, FULL, &b);
 	assert_ptr_equal(b.data, r.hdr);
 	assert_int_equal(b.len, 52);
 	assert_int_equal(b.netns, 77);
+	assert_int_equal(b.snap_len, 0);
 	r.l3_proto = 6;
 	r.hdr_len = 60 + 3; /* fixed header, UDP, three types */
-	pkt_bytes_of_record(&r, &b);
+	pkt_bytes_of_record(&r, FULL, &b);
 	assert_int_equal(b.len, 63);
 	r.ext_count = 3;
-	pkt_bytes_of_record(&r, &b);
+	pkt_bytes_of_record(&r, FULL, &b);
 	assert_int_equal(b.len, 40);
 	r.hdr_len = 30; /* cut short: no more than it has */
-	pkt_bytes_of_record(&r, &b);
+	pkt_bytes_of_record(&r, FULL, &b);
 	assert_int_equal(b.len, 30);
+}
+
+/* --snaplen: a record's payload follows its headers; only a record with snap[] room has one. */
+static void test_record_bytes_snap(void **state)
+{
+	static struct pkt_record r;
+	const size_t snap_at = offsetof(struct pkt_record, snap);
+	struct pkt_bytes b;
+
+	(void)state;
+	r.l3_proto = 4;
+	r.hdr_len = 52;
+	r.snap_len = 100;
+	pkt_bytes_of_record(&r, snap_at + 100, &b);
+	assert_int_equal(b.len, 52);
+	assert_ptr_equal(b.snap, r.snap);
+	assert_int_equal(b.snap_len, 100);
+	/* The two smaller sizes end before snap_len: whatever lies there is not read. */
+	pkt_bytes_of_record(&r, FULL, &b);
+	assert_int_equal(b.snap_len, 0);
+	pkt_bytes_of_record(&r, offsetof(struct pkt_record, hdr) + PKT_HDR_SMALL, &b);
+	assert_int_equal(b.snap_len, 0);
+	/* More than the record holds: none of it. */
+	pkt_bytes_of_record(&r, snap_at + 99, &b);
+	assert_int_equal(b.snap_len, 0);
+	/* An IPv6 chain: the fixed header alone, no payload after it. */
+	r.l3_proto = 6;
+	r.ext_count = 1;
+	r.hdr_len = 60 + 1;
+	pkt_bytes_of_record(&r, snap_at + 100, &b);
+	assert_int_equal(b.len, 40);
+	assert_int_equal(b.snap_len, 0);
+}
+
+static enum opts_result parse(struct opts *o, char *err, size_t cap, int argc, ...);
+
+/* --snaplen: the payload follows the headers in the block; captured length is both, the original
+ * length the packet's; read back, the bytes are one run and the headers still decode. */
+static void test_round_trip_snap(void **state)
+{
+	const char *path = tmp_path();
+	static const uint8_t get[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	uint8_t want[sizeof(syn4) + sizeof(get)];
+	struct pkt_bytes b = {syn4, sizeof(syn4), 0, get, 0};
+	struct pkt_event e, r;
+	struct readfile rf;
+	event_mask tcp4 = EVENT_BIT(EVENT_NET_PACKET_TCP);
+
+	(void)state;
+	memcpy(want, syn4, sizeof(syn4));
+	memcpy(want + sizeof(syn4), get, sizeof(get));
+	assert_int_equal(output_open(&out, path, OUTPUT_PCAPNG), 0);
+	fill_event(&e, "curl", "lo", true, 1764145200123456789ULL);
+	for (uint32_t n = 1; n <= 3; n++) { /* 1 to 3 bytes: the block's padding varies */
+		b.snap_len = n;
+		e.packet_len = 1000;
+		assert_int_equal(output_packet(&out, &e, tcp4, &b), 0);
+	}
+	b.snap_len = sizeof(get); /* the whole packet kept: original length no less */
+	e.packet_len = sizeof(want);
+	assert_int_equal(output_packet(&out, &e, tcp4, &b), 0);
+	assert_int_equal(output_close(&out), 0);
+
+	assert_int_equal(readfile_open(&rf, path), 0);
+	for (uint32_t n = 1; n <= 3; n++) {
+		assert_int_equal(readfile_next(&rf, &r, &b), 1);
+		assert_int_equal(b.len, sizeof(syn4) + n);
+		assert_memory_equal(b.data, want, b.len);
+		assert_int_equal(r.packet_len, 1000);
+		assert_int_equal(r.hdr.src_port, 1234);
+		assert_int_equal(r.hdr.opts.mss, 1460);
+		assert_int_equal(r.hdr.l4_error, 0);
+	}
+	assert_int_equal(readfile_next(&rf, &r, &b), 1);
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.data, want, sizeof(want));
+	assert_int_equal(r.packet_len, sizeof(want));
+	assert_int_equal(readfile_next(&rf, &r, &b), 0);
+	readfile_close(&rf);
+	unlink(path);
+}
+
+/* --snaplen: tcpdump's -s, 0 and large values mean the most; only with -w, not with -r. */
+static void test_options_snaplen(void **state)
+{
+	static struct opts o;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(parse(&o, err, sizeof(err), 3, "-w", "x.pcapng"), OPTS_RUN);
+	assert_int_equal(o.snaplen, 0);
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-w", "x", "--snaplen", "200"), OPTS_RUN);
+	assert_int_equal(o.snaplen, 200);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=0"), OPTS_RUN);
+	assert_int_equal(o.snaplen, PKT_SNAP_MAX);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=262144"), OPTS_RUN);
+	assert_int_equal(o.snaplen, PKT_SNAP_MAX);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=1"), OPTS_RUN);
+	assert_int_equal(o.snaplen, 1);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=262145"), OPTS_ERROR);
+	assert_non_null(strstr(err, "--snaplen '262145': want bytes from 0 to 262144"));
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=-1"), OPTS_ERROR);
+	assert_int_equal(parse(&o, err, sizeof(err), 4, "-w", "x", "--snaplen=1x"), OPTS_ERROR);
+	assert_int_equal(parse(&o, err, sizeof(err), 3, "--snaplen", "200"), OPTS_ERROR);
+	assert_non_null(strstr(err, "add -w FILE"));
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-r", "x", "--snaplen", "200"), OPTS_ERROR);
+	assert_non_null(strstr(err, "not to -r"));
+	/* -s stays the scope, as before. */
+	assert_int_equal(parse(&o, err, sizeof(err), 5, "-w", "x", "-s", "comm=a"), OPTS_RUN);
+	assert_int_equal(o.snaplen, 0);
 }
 
 static enum opts_result parse(struct opts *o, char *err, size_t cap, int argc, ...)
@@ -586,6 +699,9 @@ int main(void)
 		cmocka_unit_test(test_damaged_files),
 		cmocka_unit_test(test_closed_pipe),
 		cmocka_unit_test(test_record_bytes),
+		cmocka_unit_test(test_record_bytes_snap),
+		cmocka_unit_test(test_round_trip_snap),
+		cmocka_unit_test(test_options_snaplen),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_scope_match),
 	};
