@@ -1359,6 +1359,11 @@ static __always_inline bool once_shown(const void *head)
 	return arriving && *arriving && *arriving == (__u64)head;
 }
 
+static __always_inline __u64 skb_addr(struct sk_buff *kskb)
+{
+	return (__u64)kskb;
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
@@ -1382,17 +1387,6 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	cls = sock_class(sk->type, sk->protocol);
 	if (!(cls & sock_protos) && !(icmp_errors && cls == PKT_SOCK_UDP))
 		return 1;
-	if (direction == PKT_INGRESS) {
-		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
-
-		if (seen && *seen) {
-			bool dup = *seen == (__u64)bpf_cast_to_kern_ctx(skb);
-
-			*seen = 0;
-			if (dup)
-				return 1;
-		}
-	}
 	kskb = bpf_cast_to_kern_ctx(skb);
 	if (direction == PKT_INGRESS && once_shown(kskb->head))
 		return 1;
@@ -1427,6 +1421,27 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 			o = &st->owner;
 			if (st->listener)
 				flags = PKT_F_HELD;
+		}
+	}
+	/* An untraced owner's packet goes no further: no header is read (its ICMP errors would
+	 * be out of scope too, so nothing is published for them either). */
+	if (o && !o->traced && !(flags & PKT_F_HELD)) {
+		if (wanted)
+			stat_inc(STAT_OUT_OF_SCOPE);
+		return 1;
+	}
+	if (direction == PKT_INGRESS && wanted) {
+		/* Emitted at the device already (a connection between its full and its timewait
+		 * socket)? A packet that would not be emitted needs no look: the device path resets
+		 * the note at every received packet. */
+		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+
+		if (seen && *seen) {
+			bool dup = *seen == (__u64)skb_addr(kskb);
+
+			*seen = 0;
+			if (dup)
+				return 1;
 		}
 	}
 
