@@ -1395,8 +1395,6 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	if (!wanted && !(direction == PKT_EGRESS && icmp_errors &&
 			 (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP)))
 		return 1;
-	if (wanted)
-		stat_inc(STAT_PACKETS);
 	sk_proto = cls == PKT_SOCK_TCP ? IPPROTO_TCP : cls == PKT_SOCK_UDP ? IPPROTO_UDP :
 		   cls == PKT_SOCK_ICMP ? IPPROTO_ICMP : IPPROTO_RAW;
 
@@ -1426,8 +1424,10 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	/* An untraced owner's packet goes no further: no header is read (its ICMP errors would
 	 * be out of scope too, so nothing is published for them either). */
 	if (o && !o->traced && !(flags & PKT_F_HELD)) {
-		if (wanted)
+		if (wanted) {
+			stat_inc(STAT_PACKETS);
 			stat_inc(STAT_OUT_OF_SCOPE);
+		}
 		return 1;
 	}
 	if (direction == PKT_INGRESS && wanted) {
@@ -1444,6 +1444,9 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 				return 1;
 		}
 	}
+	/* Seen once: a packet the device path emitted already is not counted again. */
+	if (wanted)
+		stat_inc(STAT_PACKETS);
 
 	off = l3_walk(skb, &w);
 	if (off < 0) {
