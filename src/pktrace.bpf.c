@@ -1359,11 +1359,6 @@ static __always_inline bool once_shown(const void *head)
 	return arriving && *arriving && *arriving == (__u64)head;
 }
 
-static __always_inline __u64 skb_addr(struct sk_buff *kskb)
-{
-	return (__u64)kskb;
-}
-
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
@@ -1437,7 +1432,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
 
 		if (seen && *seen) {
-			bool dup = *seen == (__u64)skb_addr(kskb);
+			bool dup = *seen == (__u64)kskb;
 
 			*seen = 0;
 			if (dup)

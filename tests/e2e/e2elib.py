@@ -35,18 +35,26 @@ META_FIELDS = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_l
                "direction")
 TCP_FIELDS = ("srcPort", "dstPort", "seq", "ack", "dataOffset") + FLAGS + (
     "window", "checksum", "urgent")
-# The other packet events: their protocol arg, its type and fields (Tracee's names).
-PROTO_ARGS = {
-    "net_packet_udp": ("proto_udp", "trace.ProtoUDP", ("srcPort", "dstPort", "length", "checksum")),
-    "net_packet_icmp": ("proto_icmp", "trace.ProtoICMP", ("typeCode", "checksum", "id", "seq")),
-    "net_packet_icmpv6": ("proto_icmpv6", "trace.ProtoICMPv6", ("typeCode", "checksum")),
+# The other packet events: their protocol arg, its type and its fields with their JSON types
+# (Tracee's names).
+PROTOS = {
     "net_packet_ipv4": ("proto_ipv4", "trace.ProtoIPv4", (
-        "version", "IHL", "TOS", "length", "id", "flags", "fragOffset", "TTL", "protocol",
-        "checksum", "srcIP", "dstIP")),
+        ("version", int), ("IHL", int), ("TOS", int), ("length", int), ("id", int),
+        ("flags", int), ("fragOffset", int), ("TTL", int), ("protocol", str),
+        ("checksum", int), ("srcIP", str), ("dstIP", str))),
     "net_packet_ipv6": ("proto_ipv6", "trace.ProtoIPv6", (
-        "version", "trafficClass", "flowLabel", "length", "nextHeader", "hopLimit", "srcIP",
-        "dstIP")),
+        ("version", int), ("trafficClass", int), ("flowLabel", int), ("length", int),
+        ("nextHeader", str), ("hopLimit", int), ("srcIP", str), ("dstIP", str))),
+    "net_packet_udp": ("proto_udp", "trace.ProtoUDP", (
+        ("srcPort", int), ("dstPort", int), ("length", int), ("checksum", int))),
+    "net_packet_icmp": ("proto_icmp", "trace.ProtoICMP", (
+        ("typeCode", str), ("checksum", int), ("id", int), ("seq", int))),
+    "net_packet_icmpv6": ("proto_icmpv6", "trace.ProtoICMPv6", (
+        ("typeCode", str), ("checksum", int))),
 }
+# The same with field names only, as parse_events checks them.
+PROTO_ARGS = {ev: (arg, typ, tuple(f for f, _ in fields))
+              for ev, (arg, typ, fields) in PROTOS.items()}
 EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessId", "userId",
               "processName", "hostName", "cgroupId", "containerId", "args"}
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}

@@ -33,9 +33,9 @@ import socket
 import subprocess
 import time
 
-from e2elib import (EVENT_KEYS, HERE, PYTHON, TALLY, Pktrace, Proc, Skip, capture, log,
-                    netns, own_cgroup_ino, pktrace, rand_name, rand_port, rand_tag, run, test,
-                    which)
+from e2elib import (EVENT_KEYS, HERE, META_FIELDS, PROTOS, PYTHON, TALLY, Pktrace, Proc, Skip,
+                    capture, log, netns, own_cgroup_ino, pktrace, rand_name, rand_port, rand_tag,
+                    run, test, which)
 
 # ---------------------------------------------------------------------------------------------
 # Traffic: a peer script of this module (written into the work directory), using peers.py's
@@ -304,23 +304,7 @@ def scope(*names):
 # ---------------------------------------------------------------------------------------------
 # pktrace's output: every event of the packet family validated and flattened
 
-META_FIELDS = ("src_ip", "dst_ip", "src_port", "dst_port", "protocol", "packet_len", "iface",
-               "direction")
-PROTOS = {
-    "net_packet_ipv4": ("proto_ipv4", "trace.ProtoIPv4", (
-        ("version", int), ("IHL", int), ("TOS", int), ("length", int), ("id", int),
-        ("flags", int), ("fragOffset", int), ("TTL", int), ("protocol", str),
-        ("checksum", int), ("srcIP", str), ("dstIP", str))),
-    "net_packet_ipv6": ("proto_ipv6", "trace.ProtoIPv6", (
-        ("version", int), ("trafficClass", int), ("flowLabel", int), ("length", int),
-        ("nextHeader", str), ("hopLimit", int), ("srcIP", str), ("dstIP", str))),
-    "net_packet_udp": ("proto_udp", "trace.ProtoUDP", (
-        ("srcPort", int), ("dstPort", int), ("length", int), ("checksum", int))),
-    "net_packet_icmp": ("proto_icmp", "trace.ProtoICMP", (
-        ("typeCode", str), ("checksum", int), ("id", int), ("seq", int))),
-    "net_packet_icmpv6": ("proto_icmpv6", "trace.ProtoICMPv6", (
-        ("typeCode", str), ("checksum", int))),
-}
+# META_FIELDS and PROTOS (each event's protocol arg with its typed fields): e2elib's.
 # net_packet_tcp is checked here by its metadata and these fields (the rest: run.py's tests)
 TCP_KEPT = ("srcPort", "dstPort", "seq", "ack", "checksum")
 PACKET_EVENTS = set(PROTOS) | {"net_packet_tcp"}
