@@ -31,8 +31,19 @@ struct capture {
 	int cgroup_fd;
 	int ncpus;
 	struct capture_filter filter[2];
+	/* The connection filter's rotation (pktrace.h): when the next step is due, and whether
+	 * a new generation is current and waits to be refilled. */
+	uint64_t filter_due_ns, filter_period_ns;
+	bool filter_refill;
 	char cgroup_path[4096];
 };
+
+/* A new generation of the connection filter this often (the end-to-end tests shorten it with
+ * PKTRACE_TEST_FILTER_PERIOD_MS); its refill this long after the switch, when no program still
+ * sets bits in the old one (a program runs for microseconds). */
+#define CONN_FILTER_PERIOD_NS (30 * 1000000000ULL)
+#define CONN_FILTER_GRACE_NS (10 * 1000000ULL)
+#define CONN_FILTER_BATCH 1024
 
 static const enum bpf_attach_type filter_attach[2] = {BPF_CGROUP_INET_INGRESS,
 						      BPF_CGROUP_INET_EGRESS};
@@ -453,6 +464,66 @@ int capture__poll(struct capture *c, int timeout_ms)
 		return n;
 	/* The kernel side wakes the reader only per batch: take what is there after a timeout. */
 	return ring_buffer__consume(c->rb);
+}
+
+/* Set the bit of every connection the table holds in generation gen (bits the programs may
+ * be setting at the same time). False: the table could not be read. */
+static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
+{
+	static struct pkt_conn keys[CONN_FILTER_BATCH];
+	static struct pkt_owner values[CONN_FILTER_BATCH];
+	__u64 *words = c->skel->bss->conn_filter[gen];
+	struct pkt_conn in, out;
+	void *batch = NULL;
+	__u32 n, i;
+	int err;
+
+	do {
+		n = CONN_FILTER_BATCH;
+		err = bpf_map_lookup_batch(map_fd, batch, &out, keys, values, &n, NULL);
+		if (err && errno != ENOENT)
+			return false;
+		for (i = 0; i < n; i++) {
+			__u32 bit = pkt_conn_filter_bit(&keys[i]);
+
+			__atomic_fetch_or(&words[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
+		}
+		in = out;
+		batch = &in;
+	} while (!err);
+	return true;
+}
+
+void capture__tend(struct capture *c, uint64_t now_ns)
+{
+	struct pktrace_bpf__bss *bss = c->skel->bss;
+	unsigned int gen = bss->conn_filter_gen & 1;
+
+	if (!c->filter_period_ns) {
+		const char *ms = getenv("PKTRACE_TEST_FILTER_PERIOD_MS");
+
+		c->filter_period_ns = ms && atoi(ms) > 0 ? atoi(ms) * 1000000ULL :
+							    CONN_FILTER_PERIOD_NS;
+		c->filter_due_ns = now_ns + c->filter_period_ns;
+		return;
+	}
+	if (now_ns < c->filter_due_ns)
+		return;
+	if (!c->filter_refill) {
+		/* The other generation is empty (cleared at the last refill): make it current. */
+		__atomic_store_n(&bss->conn_filter_gen, gen ^ 1, __ATOMIC_SEQ_CST);
+		c->filter_refill = true;
+		c->filter_due_ns = now_ns + CONN_FILTER_GRACE_NS;
+		return;
+	}
+	/* Every entry the tables hold into the current generation, then the old one cleared:
+	 * bits of connections the tables let go are gone with it. */
+	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), gen) &&
+	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), gen))
+		memset(bss->conn_filter[gen ^ 1], 0, sizeof(bss->conn_filter[0]));
+	/* else the old generation stays as it is, checked along with the new one */
+	c->filter_refill = false;
+	c->filter_due_ns = now_ns + c->filter_period_ns;
 }
 
 void capture__detach(struct capture *c)

@@ -43,6 +43,9 @@ struct capture_config {
 struct capture *capture__open(const struct capture_config *cfg);
 /* Wait up to timeout_ms for records and hand them over. Returns records seen or -errno. */
 int capture__poll(struct capture *c, int timeout_ms);
+/* Upkeep between polls (now_ns: CLOCK_BOOTTIME): keeps the kernel side's summary of the
+ * closed connections it remembers from filling up with ones it has let go. */
+void capture__tend(struct capture *c, uint64_t now_ns);
 /* Detach the packet programs: no record is added after this. */
 void capture__detach(struct capture *c);
 /* Hand over every record already in the ring buffer without waiting. */

@@ -1179,6 +1179,7 @@ int main(int argc, char **argv)
 		if (!app.out_err) {
 			uint64_t now = clock_ns(CLOCK_BOOTTIME);
 
+			capture__tend(app.capture, now);
 			err = hold__expire(app.hold, now);
 			/* Idle: nothing more can come before what waits; else what the clock passed. */
 			if (!err)

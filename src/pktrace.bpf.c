@@ -101,6 +101,11 @@ struct {
 	__type(value, struct pkt_owner);
 } closed_conns SEC(".maps");
 
+/* Which connections gone_conns and closed_conns may hold (pktrace.h): written here at every
+ * insert into the current generation, rotated by user space. */
+__u64 conn_filter[2][PKT_CONN_FILTER_WORDS];
+__u32 conn_filter_gen;
+
 /* The last packet each CPU emitted at the device on its way in: if a socket hook then sees it
  * after all (a connection caught between its full and its timewait socket), it is not
  * emitted twice. Receive runs from the device to the socket on one CPU. */
@@ -214,6 +219,28 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (v)
 		*v += 1;
+}
+
+/* Remember c's last owner in gone_conns or closed_conns, and c in the filter; the bit goes in
+ * after the entry, so user space refilling a new generation finds the entry if the bit went
+ * into the old one. */
+static __always_inline long conn_remember(void *map, const struct pkt_conn *c,
+					  const struct pkt_owner *o)
+{
+	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
+	long err = bpf_map_update_elem(map, c, o, BPF_ANY);
+
+	__sync_fetch_and_or(&conn_filter[gen][(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)],
+			    1ULL << (bit & 63));
+	return err;
+}
+
+/* Whether gone_conns or closed_conns may hold c: false means neither does. */
+static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
+{
+	__u32 bit = pkt_conn_filter_bit(c), w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
+
+	return (conn_filter[0][w] | conn_filter[1][w]) & (1ULL << (bit & 63));
 }
 
 static __always_inline bool owner_in_scope(const struct pkt_owner *o)
@@ -767,8 +794,8 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		     (sk->sk_shutdown & SHUTDOWN_MASK) == SHUTDOWN_MASK)) {
 			conn_of_sock(sk, &c);
 			if (newstate == TCP_LAST_ACK)
-				bpf_map_update_elem(&closed_conns, &c, &st->owner, BPF_ANY);
-			else if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
+				conn_remember(&closed_conns, &c, &st->owner);
+			else if (conn_remember(&gone_conns, &c, &st->owner))
 				stat_inc(STAT_GONE_FULL);
 		}
 		return 0;
@@ -781,10 +808,10 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	 * other close goes to closed_conns. */
 	if (oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
 	    oldstate == TCP_TIME_WAIT) {
-		if (bpf_map_update_elem(&gone_conns, &c, &st->owner, BPF_ANY))
+		if (conn_remember(&gone_conns, &c, &st->owner))
 			stat_inc(STAT_GONE_FULL);
 	} else {
-		bpf_map_update_elem(&closed_conns, &c, &st->owner, BPF_ANY);
+		conn_remember(&closed_conns, &c, &st->owner);
 	}
 	if (st->listener)
 		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
@@ -1601,9 +1628,10 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	struct pkt_conn c = {};
 	__u32 pkt_len, len;
 	__u16 ports[2];
-	__u8 tcp[14];
+	__u8 *tcp;
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
 	__u8 l3, nh, flags = PKT_F_DEVICE;
+	bool remembered;
 	__u16 l3_off;
 
 	if (!packet_events)
@@ -1644,10 +1672,13 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (l3_off > skb->len)
 		return 0;
 	pkt_len = skb->len - l3_off;
+	/* Header bytes are read in place (a read-only view of kernel memory whose loads cannot
+	 * fault): every packet of every device passes here, and a copy helper per header costs
+	 * more than the rest of the program. */
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		__u8 b[20];
+		__u8 *b = bpf_rdonly_cast(l3p, 0);
 
-		if (bpf_probe_read_kernel(b, sizeof(b), l3p) || ((b[6] << 8 | b[7]) & 0x1fff))
+		if ((b[6] << 8 | b[7]) & 0x1fff)
 			return 0;
 		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
@@ -1658,11 +1689,9 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		__builtin_memcpy(c.laddr, &b[12 + local * 4], 4);
 		__builtin_memcpy(c.raddr, &b[12 + !local * 4], 4);
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		__u8 b[40];
+		__u8 *b = bpf_rdonly_cast(l3p, 0);
 
 		/* Kernel replies carry no extension headers: only the plain case is looked at. */
-		if (bpf_probe_read_kernel(b, sizeof(b), l3p))
-			return 0;
 		if (b[6] == IPPROTO_ICMPV6_ && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, 40, 6, pkt_len, dev) : 0;
 		if (b[6] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
@@ -1674,14 +1703,21 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	} else {
 		return 0;
 	}
-	if (off < 20 || bpf_probe_read_kernel(tcp, sizeof(tcp), l3p + off))
+	if (off < 20)
 		return 0;
+	tcp = bpf_rdonly_cast(l3p + off, 0);
 	__builtin_memcpy(ports, tcp, sizeof(ports));
 	c.netns = dev->nd_net.net->ns.inum;
 	c.family = l3;
 	c.lport = bpf_ntohs(ports[local]);
 	c.rport = bpf_ntohs(ports[!local]);
 	nh = tcp[13]; /* flags */
+	/* Neither table has the connection: an arriving packet is a live connection's (or one
+	 * pktrace never saw close), which a socket hook sees if anything does. Only a reply the
+	 * kernel sends for no socket is looked at further. */
+	remembered = conn_maybe_remembered(&c);
+	if (!remembered && direction == PKT_INGRESS)
+		return 0;
 	if (direction == PKT_INGRESS && (nh & 0x12) == 0x02) {
 		/* A new SYN on these addresses starts a new connection: the old one is history. */
 		bpf_map_delete_elem(&gone_conns, &c);
@@ -1690,12 +1726,10 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	}
 	if (!dev_wanted(dev, direction))
 		return 0;
-	o = bpf_map_lookup_elem(&gone_conns, &c);
+	o = remembered ? bpf_map_lookup_elem(&gone_conns, &c) : NULL;
 	/* Not a connection its process closed first: one closed without timewait, whose packets
-	 * meet no socket (or its LAST_ACK socket). Every received non-SYN packet of a live
-	 * connection pays this second lookup (measured with bpf_stats on loopback: ~240 -> ~280
-	 * ns per run of this program). */
-	if (!o && !(nh & 0x02))
+	 * meet no socket (or its LAST_ACK socket). */
+	if (!o && remembered && !(nh & 0x02))
 		o = bpf_map_lookup_elem(&closed_conns, &c);
 	if (!o && direction == PKT_EGRESS && (nh & 0x12) == 0x12) {
 		/* A SYN-ACK sent without a socket (SYN cookie): the listener's, held like the rest

@@ -96,6 +96,35 @@ struct pkt_conn {
 	__u8 raddr[16];
 };
 
+/* A summary of the connections whose last owner the kernel side remembers (gone_conns and
+ * closed_conns): one bit per connection hash, in two generations. A clear bit in both means
+ * neither table has the connection, so the packets of live connections, which every received
+ * packet is checked for at the device, pay no table lookup. User space starts a new generation
+ * now and then, refills it from the tables and clears the old one, so bits of connections the
+ * tables let go do not pile up. */
+#define PKT_CONN_FILTER_BITS 20
+#define PKT_CONN_FILTER_WORDS (1u << (PKT_CONN_FILTER_BITS - 6))
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* The connection's bit in a generation: the same function on both sides. */
+static __always_inline __u32 pkt_conn_filter_bit(const struct pkt_conn *c)
+{
+	const __u32 *w = (const __u32 *)c;
+	__u32 h = 0x9747b28c, i;
+
+	for (i = 0; i < sizeof(*c) / 4; i++) {
+		h ^= w[i];
+		h *= 0x5bd1e995;
+		h ^= h >> 15;
+	}
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h >> (32 - PKT_CONN_FILTER_BITS);
+}
+
 /* A flow record's hdr[]: the connection and, at its end, tcp_sock's own counters. */
 struct pkt_flow {
 	struct pkt_conn conn;

@@ -250,6 +250,23 @@ def timewait_both_sides(w):
     """Plain close() on each side in turn (client first, then server first): every packet,
     the peer's FIN reaching the timewait socket and the final ACK it sends included, reported
     once and attributed to the connection's last owner."""
+    timewait_scenario(w)
+
+
+@test
+def timewait_filter_rotating(w):
+    """The same with the kernel side's summary of closed connections rotated every 20 ms (30 s
+    by default): the FIN that reaches a timewait socket 0.5 s after its close arrives many
+    generations later, and is still emitted only if every rotation refilled the new
+    generation from the tables before clearing the old one."""
+    os.environ["PKTRACE_TEST_FILTER_PERIOD_MS"] = "20"
+    try:
+        timewait_scenario(w)
+    finally:
+        del os.environ["PKTRACE_TEST_FILTER_PERIOD_MS"]
+
+
+def timewait_scenario(w):
     sn, cn = rand_name("e2s"), rand_name("e2c")
     size, rounds = 100, 2
     p1, p2 = rand_port(), rand_port()
