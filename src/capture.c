@@ -369,6 +369,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 		errno = EINVAL;
 		goto fail;
 	}
+	/* The reader is woken each time another eighth of the ring buffer fills. */
+	c->skel->rodata->wakeup_bytes = bpf_map__max_entries(c->skel->maps.events) / 8;
 
 	step = "size the tables from the host's limits";
 	if (tables_size(c->skel))
