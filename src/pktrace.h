@@ -11,7 +11,9 @@
 #define PKT_IFNAME_LEN 16
 /* Room for the L3 and L4 headers: IPv4 60 + TCP 60, or IPv6 40 + extension headers + TCP 60. */
 #define PKT_HDR_MAX 256
-/* Records come in two sizes: hdr[] cut to PKT_HDR_SMALL bytes when the headers fit, or whole. */
+/* Records come in three sizes: hdr[] cut to PKT_HDR_TINY or PKT_HDR_SMALL bytes when the
+ * headers fit (TINY: IPv4 or IPv6 and TCP with timestamps, no extension headers), or whole. */
+#define PKT_HDR_TINY 80
 #define PKT_HDR_SMALL 128
 /* --snaplen: payload bytes a record can carry after its headers, at most; --snaplen 0 and
  * anything above mean this many bytes of the packet in all (headers included). */
