@@ -986,14 +986,18 @@ static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
 	w->ip_len = 0;
 	w->nh = 0;
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
+		struct iphdr *ip = (void *)(long)skb->data, copy;
 
 		w->l3 = 4;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		w->ip_len = ip.ihl * 4;
-		w->nh = ip.protocol;
-		if ((ip.frag_off & bpf_htons(0x1fff)) || w->ip_len < 20)
+		/* Read in place when the header is in the linear part (always, for TCP). */
+		if ((void *)(ip + 1) > (void *)(long)skb->data_end) {
+			if (bpf_skb_load_bytes(skb, 0, &copy, sizeof(copy)))
+				return -1;
+			ip = &copy;
+		}
+		w->ip_len = ip->ihl * 4;
+		w->nh = ip->protocol;
+		if ((ip->frag_off & bpf_htons(0x1fff)) || w->ip_len < 20)
 			return -1;
 		return w->ip_len;
 	}
@@ -1323,7 +1327,11 @@ static __always_inline __u32 l4_header_len(struct __sk_buff *skb, const struct l
 	if (off < 0)
 		return 0;
 	if (w->nh == IPPROTO_TCP) {
-		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+		__u8 *p = (void *)(long)skb->data + (off & 0xff) + 12;
+
+		if (off < 0x100 && (void *)(p + 1) <= (void *)(long)skb->data_end)
+			doff = *p;
+		else if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
 			doff = 5 << 4;
 		len = (doff >> 4) * 4;
 		if (len < 20)
