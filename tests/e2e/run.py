@@ -928,7 +928,7 @@ def bulk_transfer(w):
 
 
 RINGBUF_BYTES = 8 * 1024 * 1024  # pktrace's BPF ring buffer (src/pktrace.bpf.c)
-RECORD_BYTES = 232               # a small record (headers <= 128 bytes) + the ring's 8-byte header
+RECORD_BYTES = 192               # a tiny record (104 + headers <= 80 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
@@ -942,17 +942,17 @@ def proc_state(pid):
 
 @test
 def ringbuf_loss_counted(w):
-    """Ring buffer overflow (pktrace SIGSTOPped, ~80 000 events): every lost event counted.
+    """Ring buffer overflow (pktrace SIGSTOPped, ~120 000 events): every lost event counted.
 
-    The 8 MiB ring holds ~36 150 small records; the rest must be counted as lost (none dropped
+    The 8 MiB ring holds ~43 690 tiny records; the rest must be counted as lost (none dropped
     silently), every event written must match the wire exactly, and the traced peers must
     never wait for pktrace."""
     capacity = RINGBUF_BYTES // RECORD_BYTES
-    rounds = 20000
+    rounds = 30000
     port = rand_port()
     sn, cn = rand_name("e2s"), rand_name("e2c")
     pcap = os.path.join(w, "lo.pcap")
-    # ~80 000 packet copies a second reach tcpdump (lo hands it each packet twice): a 128 MiB
+    # ~120 000 packet copies a second reach tcpdump (lo hands it each packet twice): a 128 MiB
     # buffer holds them all even if tcpdump falls behind. (Not "inbound" in the filter: with
     # it, libpcap 1.10.3 loses the first packet of the capture.)
     with capture("lo", "tcp port %d" % port, pcap, buffer_kib=131072) as cap, \
@@ -970,6 +970,7 @@ def ringbuf_loss_counted(w):
         assert state == "T", "pktrace was not stopped during the exchange (state %s)" % state
         log("%d round trips (TCP_NODELAY) completed in %.1fs while pktrace was stopped" % (
             rounds, took))
+        time.sleep(0.5)  # the teardown's last packets (a delayed ACK) into the capture too
         cap.stop()
         pt.proc.signal(signal.SIGCONT)
         events = pt.stop()
