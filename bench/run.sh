@@ -9,7 +9,7 @@
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
-# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (150),
+# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (330),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -22,7 +22,7 @@ LIMIT=${BENCH_SECONDS:-20}
 PORT=${BENCH_PORT:-47400}
 ROUNDS=${BENCH_ROUNDS:-3}
 MAX_ROUNDS=${BENCH_MAX_ROUNDS:-6}
-BUDGET=${BENCH_BUDGET:-150}
+BUDGET=${BENCH_BUDGET:-330}
 QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most this % of the CPUs
 RESULTS=${BENCH_RESULTS:-bench/results.md}
 SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
@@ -280,8 +280,14 @@ children_cpu() { # seconds of user+system CPU of the subshell's children, from i
 		printf "%.3f", t }'
 }
 
+# The kernel's BPF statistics cost every program run two clock reads (pktrace runs six programs
+# per wire packet, tcpdump's filter two): they are on only in a run of its own, STATS=1, which
+# gives the per-program numbers; rates and CPU come from the run without them (STATS=0).
+STATS=0
 flood() {
-	timeout -s KILL $((LIMIT + 60)) "$FLOOD" -S -c "$CONNS" -n "$MSGS" -s "$SIZE" -t "$LIMIT" -p "$PORT"
+	local s=""
+	[ "$STATS" = 0 ] || s=-S
+	timeout -s KILL $((LIMIT + 60)) "$FLOOD" $s -c "$CONNS" -n "$MSGS" -s "$SIZE" -t "$LIMIT" -p "$PORT"
 }
 
 # One measured run of configuration $1 in round $2; appends one row to $RAW.
@@ -354,13 +360,13 @@ run_one() {
 	interf=$(calc 'printf "%.1f", 100 * (o + st) / (e * n)' o="$other" st="$steal" \
 		e="$(kv elapsed_s "$out")" n="$NCPU")
 	quiet=$(calc 'print (i <= q) ? 1 : 0' i="$interf" q="$QUIET_PCT")
-	printf '%s\t%s\tstatus=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s %s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_pktrace_progs=%s irq_work=%s\n' \
-		"$round" "$cfg" "$status" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
+	printf '%s\t%s\tstatus=%s stats=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s %s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_pktrace_progs=%s irq_work=%s\n' \
+		"$round" "$cfg" "$status" "$STATS" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
 		"$captured" "$lost" "$seen" "$rc" \
 		"$(bpf_fields "$bpf0" "$bpf1")" \
 		"$other" "$steal" "$interf" "$quiet" "$((others0 > others1 ? others0 : others1))" "$(calc 'print b - a' b="$iw1" a="$iw0")" >>"$RAW"
-	say "$(printf '%-20s round %s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
-		"$cfg" "$round" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
+	say "$(printf '%-20s round %s%s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
+		"$cfg" "$round" "$([ "$STATS" = 0 ] || echo ' (BPF statistics)')" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
 }
 
 wait_quiet() { # wait up to 3 s for a 0.5 s window in which the host is (nearly) idle
@@ -378,7 +384,7 @@ wait_quiet() { # wait up to 3 s for a 0.5 s window in which the host is (nearly)
 }
 
 quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet host
-	grep -P "^[0-9]+\t$1\t" "$RAW" | grep 'status=ok' | grep -c ' quiet=1' || true
+	grep -P "^[0-9]+\t$1\t" "$RAW" | grep 'status=ok stats=0 ' | grep -c ' quiet=1' || true
 }
 
 : >"$RAW"
@@ -395,8 +401,10 @@ while :; do
 	round=$((round + 1))
 	rstart=$SECONDS
 	for cfg in "${CONFIGS[@]}"; do
-		wait_quiet || true
-		run_one "$cfg" "$round"
+		for STATS in 0 1; do
+			wait_quiet || true
+			run_one "$cfg" "$round"
+		done
 	done
 	done_rounds=$round
 	[ "$round" -lt "$MAX_ROUNDS" ] || break
@@ -425,8 +433,8 @@ function num(x) { return x != "" && x != "NA" }
 	for (i = 1; i <= n; i++) { p = index(w[i], "="); if (p) v[substr(w[i], 1, p - 1)] = substr(w[i], p + 1) }
 	if (v["status"] != "ok") next
 	wire = v["wire_pkts"]; tr = v["tracer_cpu_s"]; cap = v["captured"]
-	out = sprintf("quiet=%s rate=%d wire=%d captured=%s lost=%s tracer_cpu=%s traffic_cpu=%.3f",
-		v["quiet"], v["rate_msg_s"], wire, cap, v["lost"], tr, v["cli_cpu_s"] + v["srv_cpu_s"])
+	out = sprintf("quiet=%s stats=%d rate=%d wire=%d captured=%s lost=%s tracer_cpu=%s traffic_cpu=%.3f",
+		v["quiet"], v["stats"], v["rate_msg_s"], wire, cap, v["lost"], tr, v["cli_cpu_s"] + v["srv_cpu_s"])
 	out = out sprintf(" traffic_us_wire=%.3f irq_work=%s other_cpu=%s steal=%s interference=%s",
 		(v["cli_cpu_s"] + v["srv_cpu_s"]) / wire * 1e6, v["irq_work"], v["other_cpu_s"], v["steal_s"],
 		v["interference_pct"])
@@ -448,14 +456,18 @@ function num(x) { return x != "" && x != "NA" }
 }' "$RAW" >"$DER"
 
 rows() { grep -P "^[0-9]+\t$1\t" "$RAW" || true; }
-used() { # used CFG: CFG's derived rows the tables use: its quiet runs, or all of them if none
+used() { # used CFG STATS: CFG's derived rows with the statistics on (1) or off (0) that the
+	# tables use: the quiet ones, or all of them if none
 	local r
-	r=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -P '\tquiet=1 ' || true)
-	[ -n "$r" ] || r=$(grep -P "^[0-9]+\t$1\t" "$DER" || true)
+	r=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -P " stats=$2 " | grep -P '\tquiet=1 ' || true)
+	[ -n "$r" ] || r=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -P " stats=$2 " || true)
 	[ -z "$r" ] || printf '%s\n' "$r"
 }
-vals() { # vals CFG KEY: the numeric values of KEY over the runs used, sorted
-	used "$1" | grep -oP "(?<=[\t ])$2=[^ ]*" | cut -d= -f2 | grep -v '^NA$' | sort -g || true
+vals() { # vals CFG KEY: the numeric values of KEY over the runs used, sorted: the BPF programs'
+	# from the runs with the statistics on, everything else from those without
+	local want=0
+	case $2 in bpf* | nsrun.* | rpw.*) want=1 ;; esac
+	used "$1" "$want" | grep -oP "(?<=[\t ])$2=[^ ]*" | cut -d= -f2 | grep -v '^NA$' | sort -g || true
 }
 med() { # med CFG KEY: median over the runs used (the lower middle for an even count), NA if none
 	vals "$1" "$2" | awk '{ r[NR] = $0 } END { print NR ? r[int((NR + 1) / 2)] : "NA" }'
@@ -464,8 +476,8 @@ maxv() { vals "$1" "$2" | awk '{ m = $0 } END { print NR ? m : "NA" }'; }
 range_of() { vals "$1" rate | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%s-%s", lo, hi; else printf "NA" }'; }
 used_of() { # "Q of N" quiet runs used, or "all N (none quiet)"
 	local q n
-	q=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -cP '\tquiet=1 ' || true)
-	n=$(grep -cP "^[0-9]+\t$1\t" "$DER" || true)
+	q=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -P ' stats=0 ' | grep -cP '\tquiet=1 ' || true)
+	n=$(grep -P "^[0-9]+\t$1\t" "$DER" | grep -cP ' stats=0 ' || true)
 	if [ "$q" -gt 0 ]; then echo "$q of $n"; else echo "all $n, none quiet"; fi
 }
 
@@ -582,6 +594,28 @@ table_ratios() {
 			"$(ratio "$(kv total "${D[$cfg]}")" "$(kv total "${D[tcpdump]}")")" \
 			"$(ratio "$(kv slowdown "${D[$cfg]}")" "$(kv slowdown "${D[tcpdump]}")")"
 	done
+}
+
+# The per-packet cost targets, each against this run's numbers. "Within noise" of no tracer: a
+# slowdown no larger than the baseline's own spread (its slowest quiet run against its median).
+table_targets() {
+	local noise j t
+	noise=$(vals baseline rate | awk '{ r[NR] = $0 } END { if (NR) printf "%.2f", r[int((NR + 1) / 2)] / r[1]; else print "NA" }')
+	j=$(ratio "$(kv slowdown "${D[pktrace-json-scoped]}")" "$(kv slowdown "${D[tcpdump]}")")
+	t=$(ratio "$(kv total "${D[pktrace-json-scoped]}")" "$(kv total "${D[tcpdump]}")")
+	printf '| target | measured | met |\n| --- | --- | --- |\n'
+	target_row "slowdown of JSON-traced traffic / tcpdump's, at most 1.00" "$j" 1.00
+	target_row "total extra CPU per wire packet, JSON / tcpdump, at most 1.00" "$t" 1.00
+	target_row "cgroup_skb ns per traced run (pktrace-json-scoped), at most 300" "$(med pktrace-json-scoped bpf_ns_run)" 300
+	target_row "cgroup_skb ns per out-of-scope run (pktrace-nomatch), at most 110" "$(med pktrace-nomatch bpf_ns_run)" 110
+	target_row "cgroup_skb ns per filtered-out run (pktrace-filter-reject), at most 110" "$(med pktrace-filter-reject bpf_ns_run)" 110
+	target_row "slowdown with -e flows, within noise ($noise)" "$(kv slowdown "${D[$FLOWS_CFG]}")" "$noise"
+	target_row "slowdown with a filter rejecting every packet, within noise ($noise)" "$(kv slowdown "${D[pktrace-filter-reject]}")" "$noise"
+	target_row "events lost by JSON-traced traffic (the most in a run), 0" "$(maxv pktrace-json-scoped lost)" 0
+}
+
+target_row() { # target_row TEXT VALUE LIMIT
+	printf '| %s | %s | %s |\n' "$1" "$2" "$(calc 'print (v == "NA" || l == "NA") ? "NA" : (v + 0 <= l + 0) ? "yes" : "no"' v="$2" l="$3")"
 }
 
 # expected_events ERR WIRE: "EXP SLACK", the events a pktrace run of this traffic should write
@@ -746,11 +780,13 @@ tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
 - pktrace: commit $commit; $tcpdump_ver
 - Command: \`sudo make bench\` (the same as \`make pktrace && sudo bench/run.sh\`), from the
   repository's root, with $benv
-- Traffic: \`$FLOOD -S -c $CONNS -n $MSGS -s $SIZE -t $LIMIT -p $PORT\`: $CONNS loopback
+- Traffic: \`$FLOOD [-S] -c $CONNS -n $MSGS -s $SIZE -t $LIMIT -p $PORT\`: $CONNS loopback
   connections, $MSGS ping-pong messages of $SIZE bytes on each, TCP_NODELAY, one message in
   flight per connection
-- Rounds: $done_rounds, each running every configuration once in the order below, $elapsed s
-  in all. A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
+- Rounds: $done_rounds, each running every configuration twice in the order below, $elapsed s
+  in all: first without the kernel's BPF statistics (rates, slowdown, CPU, counts: what a user
+  sees), then with them (\`-S\`: the BPF programs' ns per run and runs per packet only; they
+  add two clock reads to every program run, and pktrace runs six programs per wire packet). A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
   the CPUs during its traffic; every number below is the median over a configuration's quiet
   runs (over all its runs if none was quiet: "runs used" says which). Slowdown and traffic Δ
   compare these medians with the baseline's.
@@ -800,6 +836,20 @@ Above 1: pktrace costs more than tcpdump for the same traffic. NA: a value was n
 (no cost measurable above the noise).
 
 $(table_ratios)
+
+## Targets
+
+The per-packet cost this benchmark holds pktrace to. "Within noise": a slowdown no larger than
+the baseline's own spread, its slowest run used against its median.
+
+$(table_targets)
+
+## Changes, before and after
+
+From \`bench/changes.md\` (kept by hand: what each change to the hot path measured when it
+was made, and how).
+
+$(cat bench/changes.md 2>/dev/null || echo "(no bench/changes.md)")
 
 ## Flow-only against packet events
 
@@ -861,7 +911,8 @@ bench/README.md describes every column. In short:
   event pktrace has, packets and flows.
 - **IRQ-work interrupts**: taken by all CPUs during the traffic (\`/proc/interrupts\`); the
   baseline shows the host's background rate. A BPF ring-buffer wakeup of the reader arrives
-  as one; pktrace requests one for every record submitted while 64 KiB or more are waiting.
+  as one; pktrace requests one each time the records waiting pass another eighth of its ring
+  buffer (1 MiB of the default 8 MiB).
 - **interference**: the share of the CPUs that other processes (non-idle host CPU time minus
   the traffic's and the tracer's) and the hypervisor (steal) took during the traffic.
 
@@ -890,6 +941,9 @@ sendrecv
 echo
 echo "== ratios pktrace / tcpdump"
 table_ratios
+echo
+echo "== targets"
+table_targets
 echo
 echo "== flow-only against packet events (same scope and output, only -e differs)"
 table_flows
