@@ -186,20 +186,11 @@ size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
 	return len < 0 ? 0 : (size_t)len;
 }
 
-size_t fmt_u64(char *buf, uint64_t v)
-{
-	char tmp[20];
-	char *t = tmp + sizeof(tmp);
-	size_t n;
-
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	n = (size_t)(tmp + sizeof(tmp) - t);
-	memcpy(buf, t, n);
-	return n;
-}
+const char dec_pairs[200] = "0001020304050607080910111213141516171819"
+			    "2021222324252627282930313233343536373839"
+			    "4041424344454647484950515253545556575859"
+			    "6061626364656667686970717273747576777879"
+			    "8081828384858687888990919293949596979899";
 
 
 /*

@@ -79,8 +79,62 @@ static inline void line_col(struct line *l, const char *s, size_t n, size_t widt
 		*l->p++ = ' ';
 }
 
+/* "00" "01" .. "99": two digits per division, half the dependent multiplies of one per digit. */
+extern const char dec_pairs[200];
+
+/* How many decimal digits v has, from its bit length: no division loop. */
+static inline size_t dec_len(uint64_t v)
+{
+	static const uint64_t pow10[20] = {
+		1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+		100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+		10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+		100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+	};
+	/* v | 1 has as many digits as v, and 0 gets one; 1233 / 4096 is just above log10(2). */
+	uint64_t w = v | 1;
+	size_t t = ((size_t)(64 - __builtin_clzll(w)) * 1233) >> 12;
+
+	return t + (w >= pow10[t]);
+}
+
+/* The decimal digits of v, ending just before end (back to front, two at a time). */
+static inline void dec_put(char *end, uint64_t v)
+{
+	uint32_t s, r;
+
+	while (v > UINT32_MAX) {
+		r = (uint32_t)(v % 100);
+		v /= 100;
+		end -= 2;
+		end[0] = dec_pairs[2 * r];
+		end[1] = dec_pairs[2 * r + 1];
+	}
+	/* 32-bit divisions from here on: most values (ports, seq, pid) start here. */
+	s = (uint32_t)v;
+	while (s >= 100) {
+		r = s % 100;
+		s /= 100;
+		end -= 2;
+		end[0] = dec_pairs[2 * r];
+		end[1] = dec_pairs[2 * r + 1];
+	}
+	if (s >= 10) {
+		end[-2] = dec_pairs[2 * s];
+		end[-1] = dec_pairs[2 * s + 1];
+	} else {
+		end[-1] = (char)('0' + s);
+	}
+}
+
 /* Decimal digits of v into buf (at least 20 bytes), no NUL; returns their number. */
-size_t fmt_u64(char *buf, uint64_t v);
+static inline size_t fmt_u64(char *buf, uint64_t v)
+{
+	size_t n = dec_len(v);
+
+	dec_put(buf + n, v);
+	return n;
+}
 
 static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
 {

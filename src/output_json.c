@@ -41,33 +41,17 @@ static ALWAYS_INLINE void put_char(struct cur *c, char ch)
 
 #define put_lit(c, s) put_mem((c), (s), sizeof(s) - 1)
 
-static ALWAYS_INLINE size_t dec_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
-
 /* Digits go straight to their place, back to front: no scratch copy. */
 static ALWAYS_INLINE void put_u64(struct cur *c, uint64_t v)
 {
 	size_t n = dec_len(v);
-	char *t;
 
 	if (c->ovf || (size_t)(c->end - c->p) < n) {
 		c->ovf = true;
 		return;
 	}
 	c->p += n;
-	t = c->p;
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	dec_put(c->p, v);
 }
 
 static ALWAYS_INLINE void put_bool(struct cur *c, bool v)

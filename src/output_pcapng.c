@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "output.h"
+#include "output_fmt.h"
 #include "decode.h"
 #include "pcapng.h"
 #include "pktrace.h"
@@ -148,19 +149,16 @@ static void put_escaped(struct blk *k, const char *s)
 	}
 }
 
-/* "key: v\n"; digits written back to front (snprintf would be most of a packet's cost). */
+/* "key: v\n" (snprintf would be most of a packet's cost). */
 static void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
 {
-	char buf[24], *t = buf + sizeof(buf);
+	char buf[24];
+	size_t n = fmt_u64(buf, v);
 
-	*--t = '\n';
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	buf[n++] = '\n';
 	put(k, key, klen);
 	put(k, ": ", 2);
-	put(k, t, (size_t)(buf + sizeof(buf) - t));
+	put(k, buf, n);
 }
 
 #define PUT_U64(k, key, v) put_line_u64((k), key, sizeof(key) - 1, (v))
