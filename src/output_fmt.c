@@ -206,6 +206,12 @@ size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 
 	*cols = 0;
 	while (i < n) {
+		/* Printable ASCII, what nearly every name is: copied, no decoding. */
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			out[o++] = (char)u[i++];
+			(*cols)++;
+			continue;
+		}
 		l = utf8_len(u + i, n - i);
 		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
 		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
@@ -293,30 +299,30 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 	static const char hex[] = "0123456789abcdef";
 	size_t i, j, u = 0;
 
-	line_str(l, " options [");
+	line_lit(l, " options [");
 	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
 		if (i)
 			*l->p++ = ',';
 		switch (o->order[i]) {
 		case TCP_KIND_EOL:
-			line_str(l, "eol");
+			line_lit(l, "eol");
 			break;
 		case TCP_KIND_NOP:
-			line_str(l, "nop");
+			line_lit(l, "nop");
 			break;
 		case TCP_KIND_MSS:
-			line_str(l, "mss ");
+			line_lit(l, "mss ");
 			line_u(l, o->mss);
 			break;
 		case TCP_KIND_WSCALE:
-			line_str(l, "wscale ");
+			line_lit(l, "wscale ");
 			line_u(l, o->wscale);
 			break;
 		case TCP_KIND_SACK_PERM:
-			line_str(l, "sackOK");
+			line_lit(l, "sackOK");
 			break;
 		case TCP_KIND_SACK:
-			line_str(l, "sack ");
+			line_lit(l, "sack ");
 			line_u(l, o->sack_n);
 			*l->p++ = ' ';
 			for (j = 0; j < o->sack_n && j < TCP_OPTS_SACK_MAX; j++) {
@@ -328,17 +334,17 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			}
 			break;
 		case TCP_KIND_TS:
-			line_str(l, "TS val ");
+			line_lit(l, "TS val ");
 			line_u(l, o->ts_val);
-			line_str(l, " ecr ");
+			line_lit(l, " ecr ");
 			line_u(l, o->ts_ecr);
 			break;
 		case TCP_KIND_TFO:
 			if (!o->tfo_len) {
-				line_str(l, "tfo cookiereq");
+				line_lit(l, "tfo cookiereq");
 				break;
 			}
-			line_str(l, "tfo cookie ");
+			line_lit(l, "tfo cookie ");
 			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
 				*l->p++ = hex[o->tfo_cookie[j] >> 4];
 				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
@@ -346,7 +352,7 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			break;
 		default:
 			/* Unknown options are in wire order too: the next one is this one. */
-			line_str(l, "unknown-");
+			line_lit(l, "unknown-");
 			line_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
 									: o->order[i]);
 			break;
@@ -354,7 +360,7 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 	}
 	*l->p++ = ']';
 	if (o->malformed)
-		line_str(l, " [bad opt]");
+		line_lit(l, " [bad opt]");
 }
 
 /* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */

@@ -52,24 +52,31 @@ static inline void line_spaces(struct line *l, size_t n)
 		*l->p++ = ' ';
 }
 
+/* The padding a column of cols characters gets to reach width, less what earlier ones owe. */
+static inline size_t line_pad(struct line *l, size_t width, size_t cols)
+{
+	size_t pad;
+
+	if (cols >= width) {
+		l->debt += cols - width;
+		return 0;
+	}
+	pad = width - cols;
+	if (pad > l->debt) {
+		pad -= l->debt;
+		l->debt = 0;
+		return pad;
+	}
+	l->debt -= pad;
+	return 0;
+}
+
 /* Left pad for a right-aligned column, right pad for a left-aligned one; sep adds one space. */
 static inline void line_col(struct line *l, const char *s, size_t n, size_t width, size_t cols,
 			   bool right, bool sep)
 {
-	size_t pad = 0;
+	size_t pad = line_pad(l, width, cols);
 
-	if (cols < width) {
-		pad = width - cols;
-		if (pad > l->debt) {
-			pad -= l->debt;
-			l->debt = 0;
-		} else {
-			l->debt -= pad;
-			pad = 0;
-		}
-	} else {
-		l->debt += cols - width;
-	}
 	if (right)
 		line_spaces(l, pad);
 	line_mem(l, s, n);
@@ -136,13 +143,20 @@ static inline size_t fmt_u64(char *buf, uint64_t v)
 	return n;
 }
 
+/* A right-aligned number, its digits made in place. */
 static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
 {
-	char buf[20];
-	size_t n = fmt_u64(buf, v);
+	size_t n = dec_len(v);
 
-	line_col(l, buf, n, width, n, true, sep);
+	line_spaces(l, line_pad(l, width, n));
+	l->p += n;
+	dec_put(l->p, v);
+	if (sep)
+		*l->p++ = ' ';
 }
+
+/* A string literal: its length known, no scan for its end. */
+#define line_lit(l, s) line_mem((l), (s), sizeof(s) - 1)
 
 static inline void line_str(struct line *l, const char *s)
 {

@@ -61,31 +61,23 @@ static size_t line_out(char *dst, size_t cap, const char *line, const struct lin
 static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t port,
 			   bool has_port)
 {
-	char a[INET6_ADDRSTRLEN];
-	size_t n = 0, al;
+	size_t n = 0;
 
-	if (family == AF_INET)
-		al = fmt_ipv4(a, addr);
-	else if (inet_ntop(family, addr, a, sizeof(a)))
-		al = strlen(a);
-	else
-		al = (size_t)(stpcpy(a, "?") - a);
-	if (!has_port) {
-		memcpy(buf, a, al);
-		return al;
-	}
-	if (family == AF_INET6)
+	if (family == AF_INET6 && has_port)
 		buf[n++] = '[';
-	memcpy(buf + n, a, al);
-	n += al;
+	if (family == AF_INET)
+		n += fmt_ipv4(buf + n, addr);
+	else if (inet_ntop(family, addr, buf + n, INET6_ADDRSTRLEN))
+		n += strlen(buf + n);
+	else
+		buf[n++] = '?';
+	if (!has_port)
+		return n;
 	if (family == AF_INET6)
 		buf[n++] = ']';
 	buf[n++] = family == AF_INET6 ? ':' : '.';
 	return n + fmt_u64(buf + n, port);
 }
-
-
-
 
 size_t format_table_header(char *dst, size_t cap)
 {
@@ -259,29 +251,29 @@ static size_t fmt_detail(char *buf, const struct pkt_event *e)
 static void put_ip_fields(struct line *l, const struct pkt_headers *h)
 {
 	if (h->family == AF_INET6) {
-		line_str(l, " tclass");
+		line_lit(l, " tclass");
 		put_hex2(l, h->tos);
 		l->p += snprintf(l->p, 24, " flowlabel 0x%05x", h->flow_label & 0xfffff);
 	} else {
-		line_str(l, " tos");
+		line_lit(l, " tos");
 		put_hex2(l, h->tos);
 		/* tcpdump's flags: reserved, DF, and + for more fragments. */
 		if (h->ip_flags & 7) {
-			line_str(l, " flags [");
+			line_lit(l, " flags [");
 			if (h->ip_flags & 4)
-				line_str(l, "rsvd");
+				line_lit(l, "rsvd");
 			if (h->ip_flags & 2)
-				line_str(l, "DF");
+				line_lit(l, "DF");
 			if (h->ip_flags & 1)
 				*l->p++ = '+';
 			*l->p++ = ']';
 		}
 		if (h->frag_off) {
-			line_str(l, " offset ");
+			line_lit(l, " offset ");
 			line_u(l, (uint32_t)h->frag_off * 8);
 		}
 	}
-	line_str(l, " length ");
+	line_lit(l, " length ");
 	line_u(l, h->ip_len);
 }
 

@@ -48,9 +48,9 @@ static void put_addrs(struct line *l, int family, const uint8_t *src, uint16_t s
 {
 	line_str(l, family == AF_INET6 ? "IP6 " : "IP ");
 	put_endpoint(l, family, src, sport, ports);
-	line_str(l, " > ");
+	line_lit(l, " > ");
 	put_endpoint(l, family, dst, dport, ports);
-	line_str(l, ": ");
+	line_lit(l, ": ");
 }
 
 /* Time, process, interface and direction: the columns in front of tcpdump's part. */
@@ -95,10 +95,10 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 	uint32_t hlen = h->data_offset * 4u, len = l4_len > hlen ? l4_len - hlen : 0;
 	char buf[16];
 
-	line_str(l, "Flags ");
+	line_lit(l, "Flags ");
 	line_mem(l, buf, fmt_flags(buf, h->flags));
 	if (len || (h->flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
-		line_str(l, ", seq ");
+		line_lit(l, ", seq ");
 		line_u(l, h->seq);
 		if (len) {
 			*l->p++ = ':';
@@ -106,20 +106,20 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 		}
 	}
 	if (h->flags & TCP_FLAG_ACK) {
-		line_str(l, ", ack ");
+		line_lit(l, ", ack ");
 		line_u(l, h->ack);
 	}
-	line_str(l, ", win ");
+	line_lit(l, ", win ");
 	line_u(l, h->window);
 	if (h->flags & TCP_FLAG_URG) {
-		line_str(l, ", urg ");
+		line_lit(l, ", urg ");
 		line_u(l, h->urgent);
 	}
 	if (h->opts.order_n || h->opts.malformed) {
 		*l->p++ = ',';
 		line_tcp_opts(l, &h->opts);
 	}
-	line_str(l, ", length ");
+	line_lit(l, ", length ");
 	line_u(l, len);
 }
 
@@ -191,18 +191,18 @@ static void put_icmp(struct line *l, const struct pkt_headers *h, uint32_t l4_le
 			*l->p++ = ')';
 	}
 	if (echo) {
-		line_str(l, ", id ");
+		line_lit(l, ", id ");
 		line_u(l, h->icmp_id);
-		line_str(l, ", seq ");
+		line_lit(l, ", seq ");
 		line_u(l, h->icmp_seq);
 	} else if (v6 && h->icmp_type == 1 && h->icmp_code < 5) {
-		line_str(l, ", ");
+		line_lit(l, ", ");
 		line_str(l, unreach6[h->icmp_code]);
 	} else if (!v6 && h->icmp_type == 3 && h->icmp_code >= 4) {
-		line_str(l, " code ");
+		line_lit(l, " code ");
 		line_u(l, h->icmp_code);
 	}
-	line_str(l, ", length ");
+	line_lit(l, ", length ");
 	line_u(l, l4_len);
 }
 
@@ -255,11 +255,11 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 	if (h->l4_error) {
 		const char *why = decode_strerror(h->l4_error);
 
-		line_str(&l, "ip-proto-");
+		line_lit(&l, "ip-proto-");
 		line_u(&l, h->protocol);
-		line_str(&l, ", length ");
+		line_lit(&l, ", length ");
 		line_u(&l, l4_len);
-		line_str(&l, " (");
+		line_lit(&l, " (");
 		line_mem(&l, why, strnlen(why, 28));
 		*l.p++ = ')';
 	} else if (h->protocol == IPPROTO_TCP) {
@@ -270,9 +270,9 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 	} else if (h->protocol == IPPROTO_ICMP || h->protocol == IPPROTO_ICMPV6) {
 		put_icmp(&l, h, l4_len);
 	} else {
-		line_str(&l, "ip-proto-");
+		line_lit(&l, "ip-proto-");
 		line_u(&l, h->protocol);
-		line_str(&l, ", length ");
+		line_lit(&l, ", length ");
 		line_u(&l, l4_len);
 	}
 	*l.p++ = '\n';
