@@ -248,17 +248,19 @@ static void put_hex(struct cur *c, const uint8_t *b, size_t n)
 }
 
 /* The tcp_options arg: a key for each option the header had, nothing for the others. */
-static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
+static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 {
 	/* The first key has no comma before it. */
-	const char *sep = "";
+	bool first = true;
 	size_t i;
 
 #define KEY(k)                                                                                     \
 	do {                                                                                       \
-		put_mem(c, sep, strlen(sep));                                                      \
-		put_lit(c, "\"" k "\":");                                                          \
-		sep = ",";                                                                         \
+		if (first)                                                                         \
+			put_lit(c, "\"" k "\":");                                                  \
+		else                                                                               \
+			put_lit(c, ",\"" k "\":");                                                 \
+		first = false;                                                                     \
 	} while (0)
 	put_lit(c, ",{\"name\":\"tcp_options\",\"type\":\"trace.TCPOptions\",\"value\":{");
 	if (o->present & TCP_OPT_MSS) {
