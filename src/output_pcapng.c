@@ -17,19 +17,30 @@
 /* Room a packet block needs besides its data and comment: header, flags, end, trailer. */
 #define EPB_FIXED (28 + 8 + 4 + 4 + 4)
 
-/* A little cursor: appends that do not fit set ovf and do nothing. */
+/* A little cursor: an append that does not fit sets ovf and takes the room away (end = p),
+ * so every later one fails too. */
 struct blk {
 	char *p;
 	char *end;
 	int ovf;
 };
 
-static void put(struct blk *k, const void *s, size_t n)
+/* Inlined: the cursor stays in registers and a copy of known length becomes plain stores. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE int room(struct blk *k, size_t n)
 {
-	if (k->ovf || (size_t)(k->end - k->p) < n) {
-		k->ovf = 1;
+	if ((size_t)(k->end - k->p) >= n)
+		return 1;
+	k->ovf = 1;
+	k->end = k->p;
+	return 0;
+}
+
+static ALWAYS_INLINE void put(struct blk *k, const void *s, size_t n)
+{
+	if (!room(k, n))
 		return;
-	}
 	memcpy(k->p, s, n);
 	k->p += n;
 }
@@ -106,15 +117,23 @@ static void put_idb(struct blk *k, const char *name, uint32_t netns, uint32_t ho
 	blk_end(k, start);
 }
 
+/* Interface names are short: a byte loop costs less than the call to strcmp. */
+static ALWAYS_INLINE int same_name(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 /* The interface index of (name, netns), describing it first when new; the last one if full. */
 static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *name, uint32_t netns)
 {
 	uint32_t i = ifs->last;
 
-	if (i < ifs->n && ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+	if (i < ifs->n && ifs->ifs[i].netns == netns && same_name(ifs->ifs[i].name, name))
 		return i;
 	for (i = 0; i < ifs->n; i++)
-		if (ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+		if (ifs->ifs[i].netns == netns && same_name(ifs->ifs[i].name, name))
 			return i;
 	if (ifs->n == PCAPNG_IFACES_MAX) {
 		ifs->overflow++;
@@ -130,7 +149,7 @@ static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *n
 }
 
 /* Escape a value: printable ASCII but backslash as is, every other byte as \xHH. */
-static void put_escaped(struct blk *k, const char *s)
+static ALWAYS_INLINE void put_escaped(struct blk *k, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
@@ -138,7 +157,8 @@ static void put_escaped(struct blk *k, const char *s)
 
 	for (; *u; u++) {
 		if (*u >= 0x20 && *u < 0x7f && *u != '\\') {
-			put(k, u, 1);
+			if (room(k, 1))
+				*k->p++ = (char)*u;
 		} else if (*u == '\\') {
 			put(k, "\\\\", 2);
 		} else {
@@ -149,29 +169,34 @@ static void put_escaped(struct blk *k, const char *s)
 	}
 }
 
-/* "key: v\n" (snprintf would be most of a packet's cost). */
-static void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
+/* "key: v\n", the digits made in place (snprintf would be most of a packet's cost). */
+static ALWAYS_INLINE void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
 {
-	char buf[24];
-	size_t n = fmt_u64(buf, v);
+	size_t n = dec_len(v);
 
-	buf[n++] = '\n';
-	put(k, key, klen);
-	put(k, ": ", 2);
-	put(k, buf, n);
+	if (!room(k, klen + 2 + n + 1))
+		return;
+	memcpy(k->p, key, klen);
+	k->p[klen] = ':';
+	k->p[klen + 1] = ' ';
+	k->p += klen + 2 + n;
+	dec_put(k->p, v);
+	*k->p++ = '\n';
 }
 
 #define PUT_U64(k, key, v) put_line_u64((k), key, sizeof(key) - 1, (v))
 
-static void put_line_str(struct blk *k, const char *key, const char *v)
+static ALWAYS_INLINE void put_line_str(struct blk *k, const char *key, size_t klen, const char *v)
 {
-	put(k, key, strlen(key));
+	put(k, key, klen);
 	put(k, ": ", 2);
 	put_escaped(k, v);
 	put(k, "\n", 1);
 }
 
-static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
+#define PUT_STR(k, key, v) put_line_str((k), key, sizeof(key) - 1, (v))
+
+static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
 {
 	const struct pkt_process *p = &e->proc;
 	char *start = k->p + 4;
@@ -183,9 +208,9 @@ static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
 	PUT_U64(k, PCAPNG_KEY_TID, p->tid);
 	PUT_U64(k, PCAPNG_KEY_PPID, p->ppid);
 	PUT_U64(k, PCAPNG_KEY_UID, p->uid);
-	put_line_str(k, PCAPNG_KEY_COMM, p->comm);
-	put_line_str(k, PCAPNG_KEY_CONTAINER, p->container_id ? p->container_id : "");
-	put_line_str(k, PCAPNG_KEY_HOST, p->hostname ? p->hostname : "");
+	PUT_STR(k, PCAPNG_KEY_COMM, p->comm);
+	PUT_STR(k, PCAPNG_KEY_CONTAINER, p->container_id ? p->container_id : "");
+	PUT_STR(k, PCAPNG_KEY_HOST, p->hostname ? p->hostname : "");
 	PUT_U64(k, PCAPNG_KEY_CGROUP, p->cgroup_id);
 	PUT_U64(k, PCAPNG_KEY_SOCK, e->sk_proto);
 	put(k, PCAPNG_KEY_EVENTS ": ", sizeof(PCAPNG_KEY_EVENTS ": ") - 1);
