@@ -8,6 +8,12 @@
 
 #include "output_fmt.h"
 
+const char dec_pairs[200] = "0001020304050607080910111213141516171819"
+			    "2021222324252627282930313233343536373839"
+			    "4041424344454647484950515253545556575859"
+			    "6061626364656667686970717273747576777879"
+			    "8081828384858687888990919293949596979899";
+
 size_t utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char b = s[0];
@@ -93,8 +99,8 @@ size_t fmt_ipv4(char *buf, const uint8_t *a)
 		if (a[i] >= 100)
 			buf[n++] = (char)('0' + a[i] / 100);
 		if (a[i] >= 10)
-			buf[n++] = (char)('0' + a[i] / 10 % 10);
-		buf[n++] = (char)('0' + a[i] % 10);
+			buf[n++] = dec_pairs[2 * (a[i] % 100)];
+		buf[n++] = dec_pairs[2 * (a[i] % 100) + 1];
 	}
 	return n;
 }
@@ -186,11 +192,6 @@ size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
 	return len < 0 ? 0 : (size_t)len;
 }
 
-const char dec_pairs[200] = "0001020304050607080910111213141516171819"
-			    "2021222324252627282930313233343536373839"
-			    "4041424344454647484950515253545556575859"
-			    "6061626364656667686970717273747576777879"
-			    "8081828384858687888990919293949596979899";
 
 
 /*
@@ -287,9 +288,10 @@ void fmt_time(char *buf, uint64_t ts_ns)
 	}
 	memcpy(buf, last_hms, 8);
 	buf[8] = '.';
-	for (i = 14; i >= 9; i--) {
-		buf[i] = (char)('0' + usec % 10);
-		usec /= 10;
+	for (i = 13; i >= 9; i -= 2) {
+		buf[i] = dec_pairs[2 * (usec % 100)];
+		buf[i + 1] = dec_pairs[2 * (usec % 100) + 1];
+		usec /= 100;
 	}
 }
 

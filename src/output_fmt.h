@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
 size_t utf8_len(const unsigned char *s, size_t n);
@@ -32,24 +33,53 @@ const char *fmt_ip_proto(uint8_t proto, char *buf);
  */
 size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code);
 
-/* Lines built unchecked in a local buffer (its size bounds the line), then copied out. */
+/* Lines built unchecked where there is room for the longest one (see line_start). */
 struct line {
 	char *p;
 	/* Columns a wide value pushed the line right by; later padding absorbs it to realign. */
 	size_t debt;
 };
 
-/* Short copies as byte loops: a libc call per column costs more than the column itself. */
+/*
+ * Short copies inline, eight bytes a step then byte by byte: a libc call per column costs more
+ * than the column itself.
+ */
 static inline void line_mem(struct line *l, const char *s, size_t n)
 {
+	for (; n >= 8; n -= 8, s += 8, l->p += 8)
+		memcpy(l->p, s, 8);
 	while (n--)
 		*l->p++ = *s++;
 }
 
 static inline void line_spaces(struct line *l, size_t n)
 {
+	for (; n >= 8; n -= 8, l->p += 8)
+		memcpy(l->p, "        ", 8);
 	while (n--)
 		*l->p++ = ' ';
+}
+
+/*
+ * Where a line is built: straight in dst when it has room for the longest line (max), else in
+ * the caller's local buffer, copied out by line_end only if it fits.
+ */
+static inline char *line_start(char *dst, size_t cap, char *local, size_t max)
+{
+	return cap >= max ? dst : local;
+}
+
+/* The line's length, once it is in dst; 0 when it does not fit in cap (dst untouched). */
+static inline size_t line_end(char *dst, size_t cap, const char *start, const struct line *l)
+{
+	size_t n = (size_t)(l->p - start);
+
+	if (start == dst)
+		return n;
+	if (n > cap)
+		return 0;
+	memcpy(dst, start, n);
+	return n;
 }
 
 /* The padding a column of cols characters gets to reach width, less what earlier ones owe. */

@@ -210,7 +210,8 @@ static size_t format_text_flow(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_flow_event *f = &e->flow;
 	char line[TEXT_LINE_MAX], a[24], b[24], d[24];
-	struct line l = {.p = line};
+	char *start = line_start(dst, cap, line, TEXT_LINE_MAX);
+	struct line l = {.p = start};
 
 	put_front(&l, e, "", f->end ? "FLOW-" : "FLOW+");
 	put_addrs(&l, f->family, f->src_addr, f->src_port, f->dst_addr, f->dst_port, true);
@@ -231,17 +232,14 @@ static size_t format_text_flow(char *dst, size_t cap, const struct pkt_event *e)
 					flow_closer_name(f->closed_first));
 	}
 	*l.p++ = '\n';
-	if ((size_t)(l.p - line) > cap)
-		return 0;
-	memcpy(dst, line, (size_t)(l.p - line));
-	return (size_t)(l.p - line);
+	return line_end(dst, cap, start, &l);
 }
 
 size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
-	char line[TEXT_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TEXT_LINE_MAX], *start = line_start(dst, cap, line, TEXT_LINE_MAX);
+	struct line l = {.p = start};
 	uint32_t l4_len;
 	bool ports;
 
@@ -276,8 +274,5 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 		line_u(&l, l4_len);
 	}
 	*l.p++ = '\n';
-	if ((size_t)(l.p - line) > cap)
-		return 0;
-	memcpy(dst, line, (size_t)(l.p - line));
-	return (size_t)(l.p - line);
+	return line_end(dst, cap, start, &l);
 }
