@@ -185,6 +185,14 @@ static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
 		*l->p++ = ' ';
 }
 
+/* Whether two short strings are equal: a byte loop costs less than the call to strcmp. */
+static inline bool same_str(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 /* A string literal: its length known, no scan for its end. */
 #define line_lit(l, s) line_mem((l), (s), sizeof(s) - 1)
 

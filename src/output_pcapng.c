@@ -117,23 +117,15 @@ static void put_idb(struct blk *k, const char *name, uint32_t netns, uint32_t ho
 	blk_end(k, start);
 }
 
-/* Interface names are short: a byte loop costs less than the call to strcmp. */
-static ALWAYS_INLINE int same_name(const char *a, const char *b)
-{
-	while (*a && *a == *b)
-		a++, b++;
-	return *a == *b;
-}
-
 /* The interface index of (name, netns), describing it first when new; the last one if full. */
 static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *name, uint32_t netns)
 {
 	uint32_t i = ifs->last;
 
-	if (i < ifs->n && ifs->ifs[i].netns == netns && same_name(ifs->ifs[i].name, name))
+	if (i < ifs->n && ifs->ifs[i].netns == netns && same_str(ifs->ifs[i].name, name))
 		return i;
 	for (i = 0; i < ifs->n; i++)
-		if (ifs->ifs[i].netns == netns && same_name(ifs->ifs[i].name, name))
+		if (ifs->ifs[i].netns == netns && same_str(ifs->ifs[i].name, name))
 			return i;
 	if (ifs->n == PCAPNG_IFACES_MAX) {
 		ifs->overflow++;
