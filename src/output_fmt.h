@@ -17,7 +17,8 @@ uint32_t utf8_cp(const unsigned char *s, size_t l);
  * the line and paragraph separators: invisible, yet they reorder, hide or break a line.
  */
 bool is_format_char(uint32_t cp);
-/* Dotted-quad text of a (network order) into buf (at least 15 bytes); returns its length. */
+/* Dotted-quad text of a (network order) into buf (at least 16 bytes: it may write one past
+ * the text); returns its length. */
 size_t fmt_ipv4(char *buf, const uint8_t *a);
 
 /*
