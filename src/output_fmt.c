@@ -221,14 +221,14 @@ size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
 size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 {
 	const unsigned char *u = (const unsigned char *)comm;
-	size_t i = 0, o = 0, l;
+	size_t i = 0, o = 0, l, c = 0;
 
-	*cols = 0;
+	/* The count stays local: stores through out could alias *cols and keep it in memory. */
 	while (i < n) {
 		/* Printable ASCII, what nearly every name is: copied, no decoding. */
 		if (u[i] >= 0x20 && u[i] < 0x7f) {
 			out[o++] = (char)u[i++];
-			(*cols)++;
+			c++;
 			continue;
 		}
 		l = utf8_len(u + i, n - i);
@@ -243,8 +243,9 @@ size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 			o += l;
 			i += l;
 		}
-		(*cols)++;
+		c++;
 	}
+	*cols = c;
 	return o;
 }
 

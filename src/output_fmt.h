@@ -174,6 +174,15 @@ static inline size_t fmt_u64(char *buf, uint64_t v)
 	return n;
 }
 
+/* A left-aligned column whose n bytes (cols characters) were just written in place at l->p. */
+static inline void line_col_here(struct line *l, size_t n, size_t width, size_t cols, bool sep)
+{
+	l->p += n;
+	line_spaces(l, line_pad(l, width, cols));
+	if (sep)
+		*l->p++ = ' ';
+}
+
 /* A right-aligned number, its digits made in place. */
 static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
 {

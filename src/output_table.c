@@ -104,10 +104,10 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 	char buf[64], a[24], b[24], d[24];
 	size_t n, cols;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(&l, buf, 15, W_TIME, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	line_col(&l, buf, n, W_COMM, cols, false, true);
+	fmt_time(l.p, e->timestamp_ns);
+	line_col_here(&l, 15, W_TIME, 15, true);
+	n = sanitize_comm(l.p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	line_col_here(&l, n, W_COMM, cols, true);
 	line_num(&l, e->proc.pid, W_PID, true);
 	line_col(&l, f->end ? "FLOW-" : "FLOW+", 5, W_DIR, 5, false, true);
 	n = fmt_endpoint(buf, f->family, f->src_addr, f->src_port, true);
@@ -142,10 +142,10 @@ static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool ha
 	char buf[64];
 	size_t n, cols;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(l, buf, 15, W_TIME, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	line_col(l, buf, n, W_COMM, cols, false, true);
+	fmt_time(l->p, e->timestamp_ns);
+	line_col_here(l, 15, W_TIME, 15, true);
+	n = sanitize_comm(l->p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	line_col_here(l, n, W_COMM, cols, true);
 	line_num(l, e->proc.pid, W_PID, true);
 	if (e->egress)
 		line_col(l, "out", 3, W_DIR, 3, false, true);

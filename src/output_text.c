@@ -53,27 +53,28 @@ static void put_addrs(struct line *l, int family, const uint8_t *src, uint16_t s
 	line_lit(l, ": ");
 }
 
-/* Time, process, interface and direction: the columns in front of tcpdump's part. */
+/* Time, process, interface and direction: the columns in front of tcpdump's part, each
+ * written in place, then padded as line_col pads a left-aligned column. */
 static void put_front(struct line *l, const struct pkt_event *e, const char *ifname,
 		      const char *dir)
 {
-	char buf[64];
 	size_t n, cols, dn;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(l, buf, 15, 15, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	fmt_time(l->p, e->timestamp_ns);
+	line_col_here(l, 15, 15, 15, true);
+	n = sanitize_comm(l->p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
 	if (!n)
-		buf[n++] = '-', cols = 1;
-	buf[n++] = '[';
-	dn = fmt_u64(buf + n, e->proc.pid);
-	n += dn;
-	buf[n++] = ']';
-	line_col(l, buf, n, W_PROC, cols + dn + 2, false, true);
-	n = sanitize_comm(buf, ifname, strnlen(ifname, sizeof(e->ifname)), &cols);
+		l->p[n++] = '-', cols = 1;
+	l->p += n;
+	*l->p++ = '[';
+	dn = fmt_u64(l->p, e->proc.pid);
+	l->p += dn;
+	*l->p++ = ']';
+	line_col_here(l, 0, W_PROC, cols + dn + 2, true);
+	n = sanitize_comm(l->p, ifname, strnlen(ifname, sizeof(e->ifname)), &cols);
 	if (!n)
-		buf[n++] = '-', cols = 1;
-	line_col(l, buf, n, W_IF, cols, false, true);
+		l->p[n++] = '-', cols = 1;
+	line_col_here(l, n, W_IF, cols, true);
 	line_col(l, dir, strlen(dir), W_DIR, strlen(dir), false, true);
 }
 
