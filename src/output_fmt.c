@@ -8,6 +8,12 @@
 
 #include "output_fmt.h"
 
+const char dec_pairs[200] = "0001020304050607080910111213141516171819"
+			    "2021222324252627282930313233343536373839"
+			    "4041424344454647484950515253545556575859"
+			    "6061626364656667686970717273747576777879"
+			    "8081828384858687888990919293949596979899";
+
 size_t utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned char b = s[0];
@@ -81,22 +87,40 @@ bool is_format_char(uint32_t cp)
 	return false;
 }
 
-/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough. */
+/* Each octet's digits (at most three) and, in its last byte, how many: made once, at load. */
+static char octet_text[256][4];
+
+__attribute__((constructor)) static void octet_text_init(void)
+{
+	unsigned int v;
+	char *o;
+	size_t n;
+
+	for (v = 0; v < 256; v++) {
+		o = octet_text[v];
+		n = 0;
+		if (v >= 100)
+			o[n++] = (char)('0' + v / 100);
+		if (v >= 10)
+			o[n++] = (char)('0' + v / 10 % 10);
+		o[n++] = (char)('0' + v % 10);
+		o[3] = (char)n;
+	}
+}
+
+/* inet_ntop formats IPv4 through sprintf (about 200 ns); the dotted quad is simple enough.
+ * Each octet is one four-byte copy from the table, its spare bytes overwritten by the next. */
 size_t fmt_ipv4(char *buf, const uint8_t *a)
 {
 	size_t n = 0;
 	int i;
 
 	for (i = 0; i < 4; i++) {
-		if (i)
-			buf[n++] = '.';
-		if (a[i] >= 100)
-			buf[n++] = (char)('0' + a[i] / 100);
-		if (a[i] >= 10)
-			buf[n++] = (char)('0' + a[i] / 10 % 10);
-		buf[n++] = (char)('0' + a[i] % 10);
+		memcpy(buf + n, octet_text[a[i]], 4);
+		n += (size_t)octet_text[a[i]][3];
+		buf[n++] = '.';
 	}
-	return n;
+	return n - 1;
 }
 
 const char *fmt_ip_proto(uint8_t proto, char *buf)
@@ -186,20 +210,6 @@ size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code)
 	return len < 0 ? 0 : (size_t)len;
 }
 
-size_t fmt_u64(char *buf, uint64_t v)
-{
-	char tmp[20];
-	char *t = tmp + sizeof(tmp);
-	size_t n;
-
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	n = (size_t)(tmp + sizeof(tmp) - t);
-	memcpy(buf, t, n);
-	return n;
-}
 
 
 /*
@@ -211,10 +221,16 @@ size_t fmt_u64(char *buf, uint64_t v)
 size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 {
 	const unsigned char *u = (const unsigned char *)comm;
-	size_t i = 0, o = 0, l;
+	size_t i = 0, o = 0, l, c = 0;
 
-	*cols = 0;
+	/* The count stays local: stores through out could alias *cols and keep it in memory. */
 	while (i < n) {
+		/* Printable ASCII, what nearly every name is: copied, no decoding. */
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			out[o++] = (char)u[i++];
+			c++;
+			continue;
+		}
 		l = utf8_len(u + i, n - i);
 		/* U+0080..U+009F (C2 80..C2 9F) are C1 controls: CSI among them. */
 		if (l == 0 || (l == 1 && (u[i] < 0x20 || u[i] == 0x7f)) ||
@@ -227,8 +243,9 @@ size_t sanitize_comm(char *out, const char *comm, size_t n, size_t *cols)
 			o += l;
 			i += l;
 		}
-		(*cols)++;
+		c++;
 	}
+	*cols = c;
 	return o;
 }
 
@@ -290,9 +307,10 @@ void fmt_time(char *buf, uint64_t ts_ns)
 	}
 	memcpy(buf, last_hms, 8);
 	buf[8] = '.';
-	for (i = 14; i >= 9; i--) {
-		buf[i] = (char)('0' + usec % 10);
-		usec /= 10;
+	for (i = 13; i >= 9; i -= 2) {
+		buf[i] = dec_pairs[2 * (usec % 100)];
+		buf[i + 1] = dec_pairs[2 * (usec % 100) + 1];
+		usec /= 100;
 	}
 }
 
@@ -302,30 +320,30 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 	static const char hex[] = "0123456789abcdef";
 	size_t i, j, u = 0;
 
-	line_str(l, " options [");
+	line_lit(l, " options [");
 	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
 		if (i)
 			*l->p++ = ',';
 		switch (o->order[i]) {
 		case TCP_KIND_EOL:
-			line_str(l, "eol");
+			line_lit(l, "eol");
 			break;
 		case TCP_KIND_NOP:
-			line_str(l, "nop");
+			line_lit(l, "nop");
 			break;
 		case TCP_KIND_MSS:
-			line_str(l, "mss ");
+			line_lit(l, "mss ");
 			line_u(l, o->mss);
 			break;
 		case TCP_KIND_WSCALE:
-			line_str(l, "wscale ");
+			line_lit(l, "wscale ");
 			line_u(l, o->wscale);
 			break;
 		case TCP_KIND_SACK_PERM:
-			line_str(l, "sackOK");
+			line_lit(l, "sackOK");
 			break;
 		case TCP_KIND_SACK:
-			line_str(l, "sack ");
+			line_lit(l, "sack ");
 			line_u(l, o->sack_n);
 			*l->p++ = ' ';
 			for (j = 0; j < o->sack_n && j < TCP_OPTS_SACK_MAX; j++) {
@@ -337,17 +355,17 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			}
 			break;
 		case TCP_KIND_TS:
-			line_str(l, "TS val ");
+			line_lit(l, "TS val ");
 			line_u(l, o->ts_val);
-			line_str(l, " ecr ");
+			line_lit(l, " ecr ");
 			line_u(l, o->ts_ecr);
 			break;
 		case TCP_KIND_TFO:
 			if (!o->tfo_len) {
-				line_str(l, "tfo cookiereq");
+				line_lit(l, "tfo cookiereq");
 				break;
 			}
-			line_str(l, "tfo cookie ");
+			line_lit(l, "tfo cookie ");
 			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
 				*l->p++ = hex[o->tfo_cookie[j] >> 4];
 				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
@@ -355,7 +373,7 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			break;
 		default:
 			/* Unknown options are in wire order too: the next one is this one. */
-			line_str(l, "unknown-");
+			line_lit(l, "unknown-");
 			line_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
 									: o->order[i]);
 			break;
@@ -363,7 +381,7 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 	}
 	*l->p++ = ']';
 	if (o->malformed)
-		line_str(l, " [bad opt]");
+		line_lit(l, " [bad opt]");
 }
 
 /* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */

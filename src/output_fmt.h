@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7), or 0 if there is none. */
 size_t utf8_len(const unsigned char *s, size_t n);
@@ -16,7 +17,8 @@ uint32_t utf8_cp(const unsigned char *s, size_t l);
  * the line and paragraph separators: invisible, yet they reorder, hide or break a line.
  */
 bool is_format_char(uint32_t cp);
-/* Dotted-quad text of a (network order) into buf (at least 15 bytes); returns its length. */
+/* Dotted-quad text of a (network order) into buf (at least 16 bytes: it may write one past
+ * the text); returns its length. */
 size_t fmt_ipv4(char *buf, const uint8_t *a);
 
 /*
@@ -32,44 +34,80 @@ const char *fmt_ip_proto(uint8_t proto, char *buf);
  */
 size_t fmt_icmp_typecode(char *buf, int family, uint8_t type, uint8_t code);
 
-/* Lines built unchecked in a local buffer (its size bounds the line), then copied out. */
+/* Lines built unchecked where there is room for the longest one (see line_start). */
 struct line {
 	char *p;
 	/* Columns a wide value pushed the line right by; later padding absorbs it to realign. */
 	size_t debt;
 };
 
-/* Short copies as byte loops: a libc call per column costs more than the column itself. */
+/*
+ * Short copies inline, eight bytes a step then byte by byte: a libc call per column costs more
+ * than the column itself.
+ */
 static inline void line_mem(struct line *l, const char *s, size_t n)
 {
+	for (; n >= 8; n -= 8, s += 8, l->p += 8)
+		memcpy(l->p, s, 8);
 	while (n--)
 		*l->p++ = *s++;
 }
 
 static inline void line_spaces(struct line *l, size_t n)
 {
+	for (; n >= 8; n -= 8, l->p += 8)
+		memcpy(l->p, "        ", 8);
 	while (n--)
 		*l->p++ = ' ';
+}
+
+/*
+ * Where a line is built: straight in dst when it has room for the longest line (max), else in
+ * the caller's local buffer, copied out by line_end only if it fits.
+ */
+static inline char *line_start(char *dst, size_t cap, char *local, size_t max)
+{
+	return cap >= max ? dst : local;
+}
+
+/* The line's length, once it is in dst; 0 when it does not fit in cap (dst untouched). */
+static inline size_t line_end(char *dst, size_t cap, const char *start, const struct line *l)
+{
+	size_t n = (size_t)(l->p - start);
+
+	if (start == dst)
+		return n;
+	if (n > cap)
+		return 0;
+	memcpy(dst, start, n);
+	return n;
+}
+
+/* The padding a column of cols characters gets to reach width, less what earlier ones owe. */
+static inline size_t line_pad(struct line *l, size_t width, size_t cols)
+{
+	size_t pad;
+
+	if (cols >= width) {
+		l->debt += cols - width;
+		return 0;
+	}
+	pad = width - cols;
+	if (pad > l->debt) {
+		pad -= l->debt;
+		l->debt = 0;
+		return pad;
+	}
+	l->debt -= pad;
+	return 0;
 }
 
 /* Left pad for a right-aligned column, right pad for a left-aligned one; sep adds one space. */
 static inline void line_col(struct line *l, const char *s, size_t n, size_t width, size_t cols,
 			   bool right, bool sep)
 {
-	size_t pad = 0;
+	size_t pad = line_pad(l, width, cols);
 
-	if (cols < width) {
-		pad = width - cols;
-		if (pad > l->debt) {
-			pad -= l->debt;
-			l->debt = 0;
-		} else {
-			l->debt -= pad;
-			pad = 0;
-		}
-	} else {
-		l->debt += cols - width;
-	}
 	if (right)
 		line_spaces(l, pad);
 	line_mem(l, s, n);
@@ -79,16 +117,94 @@ static inline void line_col(struct line *l, const char *s, size_t n, size_t widt
 		*l->p++ = ' ';
 }
 
-/* Decimal digits of v into buf (at least 20 bytes), no NUL; returns their number. */
-size_t fmt_u64(char *buf, uint64_t v);
+/* "00" "01" .. "99": two digits per division, half the dependent multiplies of one per digit. */
+extern const char dec_pairs[200];
 
+/* How many decimal digits v has, from its bit length: no division loop. */
+static inline size_t dec_len(uint64_t v)
+{
+	static const uint64_t pow10[20] = {
+		1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+		100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+		10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+		100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL,
+	};
+	/* v | 1 has as many digits as v, and 0 gets one; 1233 / 4096 is just above log10(2). */
+	uint64_t w = v | 1;
+	size_t t = ((size_t)(64 - __builtin_clzll(w)) * 1233) >> 12;
+
+	return t + (w >= pow10[t]);
+}
+
+/* The decimal digits of v, ending just before end (back to front, two at a time). */
+static inline void dec_put(char *end, uint64_t v)
+{
+	uint32_t s, r;
+
+	while (v > UINT32_MAX) {
+		r = (uint32_t)(v % 100);
+		v /= 100;
+		end -= 2;
+		end[0] = dec_pairs[2 * r];
+		end[1] = dec_pairs[2 * r + 1];
+	}
+	/* 32-bit divisions from here on: most values (ports, seq, pid) start here. */
+	s = (uint32_t)v;
+	while (s >= 100) {
+		r = s % 100;
+		s /= 100;
+		end -= 2;
+		end[0] = dec_pairs[2 * r];
+		end[1] = dec_pairs[2 * r + 1];
+	}
+	if (s >= 10) {
+		end[-2] = dec_pairs[2 * s];
+		end[-1] = dec_pairs[2 * s + 1];
+	} else {
+		end[-1] = (char)('0' + s);
+	}
+}
+
+/* Decimal digits of v into buf (at least 20 bytes), no NUL; returns their number. */
+static inline size_t fmt_u64(char *buf, uint64_t v)
+{
+	size_t n = dec_len(v);
+
+	dec_put(buf + n, v);
+	return n;
+}
+
+/* A left-aligned column whose n bytes (cols characters) were just written in place at l->p. */
+static inline void line_col_here(struct line *l, size_t n, size_t width, size_t cols, bool sep)
+{
+	l->p += n;
+	line_spaces(l, line_pad(l, width, cols));
+	if (sep)
+		*l->p++ = ' ';
+}
+
+/* A right-aligned number, its digits made in place. */
 static inline void line_num(struct line *l, uint64_t v, size_t width, bool sep)
 {
-	char buf[20];
-	size_t n = fmt_u64(buf, v);
+	size_t n = dec_len(v);
 
-	line_col(l, buf, n, width, n, true, sep);
+	line_spaces(l, line_pad(l, width, n));
+	l->p += n;
+	dec_put(l->p, v);
+	if (sep)
+		*l->p++ = ' ';
 }
+
+/* Whether two short strings are equal: a byte loop costs less than the call to strcmp. */
+static inline bool same_str(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
+/* A string literal: its length known, no scan for its end. */
+#define line_lit(l, s) line_mem((l), (s), sizeof(s) - 1)
 
 static inline void line_str(struct line *l, const char *s)
 {

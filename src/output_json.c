@@ -10,7 +10,10 @@
 #include "output.h"
 #include "output_fmt.h"
 
-/* A write cursor; any append that does not fit sets ovf and every later append is a no-op. */
+/*
+ * A write cursor; an append that does not fit sets ovf and takes the room away (end = p), so
+ * every later append fails too and one comparison per append is all the checking there is.
+ */
 struct cur {
 	char *p;
 	char *end;
@@ -20,54 +23,76 @@ struct cur {
 /* Inlined so the cursor stays in registers and literal copies become plain stores. */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+static ALWAYS_INLINE bool room(struct cur *c, size_t n)
+{
+	if ((size_t)(c->end - c->p) >= n)
+		return true;
+	c->ovf = true;
+	c->end = c->p;
+	return false;
+}
+
 static ALWAYS_INLINE void put_mem(struct cur *c, const void *s, size_t n)
 {
-	if (c->ovf || (size_t)(c->end - c->p) < n) {
-		c->ovf = true;
+	if (!room(c, n))
 		return;
-	}
 	memcpy(c->p, s, n);
 	c->p += n;
 }
 
 static ALWAYS_INLINE void put_char(struct cur *c, char ch)
 {
-	if (c->ovf || c->p == c->end) {
-		c->ovf = true;
-		return;
-	}
-	*c->p++ = ch;
+	if (room(c, 1))
+		*c->p++ = ch;
 }
 
 #define put_lit(c, s) put_mem((c), (s), sizeof(s) - 1)
-
-static ALWAYS_INLINE size_t dec_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 10) {
-		v /= 10;
-		n++;
-	}
-	return n;
-}
 
 /* Digits go straight to their place, back to front: no scratch copy. */
 static ALWAYS_INLINE void put_u64(struct cur *c, uint64_t v)
 {
 	size_t n = dec_len(v);
-	char *t;
 
-	if (c->ovf || (size_t)(c->end - c->p) < n) {
-		c->ovf = true;
+	if (!room(c, n))
+		return;
+	c->p += n;
+	dec_put(c->p, v);
+}
+
+/*
+ * A timestamp in nanoseconds: its seconds' digits change once a second, so they are kept
+ * from the last event and only the nine digits below them are made each time.
+ */
+static ALWAYS_INLINE void put_ts(struct cur *c, uint64_t ts)
+{
+	static _Thread_local uint64_t last_sec;
+	static _Thread_local char sec_digits[20];
+	static _Thread_local size_t sec_len;
+	uint64_t sec = ts / 1000000000u;
+	uint32_t ns = (uint32_t)(ts % 1000000000u);
+	char *end;
+
+	if (!sec) {
+		put_u64(c, ts);
 		return;
 	}
-	c->p += n;
-	t = c->p;
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	if (sec != last_sec) {
+		sec_len = fmt_u64(sec_digits, sec);
+		last_sec = sec;
+	}
+	if (!room(c, sec_len + 9))
+		return;
+	memcpy(c->p, sec_digits, sec_len);
+	c->p += sec_len + 9;
+	end = c->p;
+	/* Nine digits, leading zeros kept: a tenth for the last one, then four pairs. */
+	end[-1] = (char)('0' + ns % 10);
+	ns /= 10;
+	for (end -= 3; end >= c->p - 9; end -= 2) {
+		end[0] = dec_pairs[2 * (ns % 100)];
+		end[1] = dec_pairs[2 * (ns % 100) + 1];
+		ns /= 100;
+	}
 }
 
 static ALWAYS_INLINE void put_bool(struct cur *c, bool v)
@@ -104,23 +129,23 @@ static void put_ucp(struct cur *c, uint32_t cp)
 	put_u4(c, 0xdc00 | (cp & 0x3ff));
 }
 
-/*
- * A JSON string of s[0..n): quote and backslash escaped, control bytes and DEL as \u00XX, format
- * characters (bidi controls, zero-width) as \uXXXX, other valid UTF-8 passed through, and each
- * byte of ill-formed UTF-8 as \u00XX so the line stays valid.
- */
-static void put_json_str(struct cur *c, const char *s, size_t n)
+/* Bytes a JSON string takes as they are: printable ASCII but the quote (0x22) and the
+ * backslash (0x5c). */
+static const bool json_plain[256] = {
+	[0x20 ... 0x21] = true,
+	[0x23 ... 0x5b] = true,
+	[0x5d ... 0x7e] = true,
+};
+
+/* The rest of a JSON string from its first byte that is not plain, and the closing quote. */
+static void put_json_str_rest(struct cur *c, const unsigned char *u, size_t n)
 {
-	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, run, l;
 	uint32_t cp;
 
-	put_char(c, '"');
 	while (i < n) {
 		/* Copy runs of plain ASCII in one go: the common case for every string we print. */
-		for (run = i;
-		     run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\';
-		     run++)
+		for (run = i; run < n && json_plain[u[run]]; run++)
 			;
 		if (run > i) {
 			put_mem(c, u + i, run - i);
@@ -153,11 +178,47 @@ static void put_json_str(struct cur *c, const char *s, size_t n)
 	put_char(c, '"');
 }
 
-static void put_addr(struct cur *c, int family, const uint8_t *addr)
+/*
+ * A JSON string of s[0..n): quote and backslash escaped, control bytes and DEL as \u00XX, format
+ * characters (bidi controls, zero-width) as \uXXXX, other valid UTF-8 passed through, and each
+ * byte of ill-formed UTF-8 as \u00XX so the line stays valid. Plain ASCII, what nearly every
+ * name is, is copied as it is scanned; the rest goes out of line.
+ */
+static ALWAYS_INLINE void put_json_str(struct cur *c, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	char *p = c->p;
+
+	if ((size_t)(c->end - p) < n + 2) {
+		put_char(c, '"');
+		put_json_str_rest(c, u, n);
+		return;
+	}
+	*p++ = '"';
+	while (i < n && json_plain[u[i]])
+		*p++ = (char)u[i++];
+	if (i == n) {
+		*p++ = '"';
+		c->p = p;
+		return;
+	}
+	c->p = p;
+	put_json_str_rest(c, u + i, n - i);
+}
+
+static ALWAYS_INLINE void put_addr(struct cur *c, int family, const uint8_t *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
 	size_t n;
 
+	/* The dotted quad straight into place: "255.255.255.255" with its quotes is 17 bytes. */
+	if (family == AF_INET && (size_t)(c->end - c->p) >= 17) {
+		*c->p++ = '"';
+		c->p += fmt_ipv4(c->p, addr);
+		*c->p++ = '"';
+		return;
+	}
 	if (family == AF_INET) {
 		n = fmt_ipv4(buf, addr);
 	} else if (inet_ntop(family, addr, buf, sizeof(buf))) {
@@ -187,17 +248,19 @@ static void put_hex(struct cur *c, const uint8_t *b, size_t n)
 }
 
 /* The tcp_options arg: a key for each option the header had, nothing for the others. */
-static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
+static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 {
 	/* The first key has no comma before it. */
-	const char *sep = "";
+	bool first = true;
 	size_t i;
 
 #define KEY(k)                                                                                     \
 	do {                                                                                       \
-		put_mem(c, sep, strlen(sep));                                                      \
-		put_lit(c, "\"" k "\":");                                                          \
-		sep = ",";                                                                         \
+		if (first)                                                                         \
+			put_lit(c, "\"" k "\":");                                                  \
+		else                                                                               \
+			put_lit(c, ",\"" k "\":");                                                 \
+		first = false;                                                                     \
 	} while (0)
 	put_lit(c, ",{\"name\":\"tcp_options\",\"type\":\"trace.TCPOptions\",\"value\":{");
 	if (o->present & TCP_OPT_MSS) {
@@ -260,7 +323,7 @@ static void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 }
 
 /* The envelope's process fields, from ",\"processId\"" to the container id. */
-static void put_process(struct cur *c, const struct pkt_process *p)
+static ALWAYS_INLINE void put_process(struct cur *c, const struct pkt_process *p)
 {
 	put_lit(c, ",\"processId\":");
 	put_u64(c, p->pid);
@@ -280,6 +343,55 @@ static void put_process(struct cur *c, const struct pkt_process *p)
 	put_json_str(c, p->container_id, strlen(p->container_id));
 }
 
+/* The process fields of recent owners, by thread id: an owner's packets come many at a time. */
+#define PROC_CACHE 64 /* power of two */
+#define PROC_NAME_MAX 64 /* a host name or container id longer than this is never cached */
+#define PROC_TEXT_MAX 384
+
+struct proc_text {
+	struct pkt_process key; /* hostname and container_id: the pointers of the fields below */
+	char hostname[PROC_NAME_MAX + 1];
+	char container_id[PROC_NAME_MAX + 1];
+	size_t len; /* 0: empty */
+	char text[PROC_TEXT_MAX];
+};
+
+static bool proc_text_matches(const struct proc_text *t, const struct pkt_process *p)
+{
+	return t->len && t->key.pid == p->pid && t->key.tid == p->tid &&
+	       t->key.ppid == p->ppid && t->key.uid == p->uid &&
+	       t->key.cgroup_id == p->cgroup_id &&
+	       !memcmp(t->key.comm, p->comm, sizeof(p->comm)) && same_str(t->hostname, p->hostname) &&
+	       same_str(t->container_id, p->container_id);
+}
+
+/*
+ * put_process, its text kept per thread id: the same fields (the names compared by content,
+ * as a cache slot behind a pointer may be reused) give the same bytes, copied.
+ */
+static ALWAYS_INLINE void put_process_cached(struct cur *c, const struct pkt_process *p)
+{
+	static _Thread_local struct proc_text cache[PROC_CACHE];
+	struct proc_text *t = &cache[p->tid & (PROC_CACHE - 1)];
+	char *start = c->p;
+	size_t n;
+
+	if (proc_text_matches(t, p)) {
+		put_mem(c, t->text, t->len);
+		return;
+	}
+	put_process(c, p);
+	n = (size_t)(c->p - start);
+	if (c->ovf || n > PROC_TEXT_MAX || strlen(p->hostname) > PROC_NAME_MAX ||
+	    strlen(p->container_id) > PROC_NAME_MAX)
+		return;
+	t->key = *p;
+	strcpy(t->hostname, p->hostname);
+	strcpy(t->container_id, p->container_id);
+	memcpy(t->text, start, n);
+	t->len = n;
+}
+
 #define SUMMARY_U64(c, key, v)                                                                     \
 	do {                                                                                       \
 		put_lit(c, ",\"" key "\":");                                                        \
@@ -294,12 +406,12 @@ static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
 	const char *s;
 
 	put_lit(&c, "{\"timestamp\":");
-	put_u64(&c, e->timestamp_ns);
+	put_ts(&c, e->timestamp_ns);
 	if (f->end)
 		put_lit(&c, ",\"eventName\":\"net_flow_tcp_end\"");
 	else
 		put_lit(&c, ",\"eventName\":\"net_flow_tcp_begin\"");
-	put_process(&c, &e->proc);
+	put_process_cached(&c, &e->proc);
 	put_lit(&c, ",\"args\":[{\"name\":\"conn_direction\",\"type\":\"string\",\"value\":");
 	if (f->outgoing)
 		put_lit(&c, "\"outgoing\"}");
@@ -351,7 +463,7 @@ static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
 
 /* The packet metadata (trace.PacketMetadata, with pktrace's additions), closed unless more
  * follows; false: the event ends here (no transport header to show). */
-static bool put_metadata(struct cur *c, const struct pkt_event *e)
+static ALWAYS_INLINE bool put_metadata(struct cur *c, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
 	const char *err;
@@ -402,7 +514,7 @@ static bool put_metadata(struct cur *c, const struct pkt_event *e)
 	return true;
 }
 
-static void put_proto_tcp(struct cur *c, const struct pkt_headers *h)
+static ALWAYS_INLINE void put_proto_tcp(struct cur *c, const struct pkt_headers *h)
 {
 	uint16_t f = h->flags;
 
@@ -543,11 +655,11 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 		return 0;
 	name = events[e->event].name;
 	put_lit(&c, "{\"timestamp\":");
-	put_u64(&c, e->timestamp_ns);
+	put_ts(&c, e->timestamp_ns);
 	put_lit(&c, ",\"eventName\":\"");
 	put_mem(&c, name, strlen(name));
 	put_char(&c, '"');
-	put_process(&c, &e->proc);
+	put_process_cached(&c, &e->proc);
 	if (!put_metadata(&c, e))
 		return c.ovf ? 0 : (size_t)(c.p - dst);
 	switch (e->event) {

@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "output.h"
+#include "output_fmt.h"
 #include "decode.h"
 #include "pcapng.h"
 #include "pktrace.h"
@@ -16,19 +17,30 @@
 /* Room a packet block needs besides its data and comment: header, flags, end, trailer. */
 #define EPB_FIXED (28 + 8 + 4 + 4 + 4)
 
-/* A little cursor: appends that do not fit set ovf and do nothing. */
+/* A little cursor: an append that does not fit sets ovf and takes the room away (end = p),
+ * so every later one fails too. */
 struct blk {
 	char *p;
 	char *end;
 	int ovf;
 };
 
-static void put(struct blk *k, const void *s, size_t n)
+/* Inlined: the cursor stays in registers and a copy of known length becomes plain stores. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE int room(struct blk *k, size_t n)
 {
-	if (k->ovf || (size_t)(k->end - k->p) < n) {
-		k->ovf = 1;
+	if ((size_t)(k->end - k->p) >= n)
+		return 1;
+	k->ovf = 1;
+	k->end = k->p;
+	return 0;
+}
+
+static ALWAYS_INLINE void put(struct blk *k, const void *s, size_t n)
+{
+	if (!room(k, n))
 		return;
-	}
 	memcpy(k->p, s, n);
 	k->p += n;
 }
@@ -110,10 +122,10 @@ static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *n
 {
 	uint32_t i = ifs->last;
 
-	if (i < ifs->n && ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+	if (i < ifs->n && ifs->ifs[i].netns == netns && same_str(ifs->ifs[i].name, name))
 		return i;
 	for (i = 0; i < ifs->n; i++)
-		if (ifs->ifs[i].netns == netns && !strcmp(ifs->ifs[i].name, name))
+		if (ifs->ifs[i].netns == netns && same_str(ifs->ifs[i].name, name))
 			return i;
 	if (ifs->n == PCAPNG_IFACES_MAX) {
 		ifs->overflow++;
@@ -129,7 +141,7 @@ static uint32_t iface_of(struct pcapng_ifaces *ifs, struct blk *k, const char *n
 }
 
 /* Escape a value: printable ASCII but backslash as is, every other byte as \xHH. */
-static void put_escaped(struct blk *k, const char *s)
+static ALWAYS_INLINE void put_escaped(struct blk *k, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
@@ -137,7 +149,8 @@ static void put_escaped(struct blk *k, const char *s)
 
 	for (; *u; u++) {
 		if (*u >= 0x20 && *u < 0x7f && *u != '\\') {
-			put(k, u, 1);
+			if (room(k, 1))
+				*k->p++ = (char)*u;
 		} else if (*u == '\\') {
 			put(k, "\\\\", 2);
 		} else {
@@ -148,32 +161,34 @@ static void put_escaped(struct blk *k, const char *s)
 	}
 }
 
-/* "key: v\n"; digits written back to front (snprintf would be most of a packet's cost). */
-static void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
+/* "key: v\n", the digits made in place (snprintf would be most of a packet's cost). */
+static ALWAYS_INLINE void put_line_u64(struct blk *k, const char *key, size_t klen, uint64_t v)
 {
-	char buf[24], *t = buf + sizeof(buf);
+	size_t n = dec_len(v);
 
-	*--t = '\n';
-	do {
-		*--t = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put(k, key, klen);
-	put(k, ": ", 2);
-	put(k, t, (size_t)(buf + sizeof(buf) - t));
+	if (!room(k, klen + 2 + n + 1))
+		return;
+	memcpy(k->p, key, klen);
+	k->p[klen] = ':';
+	k->p[klen + 1] = ' ';
+	k->p += klen + 2 + n;
+	dec_put(k->p, v);
+	*k->p++ = '\n';
 }
 
 #define PUT_U64(k, key, v) put_line_u64((k), key, sizeof(key) - 1, (v))
 
-static void put_line_str(struct blk *k, const char *key, const char *v)
+static ALWAYS_INLINE void put_line_str(struct blk *k, const char *key, size_t klen, const char *v)
 {
-	put(k, key, strlen(key));
+	put(k, key, klen);
 	put(k, ": ", 2);
 	put_escaped(k, v);
 	put(k, "\n", 1);
 }
 
-static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
+#define PUT_STR(k, key, v) put_line_str((k), key, sizeof(key) - 1, (v))
+
+static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
 {
 	const struct pkt_process *p = &e->proc;
 	char *start = k->p + 4;
@@ -185,9 +200,9 @@ static void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
 	PUT_U64(k, PCAPNG_KEY_TID, p->tid);
 	PUT_U64(k, PCAPNG_KEY_PPID, p->ppid);
 	PUT_U64(k, PCAPNG_KEY_UID, p->uid);
-	put_line_str(k, PCAPNG_KEY_COMM, p->comm);
-	put_line_str(k, PCAPNG_KEY_CONTAINER, p->container_id ? p->container_id : "");
-	put_line_str(k, PCAPNG_KEY_HOST, p->hostname ? p->hostname : "");
+	PUT_STR(k, PCAPNG_KEY_COMM, p->comm);
+	PUT_STR(k, PCAPNG_KEY_CONTAINER, p->container_id ? p->container_id : "");
+	PUT_STR(k, PCAPNG_KEY_HOST, p->hostname ? p->hostname : "");
 	PUT_U64(k, PCAPNG_KEY_CGROUP, p->cgroup_id);
 	PUT_U64(k, PCAPNG_KEY_SOCK, e->sk_proto);
 	put(k, PCAPNG_KEY_EVENTS ": ", sizeof(PCAPNG_KEY_EVENTS ": ") - 1);

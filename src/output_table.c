@@ -26,32 +26,20 @@ enum {
 };
 
 /*
- * A line is built unchecked in a local buffer, then copied out if it fits: one bounds check per
- * line. The longest line: 197 bytes of values (time 15, comm 17, pid 10, dir 3, two endpoints
- * of 53, flags 11, seq and ack 10, window 5, length 10), at most 119 of padding (the sum of the
- * widths), 10 separators and the newline: 327; then the chain note (" ext:255+/4294967295B",
- * 21): 348. A line without TCP fields is shorter: its ports, seq, ack and window go, and its
- * reason (" (" + at most 28 + ")") is less than they took. Then the options (tcp_opts_fmt):
- * " options [" and "]" (11), at most 6 columns per option byte (",unknown-255" for 2 bytes,
- * 240) and " [bad opt]" (10): 261, so 609 in all. The other packet lines are shorter: the same
- * first six columns (153 of values), a marker (5), a detail of at most 46 bytes
- * ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
+ * A line is built unchecked, in dst when it has room for the longest line, else in a local buffer
+ * copied out if it fits: one bounds check per line. The longest line: 197 bytes of values (time
+ * 15, comm 17, pid 10, dir 3, two endpoints of 53, flags 11, seq and ack 10, window 5, length 10),
+ * at most 119 of padding (the sum of the widths), 10 separators and the newline: 327; then the
+ * chain note (" ext:255+/4294967295B", 21): 348. A line without TCP fields is shorter: its ports,
+ * seq, ack and window go, and its reason (" (" + at most 28 + ")") is less than they took. Then
+ * the options (tcp_opts_fmt): " options [" and "]" (11), at most 6 columns per option byte
+ * (",unknown-255" for 2 bytes, 240) and " [bad opt]" (10): 261, so 609 in all. The other packet
+ * lines are shorter: the same first six columns (153 of values), a marker (5), a detail of at most
+ * 46 bytes ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
  * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes
  * of IP fields (" tos 0xff flags [rsvdDF+] offset 65528 length 65535") or the reason (31).
  */
 #define TABLE_LINE_MAX 640
-
-
-/* Copy the finished line out, or nothing at all when it does not fit. */
-static size_t line_out(char *dst, size_t cap, const char *line, const struct line *l)
-{
-	size_t n = (size_t)(l->p - line);
-
-	if (n > cap)
-		return 0;
-	memcpy(dst, line, n);
-	return n;
-}
 
 
 /*
@@ -61,36 +49,28 @@ static size_t line_out(char *dst, size_t cap, const char *line, const struct lin
 static size_t fmt_endpoint(char *buf, int family, const uint8_t *addr, uint16_t port,
 			   bool has_port)
 {
-	char a[INET6_ADDRSTRLEN];
-	size_t n = 0, al;
+	size_t n = 0;
 
-	if (family == AF_INET)
-		al = fmt_ipv4(a, addr);
-	else if (inet_ntop(family, addr, a, sizeof(a)))
-		al = strlen(a);
-	else
-		al = (size_t)(stpcpy(a, "?") - a);
-	if (!has_port) {
-		memcpy(buf, a, al);
-		return al;
-	}
-	if (family == AF_INET6)
+	if (family == AF_INET6 && has_port)
 		buf[n++] = '[';
-	memcpy(buf + n, a, al);
-	n += al;
+	if (family == AF_INET)
+		n += fmt_ipv4(buf + n, addr);
+	else if (inet_ntop(family, addr, buf + n, INET6_ADDRSTRLEN))
+		n += strlen(buf + n);
+	else
+		buf[n++] = '?';
+	if (!has_port)
+		return n;
 	if (family == AF_INET6)
 		buf[n++] = ']';
 	buf[n++] = family == AF_INET6 ? ':' : '.';
 	return n + fmt_u64(buf + n, port);
 }
 
-
-
-
 size_t format_table_header(char *dst, size_t cap)
 {
-	char line[TABLE_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TABLE_LINE_MAX], *start = line_start(dst, cap, line, TABLE_LINE_MAX);
+	struct line l = {.p = start};
 
 #define HDR(s, w, right, sep) line_col(&l, s, sizeof(s) - 1, w, sizeof(s) - 1, right, sep)
 	HDR("TIME", W_TIME, false, true);
@@ -106,7 +86,7 @@ size_t format_table_header(char *dst, size_t cap)
 	HDR("LEN", W_LEN, true, false);
 #undef HDR
 	*l.p++ = '\n';
-	return line_out(dst, cap, line, &l);
+	return line_end(dst, cap, start, &l);
 }
 
 
@@ -119,15 +99,15 @@ size_t format_table_header(char *dst, size_t cap)
 static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_flow_event *f = &e->flow;
-	char line[TABLE_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TABLE_LINE_MAX], *start = line_start(dst, cap, line, TABLE_LINE_MAX);
+	struct line l = {.p = start};
 	char buf[64], a[24], b[24], d[24];
 	size_t n, cols;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(&l, buf, 15, W_TIME, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	line_col(&l, buf, n, W_COMM, cols, false, true);
+	fmt_time(l.p, e->timestamp_ns);
+	line_col_here(&l, 15, W_TIME, 15, true);
+	n = sanitize_comm(l.p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	line_col_here(&l, n, W_COMM, cols, true);
 	line_num(&l, e->proc.pid, W_PID, true);
 	line_col(&l, f->end ? "FLOW-" : "FLOW+", 5, W_DIR, 5, false, true);
 	n = fmt_endpoint(buf, f->family, f->src_addr, f->src_port, true);
@@ -151,7 +131,7 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 			l.p += snprintf(l.p, 32, " closed-first %s", flow_closer_name(f->closed_first));
 	}
 	*l.p++ = '\n';
-	return line_out(dst, cap, line, &l);
+	return line_end(dst, cap, start, &l);
 }
 
 /* The columns every packet line starts with: time, comm, pid, direction, source, destination. */
@@ -162,10 +142,10 @@ static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool ha
 	char buf[64];
 	size_t n, cols;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(l, buf, 15, W_TIME, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
-	line_col(l, buf, n, W_COMM, cols, false, true);
+	fmt_time(l->p, e->timestamp_ns);
+	line_col_here(l, 15, W_TIME, 15, true);
+	n = sanitize_comm(l->p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	line_col_here(l, n, W_COMM, cols, true);
 	line_num(l, e->proc.pid, W_PID, true);
 	if (e->egress)
 		line_col(l, "out", 3, W_DIR, 3, false, true);
@@ -259,29 +239,29 @@ static size_t fmt_detail(char *buf, const struct pkt_event *e)
 static void put_ip_fields(struct line *l, const struct pkt_headers *h)
 {
 	if (h->family == AF_INET6) {
-		line_str(l, " tclass");
+		line_lit(l, " tclass");
 		put_hex2(l, h->tos);
 		l->p += snprintf(l->p, 24, " flowlabel 0x%05x", h->flow_label & 0xfffff);
 	} else {
-		line_str(l, " tos");
+		line_lit(l, " tos");
 		put_hex2(l, h->tos);
 		/* tcpdump's flags: reserved, DF, and + for more fragments. */
 		if (h->ip_flags & 7) {
-			line_str(l, " flags [");
+			line_lit(l, " flags [");
 			if (h->ip_flags & 4)
-				line_str(l, "rsvd");
+				line_lit(l, "rsvd");
 			if (h->ip_flags & 2)
-				line_str(l, "DF");
+				line_lit(l, "DF");
 			if (h->ip_flags & 1)
 				*l->p++ = '+';
 			*l->p++ = ']';
 		}
 		if (h->frag_off) {
-			line_str(l, " offset ");
+			line_lit(l, " offset ");
 			line_u(l, (uint32_t)h->frag_off * 8);
 		}
 	}
-	line_str(l, " length ");
+	line_lit(l, " length ");
 	line_u(l, h->ip_len);
 }
 
@@ -303,8 +283,8 @@ static size_t format_table_proto(char *dst, size_t cap, const struct pkt_event *
 	bool ports = !h->l4_error && (h->protocol == IPPROTO_TCP || h->protocol == IPPROTO_UDP ||
 				      h->protocol == IPPROTO_UDPLITE);
 	bool missing = h->l4_error && !ip;
-	char line[TABLE_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TABLE_LINE_MAX], *start = line_start(dst, cap, line, TABLE_LINE_MAX);
+	struct line l = {.p = start};
 	const char *mark = marks[e->event];
 	char buf[96];
 	size_t n;
@@ -325,14 +305,14 @@ static size_t format_table_proto(char *dst, size_t cap, const struct pkt_event *
 	if (missing)
 		put_reason(&l, h);
 	*l.p++ = '\n';
-	return line_out(dst, cap, line, &l);
+	return line_end(dst, cap, start, &l);
 }
 
 size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
-	char line[TABLE_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TABLE_LINE_MAX], *start = line_start(dst, cap, line, TABLE_LINE_MAX);
+	struct line l = {.p = start};
 	char buf[64];
 	size_t n;
 
@@ -372,5 +352,5 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	else if (tcp_opts_shown(&h->opts))
 		line_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
-	return line_out(dst, cap, line, &l);
+	return line_end(dst, cap, start, &l);
 }

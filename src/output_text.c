@@ -48,32 +48,33 @@ static void put_addrs(struct line *l, int family, const uint8_t *src, uint16_t s
 {
 	line_str(l, family == AF_INET6 ? "IP6 " : "IP ");
 	put_endpoint(l, family, src, sport, ports);
-	line_str(l, " > ");
+	line_lit(l, " > ");
 	put_endpoint(l, family, dst, dport, ports);
-	line_str(l, ": ");
+	line_lit(l, ": ");
 }
 
-/* Time, process, interface and direction: the columns in front of tcpdump's part. */
+/* Time, process, interface and direction: the columns in front of tcpdump's part, each
+ * written in place, then padded as line_col pads a left-aligned column. */
 static void put_front(struct line *l, const struct pkt_event *e, const char *ifname,
 		      const char *dir)
 {
-	char buf[64];
 	size_t n, cols, dn;
 
-	fmt_time(buf, e->timestamp_ns);
-	line_col(l, buf, 15, 15, 15, false, true);
-	n = sanitize_comm(buf, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
+	fmt_time(l->p, e->timestamp_ns);
+	line_col_here(l, 15, 15, 15, true);
+	n = sanitize_comm(l->p, e->proc.comm, strnlen(e->proc.comm, sizeof(e->proc.comm)), &cols);
 	if (!n)
-		buf[n++] = '-', cols = 1;
-	buf[n++] = '[';
-	dn = fmt_u64(buf + n, e->proc.pid);
-	n += dn;
-	buf[n++] = ']';
-	line_col(l, buf, n, W_PROC, cols + dn + 2, false, true);
-	n = sanitize_comm(buf, ifname, strnlen(ifname, sizeof(e->ifname)), &cols);
+		l->p[n++] = '-', cols = 1;
+	l->p += n;
+	*l->p++ = '[';
+	dn = fmt_u64(l->p, e->proc.pid);
+	l->p += dn;
+	*l->p++ = ']';
+	line_col_here(l, 0, W_PROC, cols + dn + 2, true);
+	n = sanitize_comm(l->p, ifname, strnlen(ifname, sizeof(e->ifname)), &cols);
 	if (!n)
-		buf[n++] = '-', cols = 1;
-	line_col(l, buf, n, W_IF, cols, false, true);
+		l->p[n++] = '-', cols = 1;
+	line_col_here(l, n, W_IF, cols, true);
 	line_col(l, dir, strlen(dir), W_DIR, strlen(dir), false, true);
 }
 
@@ -95,10 +96,10 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 	uint32_t hlen = h->data_offset * 4u, len = l4_len > hlen ? l4_len - hlen : 0;
 	char buf[16];
 
-	line_str(l, "Flags ");
+	line_lit(l, "Flags ");
 	line_mem(l, buf, fmt_flags(buf, h->flags));
 	if (len || (h->flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
-		line_str(l, ", seq ");
+		line_lit(l, ", seq ");
 		line_u(l, h->seq);
 		if (len) {
 			*l->p++ = ':';
@@ -106,20 +107,20 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 		}
 	}
 	if (h->flags & TCP_FLAG_ACK) {
-		line_str(l, ", ack ");
+		line_lit(l, ", ack ");
 		line_u(l, h->ack);
 	}
-	line_str(l, ", win ");
+	line_lit(l, ", win ");
 	line_u(l, h->window);
 	if (h->flags & TCP_FLAG_URG) {
-		line_str(l, ", urg ");
+		line_lit(l, ", urg ");
 		line_u(l, h->urgent);
 	}
 	if (h->opts.order_n || h->opts.malformed) {
 		*l->p++ = ',';
 		line_tcp_opts(l, &h->opts);
 	}
-	line_str(l, ", length ");
+	line_lit(l, ", length ");
 	line_u(l, len);
 }
 
@@ -191,18 +192,18 @@ static void put_icmp(struct line *l, const struct pkt_headers *h, uint32_t l4_le
 			*l->p++ = ')';
 	}
 	if (echo) {
-		line_str(l, ", id ");
+		line_lit(l, ", id ");
 		line_u(l, h->icmp_id);
-		line_str(l, ", seq ");
+		line_lit(l, ", seq ");
 		line_u(l, h->icmp_seq);
 	} else if (v6 && h->icmp_type == 1 && h->icmp_code < 5) {
-		line_str(l, ", ");
+		line_lit(l, ", ");
 		line_str(l, unreach6[h->icmp_code]);
 	} else if (!v6 && h->icmp_type == 3 && h->icmp_code >= 4) {
-		line_str(l, " code ");
+		line_lit(l, " code ");
 		line_u(l, h->icmp_code);
 	}
-	line_str(l, ", length ");
+	line_lit(l, ", length ");
 	line_u(l, l4_len);
 }
 
@@ -210,7 +211,8 @@ static size_t format_text_flow(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_flow_event *f = &e->flow;
 	char line[TEXT_LINE_MAX], a[24], b[24], d[24];
-	struct line l = {.p = line};
+	char *start = line_start(dst, cap, line, TEXT_LINE_MAX);
+	struct line l = {.p = start};
 
 	put_front(&l, e, "", f->end ? "FLOW-" : "FLOW+");
 	put_addrs(&l, f->family, f->src_addr, f->src_port, f->dst_addr, f->dst_port, true);
@@ -231,17 +233,14 @@ static size_t format_text_flow(char *dst, size_t cap, const struct pkt_event *e)
 					flow_closer_name(f->closed_first));
 	}
 	*l.p++ = '\n';
-	if ((size_t)(l.p - line) > cap)
-		return 0;
-	memcpy(dst, line, (size_t)(l.p - line));
-	return (size_t)(l.p - line);
+	return line_end(dst, cap, start, &l);
 }
 
 size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 {
 	const struct pkt_headers *h = &e->hdr;
-	char line[TEXT_LINE_MAX];
-	struct line l = {.p = line};
+	char line[TEXT_LINE_MAX], *start = line_start(dst, cap, line, TEXT_LINE_MAX);
+	struct line l = {.p = start};
 	uint32_t l4_len;
 	bool ports;
 
@@ -255,11 +254,11 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 	if (h->l4_error) {
 		const char *why = decode_strerror(h->l4_error);
 
-		line_str(&l, "ip-proto-");
+		line_lit(&l, "ip-proto-");
 		line_u(&l, h->protocol);
-		line_str(&l, ", length ");
+		line_lit(&l, ", length ");
 		line_u(&l, l4_len);
-		line_str(&l, " (");
+		line_lit(&l, " (");
 		line_mem(&l, why, strnlen(why, 28));
 		*l.p++ = ')';
 	} else if (h->protocol == IPPROTO_TCP) {
@@ -270,14 +269,11 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 	} else if (h->protocol == IPPROTO_ICMP || h->protocol == IPPROTO_ICMPV6) {
 		put_icmp(&l, h, l4_len);
 	} else {
-		line_str(&l, "ip-proto-");
+		line_lit(&l, "ip-proto-");
 		line_u(&l, h->protocol);
-		line_str(&l, ", length ");
+		line_lit(&l, ", length ");
 		line_u(&l, l4_len);
 	}
 	*l.p++ = '\n';
-	if ((size_t)(l.p - line) > cap)
-		return 0;
-	memcpy(dst, line, (size_t)(l.p - line));
-	return (size_t)(l.p - line);
+	return line_end(dst, cap, start, &l);
 }

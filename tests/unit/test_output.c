@@ -456,6 +456,38 @@ static void test_json_example(void **state)
 	assert_memory_equal(buf, example_json, n);
 }
 
+/* The process fields are kept per thread id: a name changed behind the same pointer (an enrich
+ * cache slot reused), or any other field, must show in the next line, never the kept text. */
+static void test_json_process_kept(void **state)
+{
+	struct pkt_event ev[GOLDEN_N];
+	char buf[2048], host[16] = "web-1";
+	size_t n;
+
+	(void)state;
+	golden_events(ev, ARRAY_SIZE(ev));
+	ev[0].proc.hostname = host;
+	n = format_json(buf, sizeof(buf), &ev[0]);
+	assert_int_equal(n, strlen(example_json));
+	assert_memory_equal(buf, example_json, n);
+	strcpy(host, "web-2");
+	n = format_json(buf, sizeof(buf) - 1, &ev[0]);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"hostName\":\"web-2\""));
+	strcpy(ev[0].proc.comm, "wget");
+	ev[0].proc.uid = 0;
+	n = format_json(buf, sizeof(buf) - 1, &ev[0]);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "\"userId\":0,\"processName\":\"wget\",\"hostName\":\"web-2\""));
+	/* And back: the first line again, byte for byte. */
+	strcpy(host, "web-1");
+	strcpy(ev[0].proc.comm, "curl");
+	ev[0].proc.uid = 1000;
+	n = format_json(buf, sizeof(buf), &ev[0]);
+	assert_int_equal(n, strlen(example_json));
+	assert_memory_equal(buf, example_json, n);
+}
+
 static void test_json_golden(void **state)
 {
 	struct pkt_event ev[GOLDEN_N];
@@ -2468,6 +2500,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_example),
+		cmocka_unit_test(test_json_process_kept),
 		cmocka_unit_test(test_json_golden),
 		cmocka_unit_test(test_table_golden),
 		cmocka_unit_test(test_flow_golden),
