@@ -466,7 +466,7 @@ used() { # used CFG STATS: CFG's derived rows with the statistics on (1) or off 
 vals() { # vals CFG KEY: the numeric values of KEY over the runs used, sorted: the BPF programs'
 	# from the runs with the statistics on, everything else from those without
 	local want=0
-	case $2 in bpf* | nsrun.* | rpw.*) want=1 ;; esac
+	case $2 in bpf* | nsrun* | rpw*) want=1 ;; esac
 	used "$1" "$want" | grep -oP "(?<=[\t ])$2=[^ ]*" | cut -d= -f2 | grep -v '^NA$' | sort -g || true
 }
 med() { # med CFG KEY: median over the runs used (the lower middle for an even count), NA if none
