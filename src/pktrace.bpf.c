@@ -26,6 +26,9 @@
 #define ETIMEDOUT 110
 #define SHUTDOWN_MASK 3 /* sk_shutdown: RCV_SHUTDOWN | SEND_SHUTDOWN */
 #define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
+/* --snaplen: the smaller payload rooms a record can reserve (snaplen's own is the largest). */
+#define SNAP_ROOM_S 128
+#define SNAP_ROOM_M 512
 /* Ring-buffer space one record takes: the record (up to hdr[]'s end) and its 8-byte header. */
 #define RINGBUF_SLOT (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX + 8)
 
@@ -1081,9 +1084,10 @@ static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
 }
 
 /* --snaplen: the payload after the headers (at, in the packet), as much as snaplen leaves room
- * for beside the hdr_len header bytes already in the record. */
+ * for beside the hdr_len header bytes already in the record, and the record's snap[] has (room,
+ * a constant). */
 static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_record *rec,
-					__u32 at, __u32 hdr_len)
+					__u32 at, __u32 hdr_len, const __u32 snap_room)
 {
 	__u64 n = skb->len > at ? skb->len - at : 0;
 	__u32 room = snaplen > hdr_len ? snaplen - hdr_len : 0;
@@ -1093,8 +1097,8 @@ static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_record
 		n = room;
 	barrier_var(n);
 	n &= 0x1fff;
-	if (n > snaplen) /* a constant to the verifier: the record's snap[] room */
-		n = snaplen;
+	if (n > snap_room) /* a constant to the verifier: the record's snap[] room */
+		n = snap_room;
 	if (n < 1 || !hdr_len)
 		return;
 	if (!bpf_skb_load_bytes(skb, at, rec->snap, n))
@@ -1116,21 +1120,22 @@ static __always_inline void record_submit_kernel(struct pkt_record *rec, const v
 
 /* One record from a socket hook: the IP header, the transport header wherever it starts
  * (tcp_len 0: none reached), and the extension-header types, each copied with
- * bpf_skb_load_bytes. snap (a constant): a --snaplen record, the payload after the headers too
+ * bpf_skb_load_bytes. snap_room (a constant; 0: none): a --snaplen record with room for that
+ * many payload bytes, the payload after the headers too
  * (only for packets without an extension-header chain, transport header reached). */
 static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
 				    __u8 direction, const struct l3_info *w, int off,
 				    __u32 tcp_len, __u8 flags, __u8 sk_proto, const __u32 hdr_room,
-				    const bool snap)
+				    const __u32 snap_room)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
 	struct pkt_record *rec;
 
-	if (snap)
+	if (snap_room)
 		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags,
 				  offsetof(struct pkt_record, snap) -
-					  offsetof(struct pkt_record, hdr) + snaplen);
+					  offsetof(struct pkt_record, hdr) + snap_room);
 	else
 		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
 	if (!rec)
@@ -1176,9 +1181,9 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 			len += ntypes;
 		}
 	}
-	if (snap) {
-		record_snap(skb, rec, off + tcp_len, len);
-		record_submit_slot(rec, len, offsetof(struct pkt_record, snap) + snaplen + 8);
+	if (snap_room) {
+		record_snap(skb, rec, off + tcp_len, len, snap_room);
+		record_submit_slot(rec, len, offsetof(struct pkt_record, snap) + snap_room + 8);
 		return 1;
 	}
 	record_submit(rec, len);
@@ -1547,16 +1552,28 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	 * extension-header chain takes the large one, with room for its types. */
 	if (!snaplen && off >= 0 && off == w.ip_len && w.ip_len + l4_len <= PKT_HDR_TINY)
 		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_TINY,
-				false);
+				0);
 	if (!w.count && w.ip_len + l4_len <= PKT_HDR_SMALL) {
-		/* --snaplen: a third size; the verifier drops this branch when snaplen is 0. */
-		if (snaplen && off >= 0)
+		/* --snaplen: room for the payload after the headers, in the smallest of three sizes
+		 * that holds it (a record reserving snaplen for a short payload fills the ring
+		 * buffer, and wakes the reader, that much sooner); the verifier drops these
+		 * branches when snaplen is 0. */
+		if (snaplen && off >= 0) {
+			__u32 pay = skb->len > off + l4_len ? skb->len - off - l4_len : 0;
+
+			if (pay <= SNAP_ROOM_S && snaplen > SNAP_ROOM_S)
+				return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+						PKT_HDR_MAX, SNAP_ROOM_S);
+			if (pay <= SNAP_ROOM_M && snaplen > SNAP_ROOM_M)
+				return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+						PKT_HDR_MAX, SNAP_ROOM_M);
 			return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
-					PKT_HDR_MAX, true);
+					PKT_HDR_MAX, snaplen);
+		}
 		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
-				PKT_HDR_SMALL, false);
+				PKT_HDR_SMALL, 0);
 	}
-	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX, false);
+	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX, 0);
 }
 
 SEC("cgroup_skb/ingress")
