@@ -18,7 +18,7 @@ PCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 LIB_SRCS := decode.c hold.c order.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c \
 	enrich.c events.c filter.c filter_bpf.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
-APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
+APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o $(OUTPUT)/rings.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
 
 # Capture files: -w (pcapng) and -r (libpcap, and a pcapng block walker).

@@ -17,6 +17,7 @@
 #include "capture.h"
 #include "filter_bpf.h"
 #include "pktrace.skel.h"
+#include "rings.h"
 
 /* A filter's programs and what they need, per direction (enum pkt_direction). */
 struct capture_filter {
@@ -27,7 +28,9 @@ struct capture_filter {
 
 struct capture {
 	struct pktrace_bpf *skel;
-	struct ring_buffer *rb;
+	struct rings *rings;
+	int *ring_fds; /* one ring buffer per possible CPU */
+	size_t ring_bytes;
 	int cgroup_fd;
 	int ncpus;
 	struct capture_filter filter[2];
@@ -311,7 +314,45 @@ static int packet_hooks_attach(struct capture *c, const struct filter *f)
 	return 0;
 }
 
-static int on_ringbuf(void *ctx, void *data, size_t size)
+/* Bytes of each CPU's ring buffer: -B (total) split between the CPUs, each a power of two and
+ * at least a page; by default 8 MiB in all, but at least 1 MiB each. */
+static size_t ring_size(unsigned long long total, int ncpus)
+{
+	unsigned long long each, min = (unsigned long long)getpagesize();
+	size_t bytes = 1;
+
+	if (!total) {
+		total = 8ULL << 20;
+		min = 1ULL << 20;
+	}
+	each = ncpus > 0 ? (total + ncpus - 1) / ncpus : total;
+	if (each < min)
+		each = min;
+	while (bytes < each)
+		bytes <<= 1;
+	return bytes;
+}
+
+/* One ring buffer per possible CPU, in the slot of the array the programs look it up in. */
+static int rings_create(struct capture *c)
+{
+	int outer = bpf_map__fd(c->skel->maps.rings);
+
+	c->ring_fds = calloc(c->ncpus, sizeof(*c->ring_fds));
+	if (!c->ring_fds)
+		return -1;
+	for (int i = 0; i < c->ncpus; i++)
+		c->ring_fds[i] = -1;
+	for (int i = 0; i < c->ncpus; i++) {
+		c->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "pktrace_ring", 0, 0,
+						c->ring_bytes, NULL);
+		if (c->ring_fds[i] < 0 || bpf_map_update_elem(outer, &i, &c->ring_fds[i], BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+static int on_ringbuf(void *ctx, const void *data, size_t size)
 {
 	struct capture_config *cfg = ctx;
 
@@ -361,16 +402,15 @@ struct capture *capture__open(const struct capture_config *cfg)
 		c->skel->rodata->directions = cfg->directions;
 	c->skel->rodata->once = cfg->once;
 	c->skel->rodata->snaplen = cfg->snaplen;
-	step = "size the ring buffer (-B)";
-	if (cfg->ringbuf_bytes &&
-	    bpf_map__set_max_entries(c->skel->maps.events,
-				     cfg->ringbuf_bytes > (unsigned long long)getpagesize() ?
-				     cfg->ringbuf_bytes : (unsigned long long)getpagesize())) {
+	step = "size the ring buffers (-B)";
+	c->ring_bytes = ring_size(cfg->ringbuf_bytes, c->ncpus);
+	/* (The kernel takes ring buffers of any size in the slots, whatever the template's.) */
+	if (c->ncpus < 1 || bpf_map__set_max_entries(c->skel->maps.rings, c->ncpus)) {
 		errno = EINVAL;
 		goto fail;
 	}
-	/* The reader is woken each time another eighth of the ring buffer fills. */
-	c->skel->rodata->wakeup_bytes = bpf_map__max_entries(c->skel->maps.events) / 8;
+	/* The reader is woken each time another eighth of a CPU's ring buffer fills. */
+	c->skel->rodata->wakeup_bytes = c->ring_bytes / 8;
 
 	step = "size the tables from the host's limits";
 	if (tables_size(c->skel))
@@ -378,6 +418,9 @@ struct capture *capture__open(const struct capture_config *cfg)
 
 	step = "load the BPF programs (see the kernel requirements in the README)";
 	if (pktrace_bpf__load(c->skel))
+		goto fail;
+	step = "create the ring buffers (-B; they count against the locked-memory limit)";
+	if (rings_create(c))
 		goto fail;
 	if (cfg->filter && cfg->packet_events) {
 		err = filters_load(c, cfg->filter);
@@ -442,9 +485,9 @@ struct capture *capture__open(const struct capture_config *cfg)
 		errno = -err;
 		goto fail;
 	}
-	step = "set up the ring buffer";
-	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), on_ringbuf, &config, NULL);
-	if (!c->rb)
+	step = "set up the ring buffers";
+	c->rings = rings__new(c->ring_fds, c->ncpus, c->ring_bytes, on_ringbuf, &config);
+	if (!c->rings)
 		goto fail;
 	return c;
 
@@ -458,14 +501,9 @@ fail:
 
 int capture__poll(struct capture *c, int timeout_ms)
 {
-	int n = ring_buffer__poll(c->rb, timeout_ms);
-
-	if (n == -EINTR)
-		n = 0;
-	if (n < 0) /* -EAGAIN: the callback ended a batch */
-		return n;
-	/* The kernel side wakes the reader only per batch: take what is there after a timeout. */
-	return ring_buffer__consume(c->rb);
+	/* The kernel side wakes the reader only per batch: each poll takes what is there, after
+	 * a wakeup or the timeout. -EAGAIN: the callback ended a batch. */
+	return rings__poll(c->rings, timeout_ms);
 }
 
 /* Set the bit of every connection the table holds in generation gen (bits the programs may
@@ -553,7 +591,7 @@ void capture__detach(struct capture *c)
 
 int capture__drain(struct capture *c)
 {
-	return ring_buffer__consume(c->rb);
+	return rings__consume(c->rings);
 }
 
 uint64_t capture__skipped_runs(struct capture *c)
@@ -609,7 +647,11 @@ void capture__destroy(struct capture *c)
 {
 	if (!c)
 		return;
-	ring_buffer__free(c->rb);
+	rings__free(c->rings);
+	for (int i = 0; c->ring_fds && i < c->ncpus; i++)
+		if (c->ring_fds[i] >= 0)
+			close(c->ring_fds[i]);
+	free(c->ring_fds);
 	for (int d = 0; d < 2; d++) {
 		struct capture_filter *cf = &c->filter[d];
 

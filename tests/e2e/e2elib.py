@@ -26,6 +26,25 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # PKTRACE_E2E_BIN: another binary to test (e.g. a wrapper that corrupts events, to check
 # that the tests catch it); default ./pktrace of this repository.
 PKTRACE = os.environ.get("PKTRACE_E2E_BIN") or os.path.join(REPO, "pktrace")
+
+
+def possible_cpus():
+    """The kernel's possible CPUs (/sys/devices/system/cpu/possible: "0-1", "0,2-3")."""
+    n = 0
+    with open("/sys/devices/system/cpu/possible") as f:
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+    return n
+
+
+def ring_bytes_each(total, least=4096):
+    """Bytes of each CPU's ring buffer for -B total bytes: split, each a power of two of at
+    least `least` (the default 8 MiB gives at least 1 MiB each), as the README says."""
+    size, ncpus = 1, possible_cpus()
+    while size < max(-(-total // ncpus), least):
+        size *= 2
+    return size
 PEERS = os.path.join(HERE, "peers.py")
 PYTHON = "/usr/bin/python3"
 

@@ -29,8 +29,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, TALLY, Pktrace, Proc,  # noqa: E402
                     canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, kill_leftovers, log,
-                    match, netns, own_cgroup_ino, parse_events, peer, pktrace, public_copy, rand_name,
-                    rand_port, rand_tag, read_pcap, release, run, run_pair)
+                    match, netns, own_cgroup_ino, parse_events, peer, pktrace, possible_cpus,
+                    public_copy, rand_name, rand_port, rand_tag, read_pcap, release,
+                    ring_bytes_each, run, run_pair)
 
 TEST_TIMEOUT = 60     # seconds per test
 SUITE_BUDGET = 570    # seconds for the whole suite (< 10 min)
@@ -927,7 +928,8 @@ def bulk_transfer(w):
     m.assert_exact("bulk events (outside software-segmented buffers)")
 
 
-RINGBUF_BYTES = 8 * 1024 * 1024  # pktrace's BPF ring buffer (src/pktrace.bpf.c)
+# pktrace's ring buffers, one per CPU, at their default size (8 MiB in all, at least 1 MiB each)
+RINGBUF_BYTES = possible_cpus() * ring_bytes_each(8 << 20, 1 << 20)
 RECORD_BYTES = 192               # a tiny record (104 + headers <= 80 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
@@ -944,7 +946,7 @@ def proc_state(pid):
 def ringbuf_loss_counted(w):
     """Ring buffer overflow (pktrace SIGSTOPped, ~120 000 events): every lost event counted.
 
-    The 8 MiB ring holds ~43 690 tiny records; the rest must be counted as lost (none dropped
+    The ring buffers (8 MiB in all on 2 CPUs) hold ~43 690 tiny records; the rest must be counted as lost (none dropped
     silently), every event written must match the wire exactly, and the traced peers must
     never wait for pktrace."""
     capacity = RINGBUF_BYTES // RECORD_BYTES

@@ -23,7 +23,8 @@ import time
 
 from e2elib import (PKTRACE, PYTHON, PEERS, Pktrace, Proc, capture, check_summary,
                     expect_both_sides, log, match, own_cgroup_ino, parse_events, peer,
-                    rand_name, rand_port, read_pcap, run, run_pair, test)
+                    possible_cpus, rand_name, rand_port, read_pcap, ring_bytes_each, run,
+                    run_pair, test)
 
 NOBODY = 65534
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
@@ -305,8 +306,8 @@ def command_ignoring_signals(w):
     assert re.search(SUMMARY_RX, err), "no summary: %r" % err
 
 
-def events_map_of(pid):
-    """bpftool's record of the ring buffer map named events held by process pid."""
+def ring_maps_of(pid):
+    """bpftool's records of the ring buffer maps named pktrace_ring held by process pid."""
     ids = set()
     for fd in os.listdir("/proc/%d/fdinfo" % pid):
         try:
@@ -316,24 +317,28 @@ def events_map_of(pid):
             pass
     maps = [json.loads(run(["bpftool", "-j", "map", "show", "id", str(i)]).stdout)
             for i in sorted(ids)]
-    found = [m for m in maps if m.get("type") == "ringbuf" and m.get("name") == "events"]
-    assert len(found) == 1, "pktrace %d holds ring buffer maps %r" % (pid, found)
-    return found[0]
+    return [m for m in maps if m.get("type") == "ringbuf" and m.get("name") == "pktrace_ring"]
 
 
 @test
 def ring_buffer_size(w):
-    """-B KIB sets the events ring buffer (rounded up to a power of two); default 8 MiB."""
-    for args, want in (([], 8 << 20), (["-B", "1024"], 1 << 20), (["--buffer-size", "100"],
-                                                                  128 << 10),
-                       (["-B", "65536"], 64 << 20)):
+    """-B KIB sets the ring buffers: one per possible CPU, the total split between them, each
+    rounded up to a power of two; by default 8 MiB in all but at least 1 MiB each."""
+    ncpus = possible_cpus()
+    each = ring_bytes_each
+    for args, want in (([], each(8 << 20, 1 << 20)), (["-B", "1024"], each(1 << 20, 4096)),
+                       (["--buffer-size", "100"], each(128 << 10, 4096)),
+                       (["-B", "65536"], each(64 << 20, 4096))):
         pt = Pktrace(args + ["-s", "comm=" + rand_name("e2none")], w, tag="B%d" % want)
         try:
             pt.wait_ready()
-            m = events_map_of(pt.proc.pid)
-            log("pktrace %s: events map id %d, max_entries %d" % (
-                " ".join(args) or "(default)", m["id"], m["max_entries"]))
-            assert m["max_entries"] == want, "max_entries %d, want %d" % (m["max_entries"], want)
+            rings = ring_maps_of(pt.proc.pid)
+            log("pktrace %s: %d ring buffers (%d possible CPUs), max_entries %s" % (
+                " ".join(args) or "(default)", len(rings), ncpus,
+                sorted(set(m["max_entries"] for m in rings))))
+            assert len(rings) == ncpus, "%d ring buffers for %d CPUs" % (len(rings), ncpus)
+            assert all(m["max_entries"] == want for m in rings), "max_entries %r, want %d" % (
+                [m["max_entries"] for m in rings], want)
             pt.stop()
         finally:
             pt.close()

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The reader of the per-CPU ring buffers: records of all CPUs handed over merged by their
+ * timestamps (the first 8 bytes of each record), as one shared ring would have given them.
+ * Written here rather than with libbpf's ring_buffer (1.1 in Debian 12): that one publishes its
+ * position after every record, which makes every reservation on the kernel side miss the cache
+ * line, and reads the rings one after the other, not merged.
+ */
+#ifndef PKTRACE_RINGS_H
+#define PKTRACE_RINGS_H
+
+#include <stddef.h>
+
+struct rings;
+
+/* Called once per record; a negative return ends the current consume (the rest stays). */
+typedef int (*rings_record_fn)(void *ctx, const void *data, size_t size);
+
+/* n ring-buffer maps (fds, kept open by the caller) of ring_bytes each. NULL: errno set. */
+struct rings *rings__new(const int *fds, int n, size_t ring_bytes, rings_record_fn fn,
+			 void *ctx);
+/* Wait up to timeout_ms for a wakeup, then hand over what is there: records seen or -errno. */
+int rings__poll(struct rings *r, int timeout_ms);
+/* Hand over every record committed now, merged by timestamp: records seen or the callback's
+ * negative return. */
+int rings__consume(struct rings *r);
+void rings__free(struct rings *r);
+
+#endif /* PKTRACE_RINGS_H */
