@@ -15,7 +15,7 @@ LIBBPF_LIBS := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf 
 PCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 
 # Everything but the entry point and the loader: what the unit tests link against.
-LIB_SRCS := decode.c hold.c order.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c \
+LIB_SRCS := decode.c hold.c order.c owners.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c \
 	enrich.c events.c filter.c filter_bpf.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o $(OUTPUT)/rings.o

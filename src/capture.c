@@ -19,6 +19,8 @@
 #include "pktrace.skel.h"
 #include "rings.h"
 
+_Static_assert(CAPTURE_AGAIN == RINGS_AGAIN, "one meaning for both");
+
 /* A filter's programs and what they need, per direction (enum pkt_direction). */
 struct capture_filter {
 	int progs_fd; /* prog array: slot 0 holds the direction's capture program */
@@ -38,6 +40,9 @@ struct capture {
 	 * a new generation is current and waits to be refilled. */
 	uint64_t filter_due_ns, filter_period_ns;
 	bool filter_refill;
+	/* Owner definitions: the floor was raised, the ring positions are to be noted (when the
+	 * programs that read the old floor are done: a millisecond later, at the next upkeep). */
+	bool owner_mark_due;
 	char cgroup_path[4096];
 };
 
@@ -539,6 +544,13 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	struct pktrace_bpf__bss *bss = c->skel->bss;
 	unsigned int gen = bss->conn_filter_gen & 1;
 
+	/* Every record written under the old floor is before these positions: the upkeep runs
+	 * between polls, at least a poll's wakeup after the floor moved. */
+	if (c->owner_mark_due) {
+		rings__mark(c->rings);
+		c->owner_mark_due = false;
+	}
+
 	if (!c->filter_period_ns) {
 		const char *ms = getenv("PKTRACE_TEST_FILTER_PERIOD_MS");
 
@@ -587,6 +599,22 @@ void capture__detach(struct capture *c)
 		bpf_link__destroy(*links[i]);
 		*links[i] = NULL;
 	}
+}
+
+uint64_t capture__owner_seq(struct capture *c)
+{
+	return __atomic_load_n(&c->skel->bss->owner_seq, __ATOMIC_ACQUIRE);
+}
+
+void capture__owner_floor(struct capture *c, uint64_t floor)
+{
+	__atomic_store_n(&c->skel->bss->owner_floor, floor, __ATOMIC_RELEASE);
+	c->owner_mark_due = true;
+}
+
+int capture__owner_floor_passed(struct capture *c)
+{
+	return !c->owner_mark_due && rings__passed(c->rings);
 }
 
 int capture__drain(struct capture *c)

@@ -13,8 +13,10 @@
 
 struct capture;
 
-/* Called once per ring-buffer record; a negative return stops the current poll. */
+/* Called once per ring-buffer record; a negative return stops the current poll, and so does
+ * CAPTURE_AGAIN, which hands this record over again at the next poll. */
 typedef int (*capture_record_fn)(void *ctx, const void *data, size_t size);
+#define CAPTURE_AGAIN 1
 
 struct capture_config {
 	const struct scope *scope;
@@ -50,6 +52,12 @@ void capture__tend(struct capture *c, uint64_t now_ns);
 void capture__detach(struct capture *c);
 /* Hand over every record already in the ring buffer without waiting. */
 int capture__drain(struct capture *c);
+/* Owner definitions (pktrace.h): the last id the kernel side handed out; make it send new ones
+ * for sockets whose definition has an id below floor; and whether every record in the ring
+ * buffers when capture__owner_floor was last called has been handed over since. */
+uint64_t capture__owner_seq(struct capture *c);
+void capture__owner_floor(struct capture *c, uint64_t floor);
+int capture__owner_floor_passed(struct capture *c);
 /* Sum the kernel's per-CPU counters into out (enum pkt_stat). */
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX]);
 /* Runs of pktrace's programs the kernel skipped because the same program was already running

@@ -69,6 +69,15 @@ static inline void rd_copy(struct reader *r, size_t off, void *dst, size_t n)
 }
 
 static_assert(EVENT_EXT_TYPES == PKT_EXT_TYPES, "an event lists what a record lists");
+static_assert(sizeof(struct pkt_wire) - offsetof(struct pkt_wire, hdr) ==
+		      sizeof(struct pkt_record) - offsetof(struct pkt_record, hdr),
+	      "a wire record and a record end alike from hdr[] on");
+static_assert(offsetof(struct pkt_wire, snap_len) - offsetof(struct pkt_wire, hdr) ==
+		      offsetof(struct pkt_record, snap_len) - offsetof(struct pkt_record, hdr),
+	      "snap_len at the same place after hdr[]");
+static_assert(offsetof(struct pkt_wire, kind) == offsetof(struct pkt_record, kind) &&
+		      offsetof(struct pkt_owner_def, kind) == offsetof(struct pkt_record, kind),
+	      "every record's kind at one offset");
 
 /* One more extension header in the chain summary: the count saturates, the list stops. */
 static void chain_add(struct pkt_headers *out, uint8_t type, size_t len)
@@ -534,6 +543,7 @@ static const char *const decode_errors[DECODE__MAX] = {
 	[DECODE_BAD_RECORD] = "malformed ring-buffer record",
 	[DECODE_NO_L4] = "no transport header",
 	[DECODE_TRUNCATED_L4] = "truncated transport header",
+	[DECODE_NO_OWNER] = "owner definition missing",
 };
 
 const char *decode_strerror(int err)
@@ -544,6 +554,44 @@ const char *decode_strerror(int err)
 	if (e < DECODE__MAX && decode_errors[e])
 		return decode_errors[e];
 	return "unknown decode error";
+}
+
+long decode_wire(const void *data, size_t size, const struct pkt_owner *owner,
+		 const char *ifname, struct pkt_record *out, size_t room)
+{
+	const struct pkt_wire *w = data;
+	size_t tail, len;
+
+	if (size < offsetof(struct pkt_wire, hdr) || size > sizeof(*w) || w->kind != PKT_REC_PACKET)
+		return -DECODE_BAD_RECORD;
+	tail = size - offsetof(struct pkt_wire, hdr); /* hdr[] and, with --snaplen, snap[] */
+	len = offsetof(struct pkt_record, hdr) + tail;
+	if (len > room || len > sizeof(*out))
+		return -DECODE_BAD_RECORD;
+	out->ts_ns = w->ts_ns;
+	out->kind = w->kind;
+	out->flags = w->flags;
+	out->hdr_len = w->hdr_len;
+	out->pkt_len = w->pkt_len;
+	if (owner)
+		out->owner = *owner;
+	else
+		memset(&out->owner, 0, sizeof(out->owner));
+	out->ifindex = w->ifindex;
+	out->netns = w->netns;
+	out->direction = w->direction;
+	out->l3_proto = w->l3_proto;
+	out->ext_len = w->ext_len;
+	out->ext_count = w->ext_count;
+	out->sk_proto = w->sk_proto;
+	out->l4_proto = w->l4_proto;
+	out->pad2 = 0;
+	memset(out->ifname, 0, sizeof(out->ifname));
+	if (ifname)
+		memcpy(out->ifname, ifname, PKT_IFNAME_LEN);
+	/* The same layout from hdr[] on in both (snap_len and snap[] included). */
+	memcpy(out->hdr, w->hdr, tail);
+	return (long)len;
 }
 
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,

@@ -20,6 +20,7 @@ enum decode_error {
 	DECODE_BAD_RECORD,     /* a ring-buffer record that does not hold what its fields say */
 	DECODE_NO_L4,          /* the kernel could reach no transport header (PKT_F_NO_L4) */
 	DECODE_TRUNCATED_L4,   /* fewer bytes than a UDP or ICMP header needs */
+	DECODE_NO_OWNER,       /* a packet record names an owner definition pktrace does not hold */
 	DECODE__MAX,
 };
 
@@ -34,7 +35,8 @@ enum decode_error {
  */
 static inline int decode_error_is_partial(int l4_error)
 {
-	return l4_error > 0 && l4_error < DECODE__MAX && l4_error != DECODE_BAD_RECORD;
+	return l4_error > 0 && l4_error < DECODE__MAX && l4_error != DECODE_BAD_RECORD &&
+	       l4_error != DECODE_NO_OWNER;
 }
 
 /*
@@ -68,6 +70,16 @@ int decode_record_snap_len(const struct pkt_record *r, size_t size);
  */
 int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struct pkt_event *e,
 		  uint32_t *ifindex, uint64_t *uts_key);
+
+/*
+ * Make a struct pkt_record (out, room bytes) of a packet record as the ring buffer carries it
+ * (struct pkt_wire, size bytes), with the owner and interface name of its owner definition
+ * (def: NULL for none, then an empty owner and name). Returns the record's size, or
+ * -DECODE_BAD_RECORD for a record that is no struct pkt_wire or does not fit in room.
+ */
+struct pkt_owner;
+long decode_wire(const void *data, size_t size, const struct pkt_owner *owner,
+		 const char *ifname, struct pkt_record *out, size_t room);
 
 /* The packet events one decoded packet gives: its IP event, and its transport's (if any). */
 event_mask decode_packet_events(const struct pkt_event *e);

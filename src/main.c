@@ -30,6 +30,7 @@
 #include "hold.h"
 #include "opts.h"
 #include "order.h"
+#include "owners.h"
 #include "output.h"
 #include "readfile.h"
 
@@ -70,10 +71,17 @@ struct app {
 	struct filter filter;                 /* the expression, when one was given */
 	int has_filter;
 	uint64_t filter_rejected_dev;         /* device-path records the filter rejected here */
+	struct owners *owners;                /* owner definitions, for the packet records */
+	struct pkt_record *wire_rec;          /* a packet record made whole (decode_wire) */
+	uint64_t owner_rotations, owner_forced; /* rotations of the owners; ones not yet safe */
+	uint64_t retried_id, retried_ts;      /* the packet record left for the next pass */
 };
 
 #define ORDER_CAPACITY 16384 /* records the reorder stage holds: 45 ms at 360 000 a second */
 #define BATCH_MAX 4096 /* records handled before the loop looks at signals and the command */
+/* Owner definitions kept per generation; a new one once the current holds half of that and no
+ * record still names the older one's. */
+#define OWNERS_PER_GEN 16384
 
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
 static volatile sig_atomic_t give_up;     /* stop now: no command to wait for, or a second signal */
@@ -314,12 +322,86 @@ static int hold_record(struct app *app, const struct pkt_record *rec, size_t siz
 			    !!(h->flags & TCP_FLAG_RST));
 }
 
+/* Start a new generation of owner definitions: the kernel side sends new ones for sockets
+ * whose definition is older than now, so the generation after the next can drop these. */
+static void owners_rotate(struct app *app)
+{
+	owners__rotate(app->owners);
+	capture__owner_floor(app->capture, capture__owner_seq(app->capture) + 1);
+	app->owner_rotations++;
+}
+
+/* An owner definition: kept for the packet records that name it. */
+static void owner_def(struct app *app, const void *data, size_t size)
+{
+	const struct pkt_owner_def *d = data;
+	int err;
+
+	if (size < sizeof(*d) || !d->id) {
+		app->decode_errors[DECODE_BAD_RECORD]++;
+		return;
+	}
+	if (owners__current(app->owners) >= OWNERS_PER_GEN / 2 &&
+	    capture__owner_floor_passed(app->capture))
+		owners_rotate(app);
+	err = owners__put(app->owners, d->id, &d->owner, d->ifname);
+	if (err == -ENOSPC) {
+		/* Not yet safe, but full: records naming the dropped ones are counted, not lost
+		 * silently (decode error "owner definition missing"). */
+		app->owner_forced++;
+		owners_rotate(app);
+		owners__put(app->owners, d->id, &d->owner, d->ifname);
+	}
+}
+
+/* A packet record names a definition not (yet) held. The definition may be in another CPU's
+ * ring buffer, written after this pass began: the record comes again in the next pass, once;
+ * missing then, it is counted and dropped. */
+static int owner_missing(struct app *app, const struct pkt_wire *w)
+{
+	if (w->owner_id != app->retried_id || w->ts_ns != app->retried_ts) {
+		app->retried_id = w->owner_id;
+		app->retried_ts = w->ts_ns;
+		return CAPTURE_AGAIN;
+	}
+	app->decode_errors[DECODE_NO_OWNER]++;
+	return 0;
+}
+
 static int on_record(void *ctx, const void *data, size_t size)
 {
 	const struct pkt_record *rec = data;
 	struct app *app = ctx;
 	int err;
 
+	/* Every record has its kind at the same place; packets come without their owner. */
+	if (size >= offsetof(struct pkt_record, kind) + 1) {
+		uint8_t kind = ((const struct pkt_record *)data)->kind;
+
+		if (kind == PKT_REC_OWNER) {
+			owner_def(app, data, size);
+			return 0;
+		}
+		if (kind == PKT_REC_PACKET) {
+			const struct pkt_wire *w = data;
+			const struct owner_entry *oe;
+			long n = -DECODE_BAD_RECORD;
+
+			if (size >= offsetof(struct pkt_wire, hdr)) {
+				oe = owners__get(app->owners, w->owner_id);
+				if (!oe)
+					return owner_missing(app, w);
+				n = decode_wire(data, size, &oe->owner, oe->ifname, app->wire_rec,
+						sizeof(*app->wire_rec));
+			}
+			if (n < 0) {
+				app->decode_errors[DECODE_BAD_RECORD]++;
+				return 0;
+			}
+			rec = app->wire_rec;
+			size = (size_t)n;
+		}
+	}
 	if (size < offsetof(struct pkt_record, hdr) || size > sizeof(*rec)) {
 		app->decode_errors[DECODE_BAD_RECORD]++;
 		return 0;
@@ -465,6 +547,11 @@ static void print_summary(struct app *app)
 	if (st[STAT_GONE_FULL])
 		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",
 			(unsigned long long)st[STAT_GONE_FULL]);
+	if (app->owner_forced)
+		fprintf(stderr, "pktrace:   owner table renewed before the ring buffers had moved on: "
+				"%llu of %llu times (events naming an owner it let go are counted as "
+				"'owner definition missing')\n", (unsigned long long)app->owner_forced,
+			(unsigned long long)app->owner_rotations);
 	for (i = 1; i < DECODE__MAX; i++)
 		if (app->decode_errors[i] && i != DECODE_BAD_RECORD)
 			fprintf(stderr, "pktrace:   decode error '%s': %llu\n", decode_strerror(-i),
@@ -1105,6 +1192,13 @@ int main(int argc, char **argv)
 			ORDER_CAPACITY, strerror(errno));
 		goto early_exit;
 	}
+	app.owners = owners__new(OWNERS_PER_GEN);
+	app.wire_rec = malloc(sizeof(*app.wire_rec));
+	if (!app.owners || !app.wire_rec) {
+		fprintf(stderr, "pktrace: cannot allocate the owner table for %d owners: %s\n",
+			OWNERS_PER_GEN, strerror(ENOMEM));
+		goto early_exit;
+	}
 	cfg.scope = &app.opts.scope;
 	cfg.follow_pid = child;
 	cfg.ringbuf_bytes = app.opts.ringbuf_bytes;
@@ -1216,6 +1310,8 @@ int main(int argc, char **argv)
 	enrich_close(&app.enrich);
 	hold__free(app.hold);
 	order__free(app.order);
+	owners__free(app.owners);
+	free(app.wire_rec);
 	if (child > 0) {
 		/* pktrace stopped before the command ended (second signal, write error): end it too. */
 		wstatus = command_end(child, stop_signal ? stop_signal : SIGTERM);
@@ -1242,6 +1338,8 @@ early_exit_status:
 		enrich_close(&app.enrich);
 	hold__free(app.hold);
 	order__free(app.order);
+	owners__free(app.owners);
+	free(app.wire_rec);
 	output_close(&app.out);
 	output_close(&app.pcap);
 	free(run_as.groups);

@@ -30,7 +30,7 @@
 #define SNAP_ROOM_S 128
 #define SNAP_ROOM_M 512
 /* Ring-buffer space one record takes: the record (up to hdr[]'s end) and its 8-byte header. */
-#define RINGBUF_SLOT (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX + 8)
+#define RINGBUF_SLOT (offsetof(struct pkt_wire, hdr) + PKT_HDR_MAX + 8)
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -41,6 +41,10 @@ const volatile bool scope_by_comm = false;
 const volatile bool scope_by_uid = false;
 const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids join the scope */
 const volatile __u64 wakeup_bytes = 512 * 1024; /* an eighth of a CPU's ring buffer (user space) */
+/* Owner definitions: the last id handed out, and the lowest one user space still keeps (a
+ * socket whose definition is older sends a new one). */
+__u64 owner_seq = 0;
+__u64 owner_floor = 0;
 const volatile bool packet_events = true; /* a packet event is selected: the packet hooks emit */
 const volatile bool flow_events = false;  /* a flow event is selected: conn_state emits flows */
 const volatile __u32 sock_protos = PKT_SOCK_TCP; /* enum pkt_sock_class: whose packets to emit */
@@ -57,9 +61,12 @@ const volatile bool once = false;
 const volatile __u32 snaplen = 0;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
- * still that owner (the owner record itself travels in every packet record). */
+ * still that owner; which owner definition its packet records name (pktrace.h). */
 struct sk_state {
 	struct pkt_owner owner;
+	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
+	__u32 sent_ifindex; /* the interface that definition names */
+	__u32 pad1;
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
 	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
@@ -325,6 +332,7 @@ static __always_inline void state_take(struct sk_state *st)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
 	owner_from_current(&st->owner);
+	st->sent_id = 0;
 	st->exec_id = BPF_CORE_READ(task, self_exec_id);
 	st->cred = (__u64)BPF_CORE_READ(task, cred);
 	st->listener = 0;
@@ -546,6 +554,7 @@ static __always_inline struct sk_state *state_put(void *sk, const struct pkt_own
 	if (!st)
 		return NULL;
 	st->owner = *o;
+	st->sent_id = 0;
 	st->exec_id = 0;
 	st->cred = 0;
 	st->listener = listener;
@@ -926,12 +935,10 @@ static __always_inline __u64 sock_ino(struct bpf_sock *sk)
 }
 
 /* A socket older than pktrace: move the owner the iterator recorded into its storage. */
-static __always_inline struct pkt_owner *owner_existing_take(struct bpf_sock *sk)
+static __always_inline struct sk_state *owner_existing_take(struct bpf_sock *sk)
 {
-	struct sk_state *st = existing_move(sk, sock_ino(sk),
-					    sk->protocol == IPPROTO_TCP && sk->state == BPF_TCP_LISTEN);
-
-	return st ? &st->owner : NULL;
+	return existing_move(sk, sock_ino(sk),
+			     sk->protocol == IPPROTO_TCP && sk->state == BPF_TCP_LISTEN);
 }
 
 /* What is in front of the transport header: the IP header and, for IPv6, the extension
@@ -1041,42 +1048,78 @@ static __always_inline int l3_walk(struct __sk_buff *skb, struct l3_info *w)
 	return w->off;
 }
 
-/* Reserve a record with room for hdr_room header bytes (a constant) and fill all but hdr[]. */
-static __always_inline struct pkt_record *record_open(const struct pkt_owner *o, __u8 direction,
-						      __u8 l3, __u32 pkt_len,
-						      struct net_device *dev, __u8 flags,
-						      const __u32 hdr_room)
+/* Two plain 8-byte loads: cheaper than a string-copy helper; user space stops at the NUL. */
+static __always_inline void ifname_copy(char *dst, const struct net_device *dev)
+{
+	__u64 *d = (__u64 *)dst;
+
+	d[0] = dev ? *(__u64 *)&dev->name[0] : 0;
+	d[1] = dev ? *(__u64 *)&dev->name[8] : 0;
+}
+
+/* The id of an owner definition for o (with dev's name) in ring: the one st's packets sent
+ * already while it holds, else a new one, sent now (st NULL: o is no socket's own, a new one
+ * each time; rare). 0: the ring buffer had no room. */
+static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
+				       const struct pkt_owner *o, const struct net_device *dev)
+{
+	__u32 ifindex = dev ? dev->ifindex : 0;
+	struct pkt_owner_def *def;
+	__u64 id;
+
+	if (st && st->sent_id && st->sent_id >= owner_floor && st->sent_ifindex == ifindex)
+		return st->sent_id;
+	def = bpf_ringbuf_reserve(ring, sizeof(*def), 0);
+	if (!def)
+		return 0;
+	id = __sync_fetch_and_add(&owner_seq, 1) + 1;
+	def->ts_ns = bpf_ktime_get_boot_ns();
+	def->kind = PKT_REC_OWNER;
+	def->pad[0] = def->pad[1] = def->pad[2] = 0;
+	def->ifindex = ifindex;
+	def->id = id;
+	def->owner = *o;
+	ifname_copy(def->ifname, dev);
+	bpf_ringbuf_submit(def, BPF_RB_NO_WAKEUP);
+	if (st) {
+		st->sent_id = id;
+		st->sent_ifindex = ifindex;
+	}
+	return id;
+}
+
+/* Reserve a packet record with room for hdr_room header bytes (a constant) and fill all but
+ * hdr[]; its owner o (st's own, or NULL: see owner_ref) by the id of a definition. */
+static __always_inline struct pkt_wire *record_open(struct sk_state *st, const struct pkt_owner *o,
+						    __u8 direction, __u8 l3, __u32 pkt_len,
+						    struct net_device *dev, __u8 flags,
+						    const __u32 hdr_room)
 {
 	void *ring = ring_here();
-	struct pkt_record *rec;
+	struct pkt_wire *rec;
+	__u64 id;
 
-	rec = ring ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) + hdr_room, 0) :
-		     NULL;
+	id = ring ? owner_ref(ring, st, o, dev) : 0;
+	rec = id ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_wire, hdr) + hdr_room, 0) : NULL;
 	if (!rec) {
 		stat_inc(STAT_LOST_RINGBUF);
 		return NULL;
 	}
 	rec->ts_ns = bpf_ktime_get_boot_ns();
-	rec->owner = *o;
-	rec->pkt_len = pkt_len;
-	rec->direction = direction;
-	rec->l3_proto = l3;
 	rec->kind = PKT_REC_PACKET;
 	rec->flags = flags;
+	rec->pkt_len = pkt_len;
+	rec->owner_id = id;
+	rec->direction = direction;
+	rec->l3_proto = l3;
 	rec->ext_len = 0;
 	rec->ext_count = 0;
 	rec->sk_proto = IPPROTO_TCP;
 	rec->l4_proto = IPPROTO_TCP;
 	rec->pad2 = 0;
-	rec->ifname[0] = 0;
 	rec->ifindex = 0;
 	rec->netns = 0;
-	/* Two plain 8-byte loads: cheaper than a string-copy helper; user space stops at the NUL. */
 	if (dev) {
-		__u64 *dst = (__u64 *)rec->ifname;
-
-		dst[0] = *(__u64 *)&dev->name[0];
-		dst[1] = *(__u64 *)&dev->name[8];
 		rec->ifindex = dev->ifindex;
 		rec->netns = dev->nd_net.net->ns.inum;
 	}
@@ -1084,7 +1127,7 @@ static __always_inline struct pkt_record *record_open(const struct pkt_owner *o,
 }
 
 /* slot: ring-buffer space the record takes (with its 8-byte header). */
-static __always_inline void record_submit_slot(struct pkt_record *rec, __u32 len, __u64 slot)
+static __always_inline void record_submit_slot(struct pkt_wire *rec, __u32 len, __u64 slot)
 {
 	void *ring = ring_here();
 	__u64 avail;
@@ -1102,7 +1145,7 @@ static __always_inline void record_submit_slot(struct pkt_record *rec, __u32 len
 		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
-static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
+static __always_inline void record_submit(struct pkt_wire *rec, __u32 len)
 {
 	record_submit_slot(rec, len, RINGBUF_SLOT);
 }
@@ -1110,7 +1153,7 @@ static __always_inline void record_submit(struct pkt_record *rec, __u32 len)
 /* --snaplen: the payload after the headers (at, in the packet), as much as snaplen leaves room
  * for beside the hdr_len header bytes already in the record, and the record's snap[] has (room,
  * a constant). */
-static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_record *rec,
+static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_wire *rec,
 					__u32 at, __u32 hdr_len, const __u32 snap_room)
 {
 	__u64 n = skb->len > at ? skb->len - at : 0;
@@ -1130,7 +1173,7 @@ static __always_inline void record_snap(struct __sk_buff *skb, struct pkt_record
 }
 
 /* A small record's headers from kernel memory at l3p (len bytes, cut to fit), then submit. */
-static __always_inline void record_submit_kernel(struct pkt_record *rec, const void *l3p,
+static __always_inline void record_submit_kernel(struct pkt_wire *rec, const void *l3p,
 						 __u32 len)
 {
 	barrier_var(len);
@@ -1147,21 +1190,21 @@ static __always_inline void record_submit_kernel(struct pkt_record *rec, const v
  * bpf_skb_load_bytes. snap_room (a constant; 0: none): a --snaplen record with room for that
  * many payload bytes, the payload after the headers too
  * (only for packets without an extension-header chain, transport header reached). */
-static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owner *o,
-				    __u8 direction, const struct l3_info *w, int off,
+static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
+				    const struct pkt_owner *o, __u8 direction, const struct l3_info *w, int off,
 				    __u32 tcp_len, __u8 flags, __u8 sk_proto, const __u32 hdr_room,
 				    const __u32 snap_room)
 {
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
-	struct pkt_record *rec;
+	struct pkt_wire *rec;
 
 	if (snap_room)
-		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags,
-				  offsetof(struct pkt_record, snap) -
-					  offsetof(struct pkt_record, hdr) + snap_room);
+		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags,
+				  offsetof(struct pkt_wire, snap) -
+					  offsetof(struct pkt_wire, hdr) + snap_room);
 	else
-		rec = record_open(o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
+		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
 	if (!rec)
 		return 1;
 	rec->sk_proto = sk_proto;
@@ -1207,7 +1250,7 @@ static __always_inline int emit_skb(struct __sk_buff *skb, const struct pkt_owne
 	}
 	if (snap_room) {
 		record_snap(skb, rec, off + tcp_len, len, snap_room);
-		record_submit_slot(rec, len, offsetof(struct pkt_record, snap) + snap_room + 8);
+		record_submit_slot(rec, len, offsetof(struct pkt_wire, snap) + snap_room + 8);
 		return 1;
 	}
 	record_submit(rec, len);
@@ -1434,10 +1477,10 @@ static __always_inline bool once_shown(const void *head)
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
+	struct sk_state *st, *ost = NULL; /* ost: the socket state o is the owner of */
 	struct sk_buff *kskb;
 	struct l3_info w;
 	struct bpf_sock *sk;
-	struct sk_state *st;
 	__u32 l4_len, cls, netns = 0;
 	__u8 flags = 0, sk_proto;
 	bool wanted;
@@ -1467,22 +1510,25 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
 	if (st) {
-		o = &st->owner;
+		ost = st;
 		/* The listener's own packets (handshakes) and a child still holding the record
 		 * cloned from it: the owner is provisional until a task takes the connection. */
 		if (st->listener)
 			flags = PKT_F_HELD;
 	} else {
-		o = owner_existing_take(sk);
-		if (o && cls == PKT_SOCK_TCP && sk->state == BPF_TCP_LISTEN)
+		ost = owner_existing_take(sk);
+		if (ost && cls == PKT_SOCK_TCP && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
 	}
+	if (ost)
+		o = &ost->owner;
 	if (!o && cls == PKT_SOCK_TCP) {
 		/* An MPTCP subflow, which the kernel created: its MPTCP socket's owner. */
 		struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
 
 		st = msk ? bpf_sk_storage_get(&sk_owner, msk, 0, 0) : NULL;
 		if (st) {
+			ost = st;
 			o = &st->owner;
 			if (st->listener)
 				flags = PKT_F_HELD;
@@ -1575,7 +1621,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	 * memory traffic per packet (each 64 bytes of record cost ~40 ns per run, measured). An
 	 * extension-header chain takes the large one, with room for its types. */
 	if (!snaplen && off >= 0 && off == w.ip_len && w.ip_len + l4_len <= PKT_HDR_TINY)
-		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_TINY,
+		return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_TINY,
 				0);
 	if (!w.count && w.ip_len + l4_len <= PKT_HDR_SMALL) {
 		/* --snaplen: room for the payload after the headers, in the smallest of three sizes
@@ -1586,18 +1632,18 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 			__u32 pay = skb->len > off + l4_len ? skb->len - off - l4_len : 0;
 
 			if (pay <= SNAP_ROOM_S && snaplen > SNAP_ROOM_S)
-				return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+				return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto,
 						PKT_HDR_MAX, SNAP_ROOM_S);
 			if (pay <= SNAP_ROOM_M && snaplen > SNAP_ROOM_M)
-				return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+				return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto,
 						PKT_HDR_MAX, SNAP_ROOM_M);
-			return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+			return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto,
 					PKT_HDR_MAX, snaplen);
 		}
-		return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto,
+		return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto,
 				PKT_HDR_SMALL, 0);
 	}
-	return emit_skb(skb, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX, 0);
+	return emit_skb(skb, ost, o, direction, &w, off, l4_len, flags, sk_proto, PKT_HDR_MAX, 0);
 }
 
 SEC("cgroup_skb/ingress")
@@ -1638,7 +1684,7 @@ static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8
 					  __u32 pkt_len, struct net_device *dev)
 {
 	struct pkt_owner *o, none = {};
-	struct pkt_record *rec;
+	struct pkt_wire *rec;
 	__u8 b[ICMP_QUOTE_LEN] = {};
 	struct pkt_conn c;
 	__u32 n;
@@ -1668,7 +1714,7 @@ static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8
 	} else {
 		stat_inc(STAT_ICMP_ERRORS);
 	}
-	rec = record_open(o, PKT_INGRESS, l3, pkt_len, dev, PKT_F_DEVICE | PKT_F_ICMP_ERR,
+	rec = record_open(NULL, o, PKT_INGRESS, l3, pkt_len, dev, PKT_F_DEVICE | PKT_F_ICMP_ERR,
 			  PKT_HDR_SMALL);
 	if (!rec)
 		return 0;
@@ -1685,7 +1731,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	unsigned char *head = skb->head, *l3p;
 	struct net_device *dev = skb->dev;
 	struct pkt_owner *o, none = {};
-	struct pkt_record *rec;
+	struct pkt_wire *rec;
 	struct pkt_conn c = {};
 	__u32 pkt_len, len;
 	__u16 ports[2];
@@ -1818,7 +1864,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
 	if (direction == PKT_EGRESS)
 		once_remember(dev, head, pkt_len);
-	rec = record_open(o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
+	rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
 	if (!rec) {
 		/* Lost (counted): seen here, so also counted as seen, and not tried again by the
 		 * socket hook (a full socket's packet), which would count it lost twice. */

@@ -41,9 +41,12 @@ struct pkt_owner {
 };
 
 enum pkt_record_kind {
-	PKT_REC_PACKET = 0, /* a packet: hdr[] holds its headers */
+	PKT_REC_PACKET = 0, /* a packet: hdr[] holds its headers (struct pkt_record; in the ring
+			     * buffer a struct pkt_wire, which names its owner by id) */
 	PKT_REC_CLAIM = 1,  /* a task took a passive connection: hdr[] holds a struct pkt_conn */
 	PKT_REC_FLOW = 2,   /* a TCP connection began or ended: hdr[] holds a struct pkt_flow */
+	PKT_REC_OWNER = 3,  /* an owner and interface name that packet records name by id
+			     * (struct pkt_owner_def; ring buffer only) */
 };
 
 /* Bits of pkt_record.flags for packets. */
@@ -151,17 +154,17 @@ struct pkt_flow {
 /* One ring-buffer record per packet of a traced socket (see PKT_HDR_SMALL for its size;
  * --snaplen adds a third size, up to snap[]). */
 struct pkt_record {
-	__u64 ts_ns; /* CLOCK_BOOTTIME */
+	__u64 ts_ns;    /* CLOCK_BOOTTIME */
+	__u8 kind;      /* enum pkt_record_kind: at this offset in every record */
+	__u8 flags;     /* enum pkt_record_flag, or enum pkt_claim for a claim */
+	__u16 hdr_len;  /* bytes valid in hdr[] */
+	__u32 pkt_len;  /* skb->len: the IP packet as the kernel holds it */
 	struct pkt_owner owner;
-	__u32 pkt_len; /* skb->len: the IP packet as the kernel holds it */
 	__u32 ifindex;
+	__u32 netns;    /* network namespace of the socket or device */
 	__u8 direction; /* enum pkt_direction */
 	__u8 l3_proto;  /* 4 or 6 */
-	__u16 hdr_len;  /* bytes valid in hdr[] */
-	__u8 kind;      /* enum pkt_record_kind */
-	__u8 flags;     /* enum pkt_record_flag, or enum pkt_claim for a claim */
 	__u16 ext_len;  /* IPv6: bytes of extension headers, left out of hdr[] */
-	__u32 netns;    /* network namespace of the socket or device */
 	__u8 ext_count; /* IPv6: extension headers before the transport header (255: or more) */
 	__u8 sk_proto;  /* the socket's class: IPPROTO_TCP, _UDP, _ICMP (ICMP and ICMPv6), or
 			 * IPPROTO_RAW for raw sockets of any other protocol */
@@ -180,6 +183,46 @@ struct pkt_record {
 	__u8 hdr[PKT_HDR_MAX];
 	/* Only in records reserved with room for them (--snaplen): snap_len payload bytes, those
 	 * that follow the headers in hdr[] on the wire. Smaller records end before snap_len. */
+	__u16 snap_len;
+	__u8 pad3[6];
+	__u8 snap[PKT_SNAP_MAX];
+};
+
+/*
+ * In the ring buffer a packet record names its owner and interface by the id of an owner
+ * definition that came before it in the same CPU's ring buffer: sent once per socket and owner
+ * (again when the socket's packets use another interface, or user space asks for it by raising
+ * owner_floor), not in every record, which saves 72 of the tiny record's 184 bytes. User space
+ * makes a struct pkt_record of each (pkt_wire_to_record) before anything else looks at it.
+ */
+struct pkt_owner_def {
+	__u64 ts_ns;
+	__u8 kind;      /* PKT_REC_OWNER */
+	__u8 pad[3];
+	__u32 ifindex;
+	__u64 id;       /* > 0, never reused */
+	struct pkt_owner owner;
+	char ifname[PKT_IFNAME_LEN];
+};
+
+/* struct pkt_record without owner and ifname[]: owner_id instead. */
+struct pkt_wire {
+	__u64 ts_ns;
+	__u8 kind;      /* PKT_REC_PACKET */
+	__u8 flags;
+	__u16 hdr_len;
+	__u32 pkt_len;
+	__u64 owner_id; /* its struct pkt_owner_def; 0: no owner known (none, an empty name) */
+	__u32 ifindex;
+	__u32 netns;
+	__u8 direction;
+	__u8 l3_proto;
+	__u16 ext_len;
+	__u8 ext_count;
+	__u8 sk_proto;
+	__u8 l4_proto;
+	__u8 pad2;
+	__u8 hdr[PKT_HDR_MAX]; /* as in struct pkt_record */
 	__u16 snap_len;
 	__u8 pad3[6];
 	__u8 snap[PKT_SNAP_MAX];

@@ -22,6 +22,7 @@ struct ring {
 	uint64_t published; /* the position last written to consumer_pos */
 	uint64_t head_ts;   /* the timestamp of the record at pos, when pos < end */
 	uint64_t last_ts;   /* the timestamp of the last record handed over */
+	uint64_t mark;      /* rings__mark's producer position */
 	int blocked;        /* this pass: a record still being written stops the ring at pos */
 };
 
@@ -162,10 +163,14 @@ int rings__consume(struct rings *rs)
 			break;
 		hdr = (const uint32_t *)(r->data + (r->pos & (rs->ring_bytes - 1)));
 		len = *hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+		err = rs->fn(rs->ctx, hdr + 2, len);
+		if (err == RINGS_AGAIN) {
+			err = 0;
+			break;
+		}
 		r->pos += (len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
 		r->last_ts = r->head_ts;
 		count++;
-		err = rs->fn(rs->ctx, hdr + 2, len);
 		if (err < 0)
 			break;
 		/* Space back to the kernel side now and then, not per record. */
@@ -180,6 +185,20 @@ int rings__consume(struct rings *rs)
 	for (int i = 0; i < rs->n; i++)
 		publish(&rs->r[i]);
 	return err < 0 ? err : count;
+}
+
+void rings__mark(struct rings *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		rs->r[i].mark = __atomic_load_n(rs->r[i].producer_pos, __ATOMIC_ACQUIRE);
+}
+
+int rings__passed(const struct rings *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		if (rs->r[i].pos < rs->r[i].mark)
+			return 0;
+	return 1;
 }
 
 int rings__poll(struct rings *rs, int timeout_ms)

@@ -13,8 +13,10 @@
 
 struct rings;
 
-/* Called once per record; a negative return ends the current consume (the rest stays). */
+/* Called once per record; a negative return ends the current consume (the rest stays), and so
+ * does RINGS_AGAIN, which leaves this record to be handed over again in the next pass. */
 typedef int (*rings_record_fn)(void *ctx, const void *data, size_t size);
+#define RINGS_AGAIN 1
 
 /* n ring-buffer maps (fds, kept open by the caller) of ring_bytes each. NULL: errno set. */
 struct rings *rings__new(const int *fds, int n, size_t ring_bytes, rings_record_fn fn,
@@ -24,6 +26,10 @@ int rings__poll(struct rings *r, int timeout_ms);
 /* Hand over every record committed now, merged by timestamp: records seen or the callback's
  * negative return. */
 int rings__consume(struct rings *r);
+/* Note where each ring's producer is now; rings__passed: whether the reader has read up to
+ * there in every ring (1 before any mark). */
+void rings__mark(struct rings *r);
+int rings__passed(const struct rings *r);
 void rings__free(struct rings *r);
 
 #endif /* PKTRACE_RINGS_H */

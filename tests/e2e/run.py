@@ -930,7 +930,7 @@ def bulk_transfer(w):
 
 # pktrace's ring buffers, one per CPU, at their default size (8 MiB in all, at least 1 MiB each)
 RINGBUF_BYTES = possible_cpus() * ring_bytes_each(8 << 20, 1 << 20)
-RECORD_BYTES = 192               # a tiny record (104 + headers <= 80 bytes) + the ring's 8-byte header
+RECORD_BYTES = 128               # a tiny record (40 + headers <= 80 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
               r"(\d+) decode errors, (\d+) malformed records, (\d+) not written\)")
@@ -944,13 +944,13 @@ def proc_state(pid):
 
 @test
 def ringbuf_loss_counted(w):
-    """Ring buffer overflow (pktrace SIGSTOPped, ~120 000 events): every lost event counted.
+    """Ring buffer overflow (pktrace SIGSTOPped, ~180 000 events): every lost event counted.
 
-    The ring buffers (8 MiB in all on 2 CPUs) hold ~43 690 tiny records; the rest must be counted as lost (none dropped
-    silently), every event written must match the wire exactly, and the traced peers must
-    never wait for pktrace."""
+    The ring buffers (8 MiB in all on 2 CPUs) hold ~65 536 tiny records; the rest must be
+    counted as lost (none dropped silently), every event written must match the wire exactly,
+    and the traced peers must never wait for pktrace."""
     capacity = RINGBUF_BYTES // RECORD_BYTES
-    rounds = 30000
+    rounds = 45000
     port = rand_port()
     sn, cn = rand_name("e2s"), rand_name("e2c")
     pcap = os.path.join(w, "lo.pcap")
