@@ -442,7 +442,7 @@ def late_accept_20000(w):
         t0 = time.monotonic()
         rst_pcap = os.path.join(w, "rst.pcap")
         with capture("lo", "tcp port %d and tcp[tcpflags] & tcp-rst != 0" % port,
-                     rst_pcap, buffer_kib=262144) as cap, \
+                     rst_pcap, buffer_kib=262144, snaplen=128) as cap, \
                 pktrace(scope(pn, wn) + ["--hold-time", "30"], w) as pt:
             with peer("lateaccept", pn, port, worker_name=wn, backlog=want + 1000,
                       count=want, go=True) as srv, contextlib.ExitStack() as stack:
@@ -558,11 +558,21 @@ def late_accept_20000(w):
     # has its event, exactly, with the worker (the server's socket ends in FIN_WAIT2, the RST
     # may meet it as a timewait socket).
     rsts = [p for p in read_pcap(rst_pcap) if p["dst_port"] == port]
-    assert len(rsts) == want, "scenario broken: tshark shows %d RSTs for %d connections" % (
-        len(rsts), want)
+    # tcpdump may drop some of the burst on this 2-core machine (it says how many): those RSTs
+    # are left out of the comparison, but pktrace must still have one for every connection.
+    m_drop = re.search(r"(\d+) packets dropped by kernel", cap.stats)
+    dropped = int(m_drop.group(1)) if m_drop else 0
+    assert want - dropped <= len(rsts) <= want, (
+        "scenario broken: tshark shows %d RSTs for %d connections (tcpdump dropped %d)" % (
+            len(rsts), want, dropped))
+    pk_rsts = [e for e in events if e["RST"]]
+    assert len(pk_rsts) == want, "%d RST events for %d connections" % (len(pk_rsts), want)
+    seen_ports = {p["src_port"] for p in rsts}
     log("every connection: one SYN, SYN-ACK, data byte and FIN event; all the worker's but %d "
-        "handshake events released early (counted) to the listener's owner" % len(early))
-    m = match(expect_one_side(rsts, "lo", {port}, {port: wo}), [e for e in events if e["RST"]])
+        "handshake events released early (counted) to the listener's owner; %d RST events, "
+        "%d of them compared (tshark saw those)" % (len(early), len(pk_rsts), len(rsts)))
+    m = match(expect_one_side(rsts, "lo", {port}, {port: wo}),
+              [e for e in pk_rsts if e["src_port"] in seen_ports])
     if m.missing:
         # Say whether the hooks counted them at all (out of scope = the clients' events).
         log("%d RSTs without an event; summary: %d packets seen = %d out of scope + %d "

@@ -29,6 +29,9 @@ NGINX = "/usr/sbin/nginx"
 # tcpdump -B: ab's bursts (thousands of packets in a few tens of ms, each seen twice on lo)
 # overflow the default ring if tcpdump is not scheduled for a moment.
 CAPTURE_KIB = 131072
+# Headers are what is compared: with whole packets (up to 64 KiB on lo) tcpdump's immediate
+# mode ring holds only a few hundred of them, and a burst while it waits for a CPU is dropped.
+CAPTURE_SNAPLEN = 512
 AB = "/usr/bin/ab"
 
 
@@ -473,7 +476,8 @@ def nginx_prefork_workers(w):
 
         # 1. Everything of nginx and ab.
         offset = error_log_size(w)
-        with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB) as cap, \
+        with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB,
+                     snaplen=CAPTURE_SNAPLEN) as cap, \
                 pktrace(["-s", "comm=nginx,ab"], w, tag="all") as pt:
             ab_pid = run_ab(port, 200, 10, "run1")
             cap.stop()
@@ -515,7 +519,8 @@ def nginx_prefork_workers(w):
         target = per_worker.most_common(1)[0][0] if len(per_worker) == 1 else workers[0]
         pcap2 = os.path.join(w, "lo-worker.pcap")
         offset = error_log_size(w)
-        with capture("lo", "tcp port %d" % port, pcap2, buffer_kib=CAPTURE_KIB) as cap, \
+        with capture("lo", "tcp port %d" % port, pcap2, buffer_kib=CAPTURE_KIB,
+                     snaplen=CAPTURE_SNAPLEN) as cap, \
                 pktrace(["-s", "pid=%d" % target], w, tag="worker") as pt:
             mine, runs = {}, 0
             while len(mine) < 3 and runs < 4:  # until the worker has served a few
@@ -643,7 +648,8 @@ def postgres_backend(w):
             assert proc_stat(postmaster)[0] == "postgres"
             log("postmaster %d on 127.0.0.1:%d (uid %d)" % (postmaster, port, pw.pw_uid))
             psqls = []
-            with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB) as cap, \
+            with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB,
+                         snaplen=CAPTURE_SNAPLEN) as cap, \
                     pktrace(["-s", "comm=postgres,psql"], w) as pt:
                 for i in range(4):
                     # The second psql leaves temporary tables for its backend to drop after
