@@ -131,7 +131,7 @@ static int ring_head(struct rings *rs, struct ring *r)
 int rings__consume(struct rings *rs)
 {
 	uint64_t horizon = UINT64_MAX;
-	int count = 0, err = 0;
+	int count = 0, err = 0, again = 0;
 
 	/* One pass: what each ring holds now, merged. Records committed meanwhile wait for the
 	 * next pass; they were stamped after the records of this pass (programs stamp right after
@@ -166,6 +166,7 @@ int rings__consume(struct rings *rs)
 		err = rs->fn(rs->ctx, hdr + 2, len);
 		if (err == RINGS_AGAIN) {
 			err = 0;
+			again = 1;
 			break;
 		}
 		r->pos += (len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
@@ -184,7 +185,8 @@ int rings__consume(struct rings *rs)
 	}
 	for (int i = 0; i < rs->n; i++)
 		publish(&rs->r[i]);
-	return err < 0 ? err : count;
+	/* A record left for the next pass counts as seen: the rings are not idle. */
+	return err < 0 ? err : count + again;
 }
 
 void rings__mark(struct rings *rs)

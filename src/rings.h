@@ -23,8 +23,8 @@ struct rings *rings__new(const int *fds, int n, size_t ring_bytes, rings_record_
 			 void *ctx);
 /* Wait up to timeout_ms for a wakeup, then hand over what is there: records seen or -errno. */
 int rings__poll(struct rings *r, int timeout_ms);
-/* Hand over every record committed now, merged by timestamp: records seen or the callback's
- * negative return. */
+/* Hand over every record committed now, merged by timestamp: records seen (one left for the
+ * next pass included) or the callback's negative return. */
 int rings__consume(struct rings *r);
 /* Note where each ring's producer is now; rings__passed: whether the reader has read up to
  * there in every ring (1 before any mark). */
