@@ -603,16 +603,19 @@ table_ratios() {
 # slowest, says the host's own speed changed during the run (steal that the interference
 # measure does not see).
 rates_unjudged() {
-	local cfg spread
+	local cfg spread others
 	spread=$(vals baseline rate | awk 'NR == 1 { a = $0 } { b = $0 } END { if (a > 0) printf "%.2f", b / a; else print 0 }')
+	# Another pktrace's programs run on this traffic in every configuration, the baseline too.
+	others=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" 2>/dev/null || true)
 	for cfg in "${CONFIGS[@]}"; do
 		if [ "$cfg" != baseline ] && [ "$cfg" != floor ]; then
 			echo "$cfg $(kv slowdown "${D[$cfg]}")"
 		fi
-	done | awk -v spread="$spread" '
+	done | awk -v spread="$spread" -v others="${others:-0}" '
 		$2 != "NA" && $2 + 0 < 0.95 { low = low (low ? ", " : "") $1 " " $2 }
 		END {
-			if (low) why = "slowdown under 0.95: " low
+			if (others + 0 > 0) why = "another pktrace was loaded in " others " runs"
+			if (low) why = why (why ? "; " : "") "slowdown under 0.95: " low
 			if (spread + 0 > 1.25) why = why (why ? "; " : "") "baseline spread " spread
 			print why
 		}'
