@@ -410,12 +410,23 @@ struct capture *capture__open(const struct capture_config *cfg)
 	step = "size the ring buffers (-B)";
 	c->ring_bytes = ring_size(cfg->ringbuf_bytes, c->ncpus);
 	/* (The kernel takes ring buffers of any size in the slots, whatever the template's.) */
-	if (c->ncpus < 1 || bpf_map__set_max_entries(c->skel->maps.rings, c->ncpus)) {
+	if (c->ncpus < 1 || bpf_map__set_max_entries(c->skel->maps.rings, c->ncpus) ||
+	    bpf_map__set_max_entries(c->skel->maps.stats, c->ncpus) ||
+	    bpf_map__set_max_entries(c->skel->maps.cpu_notes, c->ncpus)) {
 		errno = EINVAL;
 		goto fail;
 	}
 	/* The reader is woken each time another eighth of a CPU's ring buffer fills. */
 	c->skel->rodata->wakeup_bytes = c->ring_bytes / 8;
+
+	/* Not mmapable: the kernel then keeps the frozen settings in kmalloc'd memory (its
+	 * direct map) instead of a vmalloc'd page, whose TLB miss after each syscall entry (PTI
+	 * without PCID here) was a third of an egress hook run (perf). skel->rodata is NULL after
+	 * the load. */
+	bpf_map__set_map_flags(c->skel->maps.rodata,
+			       bpf_map__map_flags(c->skel->maps.rodata) & ~BPF_F_MMAPABLE);
+	bpf_map__set_map_flags(c->skel->maps.data_floor,
+			       bpf_map__map_flags(c->skel->maps.data_floor) & ~BPF_F_MMAPABLE);
 
 	step = "size the tables from the host's limits";
 	if (tables_size(c->skel))
@@ -608,7 +619,12 @@ uint64_t capture__owner_seq(struct capture *c)
 
 void capture__owner_floor(struct capture *c, uint64_t floor)
 {
-	__atomic_store_n(&c->skel->bss->owner_floor, floor, __ATOMIC_RELEASE);
+	__u32 zero = 0;
+
+	if (bpf_map__update_elem(c->skel->maps.data_floor, &zero, sizeof(zero), &floor,
+				 sizeof(floor), BPF_ANY))
+		fprintf(stderr, "pktrace: cannot raise the owner definitions' floor: %s\n",
+			strerror(errno));
 	c->owner_mark_due = true;
 }
 
@@ -640,16 +656,16 @@ uint64_t capture__skipped_runs(struct capture *c)
 
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX])
 {
-	__u64 vals[c->ncpus];
-	__u32 i;
-	int cpu, fd = bpf_map__fd(c->skel->maps.stats);
+	struct pkt_cpu_stats s;
+	__u32 cpu, i;
+	int fd = bpf_map__fd(c->skel->maps.stats);
 
-	for (i = 0; i < STAT__MAX; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(fd, &i, vals))
+	memset(out, 0, STAT__MAX * sizeof(out[0]));
+	for (cpu = 0; cpu < (__u32)c->ncpus; cpu++) {
+		if (bpf_map_lookup_elem(fd, &cpu, &s))
 			return -errno;
-		for (cpu = 0; cpu < c->ncpus; cpu++)
-			out[i] += vals[cpu];
+		for (i = 0; i < STAT__MAX; i++)
+			out[i] += s.v[i];
 	}
 	return 0;
 }

@@ -92,20 +92,23 @@ static void put_map_fd(struct emit *e, int reg, int fd)
 /* The packet is not wanted: count it, and let it go (pktrace never drops traffic). */
 static void put_reject(struct emit *e, const struct filter_target *t)
 {
-	put(e, INSN(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, STAT_KEY, t->reject_stat));
+	int16_t at = (int16_t)(t->reject_stat * sizeof(__u64));
+
+	put(e, INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_smp_processor_id));
+	put(e, INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_0, STAT_KEY, 0));
 	put_map_fd(e, BPF_REG_1, t->stats_fd);
 	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_10, 0, 0));
 	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, STAT_KEY));
 	put(e, INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
 	put(e, INSN(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_0, 0, 3, 0));
-	/* per CPU: no other writer */
-	put(e, INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, 0, 0));
+	/* this CPU's counters: no other writer */
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, at, 0));
 	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1));
-	put(e, INSN(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, 0, 0));
+	put(e, INSN(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, at, 0));
 	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1));
 	put(e, INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
 }
-#define REJECT_LEN 12
+#define REJECT_LEN 13
 
 /* The packet is wanted: on to the capture program; should the tail call fail, let it go. */
 static void put_accept(struct emit *e, const struct filter_target *t)

@@ -11,8 +11,8 @@
 #include "filter.h"
 
 /* Where the program sends its verdicts: a match tail-calls progs_fd[accept_slot] (the capture
- * program of the hook), a miss adds one to stats_fd[reject_stat] (a per-CPU array) and lets
- * the packet go. The fds are written into the instructions (BPF_PSEUDO_MAP_FD). */
+ * program of the hook), a miss adds one to counter reject_stat of this CPU's
+ * struct pkt_cpu_stats in stats_fd (an array indexed by CPU) and lets the packet go. The fds are written into the instructions (BPF_PSEUDO_MAP_FD). */
 struct filter_target {
 	int stats_fd;
 	uint32_t reject_stat;

@@ -42,9 +42,10 @@ const volatile bool scope_by_uid = false;
 const volatile bool follow_forks = false; /* -- COMMAND: children of traced pids join the scope */
 const volatile __u64 wakeup_bytes = 512 * 1024; /* an eighth of a CPU's ring buffer (user space) */
 /* Owner definitions: the last id handed out, and the lowest one user space still keeps (a
- * socket whose definition is older sends a new one). */
+ * socket whose definition is older sends a new one). The floor, read at every packet, has a
+ * map of its own that is not mmapable, so kmalloc'd: see the rodata in capture.c. */
 __u64 owner_seq = 0;
-__u64 owner_floor = 0;
+__u64 owner_floor SEC(".data.floor") = 0;
 const volatile bool packet_events = true; /* a packet event is selected: the packet hooks emit */
 const volatile bool flow_events = false;  /* a flow event is selected: conn_state emits flows */
 const volatile __u32 sock_protos = PKT_SOCK_TCP; /* enum pkt_sock_class: whose packets to emit */
@@ -116,15 +117,25 @@ struct {
 __u64 conn_filter[2][PKT_CONN_FILTER_WORDS];
 __u32 conn_filter_gen;
 
-/* The last packet each CPU emitted at the device on its way in: if a socket hook then sees it
- * after all (a connection caught between its full and its timewait socket), it is not
- * emitted twice. Receive runs from the device to the socket on one CPU. */
+/* What a CPU's receive path notes for the socket hooks that follow on that CPU (receive runs
+ * from the device to the socket on one CPU). An element per CPU of a plain array, as the
+ * counters are (see stats). */
+struct cpu_note {
+	/* The last packet the CPU emitted at the device on its way in: if a socket hook then
+	 * sees it after all (a connection caught between its full and its timewait socket), it
+	 * is not emitted twice. */
+	__u64 dev_emitted;
+	/* --once: the data buffer of the packet the CPU is receiving, if it was emitted at
+	 * egress: the socket hooks that run next for it (and its clones) skip it. */
+	__u64 once_arriving;
+} __attribute__((aligned(64)));
+
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* the possible CPUs (user space) */
 	__type(key, __u32);
-	__type(value, __u64);
-} dev_emitted SEC(".maps");
+	__type(value, struct cpu_note);
+} cpu_notes SEC(".maps");
 
 /* --once: loopback packets emitted at egress, by data buffer (clones share it: a ping or raw
  * socket receives one) -> L3 length, until they arrive. The length guards against a buffer
@@ -135,15 +146,6 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } once_sent SEC(".maps");
-
-/* --once: the data buffer of the packet each CPU is receiving, if it was emitted at egress:
- * the socket hooks that run next for it (and its clones) skip it. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} once_arriving SEC(".maps");
 
 /* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
  * kernel sends without a socket (SYN cookies under a flood). */
@@ -222,24 +224,35 @@ struct {
 	__array(values, struct ring);
 } rings SEC(".maps");
 
+/* The counters, one element per CPU (user space sets max_entries to the possible CPUs): a
+ * plain array is kmalloc'd, in the kernel's direct map, where a per-CPU array's memory is
+ * vmalloc'd. Each run of the egress hook follows a syscall entry, and this kernel (PTI, no
+ * PCID) enters with a cold TLB: a per-CPU counter cost ~95 ns per egress run, this ~20
+ * (measured). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STAT__MAX);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct pkt_cpu_stats);
 } stats SEC(".maps");
 
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
-static const __u32 zero = 0;
-
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pkt_cpu_stats *s = bpf_map_lookup_elem(&stats, &cpu);
 
-	if (v)
-		*v += 1;
+	if (s && idx < STAT__MAX)
+		s->v[idx] += 1;
+}
+
+static __always_inline struct cpu_note *cpu_note(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&cpu_notes, &cpu);
 }
 
 /* This CPU's ring buffer (NULL only if user space did not create it). */
@@ -1444,13 +1457,13 @@ static __always_inline void once_remember(const struct net_device *dev, const vo
 static __always_inline bool once_arrived(const struct net_device *dev, const void *head,
 					 __u32 len)
 {
-	__u64 key = (__u64)head, *arriving;
+	struct cpu_note *note = cpu_note();
+	__u64 key = (__u64)head;
 	__u32 *sent;
 	bool seen = false;
 
 	if (!once)
 		return false;
-	arriving = bpf_map_lookup_elem(&once_arriving, &zero);
 	if (dev && (dev->flags & IFF_LOOPBACK)) {
 		sent = bpf_map_lookup_elem(&once_sent, &key);
 		if (sent) {
@@ -1458,20 +1471,20 @@ static __always_inline bool once_arrived(const struct net_device *dev, const voi
 			bpf_map_delete_elem(&once_sent, &key);
 		}
 	}
-	if (arriving)
-		*arriving = seen ? key : 0;
+	if (note)
+		note->once_arriving = seen ? key : 0;
 	return seen;
 }
 
 /* --once, at a socket: whether the packet (or the one it is a clone of) was shown at egress. */
 static __always_inline bool once_shown(const void *head)
 {
-	__u64 *arriving;
+	struct cpu_note *note;
 
 	if (!once)
 		return false;
-	arriving = bpf_map_lookup_elem(&once_arriving, &zero);
-	return arriving && *arriving && *arriving == (__u64)head;
+	note = cpu_note();
+	return note && note->once_arriving && note->once_arriving == (__u64)head;
 }
 
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
@@ -1547,12 +1560,12 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		/* Emitted at the device already (a connection between its full and its timewait
 		 * socket)? A packet that would not be emitted needs no look: the device path resets
 		 * the note at every received packet. */
-		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+		struct cpu_note *note = cpu_note();
 
-		if (seen && *seen) {
-			bool dup = *seen == (__u64)kskb;
+		if (note && note->dev_emitted) {
+			bool dup = note->dev_emitted == (__u64)kskb;
 
-			*seen = 0;
+			note->dev_emitted = 0;
 			if (dup)
 				return 1;
 		}
@@ -1758,10 +1771,10 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		}
 	} else {
 		/* A new packet: forget the last one, whose buffer may be reused for this one. */
-		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+		struct cpu_note *note = cpu_note();
 
-		if (seen)
-			*seen = 0;
+		if (note)
+			note->dev_emitted = 0;
 	}
 	if (!dev)
 		return 0;
@@ -1874,10 +1887,10 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	record_submit_kernel(rec, l3p, len);
 emitted:
 	if (direction == PKT_INGRESS) {
-		__u64 *seen = bpf_map_lookup_elem(&dev_emitted, &zero);
+		struct cpu_note *note = cpu_note();
 
-		if (seen)
-			*seen = (__u64)skb;
+		if (note)
+			note->dev_emitted = (__u64)skb;
 	}
 	return 0;
 }

@@ -266,4 +266,10 @@ enum pkt_stat {
 	STAT__MAX,
 };
 
+/* One CPU's counters: the element of the stats map for that CPU. Cache-line sized, so no two
+ * CPUs share a line. */
+struct pkt_cpu_stats {
+	__u64 v[STAT__MAX];
+} __attribute__((aligned(64)));
+
 #endif /* PKTRACE_H */

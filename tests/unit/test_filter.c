@@ -406,8 +406,8 @@ static void kernel_open(struct kernel *k)
 
 	if (geteuid() != 0)
 		fail_msg("the differential filter test loads BPF programs: run it as root");
-	k->stats_fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "filter_stats", 4, 8, STAT__MAX,
-				     NULL);
+	k->stats_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "filter_stats", 4,
+				     sizeof(struct pkt_cpu_stats), libbpf_num_possible_cpus(), NULL);
 	assert_true(k->stats_fd >= 0);
 	for (int d = 0; d < 2; d++) {
 		k->progs_fd[d] = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "filter_progs", 4, 4, 1,
@@ -430,13 +430,13 @@ static void kernel_close(struct kernel *k)
 
 static uint64_t rejects_counted(const struct kernel *k)
 {
-	int ncpu = sysconf(_SC_NPROCESSORS_CONF);
-	__u32 key = STAT_FILTER_REJECTED;
-	uint64_t vals[ncpu > 0 ? ncpu : 1], sum = 0;
+	struct pkt_cpu_stats s;
+	uint64_t sum = 0;
 
-	assert_int_equal(bpf_map_lookup_elem(k->stats_fd, &key, vals), 0);
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
+	for (__u32 cpu = 0; cpu < (__u32)libbpf_num_possible_cpus(); cpu++) {
+		assert_int_equal(bpf_map_lookup_elem(k->stats_fd, &cpu, &s), 0);
+		sum += s.v[STAT_FILTER_REJECTED];
+	}
 	return sum;
 }
 
