@@ -284,9 +284,13 @@ def who(pid, name, uid=0, tid=None, ppid=None):
 
 def free_port():
     """A port free for TCP (rand_port) and for UDP on 127.0.0.1 and ::1: a server can bind it,
-    and nothing answers a datagram sent to it (a closed port)."""
+    and nothing answers a datagram sent to it (a closed port). Below the kernel's ephemeral
+    range, so that it stays closed: a socket of the test that binds no port cannot be given it
+    (that happened: a datagram to a "closed" port reached the test's own unconnected socket)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_lo = int(f.read().split()[0])
     for _ in range(50):
-        port = rand_port()
+        port = rand_port(lo=10000, hi=max(10001, ephemeral_lo - 1))
         try:
             for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
                 with socket.socket(fam, socket.SOCK_DGRAM) as s:
