@@ -9,7 +9,7 @@
 #   sudo make bench            (or: make pktrace && sudo bench/run.sh)
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
-# rounds (3), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (330),
+# rounds (4), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (600),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -20,9 +20,9 @@ MSGS=${BENCH_MSGS:-25000}
 SIZE=${BENCH_SIZE:-100}
 LIMIT=${BENCH_SECONDS:-20}
 PORT=${BENCH_PORT:-47400}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-4}
 MAX_ROUNDS=${BENCH_MAX_ROUNDS:-6}
-BUDGET=${BENCH_BUDGET:-330}
+BUDGET=${BENCH_BUDGET:-600}
 QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most this % of the CPUs
 RESULTS=${BENCH_RESULTS:-bench/results.md}
 SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
@@ -360,13 +360,13 @@ run_one() {
 	interf=$(calc 'printf "%.1f", 100 * (o + st) / (e * n)' o="$other" st="$steal" \
 		e="$(kv elapsed_s "$out")" n="$NCPU")
 	quiet=$(calc 'print (i <= q) ? 1 : 0' i="$interf" q="$QUIET_PCT")
-	printf '%s\t%s\tstatus=%s stats=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s %s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_pktrace_progs=%s irq_work=%s\n' \
-		"$round" "$cfg" "$status" "$STATS" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
+	printf '%s\t%s\tstatus=%s stats=%s pair=%s %s tracer_cpu_s=%s startup_cpu_s=%s tracer_traffic_cpu_s=%s captured=%s lost=%s seen=%s rc=%s %s other_cpu_s=%s steal_s=%s interference_pct=%s quiet=%s other_pktrace_progs=%s irq_work=%s\n' \
+		"$round" "$cfg" "$status" "$STATS" "${PAIR:-none}" "$out" "$tracer_cpu" "$startup_cpu" "$tracer_traffic_cpu" \
 		"$captured" "$lost" "$seen" "$rc" \
 		"$(bpf_fields "$bpf0" "$bpf1")" \
 		"$other" "$steal" "$interf" "$quiet" "$((others0 > others1 ? others0 : others1))" "$(calc 'print b - a' b="$iw1" a="$iw0")" >>"$RAW"
-	say "$(printf '%-20s round %s%s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
-		"$cfg" "$round" "$([ "$STATS" = 0 ] || echo ' (BPF statistics)')" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
+	say "$(printf '%-20s round %s%s%s: %6s msg/s, tracer CPU %5s s, captured %7s, lost %s, %s, interference %s %%' \
+		"$cfg" "$round" "$([ "$STATS" = 0 ] || echo ' (BPF statistics)')" "${PAIR:+ (before $PAIR)}" "$(kv rate_msg_s "$out")" "$tracer_cpu" "$captured" "$lost" "$status" "$interf")"
 }
 
 wait_quiet() { # wait up to 3 s for a 0.5 s window in which the host is (nearly) idle
@@ -387,6 +387,12 @@ quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet hos
 	grep -P "^[0-9]+\t$1\t" "$RAW" | grep 'status=ok stats=0 ' | grep -c ' quiet=1' || true
 }
 
+if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
+	# The report again from the last run's rows (after a change to the report itself).
+	[ -s "$RAW" ] || die "BENCH_REPORT_ONLY: no rows in $RAW to report from"
+	done_rounds=$(cut -f1 "$RAW" | sort -n | tail -1)
+	elapsed=$(cat "$WORK/elapsed" 2>/dev/null || echo NA)
+else
 : >"$RAW"
 : >"$WORK/progs.txt"
 say "traffic: $CONNS connections x $MSGS messages of $SIZE bytes (ping-pong on 127.0.0.1:$PORT), at most $LIMIT s per run"
@@ -402,6 +408,15 @@ while :; do
 	rstart=$SECONDS
 	for cfg in "${CONFIGS[@]}"; do
 		for STATS in 0 1; do
+			if [ "$STATS" = 0 ] && [ "$cfg" != baseline ]; then
+				# Its own baseline right before it: the host's speed drifts by more than
+				# most tracers cost (seen: ±15 % within minutes), so each slowdown is taken
+				# against its neighbour, and the baselines' spread measures the noise.
+				PAIR=$cfg
+				wait_quiet || true
+				run_one baseline "$round"
+				PAIR=""
+			fi
 			wait_quiet || true
 			run_one "$cfg" "$round"
 		done
@@ -422,6 +437,8 @@ while :; do
 	[ "$round" -lt "$ROUNDS" ] || say "another round: fewer than 2 quiet runs of:$short"
 done
 elapsed=$((SECONDS - start))
+echo "$elapsed" >"$WORK/elapsed"
+fi
 
 # ---- Reduce: medians over each configuration's quiet runs (all its runs if none was quiet). --
 DER=$WORK/derived.tsv
@@ -433,8 +450,8 @@ function num(x) { return x != "" && x != "NA" }
 	for (i = 1; i <= n; i++) { p = index(w[i], "="); if (p) v[substr(w[i], 1, p - 1)] = substr(w[i], p + 1) }
 	if (v["status"] != "ok") next
 	wire = v["wire_pkts"]; tr = v["tracer_cpu_s"]; cap = v["captured"]
-	out = sprintf("quiet=%s stats=%d rate=%d wire=%d captured=%s lost=%s tracer_cpu=%s traffic_cpu=%.3f",
-		v["quiet"], v["stats"], v["rate_msg_s"], wire, cap, v["lost"], tr, v["cli_cpu_s"] + v["srv_cpu_s"])
+	out = sprintf("quiet=%s pair=%s stats=%d rate=%d wire=%d captured=%s lost=%s tracer_cpu=%s traffic_cpu=%.3f",
+		v["quiet"], v["pair"] == "" ? "none" : v["pair"], v["stats"], v["rate_msg_s"], wire, cap, v["lost"], tr, v["cli_cpu_s"] + v["srv_cpu_s"])
 	out = out sprintf(" traffic_us_wire=%.3f irq_work=%s other_cpu=%s steal=%s interference=%s",
 		(v["cli_cpu_s"] + v["srv_cpu_s"]) / wire * 1e6, v["irq_work"], v["other_cpu_s"], v["steal_s"],
 		v["interference_pct"])
@@ -485,14 +502,53 @@ for cfg in "${CONFIGS[@]}"; do
 	[ "$(med "$cfg" rate)" != NA ] || die "no completed run of $cfg: see $RAW and $WORK/*.err"
 done
 
-# Derived from the medians: slowdown and the traffic's extra CPU, against the baseline's.
+paired() { # paired CFG KEY div|sub: the median over CFG's runs without the statistics of its
+	# baseline neighbour's KEY over its own (div) or of its KEY minus the neighbour's (sub); the
+	# quiet pairs (both runs quiet), or all pairs if none is. NA if no pair.
+	local v
+	v=$(awk -F'\t' -v cfg="$1" -v key="$2" -v op="$3" '
+	function get(line, k) { return match(line, "(^|[ \t])" k "=[^ ]*") ? substr(line, RSTART, RLENGTH) : "" }
+	function val(line, k,   f) { f = get(line, k); sub(/^[ \t]/, "", f); sub(/^[^=]*=/, "", f); return f == "" ? "NA" : f }
+	$3 !~ / stats=0 / { next }
+	$2 == "baseline" && val($3, "pair") == cfg { b[$1] = $3 }
+	$2 == cfg { c[$1] = $3 }
+	END {
+		for (r in c) if (r in b) {
+			x = val(b[r], key); y = val(c[r], key)
+			if (x == "NA" || y == "NA" || (op == "div" && y <= 0)) continue
+			print (val(c[r], "quiet") == 1 && val(b[r], "quiet") == 1) ? 1 : 0, op == "div" ? x / y : y - x
+		}
+	}' "$DER")
+	if grep -q '^1 ' <<<"$v"; then v=$(grep '^1 ' <<<"$v"); fi
+	cut -d' ' -f2 <<<"$v" | grep . | sort -g | awk '{ r[NR] = $0 } END { if (NR) printf "%.2f\n", r[int((NR + 1) / 2)]; else print "NA" }'
+}
+
+# The noise of a paired slowdown: what pairing two untraced runs gives. Each baseline run
+# against the next one (the neighbours of two configurations in a row), quiet runs only; the
+# 90th percentile of those ratios. NA with fewer than 5 such pairs.
+null_noise() {
+	awk -F'\t' '
+	$3 !~ / stats=0 / || $2 != "baseline" || $3 !~ /^quiet=1 / { next }
+	{ match($3, / rate=[0-9]+/); r = substr($3, RSTART + 6, RLENGTH - 6) + 0 }
+	prev_round == $1 && prev > 0 && r > 0 { print prev / r }
+	{ prev = r; prev_round = $1 }' "$DER" | sort -g |
+		awk '{ r[NR] = $0 } END { if (NR < 5) print "NA"; else printf "%.2f\n", r[int(0.9 * NR + 0.5)] }'
+}
+
+# Derived, each against its own baseline neighbours (paired): slowdown and the traffic's extra
+# CPU; tracer CPU from the configuration's own medians.
 declare -A D
 for cfg in "${CONFIGS[@]}"; do
-	d=$(calc 'printf "%.2f", (t - b)' t="$(med "$cfg" traffic_us_wire)" b="$(med baseline traffic_us_wire)")
-	D[$cfg]="slowdown=$(calc 'printf "%.2f", b / r' b="$(med baseline rate)" r="$(med "$cfg" rate)")"
+	if [ "$cfg" = baseline ]; then
+		D[$cfg]="slowdown=1.00 traffic_delta=0.00 total=NA"
+		continue
+	fi
+	d=$(paired "$cfg" traffic_us_wire sub)
+	D[$cfg]="slowdown=$(paired "$cfg" rate div)"
 	D[$cfg]+=" traffic_delta=$d"
 	D[$cfg]+=" total=$(calc 'printf "%.2f", t + d' t="$(med "$cfg" tr_us_wire)" d="$d")"
 done
+NOISE=$(null_noise)
 
 ratio() { # A / B with 2 decimals; NA when either is NA or not positive (noise swamped it)
 	calc 'if (a <= 0 || b <= 0) print "NA"; else printf "%.2f", a / b' a="$1" b="$2"
@@ -597,14 +653,15 @@ table_ratios() {
 }
 
 # The per-packet cost targets, each against this run's numbers. "Within noise" of no tracer: a
-# slowdown no larger than the baseline's own spread (its slowest quiet run against its median).
+# slowdown no larger than two untraced runs in a row show (null_noise).
 # Why the rate-based targets cannot be judged from this run, or nothing. A tracer cannot speed
-# the traffic up: a slowdown under 0.95, or a baseline whose fastest run is 1.25 times its
-# slowest, says the host's own speed changed during the run (steal that the interference
-# measure does not see).
+# the traffic up: a slowdown under what two untraced runs in a row show the other way
+# (1 / null_noise), or untraced runs in a row that differ by more than 1.25 times, says the
+# host's own speed changed during the run (steal that the interference measure does not see).
 rates_unjudged() {
 	local cfg spread others
-	spread=$(vals baseline rate | awk 'NR == 1 { a = $0 } { b = $0 } END { if (a > 0) printf "%.2f", b / a; else print 0 }')
+	spread=$(calc 'print n' n="$NOISE")
+	[ "$spread" != NA ] || spread=0
 	# Another pktrace's programs run on this traffic in every configuration, the baseline too.
 	others=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" 2>/dev/null || true)
 	for cfg in "${CONFIGS[@]}"; do
@@ -612,18 +669,18 @@ rates_unjudged() {
 			echo "$cfg $(kv slowdown "${D[$cfg]}")"
 		fi
 	done | awk -v spread="$spread" -v others="${others:-0}" '
-		$2 != "NA" && $2 + 0 < 0.95 { low = low (low ? ", " : "") $1 " " $2 }
+		$2 != "NA" && $2 + 0 < (spread + 0 > 1.05 ? 1 / spread : 0.95) { low = low (low ? ", " : "") $1 " " $2 }
 		END {
 			if (others + 0 > 0) why = "another pktrace was loaded in " others " runs"
-			if (low) why = why (why ? "; " : "") "slowdown under 0.95: " low
-			if (spread + 0 > 1.25) why = why (why ? "; " : "") "baseline spread " spread
+			if (low) why = why (why ? "; " : "") "a speed-up beyond the noise: " low
+			if (spread + 0 > 1.25) why = why (why ? "; " : "") "untraced runs in a row differ by " spread " times"
 			print why
 		}'
 }
 
 table_targets() {
 	local noise j t unjudged
-	noise=$(vals baseline rate | awk '{ r[NR] = $0 } END { if (NR) printf "%.2f", r[int((NR + 1) / 2)] / r[1]; else print "NA" }')
+	noise=$NOISE
 	j=$(ratio "$(kv slowdown "${D[pktrace-json-scoped]}")" "$(kv slowdown "${D[tcpdump]}")")
 	t=$(ratio "$(kv total "${D[pktrace-json-scoped]}")" "$(kv total "${D[tcpdump]}")")
 	unjudged=$(rates_unjudged)
@@ -799,6 +856,11 @@ noise() {
 }
 
 now=$(date -u '+%Y-%m-%d %H:%M UTC')
+if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
+	now="$now (the report; the runs: $(cat "$WORK/when" 2>/dev/null || date -u -r "$RAW" "+%Y-%m-%d %H:%M UTC"))"
+else
+	echo "$now" >"$WORK/when"
+fi
 cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if git status --porcelain -- src Makefile 2>/dev/null | grep -q .; then
@@ -826,8 +888,10 @@ tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
   sees), then with them (\`-S\`: the BPF programs' ns per run and runs per packet only; they
   add two clock reads to every program run, and pktrace runs six programs per wire packet). A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
   the CPUs during its traffic; every number below is the median over a configuration's quiet
-  runs (over all its runs if none was quiet: "runs used" says which). Slowdown and traffic Δ
-  compare these medians with the baseline's.
+  runs (over all its runs if none was quiet: "runs used" says which). Each run without the
+  statistics has an untraced (baseline) run right before it: slowdown and traffic Δ are the
+  medians of each run against that neighbour (the host's speed drifts by more than most
+  tracers cost), and the baseline row sums up all of them.
 
 | run | tracer command |
 | --- | --- |
@@ -877,8 +941,11 @@ $(table_ratios)
 
 ## Targets
 
-The per-packet cost this benchmark holds pktrace to. "Within noise": a slowdown no larger than
-the baseline's own spread, its slowest run used against its median.
+The per-packet cost this benchmark holds pktrace to. Every run without the statistics has an
+untraced (baseline) run right before it, and its slowdown is the median over the rounds of its
+neighbour's msg/s over its own (traffic Δ likewise: its CPU per wire packet minus its
+neighbour's). "Within noise": a slowdown no larger than two untraced runs in a row show, the
+90th percentile of each baseline run's msg/s over the next one's: $NOISE here.
 
 $(table_targets)
 
@@ -941,7 +1008,8 @@ bench/README.md describes every column. In short:
   a program that does nothing, subtracted from the owner programs' to give pktrace's extra cost
   per send or receive. **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
   costs the machine.
-- **slowdown** = baseline msg/s / run msg/s. The client and the server keep the CPUs busy, so
+- **slowdown** = the neighbouring baseline run's msg/s / the run's msg/s, median over the
+  rounds. The client and the server keep the CPUs busy, so
   the tracer's CPU competes with the traffic.
 - **flow-only** (\`-e flows\`) writes 4 events per connection (begin and end, on both sides)
   where the packet-event run writes 2 per wire packet: its per-captured-event numbers are per
