@@ -73,6 +73,23 @@ bench: pktrace
 bench-reader bench-pcapng: $(OUTPUT)/reader_bench
 	$(OUTPUT)/reader_bench
 
+# What writing one 128-byte record costs by transport (BPF ring buffer, an own ring in an
+# mmapable array, perf output), on bench/run.sh's traffic: bench/ringcost.bpf.c.
+.PHONY: bench-ringcost
+bench-ringcost: $(OUTPUT)/ringcost $(OUTPUT)/ringcost.bpf.o $(OUTPUT)/tcpflood
+	scripts/as-root $(OUTPUT)/ringcost -r 5 $(OUTPUT)/ringcost.bpf.o \
+		"$$(awk '$$3 == "cgroup2" { print $$2; exit }' /proc/mounts)" -- \
+		$(OUTPUT)/tcpflood -S -c 8 -n 25000 -s 100 -p 47600
+
+$(OUTPUT)/ringcost.bpf.o: bench/ringcost.bpf.c bench/ringcost.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -Ibench -c $< -o $@
+
+$(OUTPUT)/ringcost: bench/ringcost.c bench/ringcost.h | $(OUTPUT)
+	$(CC) $(CFLAGS) -Ibench $< $(LIBBPF_LIBS) -o $@
+
+$(OUTPUT)/tcpflood: bench/tcpflood.c | $(OUTPUT)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $< -o $@
+
 $(OUTPUT)/reader_bench: bench/reader_bench.c $(LIB_OBJS) $(wildcard src/*.h)
 	$(CC) $(CFLAGS) $< $(LIB_OBJS) -lpcap -o $@
 
