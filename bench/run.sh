@@ -868,6 +868,12 @@ if git status --porcelain -- src Makefile 2>/dev/null | grep -q .; then
 fi
 benv=$(env | { grep '^BENCH_' || true; } | sort | tr '\n' ' ' | sed 's/ $//')
 benv=${benv:+these variables set: $benv}
+if [ -n "${BENCH_REPORT_ONLY:-}" ]; then # what the runs were made with
+	commit=$(sed -n 1p "$WORK/made-with" 2>/dev/null || echo "$commit (not recorded)")
+	benv=$(sed -n 2p "$WORK/made-with" 2>/dev/null || echo "$benv")
+else
+	printf '%s\n%s\n' "$commit" "$benv" >"$WORK/made-with"
+fi
 benv=${benv:-no BENCH_* variables set}
 tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
 
