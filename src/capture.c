@@ -33,6 +33,7 @@ struct capture {
 	struct rings *rings;
 	int *ring_fds; /* one ring buffer per possible CPU */
 	size_t ring_bytes;
+	size_t fast_bytes; /* each CPU's fast ring (pktrace.h); 0: none */
 	int cgroup_fd;
 	int ncpus;
 	struct capture_filter filter[2];
@@ -418,6 +419,23 @@ struct capture *capture__open(const struct capture_config *cfg)
 	}
 	/* The reader is woken each time another eighth of a CPU's ring buffer fills. */
 	c->skel->rodata->wakeup_bytes = c->ring_bytes / 8;
+	/* The fast rings, for the tiny packet records: a quarter of the ring buffer's size again,
+	 * 64 KiB to 2 MiB a CPU (an array element is at most 4 MiB). The reader drains them at
+	 * every pass (at least every few ms while records wait in the reorder stage); when one is
+	 * full, records go to the ring buffer, which wakes the reader. */
+	if (cfg->packet_events) {
+		c->fast_bytes = c->ring_bytes / 4;
+		if (c->fast_bytes < 64 * 1024)
+			c->fast_bytes = 64 * 1024;
+		if (c->fast_bytes > 2u << 20)
+			c->fast_bytes = 2u << 20;
+		if (bpf_map__set_value_size(c->skel->maps.fast_rings, PKT_FAST_CTL + c->fast_bytes) ||
+		    bpf_map__set_max_entries(c->skel->maps.fast_rings, c->ncpus)) {
+			errno = EINVAL;
+			goto fail;
+		}
+		c->skel->rodata->fast_mask = c->fast_bytes - 1;
+	}
 
 	/* Not mmapable: the kernel then keeps the frozen settings in kmalloc'd memory (its
 	 * direct map) instead of a vmalloc'd page, whose TLB miss after each syscall entry (PTI
@@ -502,7 +520,13 @@ struct capture *capture__open(const struct capture_config *cfg)
 		goto fail;
 	}
 	step = "set up the ring buffers";
-	c->rings = rings__new(c->ring_fds, c->ncpus, c->ring_bytes, on_ringbuf, &config);
+	{
+		struct rings_fast fast = {bpf_map__fd(c->skel->maps.fast_rings), c->ncpus,
+					  c->fast_bytes};
+
+		c->rings = rings__new(c->ring_fds, c->ncpus, c->ring_bytes,
+				      c->fast_bytes ? &fast : NULL, on_ringbuf, &config);
+	}
 	if (!c->rings)
 		goto fail;
 	return c;

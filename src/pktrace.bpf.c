@@ -60,6 +60,8 @@ const volatile __u8 directions = 1 << PKT_INGRESS | 1 << PKT_EGRESS;
 const volatile bool once = false;
 /* --snaplen: bytes of each packet to keep in all, headers included (1 to PKT_SNAP_MAX); 0 off. */
 const volatile __u32 snaplen = 0;
+/* The fast rings' slot area, a power of two, less one (pktrace.h; user space); 0: none. */
+const volatile __u64 fast_mask = 0;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner; which owner definition its packet records name (pktrace.h). */
@@ -223,6 +225,17 @@ struct {
 	__type(key, __u32);
 	__array(values, struct ring);
 } rings SEC(".maps");
+
+/* The fast rings (pktrace.h): one element per CPU, PKT_FAST_CTL bytes of struct pkt_fast_ctl
+ * then the slots; user space sets the size and maps them. No BTF type: the size is set at
+ * load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, PKT_FAST_CTL + 4096);
+} fast_rings SEC(".maps");
 
 /* The counters, one element per CPU (user space sets max_entries to the possible CPUs): a
  * plain array is kmalloc'd, in the kernel's direct map, where a per-CPU array's memory is
@@ -1101,19 +1114,50 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 	return id;
 }
 
+/* A slot in this CPU's fast ring for a tiny packet record, NULL if the ring is full (or there
+ * is none): *slot_hdr is the slot's header, to commit it with. A record that comes in on top
+ * of another being written on this CPU (a softirq) takes the next slot: the margin of 8 slots
+ * covers what nests between the check and the add. */
+static __always_inline struct pkt_wire *fast_reserve(__u64 **slot_hdr)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u8 *v = bpf_map_lookup_elem(&fast_rings, &cpu);
+	struct pkt_fast_ctl *ctl = (struct pkt_fast_ctl *)v;
+	__u64 pos;
+
+	if (!fast_mask || !v)
+		return NULL;
+	if (ctl->head - *(volatile __u64 *)&ctl->tail > fast_mask + 1 - 8 * PKT_FAST_SLOT)
+		return NULL;
+	pos = __sync_fetch_and_add(&ctl->head, PKT_FAST_SLOT);
+	pos &= fast_mask & ~(__u64)(PKT_FAST_SLOT - 1);
+	barrier_var(pos); /* masked before the control part is added: the verifier's bound */
+	v += pos + PKT_FAST_CTL;
+	*slot_hdr = (__u64 *)v;
+	return (struct pkt_wire *)(v + 8);
+}
+
 /* Reserve a packet record with room for hdr_room header bytes (a constant) and fill all but
- * hdr[]; its owner o (st's own, or NULL: see owner_ref) by the id of a definition. */
+ * hdr[]; its owner o (st's own, or NULL: see owner_ref) by the id of a definition. slot_hdr
+ * non-NULL: a tiny record may go in the fast ring, and *slot_hdr is then set (else NULL). */
 static __always_inline struct pkt_wire *record_open(struct sk_state *st, const struct pkt_owner *o,
 						    __u8 direction, __u8 l3, __u32 pkt_len,
 						    struct net_device *dev, __u8 flags,
-						    const __u32 hdr_room)
+						    const __u32 hdr_room, __u64 **slot_hdr)
 {
 	void *ring = ring_here();
-	struct pkt_wire *rec;
+	struct pkt_wire *rec = NULL;
 	__u64 id;
 
+	/* The owner definition first, in the BPF ring buffer: stamped before the record. */
 	id = ring ? owner_ref(ring, st, o, dev) : 0;
-	rec = id ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_wire, hdr) + hdr_room, 0) : NULL;
+	if (slot_hdr) {
+		*slot_hdr = NULL;
+		if (id && hdr_room == PKT_HDR_TINY)
+			rec = fast_reserve(slot_hdr);
+	}
+	if (!rec && id)
+		rec = bpf_ringbuf_reserve(ring, offsetof(struct pkt_wire, hdr) + hdr_room, 0);
 	if (!rec) {
 		stat_inc(STAT_LOST_RINGBUF);
 		return NULL;
@@ -1161,6 +1205,17 @@ static __always_inline void record_submit_slot(struct pkt_wire *rec, __u32 len, 
 static __always_inline void record_submit(struct pkt_wire *rec, __u32 len)
 {
 	record_submit_slot(rec, len, RINGBUF_SLOT);
+}
+
+/* Commit a tiny record in the fast ring: its length into the slot's header, last, with an
+ * atomic exchange (a full barrier: every store of the record is seen before it). */
+static __always_inline void fast_commit(__u64 *slot_hdr, struct pkt_wire *rec, __u32 len)
+{
+	rec->hdr_len = len;
+	stat_inc(rec->flags & PKT_F_DEVICE ? STAT_DEV_EVENTS : STAT_EVENTS);
+	if (rec->flags & PKT_F_HELD)
+		stat_inc(STAT_HELD);
+	__sync_lock_test_and_set(slot_hdr, offsetof(struct pkt_wire, hdr) + PKT_HDR_TINY);
 }
 
 /* --snaplen: the payload after the headers (at, in the packet), as much as snaplen leaves room
@@ -1211,13 +1266,15 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
 	struct pkt_wire *rec;
+	__u64 *slot_hdr = NULL;
 
 	if (snap_room)
 		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags,
 				  offsetof(struct pkt_wire, snap) -
-					  offsetof(struct pkt_wire, hdr) + snap_room);
+					  offsetof(struct pkt_wire, hdr) + snap_room, NULL);
 	else
-		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room);
+		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room,
+				  &slot_hdr);
 	if (!rec)
 		return 1;
 	rec->sk_proto = sk_proto;
@@ -1266,7 +1323,10 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 		record_submit_slot(rec, len, offsetof(struct pkt_wire, snap) + snap_room + 8);
 		return 1;
 	}
-	record_submit(rec, len);
+	if (slot_hdr)
+		fast_commit(slot_hdr, rec, len);
+	else
+		record_submit(rec, len);
 	return 1;
 }
 
@@ -1728,7 +1788,7 @@ static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8
 		stat_inc(STAT_ICMP_ERRORS);
 	}
 	rec = record_open(NULL, o, PKT_INGRESS, l3, pkt_len, dev, PKT_F_DEVICE | PKT_F_ICMP_ERR,
-			  PKT_HDR_SMALL);
+			  PKT_HDR_SMALL, NULL);
 	if (!rec)
 		return 0;
 	rec->sk_proto = IPPROTO_ICMP;
@@ -1877,7 +1937,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
 	if (direction == PKT_EGRESS)
 		once_remember(dev, head, pkt_len);
-	rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL);
+	rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL, NULL);
 	if (!rec) {
 		/* Lost (counted): seen here, so also counted as seen, and not tried again by the
 		 * socket hook (a full socket's packet), which would count it lost twice. */

@@ -228,6 +228,22 @@ struct pkt_wire {
 	__u8 snap[PKT_SNAP_MAX];
 };
 
+/* Fast rings: one per CPU beside its BPF ring buffer, an element of an mmapable array, for
+ * the tiny packet records only (most packets). The position is taken with one atomic add and
+ * the record committed by its slot's first word: no lock, no interrupts masked, about half the
+ * cost of a BPF ring buffer record here (make bench-ringcost). A slot is PKT_FAST_SLOT bytes,
+ * a u64 header (the record's length; 0 while it is written, and again once read) then the
+ * record; slots never wrap. A full fast ring sends the record to the BPF ring buffer. */
+#define PKT_FAST_SLOT 128
+#define PKT_FAST_CTL 128 /* the control part before the slots */
+
+struct pkt_fast_ctl {
+	__u64 head; /* the writers' position: bytes reserved so far */
+	__u64 pad0[7];
+	__u64 tail; /* the reader's: bytes given back */
+	__u64 pad1[7];
+};
+
 /* Socket classes the kernel side traces (bits of the sock_protos setting), from the events. */
 enum pkt_sock_class {
 	PKT_SOCK_TCP = 1 << 0,  /* TCP and MPTCP (raw TCP sockets too: the kernel's own) */

@@ -2,7 +2,8 @@
 /*
  * The reader of the per-CPU ring buffers: records of all CPUs handed over merged by their
  * timestamps (the first 8 bytes of each record), as one shared ring would have given them.
- * Written here rather than with libbpf's ring_buffer (1.1 in Debian 12): that one publishes its
+ * The fast rings (pktrace.h) are merged in too. Written here rather than with libbpf's
+ * ring_buffer (1.1 in Debian 12): that one publishes its
  * position after every record, which makes every reservation on the kernel side miss the cache
  * line, and reads the rings one after the other, not merged.
  */
@@ -18,9 +19,17 @@ struct rings;
 typedef int (*rings_record_fn)(void *ctx, const void *data, size_t size);
 #define RINGS_AGAIN 1
 
-/* n ring-buffer maps (fds, kept open by the caller) of ring_bytes each. NULL: errno set. */
-struct rings *rings__new(const int *fds, int n, size_t ring_bytes, rings_record_fn fn,
-			 void *ctx);
+/* The fast rings beside them (pktrace.h): n elements of an mmapable array map (fd, kept open
+ * by the caller), each PKT_FAST_CTL bytes of control then bytes of slots. */
+struct rings_fast {
+	int fd, n;
+	size_t bytes;
+};
+
+/* n ring-buffer maps (fds, kept open by the caller) of ring_bytes each, and the fast rings
+ * (NULL: none). NULL: errno set. */
+struct rings *rings__new(const int *fds, int n, size_t ring_bytes, const struct rings_fast *fast,
+			 rings_record_fn fn, void *ctx);
 /* Wait up to timeout_ms for a wakeup, then hand over what is there: records seen or -errno. */
 int rings__poll(struct rings *r, int timeout_ms);
 /* Hand over every record committed now, merged by timestamp: records seen (one left for the
