@@ -659,7 +659,17 @@ int capture__owner_floor_passed(struct capture *c)
 
 int capture__drain(struct capture *c)
 {
-	return rings__consume(c->rings);
+	int n, total = 0;
+
+	/* The programs are detached: a few passes take what a record waiting for its owner
+	 * definition, or one still being written when the first began, held back. */
+	for (int pass = 0; pass < 8; pass++) {
+		n = rings__consume(c->rings);
+		if (n <= 0)
+			return n < 0 ? n : total;
+		total += n;
+	}
+	return total;
 }
 
 uint64_t capture__skipped_runs(struct capture *c)

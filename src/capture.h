@@ -50,7 +50,7 @@ int capture__poll(struct capture *c, int timeout_ms);
 void capture__tend(struct capture *c, uint64_t now_ns);
 /* Detach the packet programs: no record is added after this. */
 void capture__detach(struct capture *c);
-/* Hand over every record already in the ring buffer without waiting. */
+/* Hand over every record already in the rings without waiting (a few passes). */
 int capture__drain(struct capture *c);
 /* Owner definitions (pktrace.h): the last id the kernel side handed out; make it send new ones
  * for sockets whose definition has an id below floor; and whether every record in the ring

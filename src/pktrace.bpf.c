@@ -1115,21 +1115,31 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 }
 
 /* A slot in this CPU's fast ring for a tiny packet record, NULL if the ring is full (or there
- * is none): *slot_hdr is the slot's header, to commit it with. A record that comes in on top
- * of another being written on this CPU (a softirq) takes the next slot: the margin of 8 slots
- * covers what nests between the check and the add. */
+ * is none, or it stayed contended): *slot_hdr is the slot's header, to commit it with. The
+ * position is taken by compare-and-swap only if the slot is free, so a program that comes in on
+ * top of another on this CPU (a softirq, or another task when this one is preempted) can never
+ * take a slot the reader has not given back. */
 static __always_inline struct pkt_wire *fast_reserve(__u64 **slot_hdr)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u8 *v = bpf_map_lookup_elem(&fast_rings, &cpu);
 	struct pkt_fast_ctl *ctl = (struct pkt_fast_ctl *)v;
-	__u64 pos;
+	__u64 pos = 0, head;
+	int i;
 
 	if (!fast_mask || !v)
 		return NULL;
-	if (ctl->head - *(volatile __u64 *)&ctl->tail > fast_mask + 1 - 8 * PKT_FAST_SLOT)
+	for (i = 0; i < 3; i++) {
+		head = *(volatile __u64 *)&ctl->head;
+		if (head - *(volatile __u64 *)&ctl->tail > fast_mask + 1 - PKT_FAST_SLOT)
+			return NULL;
+		if (__sync_val_compare_and_swap(&ctl->head, head, head + PKT_FAST_SLOT) == head) {
+			pos = head;
+			break;
+		}
+	}
+	if (i == 3)
 		return NULL;
-	pos = __sync_fetch_and_add(&ctl->head, PKT_FAST_SLOT);
 	pos &= fast_mask & ~(__u64)(PKT_FAST_SLOT - 1);
 	barrier_var(pos); /* masked before the control part is added: the verifier's bound */
 	v += pos + PKT_FAST_CTL;

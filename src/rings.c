@@ -200,9 +200,14 @@ int rings__consume(struct rings *rs)
 		struct ring *r;
 		uint32_t *hdr, len;
 
-		for (int a = 1; a < rs->nactive; a++)
-			if (rs->r[rs->active[a]].head_ts < rs->r[rs->active[best]].head_ts)
+		/* The oldest; on a tie, a BPF ring buffer's record first: an owner definition there
+		 * and the fast record that names it can carry one timestamp. */
+		for (int a = 1; a < rs->nactive; a++) {
+			const struct ring *x = &rs->r[rs->active[a]], *b = &rs->r[rs->active[best]];
+
+			if (x->head_ts < b->head_ts || (x->head_ts == b->head_ts && b->fast && !x->fast))
 				best = a;
+		}
 		r = &rs->r[rs->active[best]];
 		if (r->head_ts > horizon)
 			break;
@@ -212,9 +217,13 @@ int rings__consume(struct rings *rs)
 			len = PKT_FAST_SLOT - 8; /* a slot holds no more */
 		err = rs->fn(rs->ctx, hdr + 2, len);
 		if (err == RINGS_AGAIN) {
+			/* This ring waits for the next pass; the others go on, so that what the record
+			 * waits for (its owner definition, behind a record stamped later in another
+			 * ring) can come in this one. */
 			err = 0;
 			again = 1;
-			break;
+			rs->active[best] = rs->active[--rs->nactive];
+			continue;
 		}
 		if (r->fast) {
 			/* Empty again for the next lap: before the slot is given back (publish). */
