@@ -229,7 +229,7 @@ struct pkt_wire {
 };
 
 /* Fast rings: one per CPU beside its BPF ring buffer, an element of an mmapable array, for
- * the tiny packet records only (most packets). The position is taken with one atomic add and
+ * the tiny packet records only (most packets). A free slot is taken by compare-and-swap and
  * the record committed by its slot's first word: no lock, no interrupts masked, about half the
  * cost of a BPF ring buffer record here (make bench-ringcost). A slot is PKT_FAST_SLOT bytes,
  * a u64 header (the record's length; 0 while it is written, and again once read) then the
