@@ -1193,6 +1193,14 @@ static __always_inline struct pkt_wire *record_open(struct sk_state *st, const s
 	return rec;
 }
 
+/* A packet record written: its counters. */
+static __always_inline void record_count(const struct pkt_wire *rec)
+{
+	stat_inc(rec->flags & PKT_F_DEVICE ? STAT_DEV_EVENTS : STAT_EVENTS);
+	if (rec->flags & PKT_F_HELD)
+		stat_inc(STAT_HELD);
+}
+
 /* slot: ring-buffer space the record takes (with its 8-byte header). */
 static __always_inline void record_submit_slot(struct pkt_wire *rec, __u32 len, __u64 slot)
 {
@@ -1200,9 +1208,7 @@ static __always_inline void record_submit_slot(struct pkt_wire *rec, __u32 len, 
 	__u64 avail;
 
 	rec->hdr_len = len;
-	stat_inc(rec->flags & PKT_F_DEVICE ? STAT_DEV_EVENTS : STAT_EVENTS);
-	if (rec->flags & PKT_F_HELD)
-		stat_inc(STAT_HELD);
+	record_count(rec);
 	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
 	 * each); the window of two slots tolerates another CPU reserving in between. */
 	avail = ring ? bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) : 0;
@@ -1222,9 +1228,7 @@ static __always_inline void record_submit(struct pkt_wire *rec, __u32 len)
 static __always_inline void fast_commit(__u64 *slot_hdr, struct pkt_wire *rec, __u32 len)
 {
 	rec->hdr_len = len;
-	stat_inc(rec->flags & PKT_F_DEVICE ? STAT_DEV_EVENTS : STAT_EVENTS);
-	if (rec->flags & PKT_F_HELD)
-		stat_inc(STAT_HELD);
+	record_count(rec);
 	__sync_lock_test_and_set(slot_hdr, offsetof(struct pkt_wire, hdr) + PKT_HDR_TINY);
 }
 

@@ -3,9 +3,9 @@
  * The reader of the per-CPU ring buffers: records of all CPUs handed over merged by their
  * timestamps (the first 8 bytes of each record), as one shared ring would have given them.
  * The fast rings (pktrace.h) are merged in too. Written here rather than with libbpf's
- * ring_buffer (1.1 in Debian 12): that one publishes its
- * position after every record, which makes every reservation on the kernel side miss the cache
- * line, and reads the rings one after the other, not merged.
+ * ring_buffer (1.1 in Debian 12): that one publishes its position after every record, which
+ * makes every reservation on the kernel side miss the cache line, and reads the rings one
+ * after the other, not merged.
  */
 #ifndef PKTRACE_RINGS_H
 #define PKTRACE_RINGS_H
