@@ -928,8 +928,11 @@ def bulk_transfer(w):
     m.assert_exact("bulk events (outside software-segmented buffers)")
 
 
-# pktrace's ring buffers, one per CPU, at their default size (8 MiB in all, at least 1 MiB each)
+# pktrace's ring buffers, one per CPU, at their default size (8 MiB in all, at least 1 MiB each),
+# and its fast rings beside them (a quarter of a ring buffer's size, 64 KiB to 2 MiB each): a
+# tiny record takes 128 bytes in either
 RINGBUF_BYTES = possible_cpus() * ring_bytes_each(8 << 20, 1 << 20)
+FAST_BYTES = possible_cpus() * min(max(ring_bytes_each(8 << 20, 1 << 20) // 4, 64 << 10), 2 << 20)
 RECORD_BYTES = 128               # a tiny record (40 + headers <= 80 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
@@ -946,10 +949,10 @@ def proc_state(pid):
 def ringbuf_loss_counted(w):
     """Ring buffer overflow (pktrace SIGSTOPped, ~180 000 events): every lost event counted.
 
-    The ring buffers (8 MiB in all on 2 CPUs) hold ~65 536 tiny records; the rest must be
-    counted as lost (none dropped silently), every event written must match the wire exactly,
-    and the traced peers must never wait for pktrace."""
-    capacity = RINGBUF_BYTES // RECORD_BYTES
+    The ring buffers (8 MiB in all on 2 CPUs) and the fast rings (2 MiB) hold ~81 920 tiny
+    records; the rest must be counted as lost (none dropped silently), every event written
+    must match the wire exactly, and the traced peers must never wait for pktrace."""
+    capacity = (RINGBUF_BYTES + FAST_BYTES) // RECORD_BYTES
     rounds = 45000
     port = rand_port()
     sn, cn = rand_name("e2s"), rand_name("e2c")
