@@ -1267,6 +1267,34 @@ static __always_inline void record_submit_kernel(struct pkt_wire *rec, const voi
 	record_submit(rec, len);
 }
 
+/* The first n bytes of the packet (n a multiple of 4, at most PKT_HDR_TINY) into dst by plain
+ * loads from its linear part, if they are all there: the headers of nearly every packet are,
+ * and a copy helper's call costs more than the copy (bench: cgroup_skb ns per run). False: not
+ * all in the linear part, nothing was copied for sure. */
+static __always_inline bool hdr_copy_linear(struct __sk_buff *skb, __u8 *dst, __u32 n)
+{
+	void *p = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u32 i;
+
+	if ((n & 3) || p + n > end)
+		return false;
+#pragma unroll
+	for (i = 0; i < PKT_HDR_TINY / 8; i++) {
+		if (i * 8 + 8 > n) {
+			if (i * 8 + 4 == n) {
+				if (p + i * 8 + 4 > end)
+					return false;
+				*(__u32 *)(dst + i * 8) = *(__u32 *)(p + i * 8);
+			}
+			break;
+		}
+		if (p + i * 8 + 8 > end)
+			return false;
+		*(__u64 *)(dst + i * 8) = *(__u64 *)(p + i * 8);
+	}
+	return true;
+}
+
 /* One record from a socket hook: the IP header, the transport header wherever it starts
  * (tcp_len 0: none reached), and the extension-header types, each copied with
  * bpf_skb_load_bytes. snap_room (a constant; 0: none): a --snaplen record with room for that
@@ -1315,7 +1343,8 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 
 		barrier_var(n);
 		n &= 0x7f;
-		if (n && n <= PKT_HDR_TINY && !bpf_skb_load_bytes(skb, 0, rec->hdr, n))
+		if (n && n <= PKT_HDR_TINY &&
+		    (hdr_copy_linear(skb, rec->hdr, n) || !bpf_skb_load_bytes(skb, 0, rec->hdr, n)))
 			len = n;
 	} else if (ip_len && ip_len + tcp_len + ntypes <= hdr_room &&
 	    !bpf_skb_load_bytes(skb, 0, rec->hdr, ip_len)) {
