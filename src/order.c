@@ -123,11 +123,23 @@ static struct order_slot *slot_at(struct order *o, uint32_t s)
 	return (struct order_slot *)(o->slots + (size_t)s * o->stride);
 }
 
+/* Slots are written a window before they are read, long out of the cache by then: the one
+ * ORDER_AHEAD places behind the head is fetched while this one is written out. */
+#define ORDER_AHEAD 4
+
 static int pop(struct order *o)
 {
 	uint32_t s = o->ring[o->head].slot;
 	struct order_slot *sl = slot_at(o, s);
 	int err;
+
+	if (o->n > ORDER_AHEAD) {
+		const char *ahead = (const char *)slot_at(o, o->ring[(o->head + ORDER_AHEAD) &
+									o->mask].slot);
+
+		for (size_t at = 0; at < o->stride && at < 256; at += 64)
+			__builtin_prefetch(ahead + at);
+	}
 
 	o->head = (o->head + 1) & o->mask;
 	o->n--;
