@@ -1603,7 +1603,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	struct sk_state *st, *ost = NULL; /* ost: the socket state o is the owner of */
 	struct sk_buff *kskb;
 	struct l3_info w;
-	struct bpf_sock *sk;
+	struct bpf_sock *sc, *sk = NULL; /* sc: the socket, sk: its full view (rare paths) */
+	struct sock *ksk;
 	__u32 l4_len, cls, netns = 0;
 	__u8 flags = 0, sk_proto;
 	bool wanted;
@@ -1611,16 +1612,17 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 
 	if (!packet_events)
 		return 1;
-	sk = skb->sk;
-	if (!sk)
+	/* The socket read through the kernel's own type: bpf_sk_fullsock's check, without the
+	 * helper's call (the bpf_sock view is made only on the rare paths that need it). */
+	sc = skb->sk;
+	kskb = bpf_cast_to_kern_ctx(skb);
+	ksk = kskb->sk;
+	if (!sc || !ksk || ((1 << ksk->__sk_common.skc_state) &
+		     ((1 << TCP_TIME_WAIT) | (1 << TCP_NEW_SYN_RECV))))
 		return 1;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return 1;
-	cls = sock_class(sk->type, sk->protocol);
+	cls = sock_class(ksk->sk_type, ksk->sk_protocol);
 	if (!(cls & sock_protos) && !(icmp_errors && cls == PKT_SOCK_UDP))
 		return 1;
-	kskb = bpf_cast_to_kern_ctx(skb);
 	if (direction == PKT_INGRESS && once_shown(kskb->head))
 		return 1;
 	wanted = dev_wanted(kskb->dev, direction);
@@ -1631,7 +1633,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	sk_proto = cls == PKT_SOCK_TCP ? IPPROTO_TCP : cls == PKT_SOCK_UDP ? IPPROTO_UDP :
 		   cls == PKT_SOCK_ICMP ? IPPROTO_ICMP : IPPROTO_RAW;
 
-	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
+	st = bpf_sk_storage_get(&sk_owner, sc, 0, 0);
 	if (st) {
 		ost = st;
 		/* The listener's own packets (handshakes) and a child still holding the record
@@ -1639,6 +1641,9 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		if (st->listener)
 			flags = PKT_F_HELD;
 	} else {
+		sk = bpf_sk_fullsock(sc);
+		if (!sk)
+			return 1;
 		ost = owner_existing_take(sk);
 		if (ost && cls == PKT_SOCK_TCP && sk->state == BPF_TCP_LISTEN)
 			flags = PKT_F_HELD;
@@ -1647,7 +1652,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		o = &ost->owner;
 	if (!o && cls == PKT_SOCK_TCP) {
 		/* An MPTCP subflow, which the kernel created: its MPTCP socket's owner. */
-		struct mptcp_sock *msk = bpf_skc_to_mptcp_sock(sk);
+		struct mptcp_sock *msk = sk ? bpf_skc_to_mptcp_sock(sk) : NULL;
 
 		st = msk ? bpf_sk_storage_get(&sk_owner, msk, 0, 0) : NULL;
 		if (st) {
