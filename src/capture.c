@@ -552,7 +552,7 @@ static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
 {
 	static struct pkt_conn keys[CONN_FILTER_BATCH];
 	static struct pkt_owner values[CONN_FILTER_BATCH];
-	__u64 *words = c->skel->bss->conn_filter[gen];
+	__u64 (*words)[2] = c->skel->bss->conn_filter;
 	struct pkt_conn in, out;
 	void *batch = NULL;
 	__u32 n, i;
@@ -566,7 +566,8 @@ static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
 		for (i = 0; i < n; i++) {
 			__u32 bit = pkt_conn_filter_bit(&keys[i]);
 
-			__atomic_fetch_or(&words[bit >> 6], 1ULL << (bit & 63), __ATOMIC_RELAXED);
+			__atomic_fetch_or(&words[bit >> 6][gen], 1ULL << (bit & 63),
+					  __ATOMIC_RELAXED);
 		}
 		in = out;
 		batch = &in;
@@ -607,7 +608,8 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	 * bits of connections the tables let go are gone with it. */
 	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), gen) &&
 	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), gen))
-		memset(bss->conn_filter[gen ^ 1], 0, sizeof(bss->conn_filter[0]));
+		for (size_t w = 0; w < PKT_CONN_FILTER_WORDS; w++)
+			bss->conn_filter[w][gen ^ 1] = 0;
 	/* else the old generation stays as it is, checked along with the new one */
 	c->filter_refill = false;
 	c->filter_due_ns = now_ns + c->filter_period_ns;

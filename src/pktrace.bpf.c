@@ -115,8 +115,9 @@ struct {
 } closed_conns SEC(".maps");
 
 /* Which connections gone_conns and closed_conns may hold (pktrace.h): written here at every
- * insert into the current generation, rotated by user space. */
-__u64 conn_filter[2][PKT_CONN_FILTER_WORDS];
+ * insert into the current generation, rotated by user space. A word's two generations side by
+ * side: the check at every received packet reads one cache line. */
+__u64 conn_filter[PKT_CONN_FILTER_WORDS][2];
 __u32 conn_filter_gen;
 
 /* What a CPU's receive path notes for the socket hooks that follow on that CPU (receive runs
@@ -285,7 +286,7 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c,
 	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
 	long err = bpf_map_update_elem(map, c, o, BPF_ANY);
 
-	__sync_fetch_and_or(&conn_filter[gen][(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)],
+	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
 			    1ULL << (bit & 63));
 	return err;
 }
@@ -295,7 +296,7 @@ static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
 {
 	__u32 bit = pkt_conn_filter_bit(c), w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
 
-	return (conn_filter[0][w] | conn_filter[1][w]) & (1ULL << (bit & 63));
+	return (conn_filter[w][0] | conn_filter[w][1]) & (1ULL << (bit & 63));
 }
 
 static __always_inline bool owner_in_scope(const struct pkt_owner *o)
