@@ -918,7 +918,7 @@ run_cnt\`, the medians over the runs used); "-": it did not run. The owner progr
 every send and receive of the host, the cgroup_skb programs on every packet of a socket, the
 device programs on every packet of every device. The statistics are on only while the messages
 flow (after the connections are set up, until the last echo), so the programs that run once
-per connection (owner_sock_create, owner_accept*, conn_state) or per process count only other
+per connection (owner_sock_create, owner_peername*, conn_state) or per process count only other
 activity of the host.
 
 $(table_progs)

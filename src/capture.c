@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
-#include <sys/mount.h>
 #include <sys/syscall.h>
 
 #include <bpf/bpf.h>
@@ -106,17 +105,6 @@ static int check_prerequisites(char *cgpath, size_t len)
 				"'mount -t cgroup2 none /sys/fs/cgroup/unified'\n");
 		return -ENOENT;
 	}
-	return 0;
-}
-
-/* The accept tracepoints need tracefs; systemd mounts it, minimal systems may not. */
-static int tracefs_ensure(void)
-{
-	if (!access("/sys/kernel/tracing/events", F_OK) ||
-	    !access("/sys/kernel/debug/tracing/events", F_OK))
-		return 0;
-	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL))
-		return -errno;
 	return 0;
 }
 
@@ -482,22 +470,20 @@ struct capture *capture__open(const struct capture_config *cfg)
 		bpf_program__attach_cgroup(c->skel->progs.owner_sock_create, c->cgroup_fd);
 	if (!c->skel->links.owner_sock_create)
 		goto fail;
-	step = "mount tracefs on /sys/kernel/tracing (needed by the accept tracepoints)";
-	err = tracefs_ensure();
-	if (err) {
-		errno = -err;
+	step = "attach the accept hooks (cgroup getpeername4/6)";
+	c->skel->links.owner_peername4 =
+		bpf_program__attach_cgroup(c->skel->progs.owner_peername4, c->cgroup_fd);
+	c->skel->links.owner_peername6 =
+		bpf_program__attach_cgroup(c->skel->progs.owner_peername6, c->cgroup_fd);
+	if (!c->skel->links.owner_peername4 || !c->skel->links.owner_peername6)
 		goto fail;
-	}
-	step = "attach the accept, send/receive, socket state, fork and exit tracepoints";
-	c->skel->links.owner_accept4 = bpf_program__attach(c->skel->progs.owner_accept4);
-	c->skel->links.owner_accept = bpf_program__attach(c->skel->progs.owner_accept);
+	step = "attach the send/receive, socket state, fork and exit tracepoints";
 	c->skel->links.owner_send = bpf_program__attach(c->skel->progs.owner_send);
 	c->skel->links.owner_recv = bpf_program__attach(c->skel->progs.owner_recv);
 	c->skel->links.conn_state = bpf_program__attach(c->skel->progs.conn_state);
 	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
 	c->skel->links.scope_forget_exit = bpf_program__attach(c->skel->progs.scope_forget_exit);
-	if (!c->skel->links.owner_accept4 || !c->skel->links.owner_accept ||
-	    !c->skel->links.owner_send || !c->skel->links.owner_recv ||
+	if (!c->skel->links.owner_send || !c->skel->links.owner_recv ||
 	    !c->skel->links.conn_state || !c->skel->links.scope_follow_fork ||
 	    !c->skel->links.scope_forget_exit)
 		goto fail;
@@ -620,7 +606,7 @@ void capture__detach(struct capture *c)
 	struct bpf_link **links[] = {
 		&c->skel->links.capture_ingress,     &c->skel->links.capture_egress,
 		&c->skel->links.capture_dev_ingress, &c->skel->links.capture_dev_egress,
-		&c->skel->links.owner_accept4,       &c->skel->links.owner_accept,
+		&c->skel->links.owner_peername4,     &c->skel->links.owner_peername6,
 		&c->skel->links.owner_send,          &c->skel->links.owner_recv,
 		&c->skel->links.conn_state,
 	};

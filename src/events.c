@@ -14,10 +14,10 @@ const size_t event_sets_n = sizeof(event_sets) / sizeof(event_sets[0]);
 /* Hook and program names as in src/pktrace.bpf.c and the skeleton capture.c attaches. */
 const struct event_dep_def event_deps[] = {
 	{ EVDEP_SOCKET_OWNER, "socket_owner",
-	  { "cgroup/sock_create", "tracepoint/syscalls/sys_exit_accept4",
-	    "tracepoint/syscalls/sys_exit_accept", "tp_btf/sock_send_length",
+	  { "cgroup/sock_create", "cgroup/getpeername4", "cgroup/getpeername6",
+	    "tp_btf/sock_send_length",
 	    "tp_btf/sock_recv_length", "iter/task_file" },
-	  { "owner_sock_create", "owner_accept4", "owner_accept", "owner_send", "owner_recv",
+	  { "owner_sock_create", "owner_peername4", "owner_peername6", "owner_send", "owner_recv",
 	    "owner_existing" } },
 	{ EVDEP_CONN_STATE, "conn_state", { "tp_btf/inet_sock_set_state" }, { "conn_state" } },
 	{ EVDEP_SCOPE_FOLLOW, "scope_follow",

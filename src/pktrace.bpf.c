@@ -471,41 +471,42 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	bpf_ringbuf_submit(rec, 0);
 }
 
-/* accept() returned a new fd: the acceptor is the connection's owner until someone uses it. */
-static __always_inline int owner_accept_exit(long ret)
+/* accept() with an address buffer asks the new socket for its peer's name, in the acceptor's
+ * context: the acceptor is the connection's owner until someone uses it. A cgroup hook and not
+ * the accept syscall tracepoints, which would slow every system call of the host while
+ * pktrace runs. An explicit getpeername() before the first use is as good a claim. */
+static __always_inline int owner_peername(struct bpf_sock_addr *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct bpf_sock_addr_kern *k = bpf_cast_to_kern_ctx(ctx);
+	struct sock *sk = k->sk;
 	struct pkt_owner o = {};
-	struct socket *sock;
-	struct file **fds;
-	struct file *file;
-	struct sock *sk;
+	struct sk_state *st;
 
-	if (ret < 0)
-		return 0;
-	fds = BPF_CORE_READ(task, files, fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]) || !file)
-		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = sock ? BPF_CORE_READ(sock, sk) : NULL;
-	if (!sk || (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP &&
-		    BPF_CORE_READ(sk, sk_protocol) != IPPROTO_MPTCP_))
-		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
+		return 1;
+	/* Only a connection nobody has used yet: its record is the listener's clone. */
+	st = ctx->sk ? bpf_sk_storage_get(&sk_owner, ctx->sk, 0, 0) : NULL;
+	if (st && !st->listener)
+		return 1;
 	owner_from_current(&o);
+	/* Still unclaimed (the first use claims it), but the packets that follow a close without
+	 * any use (FIN, timewait) now carry the acceptor, not the listener's owner. */
+	if (st)
+		st->owner = o;
 	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
-	return 0;
+	return 1;
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int owner_accept4(struct trace_event_raw_sys_exit *ctx)
+SEC("cgroup/getpeername4")
+int owner_peername4(struct bpf_sock_addr *ctx)
 {
-	return owner_accept_exit(ctx->ret);
+	return owner_peername(ctx);
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int owner_accept(struct trace_event_raw_sys_exit *ctx)
+SEC("cgroup/getpeername6")
+int owner_peername6(struct bpf_sock_addr *ctx)
 {
-	return owner_accept_exit(ctx->ret);
+	return owner_peername(ctx);
 }
 
 /* A TCP connection's owner by its addresses in local_socks (protocol TCP in pad), while it is

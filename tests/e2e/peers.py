@@ -34,7 +34,8 @@ Modes:
   mptcpserver, mptcpclient  server/client of an IPPROTO_MPTCP socket (as server/client)
   lateaccept  listen (--backlog) in the parent; a forked worker (--worker-name) waits for a
               line on stdin, then accepts --count connections, sending one byte on each and
-              closing it (close(), FIN) before the next accept
+              closing it (close(), FIN) before the next accept; --silent: no byte;
+              --no-addr: accept(fd, NULL, NULL)
   manyclients connect --count times (each waits for the handshake), then read one byte on
               each, then close each with a RST (SO_LINGER 0): no timewait left behind
 
@@ -786,6 +787,15 @@ def mode_mptcpclient(args):
     say("DONE")
 
 
+def accept_no_addr(s):
+    """accept(fd, NULL, NULL), which Python's accept() never does: the new fd."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.accept(s.fileno(), None, None)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "accept")
+    return fd
+
+
 def mode_lateaccept(args):
     set_name(args.name)
     say("PID", os.getpid())
@@ -804,8 +814,13 @@ def mode_lateaccept(args):
             s.settimeout(TIMEOUT)
             # One accepted socket at a time: the open-file limit need not cover them all.
             for _ in range(args.count):
-                c = s.accept()[0]
-                c.send(b"1")
+                if args.no_addr:
+                    s.settimeout(None)
+                    c = socket.socket(fileno=accept_no_addr(s))
+                else:
+                    c = s.accept()[0]
+                if not args.silent:
+                    c.send(b"1")
                 c.close()
             say("SENT_ALL")
             say("CLOSED_ALL")
@@ -912,6 +927,10 @@ def main():
     p.add_argument("--dst-mac", help="ext6inject: the server's MAC address")
     p.add_argument("--chains", help="ext6inject: NAME=CHAIN;... (see parse_chain); a NAME "
                    "ending in +tcpopts also carries 40 bytes of TCP options")
+    p.add_argument("--no-addr", action="store_true",
+                   help="lateaccept: accept(fd, NULL, NULL), without the peer's address")
+    p.add_argument("--silent", action="store_true",
+                   help="lateaccept: close each accepted connection without sending")
     p.add_argument("--ports-file", help="manyclients: write the local ports here")
     args = p.parse_args()
     MODES[args.mode](args)

@@ -467,3 +467,61 @@ def _rss_kib(pid):
 
 def _hwm_kib(pid):
     return _status_kib(pid, "VmHWM")
+
+
+def accept_without_use(w, no_addr):
+    """A forked worker accepts two connections on its parent's listener and closes each without
+    sending or receiving: the server side's events, with their owner, and tshark's count."""
+    port = rand_port()
+    pn, wn = rand_name("e2p"), rand_name("e2w")
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(scope(pn, wn), w) as pt:
+        with peer("lateaccept", pn, port, worker_name=wn, count=2, silent=True,
+                  no_addr=no_addr, go=True) as srv:
+            srv.expect(r"^LISTENING")
+            worker = int(srv.expect(r"^WORKER (\d+)").group(1))
+            clis = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+            release(srv)
+            srv.expect(r"^CLOSED_ALL")
+            for c in clis:
+                assert c.recv(16) == b"", "scenario broken: the worker sent data"
+                c.close()
+            ok(srv)
+        time.sleep(0.3)  # the last ACKs
+        cap.stop()
+        events = pt.stop()
+    n_wire = len(read_pcap(pcap))
+    mine = [e for e in events if local_port(e) == port]
+    by = {}
+    for e in mine:
+        by[(e["processId"], e["processName"])] = by.get((e["processId"], e["processName"]), 0) + 1
+    log("%d wire packets; %d server-side events by (pid, name): %s" % (n_wire, len(mine), by))
+    assert n_wire >= 2 * 6, "scenario broken: tshark saw %d packets for 2 connections" % n_wire
+    assert len(mine) == n_wire, "%d server-side events for %d wire packets" % (len(mine), n_wire)
+    return mine, worker, srv.peer_pid, pt.stderr()
+
+
+@test
+def accept_without_use_goes_to_acceptor(w):
+    """accept() with the peer's address in a forked worker, then close() without any I/O: the
+    accept alone names the owner, so every server-side packet (handshake, FIN, the last ACK)
+    goes to the worker, none to the parent that made the listener."""
+    mine, worker, parent, stderr = accept_without_use(w, no_addr=False)
+    wrong = [e for e in mine if e["processId"] != worker]
+    assert not wrong, "%d of %d server-side events not the acceptor's (%d): %s" % (
+        len(wrong), len(mine), worker, "; ".join(describe(e) for e in wrong[:4]))
+    held_summary(stderr)
+
+
+@test
+def accept_without_address_goes_to_listener(w):
+    """accept(fd, NULL, NULL) is not seen (only the kernel's getpeername step of accept is
+    hooked): a connection the acceptor closes without I/O goes, as the README says, to the
+    listener's owner (the parent), counted in the summary as such."""
+    mine, worker, parent, stderr = accept_without_use(w, no_addr=True)
+    wrong = [e for e in mine if e["processId"] != parent]
+    assert not wrong, "%d of %d server-side events not the listener owner's (%d): %s" % (
+        len(wrong), len(mine), parent, "; ".join(describe(e) for e in wrong[:4]))
+    h = held_summary(stderr)
+    assert h["fallback"] >= 6, "summary: %s; want the handshakes counted as gone to the " \
+        "acceptor or the listener's owner" % h
