@@ -2,6 +2,7 @@
 /* JSON printer: one Tracee-style event envelope per line, no allocation. */
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -514,9 +515,48 @@ static ALWAYS_INLINE bool put_metadata(struct cur *c, const struct pkt_event *e)
 	return true;
 }
 
+/*
+ * The nine flags as text, three at a time: the eight texts of each group made once, so a
+ * packet's flags are three fixed-size copies and no branch on data that varies per packet.
+ */
+#define FLAG_TEXT_MAX 48
+struct flag_text {
+	char s[FLAG_TEXT_MAX];
+	uint8_t len;
+};
+static struct flag_text flag_texts[3][8];
+
+__attribute__((constructor)) static void flag_texts_init(void)
+{
+	static const char *const names[9] = { "FIN", "SYN", "RST", "PSH", "ACK",
+					      "URG", "ECE", "CWR", "NS" };
+
+	for (int g = 0; g < 3; g++)
+		for (int v = 0; v < 8; v++) {
+			struct flag_text *t = &flag_texts[g][v];
+			size_t n = 0;
+
+			for (int i = 0; i < 3; i++)
+				n += (size_t)snprintf(t->s + n, FLAG_TEXT_MAX - n, ",\"%s\":%s",
+						      names[3 * g + i], v >> i & 1 ? "true" : "false");
+			t->len = (uint8_t)n;
+		}
+}
+
+static ALWAYS_INLINE void put_flags(struct cur *c, uint16_t f)
+{
+	for (int g = 0; g < 3; g++) {
+		const struct flag_text *t = &flag_texts[g][f >> (3 * g) & 7];
+
+		if (!room(c, FLAG_TEXT_MAX))
+			return;
+		memcpy(c->p, t->s, FLAG_TEXT_MAX);
+		c->p += t->len;
+	}
+}
+
 static ALWAYS_INLINE void put_proto_tcp(struct cur *c, const struct pkt_headers *h)
 {
-	uint16_t f = h->flags;
 
 	put_lit(c, ",{\"name\":\"proto_tcp\",\"type\":\"trace.ProtoTCP\",\"value\":{\"srcPort\":");
 	put_u64(c, h->src_port);
@@ -528,24 +568,7 @@ static ALWAYS_INLINE void put_proto_tcp(struct cur *c, const struct pkt_headers 
 	put_u64(c, h->ack);
 	put_lit(c, ",\"dataOffset\":");
 	put_u64(c, h->data_offset);
-	put_lit(c, ",\"FIN\":");
-	put_bool(c, f & TCP_FLAG_FIN);
-	put_lit(c, ",\"SYN\":");
-	put_bool(c, f & TCP_FLAG_SYN);
-	put_lit(c, ",\"RST\":");
-	put_bool(c, f & TCP_FLAG_RST);
-	put_lit(c, ",\"PSH\":");
-	put_bool(c, f & TCP_FLAG_PSH);
-	put_lit(c, ",\"ACK\":");
-	put_bool(c, f & TCP_FLAG_ACK);
-	put_lit(c, ",\"URG\":");
-	put_bool(c, f & TCP_FLAG_URG);
-	put_lit(c, ",\"ECE\":");
-	put_bool(c, f & TCP_FLAG_ECE);
-	put_lit(c, ",\"CWR\":");
-	put_bool(c, f & TCP_FLAG_CWR);
-	put_lit(c, ",\"NS\":");
-	put_bool(c, f & TCP_FLAG_NS);
+	put_flags(c, h->flags);
 	put_lit(c, ",\"window\":");
 	put_u64(c, h->window);
 	put_lit(c, ",\"checksum\":");
