@@ -27,6 +27,7 @@ QUIET_PCT=10 # a run is quiet if other processes and the hypervisor took at most
 RESULTS=${BENCH_RESULTS:-bench/results.md}
 SETTLE=1 # s between the traffic's end and SIGINT: tcpdump hands over packets every 1 s at worst
 FLOOD=build/tcpflood
+SYSCOST=build/syscost # ns per getppid(): what a tracer adds to every system call of the host
 WORK=build/bench
 RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
@@ -82,6 +83,7 @@ fi
 
 mkdir -p "$WORK"
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$FLOOD" bench/tcpflood.c
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$SYSCOST" bench/syscost.c
 
 # The floor reference: built here against build/vmlinux.h (made by `make pktrace`). Without it
 # (no clang, no libbpf headers, no bpftool/jq to read the statistics) the bench runs without the
@@ -319,6 +321,10 @@ run_one() {
 	iw1=$(irq_work)
 	bpf1=$(bpf_snap "$mine")
 	others1=$(others_count "$mine")
+	# Every system call of the host, with the tracer still attached (not in the statistics run).
+	if [ "$STATS" = 0 ]; then
+		out+=" $("$SYSCOST" || echo syscall_ns=NA)"
+	fi
 	if [ -n "${CMD[$cfg]}" ]; then
 		traffic_ticks=$(ticks "$TRACER_PID")
 		sleep "$SETTLE"
@@ -463,6 +469,7 @@ function num(x) { return x != "" && x != "NA" }
 		out = out sprintf(" bpf_runs_wire=%.2f bpf_ns_run=%.0f bpf_us_wire=%.3f", v["bpf_runs"] / wire,
 			v["bpf_ns"] / v["bpf_runs"], v["bpf_ns"] / wire / 1e3)
 	else out = out " bpf_runs_wire=NA bpf_ns_run=NA bpf_us_wire=NA"
+	out = out " syscall_ns=" (num(v["syscall_ns"]) ? v["syscall_ns"] : "NA")
 	out = out (num(v["bpfall_ns"]) ? sprintf(" bpfall_us_wire=%.3f", v["bpfall_ns"] / wire / 1e3) : " bpfall_us_wire=NA")
 	# Per program: ns per run and runs per wire packet (nothing for a program that did not run).
 	for (k in v) if (substr(k, 1, 3) == "ns.") {
@@ -575,15 +582,16 @@ table_main() {
 }
 
 table_kernel() {
-	printf '| run | traffic CPU µs / wire packet | traffic Δ µs / wire packet | cgroup_skb runs / wire packet | cgroup_skb ns / run | cgroup_skb µs / wire packet | all BPF programs µs / wire packet | total extra CPU µs / wire packet | IRQ-work interrupts | interference %% |\n'
-	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
+	printf '| run | traffic CPU µs / wire packet | traffic Δ µs / wire packet | cgroup_skb runs / wire packet | cgroup_skb ns / run | cgroup_skb µs / wire packet | all BPF programs µs / wire packet | total extra CPU µs / wire packet | ns per system call (Δ) | IRQ-work interrupts | interference %% |\n'
+	printf '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n'
 	local cfg
 	for cfg in "${CONFIGS[@]}"; do
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$cfg" \
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) | %s | %s |\n' "$cfg" \
 			"$(med "$cfg" traffic_us_wire)" "$(kv traffic_delta "${D[$cfg]}")" \
 			"$(med "$cfg" bpf_runs_wire)" "$(med "$cfg" bpf_ns_run)" "$(med "$cfg" bpf_us_wire)" \
 			"$(med "$cfg" bpfall_us_wire)" \
-			"$(kv total "${D[$cfg]}")" "$(med "$cfg" irq_work)" "$(med "$cfg" interference)"
+			"$(kv total "${D[$cfg]}")" "$(med "$cfg" syscall_ns)" "$(paired "$cfg" syscall_ns sub)" \
+			"$(med "$cfg" irq_work)" "$(med "$cfg" interference)"
 	done
 }
 
@@ -1021,6 +1029,10 @@ bench/README.md describes every column. In short:
   where the packet-event run writes 2 per wire packet: its per-captured-event numbers are per
   flow event, not comparable with a packet's. **all events** (\`-e network_events\`): every
   event pktrace has, packets and flows.
+- **ns per system call**: \`build/syscost\` (bench/syscost.c, the best of 7 rounds of 200 000
+  \`getppid()\`) run right after the traffic, the tracer still attached; **(Δ)** against the
+  untraced neighbour. A tracer that enabled a system-call tracepoint would slow every system
+  call of the host (about 50 ns each here); pktrace uses none, so its Δ is noise.
 - **IRQ-work interrupts**: taken by all CPUs during the traffic (\`/proc/interrupts\`); the
   baseline shows the host's background rate. A BPF ring-buffer wakeup of the reader arrives
   as one; pktrace requests one each time the records waiting pass another eighth of its ring
