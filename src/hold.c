@@ -24,6 +24,9 @@ struct conn {
 	struct pkt_conn key;
 	uint32_t hnext;       /* hash chain */
 	uint32_t prev, next;  /* age list, oldest first */
+	uint32_t tprev, tnext; /* order list: by first_ts, while it holds back later events */
+	uint64_t first_ts;     /* the timestamp of its first held record */
+	bool in_order_list;
 	uint32_t first, last; /* held slots, in arrival order */
 	uint8_t state;
 	bool has_acceptor;
@@ -43,6 +46,7 @@ struct hold {
 	uint32_t nbuckets;
 	uint32_t free_slot, free_conn;
 	uint32_t oldest, newest;
+	uint32_t ts_head, ts_tail; /* the order list */
 	size_t held_packets, held_bytes;
 	struct hold_stats st;
 };
@@ -97,7 +101,7 @@ struct hold *hold__new(const struct hold_config *cfg, hold_emit_fn emit, void *c
 		h->conns[i].hnext = i + 1 < n ? i + 1 : NIL;
 	}
 	h->free_slot = h->free_conn = 0;
-	h->oldest = h->newest = NIL;
+	h->oldest = h->newest = h->ts_head = h->ts_tail = NIL;
 	return h;
 }
 
@@ -153,6 +157,44 @@ static void age_append(struct hold *h, uint32_t i)
 	h->newest = i;
 }
 
+static void ts_unlink(struct hold *h, uint32_t i)
+{
+	struct conn *c = &h->conns[i];
+
+	if (!c->in_order_list)
+		return;
+	if (c->tprev != NIL)
+		h->conns[c->tprev].tnext = c->tnext;
+	else
+		h->ts_head = c->tnext;
+	if (c->tnext != NIL)
+		h->conns[c->tnext].tprev = c->tprev;
+	else
+		h->ts_tail = c->tprev;
+	c->in_order_list = false;
+}
+
+/* Into the order list by first_ts: from the tail back, as records come nearly in order. */
+static void ts_insert(struct hold *h, uint32_t i)
+{
+	struct conn *c = &h->conns[i];
+	uint32_t after = h->ts_tail;
+
+	while (after != NIL && h->conns[after].first_ts > c->first_ts)
+		after = h->conns[after].tprev;
+	c->tprev = after;
+	c->tnext = after != NIL ? h->conns[after].tnext : h->ts_head;
+	if (c->tprev != NIL)
+		h->conns[c->tprev].tnext = i;
+	else
+		h->ts_head = i;
+	if (c->tnext != NIL)
+		h->conns[c->tnext].tprev = i;
+	else
+		h->ts_tail = i;
+	c->in_order_list = true;
+}
+
 static void conn_free(struct hold *h, uint32_t i)
 {
 	struct conn *c = &h->conns[i];
@@ -162,6 +204,7 @@ static void conn_free(struct hold *h, uint32_t i)
 		p = &h->conns[*p].hnext;
 	*p = c->hnext;
 	age_unlink(h, i);
+	ts_unlink(h, i);
 	c->state = CONN_FREE;
 	c->hnext = h->free_conn;
 	h->free_conn = i;
@@ -210,6 +253,7 @@ static int conn_release(struct hold *h, uint32_t i, const struct pkt_owner *owne
 		h->free_slot = s;
 	}
 	c->first = c->last = NIL;
+	ts_unlink(h, i);
 	return err;
 }
 
@@ -308,10 +352,13 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 	memcpy(h->records + (size_t)s * h->stride, rec, size);
 	h->slots[s].size = size;
 	h->slots[s].next = NIL;
-	if (c->last != NIL)
+	if (c->last != NIL) {
 		h->slots[c->last].next = s;
-	else
+	} else {
 		c->first = s;
+		c->first_ts = rec->ts_ns;
+		ts_insert(h, i);
+	}
 	c->last = s;
 	h->held_packets++;
 	h->held_bytes += size;
@@ -384,6 +431,14 @@ int hold__expire(struct hold *h, uint64_t now_ns)
 		conn_free(h, i);
 	}
 	return err;
+}
+
+uint64_t hold__order_barrier(struct hold *h, uint64_t now_ns, uint64_t wait_ns)
+{
+	/* Waited its time: out of the list for good, so each connection is passed over once. */
+	while (h->ts_head != NIL && h->conns[h->ts_head].first_ts + wait_ns < now_ns)
+		ts_unlink(h, h->ts_head);
+	return h->ts_head != NIL ? h->conns[h->ts_head].first_ts : UINT64_MAX;
 }
 
 int hold__flush(struct hold *h)

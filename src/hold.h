@@ -43,6 +43,12 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size);
 /* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME). */
 int hold__expire(struct hold *h, uint64_t now_ns);
+/*
+ * The timestamp later events must wait behind to stay in order: the oldest held record's,
+ * among connections held less than wait_ns before now_ns (a connection held longer no longer
+ * holds anything back); UINT64_MAX when none.
+ */
+uint64_t hold__order_barrier(struct hold *h, uint64_t now_ns, uint64_t wait_ns);
 /* Release everything still held (at exit). */
 int hold__flush(struct hold *h);
 const struct hold_stats *hold__stats(const struct hold *h);

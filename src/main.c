@@ -297,6 +297,17 @@ static int order_held(void *ctx, const struct pkt_record *rec, size_t size,
 	return order__push(app->order, rec, size, owner);
 }
 
+/* Later events wait behind the oldest held packet, up to --order-hold, so that it joins the
+ * reorder stage in time when its connection is taken. */
+static void order_barrier_update(struct app *app, uint64_t now_ns)
+{
+	uint64_t b = UINT64_MAX;
+
+	if (app->opts.order_hold_us && app->opts.order_window_us)
+		b = hold__order_barrier(app->hold, now_ns, app->opts.order_hold_us * 1000);
+	order__set_barrier(app->order, b);
+}
+
 /* A packet of a connection no task has taken yet: into the hold, keyed by its connection. */
 static int hold_record(struct app *app, const struct pkt_record *rec, size_t size)
 {
@@ -425,8 +436,10 @@ static int on_record(void *ctx, const void *data, size_t size)
 			app->bad_claims++;
 			err = 0;
 		}
+		order_barrier_update(app, order__newest(app->order));
 	} else if (rec->flags & PKT_F_HELD) {
 		err = hold_record(app, rec, size);
+		order_barrier_update(app, order__newest(app->order));
 	} else {
 		err = order__push(app->order, rec, size, NULL);
 	}
@@ -1275,9 +1288,13 @@ int main(int argc, char **argv)
 
 			capture__tend(app.capture, now);
 			err = hold__expire(app.hold, now);
-			/* Idle: nothing more can come before what waits; else what the clock passed. */
+			/* The wait behind held packets is measured in the traffic's time: a reader
+			 * behind the kernel has not seen their claims yet. Idle, it has caught up. */
+			order_barrier_update(&app, n == 0 ? now : order__newest(app.order));
+			/* Idle: nothing more can come before what waits (but held packets); else what
+			 * the clock passed. */
 			if (!err)
-				err = n == 0 ? order__flush(app.order) : order__expire(app.order, now);
+				err = order__expire(app.order, n == 0 ? UINT64_MAX : now);
 			if (err && !app.out_err)
 				app.out_err = -err;
 		}

@@ -41,6 +41,9 @@ static const char usage[] =
 	"      --order-window USEC  hold events up to USEC microseconds to write them in timestamp\n"
 	"                         order (default 2000, at most 1000000; 0: as the kernel hands\n"
 	"                         them over)\n"
+	"      --order-hold USEC  how long later events wait, to stay in order, behind a packet\n"
+	"                         of an accepted connection that no process has taken yet\n"
+	"                         (default 50000, at most 2000000; 0: they do not wait)\n"
 	"  -w, --write FILE       write the packets as pcapng to FILE ('-': stdout), with each\n"
 	"                         packet's process as its comment; events are printed too only\n"
 	"                         with -F or -o\n"
@@ -80,6 +83,7 @@ enum {
 	OPT_ONCE,
 	OPT_DUMP_FILTER,
 	OPT_ORDER_WINDOW,
+	OPT_ORDER_HOLD,
 	OPT_SNAPLEN,
 };
 
@@ -94,6 +98,7 @@ static const struct option long_opts[] = {
 	{ "hold-packets", required_argument, NULL, OPT_HOLD_PACKETS },
 	{ "hold-bytes", required_argument, NULL, OPT_HOLD_BYTES },
 	{ "order-window", required_argument, NULL, OPT_ORDER_WINDOW },
+	{ "order-hold", required_argument, NULL, OPT_ORDER_HOLD },
 	{ "buffer-size", required_argument, NULL, 'B' },
 	{ "relinquish-privileges", required_argument, NULL, 'Z' },
 	{ "list", no_argument, NULL, OPT_LIST },
@@ -183,6 +188,17 @@ static long long parse_count(const char *s, long long min, long long max)
 	return v;
 }
 
+/* Microseconds from 0 to max: digits only, no k or M suffix as for counts; -1: not that. */
+static int parse_us(const char *s, long long max, unsigned long long *v)
+{
+	long long n = s[strspn(s, "0123456789")] ? -1 : parse_count(s, 0, max);
+
+	if (n < 0)
+		return -1;
+	*v = (unsigned long long)n;
+	return 0;
+}
+
 /* -B: KiB as tcpdump takes it, rounded up to the power of two the ring buffer needs. */
 static int parse_ringbuf(struct opts *o, const char *s)
 {
@@ -255,6 +271,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 	o->hold_packets = 65536;
 	o->hold_bytes = 32 * 1024 * 1024;
 	o->order_window_us = OPTS_ORDER_WINDOW_US;
+	o->order_hold_us = OPTS_ORDER_HOLD_US;
 	o->user = OPTS_DEFAULT_USER;
 	o->directions = OPTS_DIR_IN | OPTS_DIR_OUT;
 	if (argc < 1)
@@ -340,17 +357,16 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 				return error(err, "--hold-time '%s': want seconds from 0 to 60", optarg);
 			break;
 		}
-		case OPT_ORDER_WINDOW: {
-			/* Microseconds: no k or M suffix as for counts. */
-			long long v = optarg[strspn(optarg, "0123456789")] ? -1 :
-				      parse_count(optarg, 0, 1000000);
-
-			if (v < 0)
+		case OPT_ORDER_WINDOW:
+			if (parse_us(optarg, 1000000, &o->order_window_us))
 				return error(err, "--order-window '%s': want microseconds from 0 to "
 					     "1000000", optarg);
-			o->order_window_us = v;
 			break;
-		}
+		case OPT_ORDER_HOLD:
+			if (parse_us(optarg, 2000000, &o->order_hold_us))
+				return error(err, "--order-hold '%s': want microseconds from 0 to "
+					     "2000000", optarg);
+			break;
 		case OPT_HOLD_PACKETS: {
 			long long v = parse_count(optarg, 1, 1 << 24);
 

@@ -30,6 +30,7 @@ struct opts {
 	unsigned long hold_packets; /* records held at once */
 	unsigned long hold_bytes;   /* record bytes held at once */
 	unsigned long long order_window_us; /* --order-window: reordering span; 0: none */
+	unsigned long long order_hold_us;   /* --order-hold: events wait behind held packets */
 	const char *user;           /* -Z: who pktrace runs as after loading; "root" keeps root */
 	int user_given;             /* -Z was on the command line (not the default) */
 	unsigned long long ringbuf_bytes; /* -B, rounded up to a power of two; 0: the default */
@@ -49,6 +50,7 @@ struct opts {
 
 #define OPTS_DEFAULT_USER "nobody"
 #define OPTS_ORDER_WINDOW_US 2000ULL
+#define OPTS_ORDER_HOLD_US 50000ULL
 #define OPTS_RINGBUF_MIN_KIB 64ULL
 #define OPTS_RINGBUF_MAX_KIB (1ULL << 20)
 

@@ -32,6 +32,7 @@ struct order {
 	size_t mask, head, n, nfree;
 	uint64_t newest;   /* latest timestamp taken in */
 	uint64_t released; /* latest timestamp released */
+	uint64_t barrier;  /* nothing at or after it leaves by time (order__set_barrier) */
 	int any_released;
 	struct order_stats st;
 };
@@ -72,6 +73,7 @@ struct order *order__new(const struct order_config *cfg, order_emit_fn emit, voi
 	for (i = 0; i < o->cfg.capacity; i++)
 		o->free_slots[i] = o->cfg.capacity - 1 - i;
 	o->nfree = o->cfg.capacity;
+	o->barrier = UINT64_MAX;
 	return o;
 }
 
@@ -93,6 +95,11 @@ const struct order_stats *order__stats(const struct order *o)
 size_t order__pending(const struct order *o)
 {
 	return o->n;
+}
+
+uint64_t order__newest(const struct order *o)
+{
+	return o->newest;
 }
 
 uint64_t order__window_ns(const struct order *o)
@@ -148,7 +155,8 @@ static int pop(struct order *o)
 	return err;
 }
 
-/* Release while the oldest held record is more than the window older than limit_ns. */
+/* Release while the oldest held record is more than the window older than limit_ns, and
+ * before the barrier. */
 static int release_before(struct order *o, uint64_t limit_ns)
 {
 	int err = 0, e;
@@ -156,6 +164,8 @@ static int release_before(struct order *o, uint64_t limit_ns)
 	if (limit_ns < o->cfg.window_ns)
 		return 0;
 	limit_ns -= o->cfg.window_ns;
+	if (limit_ns > o->barrier)
+		limit_ns = o->barrier;
 	while (o->n && o->ring[o->head].ts < limit_ns) {
 		e = pop(o);
 		if (e && !err)
@@ -204,6 +214,11 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 int order__expire(struct order *o, uint64_t now_ns)
 {
 	return release_before(o, now_ns);
+}
+
+void order__set_barrier(struct order *o, uint64_t ts_ns)
+{
+	o->barrier = ts_ns;
 }
 
 int order__flush(struct order *o)

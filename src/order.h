@@ -42,10 +42,16 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 		const struct pkt_owner *owner);
 /* Release what is older than now_ns (CLOCK_BOOTTIME, as the records) minus the window. */
 int order__expire(struct order *o, uint64_t now_ns);
-/* Release everything held, in order (the reader is idle, or at exit). */
+/* Hold back, whatever the clock and the window say, every record stamped at or after ts_ns
+ * (UINT64_MAX: none): a record that will join later (a held packet) is that old. A full stage
+ * still lets its oldest out (counted early); order__flush lets everything out. */
+void order__set_barrier(struct order *o, uint64_t ts_ns);
+/* Release everything held, in order (at exit). */
 int order__flush(struct order *o);
 size_t order__pending(const struct order *o);
 uint64_t order__window_ns(const struct order *o);
+/* The latest timestamp taken in so far (0: none). */
+uint64_t order__newest(const struct order *o);
 const struct order_stats *order__stats(const struct order *o);
 void order__free(struct order *o);
 

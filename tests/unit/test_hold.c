@@ -847,6 +847,55 @@ static void test_emit_error_on_overflow(void **state)
 	expect_out(0, 2, 101);
 }
 
+/* ---- the order barrier ---- */
+
+/* The oldest held record's timestamp, whatever order connections came and went in. */
+static void test_order_barrier_oldest(void **state)
+{
+	struct pkt_conn a = conn(1, 80, 40000), b = conn(1, 80, 40001), c = conn(1, 80, 40002);
+
+	(void)state;
+	assert_true(hold__order_barrier(h, 0, 1000) == UINT64_MAX);
+	assert_int_equal(packet(&b, 1, 200, 100, 1), 0);
+	assert_int_equal(packet(&a, 2, 100, 100, 1), 0); /* older, later into the hold */
+	assert_int_equal(packet(&c, 3, 300, 100, 1), 0);
+	assert_int_equal(packet(&a, 4, 400, 100, 0), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 100);
+	/* Accepted but not taken: still held, still the barrier. */
+	assert_int_equal(claim(&a, PKT_CLAIM_ACCEPT, 450, 150), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 100);
+	assert_int_equal(claim(&a, PKT_CLAIM_USE, 500, 200), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 200);
+	/* A straggler of a taken connection is not held. */
+	assert_int_equal(packet(&a, 5, 450, 100, 0), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 200);
+	assert_int_equal(claim(&c, PKT_CLAIM_CLOSED, 600, 0), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 200);
+	assert_int_equal(packet_sz(&b, 6, 700, 100, 0, 1, SMALL), 0); /* a reset */
+	assert_true(hold__order_barrier(h, 0, 1000) == UINT64_MAX);
+}
+
+/* A connection held longer than the wait holds nothing back, then or later. */
+static void test_order_barrier_waited(void **state)
+{
+	struct pkt_conn a = conn(1, 80, 40000), b = conn(1, 80, 40001);
+
+	(void)state;
+	assert_int_equal(packet(&a, 1, 100, 100, 1), 0);
+	assert_int_equal(packet(&b, 2, 500, 100, 1), 0);
+	assert_int_equal(hold__order_barrier(h, 1100, 1000), 100);
+	assert_int_equal(hold__order_barrier(h, 1101, 1000), 500);
+	/* More records of a: still passed over. */
+	assert_int_equal(packet(&a, 3, 1200, 100, 0), 0);
+	assert_int_equal(hold__order_barrier(h, 0, 1000), 500);
+	assert_true(hold__order_barrier(h, 1501, 1000) == UINT64_MAX);
+	/* Still held all the same, and released in order when taken. */
+	assert_int_equal(claim(&a, PKT_CLAIM_USE, 1300, 200), 0);
+	assert_int_equal(n_out, 2);
+	expect_out(0, 1, 200);
+	expect_out(1, 3, 200);
+}
+
 static void test_malformed_claim(void **state)
 {
 	struct pkt_conn c = conn(1, 80, 40000);
@@ -908,6 +957,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_emit_error_returned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emit_error_on_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_barrier_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_barrier_waited, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

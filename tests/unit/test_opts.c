@@ -118,6 +118,15 @@ static void test_order_window(void **state)
 	expect_error(PARSE("--order-window", "-1"), "'-1'");
 	expect_error(PARSE("--order-window", "2k"), "'2k'");
 	expect_error(PARSE("--order-window", ""), "microseconds");
+	assert_int_equal(PARSE_NONE(), OPTS_RUN);
+	assert_int_equal(o.order_hold_us, OPTS_ORDER_HOLD_US);
+	assert_int_equal(PARSE("--order-hold", "0"), OPTS_RUN);
+	assert_int_equal(o.order_hold_us, 0);
+	assert_int_equal(PARSE("--order-hold=2000000"), OPTS_RUN);
+	assert_int_equal(o.order_hold_us, 2000000);
+	expect_error(PARSE("--order-hold", "2000001"),
+		     "--order-hold '2000001': want microseconds from 0 to 2000000");
+	expect_error(PARSE("--order-hold", "1e3"), "'1e3'");
 }
 
 static void test_buffer_size_errors(void **state)

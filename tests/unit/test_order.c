@@ -154,6 +154,58 @@ static void test_released_by_clock(void **state)
 	assert_true(outs[2].late);
 }
 
+/* A barrier holds back what is stamped at or after it, whatever the newest record or the clock
+ * say; flush still lets everything out. */
+static void test_barrier_holds_back(void **state)
+{
+	(void)state;
+	order__set_barrier(o, 10500);
+	push(10000, 1);
+	push(10500, 2); /* at the barrier: waits */
+	push(11000, 3);
+	push(50000, 4);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(outs[0].id, 1);
+	assert_int_equal(order__expire(o, UINT64_MAX), 0);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(order__newest(o), 50000);
+	/* What the barrier stood for comes in before it lifts: sorted in, not late. */
+	push(10400, 5);
+	push(10500, 6);
+	order__set_barrier(o, UINT64_MAX);
+	assert_int_equal(order__expire(o, 50000 + WINDOW + 1), 0);
+	assert_int_equal(n_out, 6);
+	assert_int_equal(outs[1].id, 5);
+	assert_int_equal(outs[2].id, 2);
+	assert_int_equal(outs[3].id, 6);
+	assert_int_equal(outs[4].id, 3);
+	assert_int_equal(outs[5].id, 4);
+	assert_int_equal(order__stats(o)->late, 0);
+	order__set_barrier(o, 60000);
+	push(70000, 7);
+	assert_int_equal(order__flush(o), 0);
+	assert_int_equal(n_out, 7);
+}
+
+/* A full stage lets its oldest out even behind a barrier, counted early. */
+static void test_barrier_full_stage(void **state)
+{
+	struct order_config cfg = {.window_ns = WINDOW, .capacity = 2};
+
+	(void)state;
+	order__free(o);
+	o = order__new(&cfg, emit, NULL);
+	assert_non_null(o);
+	order__set_barrier(o, 100);
+	push(100, 1);
+	push(200, 2);
+	assert_int_equal(n_out, 0);
+	push(300, 3);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(outs[0].id, 1);
+	assert_int_equal(order__stats(o)->early, 1);
+}
+
 /* Later than the window allowed: written at once, marked and counted, never dropped. */
 static void test_late_counted_not_dropped(void **state)
 {
@@ -297,6 +349,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_released_by_newest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_released_by_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_late_counted_not_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_barrier_holds_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_barrier_full_stage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_releases_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_in_order_stable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_kept, setup, teardown),
