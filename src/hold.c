@@ -116,6 +116,11 @@ void hold__free(struct hold *h)
 	free(h);
 }
 
+size_t hold__pending(const struct hold *h)
+{
+	return h->held_packets;
+}
+
 const struct hold_stats *hold__stats(const struct hold *h)
 {
 	return &h->st;

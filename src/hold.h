@@ -51,6 +51,8 @@ int hold__expire(struct hold *h, uint64_t now_ns);
 uint64_t hold__order_barrier(struct hold *h, uint64_t now_ns, uint64_t wait_ns);
 /* Release everything still held (at exit). */
 int hold__flush(struct hold *h);
+/* Records held now. */
+size_t hold__pending(const struct hold *h);
 const struct hold_stats *hold__stats(const struct hold *h);
 void hold__free(struct hold *h);
 

@@ -1276,8 +1276,10 @@ int main(int argc, char **argv)
 
 	while (!give_up && !app.out_err && !app.count_done) {
 		app.batch = 0;
-		/* Records wait in the stage: come back once their window is up. */
-		n = capture__poll(app.capture, order__pending(app.order) ? order_poll_ms : POLL_MS);
+		/* Records wait in the stage, or packets for their claim: come back once the
+		 * window is up. */
+		n = capture__poll(app.capture, order__pending(app.order) || hold__pending(app.hold) ?
+						       order_poll_ms : POLL_MS);
 		if (n < 0 && n != -EAGAIN && !app.out_err) {
 			fprintf(stderr, "pktrace: reading the ring buffer failed: %s\n", strerror(-n));
 			status = 1;

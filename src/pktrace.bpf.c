@@ -277,15 +277,32 @@ static __always_inline void *ring_here(void)
 	return bpf_map_lookup_elem(&rings, &cpu);
 }
 
+/* Whether a and b are the same owner, padding included (owners are built zeroed). */
+static __always_inline bool owner_same(const struct pkt_owner *a, const struct pkt_owner *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+	__u32 i;
+
+	for (i = 0; i < sizeof(*a) / 8; i++)
+		diff |= x[i] ^ y[i];
+	return !diff;
+}
+
 /* Remember c's last owner in gone_conns or closed_conns, and c in the filter; the bit goes in
  * after the entry, so user space refilling a new generation finds the entry if the bit went
- * into the old one. */
+ * into the old one. A close passes here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): an
+ * entry that already says so is left as it is, since an LRU update takes a new element and
+ * frees the old under the table's locks. */
 static __always_inline long conn_remember(void *map, const struct pkt_conn *c,
 					  const struct pkt_owner *o)
 {
 	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
-	long err = bpf_map_update_elem(map, c, o, BPF_ANY);
+	struct pkt_owner *had = bpf_map_lookup_elem(map, c);
+	long err = 0;
 
+	if (!had || !owner_same(had, o))
+		err = bpf_map_update_elem(map, c, o, BPF_ANY);
 	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
 			    1ULL << (bit & 63));
 	return err;
@@ -297,6 +314,17 @@ static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
 	__u32 bit = pkt_conn_filter_bit(c), w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
 
 	return (conn_filter[w][0] | conn_filter[w][1]) & (1ULL << (bit & 63));
+}
+
+/* A new connection on c's addresses (its SYN): what was remembered of an old one is history.
+ * Most connections never had an entry, and a delete takes the table's bucket lock: the
+ * filter is asked first. */
+static __always_inline void conn_forget(const struct pkt_conn *c)
+{
+	if (!conn_maybe_remembered(c))
+		return;
+	bpf_map_delete_elem(&gone_conns, c);
+	bpf_map_delete_elem(&closed_conns, c);
 }
 
 static __always_inline bool owner_in_scope(const struct pkt_owner *o)
@@ -312,40 +340,56 @@ static __always_inline bool owner_in_scope(const struct pkt_owner *o)
 	return true;
 }
 
+#define FNV64_BASIS 0xcbf29ce484222325ULL
+#define FNV64_PRIME 0x100000001b3ULL
+
 /* The key of a task's host name: its UTS namespace's id (never reused while the system runs)
- * hashed with the node name itself, so a sethostname makes a new key. FNV-1a, 64 bits. */
+ * hashed with the node name itself, so a sethostname makes a new key. FNV-1a, 64 bits. The
+ * name is read in place (loads from the task's BTF pointer, no helper call): only a key not
+ * yet in uts_names copies it, and is made again from that copy. */
 static __always_inline __u64 uts_name_remember(struct task_struct *task)
 {
-	struct uts_namespace *uts = BPF_CORE_READ(task, nsproxy, uts_ns);
+	struct uts_namespace *uts = task->nsproxy->uts_ns;
+	const char *node = uts->name.nodename;
 	char name[UTS_NAME_LEN] = {};
-	__u64 h = 0xcbf29ce484222325ULL, id = 0;
+	__u64 h, id = 0;
 	int i;
 
 	if (bpf_core_field_exists(uts->ns.ns_id))
-		id = BPF_CORE_READ(uts, ns.ns_id);
+		id = uts->ns.ns_id;
 	if (!id)
-		id = BPF_CORE_READ(uts, ns.inum);
-	if (bpf_probe_read_kernel_str(name, sizeof(name), &uts->name.nodename) < 0)
+		id = uts->ns.inum;
+	id = (FNV64_BASIS ^ id) * FNV64_PRIME;
+	h = id;
+	for (i = 0; i < UTS_NAME_LEN - 1; i++) {
+		char ch = node[i];
+
+		if (!ch)
+			break;
+		h = (h ^ (__u8)ch) * FNV64_PRIME;
+	}
+	if (bpf_map_lookup_elem(&uts_names, h ? &h : &(__u64){1}))
+		return h ? h : 1;
+	if (bpf_probe_read_kernel_str(name, sizeof(name), node) < 0)
 		return 0;
-	h = (h ^ id) * 0x100000001b3ULL;
+	h = id;
 	for (i = 0; i < UTS_NAME_LEN - 1 && name[i]; i++)
-		h = (h ^ (__u8)name[i]) * 0x100000001b3ULL;
+		h = (h ^ (__u8)name[i]) * FNV64_PRIME;
 	if (!h)
 		h = 1;
-	if (!bpf_map_lookup_elem(&uts_names, &h))
-		bpf_map_update_elem(&uts_names, &h, name, BPF_ANY);
+	bpf_map_update_elem(&uts_names, &h, name, BPF_ANY);
 	return h;
 }
 
 /* Fill an owner record from the task running now (task-context hooks only). */
 static __always_inline void owner_from_current(struct pkt_owner *o)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 
 	o->pid = id >> 32;
 	o->tid = (__u32)id;
-	o->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	o->ppid = task->real_parent->tgid;
 	o->uid = (__u32)bpf_get_current_uid_gid();
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	o->uts_key = uts_name_remember(task);
@@ -356,12 +400,12 @@ static __always_inline void owner_from_current(struct pkt_owner *o)
 /* The current task takes the socket: its identity, and what tells when it stops being it. */
 static __always_inline void state_take(struct sk_state *st)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	owner_from_current(&st->owner);
 	st->sent_id = 0;
-	st->exec_id = BPF_CORE_READ(task, self_exec_id);
-	st->cred = (__u64)BPF_CORE_READ(task, cred);
+	st->exec_id = task->self_exec_id;
+	st->cred = (__u64)task->cred;
 	st->listener = 0;
 	st->published = 0;
 }
@@ -407,34 +451,37 @@ int owner_sock_create(struct bpf_sock *sk)
 	return 1;
 }
 
-/* The connection of a socket as it sees itself; IPv4-mapped IPv6 sockets as IPv4. */
+/* The connection of a socket as it sees itself; IPv4-mapped IPv6 sockets as IPv4. sk is a BTF
+ * pointer (tracing programs, a cgroup hook's kernel context): plain loads, no helper calls. */
 static __always_inline void conn_of_sock(const struct sock *sk, struct pkt_conn *c)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 
 	__builtin_memset(c, 0, sizeof(*c));
-	c->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	c->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	c->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->netns = sk->__sk_common.skc_net.net->ns.inum;
+	c->lport = sk->__sk_common.skc_num;
+	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (family == AF_INET6) {
-		struct in6_addr d = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+		const __u32 *d = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32;
 
 		/* ::ffff:a.b.c.d carries IPv4 packets */
-		if (!(d.in6_u.u6_addr32[0] | d.in6_u.u6_addr32[1]) &&
-		    d.in6_u.u6_addr32[2] == bpf_htonl(0xffff)) {
+		if (!(d[0] | d[1]) && d[2] == bpf_htonl(0xffff)) {
 			family = AF_INET;
 		} else {
-			struct in6_addr l = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+			const __u32 *l = sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32;
+			__u32 *cl = (__u32 *)c->laddr, *cr = (__u32 *)c->raddr;
 
 			c->family = 6;
-			__builtin_memcpy(c->laddr, &l, 16);
-			__builtin_memcpy(c->raddr, &d, 16);
+			for (int i = 0; i < 4; i++) {
+				cl[i] = l[i];
+				cr[i] = d[i];
+			}
 			return;
 		}
 	}
 	c->family = 4;
-	*(__u32 *)c->laddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-	*(__u32 *)c->raddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	*(__u32 *)c->laddr = sk->__sk_common.skc_rcv_saddr;
+	*(__u32 *)c->raddr = sk->__sk_common.skc_daddr;
 }
 
 /* Tell user space who took a passive connection, so it can release the held packets. */
@@ -468,7 +515,9 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
 	stat_inc(STAT_CLAIMS);
-	bpf_ringbuf_submit(rec, 0);
+	/* No wakeup: on this VM it is a self-IPI, a trapped MSR write costing ~2 us a connection;
+	 * the reader polls every few ms while packets are held. */
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
 /* accept() with an address buffer asks the new socket for its peer's name, in the acceptor's
@@ -812,8 +861,7 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		return 0;
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		conn_of_sock(sk, &c);
-		bpf_map_delete_elem(&gone_conns, &c);
-		bpf_map_delete_elem(&closed_conns, &c);
+		conn_forget(&c);
 		return 0;
 	}
 	if (oldstate == TCP_CLOSE && newstate != TCP_LISTEN)
@@ -1881,8 +1929,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT) {
 			if (sk->__sk_common.skc_state == TCP_SYN_SENT) {
 				conn_of_sock(sk, &c);
-				bpf_map_delete_elem(&gone_conns, &c);
-				bpf_map_delete_elem(&closed_conns, &c);
+				conn_forget(&c);
 			}
 			return 0;
 		}
@@ -1956,7 +2003,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (!remembered && direction == PKT_INGRESS)
 		return 0;
 	if (direction == PKT_INGRESS && (nh & 0x12) == 0x02) {
-		/* A new SYN on these addresses starts a new connection: the old one is history. */
+		/* A new SYN on these addresses starts a new connection: the old one is history
+		 * (remembered, as just checked). */
 		bpf_map_delete_elem(&gone_conns, &c);
 		bpf_map_delete_elem(&closed_conns, &c);
 		return 0;
