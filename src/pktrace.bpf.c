@@ -709,10 +709,10 @@ static __always_inline struct sk_state *listener_take_sk(const struct sock *sk)
  * - any other state (ESTABLISHED, CLOSE_WAIT, FIN_WAIT1 before its FIN was acked): a reset went
  *   out, from tcp_disconnect (connect AF_UNSPEC, SO_LINGER 0), a close() with unread data, or
  *   an orphan out of resources. */
-static __always_inline __u8 flow_close_reason(const struct sock *sk, int oldstate)
+static __always_inline __u8 flow_close_reason(const struct sock *sk, const struct tcp_sock *tp,
+					      int oldstate)
 {
-	const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
-	int err = BPF_CORE_READ(sk, sk_err);
+	int err = sk->sk_err;
 	unsigned long flags;
 
 	if (err == ECONNRESET || err == EPIPE)
@@ -722,30 +722,31 @@ static __always_inline __u8 flow_close_reason(const struct sock *sk, int oldstat
 	if (err == ECONNABORTED)
 		return PKT_CLOSE_ABORTED;
 	if (err)
-		return BPF_CORE_READ(icsk, icsk_retransmits) || BPF_CORE_READ(icsk, icsk_probes_out) ?
+		return tp->inet_conn.icsk_retransmits || tp->inet_conn.icsk_probes_out ?
 			       PKT_CLOSE_TIMEOUT : PKT_CLOSE_UNKNOWN;
 	if (oldstate == TCP_LAST_ACK || oldstate == TCP_CLOSING || oldstate == TCP_TIME_WAIT)
 		return PKT_CLOSE_FIN;
-	flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+	flags = sk->__sk_common.skc_flags;
 	if (oldstate == TCP_FIN_WAIT2 && ((flags & (1 << SOCK_DONE)) ||
-					  !(flags & (1 << SOCK_LINGER)) ||
-					  BPF_CORE_READ(sk, sk_lingertime)))
+					  !(flags & (1 << SOCK_LINGER)) || sk->sk_lingertime))
 		return PKT_CLOSE_FIN;
 	return PKT_CLOSE_RST_SENT;
 }
 
-/* A flow record: begin (at ESTABLISHED) or end (at TCP_CLOSE, with tcp_sock's counters). */
+/* A flow record: begin (at ESTABLISHED) or end (at TCP_CLOSE, with tcp_sock's counters, read
+ * with plain loads through the BTF pointer). No wakeup: on this VM a ring buffer wakeup is a
+ * self-IPI, a trapped MSR write (~2 us); the reader polls, as for packets. */
 static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st,
 				      const struct pkt_conn *c, __u8 flags, int oldstate)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	struct pkt_record *rec;
 	struct pkt_flow *f;
 	__u64 now = bpf_ktime_get_boot_ns();
 	void *ring = ring_here();
 
-	rec = ring ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
-							  sizeof(struct pkt_flow), 0) : NULL;
+	rec = ring && tp ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
+							       sizeof(struct pkt_flow), 0) : NULL;
 	if (!rec) {
 		stat_inc(STAT_FLOWS_LOST);
 		return;
@@ -773,31 +774,31 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 			flags |= PKT_FLOW_BEGIN_SEEN;
 			f->duration_ns = now - st->flow_begin_ns;
 		}
-		f->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-		f->bytes_received = BPF_CORE_READ(tp, bytes_received);
-		f->bytes_retrans = BPF_CORE_READ(tp, bytes_retrans);
-		f->segs_out = BPF_CORE_READ(tp, segs_out);
-		f->segs_in = BPF_CORE_READ(tp, segs_in);
-		f->data_segs_out = BPF_CORE_READ(tp, data_segs_out);
-		f->data_segs_in = BPF_CORE_READ(tp, data_segs_in);
-		f->total_retrans = BPF_CORE_READ(tp, total_retrans);
-		f->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
-		f->min_rtt_us = BPF_CORE_READ(tp, rtt_min.s[0].v);
-		f->delivered_ce = BPF_CORE_READ(tp, delivered_ce);
-		f->close_reason = flow_close_reason(sk, oldstate);
+		f->bytes_acked = tp->bytes_acked;
+		f->bytes_received = tp->bytes_received;
+		f->bytes_retrans = tp->bytes_retrans;
+		f->segs_out = tp->segs_out;
+		f->segs_in = tp->segs_in;
+		f->data_segs_out = tp->data_segs_out;
+		f->data_segs_in = tp->data_segs_in;
+		f->total_retrans = tp->total_retrans;
+		f->srtt_us = tp->srtt_us >> 3;
+		f->min_rtt_us = tp->rtt_min.s[0].v;
+		f->delivered_ce = tp->delivered_ce;
+		f->close_reason = flow_close_reason(sk, tp, oldstate);
 		/* Our FIN went out in each of these states (write_seq counts it), and everything
 		 * up to it is acknowledged: however the connection then ended, bytes_acked has it. */
 		if ((oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 ||
 		     oldstate == TCP_CLOSING || oldstate == TCP_LAST_ACK ||
 		     oldstate == TCP_TIME_WAIT) &&
-		    BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		    tp->snd_una == tp->write_seq)
 			flags |= PKT_FLOW_FIN_ACKED;
 		f->closed_first = st->closed_first;
 		st->flow_begin_ns = 0;
 	}
 	rec->flags = flags;
 	stat_inc(STAT_FLOWS);
-	bpf_ringbuf_submit(rec, 0);
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 }
 
 /* The flow events of one state change of a socket with pktrace's state (flow_events only).
@@ -833,7 +834,7 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 	/* Opened before pktrace: an accepted socket is a copy of its listener and keeps the
 	 * listener's backlog; a connect()ed one never had one (listen(fd, 0) aside). */
 	if (!st->flow_opened)
-		st->flow_passive = BPF_CORE_READ(sk, sk_max_ack_backlog) != 0;
+		st->flow_passive = sk->sk_max_ack_backlog != 0;
 	conn_of_sock(sk, &c);
 	if (!c.lport)
 		c.lport = st->lport;
