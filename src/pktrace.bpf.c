@@ -65,6 +65,8 @@ const volatile __u64 fast_mask = 0;
 
 /* What pktrace keeps per socket: its owner, and what tells whether the task using it now is
  * still that owner; which owner definition its packet records name (pktrace.h). */
+enum kept_in { PKT_KEPT_NONE, PKT_KEPT_GONE, PKT_KEPT_CLOSED };
+
 struct sk_state {
 	struct pkt_owner owner;
 	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
@@ -80,7 +82,7 @@ struct sk_state {
 	__u8 flow_passive; /* the peer initiated the connection */
 	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port */
 	__u8 flow_opened;  /* flow_passive is known: the socket's ESTABLISHED was seen */
-	__u8 pad[1];
+	__u8 kept;         /* enum kept_in: where conn_remember put this owner, if it did */
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 
@@ -131,6 +133,17 @@ struct cpu_note {
 	/* --once: the data buffer of the packet the CPU is receiving, if it was emitted at
 	 * egress: the socket hooks that run next for it (and its clones) skip it. */
 	__u64 once_arriving;
+	/* The owner definitions this CPU sent last, for records without a socket state of their
+	 * own (a new socket's first packet, packets seen at the device) to name again: most are
+	 * the same few processes. def_seq is odd while a slot is written (see def_cached). */
+	__u32 def_seq;
+	__u32 def_next;
+	struct def_slot {
+		__u64 id;
+		__u32 ifindex;
+		__u32 pad;
+		struct pkt_owner owner;
+	} defs[4];
 } __attribute__((aligned(64)));
 
 struct {
@@ -289,20 +302,23 @@ static __always_inline bool owner_same(const struct pkt_owner *a, const struct p
 	return !diff;
 }
 
-/* Remember c's last owner in gone_conns or closed_conns, and c in the filter; the bit goes in
- * after the entry, so user space refilling a new generation finds the entry if the bit went
- * into the old one. A close passes here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): an
- * entry that already says so is left as it is, since an LRU update takes a new element and
- * frees the old under the table's locks. */
-static __always_inline long conn_remember(void *map, const struct pkt_conn *c,
-					  const struct pkt_owner *o)
+/* Remember c's last owner (st's) in gone_conns or closed_conns (which: PKT_KEPT_GONE or
+ * PKT_KEPT_CLOSED), and c in the filter; the bit goes in after the entry, so user space
+ * refilling a new generation finds the entry if the bit went into the old one. A close passes
+ * here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): once the entry is in, the socket's
+ * state says so and the later ones cost nothing (an LRU update takes a new element and frees
+ * the old one under the table's locks). */
+static __always_inline long conn_remember(void *map, const struct pkt_conn *c, struct sk_state *st,
+					  __u8 which)
 {
 	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
-	struct pkt_owner *had = bpf_map_lookup_elem(map, c);
-	long err = 0;
+	long err;
 
-	if (!had || !owner_same(had, o))
-		err = bpf_map_update_elem(map, c, o, BPF_ANY);
+	if (st->kept == which)
+		return 0;
+	err = bpf_map_update_elem(map, c, &st->owner, BPF_ANY);
+	if (!err)
+		st->kept = which;
 	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
 			    1ULL << (bit & 63));
 	return err;
@@ -408,6 +424,7 @@ static __always_inline void state_take(struct sk_state *st)
 	st->cred = (__u64)task->cred;
 	st->listener = 0;
 	st->published = 0;
+	st->kept = PKT_KEPT_NONE;
 }
 
 /* A socket's class (enum pkt_sock_class), or 0 for one pktrace never traces. */
@@ -540,8 +557,10 @@ static __always_inline int owner_peername(struct bpf_sock_addr *ctx)
 	owner_from_current(&o);
 	/* Still unclaimed (the first use claims it), but the packets that follow a close without
 	 * any use (FIN, timewait) now carry the acceptor, not the listener's owner. */
-	if (st)
+	if (st) {
 		st->owner = o;
+		st->kept = PKT_KEPT_NONE;
+	}
 	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
 	return 1;
 }
@@ -636,6 +655,7 @@ static __always_inline struct sk_state *state_put(void *sk, const struct pkt_own
 	st->cred = 0;
 	st->listener = listener;
 	st->published = 0;
+	st->kept = PKT_KEPT_NONE;
 	return st;
 }
 
@@ -904,8 +924,8 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		     (sk->sk_shutdown & SHUTDOWN_MASK) == SHUTDOWN_MASK)) {
 			conn_of_sock(sk, &c);
 			if (newstate == TCP_LAST_ACK)
-				conn_remember(&closed_conns, &c, &st->owner);
-			else if (conn_remember(&gone_conns, &c, &st->owner))
+				conn_remember(&closed_conns, &c, st, PKT_KEPT_CLOSED);
+			else if (conn_remember(&gone_conns, &c, st, PKT_KEPT_GONE))
 				stat_inc(STAT_GONE_FULL);
 		}
 		return 0;
@@ -918,10 +938,10 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	 * other close goes to closed_conns. */
 	if (oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
 	    oldstate == TCP_TIME_WAIT) {
-		if (conn_remember(&gone_conns, &c, &st->owner))
+		if (conn_remember(&gone_conns, &c, st, PKT_KEPT_GONE))
 			stat_inc(STAT_GONE_FULL);
 	} else {
-		conn_remember(&closed_conns, &c, &st->owner);
+		conn_remember(&closed_conns, &c, st, PKT_KEPT_CLOSED);
 	}
 	if (st->listener)
 		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
@@ -1137,27 +1157,82 @@ static __always_inline void ifname_copy(char *dst, const struct net_device *dev)
 /* The id of an owner definition for o (with dev's name) in ring: the one st's packets sent
  * already while it holds, else a new one, sent now (st NULL: o is no socket's own, a new one
  * each time; rare). 0: the ring buffer had no room. */
+#define compiler_barrier() asm volatile("" ::: "memory")
+
+/*
+ * A definition this CPU sent for owner o on ifindex, still above the floor; 0: none. Programs
+ * of this CPU may interrupt each other (a softirq's receive in a process's send): a reader
+ * that overlaps a write sees def_seq odd, or changed when it is done, and uses nothing.
+ */
+static __always_inline __u64 def_cached(struct cpu_note *note, const struct pkt_owner *o,
+					__u32 ifindex)
+{
+	__u32 seq = *(volatile __u32 *)&note->def_seq;
+	__u64 id = 0;
+
+	if (seq & 1)
+		return 0;
+	compiler_barrier();
+	for (int i = 0; i < 4; i++) {
+		struct def_slot *d = &note->defs[i];
+
+		if (d->id && d->id >= owner_floor && d->ifindex == ifindex &&
+		    owner_same(&d->owner, o)) {
+			id = d->id;
+			break;
+		}
+	}
+	compiler_barrier();
+	return *(volatile __u32 *)&note->def_seq == seq ? id : 0;
+}
+
+/* Note a definition just sent, unless this program interrupted another one's write. */
+static __always_inline void def_remember(struct cpu_note *note, const struct pkt_owner *o,
+					 __u32 ifindex, __u64 id)
+{
+	__u32 seq = *(volatile __u32 *)&note->def_seq;
+	struct def_slot *d = &note->defs[note->def_next & 3];
+
+	if (seq & 1)
+		return;
+	*(volatile __u32 *)&note->def_seq = seq + 1;
+	compiler_barrier();
+	d->id = id;
+	d->ifindex = ifindex;
+	d->owner = *o;
+	note->def_next++;
+	compiler_barrier();
+	*(volatile __u32 *)&note->def_seq = seq + 2;
+}
+
 static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 				       const struct pkt_owner *o, const struct net_device *dev)
 {
 	__u32 ifindex = dev ? dev->ifindex : 0;
+	struct cpu_note *note;
 	struct pkt_owner_def *def;
 	__u64 id;
 
 	if (st && st->sent_id && st->sent_id >= owner_floor && st->sent_ifindex == ifindex)
 		return st->sent_id;
-	def = bpf_ringbuf_reserve(ring, sizeof(*def), 0);
-	if (!def)
-		return 0;
-	id = __sync_fetch_and_add(&owner_seq, 1) + 1;
-	def->ts_ns = bpf_ktime_get_boot_ns();
-	def->kind = PKT_REC_OWNER;
-	def->pad[0] = def->pad[1] = def->pad[2] = 0;
-	def->ifindex = ifindex;
-	def->id = id;
-	def->owner = *o;
-	ifname_copy(def->ifname, dev);
-	bpf_ringbuf_submit(def, BPF_RB_NO_WAKEUP);
+	note = cpu_note();
+	id = note ? def_cached(note, o, ifindex) : 0;
+	if (!id) {
+		def = bpf_ringbuf_reserve(ring, sizeof(*def), 0);
+		if (!def)
+			return 0;
+		id = __sync_fetch_and_add(&owner_seq, 1) + 1;
+		def->ts_ns = bpf_ktime_get_boot_ns();
+		def->kind = PKT_REC_OWNER;
+		def->pad[0] = def->pad[1] = def->pad[2] = 0;
+		def->ifindex = ifindex;
+		def->id = id;
+		def->owner = *o;
+		ifname_copy(def->ifname, dev);
+		bpf_ringbuf_submit(def, BPF_RB_NO_WAKEUP);
+		if (note)
+			def_remember(note, o, ifindex, id);
+	}
 	if (st) {
 		st->sent_id = id;
 		st->sent_ifindex = ifindex;
