@@ -1275,11 +1275,15 @@ int main(int argc, char **argv)
 	}
 
 	while (!give_up && !app.out_err && !app.count_done) {
+		/* A pass that ended on a full batch left records in the rings: no wait (the
+		 * kernel side wakes the reader only as its backlog grows). Records wait in the
+		 * stage, or packets for their claim: come back once the window is up. */
+		int timeout = app.batch >= BATCH_MAX ? 0 :
+			      order__pending(app.order) || hold__pending(app.hold) ? order_poll_ms :
+										   POLL_MS;
+
 		app.batch = 0;
-		/* Records wait in the stage, or packets for their claim: come back once the
-		 * window is up. */
-		n = capture__poll(app.capture, order__pending(app.order) || hold__pending(app.hold) ?
-						       order_poll_ms : POLL_MS);
+		n = capture__poll(app.capture, timeout);
 		if (n < 0 && n != -EAGAIN && !app.out_err) {
 			fprintf(stderr, "pktrace: reading the ring buffer failed: %s\n", strerror(-n));
 			status = 1;

@@ -290,6 +290,20 @@ static __always_inline void *ring_here(void)
 	return bpf_map_lookup_elem(&rings, &cpu);
 }
 
+/* Submit a record of about size bytes to this CPU's ring buffer, waking the reader each time
+ * the backlog grows by another wakeup_bytes, not per record: a wakeup is an IRQ (on this VM a
+ * self-IPI, a trapped MSR write of ~2 us). The window of two records tolerates another CPU
+ * reserving in between. The reader polls every few ms besides. */
+static __always_inline void ring_submit(void *ring, void *rec, __u64 size)
+{
+	__u64 avail = ring ? bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) : 0;
+
+	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * size)
+		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+}
+
 /* Whether a and b are the same owner, padding included (owners are built zeroed). */
 static __always_inline bool owner_same(const struct pkt_owner *a, const struct pkt_owner *b)
 {
@@ -532,9 +546,8 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
 	stat_inc(STAT_CLAIMS);
-	/* No wakeup: on this VM it is a self-IPI, a trapped MSR write costing ~2 us a connection;
-	 * the reader polls every few ms while packets are held. */
-	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	/* Batched wakeups: the reader polls every few ms while packets are held. */
+	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn));
 }
 
 /* accept() with an address buffer asks the new socket for its peer's name, in the acceptor's
@@ -754,8 +767,7 @@ static __always_inline __u8 flow_close_reason(const struct sock *sk, const struc
 }
 
 /* A flow record: begin (at ESTABLISHED) or end (at TCP_CLOSE, with tcp_sock's counters, read
- * with plain loads through the BTF pointer). No wakeup: on this VM a ring buffer wakeup is a
- * self-IPI, a trapped MSR write (~2 us); the reader polls, as for packets. */
+ * with plain loads through the BTF pointer). */
 static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st,
 				      const struct pkt_conn *c, __u8 flags, int oldstate)
 {
@@ -818,7 +830,7 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 	}
 	rec->flags = flags;
 	stat_inc(STAT_FLOWS);
-	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_flow));
 }
 
 /* The flow events of one state change of a socket with pktrace's state (flow_events only).
@@ -1331,17 +1343,10 @@ static __always_inline void record_count(const struct pkt_wire *rec)
 static __always_inline void record_submit_slot(struct pkt_wire *rec, __u32 len, __u64 slot)
 {
 	void *ring = ring_here();
-	__u64 avail;
 
 	rec->hdr_len = len;
 	record_count(rec);
-	/* Wake the reader each time the backlog grows by another batch, not per record (an IRQ
-	 * each); the window of two slots tolerates another CPU reserving in between. */
-	avail = ring ? bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) : 0;
-	if (avail >= wakeup_bytes && avail % wakeup_bytes < 2 * slot)
-		bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
-	else
-		bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	ring_submit(ring, rec, slot);
 }
 
 static __always_inline void record_submit(struct pkt_wire *rec, __u32 len)
