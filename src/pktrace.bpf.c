@@ -71,7 +71,8 @@ struct sk_state {
 	struct pkt_owner owner;
 	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
 	__u32 sent_ifindex; /* the interface that definition names */
-	__u32 pad1;
+	__u8 acceptor;      /* a listener's clone: the acceptor has named itself (getpeername) */
+	__u8 pad1[3];
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
 	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
@@ -437,6 +438,7 @@ static __always_inline void state_take(struct sk_state *st)
 	st->exec_id = task->self_exec_id;
 	st->cred = (__u64)task->cred;
 	st->listener = 0;
+	st->acceptor = 0;
 	st->published = 0;
 	st->kept = PKT_KEPT_NONE;
 }
@@ -563,15 +565,20 @@ static __always_inline int owner_peername(struct bpf_sock_addr *ctx)
 
 	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
 		return 1;
-	/* Only a connection nobody has used yet: its record is the listener's clone. */
+	/* Only a connection nobody has used yet (its record is the listener's clone), and only
+	 * accept's own call: a later getpeername() (another task given the fd, a monitor) names
+	 * no one. */
 	st = ctx->sk ? bpf_sk_storage_get(&sk_owner, ctx->sk, 0, 0) : NULL;
-	if (st && !st->listener)
+	if (st && (!st->listener || st->acceptor))
 		return 1;
 	owner_from_current(&o);
 	/* Still unclaimed (the first use claims it), but the packets that follow a close without
-	 * any use (FIN, timewait) now carry the acceptor, not the listener's owner. */
+	 * any use (FIN, timewait) now carry the acceptor, not the listener's owner: a definition
+	 * of their own, not the listener's the clone still names. */
 	if (st) {
 		st->owner = o;
+		st->acceptor = 1;
+		st->sent_id = 0;
 		st->kept = PKT_KEPT_NONE;
 	}
 	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
@@ -667,6 +674,7 @@ static __always_inline struct sk_state *state_put(void *sk, const struct pkt_own
 	st->exec_id = 0;
 	st->cred = 0;
 	st->listener = listener;
+	st->acceptor = 0;
 	st->published = 0;
 	st->kept = PKT_KEPT_NONE;
 	return st;

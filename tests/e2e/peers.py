@@ -35,7 +35,9 @@ Modes:
   lateaccept  listen (--backlog) in the parent; a forked worker (--worker-name) waits for a
               line on stdin, then accepts --count connections, sending one byte on each and
               closing it (close(), FIN) before the next accept; --silent: no byte;
-              --no-addr: accept(fd, NULL, NULL)
+              --no-addr: accept(fd, NULL, NULL); --monitor-name: a forked child of that
+              name calls getpeername() on each before the worker goes on; --close-delay
+              SEC between the accept and the close
   manyclients connect --count times (each waits for the handshake), then read one byte on
               each, then close each with a RST (SO_LINGER 0): no timewait left behind
 
@@ -796,6 +798,23 @@ def accept_no_addr(s):
     return fd
 
 
+def monitor_getpeername(c, name):
+    """A forked child (named name) that holds c too asks for its peer's name and exits,
+    without any I/O on it: a monitor, not the acceptor."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            set_name(name)
+            say("MONITOR", os.getpid(), c.getpeername()[1])
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit("monitor failed")
+
+
 def mode_lateaccept(args):
     set_name(args.name)
     say("PID", os.getpid())
@@ -819,8 +838,11 @@ def mode_lateaccept(args):
                     c = socket.socket(fileno=accept_no_addr(s))
                 else:
                     c = s.accept()[0]
+                if args.monitor_name:
+                    monitor_getpeername(c, args.monitor_name)
                 if not args.silent:
                     c.send(b"1")
+                time.sleep(args.close_delay)
                 c.close()
             say("SENT_ALL")
             say("CLOSED_ALL")
@@ -929,6 +951,11 @@ def main():
                    "ending in +tcpopts also carries 40 bytes of TCP options")
     p.add_argument("--no-addr", action="store_true",
                    help="lateaccept: accept(fd, NULL, NULL), without the peer's address")
+    p.add_argument("--monitor-name", default=None,
+                   help="lateaccept: a forked child of this name calls getpeername() on each "
+                        "accepted connection before the worker goes on")
+    p.add_argument("--close-delay", type=float, default=0.0,
+                   help="lateaccept: seconds between the accept and the close")
     p.add_argument("--silent", action="store_true",
                    help="lateaccept: close each accepted connection without sending")
     p.add_argument("--ports-file", help="manyclients: write the local ports here")

@@ -469,18 +469,23 @@ def _hwm_kib(pid):
     return _status_kib(pid, "VmHWM")
 
 
-def accept_without_use(w, no_addr):
-    """A forked worker accepts two connections on its parent's listener and closes each without
-    sending or receiving: the server side's events, with their owner, and tshark's count."""
+def accept_without_use(w, no_addr, monitor=False, close_delay=0.0, args=(), count=2):
+    """A forked worker accepts count connections on its parent's listener and closes each without
+    sending or receiving (monitor: after a child of its own, a third name, asked each for its
+    peer's name; close_delay: seconds after the accept): the server side's events, with their
+    owner, and tshark's count."""
     port = rand_port()
-    pn, wn = rand_name("e2p"), rand_name("e2w")
+    pn, wn, mn = rand_name("e2p"), rand_name("e2w"), rand_name("e2m")
     pcap = os.path.join(w, "lo.pcap")
-    with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(scope(pn, wn), w) as pt:
-        with peer("lateaccept", pn, port, worker_name=wn, count=2, silent=True,
-                  no_addr=no_addr, go=True) as srv:
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(scope(pn, wn, mn) + list(args), w) as pt:
+        with peer("lateaccept", pn, port, worker_name=wn, count=count, silent=True,
+                  no_addr=no_addr, monitor_name=mn if monitor else None,
+                  close_delay=close_delay or None, go=True) as srv:
             srv.expect(r"^LISTENING")
             worker = int(srv.expect(r"^WORKER (\d+)").group(1))
-            clis = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+            clis = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                    for _ in range(count)]
             release(srv)
             srv.expect(r"^CLOSED_ALL")
             for c in clis:
@@ -496,7 +501,8 @@ def accept_without_use(w, no_addr):
     for e in mine:
         by[(e["processId"], e["processName"])] = by.get((e["processId"], e["processName"]), 0) + 1
     log("%d wire packets; %d server-side events by (pid, name): %s" % (n_wire, len(mine), by))
-    assert n_wire >= 2 * 6, "scenario broken: tshark saw %d packets for 2 connections" % n_wire
+    assert n_wire >= count * 6, "scenario broken: tshark saw %d packets for %d connections" % (
+        n_wire, count)
     assert len(mine) == n_wire, "%d server-side events for %d wire packets" % (len(mine), n_wire)
     return mine, worker, srv.peer_pid, pt.stderr()
 
@@ -511,6 +517,30 @@ def accept_without_use_goes_to_acceptor(w):
     assert not wrong, "%d of %d server-side events not the acceptor's (%d): %s" % (
         len(wrong), len(mine), worker, "; ".join(describe(e) for e in wrong[:4]))
     held_summary(stderr)
+
+
+@test
+def accept_monitor_getpeername_names_no_one(w):
+    """A getpeername() after accept's own, by another process holding the socket (a monitor)
+    before any I/O, does not take the connection: every server-side event stays the worker's."""
+    mine, worker, parent, stderr = accept_without_use(w, no_addr=False, monitor=True)
+    wrong = [e for e in mine if e["processId"] != worker]
+    assert not wrong, "%d of %d server-side events not the acceptor's (%d): %s" % (
+        len(wrong), len(mine), worker, "; ".join(describe(e) for e in wrong[:4]))
+
+
+@test
+def accept_close_after_hold_time_goes_to_acceptor(w):
+    """accept() with the address, then close() without I/O after --hold-time has run out: the
+    handshake goes out with the acceptor when the wait ends, and the teardown packets, which
+    no longer meet a held connection, name the acceptor too, not the listener's owner."""
+    # One connection: a second one would wait for its accept past --hold-time, and its
+    # handshake go (rightly) to the listener's owner.
+    mine, worker, parent, stderr = accept_without_use(w, no_addr=False, close_delay=1.0,
+                                                      args=["--hold-time", "0.3"], count=1)
+    wrong = [e for e in mine if e["processId"] != worker]
+    assert not wrong, "%d of %d server-side events not the acceptor's (%d): %s" % (
+        len(wrong), len(mine), worker, "; ".join(describe(e) for e in wrong[:4]))
 
 
 @test
