@@ -67,6 +67,11 @@ demo:
 bench: pktrace
 	scripts/as-root bench/run.sh
 
+# nginx + ab, a connection per request: what tracing costs a web server (bench/web.py).
+.PHONY: bench-web
+bench-web: pktrace
+	scripts/as-root /usr/bin/python3 bench/web.py
+
 # The reader alone: synthetic records through the reorder stage, decode and each output
 # (pcapng, JSON, table, text) to /dev/null, the stage off and on. bench-pcapng: the same.
 .PHONY: bench-reader bench-pcapng
