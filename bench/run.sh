@@ -666,27 +666,22 @@ table_ratios() {
 # the traffic up: a slowdown under what two untraced runs in a row show the other way
 # (1 / null_noise), or untraced runs in a row that differ by more than 1.25 times, says the
 # host's own speed changed during the run (steal that the interference measure does not see).
-# So does a JSON-traced traffic whose extra CPU is below what pktrace's BPF programs alone
-# took (their statistics run): the neighbouring untraced runs were slower hosts.
 rates_unjudged() {
-	local cfg spread others td ba
+	local cfg spread others
 	spread=$(calc 'print n' n="$NOISE")
 	[ "$spread" != NA ] || spread=0
-	td=$(kv traffic_delta "${D[$PACKETS_CFG]}")
-	ba=$(med "$PACKETS_CFG" bpfall_us_wire)
 	# Another pktrace's programs run on this traffic in every configuration, the baseline too.
 	others=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" 2>/dev/null || true)
 	for cfg in "${CONFIGS[@]}"; do
 		if [ "$cfg" != baseline ] && [ "$cfg" != floor ]; then
 			echo "$cfg $(kv slowdown "${D[$cfg]}")"
 		fi
-	done | awk -v spread="$spread" -v others="${others:-0}" -v td="$td" -v ba="$ba" -v cfg="$PACKETS_CFG" '
+	done | awk -v spread="$spread" -v others="${others:-0}" '
 		$2 != "NA" && $2 + 0 < (spread + 0 > 1.05 ? 1 / spread : 0.95) { low = low (low ? ", " : "") $1 " " $2 }
 		END {
 			if (others + 0 > 0) why = "another pktrace was loaded in " others " runs"
 			if (low) why = why (why ? "; " : "") "a speed-up beyond the noise: " low
 			if (spread + 0 > 1.25) why = why (why ? "; " : "") "untraced runs in a row differ by " spread " times"
-			if (td != "NA" && ba != "NA" && td + 0 < 0.8 * ba) why = why (why ? "; " : "") cfg "'"'"'s traffic took " td " µs more CPU a wire packet than its untraced neighbours, less than its BPF programs alone (" ba ")"
 			print why
 		}'
 }
