@@ -122,7 +122,9 @@ static __always_inline __u32 pkt_conn_filter_bit(const struct pkt_conn *c)
 		0x9747b28c, 0x5bd1e995, 0xc2b2ae35, 0x85ebca6b, 0x27d4eb2f, 0x165667b1,
 		0xd3a2646c, 0xfd7046c5, 0xb55a4f09, 0x61c88647, 0x7feb352d, 0x846ca68b,
 	};
-	const __u32 *w = (const __u32 *)c;
+	/* Read as words: may_alias, as the connection is a struct of other types. */
+	typedef __u32 __attribute__((may_alias)) word_t;
+	const word_t *w = (const word_t *)c;
 	__u64 h = 0;
 	__u32 i;
 
