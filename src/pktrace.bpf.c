@@ -903,6 +903,11 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	if (newstate == TCP_SYN_SENT || newstate == TCP_SYN_RECV) {
 		conn_of_sock(sk, &c);
 		conn_forget(&c);
+		/* A socket connecting again (after a refused connect, or AF_UNSPEC): its next
+		 * close is another connection's, to be kept under its own addresses. */
+		st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
+		if (st)
+			st->kept = PKT_KEPT_NONE;
 		return 0;
 	}
 	if (oldstate == TCP_CLOSE && newstate != TCP_LISTEN)

@@ -11,7 +11,7 @@ import re
 import socket
 import time
 
-from e2elib import (capture, describe, events_for_ports, expect_both_sides,
+from e2elib import (PYTHON, Proc, capture, describe, events_for_ports, expect_both_sides,
                     expect_one_side, local_port, log, match, netns, own_cgroup_ino, peer,
                     pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, test)
 
@@ -555,3 +555,70 @@ def accept_without_address_goes_to_listener(w):
     h = held_summary(stderr)
     assert h["fallback"] >= 6, "summary: %s; want the handshakes counted as gone to the " \
         "acceptor or the listener's owner" % h
+
+
+# A client socket refused once, then connected again on the same socket; its peer closes
+# first (the client's close is the passive LAST_ACK), then segments for the gone connection
+# arrive and the kernel answers each with a RST from no socket.
+RECONNECT_SCRIPT = r"""
+import ctypes, socket, struct, sys, threading, time
+name, cport, sport, dead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+ls = socket.socket()
+ls.bind(("127.0.0.1", sport))
+ls.listen(1)
+def serve():
+    c = ls.accept()[0]
+    c.sendall(b"hi")
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", cport))
+try:
+    s.connect(("127.0.0.1", dead))
+    sys.exit("scenario broken: port %d accepted" % dead)
+except ConnectionRefusedError:
+    pass
+s.connect(("127.0.0.1", sport))
+t.join()
+assert s.recv(16) == b"hi" and s.recv(16) == b""
+s.close()
+time.sleep(0.3)
+def csum(b):
+    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    v = (v >> 16) + (v & 0xffff)
+    return ~(v + (v >> 16)) & 0xffff
+lo = socket.inet_aton("127.0.0.1")
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for i in range(3):
+    seg = struct.pack("!HHIIBBHHH", sport, cport, 5000 + i, 777, 5 << 4, 0x18, 1000, 0, 0) + b"zz"
+    c = csum(lo + lo + struct.pack("!BBH", 0, 6, len(seg)) + seg)
+    raw.sendto(seg[:16] + struct.pack("!H", c) + seg[18:], ("127.0.0.1", 0))
+    time.sleep(0.05)
+print("DONE", flush=True)
+"""
+
+
+@test
+def reconnect_keeps_teardown_owner(w):
+    """A socket whose first connect() was refused and that then connects again: after its
+    second connection closes, the RSTs the kernel sends for that connection's late segments
+    carry the socket's process (what it kept of the first close must not stand for the
+    second)."""
+    name = rand_name("e2r")
+    cport, sport, dead = rand_port(), rand_port(), rand_port()
+    with pktrace(scope(name) + ["tcp port %d and port %d" % (cport, sport)], w) as pt:
+        with Proc([PYTHON, "-c", RECONNECT_SCRIPT, name, str(cport), str(sport), str(dead)],
+                  name="reconnect") as p:
+            assert p.wait(20) == 0, "scenario failed: %s" % p.err.text()
+            pid = p.pid
+        events = pt.stop()
+    rsts = [e for e in events if e["RST"] and e["src_port"] == cport and e["direction"] ==
+            "egress"]
+    log("%d events; the client's RSTs: %s" % (len(events), "; ".join(describe(e) for e in rsts)))
+    assert len(rsts) == 3, "want the kernel's 3 RSTs for the injected segments, got %d" % len(rsts)
+    wrong = [e for e in rsts if e["processId"] != pid]
+    assert not wrong, "%d of 3 RSTs not the client's (%d): %s" % (
+        len(wrong), pid, "; ".join(describe(e) for e in wrong))
