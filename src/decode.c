@@ -407,6 +407,20 @@ static int finish(struct pkt_headers *out, int err)
 	return DECODE_OK;
 }
 
+typedef unsigned char clear16 __attribute__((vector_size(16), may_alias, aligned(1)));
+
+/* The whole struct zeroed by 16-byte stores: a memset of this size is a `rep stos` with gcc,
+ * slow to start on x86, and it was 3-4 % of the reader's CPU time (bench/changes.md). */
+static inline void headers_clear(struct pkt_headers *out)
+{
+	size_t i;
+
+#pragma GCC unroll 32
+	for (i = 0; i < sizeof(*out) / 16; i++)
+		((clear16 *)out)[i] = (clear16){ 0 };
+	memset((unsigned char *)out + sizeof(*out) / 16 * 16, 0, sizeof(*out) % 16);
+}
+
 int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 {
 	struct reader r = { .buf = buf, .len = len, .overrun = false };
@@ -414,7 +428,7 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 	int err;
 
 	/* Zeroed so that the unused tail of a v4 address, and a partial event's TCP fields, are 0. */
-	memset(out, 0, sizeof(*out));
+	headers_clear(out);
 	if (!rd_has(&r, 0, 1))
 		return -DECODE_TRUNCATED_IP;
 
@@ -518,7 +532,7 @@ int decode_record_headers(const struct pkt_record *r, size_t size, struct pkt_he
 	    r->hdr_len > size - offsetof(struct pkt_record, hdr) || r->hdr_len > PKT_HDR_MAX ||
 	    r->kind != PKT_REC_PACKET || decode_record_snap_len(r, size) < 0)
 		return -DECODE_BAD_RECORD;
-	memset(out, 0, sizeof(*out));
+	headers_clear(out);
 	rd = (struct reader){ .buf = r->hdr, .len = r->hdr_len, .overrun = false };
 	if (!rd_has(&rd, 0, 1))
 		return -DECODE_TRUNCATED_IP;
