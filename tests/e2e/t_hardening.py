@@ -112,6 +112,9 @@ def mac_of(ns, dev):
 # a NAME ending in +tcpopts also carries 40 bytes of TCP options (30 NOPs + timestamps).
 EXT_CHAINS = [
     ("dst9", "60x9"),                 # 9 destination-options headers (8 bytes each)
+    ("dst12", "60x12"),               # 12 headers
+    ("mix12", "0,43,44,60x9"),        # hop-by-hop, routing (type 253, 0 left), atomic
+                                      # fragment, 9 destination options: 12 headers
     ("dst20", "60x20"),               # 20 headers
     ("mix20", "0,43,44,60x17"),       # hop-by-hop, routing (type 253, 0 left), atomic
                                       # fragment, 17 destination options: 20 headers
@@ -121,6 +124,10 @@ EXT_CHAINS = [
     ("hbh160+tcpopts", "0:160"),      # a 160-byte hop-by-hop header, 40 bytes of TCP options
 ]
 EXT_TYPES_MAX = 64
+# Kernels differ in how long a chain they deliver: 6.18.44 (this CI's build) drops a packet
+# with more than 12 extension headers before any socket sees it. A longer chain the kernel
+# refuses has no event (asserted: nothing is invented); up to 12 must be delivered.
+EXT_ALWAYS_DELIVERED = 12
 EXT_NAMES = {"ipv6.hopopts": 0, "ipv6.routing": 43, "ipv6.fraghdr": 44, "ipv6.dstopts": 60}
 
 
@@ -166,10 +173,11 @@ def ext_payload(name, i, size):
 
 @test
 def ipv6_ext_chains(w):
-    """In-window TCP data hidden behind IPv6 extension-header chains (9, 20 and 40 headers, a
-    2 KiB destination-options header, a 160-byte hop-by-hop header with 40 bytes of TCP
+    """In-window TCP data hidden behind IPv6 extension-header chains (9, 12, 20 and 40 headers,
+    a 2 KiB destination-options header, a 160-byte hop-by-hop header with 40 bytes of TCP
     options, 70 headers) reaches a traced server in a namespace: the kernel delivers each
-    segment, and pktrace emits its ingress event with the right seq, flags, ports and
+    segment (those of more than 12 headers only if this kernel takes such chains: if not, they
+    must have no event), and pktrace emits its ingress event with the right seq, flags, ports and
     packet_len (wire IPv6 length + 40), with "ipv6_ext" (count, length, types in chain order,
     at most 64 types) as tshark dissects the chain; nothing is a decode error or "not TCP"."""
     tag = rand_tag()
@@ -213,39 +221,58 @@ def ipv6_ext_chains(w):
     assert len(segs) == len(EXT_CHAINS), "injector output: %s / %s" % (
         inj.out.lines, inj.err.text())
     notacked = [s[1] for s in segs if s[4] != "ACKED"]
-    assert rc == 0 and not notacked, (
+    refused = {n for n, spec in EXT_CHAINS
+               if n in notacked and len(parse_chain(spec)) > EXT_ALWAYS_DELIVERED}
+    assert (rc == 0) == (not notacked) and set(notacked) == refused, (
         "scenario broken: the kernel did not acknowledge %s (injector exit %s: %s)" % (
             notacked, rc, inj.err.text()))
-    want = hashlib.md5(b"".join(ext_payload(n, i, size)
-                                for i, (n, _) in enumerate(EXT_CHAINS))).hexdigest()
-    assert read and read[-1] == size * len(EXT_CHAINS) and digest == want, (
+    if refused:
+        log("this kernel drops chains of more than %d headers: %s not delivered" % (
+            EXT_ALWAYS_DELIVERED, sorted(refused)))
+    acked = [(i, n, spec) for i, (n, spec) in enumerate(EXT_CHAINS) if n not in refused]
+    want = hashlib.md5(b"".join(ext_payload(n, i, size) for i, n, _ in acked)).hexdigest()
+    assert read and read[-1] == size * len(acked) and digest == want, (
         "scenario broken: the server read %s bytes (digest %s), the injector sent %d (%s)" % (
-            read[-1:] or 0, digest, size * len(EXT_CHAINS), want))
-    log("the server read all %d bytes of the %d segments" % (read[-1], len(segs)))
+            read[-1:] or 0, digest, size * len(acked), want))
+    log("the server read all %d bytes of the %d segments delivered" % (read[-1], len(acked)))
 
     pkts = read_pcap(pcap)
     wire_chains = tshark_ext_chains(pcap)
     srv_o = who(srv.peer_pid, sn)
     del srv_o["ppid"]  # `ip netns exec` may fork
-    m = match(expect_local_addrs(pkts, va, {ipa}, {port: srv_o}), events)
+
+    def wire_of(name, spec, s):
+        """The segment's one packet on the wire, by its seq, length and chain (a refused
+        segment's seq is its successor's too)."""
+        seq, plen, built = int(s[2]), int(s[3]), parse_chain(spec)
+        wire = [p for p in pkts if p["dst_ip"] == ipa and p["seq"] == seq
+                and p["payload"] == plen and
+                [t for t, _ in wire_chains.get(p["frame"], [])] == [t for t, _ in built]]
+        assert len(wire) == 1, "tshark shows %d packets for segment %s (seq %d, chain %s)" % (
+            len(wire), name, seq, built)
+        chain = wire_chains.get(wire[0]["frame"], [])
+        assert sum(n for _, n in chain) == sum(n for _, n in built), (
+            "tshark dissects segment %s's chain as %s, the injector built %s" % (
+                name, chain, built))
+        return wire[0]
+
+    # A refused segment is on the wire and has no event: the kernel dropped it before the
+    # socket (assert_exact below fails on an event without its expected packet).
+    dropped = {wire_of(n, spec, s)["frame"] for (n, spec), s in zip(EXT_CHAINS, segs)
+               if n in refused}
+    m = match(expect_local_addrs([p for p in pkts if p["frame"] not in dropped], va, {ipa},
+                                 {port: srv_o}), events)
     m.assert_exact("events of a server fed through extension-header chains")
 
-    # Every injected segment is on the wire once, with its chain, and its event reports it.
+    # Every delivered segment is on the wire once, with its chain, and its event reports it.
     by_frame = {e["frame"]: a for e, a in m.pairs}
     problems = []
     for (name, spec), s in zip(EXT_CHAINS, segs):
+        if name in refused:
+            continue
         seq, plen = int(s[2]), int(s[3])
-        wire = [p for p in pkts if p["dst_ip"] == ipa and p["seq"] == seq
-                and p["payload"] == plen]
-        assert len(wire) == 1, "tshark shows %d packets for segment %s (seq %d)" % (
-            len(wire), name, seq)
-        p = wire[0]
+        p = wire_of(name, spec, s)
         chain = wire_chains.get(p["frame"], [])
-        built = parse_chain(spec)
-        assert [t for t, _ in chain] == [t for t, _ in built] and \
-            sum(n for _, n in chain) == sum(n for _, n in built), (
-                "tshark dissects segment %s's chain as %s, the injector built %s" % (
-                    name, chain, built))
         ev = by_frame[p["frame"]]
         want_ext = {"count": len(chain), "length": sum(n for _, n in chain),
                     "types": [t for t, _ in chain][:EXT_TYPES_MAX]}
