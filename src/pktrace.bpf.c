@@ -322,7 +322,9 @@ static __always_inline bool owner_same(const struct pkt_owner *a, const struct p
  * refilling a new generation finds the entry if the bit went into the old one. A close passes
  * here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): once the entry is in, the socket's
  * state says so and the later ones cost nothing (an LRU update takes a new element and frees
- * the old one under the table's locks). */
+ * the old one under the table's locks). An owner out of scope is not remembered (its teardown
+ * would not be written: the update and the device path's lookups are saved), unless it is a
+ * listener's provisional one, whose connection a traced process may still take. */
 static __always_inline long conn_remember(void *map, const struct pkt_conn *c, struct sk_state *st,
 					  __u8 which)
 {
@@ -330,6 +332,8 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	long err;
 
 	if (st->kept == which)
+		return 0;
+	if (!st->owner.traced && !st->listener)
 		return 0;
 	err = bpf_map_update_elem(map, c, &st->owner, BPF_ANY);
 	if (!err)

@@ -14,6 +14,7 @@ and the shutdown summary must account for them and for the held handshake packet
 import collections
 import contextlib
 import glob
+import json
 import os
 import pwd
 import re
@@ -565,6 +566,68 @@ def nginx_prefork_workers(w):
     except AssertionError as e:
         failures.append("-s pid=%d (one worker): %s" % (target, e))
     assert not failures, "\n      ".join(failures)
+
+
+def kept_conns(pid):
+    """The connections pktrace (pid) keeps a closed connection's owner for, from its gone_conns
+    and closed_conns tables (bpftool): (local port, remote port) pairs."""
+    ids = set()
+    for fd in os.listdir("/proc/%d/fdinfo" % pid):
+        try:
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                ids.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", f.read(), re.M))
+        except OSError:
+            pass
+    kept, names = [], set()
+    for i in sorted(ids):
+        m = json.loads(run(["bpftool", "-j", "map", "show", "id", str(i)]).stdout)
+        if m.get("name") not in ("gone_conns", "closed_conns"):
+            continue
+        names.add(m["name"])
+        for ent in json.loads(run(["bpftool", "-j", "map", "dump", "id", str(i)]).stdout):
+            k = bytes(int(b, 16) for b in ent["key"])  # struct pkt_conn: ports at 6 and 8
+            kept.append((int.from_bytes(k[6:8], "little"), int.from_bytes(k[8:10], "little")))
+    assert names == {"gone_conns", "closed_conns"}, "pktrace %d holds tables %s" % (pid, names)
+    return kept
+
+
+@test
+def nginx_out_of_scope_close_not_kept(w):
+    """Under -s comm=ab, nginx (out of scope) closes every connection first: its side's close
+    is not remembered (its teardown would not be written; keeping it cost a table update and
+    lookups at the device for every connection on the host), ab's side is, and ab's events,
+    teardown included, are still exact against tshark."""
+    require(NGINX, AB)
+    port = rand_port()
+    pcap = os.path.join(w, "lo.pcap")
+    with server(start_nginx(w, port), signal.SIGTERM, "nginx") as ngx:
+        nginx_workers(w, ngx.pid, 2)
+        with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB,
+                     snaplen=CAPTURE_SNAPLEN) as cap, \
+                pktrace(["-s", "comm=ab"], w) as pt:
+            ab_pid = run_ab(port, 100, 4, "oos")
+            time.sleep(0.5)  # the last closes
+            kept = kept_conns(pt.proc.pid)
+            cap.stop()
+            events = pt.stop()
+    served_by(w, "oos", 100)
+    pkts = read_pcap(pcap)
+    ab_ports = {p["src_port"] for p in pkts if p["dst_port"] == port}
+    nginx_side = [k for k in kept if k[0] == port]
+    ab_side = {k[0] for k in kept if k[1] == port}
+    log("%d connections; kept: %d of nginx's side, %d of ab's" % (
+        len(ab_ports), len(nginx_side), len(ab_side & ab_ports)))
+    assert not nginx_side, "%d closes of nginx (out of scope) kept, e.g. %s" % (
+        len(nginx_side), nginx_side[:3])
+    assert ab_side >= ab_ports, "ab's closes not kept for ports %s" % sorted(ab_ports - ab_side)[:5]
+    problem = losses(pt)
+    assert not problem, problem
+    ab_o = proc_owner(ab_pid, "ab", os.getpid(), 0)
+    exp = expect_one_side(pkts, "lo", ab_ports, {p: ab_o for p in ab_ports})
+    m = match(exp, [e for e in events if port in (e["src_port"], e["dst_port"])])
+    if m.missing:
+        log("tcpdump dropped %d packets" % tcpdump_drops(cap))
+    m.assert_exact("ab's events under -s comm=ab (nginx out of scope)")
 
 
 # ---------------------------------------------------------------------------------------------
