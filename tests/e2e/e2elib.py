@@ -268,6 +268,21 @@ class Proc:
         self.close()
 
 
+def bpf_ids_held_by(pid):
+    """Program and map ids behind the file descriptors of process pid (from fdinfo)."""
+    progs, maps = set(), set()
+    fdinfo = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                text = f.read()
+        except OSError:
+            continue
+        progs.update(int(x) for x in re.findall(r"^prog_id:\s*(\d+)", text, re.M))
+        maps.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", text, re.M))
+    return progs, maps
+
+
 def kill_leftovers():
     """Kill every process a test left, then remove its namespaces and cgroups."""
     for p in list(_live):

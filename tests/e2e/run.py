@@ -27,7 +27,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2elib import (FLAGS, PEERS, PKTRACE, PYTHON, REPO, TALLY, Pktrace, Proc,  # noqa: E402
-                    canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
+                    bpf_ids_held_by, canonical_ip, capture, cgroup2_mount, cgroup_dir, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, kill_leftovers, log,
                     match, netns, own_cgroup_ino, parse_events, peer, pktrace, possible_cpus,
                     public_copy, rand_name, rand_port, rand_tag, read_pcap, release,
@@ -588,21 +588,6 @@ def cgroup_prog_ids():
         for p in cg.get("programs", []):
             ids.add(p["id"])
     return ids
-
-
-def bpf_ids_held_by(pid):
-    """Program and map ids behind the file descriptors of process pid (from fdinfo)."""
-    progs, maps = set(), set()
-    fdinfo = "/proc/%d/fdinfo" % pid
-    for fd in os.listdir(fdinfo):
-        try:
-            with open(os.path.join(fdinfo, fd)) as f:
-                text = f.read()
-        except OSError:
-            continue
-        progs.update(int(x) for x in re.findall(r"^prog_id:\s*(\d+)", text, re.M))
-        maps.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", text, re.M))
-    return progs, maps
 
 
 @test

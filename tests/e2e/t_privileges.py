@@ -21,9 +21,9 @@ import subprocess
 import termios
 import time
 
-from e2elib import (PKTRACE, PYTHON, PEERS, Pktrace, Proc, capture, check_summary,
-                    expect_both_sides, log, match, own_cgroup_ino, parse_events, peer,
-                    possible_cpus, rand_name, rand_port, read_pcap, ring_bytes_each, run,
+from e2elib import (PKTRACE, PYTHON, PEERS, Pktrace, Proc, bpf_ids_held_by, capture,
+                    check_summary, expect_both_sides, log, match, own_cgroup_ino, parse_events,
+                    peer, possible_cpus, rand_name, rand_port, read_pcap, ring_bytes_each, run,
                     run_pair, test)
 
 NOBODY = 65534
@@ -321,13 +321,7 @@ def command_ignoring_signals(w):
 
 def ring_maps_of(pid):
     """bpftool's records of the ring buffer maps named pktrace_ring held by process pid."""
-    ids = set()
-    for fd in os.listdir("/proc/%d/fdinfo" % pid):
-        try:
-            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
-                ids.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", f.read(), re.M))
-        except OSError:
-            pass
+    ids = bpf_ids_held_by(pid)[1]
     maps = [json.loads(run(["bpftool", "-j", "map", "show", "id", str(i)]).stdout)
             for i in sorted(ids)]
     return [m for m in maps if m.get("type") == "ringbuf" and m.get("name") == "pktrace_ring"]

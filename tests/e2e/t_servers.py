@@ -22,9 +22,9 @@ import signal
 import socket
 import time
 
-from e2elib import (Proc, Skip, capture, describe, expect_both_sides, expect_one_side,
-                    local_port, log, match, own_cgroup_ino, pktrace, rand_port, read_pcap,
-                    run, test)
+from e2elib import (Proc, Skip, bpf_ids_held_by, capture, describe, expect_both_sides,
+                    expect_one_side, local_port, log, match, own_cgroup_ino, pktrace, rand_port,
+                    read_pcap, run, test)
 
 NGINX = "/usr/sbin/nginx"
 # tcpdump -B: ab's bursts (thousands of packets in a few tens of ms, each seen twice on lo)
@@ -571,13 +571,7 @@ def nginx_prefork_workers(w):
 def kept_conns(pid):
     """The connections pktrace (pid) keeps a closed connection's owner for, from its gone_conns
     and closed_conns tables (bpftool): (local port, remote port) pairs."""
-    ids = set()
-    for fd in os.listdir("/proc/%d/fdinfo" % pid):
-        try:
-            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
-                ids.update(int(x) for x in re.findall(r"^map_id:\s*(\d+)", f.read(), re.M))
-        except OSError:
-            pass
+    ids = bpf_ids_held_by(pid)[1]
     kept, names = [], set()
     for i in sorted(ids):
         m = json.loads(run(["bpftool", "-j", "map", "show", "id", str(i)]).stdout)
