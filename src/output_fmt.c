@@ -411,3 +411,37 @@ int fmt_duration(char *buf, size_t cap, uint64_t ns)
 		return snprintf(buf, cap, "%.1fms", ns / 1e6);
 	return snprintf(buf, cap, "%.2fs", ns / 1e9);
 }
+
+const struct proc_text *proc_text_get(struct proc_text_cache *c, const struct pkt_process *p,
+				      uint64_t extra)
+{
+	const struct proc_text *t = &c->slot[p->tid & (PROC_TEXT_SLOTS - 1)];
+
+	if (t->len && t->tid == p->tid && t->pid == p->pid && t->ppid == p->ppid &&
+	    t->uid == p->uid && t->cgroup_id == p->cgroup_id && t->extra == extra &&
+	    !memcmp(t->comm, p->comm, sizeof(t->comm)) && same_str(t->hostname, p->hostname) &&
+	    same_str(t->container_id, p->container_id))
+		return t;
+	return NULL;
+}
+
+void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint64_t extra,
+		   const char *text, size_t n)
+{
+	struct proc_text *t = &c->slot[p->tid & (PROC_TEXT_SLOTS - 1)];
+
+	if (n > PROC_TEXT_MAX || !n || strlen(p->hostname) > PROC_NAME_MAX ||
+	    strlen(p->container_id) > PROC_NAME_MAX)
+		return;
+	t->pid = p->pid;
+	t->tid = p->tid;
+	t->ppid = p->ppid;
+	t->uid = p->uid;
+	t->cgroup_id = p->cgroup_id;
+	t->extra = extra;
+	memcpy(t->comm, p->comm, sizeof(t->comm));
+	strcpy(t->hostname, p->hostname);
+	strcpy(t->container_id, p->container_id);
+	memcpy(t->text, text, n);
+	t->len = n;
+}

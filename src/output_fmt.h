@@ -229,6 +229,38 @@ void fmt_time(char *buf, uint64_t ts_ns);
 /* tcpdump's " options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]", in wire order. */
 struct tcp_opts;
 void line_tcp_opts(struct line *l, const struct tcp_opts *o);
+/*
+ * Text made from a process's fields (and a 64-bit extra key the printer chooses), kept per
+ * thread id: an owner's packets come many at a time, and the same fields (the names compared
+ * by content, as a slot behind a pointer may be reused) give the same bytes. One cache per
+ * printer, per thread.
+ */
+#define PROC_TEXT_SLOTS 64 /* power of two */
+#define PROC_NAME_MAX 64   /* a host name or container id longer than this is never kept */
+#define PROC_TEXT_MAX 512
+
+struct pkt_process;
+struct proc_text {
+	uint32_t pid, tid, ppid, uid;
+	uint64_t cgroup_id, extra;
+	char comm[17];
+	char hostname[PROC_NAME_MAX + 1];
+	char container_id[PROC_NAME_MAX + 1];
+	size_t len; /* 0: empty */
+	char text[PROC_TEXT_MAX];
+};
+
+struct proc_text_cache {
+	struct proc_text slot[PROC_TEXT_SLOTS];
+};
+
+/* The text kept for p and extra; NULL: none. */
+const struct proc_text *proc_text_get(struct proc_text_cache *c, const struct pkt_process *p,
+				      uint64_t extra);
+/* Keep text[0..n) for p and extra (not kept when too long, or its names are). */
+void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint64_t extra,
+		   const char *text, size_t n);
+
 /* 1023B, 1.5KiB, 12.0MiB; 850ns, 120us, 12.3ms, 1.50s. */
 int fmt_bytes(char *buf, size_t cap, uint64_t v);
 int fmt_duration(char *buf, size_t cap, uint64_t ns);

@@ -344,53 +344,20 @@ static ALWAYS_INLINE void put_process(struct cur *c, const struct pkt_process *p
 	put_json_str(c, p->container_id, strlen(p->container_id));
 }
 
-/* The process fields of recent owners, by thread id: an owner's packets come many at a time. */
-#define PROC_CACHE 64 /* power of two */
-#define PROC_NAME_MAX 64 /* a host name or container id longer than this is never cached */
-#define PROC_TEXT_MAX 384
-
-struct proc_text {
-	struct pkt_process key; /* hostname and container_id: the pointers of the fields below */
-	char hostname[PROC_NAME_MAX + 1];
-	char container_id[PROC_NAME_MAX + 1];
-	size_t len; /* 0: empty */
-	char text[PROC_TEXT_MAX];
-};
-
-static bool proc_text_matches(const struct proc_text *t, const struct pkt_process *p)
-{
-	return t->len && t->key.pid == p->pid && t->key.tid == p->tid &&
-	       t->key.ppid == p->ppid && t->key.uid == p->uid &&
-	       t->key.cgroup_id == p->cgroup_id &&
-	       !memcmp(t->key.comm, p->comm, sizeof(p->comm)) && same_str(t->hostname, p->hostname) &&
-	       same_str(t->container_id, p->container_id);
-}
-
-/*
- * put_process, its text kept per thread id: the same fields (the names compared by content,
- * as a cache slot behind a pointer may be reused) give the same bytes, copied.
- */
+/* put_process, its text kept per thread id (proc_text_get). */
 static ALWAYS_INLINE void put_process_cached(struct cur *c, const struct pkt_process *p)
 {
-	static _Thread_local struct proc_text cache[PROC_CACHE];
-	struct proc_text *t = &cache[p->tid & (PROC_CACHE - 1)];
+	static _Thread_local struct proc_text_cache cache;
+	const struct proc_text *t = proc_text_get(&cache, p, 0);
 	char *start = c->p;
-	size_t n;
 
-	if (proc_text_matches(t, p)) {
+	if (t) {
 		put_mem(c, t->text, t->len);
 		return;
 	}
 	put_process(c, p);
-	n = (size_t)(c->p - start);
-	if (c->ovf || n > PROC_TEXT_MAX || strlen(p->hostname) > PROC_NAME_MAX ||
-	    strlen(p->container_id) > PROC_NAME_MAX)
-		return;
-	t->key = *p;
-	strcpy(t->hostname, p->hostname);
-	strcpy(t->container_id, p->container_id);
-	memcpy(t->text, start, n);
-	t->len = n;
+	if (!c->ovf)
+		proc_text_put(&cache, p, 0, start, (size_t)(c->p - start));
 }
 
 #define SUMMARY_U64(c, key, v)                                                                     \

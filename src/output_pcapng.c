@@ -195,7 +195,17 @@ static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, 
 	uint16_t h[2] = {PCAPNG_OPT_COMMENT, 0};
 	size_t n;
 
+	static _Thread_local struct proc_text_cache cache;
+	const struct proc_text *t = NULL;
+	/* The text is the process's, the socket's class and the events': all in the key. */
+	uint64_t extra = mask << 8 | e->sk_proto;
+	bool keep = p->container_id && p->hostname && mask < (1ULL << 56);
+
 	put(k, h, 4);
+	if (keep && (t = proc_text_get(&cache, p, extra)) != NULL) {
+		put(k, t->text, t->len);
+		goto done;
+	}
 	PUT_U64(k, PCAPNG_KEY_PID, p->pid);
 	PUT_U64(k, PCAPNG_KEY_TID, p->tid);
 	PUT_U64(k, PCAPNG_KEY_PPID, p->ppid);
@@ -214,6 +224,9 @@ static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, 
 		put(k, events[id].name, strlen(events[id].name));
 		first = 0;
 	}
+	if (keep && !k->ovf)
+		proc_text_put(&cache, p, extra, start, (size_t)(k->p - start));
+done:
 	if (k->ovf)
 		return;
 	/* No final newline: tshark shows the comment as it is. */
