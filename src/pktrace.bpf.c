@@ -317,32 +317,6 @@ static __always_inline bool owner_same(const struct pkt_owner *a, const struct p
 	return !diff;
 }
 
-/* Remember c's last owner (st's) in gone_conns or closed_conns (which: PKT_KEPT_GONE or
- * PKT_KEPT_CLOSED), and c in the filter; the bit goes in after the entry, so user space
- * refilling a new generation finds the entry if the bit went into the old one. A close passes
- * here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): once the entry is in, the socket's
- * state says so and the later ones cost nothing (an LRU update takes a new element and frees
- * the old one under the table's locks). An owner out of scope is not remembered (its teardown
- * would not be written: the update and the device path's lookups are saved), unless it is a
- * listener's provisional one, whose connection a traced process may still take. */
-static __always_inline long conn_remember(void *map, const struct pkt_conn *c, struct sk_state *st,
-					  __u8 which)
-{
-	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
-	long err;
-
-	if (st->kept == which)
-		return 0;
-	if (!st->owner.traced && !st->listener)
-		return 0;
-	err = bpf_map_update_elem(map, c, &st->owner, BPF_ANY);
-	if (!err)
-		st->kept = which;
-	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
-			    1ULL << (bit & 63));
-	return err;
-}
-
 /* Whether gone_conns or closed_conns may hold c: false means neither does. */
 static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
 {
@@ -360,6 +334,38 @@ static __always_inline void conn_forget(const struct pkt_conn *c)
 		return;
 	bpf_map_delete_elem(&gone_conns, c);
 	bpf_map_delete_elem(&closed_conns, c);
+}
+
+/* Remember c's last owner (st's) in gone_conns or closed_conns (which: PKT_KEPT_GONE or
+ * PKT_KEPT_CLOSED), and c in the filter; the bit goes in after the entry, so user space
+ * refilling a new generation finds the entry if the bit went into the old one. A close passes
+ * here up to three times (FIN_WAIT1, FIN_WAIT2, CLOSE): once the entry is in, the socket's
+ * state says so and the later ones cost nothing (an LRU update takes a new element and frees
+ * the old one under the table's locks). Under a scope, an owner out of scope is not remembered
+ * (its teardown would not be written: the update and the device path's lookups are saved),
+ * unless it is a listener's provisional one, whose connection a traced process may still take;
+ * without one, only pktrace's own sockets are out of scope, and they are remembered as before
+ * (their late packets counted out of scope, not written as without an owner). */
+static __always_inline long conn_remember(void *map, const struct pkt_conn *c, struct sk_state *st,
+					  __u8 which)
+{
+	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
+	long err;
+
+	if (st->kept == which)
+		return 0;
+	if (!st->owner.traced && !st->listener && (scope_by_pid || scope_by_comm || scope_by_uid)) {
+		/* Nor may an earlier owner's entry (a traced process that closed, then handed the
+		 * socket on) stand for this one. */
+		conn_forget(c);
+		return 0;
+	}
+	err = bpf_map_update_elem(map, c, &st->owner, BPF_ANY);
+	if (!err)
+		st->kept = which;
+	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
+			    1ULL << (bit & 63));
+	return err;
 }
 
 static __always_inline bool owner_in_scope(const struct pkt_owner *o)

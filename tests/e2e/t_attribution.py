@@ -622,3 +622,76 @@ def reconnect_keeps_teardown_owner(w):
     wrong = [e for e in rsts if e["processId"] != pid]
     assert not wrong, "%d of 3 RSTs not the client's (%d): %s" % (
         len(wrong), pid, "; ".join(describe(e) for e in wrong))
+
+
+HANDOVER_SCRIPT = r"""
+import ctypes, os, socket, struct, sys, threading, time
+name, other, cport, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+prctl = ctypes.CDLL(None).prctl
+prctl(15, name.encode(), 0, 0, 0)
+ls = socket.socket()
+ls.bind(("127.0.0.1", sport))
+ls.listen(1)
+handed = threading.Event()
+def serve():
+    c = ls.accept()[0]
+    assert c.recv(16) == b""
+    handed.wait(10)
+    c.close()
+t = threading.Thread(target=serve)
+t.start()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", cport))
+s.connect(("127.0.0.1", sport))
+s.shutdown(socket.SHUT_RDWR)
+time.sleep(0.2)
+pid = os.fork()
+if pid == 0:
+    prctl(15, other.encode(), 0, 0, 0)
+    s.recv(16)
+    os._exit(0)
+os.waitpid(pid, 0)
+handed.set()
+t.join()
+time.sleep(0.3)
+s.close()
+def csum(b):
+    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    v = (v >> 16) + (v & 0xffff)
+    return ~(v + (v >> 16)) & 0xffff
+lo = socket.inet_aton("127.0.0.1")
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for i in range(3):
+    seg = struct.pack("!HHIIBBHHH", sport, cport, 5000 + i, 777, 5 << 4, 0x18, 1000, 0, 0) + b"zz"
+    c = csum(lo + lo + struct.pack("!BBH", 0, 6, len(seg)) + seg)
+    raw.sendto(seg[:16] + struct.pack("!H", c) + seg[18:], ("127.0.0.1", 0))
+    time.sleep(0.05)
+print("DONE", pid, flush=True)
+"""
+
+
+@test
+def handover_out_of_scope_forgets_close(w):
+    """A traced process shuts its connection down both ways (its close is remembered), then a
+    forked child under a name out of scope takes the socket (a receive) before the connection
+    ends in timewait: the timewait socket's replies to late segments are the child's, so none
+    is written, and none under the parent's name (the parent's remembered close must not
+    stand for the child's)."""
+    name, other = rand_name("e2h"), rand_name("e2o")
+    cport, sport = rand_port(), rand_port()
+    with pktrace(scope(name) + ["tcp port %d and port %d" % (cport, sport)], w) as pt:
+        with Proc([PYTHON, "-c", HANDOVER_SCRIPT, name, other, str(cport), str(sport)],
+                  name="handover") as p:
+            assert p.wait(20) == 0, "scenario failed: %s" % p.err.text()
+            pid = p.pid
+        events = pt.stop()
+    mine = [e for e in events if e["src_port"] == cport and e["direction"] == "egress"]
+    log("the client's egress events: %s" % "; ".join(describe(e) for e in mine))
+    flags = [(e["SYN"], e["FIN"]) for e in mine]
+    assert flags == [(True, False), (False, False), (False, True)], (
+        "want the parent's SYN, handshake ACK and FIN only (after the hand-over the socket is "
+        "out of scope), got %d: %s" % (len(mine), "; ".join(describe(e) for e in mine)))
+    wrong = [e for e in mine if e["processId"] != pid]
+    assert not wrong, "events not the parent's (%d): %s" % (pid, "; ".join(
+        describe(e) for e in wrong))
