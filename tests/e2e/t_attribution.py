@@ -560,6 +560,22 @@ def accept_without_address_goes_to_listener(w):
 # A client socket refused once, then connected again on the same socket; its peer closes
 # first (the client's close is the passive LAST_ACK), then segments for the gone connection
 # arrive and the kernel answers each with a RST from no socket.
+# Three in-window-looking data segments from sport to cport, sent by a raw socket once the
+# connection has closed: the kernel answers each (RST, or an ACK from a timewait socket).
+LATE_SEGMENTS = r"""
+def csum(b):
+    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    v = (v >> 16) + (v & 0xffff)
+    return ~(v + (v >> 16)) & 0xffff
+lo = socket.inet_aton("127.0.0.1")
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+for i in range(3):
+    seg = struct.pack("!HHIIBBHHH", sport, cport, 5000 + i, 777, 5 << 4, 0x18, 1000, 0, 0) + b"zz"
+    c = csum(lo + lo + struct.pack("!BBH", 0, 6, len(seg)) + seg)
+    raw.sendto(seg[:16] + struct.pack("!H", c) + seg[18:], ("127.0.0.1", 0))
+    time.sleep(0.05)
+"""
+
 RECONNECT_SCRIPT = r"""
 import ctypes, socket, struct, sys, threading, time
 name, cport, sport, dead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -586,19 +602,8 @@ t.join()
 assert s.recv(16) == b"hi" and s.recv(16) == b""
 s.close()
 time.sleep(0.3)
-def csum(b):
-    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    v = (v >> 16) + (v & 0xffff)
-    return ~(v + (v >> 16)) & 0xffff
-lo = socket.inet_aton("127.0.0.1")
-raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-for i in range(3):
-    seg = struct.pack("!HHIIBBHHH", sport, cport, 5000 + i, 777, 5 << 4, 0x18, 1000, 0, 0) + b"zz"
-    c = csum(lo + lo + struct.pack("!BBH", 0, 6, len(seg)) + seg)
-    raw.sendto(seg[:16] + struct.pack("!H", c) + seg[18:], ("127.0.0.1", 0))
-    time.sleep(0.05)
-print("DONE", flush=True)
 """
+RECONNECT_SCRIPT += LATE_SEGMENTS + 'print("DONE", flush=True)\n'
 
 
 @test
@@ -656,19 +661,8 @@ handed.set()
 t.join()
 time.sleep(0.3)
 s.close()
-def csum(b):
-    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    v = (v >> 16) + (v & 0xffff)
-    return ~(v + (v >> 16)) & 0xffff
-lo = socket.inet_aton("127.0.0.1")
-raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-for i in range(3):
-    seg = struct.pack("!HHIIBBHHH", sport, cport, 5000 + i, 777, 5 << 4, 0x18, 1000, 0, 0) + b"zz"
-    c = csum(lo + lo + struct.pack("!BBH", 0, 6, len(seg)) + seg)
-    raw.sendto(seg[:16] + struct.pack("!H", c) + seg[18:], ("127.0.0.1", 0))
-    time.sleep(0.05)
-print("DONE", pid, flush=True)
 """
+HANDOVER_SCRIPT += LATE_SEGMENTS + 'print("DONE", pid, flush=True)\n'
 
 
 @test
