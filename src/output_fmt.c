@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "event.h"
+#include "events.h"
 
 #include "output_fmt.h"
 
@@ -444,4 +445,58 @@ void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint6
 	strcpy(t->container_id, p->container_id);
 	memcpy(t->text, text, n);
 	t->len = n;
+}
+
+bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_key *k)
+{
+	const struct pkt_headers *h = &e->hdr;
+
+	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
+	    (h->opts.present & ~(TCP_OPT_TS | TCP_OPT_EOL)) || h->opts.unknown_n ||
+	    h->opts.malformed)
+		return false;
+	memset(k, 0, sizeof(*k));
+	memcpy(k->src, h->src_addr, sizeof(k->src));
+	memcpy(k->dst, h->dst_addr, sizeof(k->dst));
+	k->family = (uint32_t)h->family;
+	k->packet_len = e->packet_len;
+	k->seq = h->seq;
+	k->ack = h->ack;
+	k->ts_val = h->opts.ts_val;
+	k->ts_ecr = h->opts.ts_ecr;
+	k->sport = h->src_port;
+	k->dport = h->dst_port;
+	k->flags = h->flags;
+	k->window = h->window;
+	k->checksum = h->checksum;
+	k->urgent = h->urgent;
+	k->data_offset = h->data_offset;
+	k->opts_present = h->opts.present;
+	memcpy(k->ifname, e->ifname, sizeof(e->ifname));
+	k->extra = extra;
+	return true;
+}
+
+const struct pkt_text *pkt_text_get(const struct pkt_text_cache *c, const struct pkt_text_key *k)
+{
+	for (int i = 0; i < 2; i++)
+		if (c->slot[i].len_a && !memcmp(&c->slot[i].key, k, sizeof(*k)))
+			return &c->slot[i];
+	return NULL;
+}
+
+void pkt_text_put(struct pkt_text_cache *c, const struct pkt_text_key *k, const char *a,
+		  size_t na, const char *b, size_t nb)
+{
+	struct pkt_text *t;
+
+	if (!na || na + nb > PKT_TEXT_MAX)
+		return;
+	t = &c->slot[c->next++ & 1];
+	t->key = *k;
+	t->len_a = (uint16_t)na;
+	t->len_b = (uint16_t)nb;
+	memcpy(t->text, a, na);
+	if (nb)
+		memcpy(t->text + na, b, nb);
 }

@@ -261,6 +261,45 @@ const struct proc_text *proc_text_get(struct proc_text_cache *c, const struct pk
 void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint64_t extra,
 		   const char *text, size_t n);
 
+/*
+ * Text a printer made from a TCP packet's headers (not its process, time or direction), kept
+ * for the last two packets: on loopback a packet is two events in a row or nearly (the
+ * sender's egress, the receiver's ingress) that print the same there. Only the common shape:
+ * no extension headers, no options but timestamps. The key is every header field any printer
+ * shows, the interface and length, and an extra word the printer chooses; the text is two
+ * parts (a printer puts what differs between them).
+ */
+#define PKT_TEXT_MAX 1024
+
+struct pkt_event;
+struct pkt_text_key {
+	uint8_t src[16], dst[16];
+	uint32_t family, packet_len, seq, ack, ts_val, ts_ecr;
+	uint16_t sport, dport, flags, window, checksum, urgent;
+	uint8_t data_offset, opts_present;
+	char ifname[18];
+	uint64_t extra;
+};
+
+struct pkt_text {
+	struct pkt_text_key key;
+	uint16_t len_a, len_b; /* text[0..len_a), then len_b more; len_a 0: empty */
+	char text[PKT_TEXT_MAX];
+};
+
+struct pkt_text_cache {
+	struct pkt_text slot[2];
+	unsigned int next;
+};
+
+/* e's key (false: not a packet of the shape kept). */
+bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_key *k);
+/* The text kept for k; NULL: none. */
+const struct pkt_text *pkt_text_get(const struct pkt_text_cache *c, const struct pkt_text_key *k);
+/* Keep a[0..na) and b[0..nb) for k, over the older slot (not kept when too long). */
+void pkt_text_put(struct pkt_text_cache *c, const struct pkt_text_key *k, const char *a,
+		  size_t na, const char *b, size_t nb);
+
 /* 1023B, 1.5KiB, 12.0MiB; 850ns, 120us, 12.3ms, 1.50s. */
 int fmt_bytes(char *buf, size_t cap, uint64_t v);
 int fmt_duration(char *buf, size_t cap, uint64_t ns);

@@ -637,65 +637,13 @@ static void put_proto_ip(struct cur *c, const struct pkt_headers *h)
 	put_lit(c, "}}");
 }
 
-/*
- * The args of a TCP event but its direction, kept for the last two packets: on loopback a
- * packet is two events in a row or nearly (the sender's egress, the receiver's ingress) whose
- * args differ only there, and they are most of the line's numbers. Only for the common shape:
- * no extension headers, no options but timestamps; the key is every field the text shows.
- */
-struct args_key {
-	uint8_t src[16], dst[16];
-	uint32_t family, packet_len, seq, ack, ts_val, ts_ecr;
-	uint16_t sport, dport, flags, window, checksum, urgent;
-	uint8_t data_offset, opts_present;
-	char ifname[18];
-};
-
-#define ARGS_TEXT_MAX 1024
-
-struct args_text {
-	struct args_key key;
-	uint16_t len_a, len_b; /* text[0..len_a): before the direction; then len_b after it */
-	char text[ARGS_TEXT_MAX];
-};
-
-static _Thread_local struct args_text args_cache[2];
-static _Thread_local unsigned int args_next;
-
-static ALWAYS_INLINE bool args_key_of(const struct pkt_event *e, struct args_key *k)
-{
-	const struct pkt_headers *h = &e->hdr;
-
-	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
-	    (h->opts.present & ~(TCP_OPT_TS | TCP_OPT_EOL)) || h->opts.unknown_n ||
-	    h->opts.malformed)
-		return false;
-	memset(k, 0, sizeof(*k));
-	memcpy(k->src, h->src_addr, sizeof(k->src));
-	memcpy(k->dst, h->dst_addr, sizeof(k->dst));
-	k->family = (uint32_t)h->family;
-	k->packet_len = e->packet_len;
-	k->seq = h->seq;
-	k->ack = h->ack;
-	k->ts_val = h->opts.ts_val;
-	k->ts_ecr = h->opts.ts_ecr;
-	k->sport = h->src_port;
-	k->dport = h->dst_port;
-	k->flags = h->flags;
-	k->window = h->window;
-	k->checksum = h->checksum;
-	k->urgent = h->urgent;
-	k->data_offset = h->data_offset;
-	k->opts_present = h->opts.present;
-	memcpy(k->ifname, e->ifname, sizeof(e->ifname));
-	return true;
-}
-
 size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 {
+	/* The args but the direction (pkt_text_get). */
+	static _Thread_local struct pkt_text_cache args_cache;
 	struct cur c = {.p = dst, .end = dst + cap, .ovf = false};
-	struct args_key key;
-	struct args_text *t;
+	struct pkt_text_key key;
+	const struct pkt_text *t;
 	char *args, *dir_from, *dir_to;
 	bool keyed;
 	const char *name;
@@ -711,21 +659,16 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	put_mem(&c, name, strlen(name));
 	put_char(&c, '"');
 	put_process_cached(&c, &e->proc);
-	keyed = args_key_of(e, &key);
-	if (keyed) {
-		for (int i = 0; i < 2; i++) {
-			t = &args_cache[i];
-			if (!t->len_a || memcmp(&t->key, &key, sizeof(key)))
-				continue;
-			put_mem(&c, t->text, t->len_a);
-			if (e->egress)
-				put_lit(&c, ",\"direction\":\"egress\"");
-			else
-				put_lit(&c, ",\"direction\":\"ingress\"");
-			put_mem(&c, t->text + t->len_a, t->len_b);
-			put_lit(&c, "]}\n");
-			return c.ovf ? 0 : (size_t)(c.p - dst);
-		}
+	keyed = pkt_text_key_of(e, 0, &key);
+	if (keyed && (t = pkt_text_get(&args_cache, &key)) != NULL) {
+		put_mem(&c, t->text, t->len_a);
+		if (e->egress)
+			put_lit(&c, ",\"direction\":\"egress\"");
+		else
+			put_lit(&c, ",\"direction\":\"ingress\"");
+		put_mem(&c, t->text + t->len_a, t->len_b);
+		put_lit(&c, "]}\n");
+		return c.ovf ? 0 : (size_t)(c.p - dst);
 	}
 	args = c.p;
 	if (!put_metadata(&c, e, &dir_from, &dir_to))
@@ -745,14 +688,9 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 		put_proto_ip(&c, &e->hdr);
 		break;
 	}
-	if (keyed && !c.ovf && (size_t)(c.p - args) - (size_t)(dir_to - dir_from) <= ARGS_TEXT_MAX) {
-		t = &args_cache[args_next++ & 1];
-		t->key = key;
-		t->len_a = (uint16_t)(dir_from - args);
-		t->len_b = (uint16_t)(c.p - dir_to);
-		memcpy(t->text, args, t->len_a);
-		memcpy(t->text + t->len_a, dir_to, t->len_b);
-	}
+	if (keyed && !c.ovf)
+		pkt_text_put(&args_cache, &key, args, (size_t)(dir_from - args), dir_to,
+			     (size_t)(c.p - dir_to));
 	put_lit(&c, "]}\n");
 	return c.ovf ? 0 : (size_t)(c.p - dst);
 }

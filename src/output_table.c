@@ -135,11 +135,9 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 }
 
 /* The columns every packet line starts with: time, comm, pid, direction, source, destination. */
-static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool has_port)
+/* TIME, COMM, PID and DIR: what the two events of a loopback packet do not share. */
+static void put_packet_who(struct line *l, const struct pkt_event *e)
 {
-	const struct pkt_headers *h = &e->hdr;
-	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
-	char buf[64];
 	size_t n, cols;
 
 	fmt_time(l->p, e->timestamp_ns);
@@ -151,6 +149,16 @@ static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool ha
 		line_col(l, "out", 3, W_DIR, 3, false, true);
 	else
 		line_col(l, "in", 2, W_DIR, 2, false, true);
+}
+
+static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool has_port)
+{
+	const struct pkt_headers *h = &e->hdr;
+	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
+	char buf[64];
+	size_t n;
+
+	put_packet_who(l, e);
 	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, has_port);
 	line_col(l, buf, n, W_ADDR, n, false, true);
 	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, has_port);
@@ -331,7 +339,25 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	default:
 		return 0;
 	}
-	put_packet_prefix(&l, e, !h->l4_error);
+	/* The rest of the line kept per packet (pkt_text_get), keyed also by the padding the
+	 * columns so far still owe. */
+	static _Thread_local struct pkt_text_cache rest_cache;
+	struct pkt_text_key key;
+	const struct pkt_text *t;
+	bool keyed;
+	char *rest;
+
+	put_packet_who(&l, e);
+	keyed = pkt_text_key_of(e, l.debt, &key);
+	if (keyed && (t = pkt_text_get(&rest_cache, &key)) != NULL) {
+		line_mem(&l, t->text, t->len_a);
+		return line_end(dst, cap, start, &l);
+	}
+	rest = l.p;
+	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->l4_error);
+	line_col(&l, buf, n, W_ADDR, n, false, true);
+	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->l4_error);
+	line_col(&l, buf, n, W_ADDR, n, false, true);
 	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
 		line_col(&l, "[?]", 3, W_FLAGS, 3, false, true);
@@ -352,5 +378,7 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	else if (tcp_opts_shown(&h->opts))
 		line_tcp_opts(&l, &h->opts);
 	*l.p++ = '\n';
+	if (keyed)
+		pkt_text_put(&rest_cache, &key, rest, (size_t)(l.p - rest), NULL, 0);
 	return line_end(dst, cap, start, &l);
 }
