@@ -451,9 +451,13 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 {
 	const struct pkt_headers *h = &e->hdr;
 
+	const struct tcp_opts *o = &h->opts;
+
 	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
-	    (h->opts.present & ~(TCP_OPT_TS | TCP_OPT_EOL)) || h->opts.unknown_n ||
-	    h->opts.malformed)
+	    o->unknown_n || o->malformed)
+		return false;
+	if (o->order_n && (o->order_n != 3 || o->order[0] != TCP_KIND_NOP ||
+			   o->order[1] != TCP_KIND_NOP || o->order[2] != TCP_KIND_TS))
 		return false;
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src, h->src_addr, sizeof(k->src));
@@ -471,7 +475,8 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 	k->checksum = h->checksum;
 	k->urgent = h->urgent;
 	k->data_offset = h->data_offset;
-	k->opts_present = h->opts.present;
+	k->opts_present = o->present;
+	k->order_n = o->order_n;
 	memcpy(k->ifname, e->ifname, sizeof(e->ifname));
 	k->extra = extra;
 	return true;

@@ -265,7 +265,7 @@ void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint6
  * Text a printer made from a TCP packet's headers (not its process, time or direction), kept
  * for the last two packets: on loopback a packet is two events in a row or nearly (the
  * sender's egress, the receiver's ingress) that print the same there. Only the common shape:
- * no extension headers, no options but timestamps. The key is every header field any printer
+ * no extension headers, no options or NOP NOP timestamps (the table prints their order). The key is every header field any printer
  * shows, the interface and length, and an extra word the printer chooses; the text is two
  * parts (a printer puts what differs between them).
  */
@@ -276,7 +276,7 @@ struct pkt_text_key {
 	uint8_t src[16], dst[16];
 	uint32_t family, packet_len, seq, ack, ts_val, ts_ecr;
 	uint16_t sport, dport, flags, window, checksum, urgent;
-	uint8_t data_offset, opts_present;
+	uint8_t data_offset, opts_present, order_n; /* order_n: none, or NOP NOP TS */
 	char ifname[18];
 	uint64_t extra;
 };
