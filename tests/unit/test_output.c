@@ -488,13 +488,25 @@ static void test_json_process_kept(void **state)
 	assert_memory_equal(buf, example_json, n);
 }
 
+/* One line of e in buf, as a string: its length. */
+static size_t line_of(size_t (*fmt)(char *, size_t, const struct pkt_event *), char *buf,
+		      size_t cap, const struct pkt_event *e)
+{
+	size_t n = fmt(buf, cap - 1, e);
+
+	buf[n] = '\0';
+	return n;
+}
+
 /* A loopback packet's second event reuses the first one's text from SOURCE on (table) or its
  * args (JSON): any header field that differs, the options' order included, must show. */
 static void test_packet_text_kept(void **state)
 {
+	static const uint8_t nop_nop_ts[] = {1, 1, 8, 10, 0, 0, 0, 111, 0, 0, 0, 222};
+	static const uint8_t ts_nop_nop[] = {8, 10, 0, 0, 0, 111, 0, 0, 0, 222, 1, 1};
 	struct pkt_event ev[GOLDEN_N], e;
 	char a[2048], b[2048];
-	size_t na, nb;
+	size_t na;
 
 	(void)state;
 	golden_events(ev, ARRAY_SIZE(ev));
@@ -502,48 +514,30 @@ static void test_packet_text_kept(void **state)
 	e.event = EVENT_NET_PACKET_TCP;
 	e.hdr.l4_error = 0;
 	e.hdr.ext_count = 0;
-	memset(&e.hdr.opts, 0, sizeof(e.hdr.opts));
-	e.hdr.opts.present = TCP_OPT_TS;
-	e.hdr.opts.ts_val = 111;
-	e.hdr.opts.ts_ecr = 222;
-	e.hdr.opts.order_n = 3;
-	e.hdr.opts.order[0] = TCP_KIND_NOP;
-	e.hdr.opts.order[1] = TCP_KIND_NOP;
-	e.hdr.opts.order[2] = TCP_KIND_TS;
+	set_opts(&e.hdr, nop_nop_ts, sizeof(nop_nop_ts));
 	e.egress = true;
-	na = format_table(a, sizeof(a) - 1, &e);
-	a[na] = '\0';
+	line_of(format_table, a, sizeof(a), &e);
 	assert_non_null(strstr(a, "options [nop,nop,TS val 111 ecr 222]"));
 	e.egress = false;
-	nb = format_table(b, sizeof(b) - 1, &e);
-	b[nb] = '\0';
+	line_of(format_table, b, sizeof(b), &e);
 	assert_string_equal(strstr(a, "options"), strstr(b, "options"));
 	/* The same fields, the options in another order: not the kept text. */
-	e.hdr.opts.order[0] = TCP_KIND_TS;
-	e.hdr.opts.order[1] = TCP_KIND_NOP;
-	e.hdr.opts.order[2] = TCP_KIND_NOP;
-	nb = format_table(b, sizeof(b) - 1, &e);
-	b[nb] = '\0';
+	set_opts(&e.hdr, ts_nop_nop, sizeof(ts_nop_nop));
+	line_of(format_table, b, sizeof(b), &e);
 	assert_non_null(strstr(b, "options [TS val 111 ecr 222,nop,nop]"));
 	/* Back to the kept order, another window: the new one shows. */
-	e.hdr.opts.order[0] = TCP_KIND_NOP;
-	e.hdr.opts.order[2] = TCP_KIND_TS;
+	set_opts(&e.hdr, nop_nop_ts, sizeof(nop_nop_ts));
 	e.hdr.window = 4321;
-	nb = format_table(b, sizeof(b) - 1, &e);
-	b[nb] = '\0';
+	line_of(format_table, b, sizeof(b), &e);
 	assert_non_null(strstr(b, " 4321 "));
 	/* JSON: the second event is the first one's but the direction; another seq shows. */
 	e.egress = true;
-	na = format_json(a, sizeof(a) - 1, &e);
-	a[na] = '\0';
+	na = line_of(format_json, a, sizeof(a), &e);
 	e.egress = false;
-	nb = format_json(b, sizeof(b) - 1, &e);
-	b[nb] = '\0';
-	assert_int_equal(nb, na + 1);
+	assert_int_equal(line_of(format_json, b, sizeof(b), &e), na + 1);
 	assert_non_null(strstr(b, "\"direction\":\"ingress\""));
 	e.hdr.seq = 987654321;
-	nb = format_json(b, sizeof(b) - 1, &e);
-	b[nb] = '\0';
+	line_of(format_json, b, sizeof(b), &e);
 	assert_non_null(strstr(b, "\"seq\":987654321"));
 }
 
