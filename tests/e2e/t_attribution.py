@@ -576,22 +576,28 @@ for i in range(3):
     time.sleep(0.05)
 """
 
+# A listener ls on sport and a client socket s bound to cport (both on 127.0.0.1), once the
+# script has its arguments.
+PAIR_SOCKETS = r"""
+ls = socket.socket()
+ls.bind(("127.0.0.1", sport))
+ls.listen(1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", cport))
+"""
+
 RECONNECT_SCRIPT = r"""
 import ctypes, socket, struct, sys, threading, time
 name, cport, sport, dead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
-ls = socket.socket()
-ls.bind(("127.0.0.1", sport))
-ls.listen(1)
+""" + PAIR_SOCKETS + r"""
 def serve():
     c = ls.accept()[0]
     c.sendall(b"hi")
     c.close()
 t = threading.Thread(target=serve)
 t.start()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", cport))
 try:
     s.connect(("127.0.0.1", dead))
     sys.exit("scenario broken: port %d accepted" % dead)
@@ -634,9 +640,7 @@ import ctypes, os, socket, struct, sys, threading, time
 name, other, cport, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 prctl = ctypes.CDLL(None).prctl
 prctl(15, name.encode(), 0, 0, 0)
-ls = socket.socket()
-ls.bind(("127.0.0.1", sport))
-ls.listen(1)
+""" + PAIR_SOCKETS + r"""
 handed = threading.Event()
 def serve():
     c = ls.accept()[0]
@@ -645,9 +649,6 @@ def serve():
     c.close()
 t = threading.Thread(target=serve)
 t.start()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", cport))
 s.connect(("127.0.0.1", sport))
 s.shutdown(socket.SHUT_RDWR)
 time.sleep(0.2)
