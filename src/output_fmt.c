@@ -450,7 +450,6 @@ void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint6
 bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_key *k)
 {
 	const struct pkt_headers *h = &e->hdr;
-
 	const struct tcp_opts *o = &h->opts;
 
 	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
@@ -466,8 +465,8 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 	k->packet_len = e->packet_len;
 	k->seq = h->seq;
 	k->ack = h->ack;
-	k->ts_val = h->opts.ts_val;
-	k->ts_ecr = h->opts.ts_ecr;
+	k->ts_val = o->ts_val;
+	k->ts_ecr = o->ts_ecr;
 	k->sport = h->src_port;
 	k->dport = h->dst_port;
 	k->flags = h->flags;

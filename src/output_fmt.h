@@ -265,9 +265,9 @@ void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint6
  * Text a printer made from a TCP packet's headers (not its process, time or direction), kept
  * for the last two packets: on loopback a packet is two events in a row or nearly (the
  * sender's egress, the receiver's ingress) that print the same there. Only the common shape:
- * no extension headers, no options or NOP NOP timestamps (the table prints their order). The key is every header field any printer
- * shows, the interface and length, and an extra word the printer chooses; the text is two
- * parts (a printer puts what differs between them).
+ * no extension headers, and no options or NOP NOP timestamps (the table prints their order).
+ * The key is every header field any printer shows, the interface and length, and an extra word
+ * the printer chooses; the text is two parts (a printer puts what differs between them).
  */
 #define PKT_TEXT_MAX 1024
 

@@ -429,6 +429,14 @@ static size_t format_flow_json(char *dst, size_t cap, const struct pkt_event *e)
 	return c.ovf ? 0 : (size_t)(c.p - dst);
 }
 
+static ALWAYS_INLINE void put_direction(struct cur *c, bool egress)
+{
+	if (egress)
+		put_lit(c, ",\"direction\":\"egress\"");
+	else
+		put_lit(c, ",\"direction\":\"ingress\"");
+}
+
 /* The packet metadata (trace.PacketMetadata, with pktrace's additions), closed unless more
  * follows; false: the event ends here (no transport header to show). */
 static ALWAYS_INLINE bool put_metadata(struct cur *c, const struct pkt_event *e, char **dir_from,
@@ -454,10 +462,7 @@ static ALWAYS_INLINE bool put_metadata(struct cur *c, const struct pkt_event *e,
 	put_lit(c, ",\"iface\":");
 	put_json_str(c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
 	*dir_from = c->p;
-	if (e->egress)
-		put_lit(c, ",\"direction\":\"egress\"");
-	else
-		put_lit(c, ",\"direction\":\"ingress\"");
+	put_direction(c, e->egress);
 	*dir_to = c->p;
 	if (h->ext_count) {
 		put_lit(c, ",\"ipv6_ext\":{\"count\":");
@@ -662,10 +667,7 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	keyed = pkt_text_key_of(e, 0, &key);
 	if (keyed && (t = pkt_text_get(&args_cache, &key)) != NULL) {
 		put_mem(&c, t->text, t->len_a);
-		if (e->egress)
-			put_lit(&c, ",\"direction\":\"egress\"");
-		else
-			put_lit(&c, ",\"direction\":\"ingress\"");
+		put_direction(&c, e->egress);
 		put_mem(&c, t->text + t->len_a, t->len_b);
 		put_lit(&c, "]}\n");
 		return c.ovf ? 0 : (size_t)(c.p - dst);

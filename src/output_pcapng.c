@@ -188,24 +188,12 @@ static ALWAYS_INLINE void put_line_str(struct blk *k, const char *key, size_t kl
 
 #define PUT_STR(k, key, v) put_line_str((k), key, sizeof(key) - 1, (v))
 
-static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
+/* The comment's text: the process, the socket's class, the events. */
+static ALWAYS_INLINE void put_comment_text(struct blk *k, const struct pkt_event *e,
+					   uint64_t mask)
 {
 	const struct pkt_process *p = &e->proc;
-	char *start = k->p + 4;
-	uint16_t h[2] = {PCAPNG_OPT_COMMENT, 0};
-	size_t n;
 
-	static _Thread_local struct proc_text_cache cache;
-	const struct proc_text *t = NULL;
-	/* The text is the process's, the socket's class and the events': all in the key. */
-	uint64_t extra = mask << 8 | e->sk_proto;
-	bool keep = p->container_id && p->hostname && mask < (1ULL << 56);
-
-	put(k, h, 4);
-	if (keep && (t = proc_text_get(&cache, p, extra)) != NULL) {
-		put(k, t->text, t->len);
-		goto done;
-	}
 	PUT_U64(k, PCAPNG_KEY_PID, p->pid);
 	PUT_U64(k, PCAPNG_KEY_TID, p->tid);
 	PUT_U64(k, PCAPNG_KEY_PPID, p->ppid);
@@ -224,9 +212,29 @@ static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, 
 		put(k, events[id].name, strlen(events[id].name));
 		first = 0;
 	}
-	if (keep && !k->ovf)
-		proc_text_put(&cache, p, extra, start, (size_t)(k->p - start));
-done:
+}
+
+/* The comment option, its text kept per thread id (proc_text_get): the process's, the socket's
+ * class and the events' text, all three in the key. */
+static ALWAYS_INLINE void put_comment(struct blk *k, const struct pkt_event *e, uint64_t mask)
+{
+	static _Thread_local struct proc_text_cache cache;
+	const struct pkt_process *p = &e->proc;
+	char *start = k->p + 4;
+	uint16_t h[2] = {PCAPNG_OPT_COMMENT, 0};
+	uint64_t extra = mask << 8 | e->sk_proto;
+	bool keep = p->container_id && p->hostname && mask < (1ULL << 56);
+	const struct proc_text *t = keep ? proc_text_get(&cache, p, extra) : NULL;
+	size_t n;
+
+	put(k, h, 4);
+	if (t) {
+		put(k, t->text, t->len);
+	} else {
+		put_comment_text(k, e, mask);
+		if (keep && !k->ovf)
+			proc_text_put(&cache, p, extra, start, (size_t)(k->p - start));
+	}
 	if (k->ovf)
 		return;
 	/* No final newline: tshark shows the comment as it is. */

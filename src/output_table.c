@@ -134,7 +134,6 @@ static size_t format_table_flow(char *dst, size_t cap, const struct pkt_event *e
 	return line_end(dst, cap, start, &l);
 }
 
-/* The columns every packet line starts with: time, comm, pid, direction, source, destination. */
 /* TIME, COMM, PID and DIR: what the two events of a loopback packet do not share. */
 static void put_packet_who(struct line *l, const struct pkt_event *e)
 {
@@ -151,18 +150,24 @@ static void put_packet_who(struct line *l, const struct pkt_event *e)
 		line_col(l, "in", 2, W_DIR, 2, false, true);
 }
 
-static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool has_port)
+/* SOURCE and DESTINATION. */
+static void put_endpoints(struct line *l, const struct pkt_headers *h, bool has_port)
 {
-	const struct pkt_headers *h = &e->hdr;
 	/* [v6 address]:port at most: 1 + 45 + 2 + 5. */
 	char buf[64];
 	size_t n;
 
-	put_packet_who(l, e);
 	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, has_port);
 	line_col(l, buf, n, W_ADDR, n, false, true);
 	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, has_port);
 	line_col(l, buf, n, W_ADDR, n, false, true);
+}
+
+/* The columns every packet line starts with: time, comm, pid, direction, source, destination. */
+static void put_packet_prefix(struct line *l, const struct pkt_event *e, bool has_port)
+{
+	put_packet_who(l, e);
+	put_endpoints(l, &e->hdr, has_port);
 }
 
 /* The IPv6 chain, compactly: headers (255+ when the kernel stopped counting) and bytes. */
@@ -354,10 +359,7 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		return line_end(dst, cap, start, &l);
 	}
 	rest = l.p;
-	n = fmt_endpoint(buf, h->family, h->src_addr, h->src_port, !h->l4_error);
-	line_col(&l, buf, n, W_ADDR, n, false, true);
-	n = fmt_endpoint(buf, h->family, h->dst_addr, h->dst_port, !h->l4_error);
-	line_col(&l, buf, n, W_ADDR, n, false, true);
+	put_endpoints(&l, h, !h->l4_error);
 	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
 		line_col(&l, "[?]", 3, W_FLAGS, 3, false, true);

@@ -317,6 +317,12 @@ static __always_inline bool owner_same(const struct pkt_owner *a, const struct p
 	return !diff;
 }
 
+/* Whether -s narrowed what is traced (else only pktrace's own sockets are out of scope). */
+static __always_inline bool scope_set(void)
+{
+	return scope_by_pid || scope_by_comm || scope_by_uid;
+}
+
 /* Whether gone_conns or closed_conns may hold c: false means neither does. */
 static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
 {
@@ -354,7 +360,7 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 
 	if (st->kept == which)
 		return 0;
-	if (!st->owner.traced && !st->listener && (scope_by_pid || scope_by_comm || scope_by_uid)) {
+	if (!st->owner.traced && !st->listener && scope_set()) {
 		/* Nor may an earlier owner's entry (a traced process that closed, then handed the
 		 * socket on) stand for this one. */
 		conn_forget(c);
@@ -1888,7 +1894,7 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	}
 	if (!o) {
 		stat_inc(STAT_NO_OWNER);
-		if (scope_by_pid || scope_by_comm || scope_by_uid)
+		if (scope_set())
 			return 1;
 		o = &none;
 	} else if (!o->traced && !(flags & PKT_F_HELD)) {
@@ -1987,7 +1993,7 @@ static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8
 	o = icmp_quoted_owner(&c);
 	if (!o) {
 		stat_inc(STAT_ICMP_NO_OWNER);
-		if (scope_by_pid || scope_by_comm || scope_by_uid)
+		if (scope_set())
 			return 0;
 		o = &none;
 	} else if (!o->traced) {
@@ -2131,7 +2137,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		/* Only a RST the kernel sends for no socket at all, and only without a scope. */
 		if (direction != PKT_EGRESS || !(nh & 0x04))
 			return 0;
-		if (scope_by_pid || scope_by_comm || scope_by_uid) {
+		if (scope_set()) {
 			stat_inc(STAT_DEV_NO_OWNER);
 			return 0;
 		}
