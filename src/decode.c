@@ -582,16 +582,22 @@ const char *decode_strerror(int err)
 	return "unknown decode error";
 }
 
+size_t decode_wire_len(size_t size)
+{
+	if (size < offsetof(struct pkt_wire, hdr))
+		return 0;
+	/* The same layout from hdr[] on in both (snap_len and snap[] included). */
+	return offsetof(struct pkt_record, hdr) + size - offsetof(struct pkt_wire, hdr);
+}
+
 long decode_wire(const void *data, size_t size, const struct pkt_owner *owner,
 		 const char *ifname, struct pkt_record *out, size_t room)
 {
 	const struct pkt_wire *w = data;
-	size_t tail, len;
+	size_t len = decode_wire_len(size);
 
-	if (size < offsetof(struct pkt_wire, hdr) || size > sizeof(*w) || w->kind != PKT_REC_PACKET)
+	if (!len || size > sizeof(*w) || w->kind != PKT_REC_PACKET)
 		return -DECODE_BAD_RECORD;
-	tail = size - offsetof(struct pkt_wire, hdr); /* hdr[] and, with --snaplen, snap[] */
-	len = offsetof(struct pkt_record, hdr) + tail;
 	if (len > room || len > sizeof(*out))
 		return -DECODE_BAD_RECORD;
 	out->ts_ns = w->ts_ns;
@@ -615,8 +621,8 @@ long decode_wire(const void *data, size_t size, const struct pkt_owner *owner,
 	memset(out->ifname, 0, sizeof(out->ifname));
 	if (ifname)
 		memcpy(out->ifname, ifname, PKT_IFNAME_LEN);
-	/* The same layout from hdr[] on in both (snap_len and snap[] included). */
-	memcpy(out->hdr, w->hdr, tail);
+	/* hdr[] and, with --snaplen, snap_len and snap[]. */
+	memcpy(out->hdr, w->hdr, len - offsetof(struct pkt_record, hdr));
 	return (long)len;
 }
 

@@ -80,6 +80,9 @@ int decode_record(const void *data, size_t size, uint64_t boot_to_real_ns, struc
 struct pkt_owner;
 long decode_wire(const void *data, size_t size, const struct pkt_owner *owner,
 		 const char *ifname, struct pkt_record *out, size_t room);
+/* The size of the struct pkt_record decode_wire makes of a size-byte struct pkt_wire (0: it is
+ * too short to be one). */
+size_t decode_wire_len(size_t size);
 
 /* The packet events one decoded packet gives: its IP event, and its transport's (if any). */
 event_mask decode_packet_events(const struct pkt_event *e);

@@ -382,8 +382,9 @@ static int owner_missing(struct app *app, const struct pkt_wire *w)
 static int on_record(void *ctx, const void *data, size_t size)
 {
 	const struct pkt_record *rec = data;
+	struct pkt_record *slot = NULL;
 	struct app *app = ctx;
-	int err;
+	int err = 0, e;
 
 	/* Every record has its kind at the same place; packets come without their owner. */
 	if (size >= offsetof(struct pkt_record, kind) + 1) {
@@ -402,14 +403,21 @@ static int on_record(void *ctx, const void *data, size_t size)
 				oe = owners__get(app->owners, w->owner_id);
 				if (!oe)
 					return owner_missing(app, w);
-				n = decode_wire(data, size, &oe->owner, oe->ifname, app->wire_rec,
-						sizeof(*app->wire_rec));
+				/* Most packets go to the reorder stage as they are: made in its slot,
+				 * not copied there. */
+				if (!(w->flags & PKT_F_HELD) &&
+				    !(app->has_filter && (w->flags & PKT_F_DEVICE)))
+					slot = order__slot(app->order, w->ts_ns,
+							   decode_wire_len(size), &err);
+				n = decode_wire(data, size, &oe->owner, oe->ifname,
+						slot ? slot : app->wire_rec,
+						slot ? decode_wire_len(size) : sizeof(*app->wire_rec));
 			}
 			if (n < 0) {
 				app->decode_errors[DECODE_BAD_RECORD]++;
-				return 0;
+				return err;
 			}
-			rec = app->wire_rec;
+			rec = slot ? slot : app->wire_rec;
 			size = (size_t)n;
 		}
 	}
@@ -441,7 +449,10 @@ static int on_record(void *ctx, const void *data, size_t size)
 		err = hold_record(app, rec, size);
 		order_barrier_update(app, order__newest(app->order));
 	} else {
-		err = order__push(app->order, rec, size, NULL);
+		e = slot ? order__commit(app->order, size, NULL) :
+			   order__push(app->order, rec, size, NULL);
+		if (!err)
+			err = e;
 	}
 	if (err)
 		return err;

@@ -174,27 +174,30 @@ static int release_before(struct order *o, uint64_t limit_ns)
 	return err;
 }
 
-int order__push(struct order *o, const struct pkt_record *rec, size_t size,
-		const struct pkt_owner *owner)
+struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int *err)
+{
+	*err = 0;
+	/* No window, too late to be sorted in, or larger than a slot: straight out. */
+	if (!o->cfg.capacity || (o->any_released && ts_ns < o->released) ||
+	    size > o->cfg.max_record)
+		return NULL;
+	if (!o->nfree) {
+		o->st.early++;
+		*err = pop(o);
+	}
+	return &slot_at(o, o->free_slots[o->nfree - 1])->rec;
+}
+
+int order__commit(struct order *o, size_t size, const struct pkt_owner *owner)
 {
 	struct order_slot *sl;
 	struct order_key k;
 	size_t i;
-	int err = 0, e;
 
 	o->st.pushed++;
-	/* No window, too late to be sorted in, or larger than a slot: straight out. */
-	if (!o->cfg.capacity || (o->any_released && rec->ts_ns < o->released) ||
-	    size > o->cfg.max_record)
-		return release(o, rec, size, owner);
-	if (!o->nfree) {
-		o->st.early++;
-		err = pop(o);
-	}
-	k.ts = rec->ts_ns;
 	k.slot = o->free_slots[--o->nfree];
 	sl = slot_at(o, k.slot);
-	memcpy(&sl->rec, rec, size);
+	k.ts = sl->rec.ts_ns;
 	sl->size = size;
 	sl->has_owner = !!owner;
 	if (owner)
@@ -205,9 +208,24 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	o->ring[(o->head + i) & o->mask] = k;
 	if (o->n > o->st.max_held)
 		o->st.max_held = o->n;
-	if (rec->ts_ns > o->newest)
-		o->newest = rec->ts_ns;
-	e = release_before(o, o->newest);
+	if (k.ts > o->newest)
+		o->newest = k.ts;
+	return release_before(o, o->newest);
+}
+
+int order__push(struct order *o, const struct pkt_record *rec, size_t size,
+		const struct pkt_owner *owner)
+{
+	struct pkt_record *slot;
+	int err, e;
+
+	slot = order__slot(o, rec->ts_ns, size, &err);
+	if (!slot) {
+		o->st.pushed++;
+		return release(o, rec, size, owner);
+	}
+	memcpy(slot, rec, size);
+	e = order__commit(o, size, owner);
 	return err ? err : e;
 }
 

@@ -40,6 +40,14 @@ struct order *order__new(const struct order_config *cfg, order_emit_fn emit, voi
 /* Take one record (size bytes; owner NULL: its own) and release what is due. */
 int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 		const struct pkt_owner *owner);
+/* In two steps, for a record made in place: a slot for a record stamped ts_ns of up to size
+ * bytes, to fill and take in with order__commit (nothing else on the stage between); NULL: it
+ * cannot wait (no window, too late, too large), order__push it. *err: what a full stage's
+ * early release returned. */
+struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int *err);
+/* Take in the record written to the last order__slot (size bytes, its timestamp as promised;
+ * owner NULL: its own) and release what is due. */
+int order__commit(struct order *o, size_t size, const struct pkt_owner *owner);
 /* Release what is older than now_ns (CLOCK_BOOTTIME, as the records) minus the window. */
 int order__expire(struct order *o, uint64_t now_ns);
 /* Hold back, whatever the clock and the window say, every record stamped at or after ts_ns

@@ -60,6 +60,27 @@ static int push(uint64_t ts, uint32_t id)
 	return order__push(o, &r, SMALL, NULL);
 }
 
+/* The same record made in place (order__slot, then order__commit); pushed when it cannot wait. */
+static int place(uint64_t ts, uint32_t id)
+{
+	struct pkt_record *r;
+	int err, e;
+
+	r = order__slot(o, ts, SMALL, &err);
+	if (!r) {
+		assert_int_equal(err, 0);
+		return push(ts, id);
+	}
+	memset(r, 0, SMALL);
+	r->ts_ns = ts;
+	r->pkt_len = id;
+	r->owner.pid = 100;
+	r->hdr[0] = (uint8_t)id;
+	r->hdr[PKT_HDR_SMALL - 1] = 0x5a;
+	e = order__commit(o, SMALL, NULL);
+	return err ? err : e;
+}
+
 static int make(uint64_t window, size_t capacity)
 {
 	struct order_config cfg = {.window_ns = window, .capacity = capacity};
@@ -342,6 +363,74 @@ static void test_random_skew_sorted(void **state)
 	assert_int_equal(order__stats(o)->early, 0);
 }
 
+/* Records made in place and pushed ones, mixed, through a stage often full: out exactly as
+ * when all are pushed (order, late and early ones), and intact: no slot handed out is one a
+ * held record is using. */
+static void test_made_in_place(void **state)
+{
+	static struct out pushed_only[3000];
+	struct order_stats st;
+	uint64_t ts;
+	int err;
+
+	(void)state;
+	for (int mixed = 0; mixed < 2; mixed++) {
+		assert_int_equal(make(WINDOW, 16), 0);
+		n_out = 0;
+		srand(11);
+		ts = 1000000;
+		for (uint32_t i = 0; i < 3000; i++) {
+			ts += rand() % 40;
+			assert_int_equal((mixed && i & 1 ? place : push)(ts - rand() % WINDOW, i), 0);
+		}
+		order__flush(o);
+		assert_int_equal(n_out, 3000);
+		if (!mixed) {
+			memcpy(pushed_only, outs, sizeof(pushed_only));
+			st = *order__stats(o);
+			continue;
+		}
+		assert_memory_equal(outs, pushed_only, sizeof(pushed_only));
+		assert_memory_equal(order__stats(o), &st, sizeof(st));
+	}
+	for (size_t i = 0; i < n_out; i++)
+		assert_true(outs[i].intact);
+	assert_true(st.early > 0 && st.late > 0);
+
+	/* No slot for what cannot wait: too late, too large, or no window. */
+	assert_null(order__slot(o, 10, SMALL, &err));
+	assert_null(order__slot(o, ts + 1, sizeof(struct pkt_record), &err));
+	assert_int_equal(make(0, 64), 0);
+	assert_null(order__slot(o, ts, SMALL, &err));
+	assert_int_equal(err, 0);
+}
+
+/* A full stage's early release made room for a slot: its emit error comes back. */
+static void test_slot_early_error(void **state)
+{
+	struct pkt_record *r;
+	int err = 0;
+
+	(void)state;
+	assert_int_equal(make(1000000, 2), 0);
+	place(100, 1);
+	place(200, 2);
+	emit_err = -EPIPE;
+	r = order__slot(o, 300, SMALL, &err);
+	assert_non_null(r);
+	assert_int_equal(err, -EPIPE);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(outs[0].id, 1);
+	emit_err = 0;
+	memset(r, 0, SMALL);
+	r->ts_ns = 300;
+	r->pkt_len = 3;
+	assert_int_equal(order__commit(o, SMALL, NULL), 0);
+	order__flush(o);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(outs[2].id, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +446,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_window_zero_passes_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emit_error_returned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_skew_sorted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_made_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_early_error, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
