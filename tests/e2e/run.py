@@ -200,6 +200,80 @@ def ipv6_veth_netns(w):
     m.assert_exact("ipv6 veth events")
 
 
+# One thread, pinned to one CPU, with a listener in namespace B and a client in namespace A
+# (setns between the two), a few round trips over the veth between them.
+TWO_NETNS_SCRIPT = r"""
+import ctypes, os, socket, sys
+name, na, nb, ipb, port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, name.encode(), 0, 0, 0)
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+def enter(ns):
+    fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+    if libc.setns(fd, 0x40000000):
+        sys.exit("setns %s: %s" % (ns, os.strerror(ctypes.get_errno())))
+    os.close(fd)
+enter(nb)
+ls = socket.socket()
+ls.bind((ipb, port))
+ls.listen(1)
+enter(na)
+c = socket.create_connection((ipb, port))
+s = ls.accept()[0]
+print("CONNECTED %d" % c.getsockname()[1], flush=True)
+for i in range(3):
+    c.sendall(b"ping %d" % i)
+    assert s.recv(64) == b"ping %d" % i
+    s.sendall(b"pong %d" % i)
+    assert c.recv(64) == b"pong %d" % i
+c.close()
+s.close()
+ls.close()
+"""
+
+
+@test
+def same_ifindex_two_netns(w):
+    """One thread owns both ends of a TCP connection between two namespaces whose veths have
+    the same ifindex (7) and different names, on one CPU: every event names the veth of its own
+    namespace (an owner definition is not reused for another device with the same index)."""
+    tag = rand_tag()
+    na, nb = "pkt-ia-" + tag, "pkt-ib-" + tag
+    va, vb = "pia" + tag, "pib" + tag
+    ipa, ipb = "10.78.0.1", "10.78.0.2"
+    port = rand_port()
+    name = rand_name("e2i")
+    pa, pb = os.path.join(w, "a.pcap"), os.path.join(w, "b.pcap")
+    with netns(na), netns(nb):
+        run(["ip", "link", "add", va, "netns", na, "index", "7", "type", "veth", "peer", "name",
+             vb, "netns", nb, "index", "7"])
+        for ns, dev, ip in ((na, va, ipa), (nb, vb, ipb)):
+            run(["ip", "-n", ns, "addr", "add", ip + "/24", "dev", dev])
+            run(["ip", "-n", ns, "link", "set", dev, "up"])
+        idx = {json.loads(run(["ip", "-n", ns, "-j", "link", "show", dev]).stdout)[0]["ifindex"]
+               for ns, dev in ((na, va), (nb, vb))}
+        assert idx == {7}, "the veths' ifindexes: %s" % idx
+        with capture(va, "tcp port %d" % port, pa, ns=na) as ca, \
+                capture(vb, "tcp port %d" % port, pb, ns=nb) as cb, \
+                pktrace(["--events", "net_packet_tcp"] + comm_scope(name), w) as pt:
+            with Proc([PYTHON, "-c", TWO_NETNS_SCRIPT, name, na, nb, ipb, str(port)],
+                      name="two-netns") as p:
+                lport = int(p.expect(r"^CONNECTED (\d+)").group(1))
+                assert p.wait(20) == 0, "scenario failed: %s" % p.err.text()
+            time.sleep(0.3)
+            ca.stop()
+            cb.stop()
+            events = pt.stop()
+    o = owner({"pid": p.pid, "name": name})
+    pkts_a, pkts_b = read_pcap(pa), read_pcap(pb)
+    assert len(pkts_a) >= 10 and len(pkts_b) == len(pkts_a), "captured %d and %d packets" % (
+        len(pkts_a), len(pkts_b))
+    log("ifaces: %s" % sorted({(e["iface"], e["direction"], e["src_port"]) for e in events}))
+    exp = expect_local_addrs(pkts_a, va, {ipa}, {lport: o}) + \
+        expect_local_addrs(pkts_b, vb, {ipb}, {port: o})
+    match(exp, events).assert_exact("events of one thread on two veths with one ifindex")
+
+
 @test
 def tcp_flags(w):
     """SYN, SYN-ACK, PSH, URG (+urgent pointer), FIN, RST, ECE, CWR all decoded exactly."""
