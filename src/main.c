@@ -404,7 +404,8 @@ static int on_record(void *ctx, const void *data, size_t size)
 				if (!oe)
 					return owner_missing(app, w);
 				/* Most packets go to the reorder stage as they are: made in its slot,
-				 * not copied there. */
+				 * not copied there. The slot has room for decode_wire_len(size) bytes,
+				 * the room decode_wire is given: it cannot fail on a slot taken. */
 				if (!(w->flags & PKT_F_HELD) &&
 				    !(app->has_filter && (w->flags & PKT_F_DEVICE)))
 					slot = order__slot(app->order, w->ts_ns,
