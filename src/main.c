@@ -400,19 +400,20 @@ static int on_record(void *ctx, const void *data, size_t size)
 			long n = -DECODE_BAD_RECORD;
 
 			if (size >= offsetof(struct pkt_wire, hdr)) {
+				size_t len = decode_wire_len(size);
+
 				oe = owners__get(app->owners, w->owner_id);
 				if (!oe)
 					return owner_missing(app, w);
 				/* Most packets go to the reorder stage as they are: made in its slot,
-				 * not copied there. The slot has room for decode_wire_len(size) bytes,
-				 * the room decode_wire is given: it cannot fail on a slot taken. */
+				 * not copied there. The slot has room for len bytes, the room
+				 * decode_wire is given: it cannot fail on a slot taken. */
 				if (!(w->flags & PKT_F_HELD) &&
 				    !(app->has_filter && (w->flags & PKT_F_DEVICE)))
-					slot = order__slot(app->order, w->ts_ns,
-							   decode_wire_len(size), &err);
+					slot = order__slot(app->order, w->ts_ns, len, &err);
 				n = decode_wire(data, size, &oe->owner, oe->ifname,
 						slot ? slot : app->wire_rec,
-						slot ? decode_wire_len(size) : sizeof(*app->wire_rec));
+						slot ? len : sizeof(*app->wire_rec));
 			}
 			if (n < 0) {
 				app->decode_errors[DECODE_BAD_RECORD]++;

@@ -145,7 +145,7 @@ struct cpu_note {
 		__u32 pad;
 		/* The name too: an ifindex is only unique within a namespace, and one owner can
 		 * have sockets in several. */
-		char ifname[PKT_IFNAME_LEN];
+		__u64 ifname[PKT_IFNAME_LEN / 8];
 		struct pkt_owner owner;
 	} defs[4];
 } __attribute__((aligned(64)));
@@ -1209,10 +1209,9 @@ static __always_inline void ifname_copy(char *dst, const struct net_device *dev)
  * that overlaps a write sees def_seq odd, or changed when it is done, and uses nothing.
  */
 static __always_inline __u64 def_cached(struct cpu_note *note, const struct pkt_owner *o,
-					__u32 ifindex, const char *ifname)
+					__u32 ifindex, const __u64 *ifname)
 {
 	__u32 seq = *(volatile __u32 *)&note->def_seq;
-	const __u64 *name = (const __u64 *)ifname;
 	__u64 id = 0;
 
 	if (seq & 1)
@@ -1220,10 +1219,10 @@ static __always_inline __u64 def_cached(struct cpu_note *note, const struct pkt_
 	compiler_barrier();
 	for (int i = 0; i < 4; i++) {
 		struct def_slot *d = &note->defs[i];
-		const __u64 *dn = (const __u64 *)d->ifname;
 
 		if (d->id && d->id >= owner_floor && d->ifindex == ifindex &&
-		    !((dn[0] ^ name[0]) | (dn[1] ^ name[1])) && owner_same(&d->owner, o)) {
+		    !((d->ifname[0] ^ ifname[0]) | (d->ifname[1] ^ ifname[1])) &&
+		    owner_same(&d->owner, o)) {
 			id = d->id;
 			break;
 		}
@@ -1234,7 +1233,7 @@ static __always_inline __u64 def_cached(struct cpu_note *note, const struct pkt_
 
 /* Note a definition just sent, unless this program interrupted another one's write. */
 static __always_inline void def_remember(struct cpu_note *note, const struct pkt_owner *o,
-					 __u32 ifindex, const char *ifname, __u64 id)
+					 __u32 ifindex, const __u64 *ifname, __u64 id)
 {
 	__u32 seq = *(volatile __u32 *)&note->def_seq;
 	struct def_slot *d = &note->defs[note->def_next & 3];
@@ -1245,7 +1244,8 @@ static __always_inline void def_remember(struct cpu_note *note, const struct pkt
 	compiler_barrier();
 	d->id = id;
 	d->ifindex = ifindex;
-	__builtin_memcpy(d->ifname, ifname, PKT_IFNAME_LEN);
+	d->ifname[0] = ifname[0];
+	d->ifname[1] = ifname[1];
 	d->owner = *o;
 	note->def_next++;
 	compiler_barrier();
@@ -1266,7 +1266,7 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 		return st->sent_id;
 	note = cpu_note();
 	ifname_copy((char *)ifname, dev);
-	id = note ? def_cached(note, o, ifindex, (const char *)ifname) : 0;
+	id = note ? def_cached(note, o, ifindex, ifname) : 0;
 	if (!id) {
 		def = bpf_ringbuf_reserve(ring, sizeof(*def), 0);
 		if (!def)
@@ -1281,7 +1281,7 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 		__builtin_memcpy(def->ifname, ifname, PKT_IFNAME_LEN);
 		bpf_ringbuf_submit(def, BPF_RB_NO_WAKEUP);
 		if (note)
-			def_remember(note, o, ifindex, (const char *)ifname, id);
+			def_remember(note, o, ifindex, ifname, id);
 	}
 	if (st) {
 		st->sent_id = id;
