@@ -2,7 +2,8 @@
 # pktrace benchmark: the same loopback TCP traffic (bench/tcpflood.c) with no tracer, with
 # tcpdump, with pktrace in five configurations (packet events, flow events only, all network
 # events, ...) and with the bench's own empty BPF programs on the owner programs' hooks (floor:
-# what the BPF statistics count for a program that does nothing); prints the results and writes
+# what the BPF statistics count for a program that does nothing) and on all six hooks pktrace
+# runs on per packet (floor-hooks: what any tracer on those hooks costs); prints the results and writes
 # them to bench/results.md, with the ns per run of every pktrace BPF program (kernel BPF
 # statistics), the owner programs' cost above the floor and flow-only against packet events.
 # What is measured and how to read it: bench/README.md. Run as root:
@@ -35,7 +36,7 @@ NCPU=$(nproc)
 
 CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
 	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
-	pktrace-filter-reject floor)
+	pktrace-filter-reject floor floor-hooks)
 PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
 	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
 	pktrace-filter-reject)
@@ -45,7 +46,10 @@ FLOWS_CFG=pktrace-flows-scoped
 ALL_CFG=pktrace-allevents-scoped
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
 # owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
-FLOOR_NAMES="floor_send floor_recv"
+# floor-hooks: the same with empty programs on the socket and device hooks too, the cgroup_skb
+# ones on the cgroup v2 root, as pktrace's.
+FLOOR_NAMES="floor_send floor_recv floor_skb_in floor_skb_eg floor_dev_in floor_dev_eg"
+CGROUP2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 declare -A CMD=(
 	[baseline]=""
 	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
@@ -60,6 +64,7 @@ declare -A CMD=(
 	[pktrace-nomatch]="./pktrace -F json -o /dev/null -s comm=nomatch"
 	[pktrace-filter-reject]="./pktrace -F json -o /dev/null tcp port 1"
 	[floor]="build/bench/floor -w $$ build/bench/floor.bpf.o"
+	[floor-hooks]="build/bench/floor -w $$ -a $CGROUP2 build/bench/floor.bpf.o"
 )
 READY='pktrace: ready|listening on|floor: ready' # each tracer's line on stderr once it is attached
 
@@ -101,11 +106,12 @@ elif ! clang -g -O2 -target bpf -D__TARGET_ARCH_"$BPF_ARCH" -Wall -Wextra -Wno-u
 	! read -r -a LIBBPF_LIBS <<<"$(pkg-config --libs libbpf 2>/dev/null || echo -lbpf -lelf -lz)" ||
 	! gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$WORK/floor" bench/floor.c "${LIBBPF_LIBS[@]}"; then
 	FLOOR_WHY="bench/floor.bpf.c or bench/floor.c did not build"
+elif [ -z "$CGROUP2" ]; then
+	FLOOR_WHY="no cgroup v2 mount (pktrace needs one too)"
 fi
 if [ -n "$FLOOR_WHY" ]; then
 	say "no floor reference: $FLOOR_WHY"
-	CONFIGS=("${CONFIGS[@]/floor/}")
-	read -r -a CONFIGS <<<"${CONFIGS[*]}"
+	read -r -a CONFIGS <<<"$(printf '%s\n' "${CONFIGS[@]}" | grep -v '^floor' | tr '\n' ' ')"
 fi
 
 # The running tracer, for the cleanup trap: only processes this script started are signalled.
@@ -342,7 +348,7 @@ run_one() {
 			lost=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$WORK/$tag.err")
 			seen=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$WORK/$tag.err")
 			;;
-		floor) # no capture; it says so once its programs are detached
+		floor | floor-hooks) # no capture; it says so once its programs are detached
 			grep -q '^floor: detached' "$WORK/$tag.err" || [ "$status" != ok ] || status=no-summary
 			;;
 		*)
@@ -646,6 +652,52 @@ sendrecv() { # the owner programs' cost per send/receive call above the floor, a
 	done
 }
 
+# The six hooks pktrace runs on per packet: "what hook|floor-hooks program|pktrace's program
+# (|the filter's, attached there instead when there is a filter)".
+HOOKS=("socket ingress (cgroup_skb/ingress)|floor_skb_in|capture_ingress|filter_ingress"
+	"socket egress (cgroup_skb/egress)|floor_skb_eg|capture_egress|filter_egress"
+	"device ingress (tp_btf/netif_receive_skb)|floor_dev_in|capture_dev_ingress"
+	"device egress (tp_btf/net_dev_queue)|floor_dev_eg|capture_dev_egress"
+	"send (tp_btf/sock_send_length)|floor_send|owner_send"
+	"receive (tp_btf/sock_recv_length)|floor_recv|owner_recv")
+HOOK_CFGS=(pktrace-json-scoped pktrace-nomatch pktrace-filter-reject)
+hooks_floor() { # per hook: the empty program's ns per run and pktrace's above it
+	local h cfg line sep f p q fl
+	local -a a
+	if [ -n "$FLOOR_WHY" ]; then
+		echo "(not measured: $FLOOR_WHY)"
+		return
+	fi
+	line='| hook | empty program (floor-hooks) ns / run |'
+	sep='| --- | --- |'
+	for cfg in "${HOOK_CFGS[@]}"; do
+		line+=" ${cfg#pktrace-}: program | ns / run | above the floor |"
+		sep+=' --- | --- | --- |'
+	done
+	printf '%s\n%s\n' "$line" "$sep"
+	for h in "${HOOKS[@]}"; do
+		IFS='|' read -r -a a <<<"$h"
+		fl=$(med floor-hooks "nsrun\\.${a[1]}")
+		line="| ${a[0]} | $fl |"
+		for cfg in "${HOOK_CFGS[@]}"; do
+			p=${a[2]}
+			q=$(med "$cfg" "nsrun\\.$p")
+			if [ "$q" = NA ] && [ -n "${a[3]:-}" ]; then
+				p=${a[3]}
+				q=$(med "$cfg" "nsrun\\.$p")
+			fi
+			f=$(calc 'printf "%.1f", q - f' q="$q" f="$fl")
+			line+=" $p | $q | $f |"
+		done
+		printf '%s\n' "$line"
+	done
+	printf '\n- slowdown with empty programs on all six hooks (floor-hooks): %s; on the send and receive hooks only (floor): %s\n' \
+		"$(kv slowdown "${D[floor-hooks]}")" "$(kv slowdown "${D[floor]}")"
+	printf -- '- pktrace on the same hooks: a filter rejecting every packet %s, a scope that matches nothing %s, -e flows (send and receive hooks only) %s\n' \
+		"$(kv slowdown "${D[pktrace-filter-reject]}")" "$(kv slowdown "${D[pktrace-nomatch]}")" \
+		"$(kv slowdown "${D[$FLOWS_CFG]}")"
+}
+
 table_ratios() {
 	printf '| pktrace run | tracer CPU per wire packet | tracer CPU per captured event | total extra CPU per wire packet | slowdown |\n'
 	printf '| --- | --- | --- | --- | --- |\n'
@@ -673,7 +725,7 @@ rates_unjudged() {
 	# Another pktrace's programs run on this traffic in every configuration, the baseline too.
 	others=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" 2>/dev/null || true)
 	for cfg in "${CONFIGS[@]}"; do
-		if [ "$cfg" != baseline ] && [ "$cfg" != floor ]; then
+		if [ "$cfg" != baseline ] && [ "${cfg#floor}" = "$cfg" ]; then
 			echo "$cfg $(kv slowdown "${D[$cfg]}")"
 		fi
 	done | awk -v spread="$spread" -v others="${others:-0}" '
@@ -786,12 +838,16 @@ checks() {
 				n=$((n + 1))
 			fi
 			[ "$cfg" != baseline ] || continue
-			if [ "$cfg" = floor ]; then # about 2 runs per wire packet: a send and a receive each
-				# run counts exist only in the runs with the BPF statistics on
+			if [ "${cfg#floor}" != "$cfg" ]; then
+				# floor: about 2 runs per wire packet (a send and a receive each); floor-hooks
+				# about 6 (and the sockets' and devices' both ways). Run counts exist only in
+				# the runs with the BPF statistics on.
 				[ "$(kv stats "$r")" = 1 ] || continue
 				got=$(kv bpfall_runs "$r")
-				if [ "$got" = NA ] || [ "$got" -lt "$wire" ]; then
-					echo "- floor, round $round: its programs ran $got times, expected about $((2 * wire)) ($wire wire packets)"
+				exp=2
+				[ "$cfg" = floor ] || exp=6
+				if [ "$got" = NA ] || [ "$got" -lt $(((exp - 1) * wire)) ]; then
+					echo "- $cfg, round $round: its programs ran $got times, expected about $((exp * wire)) ($wire wire packets)"
 					n=$((n + 1))
 				fi
 				continue
@@ -946,6 +1002,16 @@ $(floor_line)
 
 $(sendrecv)
 
+### The hooks' floor
+
+What the kernel's BPF statistics count on each hook pktrace runs on per packet for an empty
+program (the **floor-hooks** run: \`bench/floor.bpf.c\`'s six programs, the same traffic, no
+pktrace), and pktrace's program on that hook above it: its own work. With a filter, the
+filter's program takes the socket hooks (and calls the capture program inside its own run
+time). The slowdowns below say how much of a run's cost any tracer on these hooks pays.
+
+$(hooks_floor)
+
 ## Ratios pktrace / tcpdump
 
 Above 1: pktrace costs more than tcpdump for the same traffic. NA: a value was not positive
@@ -962,6 +1028,10 @@ neighbour's). "Within noise": a slowdown no larger than two untraced runs in a r
 90th percentile of each baseline run's msg/s over the next one's: $NOISE here.
 
 $(table_targets)
+
+The two "within noise" rows against what the hooks alone cost: empty programs on the send and
+receive hooks (all that \`-e flows\` attaches) slowed this traffic $(kv slowdown "${D[floor]}"), on all
+six hooks $(kv slowdown "${D[floor-hooks]}") (the hooks' floor, above).
 
 ## Changes, before and after
 
@@ -1020,7 +1090,8 @@ bench/README.md describes every column. In short:
   alone (ns per run, runs per wire packet). **floor**: the same traffic with only the bench's
   empty programs on owner_send's and owner_recv's hooks: the ns per run the statistics show for
   a program that does nothing, subtracted from the owner programs' to give pktrace's extra cost
-  per send or receive. **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
+  per send or receive. **floor-hooks**: empty programs on all six of pktrace's per-packet hooks
+  (the hooks' floor). **total extra CPU** = tracer CPU + traffic Δ, per wire packet: what tracing
   costs the machine.
 - **slowdown** = the neighbouring baseline run's msg/s / the run's msg/s, median over the
   rounds. The client and the server keep the CPUs busy, so
@@ -1062,6 +1133,9 @@ echo
 echo "== extra cost per send/receive call: owner_send, owner_recv minus the empty programs' ns per run on the same hooks (floor); goal about $SENDRECV_TARGET ns"
 floor_line
 sendrecv
+echo
+echo "== the hooks' floor: empty programs on pktrace's six hooks (floor-hooks), pktrace's programs above them"
+hooks_floor
 echo
 echo "== ratios pktrace / tcpdump"
 table_ratios
