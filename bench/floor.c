@@ -70,7 +70,8 @@ int main(int argc, char **argv)
 	obj = bpf_object__open_file(argv[optind], NULL);
 	if (!obj) {
 		fprintf(stderr, "floor: cannot open %s: %s\n", argv[optind], strerror(errno));
-		return 1;
+		rc = 1;
+		goto out_fd;
 	}
 	/* Without -a the packet hooks' programs are not even loaded. */
 	bpf_object__for_each_program(prog, obj) {
@@ -82,7 +83,8 @@ int main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "floor: cannot load %s: %s\n", argv[optind], strerror(-err));
 		bpf_object__close(obj);
-		return 1;
+		rc = 1;
+		goto out_fd;
 	}
 	bpf_object__for_each_program(prog, obj) {
 		if (n == MAX_LINKS) {
@@ -116,9 +118,10 @@ out:
 	for (i = 0; i < n; i++)
 		bpf_link__destroy(links[i]);
 	bpf_object__close(obj);
-	if (cgroup_fd >= 0)
-		close(cgroup_fd);
 	if (!rc)
 		fprintf(stderr, "floor: detached %d programs\n", n);
+out_fd:
+	if (cgroup_fd >= 0)
+		close(cgroup_fd);
 	return rc;
 }

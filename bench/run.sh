@@ -698,6 +698,18 @@ hooks_floor() { # per hook: the empty program's ns per run and pktrace's above i
 		"$(kv slowdown "${D[$FLOWS_CFG]}")"
 }
 
+floor_bound() { # the "within noise" targets against the empty programs' slowdowns
+	if [ -n "$FLOOR_WHY" ]; then
+		echo "(The hooks' floor was not measured: $FLOOR_WHY.)"
+		return
+	fi
+	printf 'The two "within noise" rows against what the hooks alone cost: empty programs on the send\n'
+	# shellcheck disable=SC2016 # the backquotes are Markdown
+	printf 'and receive hooks (all that `-e flows` attaches) slowed this traffic %s, on all six hooks %s\n' \
+		"$(kv slowdown "${D[floor]}")" "$(kv slowdown "${D[floor-hooks]}")"
+	printf '(the hooks'"'"' floor, above).\n'
+}
+
 table_ratios() {
 	printf '| pktrace run | tracer CPU per wire packet | tracer CPU per captured event | total extra CPU per wire packet | slowdown |\n'
 	printf '| --- | --- | --- | --- | --- |\n'
@@ -1029,9 +1041,7 @@ neighbour's). "Within noise": a slowdown no larger than two untraced runs in a r
 
 $(table_targets)
 
-The two "within noise" rows against what the hooks alone cost: empty programs on the send and
-receive hooks (all that \`-e flows\` attaches) slowed this traffic $(kv slowdown "${D[floor]}"), on all
-six hooks $(kv slowdown "${D[floor-hooks]}") (the hooks' floor, above).
+$(floor_bound)
 
 ## Changes, before and after
 
