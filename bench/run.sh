@@ -34,10 +34,10 @@ RAW=$WORK/runs.tsv
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
+CONFIGS=(baseline tcpdump pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pktrace-pcapng-snaplen
 	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
 	pktrace-filter-reject floor floor-hooks)
-PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-pcapng-scoped pktrace-pcapng-snaplen
+PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pktrace-pcapng-snaplen
 	pktrace-flows-scoped pktrace-allevents-scoped pktrace-table-all pktrace-nomatch
 	pktrace-filter-reject)
 # Flow-only against packet events: the same scope and output, only -e differs.
@@ -54,6 +54,8 @@ declare -A CMD=(
 	[baseline]=""
 	[tcpdump]="tcpdump -i lo -B 8192 -w /dev/null tcp port $PORT"
 	[pktrace-json-scoped]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv"
+	# One event per wire packet, as tcpdump writes one packet: the sender's, at egress.
+	[pktrace-json-once]="./pktrace -F json -o /dev/null -s comm=flood-cli,flood-srv --once"
 	# -w against tcpdump -w: the same packets to a pcapng file, with the process in each.
 	[pktrace-pcapng-scoped]="./pktrace -w /dev/null -s comm=flood-cli,flood-srv"
 	# The same with the payload (--snaplen): the extra cost of the third record size.
@@ -874,6 +876,10 @@ checks() {
 			case $cfg in
 			tcpdump) exp=$wire ;;
 			pktrace-nomatch | pktrace-filter-reject) exp=0 ;;
+			pktrace-json-once) # one event per wire packet
+				read -r exp slack < <(expected_events "$WORK/$cfg.$round.err" "$wire")
+				exp=$((exp / 2))
+				;;
 			*) read -r exp slack < <(expected_events "$WORK/$cfg.$round.err" "$wire") ;;
 			esac
 			if [ "$cap" = NA ]; then
