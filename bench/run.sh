@@ -1089,7 +1089,8 @@ bench/README.md describes every column. In short:
   wire packet once (on \`lo\` the kernel hands it both copies of every packet, which its
   "packets received by filter" counts, and libpcap drops the outgoing one); pktrace emits an
   event per packet **per socket**, as it leaves the sending socket (egress) and as it
-  reaches the receiving one (ingress), so on loopback **2 events per wire packet**. Hence two
+  reaches the receiving one (ingress), so on loopback **2 events per wire packet** (1 in the
+  json-once run: \`--once\` writes the sender's only). Hence two
   normalizations: per wire packet (the same denominator for both tools: the cost of tracing
   this traffic) and per captured event (the cost of one record).
 - **tracer CPU**: user+system CPU of the tracer process from "ready" to exit (whole-life
