@@ -5,9 +5,12 @@
  * each output (pcapng, JSON, table, text) to /dev/null (or argv[2]); no kernel, no root. The
  * records come as from two CPUs: one in 16 is 20 us behind its neighbours, as the ring buffer
  * hands them over. Each output runs with the stage off (--order-window 0) and on (the default
- * 2 ms). Prints one line per run: events, seconds, events per second, out-of-order ones.
+ * 2 ms), on distinct packets and on loopback pairs: each packet twice in a row, the sender's
+ * egress event then the receiver's ingress one (other process, same headers), as traffic
+ * between two traced processes on one host comes. Prints one line per run: events, seconds,
+ * events per second, out-of-order ones.
  *
- *   make bench-reader            # build/reader_bench [EVENTS] [FILE]
+ *   make bench-reader            # build/reader_bench [EVENTS] [FILE] [OUTPUT]
  */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -96,8 +99,28 @@ static int write_record(void *ctx, const struct pkt_record *r, size_t size,
 	return output_event(&out, &e);
 }
 
+/* A loopback pair: r's packet as its sender's egress event and the receiver's ingress one. */
+static void make_pair(struct pkt_record *out, struct pkt_record *in, const struct pkt_record *r)
+{
+	/* 32 senders and 32 receivers: 64 processes, as the distinct packets have. */
+	uint32_t k = (r->owner.pid - 1000) % 32;
+
+	*out = *r;
+	out->direction = PKT_EGRESS;
+	out->owner.pid = 1000 + k;
+	out->owner.tid = out->owner.pid;
+	snprintf(out->owner.comm, sizeof(out->owner.comm), "client-%u", k);
+	*in = *r;
+	in->direction = PKT_INGRESS;
+	in->owner.pid = 1032 + k;
+	in->owner.tid = in->owner.pid;
+	snprintf(in->owner.comm, sizeof(in->owner.comm), "server-%u", k);
+}
+
+static struct pkt_record pair_out[RECORDS], pair_in[RECORDS];
+
 static void run(const char *what, enum output_format fmt, uint64_t window_us, const char *path,
-		long n)
+		long n, int paired)
 {
 	struct order_config cfg = {.window_ns = window_us * 1000, .capacity = 16384};
 	struct order *o = order__new(&cfg, write_record, &fmt);
@@ -110,17 +133,21 @@ static void run(const char *what, enum output_format fmt, uint64_t window_us, co
 	}
 	t0 = now();
 	for (i = 0; i < n; i++) {
-		struct pkt_record *r = &recs[i % RECORDS];
+		struct pkt_record *r = !paired ? &recs[i % RECORDS] :
+				       i % 2 ? &pair_in[i / 2 % RECORDS] : &pair_out[i / 2 % RECORDS];
 
-		r->ts_ns = 1000000000ULL + i * STEP_NS - (i % 16 == 7 ? SKEW_NS : 0);
+		/* A pair is late together: both its events come from one CPU. */
+		r->ts_ns = 1000000000ULL + i * STEP_NS -
+			   ((paired ? i / 2 : i) % 16 == 7 ? SKEW_NS : 0);
 		if (order__push(o, r, offsetof(struct pkt_record, hdr) + r->hdr_len, NULL))
 			abort();
 	}
 	if (order__flush(o) || output_close(&out))
 		abort();
 	t = now() - t0;
-	printf("%-7s order %-4s %ld events in %.3f s: %5.2f M events/s (%3.0f ns each), "
-	       "%llu written, %llu out of order\n", what, window_us ? "on" : "off", n, t,
+	printf("%-7s %-8s order %-4s %ld events in %.3f s: %5.2f M events/s (%3.0f ns each), "
+	       "%llu written, %llu out of order\n", what, paired ? "pairs" : "distinct",
+	       window_us ? "on" : "off", n, t,
 	       n / t / 1e6, t / n * 1e9, (unsigned long long)out.events_written,
 	       (unsigned long long)order__stats(o)->late);
 	order__free(o);
@@ -135,13 +162,20 @@ int main(int argc, char **argv)
 		    {"text", OUTPUT_TEXT}};
 	long n = argc > 1 ? atol(argv[1]) : 5000000;
 	const char *path = argc > 2 ? argv[2] : "/dev/null";
+	const char *only = argc > 3 ? argv[3] : NULL;
 
-	for (unsigned int i = 0; i < RECORDS; i++)
+	for (unsigned int i = 0; i < RECORDS; i++) {
 		make_record(&recs[i], i);
+		make_pair(&pair_out[i], &pair_in[i], &recs[i]);
+	}
 	for (int round = 0; round < 3; round++)
 		for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
-			run(fmts[f].name, fmts[f].fmt, 0, path, n);
-			run(fmts[f].name, fmts[f].fmt, OPTS_ORDER_WINDOW_US, path, n);
+			if (only && strcmp(only, fmts[f].name))
+				continue;
+			for (int paired = 0; paired < 2; paired++) {
+				run(fmts[f].name, fmts[f].fmt, 0, path, n, paired);
+				run(fmts[f].name, fmts[f].fmt, OPTS_ORDER_WINDOW_US, path, n, paired);
+			}
 		}
 	return 0;
 }
