@@ -163,13 +163,23 @@ int main(int argc, char **argv)
 	long n = argc > 1 ? atol(argv[1]) : 5000000;
 	const char *path = argc > 2 ? argv[2] : "/dev/null";
 	const char *only = argc > 3 ? argv[3] : NULL;
+	size_t f;
+
+	for (f = 0; only && f < sizeof(fmts) / sizeof(fmts[0]); f++)
+		if (!strcmp(only, fmts[f].name))
+			break;
+	if (only && f == sizeof(fmts) / sizeof(fmts[0])) {
+		fprintf(stderr, "reader_bench: unknown output '%s' (pcapng, json, table or text)\n",
+			only);
+		return 2;
+	}
 
 	for (unsigned int i = 0; i < RECORDS; i++) {
 		make_record(&recs[i], i);
 		make_pair(&pair_out[i], &pair_in[i], &recs[i]);
 	}
 	for (int round = 0; round < 3; round++)
-		for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
+		for (f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++) {
 			if (only && strcmp(only, fmts[f].name))
 				continue;
 			for (int paired = 0; paired < 2; paired++) {

@@ -159,21 +159,19 @@ struct {
 
 /* --once: loopback packets emitted at egress, by data buffer (clones share it: a ping or raw
  * socket receives one), until they arrive: a direct-mapped table, a slot per buffer address,
- * written with plain stores. An LRU hash cost about 215 ns per sent packet here (its update
- * takes a lock and a free-list entry). Two packets in flight in one slot show the first one
- * twice, never drop it. The length guards against a buffer reused by a packet whose first one
- * was dropped on the way, as does the next packet sent in its slot. */
-#define ONCE_SLOTS 2048 /* 32 KiB: kmalloc'd, as an array below 8 pages is */
-struct once_slot {
-	__u64 head; /* the data buffer's address; 0: free */
-	__u32 len;  /* L3 length */
-	__u32 pad;
-};
+ * written with plain stores (an LRU hash's update, which takes the map's lock and a free-list
+ * entry, cost 96-147 ns more per sent packet here). A slot holds the address XOR the packet's
+ * L3 length shifted into the top 16 bits, which a kernel buffer's address (the direct map)
+ * does not vary in: it matches only the same buffer with the same length, which guards
+ * against a buffer reused by a packet whose first one was dropped on the way, as does the
+ * next packet sent in its slot. Two packets in flight in one slot are shown twice (the
+ * overwritten one, or either under a race), never dropped. */
+#define ONCE_SLOTS 2048 /* 16 KiB and the array's header: kmalloc'd (under 32 KiB) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, ONCE_SLOTS);
 	__type(key, __u32);
-	__type(value, struct once_slot);
+	__type(value, __u64); /* 0: free */
 } once_sent SEC(".maps");
 
 /* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
@@ -1730,8 +1728,8 @@ static __always_inline bool dev_wanted(const struct net_device *dev, __u8 direct
 	return dev && (__u32)dev->ifindex == if_index && dev->nd_net.net->ns.inum == if_netns;
 }
 
-/* --once: the address of skb's data buffer as a number: the verifier allows no arithmetic on
- * the pointer itself, a load through a read-only view of the skb gives the plain value. */
+/* --once: the address of skb's data buffer as a number: the verifier refuses shifts and XORs
+ * on the pointer itself, a load through a read-only view of the skb gives the plain value. */
 static __always_inline __u64 once_head(const struct sk_buff *skb)
 {
 	const __u8 *raw = bpf_rdonly_cast(skb, 0);
@@ -1740,50 +1738,56 @@ static __always_inline __u64 once_head(const struct sk_buff *skb)
 }
 
 /* --once: a data buffer's slot. Buffers are at least 64-byte aligned; higher bits mixed in. */
-static __always_inline struct once_slot *once_slot_of(__u64 head)
+static __always_inline __u64 *once_slot_of(__u64 head)
 {
 	__u32 i = (__u32)((head >> 6) ^ (head >> 17)) & (ONCE_SLOTS - 1);
 
 	return bpf_map_lookup_elem(&once_sent, &i);
 }
 
+/* --once: what a slot holds for this buffer and L3 length. */
+static __always_inline __u64 once_tag(__u64 head, __u32 len)
+{
+	return head ^ ((__u64)len << 48);
+}
+
 /* --once: remember a loopback packet emitted at egress, so that its arrival is not. */
 static __always_inline void once_remember(const struct sk_buff *skb, __u32 len)
 {
-	const struct net_device *dev = skb->dev;
-	struct once_slot *s;
-	__u64 head;
+	const struct net_device *dev;
+	__u64 head, *s;
 
-	if (!once || !dev || !(dev->flags & IFF_LOOPBACK))
+	if (!once)
+		return;
+	dev = skb->dev;
+	if (!dev || !(dev->flags & IFF_LOOPBACK))
 		return;
 	head = once_head(skb);
 	s = once_slot_of(head);
-	if (!s)
-		return;
-	s->head = head;
-	s->len = len;
+	if (s)
+		*s = once_tag(head, len);
 }
 
 /* --once, at the device: whether this arriving packet was emitted at egress; notes the answer
  * for the socket hooks that follow on this CPU. */
 static __always_inline bool once_arrived(const struct sk_buff *skb)
 {
-	const struct net_device *dev = skb->dev;
+	const struct net_device *dev;
 	struct cpu_note *note;
-	struct once_slot *s;
-	__u32 len = skb->len;
+	__u64 key = 0, *s;
 	bool seen = false;
-	__u64 key = 0;
 
 	if (!once)
 		return false;
 	note = cpu_note();
+	dev = skb->dev;
 	if (dev && (dev->flags & IFF_LOOPBACK)) {
 		key = once_head(skb);
 		s = once_slot_of(key);
-		if (s && s->head == key) {
-			seen = s->len == len;
-			s->head = 0;
+		/* This buffer's slot (all but the length bits alike): used up either way. */
+		if (s && *s && !((*s ^ key) << 16)) {
+			seen = *s == once_tag(key, skb->len);
+			*s = 0;
 		}
 	}
 	if (note)
