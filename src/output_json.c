@@ -208,6 +208,33 @@ static ALWAYS_INLINE void put_json_str(struct cur *c, const char *s, size_t n)
 	put_json_str_rest(c, u + i, n - i);
 }
 
+/*
+ * A JSON string of a fixed-size name (an interface or a task's name: at most max bytes, ended
+ * by a NUL when shorter): its length found while the plain bytes are copied, in one pass with
+ * no call; the first byte that needs escaping hands the rest to put_json_str.
+ */
+static ALWAYS_INLINE void put_json_name(struct cur *c, const char *s, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	char *p = c->p;
+	size_t i;
+
+	if ((size_t)(c->end - p) < max + 2) {
+		put_json_str(c, s, strnlen(s, max));
+		return;
+	}
+	*p++ = '"';
+	for (i = 0; i < max && u[i] && json_plain[u[i]]; i++)
+		*p++ = (char)u[i];
+	if (i == max || !u[i]) {
+		*p++ = '"';
+		c->p = p;
+		return;
+	}
+	/* Not plain: the whole name again, escaped (rare: names are plain ASCII as a rule). */
+	put_json_str(c, s, strnlen(s, max));
+}
+
 static ALWAYS_INLINE void put_addr(struct cur *c, int family, const uint8_t *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
@@ -335,7 +362,7 @@ static ALWAYS_INLINE void put_process(struct cur *c, const struct pkt_process *p
 	put_lit(c, ",\"userId\":");
 	put_u64(c, p->uid);
 	put_lit(c, ",\"processName\":");
-	put_json_str(c, p->comm, strnlen(p->comm, sizeof(p->comm)));
+	put_json_name(c, p->comm, sizeof(p->comm));
 	put_lit(c, ",\"hostName\":");
 	put_json_str(c, p->hostname, strlen(p->hostname));
 	put_lit(c, ",\"cgroupId\":");
@@ -460,7 +487,7 @@ static ALWAYS_INLINE bool put_metadata(struct cur *c, const struct pkt_event *e,
 	put_lit(c, ",\"packet_len\":");
 	put_u64(c, e->packet_len);
 	put_lit(c, ",\"iface\":");
-	put_json_str(c, e->ifname, strnlen(e->ifname, sizeof(e->ifname)));
+	put_json_name(c, e->ifname, sizeof(e->ifname));
 	*dir_from = c->p;
 	put_direction(c, e->egress);
 	*dir_to = c->p;
