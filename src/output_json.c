@@ -231,8 +231,9 @@ static ALWAYS_INLINE void put_json_name(struct cur *c, const char *s, size_t max
 		c->p = p;
 		return;
 	}
-	/* Not plain: the whole name again, escaped (rare: names are plain ASCII as a rule). */
-	put_json_str(c, s, strnlen(s, max));
+	/* A byte that needs escaping (rare: names are plain ASCII as a rule): the rest escaped. */
+	c->p = p;
+	put_json_str_rest(c, u + i, strnlen(s, max) - i);
 }
 
 static ALWAYS_INLINE void put_addr(struct cur *c, int family, const uint8_t *addr)
