@@ -661,6 +661,7 @@ class Pktrace:
                  ready_timeout=30):
         """out: "stdout" (redirected to a file), "o" (-o FILE) or "pipe" (proc.p.stdout)."""
         self.events_path = os.path.join(workdir, tag + ".jsonl")
+        self.stderr_path = os.path.join(workdir, tag + ".stderr")
         cmd = [PKTRACE] + (["-F", fmt] if fmt else [])
         if out == "o":
             cmd += ["-o", self.events_path]
@@ -719,6 +720,9 @@ class Pktrace:
 
     def close(self):
         self.proc.close()
+        # Whole, for a failure's work directory (the log shows only its start).
+        with open(self.stderr_path, "w") as f:
+            f.write(self.proc.err.text())
 
 
 @contextlib.contextmanager
