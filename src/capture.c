@@ -481,10 +481,12 @@ struct capture *capture__open(const struct capture_config *cfg)
 	c->skel->links.owner_send = bpf_program__attach(c->skel->progs.owner_send);
 	c->skel->links.owner_recv = bpf_program__attach(c->skel->progs.owner_recv);
 	c->skel->links.conn_state = bpf_program__attach(c->skel->progs.conn_state);
+	c->skel->links.conn_state_nested = bpf_program__attach(c->skel->progs.conn_state_nested);
 	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
 	c->skel->links.scope_forget_exit = bpf_program__attach(c->skel->progs.scope_forget_exit);
 	if (!c->skel->links.owner_send || !c->skel->links.owner_recv ||
-	    !c->skel->links.conn_state || !c->skel->links.scope_follow_fork ||
+	    !c->skel->links.conn_state || !c->skel->links.conn_state_nested ||
+	    !c->skel->links.scope_follow_fork ||
 	    !c->skel->links.scope_forget_exit)
 		goto fail;
 	/* Only when a packet event is selected: flow events alone cost the traffic nothing. */
@@ -608,7 +610,7 @@ void capture__detach(struct capture *c)
 		&c->skel->links.capture_dev_ingress, &c->skel->links.capture_dev_egress,
 		&c->skel->links.owner_peername4,     &c->skel->links.owner_peername6,
 		&c->skel->links.owner_send,          &c->skel->links.owner_recv,
-		&c->skel->links.conn_state,
+		&c->skel->links.conn_state,          &c->skel->links.conn_state_nested,
 	};
 	size_t i;
 
@@ -660,18 +662,34 @@ int capture__drain(struct capture *c)
 	return total;
 }
 
-uint64_t capture__skipped_runs(struct capture *c)
+uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len)
 {
 	struct bpf_program *prog;
 	uint64_t sum = 0;
+	size_t at = 0;
 
+	if (which && len)
+		which[0] = '\0';
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
+		__u32 info_len = sizeof(info);
+		int fd = bpf_program__fd(prog), n;
+		uint64_t miss;
 
-		if (fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len))
-			sum += info.recursion_misses;
+		/* The two state programs do the work of each other's skipped runs. */
+		if (prog == c->skel->progs.conn_state || prog == c->skel->progs.conn_state_nested)
+			continue;
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &info_len))
+			continue;
+		miss = info.recursion_misses;
+		if (!miss)
+			continue;
+		sum += miss;
+		if (!which || at >= len)
+			continue;
+		n = snprintf(which + at, len - at, "%s%s %llu", at ? ", " : "",
+			     bpf_program__name(prog), (unsigned long long)miss);
+		at = n < 0 ? len : at + (size_t)n;
 	}
 	return sum;
 }

@@ -498,6 +498,7 @@ static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost, records, accounted;
 	uint64_t skipped;
+	char which[256];
 	/* With -w alone the packets written are the events. */
 	uint64_t written = app->text_on ? app->out.events_written : app->pcap.events_written;
 	uint64_t made = app->text_on ? app->events_made : app->packets_made;
@@ -561,12 +562,13 @@ static void print_summary(struct app *app)
 		fprintf(stderr, "pktrace:   connection hand-overs lost (ring buffer full) or "
 				"malformed: %llu (their packets went to the acceptor or the listener's "
 				"owner)\n", (unsigned long long)(st[STAT_CLAIMS_LOST] + app->bad_claims));
-	skipped = capture__skipped_runs(app->capture);
+	skipped = capture__skipped_runs(app->capture, which, sizeof(which));
 	if (skipped)
 		fprintf(stderr, "pktrace:   program runs the kernel skipped (the same program was "
-				"already running on that CPU): %llu; pktrace records owners where this "
-				"cannot happen, but a packet or hand-over seen only there is missing\n",
-			(unsigned long long)skipped);
+				"already running on that CPU): %llu (%s); pktrace records owners where "
+				"this cannot happen, but a packet or hand-over seen only there is "
+				"missing\n",
+			(unsigned long long)skipped, which);
 	if (st[STAT_FLOWS] || st[STAT_FLOWS_LOST])
 		fprintf(stderr, "pktrace:   flow records: %llu (%llu lost, ring buffer full)\n",
 			(unsigned long long)st[STAT_FLOWS], (unsigned long long)st[STAT_FLOWS_LOST]);

@@ -72,7 +72,8 @@ struct sk_state {
 	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
 	__u32 sent_ifindex; /* the interface that definition names */
 	__u8 acceptor;      /* a listener's clone: the acceptor has named itself (getpeername) */
-	__u8 pad1[3];
+	__u8 pad1;
+	__u16 state_seen;   /* the last state change handled: old << 8 | new (conn_state_nested) */
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
 	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
@@ -277,6 +278,10 @@ struct {
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+/* A plain add (a load and a store): a program that a softirq interrupts on the same CPU
+ * between the two overwrites what the softirq's programs added there. The packet counters
+ * (seen, written, out of scope) take that, rarely, as an undercount; a locked add in every
+ * hook run would cost more than it is worth there. */
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -284,6 +289,16 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (s && idx < STAT__MAX)
 		s->v[idx] += 1;
+}
+
+/* An atomic add, for the counters of what was lost or not recorded: never undercounted. */
+static __always_inline void stat_inc_exact(__u32 idx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pkt_cpu_stats *s = bpf_map_lookup_elem(&stats, &cpu);
+
+	if (s && idx < STAT__MAX)
+		__sync_fetch_and_add(&s->v[idx], 1);
 }
 
 static __always_inline struct cpu_note *cpu_note(void)
@@ -553,7 +568,7 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec = ring ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
 							  sizeof(struct pkt_conn), 0) : NULL;
 	if (!rec) {
-		stat_inc(STAT_CLAIMS_LOST);
+		stat_inc_exact(STAT_CLAIMS_LOST);
 		return;
 	}
 	rec->ts_ns = bpf_ktime_get_boot_ns();
@@ -814,7 +829,7 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 	rec = ring && tp ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
 							       sizeof(struct pkt_flow), 0) : NULL;
 	if (!rec) {
-		stat_inc(STAT_FLOWS_LOST);
+		stat_inc_exact(STAT_FLOWS_LOST);
 		return;
 	}
 	rec->ts_ns = now;
@@ -909,20 +924,23 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 
 /* A connection leaves its full socket: remember its last owner for the packets that follow
  * (timewait, kernel replies); a new connection on the same addresses forgets the old one.
+ * The owner is recorded as soon as the process closes the connection, in close()'s context,
+ * and again at the transitions that follow (FIN_WAIT2, CLOSE), which run in softirq.
  *
- * The owner is recorded as soon as the process closes the connection, in the process's own
- * context, not only at the transitions that follow (FIN_WAIT2, CLOSE): those run in softirq,
- * and the kernel does not run a tracing program that a softirq enters while the same program
- * is already running on that CPU (its recursion guard; counted in the program's
- * recursion_misses). A softirq that interrupts this program in one process's close() to handle
- * another connection's ACK (a delayed-ACK timer firing on that CPU) loses that connection's
- * FIN_WAIT2 and CLOSE, both in that one softirq; the process-context calls are never the
- * interrupted ones' victims. */
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int newstate)
+ * Both programs on the tracepoint run this, one after the other. The kernel does not run a
+ * tracing program that a softirq enters while the same program runs on that CPU (its
+ * recursion guard): a softirq interrupting conn_state in one process's close() to handle other
+ * connections' ACKs (a delayed-ACK timer firing) skips conn_state for their FIN_WAIT2 and
+ * CLOSE, and one interrupting conn_state_nested skips that. The other program then does the
+ * work, as the two never run at once on a CPU but in that nesting. nested: this is
+ * conn_state_nested, which does nothing for a change conn_state has done (the socket's
+ * state_seen says so; changes with no socket state are done twice, harmlessly). */
+static __always_inline int conn_state_do(const struct sock *sk, const int oldstate,
+					 const int newstate, const bool nested)
 {
 	struct sk_state *st;
 	struct pkt_conn c;
+	__u16 change;
 
 	if (sk->sk_protocol != IPPROTO_TCP && sk->sk_protocol != IPPROTO_MPTCP_)
 		return 0;
@@ -945,6 +963,10 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 		st = listener_take_sk(sk);
 	if (!st)
 		return 0;
+	change = (__u16)(oldstate << 8 | newstate);
+	if (nested && st->state_seen == change)
+		return 0;
+	st->state_seen = change;
 	if (flow_events)
 		flow_state(sk, st, oldstate, newstate);
 	if (icmp_errors && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))
@@ -977,7 +999,7 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 			if (newstate == TCP_LAST_ACK)
 				conn_remember(&closed_conns, &c, st, PKT_KEPT_CLOSED);
 			else if (conn_remember(&gone_conns, &c, st, PKT_KEPT_GONE))
-				stat_inc(STAT_GONE_FULL);
+				stat_inc_exact(STAT_GONE_FULL);
 		}
 		return 0;
 	}
@@ -990,13 +1012,28 @@ int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int ne
 	if (oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
 	    oldstate == TCP_TIME_WAIT) {
 		if (conn_remember(&gone_conns, &c, st, PKT_KEPT_GONE))
-			stat_inc(STAT_GONE_FULL);
+			stat_inc_exact(STAT_GONE_FULL);
 	} else {
 		conn_remember(&closed_conns, &c, st, PKT_KEPT_CLOSED);
 	}
 	if (st->listener)
 		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
 	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(conn_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return conn_state_do(sk, oldstate, newstate, false);
+}
+
+/* The same tracepoint again, a program of its own with its own recursion guard (see
+ * conn_state_do). Attached after conn_state, so it runs second: a change it finds not done
+ * is one the kernel skipped conn_state for. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(conn_state_nested, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return conn_state_do(sk, oldstate, newstate, true);
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -1008,7 +1045,7 @@ int BPF_PROG(scope_follow_fork, struct task_struct *parent, struct task_struct *
 	if (!follow_forks || ptgid == ctgid || !bpf_map_lookup_elem(&scope_pids, &ptgid))
 		return 0;
 	if (bpf_map_update_elem(&scope_pids, &ctgid, &one, BPF_ANY))
-		stat_inc(STAT_FOLLOW_FULL);
+		stat_inc_exact(STAT_FOLLOW_FULL);
 	return 0;
 }
 
@@ -1056,7 +1093,7 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	bpf_probe_read_kernel_str(o.comm, sizeof(o.comm), task->comm);
 	o.traced = owner_in_scope(&o);
 	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
-		stat_inc(STAT_EXISTING_FULL);
+		stat_inc_exact(STAT_EXISTING_FULL);
 	/* A listener: its connections to come find its owner by address and port, as those of a
 	 * listener that went LISTEN under pktrace do (SYN cookies; flows with -e flows alone). */
 	if (sk->__sk_common.skc_state == TCP_LISTEN) {
@@ -1352,7 +1389,7 @@ static __always_inline struct pkt_wire *record_open(struct sk_state *st, const s
 	if (!rec && id)
 		rec = bpf_ringbuf_reserve(ring, offsetof(struct pkt_wire, hdr) + hdr_room, 0);
 	if (!rec) {
-		stat_inc(STAT_LOST_RINGBUF);
+		stat_inc_exact(STAT_LOST_RINGBUF);
 		return NULL;
 	}
 	rec->ts_ns = bpf_ktime_get_boot_ns();

@@ -433,6 +433,49 @@ def nofile_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def late_accepted(w, want, port, pn, wn, cn):
+    """want connections from client processes named cn queued on a listener of a process
+    named pn before its forked worker (wn) accepts any; then the worker accepts each, sends it
+    one byte and closes it (a burst of close() calls while the clients' delayed ACKs of the
+    FINs come in softirq), and the clients reset them. Returns (the listener's peer, the
+    worker's pid, the clients' local ports)."""
+    with nofile_limit() as limit, \
+            sysctl("net.core.somaxconn", 65535), \
+            sysctl("net.ipv4.tcp_max_syn_backlog", 65535):
+        per_proc = limit - 64
+        assert per_proc > 100, "RLIMIT_NOFILE hard limit %d is too low" % limit
+        nclients = max(2, -(-want // per_proc))
+        counts = [want // nclients + (1 if i < want % nclients else 0) for i in range(nclients)]
+        log("%d connections from %d client processes (%s; open-file hard limit %d)" % (
+            want, nclients, counts, limit))
+        t0 = time.monotonic()
+        with peer("lateaccept", pn, port, worker_name=wn, backlog=want + 1000,
+                  count=want, go=True) as srv, contextlib.ExitStack() as stack:
+            srv.expect(r"^LISTENING")
+            worker = int(srv.expect(r"^WORKER (\d+)").group(1))
+            clis = [stack.enter_context(peer("manyclients", cn, port, count=n,
+                                             ports_file=os.path.join(w, "ports%d" % i)))
+                    for i, n in enumerate(counts)]
+            for cli in clis:
+                cli.expect(r"^CONNECTED_ALL", 40)
+            t1 = time.monotonic()
+            log("%d connections queued in %.1fs" % (want, t1 - t0))
+            release(srv)
+            srv.expect(r"^SENT_ALL", 30)
+            for cli in clis:
+                cli.expect(r"^GOT_ALL", 30)
+                ok(cli, 30)
+            ok(srv)
+        log("accepted, sent and reset in %.1fs" % (time.monotonic() - t1))
+    ports = set()
+    for i in range(nclients):
+        with open(os.path.join(w, "ports%d" % i)) as f:
+            ports |= {int(x) for x in f.read().split()}
+    assert len(ports) == want, "the clients reported %d ports for %d connections" % (
+        len(ports), want)
+    return srv, worker, ports
+
+
 @test
 def late_accept_20000(w):
     """20 000 connections queued on a listener (made by a parent process) before its forked
@@ -457,47 +500,14 @@ def late_accept_20000(w):
     want = 20000
     port = rand_port()
     pn, wn, cn = rand_name("e2p"), rand_name("e2w"), rand_name("e2m")
-    with nofile_limit() as limit, \
-            sysctl("net.core.somaxconn", 65535), \
-            sysctl("net.ipv4.tcp_max_syn_backlog", 65535):
-        per_proc = limit - 64
-        assert per_proc > 100, "RLIMIT_NOFILE hard limit %d is too low" % limit
-        nclients = max(2, -(-want // per_proc))
-        counts = [want // nclients + (1 if i < want % nclients else 0) for i in range(nclients)]
-        log("%d connections from %d client processes (%s; open-file hard limit %d)" % (
-            want, nclients, counts, limit))
-        t0 = time.monotonic()
-        rst_pcap = os.path.join(w, "rst.pcap")
-        with capture("lo", "tcp port %d and tcp[tcpflags] & tcp-rst != 0" % port,
-                     rst_pcap, buffer_kib=262144, snaplen=128) as cap, \
-                pktrace(scope(pn, wn) + ["--hold-time", "30"], w) as pt:
-            with peer("lateaccept", pn, port, worker_name=wn, backlog=want + 1000,
-                      count=want, go=True) as srv, contextlib.ExitStack() as stack:
-                srv.expect(r"^LISTENING")
-                worker = int(srv.expect(r"^WORKER (\d+)").group(1))
-                clis = [stack.enter_context(peer("manyclients", cn, port, count=n,
-                                                 ports_file=os.path.join(w, "ports%d" % i)))
-                        for i, n in enumerate(counts)]
-                for cli in clis:
-                    cli.expect(r"^CONNECTED_ALL", 40)
-                t1 = time.monotonic()
-                log("%d connections queued in %.1fs" % (want, t1 - t0))
-                release(srv)
-                srv.expect(r"^SENT_ALL", 30)
-                for cli in clis:
-                    cli.expect(r"^GOT_ALL", 30)
-                    ok(cli, 30)
-                ok(srv)
-            log("accepted, sent and reset in %.1fs" % (time.monotonic() - t1))
-            cap.stop()
-            events = stop_pktrace(pt, timeout=30)
+    rst_pcap = os.path.join(w, "rst.pcap")
+    with capture("lo", "tcp port %d and tcp[tcpflags] & tcp-rst != 0" % port,
+                 rst_pcap, buffer_kib=262144, snaplen=128) as cap, \
+            pktrace(scope(pn, wn) + ["--hold-time", "30"], w) as pt:
+        srv, worker, ports = late_accepted(w, want, port, pn, wn, cn)
+        cap.stop()
+        events = stop_pktrace(pt, timeout=30)
     wo = who(worker, wn, ppid=srv.peer_pid)
-    ports = set()
-    for i in range(nclients):
-        with open(os.path.join(w, "ports%d" % i)) as f:
-            ports |= {int(x) for x in f.read().split()}
-    assert len(ports) == want, "the clients reported %d ports for %d connections" % (
-        len(ports), want)
     count = want
     per = {}
     wrong, foreign, early = [], [], []
