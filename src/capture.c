@@ -480,6 +480,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 	step = "attach the send/receive, socket state, fork and exit tracepoints";
 	c->skel->links.owner_send = bpf_program__attach(c->skel->progs.owner_send);
 	c->skel->links.owner_recv = bpf_program__attach(c->skel->progs.owner_recv);
+	/* In this order: the kernel runs a tracepoint's programs in the order they came, and
+	 * conn_state_nested must run second (pktrace.bpf.c, conn_state_do). */
 	c->skel->links.conn_state = bpf_program__attach(c->skel->progs.conn_state);
 	c->skel->links.conn_state_nested = bpf_program__attach(c->skel->progs.conn_state_nested);
 	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
@@ -662,7 +664,7 @@ int capture__drain(struct capture *c)
 	return total;
 }
 
-uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len)
+uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len, uint64_t *covered)
 {
 	struct bpf_program *prog;
 	uint64_t sum = 0;
@@ -670,18 +672,21 @@ uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len)
 
 	if (which && len)
 		which[0] = '\0';
+	*covered = 0;
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_prog_info info = {};
 		__u32 info_len = sizeof(info);
 		int fd = bpf_program__fd(prog), n;
 		uint64_t miss;
 
-		/* The two state programs do the work of each other's skipped runs. */
-		if (prog == c->skel->progs.conn_state || prog == c->skel->progs.conn_state_nested)
-			continue;
 		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &info_len))
 			continue;
 		miss = info.recursion_misses;
+		/* The two state programs do the work of each other's skipped runs. */
+		if (prog == c->skel->progs.conn_state || prog == c->skel->progs.conn_state_nested) {
+			*covered += miss;
+			continue;
+		}
 		if (!miss)
 			continue;
 		sum += miss;

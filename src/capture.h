@@ -61,10 +61,10 @@ int capture__owner_floor_passed(struct capture *c);
 /* Sum the kernel's per-CPU counters into out (enum pkt_stat). */
 int capture__stats(struct capture *c, uint64_t out[STAT__MAX]);
 /* Runs of pktrace's programs the kernel skipped because the same program was already running
- * on that CPU (a softirq interrupting it), but for those another program does the work of:
- * what they would have seen is missing. which (if not NULL) gets each such program's name and
- * count, "name N, name N". */
-uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len);
+ * on that CPU (a softirq interrupting it), but for those another program does the work of
+ * (*covered: the state changes one state program did for the other): what they would have
+ * seen is missing. which (if not NULL) gets each such program's name and count, "name N". */
+uint64_t capture__skipped_runs(struct capture *c, char *which, size_t len, uint64_t *covered);
 /* uts_lookup_fn for enrich: node name of a UTS namespace seen by the kernel side. */
 int capture__uts_name(void *c, uint64_t uts_key, char *name, size_t len);
 /* The cgroup v2 mount the programs are attached to. */

@@ -497,7 +497,7 @@ static void order_summary(const struct app *app)
 static void print_summary(struct app *app)
 {
 	uint64_t st[STAT__MAX] = {}, decoded_bad = 0, unwritten = 0, lost, records, accounted;
-	uint64_t skipped;
+	uint64_t skipped, covered;
 	char which[256];
 	/* With -w alone the packets written are the events. */
 	uint64_t written = app->text_on ? app->out.events_written : app->pcap.events_written;
@@ -562,7 +562,11 @@ static void print_summary(struct app *app)
 		fprintf(stderr, "pktrace:   connection hand-overs lost (ring buffer full) or "
 				"malformed: %llu (their packets went to the acceptor or the listener's "
 				"owner)\n", (unsigned long long)(st[STAT_CLAIMS_LOST] + app->bad_claims));
-	skipped = capture__skipped_runs(app->capture, which, sizeof(which));
+	skipped = capture__skipped_runs(app->capture, which, sizeof(which), &covered);
+	if (covered)
+		fprintf(stderr, "pktrace:   state changes the kernel skipped for one state program "
+				"(it was running on that CPU) and the other did: %llu\n",
+			(unsigned long long)covered);
 	if (skipped)
 		fprintf(stderr, "pktrace:   program runs the kernel skipped (the same program was "
 				"already running on that CPU): %llu (%s); pktrace records owners where "

@@ -291,7 +291,9 @@ static __always_inline void stat_inc(__u32 idx)
 		s->v[idx] += 1;
 }
 
-/* An atomic add, for the counters of what was lost or not recorded: never undercounted. */
+/* An atomic add, for the counters of what was lost or not recorded and of records that are
+ * not packets (flows, claims; user space checks what it wrote against them): never
+ * undercounted. */
 static __always_inline void stat_inc_exact(__u32 idx)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
@@ -588,7 +590,7 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->ifname[0] = 0;
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
-	stat_inc(STAT_CLAIMS);
+	stat_inc_exact(STAT_CLAIMS);
 	/* Batched wakeups: the reader polls every few ms while packets are held. */
 	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn));
 }
@@ -878,7 +880,7 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 		st->flow_begin_ns = 0;
 	}
 	rec->flags = flags;
-	stat_inc(STAT_FLOWS);
+	stat_inc_exact(STAT_FLOWS);
 	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_flow));
 }
 
@@ -948,10 +950,13 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		conn_of_sock(sk, &c);
 		conn_forget(&c);
 		/* A socket connecting again (after a refused connect, or AF_UNSPEC): its next
-		 * close is another connection's, to be kept under its own addresses. */
+		 * close is another connection's, to be kept under its own addresses, and its
+		 * changes are new ones (a second refused connect repeats the first's). */
 		st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
-		if (st)
+		if (st) {
 			st->kept = PKT_KEPT_NONE;
+			st->state_seen = 0;
+		}
 		return 0;
 	}
 	if (oldstate == TCP_CLOSE && newstate != TCP_LISTEN)

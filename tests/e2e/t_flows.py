@@ -597,7 +597,10 @@ def state_changes(port):
                     got.append((m.group(1), int(m.group(2)), m.group(3), int(m.group(4)),
                                 int(m.group(5)), m.group(6), m.group(7)))
     finally:
-        os.rmdir(inst)
+        try:
+            os.rmdir(inst)
+        except OSError as e:
+            log("cannot remove the ftrace instance %s: %s" % (inst, e))
 
 
 @test
@@ -656,8 +659,12 @@ def flows_close_burst_20000(w):
     log("server-side flows: %d connections, close reasons %s; the kernel closed them in %s; "
         "%d closes in a softirq on the agent's threads, without an end" % (
             want, dict(reasons), dict(by_ctx.most_common(6)), len(excused)))
+    covered = [l.strip() for l in pt.stderr().splitlines() if "the other did" in l]
+    log("summary: %s" % (covered[0] if covered else "no state change skipped"))
     assert not bad, "%d of %d connections without their begin (listener's owner %d) and end "\
         "(worker %d): %s" % (len(bad), want, srv.peer_pid, worker, "; ".join(bad[:6]))
+    assert len(excused) <= want // 100, (
+        "%d closes excused (in a softirq on the agent's threads), more than 1 %%" % len(excused))
     assert not got, "flow events for %d ports no client had: %s" % (len(got), sorted(got)[:6])
-    skipped = [l for l in pt.stderr().splitlines() if "skipped" in l]
+    skipped = [l for l in pt.stderr().splitlines() if "program runs the kernel skipped" in l]
     assert not skipped, "the summary counts skipped program runs: %s" % skipped
