@@ -278,17 +278,25 @@ struct {
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+/* This CPU's counter idx (NULL only if user space did not size the map). */
+static __always_inline __u64 *stat_at(__u32 idx)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct pkt_cpu_stats *s = bpf_map_lookup_elem(&stats, &cpu);
+
+	return s && idx < STAT__MAX ? &s->v[idx] : NULL;
+}
+
 /* A plain add (a load and a store): a program that a softirq interrupts on the same CPU
  * between the two overwrites what the softirq's programs added there. The packet counters
  * (seen, written, out of scope) take that, rarely, as an undercount; a locked add in every
  * hook run would cost more than it is worth there. */
 static __always_inline void stat_inc(__u32 idx)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pkt_cpu_stats *s = bpf_map_lookup_elem(&stats, &cpu);
+	__u64 *v = stat_at(idx);
 
-	if (s && idx < STAT__MAX)
-		s->v[idx] += 1;
+	if (v)
+		*v += 1;
 }
 
 /* An atomic add, for the counters of what was lost or not recorded and of records that are
@@ -296,11 +304,10 @@ static __always_inline void stat_inc(__u32 idx)
  * undercounted. */
 static __always_inline void stat_inc_exact(__u32 idx)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct pkt_cpu_stats *s = bpf_map_lookup_elem(&stats, &cpu);
+	__u64 *v = stat_at(idx);
 
-	if (s && idx < STAT__MAX)
-		__sync_fetch_and_add(&s->v[idx], 1);
+	if (v)
+		__sync_fetch_and_add(v, 1);
 }
 
 static __always_inline struct cpu_note *cpu_note(void)
