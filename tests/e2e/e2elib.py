@@ -132,6 +132,50 @@ def rand_tag():
     return "%06x" % random.getrandbits(24)
 
 
+TRACEFS = "/sys/kernel/tracing"
+FTRACE_LINE_RX = re.compile(r"^\s*(.*)-(\d+)\s+\[\d+\]\s+(\S+)\s+[\d.]+: (\w+): (.*)$")
+
+
+@contextlib.contextmanager
+def ftrace_events(event, filt, buffer_kib=16384):
+    """The kernel's own record of one trace event (event: "subsystem/name"), those matching
+    filt (ftrace's filter syntax), in an ftrace instance of its own: independent of pktrace
+    and of BPF. Yields a list, filled at the end with (task, tid, irq-flags, text) per event."""
+    assert os.path.isdir(os.path.join(TRACEFS, "instances")), (
+        "tracefs is not mounted at %s: the kernel's own trace events are the reference this "
+        "test needs" % TRACEFS)
+    inst = os.path.join(TRACEFS, "instances", rand_name("pkt"))
+    os.mkdir(inst)
+    got = []
+    try:
+        ev = os.path.join(inst, "events", event)
+        for name, value in (("buffer_size_kb", str(buffer_kib)),
+                            (os.path.join(ev, "filter"), filt),
+                            (os.path.join(ev, "enable"), "1")):
+            with open(os.path.join(inst, name), "w") as f:
+                f.write(value)
+        yield got
+        with open(os.path.join(ev, "enable"), "w") as f:
+            f.write("0")
+        with open(os.path.join(inst, "trace")) as f:
+            for line in f:
+                m = FTRACE_LINE_RX.match(line)
+                if m and m.group(4) == os.path.basename(event):
+                    got.append((m.group(1), int(m.group(2)), m.group(3), m.group(5)))
+    finally:
+        try:
+            os.rmdir(inst)
+        except OSError as e:
+            log("cannot remove the ftrace instance %s: %s" % (inst, e))
+
+
+def in_agent_softirq(tid, irq):
+    """Whether a trace line (thread tid, irq flags irq) ran in a softirq taken on a thread of
+    pid 1, this machine's VM agent: there no tracing (tp_btf) program runs, and the kernel
+    counts no skipped run (cgroup_skb programs do run)."""
+    return "s" in irq and os.path.exists("/proc/1/task/%d" % tid)
+
+
 def run(cmd, timeout=15, check=True, **kw):
     """Run a short command; return CompletedProcess (text)."""
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)

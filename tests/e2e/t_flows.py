@@ -23,8 +23,9 @@ import signal
 import subprocess
 import time
 
-from e2elib import (PYTHON, Proc, capture, log, netns, pktrace, rand_name, rand_port,
-                    rand_tag, read_pcap, release, routed_pair, run, tc_drop, test)
+from e2elib import (PYTHON, Proc, capture, ftrace_events, in_agent_softirq, log, netns, pktrace,
+                    rand_name, rand_port, rand_tag, read_pcap, release, routed_pair, run,
+                    tc_drop, test)
 
 FLOW_PEER = r"""
 import argparse, ctypes, errno, os, select, socket, struct, sys, time
@@ -564,43 +565,22 @@ def flows_nginx_under_load(w):
         dict(ends), dict(served))
 
 
-TRACEFS = "/sys/kernel/tracing"
-FTRACE_RX = re.compile(r"^\s*(.*)-(\d+)\s+\[\d+\]\s+(\S+)\s+[\d.]+: inet_sock_set_state: .*"
-                       r"\bsport=(\d+) dport=(\d+) .*oldstate=(\w+) newstate=(\w+)")
+STATE_RX = re.compile(r"\bsport=(\d+) dport=(\d+) .*oldstate=(\w+) newstate=(\w+)")
 
 
 @contextlib.contextmanager
 def state_changes(port):
-    """The kernel's own record of the TCP state changes of local port port, from the
-    sock:inet_sock_set_state trace event in an ftrace instance of its own: yields a list,
-    filled at the end with (task, tid, irq-flags, sport, dport, old, new) per change."""
-    assert os.path.isdir(os.path.join(TRACEFS, "instances")), (
-        "tracefs is not mounted at %s: the kernel's record of state changes is the reference "
-        "this test needs" % TRACEFS)
-    inst = os.path.join(TRACEFS, "instances", rand_name("pkt"))
-    os.mkdir(inst)
+    """The kernel's own record of the TCP state changes of local port port (the
+    sock:inet_sock_set_state trace event): yields a list, filled at the end with (task, tid,
+    irq-flags, sport, dport, old, new) per change."""
     got = []
-    try:
-        ev = os.path.join(inst, "events", "sock", "inet_sock_set_state")
-        for name, value in (("buffer_size_kb", "16384"),
-                            (os.path.join(ev, "filter"), "sport == %d" % port),
-                            (os.path.join(ev, "enable"), "1")):
-            with open(os.path.join(inst, name), "w") as f:
-                f.write(value)
+    with ftrace_events("sock/inet_sock_set_state", "sport == %d" % port) as lines:
         yield got
-        with open(os.path.join(ev, "enable"), "w") as f:
-            f.write("0")
-        with open(os.path.join(inst, "trace")) as f:
-            for line in f:
-                m = FTRACE_RX.match(line)
-                if m:
-                    got.append((m.group(1), int(m.group(2)), m.group(3), int(m.group(4)),
-                                int(m.group(5)), m.group(6), m.group(7)))
-    finally:
-        try:
-            os.rmdir(inst)
-        except OSError as e:
-            log("cannot remove the ftrace instance %s: %s" % (inst, e))
+    for task, tid, irq, text in lines:
+        m = STATE_RX.search(text)
+        if m:
+            got.append((task, tid, irq, int(m.group(1)), int(m.group(2)), m.group(3),
+                        m.group(4)))
 
 
 @test
@@ -640,10 +620,7 @@ def flows_close_burst_20000(w):
         evs = sorted(got.pop(cport, []), key=lambda e: e["timestamp"])
         kinds = [(e["eventName"], e["processId"]) for e in evs]
         task, tid, irq = closes[cport][:3]
-        if kinds == [("net_flow_tcp_begin", srv.peer_pid)] and "s" in irq and \
-                os.path.exists("/proc/1/task/%d" % tid):
-            # On this machine no tracing program runs in a softirq that interrupted a thread
-            # of pid 1 (the sandbox's agent), and the kernel counts no skipped run for it.
+        if kinds == [("net_flow_tcp_begin", srv.peer_pid)] and in_agent_softirq(tid, irq):
             excused.append(cport)
             continue
         if kinds != [("net_flow_tcp_begin", srv.peer_pid), ("net_flow_tcp_end", worker)]:
