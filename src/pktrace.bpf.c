@@ -408,13 +408,27 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	return err;
 }
 
-static __always_inline bool owner_in_scope(const struct pkt_owner *o)
+/* Whether a -s comm= value names o's thread or its process, task's thread-group leader (dig
+ * sends from a thread named isc-net-0000, and -s comm=dig means dig's packets). */
+static __always_inline bool comm_in_scope(const struct pkt_owner *o, struct task_struct *task)
+{
+	char leader[PKT_COMM_LEN] = {};
+
+	if (bpf_map_lookup_elem(&scope_comms, o->comm))
+		return true;
+	if (bpf_probe_read_kernel_str(leader, sizeof(leader), task->group_leader->comm) < 0)
+		return false;
+	return bpf_map_lookup_elem(&scope_comms, leader);
+}
+
+/* Whether o, the owner task made, is in the scope. */
+static __always_inline bool owner_in_scope(const struct pkt_owner *o, struct task_struct *task)
 {
 	if (o->pid == self_tgid)
 		return false;
 	if (scope_by_pid && !bpf_map_lookup_elem(&scope_pids, &o->pid))
 		return false;
-	if (scope_by_comm && !bpf_map_lookup_elem(&scope_comms, o->comm))
+	if (scope_by_comm && !comm_in_scope(o, task))
 		return false;
 	if (scope_by_uid && !bpf_map_lookup_elem(&scope_uids, &o->uid))
 		return false;
@@ -475,7 +489,7 @@ static __always_inline void owner_from_current(struct pkt_owner *o)
 	o->cgroup_id = bpf_get_current_cgroup_id();
 	o->uts_key = uts_name_remember(task);
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
-	o->traced = owner_in_scope(o);
+	o->traced = owner_in_scope(o, task);
 }
 
 /* The current task takes the socket: its identity, and what tells when it stops being it. */
@@ -1103,7 +1117,7 @@ int owner_existing(struct bpf_iter__task_file *ctx)
 	o.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	o.uts_key = uts_name_remember(task);
 	bpf_probe_read_kernel_str(o.comm, sizeof(o.comm), task->comm);
-	o.traced = owner_in_scope(&o);
+	o.traced = owner_in_scope(&o, task);
 	if (bpf_map_update_elem(&existing_owner, &ino, &o, BPF_NOEXIST) == -E2BIG)
 		stat_inc_exact(STAT_EXISTING_FULL);
 	/* A listener: its connections to come find its owner by address and port, as those of a

@@ -809,7 +809,9 @@ def _dig_like():
 def udp_dns_dig(w):
     """dig against a dnsmasq started by the test, over 127.0.0.1 and ::1: every
     net_packet_udp/ipv4/ipv6 event vs tshark, dig's side attributed to dig's pid, dnsmasq's to
-    dnsmasq; then `pktrace -e net_packet_udp -- dig ...`: dig's query and answer only."""
+    dnsmasq; then `pktrace -e net_packet_udp -- dig ...`: dig's query and answer only. Beside
+    them `-s comm=dig` shows exactly dig's side (dig sends from a thread named isc-net-*: the
+    scope names a process by its own name too), none of dnsmasq's."""
     for tool in ("dnsmasq", "dig"):
         if not which(tool):
             raise Skip("%s is not installed (Debian: dnsmasq-base, bind9-dnsutils)" % tool)
@@ -829,7 +831,8 @@ def udp_dns_dig(w):
         sel = ("net_packet_udp", "net_packet_ipv4", "net_packet_ipv6")
         digs = []
         with capture("lo", "udp port %d" % port, pcap) as cap, \
-                pktrace(["-e", ",".join(sel)], w, tag="unscoped") as pt:
+                pktrace(["-e", ",".join(sel)], w, tag="unscoped") as pt, \
+                pktrace(["-e", ",".join(sel), "-s", "comm=dig"], w, tag="comm") as spt:
             for server, qtype, answer in (("127.0.0.1", "A", "10.1.2.3"),
                                           ("::1", "AAAA", "fd00::1")):
                 with Proc(["dig", "@" + server, "-p", str(port), "a.e2e.test", qtype,
@@ -852,6 +855,7 @@ def udp_dns_dig(w):
             finally:
                 cmd_pt.close()
             events, _ = stop(pt)
+            scoped, _ = stop(spt)
             pkts = read_packets(cap.stop())
     udp = [p for p in pkts if p["transport"] == "udp"]
     assert len(udp) == len(pkts), "scenario: non-UDP frames %s" % [p["layers"] for p in pkts]
@@ -897,6 +901,18 @@ def udp_dns_dig(w):
                 (e["src_port"] if e["direction"] == "egress" else e["dst_port"]) == cmd_port}
     assert dig_side == pids, "the command's dig: pid %s under -- and %s unscoped" % (
         pids, dig_side)
+
+    def digs_side(evs):
+        return sorted((e["eventName"], e["direction"], e["src_port"], e["dst_port"],
+                       e["processId"], e["processName"]) for e in on_ports(evs, {port}, 17)
+                      if (e["src_port"] if e["direction"] == "egress" else e["dst_port"]) != port)
+    want = digs_side(events)
+    got = digs_side(scoped)
+    names = sorted({x[5] for x in want})
+    log("-s comm=dig: %d events, %d of dig's side unscoped, by thread name %s" % (
+        len(scoped), len(want), names))
+    assert want and got == want, "-s comm=dig: %s; unscoped, dig's side: %s" % (got, want)
+    assert all(e["processId"] != dns.pid for e in scoped), "-s comm=dig shows dnsmasq's events"
 
 
 # ---------------------------------------------------------------------------------------------
