@@ -143,6 +143,9 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 {
 	int err;
 
+	/* A text line is the packet, not one of its events: one line, the transport's if any. */
+	if (app->opts.format == OUTPUT_TEXT)
+		selected &= -selected;
 	for (int id = 0; app->text_on && id < EVENT__COUNT; id++) {
 		if (!(selected & EVENT_BIT(id)))
 			continue;
@@ -224,9 +227,6 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 		app->packets_unselected++;
 		return 0;
 	}
-	/* A text line is the packet, not one of its events: one line, the transport's if any. */
-	if (app->opts.format == OUTPUT_TEXT)
-		selected &= -selected;
 	if (owner)
 		decode_owner(owner, e, &uts_key);
 	if (!e->ifname[0])

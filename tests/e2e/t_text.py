@@ -15,9 +15,11 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 
-from e2elib import PYTHON, Proc, capture, log, pktrace, rand_name, rand_port, run, run_pair, test
+from e2elib import (PKTRACE, PYTHON, Proc, capture, log, pktrace, rand_name, rand_port, run,
+                    run_pair, test)
 
 TEXT_PEER = r"""
 import argparse, ctypes, os, socket, struct, sys
@@ -226,3 +228,28 @@ def text_vs_tcpdump_once(w):
 def text_vs_tcpdump(w):
     """-F text: each loopback packet a line per socket, each line's tcpdump part tcpdump's."""
     text_run(w, once=False)
+
+
+@test
+def text_read_back(w):
+    """-r FILE -F text -e network_events on tcpdump's file of TCP and UDP traffic: one line per
+    packet, as live (a packet is one line whichever of its events are selected: here its IP
+    event and its transport's), tcpdump's part tcpdump's own line."""
+    tport, uport = rand_port(), udp_port()
+    names = {k: rand_name("tr") for k in ("srv", "cli", "udp")}
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d or udp port %d" % (tport, uport), pcap) as cap:
+        run_pair(names["srv"], names["cli"], tport, client_opts={"rounds": 3, "size": 300})
+        text_peer(w, "udp", names["udp"], port=uport)
+        cap.stop()
+    out = os.path.join(w, "read.txt")
+    with open(out, "w") as f:
+        r = subprocess.run([PKTRACE, "-r", pcap, "-F", "text", "-e", "network_events"],
+                           stdout=f, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert r.returncode == 0, "pktrace -r failed: %s" % r.stderr
+    theirs = tcpdump_lines(pcap)
+    ours = pktrace_lines(out)
+    log("tcpdump: %d lines; pktrace -r -F text -e network_events: %d lines" % (
+        len(theirs), len(ours)))
+    assert len(theirs) >= 20, "scenario: tcpdump saw only %d packets" % len(theirs)
+    compare([part for *_, part in ours], theirs)
