@@ -11,7 +11,8 @@
 #include "output.h"
 #include "output_fmt.h"
 
-/* Column widths before tcpdump's own part; a wider value is absorbed by the next padding. */
+/* Column widths before tcpdump's own part; a wider value is absorbed by the next padding,
+ * up to the direction (see put_front). */
 enum {
 	W_PROC = 25, /* comm (16 at most) [pid (7)] */
 	W_IF = 5,    /* tcpdump's "%-5s " */
@@ -75,6 +76,9 @@ static void put_front(struct line *l, const struct pkt_event *e, const char *ifn
 	if (!n)
 		l->p[n++] = '-', cols = 1;
 	line_col_here(l, n, W_IF, cols, true);
+	/* tcpdump's "%-5s %-3s ": a longer interface name pushes the direction, which keeps its
+	 * own padding ("veth1a2b3c4 In  IP"). */
+	l->debt = 0;
 	line_col(l, dir, strlen(dir), W_DIR, strlen(dir), false, true);
 }
 
