@@ -547,7 +547,8 @@ static void print_summary(struct app *app)
 		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
 				"took the connection: %llu went to that process, %llu to the acceptor or "
 				"the listener's owner (closed, reset, or not taken within %gs), %llu "
-				"early for lack of room, %llu to processes out of scope\n",
+				"early for lack of room; of all these, %llu not written (their owner is "
+				"out of scope)\n",
 			(unsigned long long)hs->held, (unsigned long long)hs->taken,
 			(unsigned long long)hs->waited_out, app->opts.hold_time,
 			(unsigned long long)hs->early, (unsigned long long)hs->out_of_scope);

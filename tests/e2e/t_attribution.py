@@ -49,7 +49,7 @@ def attribute(exp, port_owners):
 
 HELD_RX = (r"(\d+) packets held until a process took the connection: (\d+) went to that "
            r"process, (\d+) to the acceptor or the listener's owner(?: \([^)]*\))?, "
-           r"(\d+) early for lack of room, (\d+) to processes out of scope")
+           r"(\d+) early for lack of room; of all these, (\d+) not written")
 
 
 def held_summary(stderr):

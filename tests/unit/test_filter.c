@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 
 #include "filter.h"
