@@ -11,9 +11,10 @@ import re
 import socket
 import time
 
-from e2elib import (PYTHON, Proc, capture, describe, events_for_ports, expect_both_sides,
-                    expect_one_side, local_port, log, match, netns, own_cgroup_ino, peer,
-                    pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, test)
+from e2elib import (HELD_RX, PYTHON, Proc, capture, describe, events_for_ports,
+                    expect_both_sides, expect_one_side, local_port, log, match, netns,
+                    own_cgroup_ino, peer, pktrace, rand_name, rand_port, rand_tag, read_pcap,
+                    release, run, test)
 
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
               r"(\d+) without a known owner\), (\d+) events lost \((\d+) ring buffer full, "
@@ -45,11 +46,6 @@ def attribute(exp, port_owners):
         if o is not None:
             e["owner"] = o
     return exp
-
-
-HELD_RX = (r"(\d+) packets held until a process took the connection: (\d+) went to that "
-           r"process, (\d+) to the acceptor or the listener's owner(?: \([^)]*\))?, "
-           r"(\d+) early for lack of room; of all these, (\d+) not written")
 
 
 def held_summary(stderr):

@@ -22,9 +22,9 @@ import signal
 import socket
 import time
 
-from e2elib import (Proc, Skip, bpf_ids_held_by, capture, describe, expect_both_sides,
-                    expect_one_side, local_port, log, match, own_cgroup_ino, pktrace, rand_port,
-                    read_pcap, run, test)
+from e2elib import (HELD_RX, Proc, Skip, bpf_ids_held_by, capture, describe,
+                    expect_both_sides, expect_one_side, local_port, log, match, own_cgroup_ino,
+                    pktrace, rand_port, read_pcap, run, test)
 
 NGINX = "/usr/sbin/nginx"
 # tcpdump -B: ab's bursts (thousands of packets in a few tens of ms, each seen twice on lo)
@@ -241,10 +241,6 @@ def losses(pt):
     return None
 
 
-HOLD_RX = re.compile(r"(\d+) packets held until a process took the connection: (\d+) went to "
-                     r"that process, (\d+) to the acceptor or the listener's owner"
-                     r"(?: \([^)]*\))?, (\d+) early for lack of room, (\d+) to processes out "
-                     r"of scope")
 DEVICE_RX = re.compile(r"packets seen only at the device[^:]*: (\d+)")
 
 
@@ -256,7 +252,7 @@ def hold_summary(pt, device_only=None):
     owners only) may be higher when a race between the two ends made the kernel take that
     path for another packet too, never lower."""
     err, out = pt.stderr(), []
-    m = HOLD_RX.search(err)
+    m = HELD_RX.search(err)
     if not m:
         return ["no held-packets line in pktrace's summary: %r" % err[-400:]]
     held, taken, fallback, early, unscoped = (int(x) for x in m.groups())
