@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "filter.h"
 #include "opts.h"
@@ -179,10 +181,15 @@ static long long parse_count(const char *s, long long min, long long max)
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || v < 0)
 		return -1;
-	if (*end == 'k' || *end == 'K')
+	if (*end == 'k' || *end == 'K') {
+		if (v > max / 1024)
+			return -1;
 		v *= 1024, end++;
-	else if (*end == 'M' || *end == 'm')
+	} else if (*end == 'M' || *end == 'm') {
+		if (v > max / (1024 * 1024))
+			return -1;
 		v *= 1024 * 1024, end++;
+	}
 	if (*end || v < min || v > max)
 		return -1;
 	return v;
@@ -230,6 +237,33 @@ static enum opts_result parse_file_opt(struct opts *o, int c, const char *arg, F
 	return OPTS_RUN;
 }
 
+/* The directory a path is in, made absolute, and its last name: for a file not there yet. */
+static int canonical(const char *path, char *out, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX], real[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	if (!realpath(dir, real))
+		return -1;
+	return snprintf(out, len, "%s/%s", real, slash ? slash + 1 : path) >= (int)len ? -1 : 0;
+}
+
+/* Whether two file options name one file ("-" is a standard stream, not a file). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
+
+	if (!a || !b || !strcmp(a, "-") || !strcmp(b, "-"))
+		return 0;
+	if (!stat(a, &sa) && !stat(b, &sb))
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+		       !S_ISCHR(sa.st_mode); /* /dev/null twice is fine */
+	return !strcmp(a, b) ||
+	       (!canonical(a, ca, sizeof(ca)) && !canonical(b, cb, sizeof(cb)) && !strcmp(ca, cb));
+}
+
 enum opts_result opts_check_files(const struct opts *o, FILE *err)
 {
 	int text_stdout = !o->output_path || !strcmp(o->output_path, "-");
@@ -237,12 +271,19 @@ enum opts_result opts_check_files(const struct opts *o, FILE *err)
 	if (o->write_path && !strcmp(o->write_path, "-") && o->text_given && text_stdout)
 		return error(err, "-w - writes pcapng to standard output: send the events "
 			     "elsewhere with -o FILE");
-	if (o->snaplen && o->read_path)
-		return error(err, "--snaplen applies to live capture, not to -r");
+	if (o->live_only && o->read_path)
+		return error(err, "%s applies to live capture, not to -r", o->live_only);
 	if (o->snaplen && !o->write_path)
 		return error(err, "--snaplen sets what -w keeps of a packet: add -w FILE");
 	if (o->read_path && o->command)
 		return error(err, "-r reads a file: no command to run ('%s')", o->command[0]);
+	/* Opening an output truncates it: never the file being read, nor the other output. */
+	if (same_file(o->read_path, o->write_path) || same_file(o->read_path, o->output_path))
+		return error(err, "-r '%s' is also an output: it would be overwritten while read",
+			     o->read_path);
+	if (same_file(o->write_path, o->output_path))
+		return error(err, "-w and -o name the same file '%s': give each its own",
+			     o->write_path);
 	return OPTS_RUN;
 }
 
@@ -304,11 +345,13 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 					     optarg);
 			break;
 		case 'i':
+			o->live_only = "-i";
 			if (!*optarg || strlen(optarg) >= 16)
 				return error(err, "-i '%s': want an interface name (any: all)", optarg);
 			o->interface = strcmp(optarg, "any") ? optarg : NULL;
 			break;
 		case 'Q':
+			o->live_only = "-Q";
 			o->directions = !strcmp(optarg, "in")    ? OPTS_DIR_IN :
 					!strcmp(optarg, "out")   ? OPTS_DIR_OUT :
 					!strcmp(optarg, "inout") ? OPTS_DIR_IN | OPTS_DIR_OUT : 0;
@@ -326,9 +369,11 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case 'n':
 			break;
 		case OPT_ONCE:
+			o->live_only = "--once";
 			o->once = 1;
 			break;
 		case OPT_SNAPLEN: {
+			o->live_only = "--snaplen";
 			long long v = parse_count(optarg, 0, 262144);
 
 			if (v < 0)
@@ -377,12 +422,14 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			break;
 		}
 		case 'B':
+			o->live_only = "-B";
 			if (parse_ringbuf(o, optarg) != 0)
 				return error(err, "-B '%s': want a ring buffer size in KiB from %llu "
 					     "to %llu (rounded up to a power of two)", optarg,
 					     OPTS_RINGBUF_MIN_KIB, OPTS_RINGBUF_MAX_KIB);
 			break;
 		case 'Z':
+			o->live_only = "-Z";
 			if (!*optarg)
 				return error(err, "-Z: empty user name (-Z root keeps root)");
 			o->user = optarg;

@@ -41,6 +41,7 @@ struct opts {
 	int once;                 /* --once: a loopback packet once, at egress */
 	char *filter_expr; /* the words after the options (before "--"), joined; NULL: none */
 	int dump_filter;   /* --dump-filter: print the filter's programs and exit */
+	const char *live_only; /* the last option given that only live capture takes (-r refuses) */
 	unsigned int snaplen;     /* --snaplen: bytes of a packet -w keeps, headers included
 				   * (1 to PKT_SNAP_MAX); 0: the headers only */
 };
