@@ -83,7 +83,10 @@ struct app {
  * record still names the older one's. */
 #define OWNERS_PER_GEN 16384
 
+/* Signals that stop pktrace cleanly (tcpdump stops on SIGHUP too); SIGUSR1 asks for counts. */
+static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
+static volatile sig_atomic_t progress_wanted; /* SIGUSR1: print the counts so far */
 static volatile sig_atomic_t give_up;     /* stop now: no command to wait for, or a second signal */
 static volatile sig_atomic_t signals_seen;
 static volatile pid_t command_pid;        /* the command's relay, until it has exited */
@@ -129,12 +132,62 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+static void on_progress(int sig)
+{
+	(void)sig;
+	progress_wanted = 1;
+}
+
+static void stop_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		sigaddset(set, stop_sigs[i]);
+}
+
+/*
+ * No SA_RESTART: a stop signal interrupts a blocked read() or write() so the flag is seen.
+ * SIGHUP and SIGQUIT ignored at start (nohup, a background job) stay ignored. SIGUSR2 (tcpdump:
+ * flush the file) has nothing to do: the outputs are flushed at every poll.
+ */
+static void signals_install(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old;
+
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+		if (stop_sigs[i] != SIGINT && stop_sigs[i] != SIGTERM &&
+		    !sigaction(stop_sigs[i], NULL, &old) && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(stop_sigs[i], &sa, NULL);
+	}
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	/* These two must not cut a read of -r short: restarted. */
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = on_progress;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* What -c counts: events written, or packets when -w goes alone. */
+static uint64_t count_made(const struct app *app)
+{
+	return app->text_on ? app->events_made : app->packets_made;
+}
+
+/* Events that reached the output (with -w alone, the packets written). */
+static uint64_t events_written(const struct app *app)
+{
+	return app->text_on ? app->out.events_written : app->pcap.events_written;
 }
 
 /* Write one decoded packet: each selected event as text, the packet once to the pcapng file. */
@@ -167,9 +220,7 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		}
 		app->packets_made++;
 	}
-	/* -c: events written, or packets when -w goes alone. */
-	if (app->opts.count &&
-	    (app->text_on ? app->events_made : app->packets_made) >= app->opts.count)
+	if (app->opts.count && count_made(app) >= app->opts.count)
 		app->count_done = 1;
 	app->records_out++;
 	if (e->hdr.l4_error)
@@ -195,7 +246,7 @@ static const char *ifname_fallback(struct app *app, uint32_t ifindex)
 /* -c: whether this record comes after the last event asked for (then it is only counted). */
 static int past_count(struct app *app)
 {
-	if (!app->opts.count || app->events_made < app->opts.count)
+	if (!app->opts.count || count_made(app) < app->opts.count)
 		return 0;
 	app->count_done = 1;
 	app->records_past_count++;
@@ -276,7 +327,7 @@ static int order_release(void *ctx, const struct pkt_record *rec, size_t size,
 			 const struct pkt_owner *owner, int late)
 {
 	struct app *app = ctx;
-	uint64_t before = app->text_on ? app->events_made : app->packets_made;
+	uint64_t before = count_made(app);
 	int err;
 
 	if (rec->kind == PKT_REC_FLOW)
@@ -284,7 +335,7 @@ static int order_release(void *ctx, const struct pkt_record *rec, size_t size,
 	else
 		err = emit_record(app, rec, size, owner);
 	if (late)
-		app->events_late += (app->text_on ? app->events_made : app->packets_made) - before;
+		app->events_late += count_made(app) - before;
 	return err;
 }
 
@@ -500,8 +551,8 @@ static void print_summary(struct app *app)
 	uint64_t skipped, covered;
 	char which[256];
 	/* With -w alone the packets written are the events. */
-	uint64_t written = app->text_on ? app->out.events_written : app->pcap.events_written;
-	uint64_t made = app->text_on ? app->events_made : app->packets_made;
+	uint64_t written = events_written(app);
+	uint64_t made = count_made(app);
 	uint64_t bad_records = app->decode_errors[DECODE_BAD_RECORD];
 	const struct hold_stats *hs = hold__stats(app->hold);
 	int i;
@@ -626,9 +677,68 @@ static void print_summary(struct app *app)
 	pcap_summary(app);
 }
 
+/* SIGUSR1: the counts so far, one line (the summary's own wait for the end of the run). */
+static void print_progress(struct app *app)
+{
+	uint64_t st[STAT__MAX] = {};
+
+	progress_wanted = 0;
+	if (capture__stats(app->capture, st))
+		return;
+	fprintf(stderr, "pktrace: so far, %llu events written, %llu packets seen, %llu events lost "
+			"to a full ring buffer\n",
+		(unsigned long long)events_written(app),
+		(unsigned long long)(st[STAT_PACKETS] + st[STAT_DEV_EVENTS] +
+				     st[STAT_DEV_OUT_OF_SCOPE] + st[STAT_DEV_NO_OWNER]),
+		(unsigned long long)(st[STAT_LOST_RINGBUF] + st[STAT_FLOWS_LOST]));
+}
+
 static void on_child(int sig)
 {
 	(void)sig;
+}
+
+/* Send sig to each child of the relay (the command's orphans); how many there were. */
+static int relay_signal_children(int sig)
+{
+	char path[64], buf[4096];
+	char *p, *end;
+	ssize_t n;
+	int fd, count = 0;
+
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		; /* the ones already gone */
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	for (p = buf;; p = end) {
+		long child = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		kill((pid_t)child, sig);
+		count++;
+	}
+	return count;
+}
+
+/*
+ * The command has ended: what it left running ends too, SIGTERM then SIGKILL 0.25 s later,
+ * so that the command and its descendants never outlive pktrace's trace.
+ */
+static void relay_end_descendants(void)
+{
+	struct timespec tick = {0, 10000000};
+	int i;
+
+	for (i = 0; i < 25 && relay_signal_children(SIGTERM); i++)
+		nanosleep(&tick, NULL);
+	for (i = 0; i < 100 && relay_signal_children(SIGKILL); i++)
+		nanosleep(&tick, NULL);
 }
 
 /*
@@ -646,21 +756,28 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 	pid_t pid;
 	int st, sig;
 
-	/* SIGINT and SIGTERM are blocked here; a stop before 'g' means the command never runs. */
+	/* The stop signals are blocked here; a stop before 'g' means the command never runs. */
 	if (read(ctl, &b, 1) != 1 || b != 'g')
 		_exit(127);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	/* What the command leaves behind (daemons, background jobs) is reparented here. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
 		_exit(127);
 	}
 	if (pid == 0) {
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
+		struct sigaction old;
+		const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+
+		/* pktrace's handlers go; a signal the caller ignored stays ignored. */
+		for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+			if (!sigaction(handled[i], NULL, &old) && old.sa_handler != SIG_IGN)
+				signal(handled[i], SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig_mask, NULL);
@@ -668,9 +785,12 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	/* A Ctrl-C reaches the whole process group: only the command and pktrace act on it. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	/* A Ctrl-C (or a hangup) reaches the whole process group: only the command and pktrace
+	 * act on it. */
+	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+		signal(stop_sigs[i], SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGUSR2, SIG_IGN);
 	waiting = *orig_mask; /* SIGCHLD stays blocked except inside ppoll() */
 	sigdelset(&waiting, SIGCHLD);
 	while (waitpid(pid, &st, WNOHANG) != pid) {
@@ -689,6 +809,7 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 				pfd.fd = -1;
 		}
 	}
+	relay_end_descendants();
 	if (WIFSIGNALED(st)) {
 		/* Die of the same signal so that pktrace reports the command's status as it is. */
 		sig = WTERMSIG(st);
@@ -713,9 +834,9 @@ static pid_t command_start(char **argv)
 	if (pipe2(p, O_CLOEXEC))
 		return -1;
 	/* A stop signal between fork and exec must not run pktrace's handler in the child. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
+	stop_sigset(&stop);
+	sigaddset(&stop, SIGUSR1);
+	sigaddset(&stop, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &stop, &old);
 	pid = fork();
 	if (pid == 0) {
@@ -1020,6 +1141,29 @@ static int outputs_report(struct app *app)
 	return failed;
 }
 
+struct read_ctx {
+	struct app *app;
+	struct readfile *rf;
+};
+
+static void read_progress(struct app *app, const struct readfile *rf)
+{
+	progress_wanted = 0;
+	fprintf(stderr, "pktrace: so far, %llu events written from %llu packets read\n",
+		(unsigned long long)events_written(app), (unsigned long long)rf->st.packets);
+}
+
+/* -r from a pipe that has nothing more yet: what came so far goes out (a live writer). */
+static int read_wait(void *ctx)
+{
+	struct read_ctx *r = ctx;
+
+	outputs_flush(r->app);
+	if (progress_wanted)
+		read_progress(r->app, r->rf);
+	return stop_signal != 0;
+}
+
 /* -r: a capture file's events, through the printers live capture uses; no BPF, no root. */
 static int read_run(struct app *app)
 {
@@ -1028,9 +1172,10 @@ static int read_run(struct app *app)
 	struct pkt_bytes b;
 	event_mask selected;
 	uint64_t out_of_scope = 0, filtered = 0;
-	int ret, failed;
+	struct read_ctx wait_ctx = {app, &rf};
+	int ret = 0, failed;
 
-	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
+	signals_install();
 	ret = readfile_open(&rf, path);
 	if (ret) {
 		fprintf(stderr, "pktrace: -r '%s': %s\n", path, rf.err);
@@ -1041,7 +1186,12 @@ static int read_run(struct app *app)
 		readfile_close(&rf);
 		return 1;
 	}
-	while (!app->out_err && (ret = readfile_next(&rf, &app->ev, &b)) == 1) {
+	readfile_on_wait(&rf, read_wait, &wait_ctx);
+	/* A pipe is read as it comes: -c or a stop signal ends the reading. */
+	while (!app->out_err && !app->count_done && !stop_signal &&
+	       (ret = readfile_next(&rf, &app->ev, &b)) == 1) {
+		if (progress_wanted)
+			read_progress(app, &rf);
 		/* The same events per packet as live: its IP event and its transport's. */
 		selected = decode_packet_events(&app->ev) & app->opts.events;
 		if (!selected)
@@ -1056,13 +1206,17 @@ static int read_run(struct app *app)
 		else
 			emit_packet(app, &app->ev, selected, &b);
 	}
+	if (ret < 0 && stop_signal)
+		ret = 0; /* the read a stop signal interrupted */
 	outputs_flush(app);
+	if (stop_signal)
+		fprintf(stderr, "pktrace: stopped by signal %d (%s) before the end of the input\n",
+			(int)stop_signal, strsignal(stop_signal));
 	fprintf(stderr, "pktrace: %llu events written from %llu packets read (%llu with no IP "
 			"header after the link header, %llu decode errors, %llu of no selected "
 			"event, %llu the filter rejected, %llu out of scope, %llu without pktrace's "
 			"process comment)\n",
-		(unsigned long long)(app->text_on ? app->out.events_written
-						  : app->pcap.events_written),
+		(unsigned long long)events_written(app),
 		(unsigned long long)rf.st.packets, (unsigned long long)rf.st.link_errors,
 		(unsigned long long)rf.st.decode_errors,
 		(unsigned long long)app->packets_unselected, (unsigned long long)filtered,
@@ -1160,8 +1314,6 @@ int main(int argc, char **argv)
 	struct capture_config cfg = {};
 	struct hold_config hold_cfg = {};
 	struct order_config order_cfg = {};
-	struct sigaction sa = {.sa_handler = on_signal};
-	struct sigaction alarm_sa = {.sa_handler = on_alarm};
 	struct run_as run_as;
 	int status = 0, failed = 0, err, n, wstatus;
 	int order_poll_ms;
@@ -1186,11 +1338,7 @@ int main(int argc, char **argv)
 	err = run_as_lookup(&run_as, app.opts.user, app.opts.user_given);
 	if (err)
 		return err;
-	/* No SA_RESTART: a signal interrupts a blocked write() so the stop flag is seen. */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGALRM, &alarm_sa, NULL);
-	signal(SIGPIPE, SIG_IGN); /* a closed pipe shows up as EPIPE from write() */
+	signals_install();
 
 	if (app.opts.command) {
 		/* Forked before the drop: the command keeps the caller's identity. */
@@ -1282,9 +1430,7 @@ int main(int argc, char **argv)
 		sigset_t stops, old;
 
 		/* A signal that came before the command started is passed on once it has. */
-		sigemptyset(&stops);
-		sigaddset(&stops, SIGINT);
-		sigaddset(&stops, SIGTERM);
+		stop_sigset(&stops);
 		sigprocmask(SIG_BLOCK, &stops, &old);
 		if (write(relay_fd, "g", 1) != 1)
 			fprintf(stderr, "pktrace: cannot start the command: %s\n", strerror(errno));
@@ -1325,6 +1471,8 @@ int main(int argc, char **argv)
 				app.out_err = -err;
 		}
 		outputs_flush(&app);
+		if (progress_wanted)
+			print_progress(&app);
 		if (child > 0 && waitpid(child, &wstatus, WNOHANG) == child) {
 			status = exit_status(wstatus);
 			child = 0;

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pcapng.h"
@@ -34,45 +36,32 @@ static uint16_t w16(const struct pcapng_walk *w, uint16_t v)
 	return w->swap ? __builtin_bswap16(v) : v;
 }
 
+/* The walker reads one whole block from memory: w->p, w->n bytes left of it. */
 static int rd(struct pcapng_walk *w, void *dst, size_t n)
 {
-	return fread(dst, 1, n, w->f) == n ? 0 : -1;
+	if (n > w->n)
+		return -1;
+	memcpy(dst, w->p, n);
+	w->p += n;
+	w->n -= n;
+	return 0;
 }
 
-/* Step over n bytes: by seeking where the stream can, else by reading. */
 static int skip(struct pcapng_walk *w, size_t n)
 {
-	char scratch[4096];
-	size_t k;
-
-	if (n && fseeko(w->f, (off_t)n, SEEK_CUR) == 0)
-		return 0;
-	while (n) {
-		k = n < sizeof(scratch) ? n : sizeof(scratch);
-		if (rd(w, scratch, k))
-			return -1;
-		n -= k;
-	}
+	if (n > w->n)
+		return -1;
+	w->p += n;
+	w->n -= n;
 	return 0;
 }
 
 static void walk_fail(struct pcapng_walk *w)
 {
+	if (!w->active)
+		return;
 	w->active = 0;
 	w->malformed++;
-}
-
-void pcapng_walk_init(struct pcapng_walk *w, FILE *f)
-{
-	uint32_t type;
-
-	memset(w, 0, sizeof(*w));
-	w->f = f;
-	if (!f || fread(&type, 1, 4, f) != 4)
-		return;
-	/* The block type reads the same in either byte order; the BOM inside tells the order. */
-	if (type == PCAPNG_SHB && fseeko(f, 0, SEEK_SET) == 0)
-		w->active = 1;
 }
 
 /* The options of a block: `left` bytes up to the trailer. Keeps flags, comments, names. */
@@ -176,38 +165,37 @@ static int walk_body(struct pcapng_walk *w, uint32_t type, size_t body)
 	}
 }
 
-int pcapng_walk_next(struct pcapng_walk *w)
+int pcapng_walk_block(struct pcapng_walk *w, const uint8_t *blk, size_t len)
 {
-	uint32_t h[2], len, trailer;
+	uint32_t type, blen, bom, trailer;
 	int ret;
 
-	while (w->active) {
-		if (fread(h, 1, 8, w->f) != 8) {
-			w->active = 0;
-			return 0;
-		}
-		if (h[0] == PCAPNG_SHB) {
-			/* The length's order is the new section's, told by the BOM that follows. */
-			uint32_t bom;
-
-			if (rd(w, &bom, 4))
-				break;
-			w->swap = bom != PCAPNG_BOM;
-			if (fseeko(w->f, -4, SEEK_CUR))
-				break;
-		}
-		len = w32(w, h[1]);
-		if (len < 12 || len % 4 || len > PCAPNG_BLOCK_MAX)
-			break;
-		ret = walk_body(w, w32(w, h[0]), len - 12);
-		if (ret < 0 || rd(w, &trailer, 4) || w32(w, trailer) != len)
-			break;
-		if (ret == 1)
-			return 1;
+	if (!w->active)
+		return 0;
+	w->p = blk;
+	w->n = len;
+	if (len < 12)
+		goto bad;
+	memcpy(&type, blk, 4);
+	if (type == PCAPNG_SHB) {
+		/* The length's order is the new section's, told by the BOM that follows. */
+		if (len < 16)
+			goto bad;
+		memcpy(&bom, blk + 8, 4);
+		w->swap = bom != PCAPNG_BOM;
 	}
-	if (w->active)
-		walk_fail(w);
-	return w->active ? 0 : (w->malformed ? -1 : 0);
+	memcpy(&blen, blk + 4, 4);
+	if (w32(w, blen) != len || len % 4 || len > PCAPNG_BLOCK_MAX)
+		goto bad;
+	skip(w, 8);
+	ret = walk_body(w, w32(w, type), len - 12);
+	if (ret < 0 || rd(w, &trailer, 4) || w32(w, trailer) != len)
+		goto bad;
+	w->packet_blocks += ret == 1;
+	return ret;
+bad:
+	walk_fail(w);
+	return -1;
 }
 
 /* Undo the writer's escapes (\\ and \xHH) of src[0..n) into dst (cap bytes, NUL-terminated). */
@@ -294,9 +282,18 @@ int pcapng_comment_parse(const char *text, size_t len, struct pkt_event *e, uint
  * second interface of the same type ("an interface has a type 101 different from the type of
  * the first interface"): pktrace's files have one interface per (device, netns). So libpcap
  * reads through this filter, which hands blocks on whole with an IDB's 101 written as 12.
+ * Each whole block also goes to the walker, as libpcap asks for it: one stream, so pipes work.
  */
 struct idb_fix {
 	FILE *f;
+	int fd;     /* f's descriptor, read through in[] (-1: a stream without one, read by fread) */
+	int stream; /* a pipe, FIFO or socket: data comes as the writer sends it */
+	int err;    /* errno of a failed read */
+	int (*on_wait)(void *ctx); /* called while a read waits for the writer; nonzero: stop */
+	void *wait_ctx;
+	uint8_t in[65536];
+	size_t in_off, in_len;
+	struct pcapng_walk *walk;
 	int mode; /* 0: not started, 1: pcapng blocks, 2: bytes passed on as they are */
 	int swap;
 	uint8_t *blk;
@@ -317,6 +314,48 @@ static int fix_room(struct idb_fix *x, size_t n)
 	return 0;
 }
 
+/* Up to n bytes: what the input has now, with one read() when in[] is empty; 0: end or error. */
+static size_t in_some(struct idb_fix *x, uint8_t *dst, size_t n)
+{
+	struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
+	ssize_t r;
+
+	if (x->fd < 0)
+		return fread(dst, 1, n, x->f);
+	if (x->in_off == x->in_len) {
+		if (x->err)
+			return 0;
+		/* The writer is slow (a live capture): what came so far goes out while the read
+		 * waits, and a signal is seen at once (poll() is never restarted). */
+		while (x->stream && x->on_wait && poll(&pfd, 1, 0) == 0) {
+			if (x->on_wait(x->wait_ctx)) {
+				x->err = EINTR;
+				return 0;
+			}
+			poll(&pfd, 1, 100); /* bounded: a signal just before it is seen */
+		}
+		r = read(x->fd, x->in, sizeof(x->in));
+		if (r < 0)
+			x->err = errno;
+		x->in_off = 0;
+		x->in_len = r > 0 ? (size_t)r : 0;
+	}
+	n = n < x->in_len - x->in_off ? n : x->in_len - x->in_off;
+	memcpy(dst, x->in + x->in_off, n);
+	x->in_off += n;
+	return n;
+}
+
+/* n bytes, fewer only at the end of the input or on an error. */
+static size_t in_all(struct idb_fix *x, uint8_t *dst, size_t n)
+{
+	size_t done = 0, k;
+
+	while (done < n && (k = in_some(x, dst + done, n - done)))
+		done += k;
+	return done;
+}
+
 /* The next block into blk (or, once anything looks wrong, the next raw bytes). */
 static void fix_fill(struct idb_fix *x)
 {
@@ -327,34 +366,40 @@ static void fix_fill(struct idb_fix *x)
 	if (fix_room(x, 65536))
 		return;
 	if (x->mode == 0) {
-		x->len = fread(x->blk, 1, 4, x->f);
+		x->len = in_all(x, x->blk, 4);
 		memcpy(&type, x->blk, 4);
 		x->mode = x->len == 4 && type == PCAPNG_SHB ? 1 : 2;
 		if (x->mode == 2)
 			return;
-		x->len += fread(x->blk + 4, 1, 4, x->f);
+		x->walk->active = 1;
+		x->len += in_all(x, x->blk + 4, 4);
 	} else if (x->mode == 1) {
-		x->len = fread(x->blk, 1, 8, x->f);
+		x->len = in_all(x, x->blk, 8);
 	}
 	if (x->mode == 2 || x->len < 8) {
-		x->len += fread(x->blk + x->len, 1, 65536 - x->len, x->f);
+		x->len += in_some(x, x->blk + x->len, 65536 - x->len);
+		if (x->mode == 1 && x->len)
+			pcapng_walk_block(x->walk, x->blk, 0); /* bytes after a block's end: malformed */
 		x->mode = 2;
 		return;
 	}
 	memcpy(&type, x->blk, 4);
 	memcpy(&len, x->blk + 4, 4);
 	if (type == PCAPNG_SHB) {
-		x->len += fread(x->blk + 8, 1, 4, x->f);
+		x->len += in_all(x, x->blk + 8, 4);
 		memcpy(&bom, x->blk + 8, 4);
 		x->swap = bom != PCAPNG_BOM;
 	}
 	if (x->swap)
 		type = __builtin_bswap32(type), len = __builtin_bswap32(len);
 	if (len < 12 || len > PCAPNG_BLOCK_MAX || len < x->len || fix_room(x, len)) {
+		pcapng_walk_block(x->walk, x->blk, 0);
 		x->mode = 2; /* libpcap says what is wrong with it */
 		return;
 	}
-	x->len += fread(x->blk + x->len, 1, len - x->len, x->f);
+	x->len += in_all(x, x->blk + x->len, len - x->len);
+	/* A short block is the file's end: libpcap reports it truncated. */
+	pcapng_walk_block(x->walk, x->blk, x->len == len ? len : 0);
 	if (type == PCAPNG_IDB && x->len >= 10) {
 		memcpy(&lt, x->blk + 8, 2);
 		if ((x->swap ? __builtin_bswap16(lt) : lt) == PCAPNG_LINKTYPE_RAW) {
@@ -373,8 +418,11 @@ static ssize_t fix_read(void *cookie, char *buf, size_t size)
 	while (done < size) {
 		if (x->off == x->len) {
 			fix_fill(x);
-			if (!x->len)
+			if (!x->len) {
+				if (!done && (x->err || (x->fd < 0 && ferror(x->f))))
+					return -1; /* libpcap gives the read error */
 				break;
+			}
 		}
 		n = x->len - x->off < size - done ? x->len - x->off : size - done;
 		memcpy(buf + done, x->blk + x->off, n);
@@ -394,9 +442,10 @@ static int fix_close(void *cookie)
 	return ret;
 }
 
-/* f behind the IDB filter; f is closed with the result (or now, on failure). */
-static FILE *idb_fix_open(FILE *f)
+/* f behind the IDB filter, blocks to w; f is closed with the result (or now, on failure). */
+static FILE *idb_fix_open(FILE *f, struct pcapng_walk *w, struct idb_fix **fix)
 {
+	struct stat st;
 	cookie_io_functions_t io = {.read = fix_read, .close = fix_close};
 	struct idb_fix *x = calloc(1, sizeof(*x));
 	FILE *r = x ? fopencookie(x, "rb", io) : NULL;
@@ -406,7 +455,14 @@ static FILE *idb_fix_open(FILE *f)
 		fclose(f);
 		return NULL;
 	}
+	/* Unbuffered: libpcap's reads reach the filter as they are, so the walker never runs
+	 * ahead of the packet libpcap returns (it reads a pcapng block exactly). */
+	setvbuf(r, NULL, _IONBF, 0);
 	x->f = f;
+	x->fd = fileno(f);
+	x->stream = x->fd >= 0 && !fstat(x->fd, &st) && !S_ISREG(st.st_mode);
+	x->walk = w;
+	*fix = x;
 	return r;
 }
 
@@ -426,26 +482,26 @@ static int link_supported(int dlt)
 	return 0;
 }
 
-int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp)
+int readfile_fopen(struct readfile *rf, FILE *fp)
 {
 	char errbuf[PCAP_ERRBUF_SIZE];
 	pcap_t *p;
 
 	rf->pcap = NULL;
-	rf->walk = NULL;
-	rf->walk_fp = walk_fp;
 	memset(&rf->st, 0, sizeof(rf->st));
 	rf->err[0] = '\0';
-	pcap_fp = idb_fix_open(pcap_fp);
-	if (!pcap_fp) {
+	rf->walk = calloc(1, sizeof(*rf->walk));
+	fp = rf->walk ? idb_fix_open(fp, rf->walk, &rf->fix) : (fclose(fp), NULL);
+	if (!fp) {
 		snprintf(rf->err, sizeof(rf->err), "out of memory");
 		return -ENOMEM;
 	}
-	p = pcap_fopen_offline_with_tstamp_precision(pcap_fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!p) {
 		snprintf(rf->err, sizeof(rf->err), "not a pcap or pcapng file libpcap can read: %s",
 			 errbuf);
-		fclose(pcap_fp);
+		fclose(fp);
+		rf->fix = NULL;
 		return -EINVAL;
 	}
 	rf->pcap = p;
@@ -459,58 +515,32 @@ int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp)
 			 rf->dlt);
 		return -EINVAL;
 	}
-	rf->walk = calloc(1, sizeof(*rf->walk));
-	if (!rf->walk) {
-		snprintf(rf->err, sizeof(rf->err), "out of memory");
-		return -ENOMEM;
-	}
-	pcapng_walk_init(rf->walk, walk_fp);
 	return 0;
 }
 
-/* A second stream of the same file for the walker; stdin from a pipe is spooled first. */
+/* A file, a pipe or a FIFO: read once, as it comes (so -c and a stop end it early). */
 int readfile_open(struct readfile *rf, const char *path)
 {
-	char proc[64];
-	FILE *a = NULL, *b = NULL;
-	int fd = -1, err;
+	struct stat st;
+	FILE *f;
+	int fd, err;
 
 	memset(rf, 0, sizeof(*rf));
-	if (strcmp(path, "-")) {
-		a = fopen(path, "rb");
-		b = a ? fopen(path, "rb") : NULL;
-	} else {
-		a = tmpfile();
-		if (a) {
-			char buf[65536];
-			size_t n;
-
-			while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
-				if (fwrite(buf, 1, n, a) != n)
-					break;
-			if (ferror(stdin) || fflush(a) || fseeko(a, 0, SEEK_SET))
-				fclose(a), a = NULL, errno = errno ? errno : EIO;
-		}
-		if (a) {
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fileno(a));
-			fd = open(proc, O_RDONLY | O_CLOEXEC);
-			b = fd >= 0 ? fdopen(fd, "rb") : NULL;
-			if (!b && fd >= 0)
-				close(fd);
-		}
+	fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : dup(STDIN_FILENO);
+	if (fd >= 0 && !fstat(fd, &st) && S_ISDIR(st.st_mode)) {
+		close(fd);
+		fd = -1;
+		errno = EISDIR;
 	}
-	if (!a || !b) {
+	f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+	if (!f) {
 		err = errno ? errno : EIO;
 		snprintf(rf->err, sizeof(rf->err), "cannot open: %s", strerror(err));
-		if (a)
-			fclose(a);
+		if (fd >= 0)
+			close(fd);
 		return -err;
 	}
-	rf->own_walk_fp = 1;
-	err = readfile_fopen(rf, a, b);
-	if (err && !rf->pcap && b)
-		fclose(b), rf->walk_fp = NULL, rf->own_walk_fp = 0;
-	return err;
+	return readfile_fopen(rf, f);
 }
 
 /* Where the IP header starts in a frame of the file's link type; -1: not IP, or too short. */
@@ -573,7 +603,10 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 			return -EIO;
 		}
 		rf->st.packets++;
-		has_meta = pcapng_walk_next(w) == 1;
+		/* The walker has just read this packet's block: else it gave up on the file. */
+		has_meta = w->active && w->packet_blocks == rf->st.packets;
+		if (w->active && !has_meta)
+			walk_fail(w);
 		egress = 0;
 		off = link_strip(rf, d, ph->caplen, &egress);
 		if (off < 0) {
@@ -616,14 +649,20 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	return 1;
 }
 
+void readfile_on_wait(struct readfile *rf, int (*fn)(void *ctx), void *ctx)
+{
+	if (rf->fix) {
+		rf->fix->on_wait = fn;
+		rf->fix->wait_ctx = ctx;
+	}
+}
+
 void readfile_close(struct readfile *rf)
 {
 	if (rf->pcap)
 		pcap_close(rf->pcap);
-	if (rf->own_walk_fp && rf->walk_fp)
-		fclose(rf->walk_fp);
 	free(rf->walk);
 	rf->pcap = NULL;
 	rf->walk = NULL;
-	rf->walk_fp = NULL;
+	rf->fix = NULL;
 }

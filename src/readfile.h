@@ -19,11 +19,13 @@
 /*
  * What pcapng keeps beside a packet that libpcap 1.10 does not pass on: the interface's name
  * and namespace, the direction flags and the comments. Walks the file's blocks in step with
- * libpcap (one packet block per packet libpcap returns), from a second stream of the same file.
+ * libpcap (one packet block per packet libpcap returns), each block as libpcap reads it.
  */
 struct pcapng_walk {
-	FILE *f;
+	const uint8_t *p; /* the rest of the block being walked */
+	size_t n;
 	int active; /* 1: a pcapng file being walked; 0: pcap, or given up on a malformed block */
+	uint64_t packet_blocks; /* packet blocks walked */
 	int swap;   /* the section's byte order is not ours */
 	uint64_t malformed; /* blocks the walk gave up on (then no metadata from there on) */
 	uint32_t n_ifaces;
@@ -38,10 +40,12 @@ struct pcapng_walk {
 	char comment[PCAPNG_COMMENT_MAX + 1];
 };
 
-/* Start walking f (at its beginning); a pcap file leaves the walk inactive. */
-void pcapng_walk_init(struct pcapng_walk *w, FILE *f);
-/* Step to the next packet block: 1, 0 at the end (or when inactive), -1 when malformed. */
-int pcapng_walk_next(struct pcapng_walk *w);
+/*
+ * Walk one whole block of len bytes (its header, body and trailer; len 0: a block cut short or
+ * malformed). 1: a packet block, its metadata in w; 0: another block, or the walk is inactive;
+ * -1: malformed, and the walk gives up (no metadata from there on).
+ */
+int pcapng_walk_block(struct pcapng_walk *w, const uint8_t *blk, size_t len);
 
 /*
  * Fill e's process fields and *sk_proto from a comment in pktrace's "key: value" form (see
@@ -63,9 +67,8 @@ struct readfile_stats {
 struct readfile {
 	void *pcap; /* pcap_t */
 	int dlt;
-	FILE *walk_fp;
-	int own_walk_fp;
 	struct pcapng_walk *walk;
+	struct idb_fix *fix; /* the filter libpcap reads through (owned by the pcap_t) */
 	struct readfile_stats st;
 	char host[256];
 	char cid[256];
@@ -77,14 +80,19 @@ struct readfile {
  * reason in rf->err (not a capture file, a link type pktrace cannot decode).
  */
 int readfile_open(struct readfile *rf, const char *path);
-/* The same on open streams (both of one file, each at its start): the fuzzer's way in. */
-int readfile_fopen(struct readfile *rf, FILE *pcap_fp, FILE *walk_fp);
+/* The same on an open stream at the file's start (closed by readfile_close): the fuzzer's way in. */
+int readfile_fopen(struct readfile *rf, FILE *fp);
 /*
  * The next packet that decodes into an event: *e filled (process fields from the comment, or
  * empty), *b its IP bytes. Returns 1, 0 at the end, or -EIO with the reason in rf->err (a
  * truncated or malformed file: what came before stands).
  */
 int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b);
+/*
+ * fn(ctx) runs when reading a pipe would wait for its writer, and again after each signal
+ * while it waits: the time to flush the outputs. Nonzero from fn stops the reading there.
+ */
+void readfile_on_wait(struct readfile *rf, int (*fn)(void *ctx), void *ctx);
 void readfile_close(struct readfile *rf);
 
 #endif /* PKTRACE_READFILE_H */

@@ -7,7 +7,7 @@
 - -Q: two pktraces at once, -Q in and -Q out, on a loopback connection: each shows every
   packet tcpdump captured once, all received, or all sent.
 - -c 5: under endless traffic, pktrace exits 0 by itself with exactly 5 events and a summary
-  that says so.
+  that says so; with -w alone, 5 packets in the file (and -r FILE -c 3 -w: 3).
 - --once with only the server in scope: the client's packets, whose sending is out of scope,
   are shown where they arrive; every packet once.
 """
@@ -20,8 +20,8 @@ import re
 import subprocess
 import time
 
-from e2elib import (Pktrace, capture, log, netns, peer, pktrace, rand_name, rand_port, read_pcap,
-                    run, run_pair, test)
+from e2elib import (PKTRACE, Pktrace, capture, log, netns, peer, pktrace, rand_name, rand_port,
+                    read_pcap, run, run_pair, test)
 
 
 def same_packets(events, pkts, what):
@@ -105,6 +105,17 @@ def habits_direction_in_out(w):
     same_packets(outs, pkts, "-Q out")
 
 
+def exit_under_traffic(pt, srv, cli, port):
+    """pktrace's exit status once it stops by itself while a pair exchanges 50 messages."""
+    pt.wait_ready()
+    with peer("server", srv, port, bind="127.0.0.1") as s:
+        s.expect(r"^LISTENING")
+        with peer("client", cli, port, connect="127.0.0.1", rounds=50, size=100) as c:
+            rc = pt.proc.wait(15)
+            c.expect(r"^DONE", 20)
+    return rc
+
+
 @test
 def habits_count(w):
     """-c 5: exits 0 by itself after exactly 5 events, with the summary."""
@@ -112,12 +123,7 @@ def habits_count(w):
     srv, cli = rand_name("hcs"), rand_name("hcc")
     pt = Pktrace(["-c", "5", "-s", "comm=%s,%s" % (srv, cli)], w)
     try:
-        pt.wait_ready()
-        with peer("server", srv, port, bind="127.0.0.1") as s:
-            s.expect(r"^LISTENING")
-            with peer("client", cli, port, connect="127.0.0.1", rounds=50, size=100) as c:
-                rc = pt.proc.wait(15)
-                c.expect(r"^DONE", 20)
+        rc = exit_under_traffic(pt, srv, cli, port)
         assert rc == 0, "pktrace -c 5 exited %s: %s" % (rc, pt.stderr())
         with open(pt.events_path) as f:
             lines = [json.loads(l) for l in f]
@@ -127,6 +133,33 @@ def habits_count(w):
         log(" | ".join(l for l in pt.stderr().splitlines() if "ready" not in l)[:300])
     finally:
         pt.close()
+
+
+@test
+def habits_count_write(w):
+    """-c 5 with -w alone counts packets: 5 in the file (capinfos), exit 0 by itself; -r of that
+    file with -c 3 -w writes 3"""
+    port = rand_port()
+    srv, cli = rand_name("hws"), rand_name("hwc")
+    path, again = os.path.join(w, "c5.pcapng"), os.path.join(w, "c3.pcapng")
+    pt = Pktrace(["-c", "5", "-w", path, "-s", "comm=%s,%s" % (srv, cli)], w, fmt=None)
+    try:
+        rc = exit_under_traffic(pt, srv, cli, port)
+        assert rc == 0, "pktrace -c 5 -w exited %s: %s" % (rc, pt.stderr())
+    finally:
+        pt.close()
+    counts = []
+    for f in (path, again):
+        if f == again:
+            r = subprocess.run([PKTRACE, "-r", path, "-c", "3", "-w", again],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+        r = run(["capinfos", "-c", "-M", f], timeout=30)
+        counts.append(int(re.search(r"Number of packets:\s+(\d+)", r.stdout).group(1)))
+    assert counts == [5, 3], "packets in the files of -c 5 -w and -r -c 3 -w: %s" % counts
+    m = re.search(r"pktrace: (\d+) events written", pt.stderr())
+    assert m and m.group(1) == "5", "summary: %s" % pt.stderr()
+    log("-c 5 -w: 5 packets in the file; -r -c 3 -w: 3")
 
 
 @test

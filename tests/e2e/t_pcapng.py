@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import struct
+import signal
 import subprocess
 import time
 
@@ -278,16 +279,22 @@ def pcapng_read_tcpdump(w):
         log("%s: %d packets read back" % (os.path.basename(path), len(back)))
 
 
+def pair_file(w, name, tag, client_opts=None):
+    """A pcapng file of one client-server exchange (pktrace -w, the pair in scope): its path."""
+    srv, cli, port = rand_name(tag + "srv"), rand_name(tag + "cli"), rand_port()
+    path = os.path.join(w, name)
+    with pktrace(["-w", path, "-s", "comm=%s,%s" % (srv, cli)], w, fmt=None) as pt:
+        run_pair(srv, cli, port, client_opts=client_opts)
+        pt.proc.signal(2)
+        assert pt.proc.wait(15) == 0, pt.stderr()
+    return path
+
+
 @test
 def pcapng_malformed(w):
     """A file that is not a capture, one cut short and one with a broken block: a clear error,
     a count of what was read, exit 1, never a crash"""
-    srv, cli, port = rand_name("msrv"), rand_name("mcli"), rand_port()
-    path = os.path.join(w, "m.pcapng")
-    with pktrace(["-w", path, "-s", "comm=%s,%s" % (srv, cli)], w, fmt=None) as pt:
-        run_pair(srv, cli, port)
-        pt.proc.signal(2)
-        assert pt.proc.wait(15) == 0, pt.stderr()
+    path = pair_file(w, "m.pcapng", "m")
     with open(path, "rb") as f:
         data = f.read()
     n = len(tshark_clean(path))
@@ -430,3 +437,139 @@ def pcapng_snaplen(w):
              "http.request.line", "-e", "http.request.method"], timeout=30)
     assert "GET" in r.stdout, "tshark shows no HTTP request in the --snaplen 200 file: %r" % (
         r.stdout)
+
+
+def pcapng_blocks(data):
+    """(offset, end, is_packet) of each block of a little-endian pcapng file."""
+    blocks, off = [], 0
+    while off < len(data):
+        btype, blen = struct.unpack_from("<II", data, off)
+        blocks.append((off, off + blen, btype in (3, 6)))
+        off += blen
+    return blocks
+
+
+@test
+def pcapng_read_streams(w):
+    """-r from a FIFO, a pipe (-r -) and bash's <(...): the regular file's JSON, read once as
+    it comes. A writer that pauses gets the events of what it sent before it pauses; -c N ends
+    an endless pipe; SIGINT while the read waits stops with a summary (SIGUSR1: counts so far)"""
+    path = pair_file(w, "s.pcapng", "p", client_opts={"rounds": 30})
+    want, err = read_back(path)
+    n = len(tshark_clean(path))
+    assert len(want) == n > 60 and "0 without pktrace's process comment" in err, (
+        "regular file: %d events for %d frames: %s" % (len(want), n, err))
+    with open(path, "rb") as f:
+        data = f.read()
+    blocks = pcapng_blocks(data)
+    # Cut after the 20th packet block: what a writer sent before it pauses.
+    cut = [end for _, end, pkt in blocks if pkt][19]
+
+    def start(src, extra=(), stdin=subprocess.DEVNULL):
+        out = os.path.join(w, "r%d.jsonl" % len(os.listdir(w)))
+        p = Proc([PKTRACE, "-r", src, "-F", "json", "-o", out] + list(extra), stdin=stdin,
+                 name="pktrace-r")
+        return p, out
+
+    def events_in(out):
+        try:
+            with open(out) as f:
+                return [json.loads(l) for l in f if l.endswith("\n")]
+        except FileNotFoundError:
+            return []
+
+    def wait_events(out, k, proc, what):
+        deadline = time.monotonic() + 10
+        while len(events_in(out)) < k and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = len(events_in(out))
+        assert got == k, "%s: %d events written while the writer paused, want %d; stderr: %s" % (
+            what, got, k, proc.err.tail())
+
+    # A FIFO, written in two parts: the first part's 20 events come out during the pause.
+    fifo = os.path.join(w, "fifo")
+    os.mkfifo(fifo)
+    p, out = start(fifo)
+    with open(fifo, "wb") as f:
+        f.write(data[:cut])
+        f.flush()
+        wait_events(out, 20, p, "FIFO")
+        f.write(data[cut:])
+    assert p.wait(15) == 0, p.err.text()
+    same_json(want, events_in(out))
+    log("FIFO: 20 events during the pause, then all %d, as the file gives" % len(want))
+
+    # -r - from a pipe, the same; then SIGUSR1 and SIGINT while it waits for more.
+    p, out = start("-", stdin=subprocess.PIPE)
+    p.p.stdin.write(data[:cut])
+    p.p.stdin.flush()
+    wait_events(out, 20, p, "-r -")
+    p.signal(signal.SIGUSR1)
+    p.expect_err(r"pktrace: so far, 20 events written from 20 packets read", timeout=5)
+    p.signal(signal.SIGUSR2)
+    time.sleep(0.2)
+    assert p.alive(), "SIGUSR2 ended pktrace -r: %s" % p.err.text()
+    p.signal(signal.SIGINT)
+    assert p.wait(5) == 0, p.err.text()
+    err = p.err.text()
+    assert "stopped by signal 2" in err and "20 events written from 20 packets read" in err, err
+    assert len(events_in(out)) == 20, err
+    p.p.stdin.close()
+
+    # -c 5 on a pipe that never ends: five events, exit 0, at once.
+    p, out = start("-", ["-c", "5"], stdin=subprocess.PIPE)
+    p.p.stdin.write(data[:cut])
+    p.p.stdin.flush()
+    assert p.wait(5) == 0, p.err.text()
+    assert len(events_in(out)) == 5, "-c 5 from a pipe: %d events; %s" % (
+        len(events_in(out)), p.err.text())
+    p.p.stdin.close()
+
+    # bash's process substitution: a /dev/fd path to a pipe.
+    r = subprocess.run(["bash", "-c", '"$0" -r <(cat "$1") -F json', PKTRACE, path],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    same_json(want, [json.loads(l) for l in r.stdout.splitlines() if l.strip()])
+    log("-r -: 20 events during the pause, SIGUSR1 counts, SIGINT stops; -c 5 ends an endless "
+        "pipe; <(cat) gives all %d" % len(want))
+
+
+@test
+def pcapng_file_conflicts(w):
+    """An output that is the file -r reads (by any spelling, or a link), -w and -o on one file,
+    and options -r cannot honour: exit 2 with one line, the input untouched, nothing written"""
+    path = pair_file(w, "in.pcapng", "f")
+    with open(path, "rb") as f:
+        before = f.read()
+    link = os.path.join(w, "link.pcapng")
+    os.symlink(path, link)
+    fresh = os.path.join(w, "new.out")
+    cases = [
+        (["-r", path, "-w", path], "is also an output"),
+        (["-r", path, "-o", os.path.join(w, ".", "in.pcapng")], "is also an output"),
+        (["-r", link, "-w", path], "is also an output"),
+        (["-r", path, "-F", "json", "-o", fresh, "-w", os.path.join(w, "..",
+                                                                    os.path.basename(w),
+                                                                    "new.out")],
+         "name the same file"),
+        (["-r", path, "-Q", "in"], "-Q applies to live capture, not to -r"),
+        (["-r", path, "-i", "lo"], "-i applies to live capture"),
+        (["-r", path, "--once"], "--once applies to live capture"),
+        (["-r", path, "-B", "1024"], "-B applies to live capture"),
+        (["-r", path, "-Z", "root"], "-Z applies to live capture"),
+        (["-r", path, "-c", "9007199254740993M"], "-c '9007199254740993M'"),
+        (["-r", path, "--hold-bytes", "18014398509481988k"], "--hold-bytes"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([PKTRACE] + args, capture_output=True, text=True, timeout=30)
+        lines = r.stderr.splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and want in lines[0] and not r.stdout, (
+            "pktrace %s: exit %d, stderr %r" % (" ".join(args), r.returncode, r.stderr))
+        log("%s: %s" % (" ".join(a.replace(w, "W") for a in args), lines[0]))
+    with open(path, "rb") as f:
+        assert f.read() == before, "the input file changed"
+    assert not os.path.exists(fresh), "an output was created although the options were refused"
+    # Two different files, and /dev/null twice, are fine.
+    r = subprocess.run([PKTRACE, "-r", path, "-o", "/dev/null", "-w", "/dev/null"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
