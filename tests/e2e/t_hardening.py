@@ -5,6 +5,7 @@
                         after sethostname
   mptcp_owner           MPTCP subflows attributed to the processes owning the MPTCP sockets
   late_accept_20000     20 000 connections queued before the first accept keep their owner
+  stop_signals          SIGHUP/SIGQUIT stop cleanly, SIGUSR1 counts, a command's leftovers end
 """
 import contextlib
 import hashlib
@@ -16,10 +17,11 @@ import signal
 import subprocess
 import time
 
-from e2elib import (PEERS, PYTHON, Proc, capture, check_summary, describe,
+from e2elib import (PEERS, PKTRACE, PYTHON, Proc, capture, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, ftrace_events,
                     in_agent_softirq, local_port, log, match, netns, parse_events, peer,
-                    pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, test, Skip)
+                    pktrace, rand_name, rand_port, rand_tag, read_pcap, release, run, run_pair,
+                    test, Skip)
 from peers import parse_chain
 from t_attribution import SUMMARY_RX, held_summary, scope, who
 
@@ -635,3 +637,67 @@ def late_accept_20000(w):
     m.assert_exact("the clients' RSTs (each reaching the server's socket in FIN_WAIT2 or its "
                    "timewait socket)", allow_missing=m.missing if len(m.missing) <= excused
                    else ())
+
+
+def pid_alive(pid):
+    """A process that exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@test
+def stop_signals(w):
+    """SIGHUP and SIGQUIT stop pktrace as SIGINT does: every packet of the pair (tcpdump's),
+    the summary, exit 0. SIGUSR1 prints the counts so far and SIGUSR2 harms nothing; a SIGHUP
+    ignored at start (nohup) stays ignored. What a command leaves running ends with it."""
+    for sig in (signal.SIGHUP, signal.SIGQUIT):
+        port, sn, cn = rand_port(), rand_name("sgs"), rand_name("sgc")
+        pcap = os.path.join(w, "%s.pcap" % sig.name)
+        with capture("lo", "tcp port %d" % port, pcap) as cap, \
+                pktrace(scope(sn, cn), w, tag=sig.name) as pt:
+            srv, cli = run_pair(sn, cn, port)
+            cap.stop()
+            if sig == signal.SIGHUP:
+                pt.proc.signal(signal.SIGUSR1)
+                pt.proc.expect_err(r"pktrace: so far, \d+ events written, \d+ packets seen, "
+                                   r"0 events lost", timeout=5)
+                pt.proc.signal(signal.SIGUSR2)
+            events = pt.stop(sig=sig)  # exit 0 and the summary, or it fails
+        m = match(expect_both_sides(read_pcap(pcap), "lo", {
+            port: who(srv["pid"], sn), cli["port"]: who(cli["pid"], cn)}), events)
+        m.assert_exact("stopped by %s" % sig.name)
+        log("%s: exit 0, %d events, the summary" % (sig.name, len(events)))
+
+    # nohup: SIGHUP ignored by the caller stays ignored.
+    p = subprocess.Popen(["sh", "-c", "trap '' HUP; exec \"$0\" -s comm=%s" % rand_name("nh"),
+                          PKTRACE], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ready = p.stderr.readline().decode()
+        assert "pktrace: ready" in ready, ready
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert p.poll() is None, "SIGHUP ended a pktrace started with SIGHUP ignored"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stderr.close()
+
+    # A command's background job, and one that ignores SIGTERM: neither outlives pktrace.
+    pids = os.path.join(w, "pids")
+    job = ("sleep 300 & echo $! >> %s; (trap '' TERM; exec sleep 301) & echo $! >> %s" % (
+        pids, pids))
+    r = subprocess.run([PKTRACE, "-F", "json", "-o", "/dev/null", "--", "sh", "-c", job],
+                       capture_output=True, text=True, timeout=30)
+    with open(pids) as f:
+        left = [int(x) for x in f.read().split()]
+    assert r.returncode == 0 and len(left) == 2, (r.returncode, r.stderr, left)
+    alive = [x for x in left if pid_alive(x)]
+    for x in alive:
+        os.kill(x, signal.SIGKILL)
+    assert not alive, "processes the command left outlived pktrace: %s" % alive
+    log("nohup'ed SIGHUP ignored; the command's 2 background jobs ended with it")
