@@ -183,12 +183,17 @@ int filter_compile(struct filter *f, const char *expr, char *err, size_t err_len
 		/* libpcap's messages on DLT_RAW for link-layer primitives say "Raw IP", "ethernet",
 		 * "link", or that nothing can match (arp, stp, ...): say why. */
 		bool link = strstr(pcap_err, "Raw IP") || strstr(pcap_err, "ether") ||
-			    strstr(pcap_err, "link") || strstr(pcap_err, "rejects all") ||
-			    strstr(pcap_err, "linktype") || strstr(pcap_err, "supported only");
+			    strstr(pcap_err, "link") || strstr(pcap_err, "linktype") ||
+			    strstr(pcap_err, "supported only");
+		/* Link-layer words were refused above: what rejects all names a protocol that is not
+		 * IP, or contradicts itself. */
+		bool never = strstr(pcap_err, "rejects all");
 
 		snprintf(err, err_len, "filter '%s': %s%s", filter_short(expr), pcap_err,
 			 link ? " (pktrace sees IP packets from their IP header on: link-layer "
-				"primitives such as arp, ether, vlan, mpls do not apply)" : "");
+				"primitives such as arp, ether, vlan, mpls do not apply)" :
+			 never ? " (no IP packet can match it: it names a link-layer or non-IP protocol, "
+				 "such as arp, or contradicts itself, as 'tcp and udp' does)" : "");
 	}
 	if (rc)
 		filter_free(f);

@@ -1033,8 +1033,21 @@ fail:
 static int output_start1(struct output *out, const char *path, enum output_format format,
 			 const struct run_as *ra)
 {
+	struct timespec tick = {0, 100000000};
 	int err = output_open(out, path, format);
 
+	if (err == -ENXIO) {
+		/* A FIFO with no reader yet: say so, and wait for one (a stop signal ends it). */
+		fprintf(stderr, "pktrace: waiting for a reader of the FIFO '%s'\n", path);
+		while (err == -ENXIO && !stop_signal) {
+			nanosleep(&tick, NULL);
+			err = output_open(out, path, format);
+		}
+		if (err == -ENXIO) {
+			fprintf(stderr, "pktrace: stopped while waiting for a reader of '%s'\n", path);
+			return err;
+		}
+	}
 	if (!err)
 		return 0;
 	if (err == -ELOOP)

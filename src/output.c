@@ -47,11 +47,16 @@ int output_open(struct output *o, const char *path, enum output_format format)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
-	/* O_NOFOLLOW: a link planted where the file should be must not redirect the output. */
-	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (o->fd < 0) {
+	/* O_NOFOLLOW: a link planted where the file should be must not redirect the output.
+	 * O_NONBLOCK: a FIFO nobody reads yet is -ENXIO, not a wait; writes then block again. */
+	o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+		     0600);
+	if (o->fd < 0 || fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK)) {
 		int err = errno;
 
+		if (o->fd >= 0)
+			close(o->fd);
+		o->fd = -1;
 		o->err = err;
 		return -err;
 	}

@@ -353,6 +353,7 @@ def filters_errors(w):
                        (["vlan"], "link-layer"), (["ether proto \\ip"], "'ether'"),
                        (["tcp", "port"], "syntax error"),
                        (["inbound and outbound"], "rejects all"),
+                       (["tcp and udp"], "contradicts itself"),
                        (["ip6 protochain 6"], "backward"),
                        (["-e", "flows", "tcp"], "no packet event")):
         r = subprocess.run([PKTRACE] + args, capture_output=True, text=True, timeout=20)

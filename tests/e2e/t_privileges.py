@@ -10,6 +10,8 @@
 - command_ignoring_signals: -- COMMAND ignores SIGINT and SIGTERM; the first signal reaches
   it, the second ends pktrace (and the command) within a second.
 - ring_buffer_size: -B sets the events map's size (bpftool), rounded up to a power of two.
+- fifo_output: -o FIFO with no reader yet: a message, the wait, then every packet once a
+  reader opens it; a stop signal while it waits ends pktrace at once.
 """
 import fcntl
 import json
@@ -363,3 +365,53 @@ def ring_buffer_size(w):
         r = run([PKTRACE, "-B", bad], check=False)
         assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "-B" in r.stderr, (
             "-B %s: exit %d, %r" % (bad, r.returncode, r.stderr))
+
+
+@test
+def fifo_output(w):
+    """-o FIFO before anyone reads it: pktrace says it waits for a reader, starts once one opens
+    the FIFO and writes every packet of a pair (tcpdump's) to it; a stop signal while it waits
+    ends it within a second with a message"""
+    fifo = os.path.join(writable_dir(w, "fifo"), "events.fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    port, sn, cn = rand_port(), rand_name("ffs"), rand_name("ffc")
+    pcap = os.path.join(w, "lo.pcap")
+    pt = Proc([PKTRACE, "-F", "json", "-o", fifo, "-s", "comm=%s,%s" % (sn, cn)], name="pktrace")
+    try:
+        pt.expect_err(r"pktrace: waiting for a reader of the FIFO", timeout=20)
+        assert not any("ready" in l for l in pt.err.lines), pt.err.text()
+        with open(fifo) as reader:
+            pt.expect_err(r"pktrace: ready", timeout=20)
+            with capture("lo", "tcp port %d" % port, pcap) as cap:
+                srv, cli = run_pair(sn, cn, port)
+                cap.stop()
+            time.sleep(0.3)
+            pt.signal(signal.SIGINT)
+            text = reader.read()
+            assert pt.wait(10) == 0, pt.err.text()
+    finally:
+        pt.close()
+    out = os.path.join(w, "from_fifo.jsonl")
+    with open(out, "w") as f:
+        f.write(text)
+    events, problems = parse_events(out)
+    assert not problems, problems[:5]
+    m = match(expect_both_sides(read_pcap(pcap), "lo", {
+        port: owner(srv), cli["port"]: owner(cli)}), events)
+    m.assert_exact("-o FIFO")
+    check_summary(pt.err.text(), len(events))
+
+    pt = Proc([PKTRACE, "-F", "json", "-o", fifo, "-s", "comm=" + sn], name="pktrace")
+    try:
+        pt.expect_err(r"pktrace: waiting for a reader of the FIFO", timeout=20)
+        started = time.monotonic()
+        pt.signal(signal.SIGTERM)
+        rc = pt.wait(5)
+        took = time.monotonic() - started
+    finally:
+        pt.close()
+    assert rc != 0 and took < 1 and "stopped while waiting for a reader" in pt.err.text(), (
+        rc, took, pt.err.text())
+    log("-o FIFO: waited for its reader, then %d events; SIGTERM while waiting: exit %d in "
+        "%.2f s" % (len(events), rc, took))
