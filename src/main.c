@@ -594,15 +594,23 @@ static void print_summary(struct app *app)
 			(unsigned long long)(st[STAT_FILTER_REJECTED] + app->filter_rejected_dev),
 			(unsigned long long)st[STAT_FILTER_REJECTED],
 			(unsigned long long)app->filter_rejected_dev);
-	if (hs->held)
+	if (hs->held) {
+		/* Still held: the output failed before the hold was let out (in "not written"). */
+		uint64_t still = hs->held - hs->taken - hs->waited_out - hs->early;
+
 		fprintf(stderr, "pktrace:   accepted connections: %llu packets held until a process "
 				"took the connection: %llu went to that process, %llu to the acceptor or "
 				"the listener's owner (closed, reset, or not taken within %gs), %llu "
-				"early for lack of room; of all these, %llu not written (their owner is "
-				"out of scope)\n",
+				"early for lack of room%s",
 			(unsigned long long)hs->held, (unsigned long long)hs->taken,
 			(unsigned long long)hs->waited_out, app->opts.hold_time,
-			(unsigned long long)hs->early, (unsigned long long)hs->out_of_scope);
+			(unsigned long long)hs->early, still ? ", " : "");
+		if (still)
+			fprintf(stderr, "%llu still held when the output failed (not written)",
+				(unsigned long long)still);
+		fprintf(stderr, "; of all these, %llu not written (their owner is out of scope)\n",
+			(unsigned long long)hs->out_of_scope);
+	}
 	if (st[STAT_OWNER_CHANGED])
 		fprintf(stderr, "pktrace:   sockets taken over by another process or thread (or "
 				"after exec or a change of user): %llu\n",
@@ -1234,6 +1242,9 @@ static int read_run(struct app *app)
 		(unsigned long long)rf.st.decode_errors,
 		(unsigned long long)app->packets_unselected, (unsigned long long)filtered,
 		(unsigned long long)out_of_scope, (unsigned long long)rf.st.no_comment);
+	if (count_made(app) > events_written(app))
+		fprintf(stderr, "pktrace:   events lost, not written (the output failed): %llu\n",
+			(unsigned long long)(count_made(app) - events_written(app)));
 	if (rf.walk && rf.walk->malformed)
 		fprintf(stderr, "pktrace:   malformed pcapng blocks: %llu (no interface, direction or "
 				"process from there on)\n", (unsigned long long)rf.walk->malformed);

@@ -136,8 +136,9 @@ def rand_tag():
 # to the acceptor or listener's owner, early, and of all these not written (out of scope).
 HELD_RX = re.compile(r"(\d+) packets held until a process took the connection: (\d+) went to "
                      r"that process, (\d+) to the acceptor or the listener's owner"
-                     r"(?: \([^)]*\))?, (\d+) early for lack of room; of all these, (\d+) "
-                     r"not written")
+                     r"(?: \([^)]*\))?, (\d+) early for lack of room"
+                     r"(?:, \d+ still held when the output failed \(not written\))?"
+                     r"; of all these, (\d+) not written")
 
 TRACEFS = "/sys/kernel/tracing"
 FTRACE_LINE_RX = re.compile(r"^\s*(.*)-(\d+)\s+\[\d+\]\s+(\S+)\s+[\d.]+: (\w+): (.*)$")

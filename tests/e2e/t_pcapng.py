@@ -530,6 +530,11 @@ def pcapng_read_streams(w):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     same_json(want, [json.loads(l) for l in r.stdout.splitlines() if l.strip()])
+    # An output that fails: every event counted as not written.
+    r = subprocess.run([PKTRACE, "-r", path, "-F", "json", "-o", "/dev/full"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "events lost, not written (the output failed): %d" % len(
+        want) in r.stderr, r.stderr
     log("-r -: 20 events during the pause, SIGUSR1 counts, SIGINT stops; -c 5 ends an endless "
         "pipe; <(cat) gives all %d" % len(want))
 
