@@ -82,7 +82,8 @@ struct sk_state {
 	__u8 listener;
 	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
 	__u8 flow_passive; /* the peer initiated the connection */
-	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port */
+	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port; TCP:
+			    * under the connection, from the SYN of its connect() */
 	__u8 flow_opened;  /* flow_passive is known: the socket's ESTABLISHED was seen */
 	__u8 kept;         /* enum kept_in: where conn_remember put this owner, if it did */
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
@@ -661,8 +662,8 @@ int owner_peername6(struct bpf_sock_addr *ctx)
 	return owner_peername(ctx);
 }
 
-/* A TCP connection's owner by its addresses in local_socks (protocol TCP in pad), while it is
- * established: whose segment an ICMP error quotes. */
+/* A TCP connection's owner by its addresses in local_socks (protocol TCP in pad), from its
+ * connect's first SYN or ESTABLISHED until it closes: whose segment an ICMP error quotes. */
 static __always_inline void tcp_conn_publish(const struct sock *sk, struct sk_state *st,
 					     bool up)
 {
@@ -977,6 +978,7 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		if (st) {
 			st->kept = PKT_KEPT_NONE;
 			st->state_seen = 0;
+			st->published = 0; /* its next SYN publishes it again */
 		}
 		return 0;
 	}
@@ -1970,9 +1972,16 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	}
 	if (kskb->dev)
 		netns = kskb->dev->nd_net.net->ns.inum;
-	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors &&
-	    (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP))
-		local_sock_publish(skb, st, &w, off, cls, netns);
+	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors) {
+		if (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP) {
+			local_sock_publish(skb, st, &w, off, cls, netns);
+		} else if (cls == PKT_SOCK_TCP && ksk->__sk_common.skc_state == TCP_SYN_SENT) {
+			/* A connect's first SYN: the ICMP error that fails it (unreachable,
+			 * prohibited) comes before ESTABLISHED would publish it. */
+			tcp_conn_publish(ksk, st, true);
+			st->published = 1;
+		}
+	}
 	if (!wanted || !(cls & sock_protos))
 		return 1; /* a UDP socket's packet, looked at only for its ICMP errors */
 	if (!o && off >= 0 && cls == PKT_SOCK_TCP) {
