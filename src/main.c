@@ -87,6 +87,9 @@ struct app {
 static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
 static volatile sig_atomic_t progress_wanted; /* SIGUSR1: print the counts so far */
+static unsigned long long ignored_at_start; /* bit n: signal n was ignored when pktrace began */
+/* Every signal pktrace handles; the command gets the caller's dispositions of them back. */
+static const int handled_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
 static volatile sig_atomic_t give_up;     /* stop now: no command to wait for, or a second signal */
 static volatile sig_atomic_t signals_seen;
 static volatile pid_t command_pid;        /* the command's relay, until it has exited */
@@ -154,9 +157,12 @@ static void signals_install(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal}, old;
 
+	for (size_t i = 0; i < sizeof(handled_sigs) / sizeof(handled_sigs[0]); i++)
+		if (!sigaction(handled_sigs[i], NULL, &old) && old.sa_handler == SIG_IGN)
+			ignored_at_start |= 1ULL << handled_sigs[i];
 	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
 		if (stop_sigs[i] != SIGINT && stop_sigs[i] != SIGTERM &&
-		    !sigaction(stop_sigs[i], NULL, &old) && old.sa_handler == SIG_IGN)
+		    (ignored_at_start >> stop_sigs[i] & 1))
 			continue;
 		sigaction(stop_sigs[i], &sa, NULL);
 	}
@@ -706,8 +712,13 @@ static void on_child(int sig)
 	(void)sig;
 }
 
-/* Send sig to each child of the relay (the command's orphans); how many there were. */
-static int relay_signal_children(int sig)
+#define RELAY_TERMED 1024 /* leftovers sent SIGTERM once each; more get SIGKILL only */
+
+/*
+ * Send sig to each child of the relay (the command's orphans), but not to one in
+ * done[0..*n_done) (then each one signalled is added); how many children there were.
+ */
+static int relay_signal_children(int sig, pid_t *done, int *n_done)
 {
 	char path[64], buf[4096];
 	char *p, *end;
@@ -724,28 +735,36 @@ static int relay_signal_children(int sig)
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	for (p = buf;; p = end) {
-		long child = strtol(p, &end, 10);
+		pid_t child = (pid_t)strtol(p, &end, 10);
+		int i = 0;
 
 		if (end == p)
 			break;
-		kill((pid_t)child, sig);
 		count++;
+		while (done && i < *n_done && done[i] != child)
+			i++;
+		if (done && (i < *n_done || *n_done == RELAY_TERMED))
+			continue;
+		kill(child, sig);
+		if (done)
+			done[(*n_done)++] = child;
 	}
 	return count;
 }
 
 /*
- * The command has ended: what it left running ends too, SIGTERM then SIGKILL 0.25 s later,
- * so that the command and its descendants never outlive pktrace's trace.
+ * The command has ended: what it left running ends too, SIGTERM (once each) then SIGKILL
+ * 0.25 s later, so that the command and its descendants never outlive pktrace's trace.
  */
 static void relay_end_descendants(void)
 {
 	struct timespec tick = {0, 10000000};
-	int i;
+	pid_t termed[RELAY_TERMED];
+	int i, n = 0;
 
-	for (i = 0; i < 25 && relay_signal_children(SIGTERM); i++)
+	for (i = 0; i < 25 && relay_signal_children(SIGTERM, termed, &n); i++)
 		nanosleep(&tick, NULL);
-	for (i = 0; i < 100 && relay_signal_children(SIGKILL); i++)
+	for (i = 0; i < 100 && relay_signal_children(SIGKILL, NULL, NULL); i++)
 		nanosleep(&tick, NULL);
 }
 
@@ -779,13 +798,10 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 		_exit(127);
 	}
 	if (pid == 0) {
-		struct sigaction old;
-		const int handled[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
-
-		/* pktrace's handlers go; a signal the caller ignored stays ignored. */
-		for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
-			if (!sigaction(handled[i], NULL, &old) && old.sa_handler != SIG_IGN)
-				signal(handled[i], SIG_DFL);
+		/* pktrace's handlers go; a signal the caller ignored is ignored again. */
+		for (size_t i = 0; i < sizeof(handled_sigs) / sizeof(handled_sigs[0]); i++)
+			signal(handled_sigs[i], ignored_at_start >> handled_sigs[i] & 1 ? SIG_IGN :
+											     SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig_mask, NULL);
@@ -801,7 +817,16 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 	signal(SIGUSR2, SIG_IGN);
 	waiting = *orig_mask; /* SIGCHLD stays blocked except inside ppoll() */
 	sigdelset(&waiting, SIGCHLD);
-	while (waitpid(pid, &st, WNOHANG) != pid) {
+	for (;;) {
+		pid_t r;
+		int s, done = 0;
+
+		/* The command, and the orphans reparented here meanwhile (no zombies pile up). */
+		while ((r = waitpid(-1, &s, WNOHANG)) > 0)
+			if (r == pid)
+				st = s, done = 1;
+		if (done)
+			break;
 		if (ppoll(&pfd, 1, NULL, &waiting) <= 0)
 			continue;
 		switch (read(ctl, &b, 1)) {
@@ -894,7 +919,7 @@ static int command_end(pid_t pid, int sig)
 	if (command_wait(pid, &wstatus, clock_ns(CLOCK_MONOTONIC) + 250000000ULL))
 		return wstatus;
 	relay_send(SIGKILL);
-	if (command_wait(pid, &wstatus, clock_ns(CLOCK_MONOTONIC) + 400000000ULL))
+	if (command_wait(pid, &wstatus, clock_ns(CLOCK_MONOTONIC) + 1500000000ULL))
 		return wstatus;
 	fprintf(stderr, "pktrace: the command (relay pid %d) has not ended after SIGKILL; "
 			"leaving it\n", (int)pid);
@@ -1042,16 +1067,17 @@ static int output_start1(struct output *out, const char *path, enum output_forma
 			 const struct run_as *ra)
 {
 	struct timespec tick = {0, 100000000};
+	struct stat st;
 	int err = output_open(out, path, format);
 
-	if (err == -ENXIO) {
+	if (err == -ENXIO && !stat(path, &st) && S_ISFIFO(st.st_mode)) {
 		/* A FIFO with no reader yet: say so, and wait for one (a stop signal ends it). */
 		fprintf(stderr, "pktrace: waiting for a reader of the FIFO '%s'\n", path);
 		while (err == -ENXIO && !stop_signal) {
 			nanosleep(&tick, NULL);
 			err = output_open(out, path, format);
 		}
-		if (err == -ENXIO) {
+		if (err == -ENXIO && stop_signal) {
 			fprintf(stderr, "pktrace: stopped while waiting for a reader of '%s'\n", path);
 			return err;
 		}
@@ -1198,6 +1224,13 @@ static int read_run(struct app *app)
 
 	signals_install();
 	ret = readfile_open(&rf, path);
+	if (ret && stop_signal) {
+		/* Stopped while the open waited (a FIFO's writer, the file's first bytes). */
+		fprintf(stderr, "pktrace: stopped by signal %d (%s) before the input began; 0 events "
+				"written from 0 packets read\n", (int)stop_signal, strsignal(stop_signal));
+		readfile_close(&rf);
+		return 0;
+	}
 	if (ret) {
 		fprintf(stderr, "pktrace: -r '%s': %s\n", path, rf.err);
 		readfile_close(&rf);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "filter.h"
 #include "opts.h"
@@ -249,17 +250,27 @@ static int canonical(const char *path, char *out, size_t len)
 	return snprintf(out, len, "%s/%s", real, slash ? slash + 1 : path) >= (int)len ? -1 : 0;
 }
 
-/* Whether two file options name one file ("-" is a standard stream, not a file). */
-static int same_file(const char *a, const char *b)
+/* What a file option names: "-" is the standard stream (fd), anything else a path. */
+static int file_stat(const char *path, int fd, struct stat *st)
+{
+	return strcmp(path, "-") ? stat(path, st) : fstat(fd, st);
+}
+
+/*
+ * Whether an input (in_fd for "-") and an output (out_fd for "-") are one file: a regular
+ * file by device and inode (`-r - < F -w F`, `-r F -w - >> F`), else by canonical path.
+ */
+static int same_file(const char *a, int a_fd, const char *b, int b_fd)
 {
 	struct stat sa, sb;
 	char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
 
-	if (!a || !b || !strcmp(a, "-") || !strcmp(b, "-"))
+	if (!a || !b)
 		return 0;
-	if (!stat(a, &sa) && !stat(b, &sb))
-		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
-		       !S_ISCHR(sa.st_mode); /* /dev/null twice is fine */
+	if (!file_stat(a, a_fd, &sa) && !file_stat(b, b_fd, &sb))
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && S_ISREG(sa.st_mode);
+	if (!strcmp(a, "-") || !strcmp(b, "-"))
+		return 0;
 	return !strcmp(a, b) ||
 	       (!canonical(a, ca, sizeof(ca)) && !canonical(b, cb, sizeof(cb)) && !strcmp(ca, cb));
 }
@@ -278,10 +289,13 @@ enum opts_result opts_check_files(const struct opts *o, FILE *err)
 	if (o->read_path && o->command)
 		return error(err, "-r reads a file: no command to run ('%s')", o->command[0]);
 	/* Opening an output truncates it: never the file being read, nor the other output. */
-	if (same_file(o->read_path, o->write_path) || same_file(o->read_path, o->output_path))
+	if (same_file(o->read_path, STDIN_FILENO, o->write_path, STDOUT_FILENO) ||
+	    same_file(o->read_path, STDIN_FILENO, o->output_path, STDOUT_FILENO) ||
+	    (o->read_path && !o->output_path && (!o->write_path || o->text_given) &&
+	     same_file(o->read_path, STDIN_FILENO, "-", STDOUT_FILENO)))
 		return error(err, "-r '%s' is also an output: it would be overwritten while read",
 			     o->read_path);
-	if (same_file(o->write_path, o->output_path))
+	if (same_file(o->write_path, STDOUT_FILENO, o->output_path, STDOUT_FILENO))
 		return error(err, "-w and -o name the same file '%s': give each its own",
 			     o->write_path);
 	return OPTS_RUN;

@@ -293,6 +293,10 @@ struct idb_fix {
 	void *wait_ctx;
 	uint8_t in[65536];
 	size_t in_off, in_len;
+	uint64_t blocks;      /* pcapng blocks read whole */
+	uint64_t block_bytes; /* their bytes */
+	uint64_t bytes_in;    /* all bytes read */
+	int eof;         /* the input has ended */
 	struct pcapng_walk *walk;
 	int mode; /* 0: not started, 1: pcapng blocks, 2: bytes passed on as they are */
 	int swap;
@@ -320,8 +324,12 @@ static size_t in_some(struct idb_fix *x, uint8_t *dst, size_t n)
 	struct pollfd pfd = {.fd = x->fd, .events = POLLIN};
 	ssize_t r;
 
-	if (x->fd < 0)
-		return fread(dst, 1, n, x->f);
+	if (x->fd < 0) {
+		n = fread(dst, 1, n, x->f);
+		x->eof |= !n && feof(x->f);
+		x->bytes_in += n;
+		return n;
+	}
 	if (x->in_off == x->in_len) {
 		if (x->err)
 			return 0;
@@ -337,12 +345,14 @@ static size_t in_some(struct idb_fix *x, uint8_t *dst, size_t n)
 		r = read(x->fd, x->in, sizeof(x->in));
 		if (r < 0)
 			x->err = errno;
+		x->eof |= r == 0;
 		x->in_off = 0;
 		x->in_len = r > 0 ? (size_t)r : 0;
 	}
 	n = n < x->in_len - x->in_off ? n : x->in_len - x->in_off;
 	memcpy(dst, x->in + x->in_off, n);
 	x->in_off += n;
+	x->bytes_in += n;
 	return n;
 }
 
@@ -363,8 +373,10 @@ static void fix_fill(struct idb_fix *x)
 	uint16_t lt;
 
 	x->off = x->len = 0;
-	if (fix_room(x, 65536))
+	if (fix_room(x, 65536)) {
+		x->err = ENOMEM;
 		return;
+	}
 	if (x->mode == 0) {
 		x->len = in_all(x, x->blk, 4);
 		memcpy(&type, x->blk, 4);
@@ -398,8 +410,14 @@ static void fix_fill(struct idb_fix *x)
 		return;
 	}
 	x->len += in_all(x, x->blk + x->len, len - x->len);
-	/* A short block is the file's end: libpcap reports it truncated. */
-	pcapng_walk_block(x->walk, x->blk, x->len == len ? len : 0);
+	/* A short block is the file's end (libpcap reports it truncated), or a stop. */
+	if (x->len == len) {
+		x->blocks++;
+		x->block_bytes += len;
+		pcapng_walk_block(x->walk, x->blk, len);
+	} else if (!x->err) {
+		pcapng_walk_block(x->walk, x->blk, 0);
+	}
 	if (type == PCAPNG_IDB && x->len >= 10) {
 		memcpy(&lt, x->blk + 8, 2);
 		if ((x->swap ? __builtin_bswap16(lt) : lt) == PCAPNG_LINKTYPE_RAW) {
@@ -415,8 +433,12 @@ static ssize_t fix_read(void *cookie, char *buf, size_t size)
 	struct idb_fix *x = cookie;
 	size_t done = 0, n;
 
+	/* One block at most per call: the FILE's buffer never holds the next block, so the walker
+	 * never runs ahead of the packet libpcap returns (it reads a pcapng block exactly). */
 	while (done < size) {
 		if (x->off == x->len) {
+			if (done)
+				break;
 			fix_fill(x);
 			if (!x->len) {
 				if (!done && (x->err || (x->fd < 0 && ferror(x->f))))
@@ -455,9 +477,9 @@ static FILE *idb_fix_open(FILE *f, struct pcapng_walk *w, struct idb_fix **fix)
 		fclose(f);
 		return NULL;
 	}
-	/* Unbuffered: libpcap's reads reach the filter as they are, so the walker never runs
-	 * ahead of the packet libpcap returns (it reads a pcapng block exactly). */
-	setvbuf(r, NULL, _IONBF, 0);
+	/* Buffered (unbuffered, glibc calls a cookie stream once per byte); fix_read never gives
+	 * more than the rest of one block. */
+	setvbuf(r, NULL, _IOFBF, 65536);
 	x->f = f;
 	x->fd = fileno(f);
 	x->stream = x->fd >= 0 && !fstat(x->fd, &st) && !S_ISREG(st.st_mode);
@@ -497,6 +519,15 @@ int readfile_fopen(struct readfile *rf, FILE *fp)
 		return -ENOMEM;
 	}
 	p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p && rf->fix->blocks == 1 && rf->fix->eof && !rf->fix->err &&
+	    rf->fix->bytes_in == rf->fix->block_bytes) {
+		/* A section header and nothing else (pktrace -w before its first packet, whose
+		 * interface comes with it): an empty capture, which libpcap refuses. */
+		fclose(fp);
+		rf->fix = NULL;
+		rf->empty = 1;
+		return 0;
+	}
 	if (!p) {
 		snprintf(rf->err, sizeof(rf->err), "not a pcap or pcapng file libpcap can read: %s",
 			 errbuf);
@@ -594,6 +625,8 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	int ret, off, egress, has_meta;
 	uint8_t sk_proto;
 
+	if (rf->empty)
+		return 0;
 	for (;;) {
 		ret = pcap_next_ex(rf->pcap, &ph, &d);
 		if (ret == PCAP_ERROR_BREAK)

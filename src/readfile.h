@@ -69,6 +69,7 @@ struct readfile {
 	int dlt;
 	struct pcapng_walk *walk;
 	struct idb_fix *fix; /* the filter libpcap reads through (owned by the pcap_t) */
+	int empty;           /* a pcapng section header alone: no packet, no interface */
 	struct readfile_stats st;
 	char host[256];
 	char cid[256];

@@ -648,6 +648,11 @@ def pid_alive(pid):
         return False
 
 
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
 @test
 def stop_signals(w):
     """SIGHUP and SIGQUIT stop pktrace as SIGINT does: every packet of the pair (tcpdump's),
@@ -701,3 +706,30 @@ def stop_signals(w):
         os.kill(x, signal.SIGKILL)
     assert not alive, "processes the command left outlived pktrace: %s" % alive
     log("nohup'ed SIGHUP ignored; the command's 2 background jobs ended with it")
+
+    # A leftover that shuts down gracefully gets one SIGTERM, not one per poll; the orphans
+    # reparented to the relay while the command runs do not pile up as zombies.
+    count = os.path.join(w, "terms")
+    graceful = ("import signal, sys, time\n"
+                "n = []\n"
+                "signal.signal(signal.SIGTERM, lambda *a: n.append(1))\n"
+                "while not n:\n"
+                "    time.sleep(0.01)\n"
+                "time.sleep(0.15)\n"
+                "open(sys.argv[1], 'w').write(str(len(n)))\n")
+    job = ("%s -c \"$0\" %s & for i in $(seq 50); do (sleep 0.01 &); done; sleep 1.5" % (
+        PYTHON, count))
+    pt = Proc([PKTRACE, "-F", "json", "-o", "/dev/null", "--", "sh", "-c", job, graceful],
+              name="pktrace")
+    try:
+        pt.expect_err(r"pktrace: ready", timeout=20)
+        time.sleep(1)
+        zombies = [c for r in children(pt.pid) for c in children(r) if not pid_alive(c)]
+        assert pt.wait(20) == 0, pt.err.text()
+    finally:
+        pt.close()
+    with open(count) as f:
+        terms = int(f.read())
+    assert not zombies and terms == 1, "zombies under the relay: %d; SIGTERMs to a graceful " \
+        "leftover: %d (want 0 and 1)" % (len(zombies), terms)
+    log("one SIGTERM to a graceful leftover, no zombies under the relay")

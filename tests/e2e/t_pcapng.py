@@ -525,6 +525,22 @@ def pcapng_read_streams(w):
         len(events_in(out)), p.err.text())
     p.p.stdin.close()
 
+    # A FIFO nobody writes yet: SIGINT while the open waits is a clean stop.
+    empty_fifo = os.path.join(w, "fifo2")
+    os.mkfifo(empty_fifo)
+    p, out = start(empty_fifo)
+    time.sleep(0.5)
+    p.signal(signal.SIGINT)
+    assert p.wait(5) == 0 and "before the input began" in p.err.text(), p.err.text()
+
+    # A capture with no packet (a section header only, as pktrace -w writes it at first): empty.
+    empty = os.path.join(w, "empty.pcapng")
+    with pktrace(["-w", empty, "-s", "comm=" + rand_name("none")], w, fmt=None) as pt:
+        pt.proc.signal(2)
+        assert pt.proc.wait(15) == 0, pt.stderr()
+    back, err = read_back(empty)
+    assert back == [] and "0 events written from 0 packets read" in err, err
+
     # bash's process substitution: a /dev/fd path to a pipe.
     r = subprocess.run(["bash", "-c", '"$0" -r <(cat "$1") -F json', PKTRACE, path],
                        capture_output=True, text=True, timeout=60)
@@ -565,6 +581,15 @@ def pcapng_file_conflicts(w):
         (["-r", path, "-c", "9007199254740993M"], "-c '9007199254740993M'"),
         (["-r", path, "--hold-bytes", "18014398509481988k"], "--hold-bytes"),
     ]
+    # The same file through the standard streams: `-r - < F -w F`, `-r F -w - >> F`.
+    with open(path, "rb") as f:
+        r = subprocess.run([PKTRACE, "-r", "-", "-w", path], stdin=f, capture_output=True,
+                           text=True, timeout=30)
+    assert r.returncode == 2 and "is also an output" in r.stderr, r.stderr
+    with open(path, "ab") as f:
+        r = subprocess.run([PKTRACE, "-r", path, "-w", "-"], stdout=f, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+    assert r.returncode == 2 and "is also an output" in r.stderr, r.stderr
     for args, want in cases:
         r = subprocess.run([PKTRACE] + args, capture_output=True, text=True, timeout=30)
         lines = r.stderr.splitlines()

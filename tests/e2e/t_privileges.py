@@ -413,5 +413,14 @@ def fifo_output(w):
         pt.close()
     assert rc != 0 and took < 1 and "stopped while waiting for a reader" in pt.err.text(), (
         rc, took, pt.err.text())
+    # ENXIO from anything but a FIFO (a Unix socket's file) is an error at once, not a wait.
+    sock_path = os.path.join(os.path.dirname(fifo), "sock")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(sock_path)
+    r = subprocess.run([PKTRACE, "-Z", "root", "-o", sock_path, "-s", "comm=" + sn],
+                       capture_output=True, text=True, timeout=20)
+    s.close()
+    assert r.returncode == 1 and "No such device or address" in r.stderr and \
+        "waiting" not in r.stderr, (r.returncode, r.stderr)
     log("-o FIFO: waited for its reader, then %d events; SIGTERM while waiting: exit %d in "
         "%.2f s" % (len(events), rc, took))
