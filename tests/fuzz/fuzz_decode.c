@@ -1217,9 +1217,11 @@ static void check_flow_printers(const uint8_t *pre, struct pkt_event *e)
 	check_json_field(json, n, "value", f->outgoing ? "\"outgoing\"" : "\"incoming\"");
 	snprintf(want, sizeof(want), "%u", f->src_port);
 	check_json_field(json, n, "value", want);
-	/* Keys are followed by a colon, string values never are: a name cannot fake these. */
-	CHECK(!memmem(json, n, "\"summary\",", 10) == !f->end);
-	CHECK(!memmem(json, n, "\"proto_tcp\",", 12) && !memmem(json, n, "\"metadata\",", 11));
+	/* An arg object opens with {"name":" unescaped, which no string value can hold (its
+	 * quotes are escaped): a process or host name cannot fake these. */
+	CHECK(!memmem(json, n, "{\"name\":\"summary\"", 17) == !f->end);
+	CHECK(!memmem(json, n, "{\"name\":\"proto_tcp\"", 19) &&
+	      !memmem(json, n, "{\"name\":\"metadata\"", 18));
 	if (f->end) {
 		check_json_field(json, n, "begin_seen", f->begin_seen ? "true" : "false");
 		/* no begin seen: no duration, said as null rather than a made-up 0 */

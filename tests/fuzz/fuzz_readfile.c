@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "decode.h"
 #include "output.h"
@@ -39,13 +41,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pkt_event e;
 	struct pkt_bytes b;
 	FILE *a;
-	int ret, n = 0;
+	int fd, ret, n = 0;
 	size_t len;
 
 	if (!size)
 		return 0;
 	memset(&e, 0, sizeof(e));
-	a = fmemopen((void *)data, size, "rb");
+	/* A memfd, not fmemopen: the filter reads a descriptor through its own buffer, as for a
+	 * file or a pipe (a stream without one takes another path). */
+	fd = memfd_create("fuzz_readfile", MFD_CLOEXEC);
+	CHECK(fd >= 0 && write(fd, data, size) == (ssize_t)size && !lseek(fd, 0, SEEK_SET));
+	a = fdopen(fd, "rb");
 	CHECK(a);
 	ret = readfile_fopen(&rf, a);
 	if (ret) {
