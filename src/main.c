@@ -86,6 +86,7 @@ struct app {
 /* Signals that stop pktrace cleanly (tcpdump stops on SIGHUP too); SIGUSR1 asks for counts. */
 static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 static volatile sig_atomic_t stop_signal; /* last stop signal received */
+static volatile sig_atomic_t first_stop;  /* the first one, which the messages name */
 static volatile sig_atomic_t progress_wanted; /* SIGUSR1: print the counts so far */
 static unsigned long long ignored_at_start; /* bit n: signal n was ignored when pktrace began */
 /* Every signal pktrace handles; the command gets the caller's dispositions of them back. */
@@ -124,6 +125,8 @@ static void on_signal(int sig)
 	int saved = errno;
 
 	stop_signal = sig;
+	if (!first_stop)
+		first_stop = sig;
 	/* With a command, the first signal goes to it and tracing goes on until it exits. */
 	if (++signals_seen < 2 && command_pid > 0) {
 		if (command_started)
@@ -211,20 +214,24 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		if (app->opts.count && app->events_made >= app->opts.count)
 			break;
 		e->event = id;
+		/* Made, written or not: one the output failed on is counted as not written. */
+		app->events_made++;
 		err = output_event(&app->out, e);
 		if (err) {
+			/* This packet's other events are lost with it. */
+			app->events_made += (uint64_t)__builtin_popcountll(selected >> id >> 1);
+			app->packets_made += app->pcap_on;
 			app->out_err = -err;
 			return err;
 		}
-		app->events_made++;
 	}
 	if (app->pcap_on) {
+		app->packets_made++;
 		err = output_packet(&app->pcap, e, selected, b);
 		if (err) {
 			app->out_err = -err;
 			return err;
 		}
-		app->packets_made++;
 	}
 	if (app->opts.count && count_made(app) >= app->opts.count)
 		app->count_done = 1;
@@ -1227,7 +1234,7 @@ static int read_run(struct app *app)
 	if (ret && stop_signal) {
 		/* Stopped while the open waited (a FIFO's writer, the file's first bytes). */
 		fprintf(stderr, "pktrace: stopped by signal %d (%s) before the input began; 0 events "
-				"written from 0 packets read\n", (int)stop_signal, strsignal(stop_signal));
+				"written from 0 packets read\n", (int)first_stop, strsignal(first_stop));
 		readfile_close(&rf);
 		return 0;
 	}
@@ -1265,7 +1272,7 @@ static int read_run(struct app *app)
 	outputs_flush(app);
 	if (stop_signal)
 		fprintf(stderr, "pktrace: stopped by signal %d (%s) before the end of the input\n",
-			(int)stop_signal, strsignal(stop_signal));
+			(int)first_stop, strsignal(first_stop));
 	fprintf(stderr, "pktrace: %llu events written from %llu packets read (%llu with no IP "
 			"header after the link header, %llu decode errors, %llu of no selected "
 			"event, %llu the filter rejected, %llu out of scope, %llu without pktrace's "

@@ -387,9 +387,9 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			o->once = 1;
 			break;
 		case OPT_SNAPLEN: {
-			o->live_only = "--snaplen";
 			long long v = parse_count(optarg, 0, 262144);
 
+			o->live_only = "--snaplen";
 			if (v < 0)
 				return error(err, "--snaplen '%s': want bytes from 0 to 262144 (0: the "
 					     "most, %d)", optarg, PKT_SNAP_MAX);
@@ -409,6 +409,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case OPT_HOLD_TIME: {
 			char *end;
 
+			o->live_only = "--hold-time";
 			errno = 0;
 			o->hold_time = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !isfinite(o->hold_time) ||
@@ -417,11 +418,13 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 			break;
 		}
 		case OPT_ORDER_WINDOW:
+			o->live_only = "--order-window";
 			if (parse_us(optarg, 1000000, &o->order_window_us))
 				return error(err, "--order-window '%s': want microseconds from 0 to "
 					     "1000000", optarg);
 			break;
 		case OPT_ORDER_HOLD:
+			o->live_only = "--order-hold";
 			if (parse_us(optarg, 2000000, &o->order_hold_us))
 				return error(err, "--order-hold '%s': want microseconds from 0 to "
 					     "2000000", optarg);
@@ -429,6 +432,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case OPT_HOLD_PACKETS: {
 			long long v = parse_count(optarg, 1, 1 << 24);
 
+			o->live_only = "--hold-packets";
 			if (v < 0)
 				return error(err, "--hold-packets '%s': want a count from 1 to 16M",
 					     optarg);
@@ -452,6 +456,7 @@ enum opts_result opts_parse(struct opts *o, int argc, char **argv, FILE *out, FI
 		case OPT_HOLD_BYTES: {
 			long long v = parse_count(optarg, 4096, 1LL << 32);
 
+			o->live_only = "--hold-bytes";
 			if (v < 0)
 				return error(err, "--hold-bytes '%s': want bytes from 4k to 4096M",
 					     optarg);

@@ -603,18 +603,30 @@ static int link_strip(const struct readfile *rf, const uint8_t *d, size_t n, int
 		return type == 0x0800 || type == 0x86dd ? 20 : -1;
 	case DLT_EN10MB:
 		off = 12;
-		/* Up to two VLAN tags (802.1Q, 802.1ad) before the type. */
-		for (i = 0; i < 3; i++) {
+		/* Up to three VLAN tags (802.1Q, 802.1ad, and 0x9100 of older QinQ) before the
+		 * type. */
+		for (i = 0; i < 4; i++) {
 			if (n < off + 2)
 				return -1;
 			type = (uint16_t)(d[off] << 8 | d[off + 1]);
-			if (type != 0x8100 && type != 0x88a8)
+			if (type != 0x8100 && type != 0x88a8 && type != 0x9100)
 				break;
 			off += 4;
 		}
 		return type == 0x0800 || type == 0x86dd ? (int)off + 2 : -1;
 	}
 	return -1;
+}
+
+/* The IP packet's length in a frame (with a link header) of len bytes from its IP header on:
+ * an Ethernet trailer (padding to 60 bytes, a frame check sequence) is not the packet's, as the
+ * kernel's length live has none. A length field of 0 (TSO on the capturing host, an IPv6
+ * jumbogram) says nothing. */
+static uint32_t packet_len(const struct pkt_headers *h, uint32_t len)
+{
+	uint32_t ip = h->ip_len ? h->ip_len + (h->family == AF_INET6 ? 40u : 0u) : 0;
+
+	return ip && ip < len ? ip : len;
 }
 
 int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
@@ -658,6 +670,8 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	e->event = EVENT_NET_PACKET_TCP;
 	e->timestamp_ns = (uint64_t)ph->ts.tv_sec * 1000000000ULL + (uint64_t)ph->ts.tv_usec;
 	e->packet_len = ph->len > (bpf_u_int32)off ? ph->len - (uint32_t)off : 0;
+	if (off)
+		e->packet_len = packet_len(&e->hdr, e->packet_len);
 	e->ifname[0] = '\0';
 	e->egress = egress;
 	sk_proto = e->hdr.protocol;

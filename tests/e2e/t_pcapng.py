@@ -579,7 +579,9 @@ def pcapng_file_conflicts(w):
         (["-r", path, "-B", "1024"], "-B applies to live capture"),
         (["-r", path, "-Z", "root"], "-Z applies to live capture"),
         (["-r", path, "-c", "9007199254740993M"], "-c '9007199254740993M'"),
-        (["-r", path, "--hold-bytes", "18014398509481988k"], "--hold-bytes"),
+        (["--hold-bytes", "18014398509481988k"], "--hold-bytes '18014398509481988k': want"),
+        (["-r", path, "--order-window", "10"], "--order-window applies to live capture"),
+        (["-r", path, "--hold-time", "1"], "--hold-time applies to live capture"),
     ]
     # The same file through the standard streams: `-r - < F -w F`, `-r F -w - >> F`.
     with open(path, "rb") as f:
@@ -603,3 +605,43 @@ def pcapng_file_conflicts(w):
     r = subprocess.run([PKTRACE, "-r", path, "-o", "/dev/null", "-w", "/dev/null"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+FRAMES = r"""
+import sys
+from scapy.all import Ether, Dot1AD, IP, TCP, Raw, wrpcap
+from scapy.layers.l2 import Dot1Q as Q
+e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+seg = IP(src="10.1.0.1", dst="10.1.0.2") / TCP(sport=40001, dport=80, flags="SA", seq=7, ack=9)
+frames = [
+    e / seg,                                     # 54 bytes, padded to 60 below
+    e / Dot1AD(vlan=10) / Q(vlan=20) / Q(vlan=30) / seg / Raw(b"x" * 8),  # three tags
+    Ether(bytes(e / Q(vlan=40) / seg / Raw(b"y" * 3)).replace(b"\x81\x00", b"\x91\x00", 1)),
+]
+raw = [bytes(f) for f in frames]
+raw[0] = raw[0] + b"\0" * (60 - len(raw[0]))
+wrpcap(sys.argv[1], [Ether(r) for r in raw])
+"""
+
+
+@test
+def pcapng_read_link_layers(w):
+    """An Ethernet file (scapy) read with -r: a segment in a frame padded to 60 bytes has the IP
+    length as packet_len (tshark's ip.len), three VLAN tags and a 0x9100 tag are stepped over;
+    ports and seq as tshark reads them"""
+    path = os.path.join(w, "eth.pcap")
+    run([PYTHON, "-c", FRAMES, path], timeout=60)
+    r = run(["tshark", "-r", path, "-T", "fields", "-e", "frame.len", "-e", "ip.len", "-e",
+             "tcp.srcport", "-e", "tcp.seq_raw"], timeout=30)
+    wire = [l.split("\t") for l in r.stdout.splitlines()]
+    back, err = read_back(path)
+    got = []
+    for e in back:
+        a = {x["name"]: x["value"] for x in e["args"]}
+        got.append((a["metadata"]["packet_len"], a["metadata"]["src_port"],
+                    a["proto_tcp"]["seq"]))
+    want = [(int(ip_len), int(port), int(seq)) for _, ip_len, port, seq in wire]
+    assert len(wire) == 3 and wire[0][0] == "60" and got == want, (
+        "tshark (frame len, ip.len, port, seq) %s; pktrace %s; %s" % (wire, got, err))
+    log("padded frame: packet_len %d of a %s-byte frame; 3 tags and 0x9100 read" % (
+        got[0][0], wire[0][0]))
