@@ -22,6 +22,7 @@ struct reader {
 	const uint8_t *buf;
 	size_t len;
 	bool overrun;
+	bool cut_ok; /* a capture's snapshot length may end the TCP header in its options */
 };
 
 /* Written as a subtraction so that off + n cannot wrap. */
@@ -205,14 +206,15 @@ static const uint8_t tcp_opt_len[256] = {
  * below 2 or past end stops the walk; a known kind with a length wrong for it, or one seen
  * before, is skipped; both set o->malformed and are never used.
  */
-static void decode_tcp_opts(struct reader *r, size_t off, size_t end, struct tcp_opts *o)
+static void decode_tcp_opts(struct reader *r, size_t off, size_t end, size_t limit,
+			    struct tcp_opts *o)
 {
 	uint8_t kind, len;
 	size_t i;
 
 	/* What Linux puts in every segment of an established connection, NOP NOP timestamps
 	 * (RFC 7323's appendix A layout), taken in one read: the walk below gives the same. */
-	if (end - off == 12 && o->order_n == 0 && rd_be32(r, off) == 0x0101080a) {
+	if (end - off == 12 && end == limit && o->order_n == 0 && rd_be32(r, off) == 0x0101080a) {
 		o->order[0] = TCP_KIND_NOP;
 		o->order[1] = TCP_KIND_NOP;
 		o->order[2] = TCP_KIND_TS;
@@ -235,10 +237,19 @@ static void decode_tcp_opts(struct reader *r, size_t off, size_t end, struct tcp
 			continue;
 		}
 		if (end - off < 2) {
-			o->malformed = true;
+			/* Cut before the length byte: where the capture ends, else malformed. */
+			if (end < limit && limit - off >= 2)
+				o->cut = TCP_CUT_AT_OPTION;
+			else
+				o->malformed = true;
 			return;
 		}
 		len = rd_u8(r, off + 1);
+		if (len >= 2 && len > end - off && len <= limit - off) {
+			o->cut = TCP_CUT_IN_OPTION;
+			o->cut_kind = kind;
+			return;
+		}
 		if (len < 2 || len > end - off) {
 			o->malformed = true;
 			return;
@@ -318,11 +329,14 @@ bad:
 		o->malformed = true;
 		off += len;
 	}
+	if (off == end && end < limit && !o->malformed)
+		o->cut = TCP_CUT_AT_OPTION;
 }
 
 /* The TCP fields are written only once the whole header is known to be there. */
 static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 {
+	size_t end, limit;
 	uint8_t doff_byte;
 
 	if (!rd_has(r, off, TCP_HDR_MIN))
@@ -330,9 +344,15 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	doff_byte = rd_u8(r, off + 12);
 	if ((doff_byte >> 4) < 5)
 		return DECODE_BAD_DATA_OFFSET;
-	/* Options are not decoded, but a header cut inside them is still a truncated header. */
-	if (!rd_has(r, off, (size_t)(doff_byte >> 4) * 4))
-		return DECODE_TRUNCATED_TCP;
+	limit = off + (size_t)(doff_byte >> 4) * 4;
+	end = limit;
+	/* A header cut inside its options is a truncated header, but where a capture's snapshot
+	 * length cut it (-r): the fixed header and the options before the cut, as tcpdump. */
+	if (!rd_has(r, off, limit - off)) {
+		if (!r->cut_ok)
+			return DECODE_TRUNCATED_TCP;
+		end = r->len;
+	}
 
 	out->protocol = IPPROTO_TCP;
 	out->src_port = rd_be16(r, off);
@@ -345,7 +365,7 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	out->window = rd_be16(r, off + 14);
 	out->checksum = rd_be16(r, off + 16);
 	out->urgent = rd_be16(r, off + 18);
-	decode_tcp_opts(r, off + TCP_HDR_MIN, off + (size_t)out->data_offset * 4, &out->opts);
+	decode_tcp_opts(r, off + TCP_HDR_MIN, end, limit, &out->opts);
 	return DECODE_OK;
 }
 
@@ -421,9 +441,9 @@ static inline void headers_clear(struct pkt_headers *out)
 	memset((unsigned char *)out + sizeof(*out) / 16 * 16, 0, sizeof(*out) % 16);
 }
 
-int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
+static int decode_packet(const uint8_t *buf, size_t len, bool cut_ok, struct pkt_headers *out)
 {
-	struct reader r = { .buf = buf, .len = len, .overrun = false };
+	struct reader r = { .buf = buf, .len = len, .overrun = false, .cut_ok = cut_ok };
 	size_t l4_off = 0;
 	int err;
 
@@ -445,6 +465,16 @@ int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
 	if (err)
 		return finish(out, err);
 	return finish(out, decode_l4(&r, l4_off, out));
+}
+
+int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out)
+{
+	return decode_packet(buf, len, false, out);
+}
+
+int decode_headers_snap(const uint8_t *buf, size_t len, struct pkt_headers *out)
+{
+	return decode_packet(buf, len, true, out);
 }
 
 /*

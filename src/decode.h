@@ -45,6 +45,12 @@ static inline int decode_error_is_partial(int l4_error)
  * *out (the chain summary included), or a negative enum decode_error (see above).
  */
 int decode_headers(const uint8_t *buf, size_t len, struct pkt_headers *out);
+/*
+ * The same for a packet a capture's snapshot length may have cut (-r): a TCP header cut inside
+ * its options still gives the fixed header and the options before the cut (opts.cut says
+ * where), as tcpdump prints them.
+ */
+int decode_headers_snap(const uint8_t *buf, size_t len, struct pkt_headers *out);
 
 /*
  * The same for a ring-buffer record (size bytes), in the layout pktrace.h gives for hdr[]: the

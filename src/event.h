@@ -57,6 +57,10 @@ struct tcp_opts {
 	uint8_t present; /* enum tcp_opt_bit */
 	/* Length below 2, past the header, wrong for its kind, or a repeated option: not used. */
 	bool malformed;
+	/* A capture file's snapshot length ended the header inside the options (-r only): the
+	 * options before the cut are here; enum tcp_opts_cut says where it fell. */
+	uint8_t cut;
+	uint8_t cut_kind; /* TCP_CUT_IN_OPTION: the kind of the option cut */
 	uint8_t wscale;
 	uint8_t sack_n;
 	uint16_t mss;
@@ -78,10 +82,16 @@ struct tcp_opts {
 	uint8_t order[TCP_OPTS_MAX_LEN];
 };
 
-/* Whether an event shows its options: anything but padding, or a malformed option. */
+enum tcp_opts_cut {
+	TCP_CUT_NONE,
+	TCP_CUT_AT_OPTION, /* before an option's kind and length bytes were both captured */
+	TCP_CUT_IN_OPTION, /* inside an option's data (its kind and length captured) */
+};
+
+/* Whether an event shows its options: anything but padding, a malformed option or a cut. */
 static inline bool tcp_opts_shown(const struct tcp_opts *o)
 {
-	return (o->present & ~TCP_OPT_EOL) || o->unknown_n || o->malformed;
+	return (o->present & ~TCP_OPT_EOL) || o->unknown_n || o->malformed || o->cut;
 }
 
 /*

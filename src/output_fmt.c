@@ -315,6 +315,47 @@ void fmt_time(char *buf, uint64_t ts_ns)
 	}
 }
 
+/* tcpdump's name of an option kind (print-tcp.c's tcp_option_values), printed before the
+ * option's value; NULL: "unknown-KIND". */
+static const char *tcp_opt_name(uint8_t kind)
+{
+	switch (kind) {
+	case TCP_KIND_MSS:
+		return "mss";
+	case TCP_KIND_WSCALE:
+		return "wscale";
+	case TCP_KIND_SACK_PERM:
+		return "sackOK";
+	case TCP_KIND_SACK:
+		return "sack";
+	case 6:
+		return "echo";
+	case 7:
+		return "echoreply";
+	case TCP_KIND_TS:
+		return "TS";
+	case 11:
+		return "cc";
+	case 12:
+		return "ccnew";
+	case 13:
+		return "ccecho";
+	case 19:
+		return "md5";
+	case 28:
+		return "uto";
+	case 29:
+		return "tcp-ao";
+	case 30:
+		return "mptcp";
+	case TCP_KIND_TFO:
+		return "tfo";
+	case TCP_KIND_EXP:
+		return "exp";
+	}
+	return NULL;
+}
+
 /* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
 void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 {
@@ -379,6 +420,27 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 									: o->order[i]);
 			break;
 		}
+	}
+	if (o->cut) {
+		/* tcpdump's mark where the capture ended: after the option's name when its kind
+		 * and length were captured (tcpdump prints some of a cut option's value, pktrace
+		 * none), alone when they were not; no "]". */
+		if (o->order_n)
+			*l->p++ = ',';
+		if (o->cut == TCP_CUT_IN_OPTION) {
+			const char *name = tcp_opt_name(o->cut_kind);
+
+			if (name) {
+				line_str(l, name);
+			} else {
+				line_lit(l, "unknown-");
+				line_u(l, o->cut_kind);
+			}
+			line_lit(l, " [|tcp]");
+		} else {
+			line_lit(l, " [|tcp]");
+		}
+		return;
 	}
 	*l->p++ = ']';
 	if (o->malformed)
@@ -453,7 +515,7 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 	const struct tcp_opts *o = &h->opts;
 
 	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
-	    o->unknown_n || o->malformed)
+	    o->unknown_n || o->malformed || o->cut)
 		return false;
 	if (o->order_n && (o->order_n != 3 || o->order[0] != TCP_KIND_NOP ||
 			   o->order[1] != TCP_KIND_NOP || o->order[2] != TCP_KIND_TS))

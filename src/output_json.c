@@ -347,6 +347,12 @@ static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 		KEY("malformed");
 		put_lit(c, "true");
 	}
+	if (o->cut) {
+		/* The capture file's snapshot length ended the header here (-r): what is above is
+		 * what came before the cut. */
+		KEY("truncated");
+		put_lit(c, "true");
+	}
 #undef KEY
 	put_lit(c, "}}");
 }

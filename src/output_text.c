@@ -120,10 +120,13 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 		line_lit(l, ", urg ");
 		line_u(l, h->urgent);
 	}
-	if (h->opts.order_n || h->opts.malformed) {
+	if (h->opts.order_n || h->opts.malformed || h->opts.cut) {
 		*l->p++ = ',';
 		line_tcp_opts(l, &h->opts);
 	}
+	/* A header the capture cut (-r): tcpdump ends the line at its mark. */
+	if (h->opts.cut)
+		return;
 	line_lit(l, ", length ");
 	line_u(l, len);
 }

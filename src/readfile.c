@@ -658,7 +658,7 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 			rf->st.link_errors++;
 			continue;
 		}
-		if (decode_headers(d + off, ph->caplen - (size_t)off, &e->hdr) < 0) {
+		if (decode_headers_snap(d + off, ph->caplen - (size_t)off, &e->hdr) < 0) {
 			rf->st.decode_errors++;
 			continue;
 		}

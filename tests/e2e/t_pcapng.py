@@ -645,3 +645,43 @@ def pcapng_read_link_layers(w):
         "tshark (frame len, ip.len, port, seq) %s; pktrace %s; %s" % (wire, got, err))
     log("padded frame: packet_len %d of a %s-byte frame; 3 tags and 0x9100 read" % (
         got[0][0], wire[0][0]))
+
+
+@test
+def pcapng_read_snaplen_cut(w):
+    """tcpdump -s 60 on lo (every TCP header cut inside its options) read with -r: every
+    packet's TCP fields are tshark's, the options before the cut are there and marked
+    truncated; the handshake's text lines are tcpdump's own ('options [mss N, [|tcp]')"""
+    srv, cli, port = rand_name("csrv"), rand_name("ccli"), rand_port()
+    path = os.path.join(w, "s60.pcap")
+    with capture("lo", "tcp port %d" % port, path, snaplen=60) as cap:
+        run_pair(srv, cli, port)
+        cap.stop()
+    fields = ["tcp.srcport", "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.hdr_len",
+              "tcp.flags", "tcp.window_size_value", "tcp.checksum", "tcp.options.mss_val"]
+    cmd = ["tshark", "-r", path, "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    wire = [l.split("\t") for l in run(cmd, timeout=30).stdout.splitlines()]
+    back, err = read_back(path)
+    assert len(back) == len(wire) > 10, "%d events for %d packets: %s" % (
+        len(back), len(wire), err)
+    for e, t in zip(back, wire):
+        a = {x["name"]: x["value"] for x in e["args"]}
+        p, o = a["proto_tcp"], a.get("tcp_options", {})
+        flags = sum(v << i for i, v in enumerate(
+            [p["FIN"], p["SYN"], p["RST"], p["PSH"], p["ACK"], p["URG"], p["ECE"], p["CWR"],
+             p["NS"]]))
+        got = [p["srcPort"], p["dstPort"], p["seq"], p["ack"], p["dataOffset"] * 4, flags,
+               p["window"], p["checksum"], o.get("mss")]
+        want = [int(x, 0) for x in t[:8]] + [int(t[8]) if t[8] else None]
+        assert got == want and o.get("truncated") is True, (
+            "pktrace %s, tshark %s (options %s)" % (got, want, o))
+    text = run([PKTRACE, "-r", path, "-F", "text"], timeout=30).stdout.splitlines()
+    theirs = run(["tcpdump", "-r", path, "-nn", "-S"], timeout=30).stdout.splitlines()
+    syns = [(a, b) for a, b in zip(text, theirs) if "Flags [S" in b]
+    assert len(syns) == 2 and all(
+        a.split(" IP ", 1)[1] == b.split(" IP ", 1)[1] and a.endswith(", [|tcp]")
+        for a, b in syns), "handshake lines: %s" % syns
+    log("%d packets cut at 60 bytes: TCP fields as tshark's; SYN lines as tcpdump's: %s" % (
+        len(back), syns[0][0].split(" IP ", 1)[1]))

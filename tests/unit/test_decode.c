@@ -1712,6 +1712,16 @@ static void test_opts_wrong_size_and_repeats(void **state)
 	assert_order(&o, (const uint8_t[]){ 5, 34, 1, 1, 1, 1, 1, 1, 1, 1 }, 10);
 }
 
+/* 40 bytes of options, a header's most: the option-end and snapshot-cut tests walk them. */
+static const uint8_t opts_all[40] = {
+	2, 4, 0x05, 0xb4,				    /* MSS, ends at 4 */
+	1, 3, 3, 7,					    /* NOP, wscale, ends at 8 */
+	8, 10, 0, 0, 0, 5, 0, 0, 0, 6,			    /* TS, ends at 18 */
+	1, 1,						    /* ends at 20 */
+	5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, /* SACK, ends at 38 */
+	1, 1,
+};
+
 /*
  * The header ends where data offset says: an option that runs past it is malformed, bytes after
  * it (payload) are never read as options, and a packet cut anywhere inside the options has no
@@ -1719,14 +1729,6 @@ static void test_opts_wrong_size_and_repeats(void **state)
  */
 static void test_opts_header_end(void **state)
 {
-	static const uint8_t all[40] = {
-		2, 4, 0x05, 0xb4,				     /* MSS, ends at 4 */
-		1, 3, 3, 7,					     /* NOP, wscale, ends at 8 */
-		8, 10, 0, 0, 0, 5, 0, 0, 0, 6,			     /* TS, ends at 18 */
-		1, 1,						     /* ends at 20 */
-		5, 18, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, /* SACK, ends at 38 */
-		1, 1,
-	};
 	struct tcp_spec t = tcp_default;
 	struct tcp_opts o;
 	struct pkt_headers h;
@@ -1735,7 +1737,7 @@ static void test_opts_header_end(void **state)
 
 	(void)state;
 	for (hdr = 0; hdr <= 40; hdr += 4) {
-		opts_decode(all, hdr, false, &o);
+		opts_decode(opts_all, hdr, false, &o);
 		assert_int_equal(!!(o.present & TCP_OPT_MSS), hdr >= 4);
 		assert_int_equal(!!(o.present & TCP_OPT_WSCALE), hdr >= 8);
 		assert_int_equal(!!(o.present & TCP_OPT_TS), hdr >= 20);
@@ -1750,7 +1752,7 @@ static void test_opts_header_end(void **state)
 	t.doff = 15;
 	pkt_ipv4(&p, NULL, 0, 0);
 	pkt_tcp(&p, &t);
-	memcpy(p.b + p.l4_off + 20, all, sizeof(all));
+	memcpy(p.b + p.l4_off + 20, opts_all, sizeof(opts_all));
 	for (cut = p.l4_off + 20; cut < p.len; cut++) {
 		memset(&h, 0xaa, sizeof(h));
 		assert_int_equal(decode_exact(p.b, cut, &h), DECODE_OK);
@@ -1759,6 +1761,61 @@ static void test_opts_header_end(void **state)
 		assert_int_equal(h.opts.order_n, 0);
 		assert_false(tcp_opts_shown(&h.opts));
 	}
+}
+
+/*
+ * decode_headers_snap (-r): a header a capture cut inside its options keeps the fixed fields and
+ * the options before the cut; opts.cut says whether the cut fell between options (or inside an
+ * option's kind and length bytes) or inside an option's data, and which.
+ */
+static void test_opts_snap_cut(void **state)
+{
+	/* Where each option starts and its kind; a cut at k bytes falls in the last one <= k. */
+	static const struct {
+		size_t start, end;
+		uint8_t kind;
+	} at[] = {{0, 4, 2}, {4, 5, 1}, {5, 8, 3}, {8, 18, 8}, {18, 19, 1}, {19, 20, 1},
+		  {20, 38, 5}, {38, 39, 1}, {39, 40, 1}};
+	struct tcp_spec t = tcp_default;
+	struct pkt_headers h;
+	struct pkt p;
+	size_t k, i;
+
+	(void)state;
+	t.doff = 15;
+	pkt_ipv4(&p, NULL, 0, 0);
+	pkt_tcp(&p, &t);
+	memcpy(p.b + p.l4_off + 20, opts_all, sizeof(opts_all));
+	for (k = 0; k < 40; k++) {
+		memset(&h, 0xaa, sizeof(h));
+		assert_int_equal(decode_headers_snap(p.b, p.l4_off + 20 + k, &h), DECODE_OK);
+		assert_tcp_fields(&h, &t);
+		for (i = 0; at[i].end <= k; i++)
+			;
+		/* Options wholly before the cut are there, the cut one is not. */
+		assert_int_equal(!!(h.opts.present & TCP_OPT_MSS), k >= 4);
+		assert_int_equal(!!(h.opts.present & TCP_OPT_WSCALE), k >= 8);
+		assert_int_equal(!!(h.opts.present & TCP_OPT_TS), k >= 18);
+		assert_int_equal(!!(h.opts.present & TCP_OPT_SACK), k >= 38);
+		assert_int_equal(h.opts.order_n, i);
+		assert_false(h.opts.malformed);
+		if (k - at[i].start >= 2) {
+			assert_int_equal(h.opts.cut, TCP_CUT_IN_OPTION);
+			assert_int_equal(h.opts.cut_kind, at[i].kind);
+		} else {
+			assert_int_equal(h.opts.cut, TCP_CUT_AT_OPTION);
+		}
+		assert_true(tcp_opts_shown(&h.opts));
+	}
+	/* Whole: no cut; and decode_headers still refuses a cut header. */
+	assert_int_equal(decode_headers_snap(p.b, p.len, &h), DECODE_OK);
+	assert_int_equal(h.opts.cut, TCP_CUT_NONE);
+	assert_int_equal(h.opts.order_n, 9);
+	assert_int_equal(decode_headers(p.b, p.len - 1, &h), DECODE_OK);
+	assert_int_equal(h.l4_error, DECODE_TRUNCATED_TCP);
+	/* Fewer than the fixed 20 bytes: a truncated header, as without a snapshot. */
+	assert_int_equal(decode_headers_snap(p.b, p.l4_off + 19, &h), DECODE_OK);
+	assert_int_equal(h.l4_error, DECODE_TRUNCATED_TCP);
 }
 
 /* --- Flow records --- */
@@ -2454,6 +2511,7 @@ int main(void)
 		cmocka_unit_test(test_null_empty),
 		cmocka_unit_test(test_bad_data_offset),
 		cmocka_unit_test(test_data_offset_beyond_buffer),
+		cmocka_unit_test(test_opts_snap_cut),
 		cmocka_unit_test(test_bad_version),
 		cmocka_unit_test(test_bad_ihl),
 		cmocka_unit_test(test_not_tcp),
