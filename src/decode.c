@@ -329,7 +329,7 @@ bad:
 		o->malformed = true;
 		off += len;
 	}
-	if (off == end && end < limit && !o->malformed)
+	if (off == end && end < limit)
 		o->cut = TCP_CUT_AT_OPTION;
 }
 

@@ -218,8 +218,10 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		app->events_made++;
 		err = output_event(&app->out, e);
 		if (err) {
-			/* This packet's other events are lost with it. */
+			/* This packet's other events are lost with it (as many as -c leaves). */
 			app->events_made += (uint64_t)__builtin_popcountll(selected >> id >> 1);
+			if (app->opts.count && app->events_made > app->opts.count)
+				app->events_made = app->opts.count;
 			app->packets_made += app->pcap_on;
 			app->out_err = -err;
 			return err;
@@ -1148,18 +1150,18 @@ static int output_start(struct app *app, const struct run_as *ra)
 	return 0;
 }
 
+/* Each output that has not failed takes what waits for it, also after the other failed (so that
+ * the summary counts what is in each file). */
 static void outputs_flush(struct app *app)
 {
-	int err = 0;
+	int err = 0, err2 = 0;
 
-	if (app->out_err)
-		return;
-	if (app->text_on && app->out.len)
+	if (app->text_on && app->out.len && !app->out.err)
 		err = output_flush(&app->out);
-	if (!err && app->pcap_on && app->pcap.len)
-		err = output_flush(&app->pcap);
-	if (err)
-		app->out_err = -err;
+	if (app->pcap_on && app->pcap.len && !app->pcap.err)
+		err2 = output_flush(&app->pcap);
+	if ((err || err2) && !app->out_err)
+		app->out_err = -(err ? err : err2);
 }
 
 /* Say why an output stopped or failed to close; 1 when that is a failure of the run. */

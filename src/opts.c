@@ -257,18 +257,22 @@ static int file_stat(const char *path, int fd, struct stat *st)
 }
 
 /*
- * Whether an input (in_fd for "-") and an output (out_fd for "-") are one file: a regular
- * file by device and inode (`-r - < F -w F`, `-r F -w - >> F`), else by canonical path.
+ * Whether two file options are one file ("-": the standard stream a_fd or b_fd): by device and
+ * inode when both exist (a standard stream only as a regular file, `-r - < F -w F`; two paths
+ * as anything but a character device, which /dev/null twice is), else by canonical path.
  */
 static int same_file(const char *a, int a_fd, const char *b, int b_fd)
 {
 	struct stat sa, sb;
 	char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
+	bool stream;
 
 	if (!a || !b)
 		return 0;
+	stream = !strcmp(a, "-") || !strcmp(b, "-");
 	if (!file_stat(a, a_fd, &sa) && !file_stat(b, b_fd, &sb))
-		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino && S_ISREG(sa.st_mode);
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+		       (stream ? S_ISREG(sa.st_mode) : !S_ISCHR(sa.st_mode));
 	if (!strcmp(a, "-") || !strcmp(b, "-"))
 		return 0;
 	return !strcmp(a, b) ||
@@ -295,6 +299,10 @@ enum opts_result opts_check_files(const struct opts *o, FILE *err)
 	     same_file(o->read_path, STDIN_FILENO, "-", STDOUT_FILENO)))
 		return error(err, "-r '%s' is also an output: it would be overwritten while read",
 			     o->read_path);
+	if (o->text_given && !o->output_path && same_file(o->write_path, STDOUT_FILENO, "-",
+							  STDOUT_FILENO))
+		return error(err, "-w '%s' is also standard output, where the events go: give them "
+			     "their own file with -o", o->write_path);
 	if (same_file(o->write_path, STDOUT_FILENO, o->output_path, STDOUT_FILENO))
 		return error(err, "-w and -o name the same file '%s': give each its own",
 			     o->write_path);

@@ -339,7 +339,9 @@ static const char *tcp_opt_name(uint8_t kind)
 	case 12:
 		return "ccnew";
 	case 13:
-		return "ccecho";
+		return ""; /* tcpdump's name for it */
+	case 20:
+		return "scps";
 	case 19:
 		return "md5";
 	case 28:

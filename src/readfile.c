@@ -618,15 +618,16 @@ static int link_strip(const struct readfile *rf, const uint8_t *d, size_t n, int
 	return -1;
 }
 
-/* The IP packet's length in a frame (with a link header) of len bytes from its IP header on:
- * an Ethernet trailer (padding to 60 bytes, a frame check sequence) is not the packet's, as the
- * kernel's length live has none. A length field of 0 (TSO on the capturing host, an IPv6
- * jumbogram) says nothing. */
-static uint32_t packet_len(const struct pkt_headers *h, uint32_t len)
+/* The IP packet's own length, from its header's length field (n bytes captured from the IP
+ * header on); 0: not known (too short, or 0 as TSO on the capturing host or an IPv6 jumbogram
+ * writes it). */
+static uint32_t ip_length(const uint8_t *p, size_t n)
 {
-	uint32_t ip = h->ip_len ? h->ip_len + (h->family == AF_INET6 ? 40u : 0u) : 0;
-
-	return ip && ip < len ? ip : len;
+	if (n >= 4 && p[0] >> 4 == 4)
+		return (uint32_t)(p[2] << 8 | p[3]);
+	if (n >= 6 && p[0] >> 4 == 6 && (p[4] | p[5]))
+		return 40u + (uint32_t)(p[4] << 8 | p[5]);
+	return 0;
 }
 
 int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
@@ -635,6 +636,7 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	const u_char *d;
 	struct pcapng_walk *w = rf->walk;
 	int ret, off, egress, has_meta;
+	uint32_t cap = 0, wire = 0, ip;
 	uint8_t sk_proto;
 
 	if (rf->empty)
@@ -658,7 +660,17 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 			rf->st.link_errors++;
 			continue;
 		}
-		if (decode_headers_snap(d + off, ph->caplen - (size_t)off, &e->hdr) < 0) {
+		cap = ph->caplen - (uint32_t)off;
+		wire = ph->len > (bpf_u_int32)off ? ph->len - (uint32_t)off : 0;
+		/* A frame's trailer (Ethernet padding to 60 bytes, a frame check sequence) is not
+		 * the packet's: the IP length ends it, as the kernel's length does live. */
+		ip = off ? ip_length(d + off, cap) : 0;
+		if (ip && ip < wire) {
+			wire = ip;
+			cap = cap < ip ? cap : ip;
+		}
+		/* Only a packet the snapshot length cut may have its TCP header cut. */
+		if ((cap < wire ? decode_headers_snap : decode_headers)(d + off, cap, &e->hdr) < 0) {
 			rf->st.decode_errors++;
 			continue;
 		}
@@ -669,14 +681,12 @@ int readfile_next(struct readfile *rf, struct pkt_event *e, struct pkt_bytes *b)
 	e->proc.container_id = "";
 	e->event = EVENT_NET_PACKET_TCP;
 	e->timestamp_ns = (uint64_t)ph->ts.tv_sec * 1000000000ULL + (uint64_t)ph->ts.tv_usec;
-	e->packet_len = ph->len > (bpf_u_int32)off ? ph->len - (uint32_t)off : 0;
-	if (off)
-		e->packet_len = packet_len(&e->hdr, e->packet_len);
+	e->packet_len = wire;
 	e->ifname[0] = '\0';
 	e->egress = egress;
 	sk_proto = e->hdr.protocol;
 	b->data = d + off;
-	b->len = ph->caplen - (uint32_t)off;
+	b->len = cap;
 	b->netns = 0;
 	b->snap = NULL;
 	b->snap_len = 0;

@@ -551,6 +551,16 @@ def pcapng_read_streams(w):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "events lost, not written (the output failed): %d" % len(
         want) in r.stderr, r.stderr
+    r = subprocess.run([PKTRACE, "-r", path, "-F", "json", "-c", "5", "-o", "/dev/full"],
+                       capture_output=True, text=True, timeout=60)
+    assert "events lost, not written (the output failed): 5\n" in r.stderr, r.stderr
+    # The text output failing, the pcapng one's packets are in its file and in the summary.
+    beside = os.path.join(w, "beside_full.pcapng")
+    r = subprocess.run([PKTRACE, "-r", path, "-F", "json", "-o", "/dev/full", "-w", beside],
+                       capture_output=True, text=True, timeout=60)
+    n_in = capinfos_count(beside)
+    assert r.returncode == 1 and n_in == len(want) and (
+        "%d packets in the file, 0 that did not" % n_in) in r.stderr, (n_in, r.stderr)
     log("-r -: 20 events during the pause, SIGUSR1 counts, SIGINT stops; -c 5 ends an endless "
         "pipe; <(cat) gives all %d" % len(want))
 
@@ -624,6 +634,19 @@ wrpcap(sys.argv[1], [Ether(r) for r in raw])
 """
 
 
+BAD_OFFSETS = r"""
+import sys
+from scapy.all import Ether, IP, TCP, wrpcap
+e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+ip = IP(src="10.1.0.1", dst="10.1.0.2")
+past_end = bytes(e / ip / TCP(sport=40002, dport=80, flags="S", dataofs=15))
+# data offset 12: 28 bytes the IP packet does not have, but the frame's padding does
+padded = bytes(e / ip / TCP(sport=40003, dport=80, flags="S", dataofs=12))
+padded += bytes([2, 4, 5, 180, 0, 0])
+wrpcap(sys.argv[1], [Ether(past_end), Ether(padded)])
+"""
+
+
 @test
 def pcapng_read_link_layers(w):
     """An Ethernet file (scapy) read with -r: a segment in a frame padded to 60 bytes has the IP
@@ -643,6 +666,21 @@ def pcapng_read_link_layers(w):
     want = [(int(ip_len), int(port), int(seq)) for _, ip_len, port, seq in wire]
     assert len(wire) == 3 and wire[0][0] == "60" and got == want, (
         "tshark (frame len, ip.len, port, seq) %s; pktrace %s; %s" % (wire, got, err))
+    # Written back as pcapng (raw IP): without the padding, so it reads back the same.
+    rt = os.path.join(w, "rt.pcapng")
+    run([PKTRACE, "-r", path, "-w", rt], timeout=30)
+    again, err = read_back(rt)
+    assert [({x["name"]: x["value"] for x in e["args"]})["metadata"]["packet_len"]
+            for e in again] == [g[0] for g in got], (again, err)
+    # Whole frames whose data offset runs past the IP packet (into nothing, or into the
+    # padding) are bad headers, as tcpdump says, not headers cut by the snapshot length.
+    bad = os.path.join(w, "bad.pcap")
+    run([PYTHON, "-c", BAD_OFFSETS, bad], timeout=60)
+    theirs = run(["tcpdump", "-r", bad, "-nn"], timeout=30).stdout
+    back, err = read_back(bad)
+    assert theirs.count("bad hdr length") == 2 and len(back) == 2 and all(
+        "proto_tcp" not in json.dumps(e) and "truncated TCP header" in json.dumps(e)
+        for e in back), (theirs, back)
     log("padded frame: packet_len %d of a %s-byte frame; 3 tags and 0x9100 read" % (
         got[0][0], wire[0][0]))
 

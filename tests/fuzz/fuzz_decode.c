@@ -1045,9 +1045,10 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	n = check_printer(format_table, e, pre[2], table);
 	check_table_line(table, n);
 	/*
-	 * The options come last: " options [...]", then " [bad opt]" for a malformed one. A comm
-	 * may hold " options [" too, but the options never do: the last one is theirs. A line
-	 * without options ends with the length, the chain (B) or the reason (")").
+	 * The options come last: " options [...]", then " [bad opt]" for a malformed one (or, cut
+	 * by a snapshot length, " options [... [|tcp]"). A comm may hold " options [" too, but
+	 * the options never do: the last one is theirs. A line without options ends with the
+	 * length, the chain (B) or the reason (")").
 	 */
 	opts = NULL;
 	for (k = 0; k + 10 <= n; k++)
@@ -1056,7 +1057,10 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	CHECK(shown ? opts != NULL : n >= 2 && table[n - 2] != ']');
 	if (shown) {
 		k = (size_t)(table + n - opts);
-		if (h->opts.malformed) {
+		if (h->opts.cut) {
+			/* Cut by the snapshot length (-r): tcpdump's mark, no closing bracket. */
+			CHECK(k > 8 && memcmp(table + n - 8, " [|tcp]\n", 8) == 0);
+		} else if (h->opts.malformed) {
 			CHECK(k > 12 && memcmp(table + n - 12, "] [bad opt]\n", 12) == 0);
 		} else {
 			CHECK(k > 2 && memcmp(table + n - 2, "]\n", 2) == 0);
@@ -1384,6 +1388,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!err) {
 		check_headers(pkt, len, &e.hdr, &c);
 		check_kernel_record(pre, pkt, len, &c, &e);
+		check_event_printers(pre, &e);
+	}
+	/* -r's decoder: the same, but a TCP header may end inside its options (opts.cut). */
+	err = decode_headers_snap(pkt, len, &e.hdr);
+	CHECK(err == 0 || err == -DECODE_TRUNCATED_IP || err == -DECODE_BAD_IP_VERSION ||
+	      err == -DECODE_BAD_IHL);
+	if (!err) {
+		CHECK(!e.hdr.opts.cut ||
+		      (e.hdr.protocol == IPPROTO_TCP && !e.hdr.l4_error && e.hdr.opts.cut <= 2));
 		check_event_printers(pre, &e);
 	}
 	free(pkt);
