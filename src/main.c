@@ -34,6 +34,7 @@
 #include "output.h"
 #include "readfile.h"
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define POLL_MS 100
 #define IFNAME_CACHE 64
 
@@ -147,7 +148,7 @@ static void on_progress(int sig)
 static void stop_sigset(sigset_t *set)
 {
 	sigemptyset(set);
-	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(stop_sigs); i++)
 		sigaddset(set, stop_sigs[i]);
 }
 
@@ -160,10 +161,10 @@ static void signals_install(void)
 {
 	struct sigaction sa = {.sa_handler = on_signal}, old;
 
-	for (size_t i = 0; i < sizeof(handled_sigs) / sizeof(handled_sigs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(handled_sigs); i++)
 		if (!sigaction(handled_sigs[i], NULL, &old) && old.sa_handler == SIG_IGN)
 			ignored_at_start |= 1ULL << handled_sigs[i];
-	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(stop_sigs); i++) {
 		if (stop_sigs[i] != SIGINT && stop_sigs[i] != SIGTERM &&
 		    (ignored_at_start >> stop_sigs[i] & 1))
 			continue;
@@ -808,7 +809,7 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 	}
 	if (pid == 0) {
 		/* pktrace's handlers go; a signal the caller ignored is ignored again. */
-		for (size_t i = 0; i < sizeof(handled_sigs) / sizeof(handled_sigs[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(handled_sigs); i++)
 			signal(handled_sigs[i], ignored_at_start >> handled_sigs[i] & 1 ? SIG_IGN :
 											     SIG_DFL);
 		signal(SIGPIPE, SIG_DFL);
@@ -820,7 +821,7 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 	}
 	/* A Ctrl-C (or a hangup) reaches the whole process group: only the command and pktrace
 	 * act on it. */
-	for (size_t i = 0; i < sizeof(stop_sigs) / sizeof(stop_sigs[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(stop_sigs); i++)
 		signal(stop_sigs[i], SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);

@@ -83,7 +83,7 @@ struct sk_state {
 	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
 	__u8 flow_passive; /* the peer initiated the connection */
 	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port; TCP:
-			    * under the connection, from the SYN of its connect() */
+			    * under the connection (from its connect's SYN or ESTABLISHED) */
 	__u8 flow_opened;  /* flow_passive is known: the socket's ESTABLISHED was seen */
 	__u8 kept;         /* enum kept_in: where conn_remember put this owner, if it did */
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
@@ -677,6 +677,8 @@ static __always_inline void tcp_conn_publish(const struct sock *sk, struct sk_st
 		bpf_map_update_elem(&local_socks, &c, &st->owner, BPF_ANY);
 	else
 		bpf_map_delete_elem(&local_socks, &c);
+	/* Published: the packet hook's SYN check is skipped from here on. */
+	st->published = up;
 }
 
 /* A task sends or receives on a socket: if it is not the owner on record, it becomes it. The
@@ -1979,7 +1981,6 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 			/* A connect's first SYN: the ICMP error that fails it (unreachable,
 			 * prohibited) comes before ESTABLISHED would publish it. */
 			tcp_conn_publish(ksk, st, true);
-			st->published = 1;
 		}
 	}
 	if (!wanted || !(cls & sock_protos))
