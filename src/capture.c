@@ -433,6 +433,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 			       bpf_map__map_flags(c->skel->maps.rodata) & ~BPF_F_MMAPABLE);
 	bpf_map__set_map_flags(c->skel->maps.data_floor,
 			       bpf_map__map_flags(c->skel->maps.data_floor) & ~BPF_F_MMAPABLE);
+	bpf_map__set_map_flags(c->skel->maps.data_gen,
+			       bpf_map__map_flags(c->skel->maps.data_gen) & ~BPF_F_MMAPABLE);
 
 	step = "size the tables from the host's limits";
 	if (tables_size(c->skel))

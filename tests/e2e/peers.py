@@ -38,6 +38,8 @@ Modes:
               --no-addr: accept(fd, NULL, NULL); --monitor-name: a forked child of that
               name calls getpeername() on each before the worker goes on; --close-delay
               SEC between the accept and the close
+  altclient   connect, fork; the parent and the child take turns sending on the socket (see
+              mode_altclient)
   manyclients connect --count times (each waits for the handshake), then read one byte on
               each, then close each with a RST (SO_LINGER 0): no timewait left behind
 
@@ -107,6 +109,21 @@ def wait_state(sock, states, timeout=5.0):
             return True
         time.sleep(0.005)
     return False
+
+
+def wait_acked(sock, timeout=5.0):
+    """Wait until the peer has acknowledged everything sent (SIOCOUTQ: bytes not yet acked)."""
+    import fcntl
+    import termios
+    deadline = time.monotonic() + timeout
+    buf = array.array("i", [0])
+    while True:
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf, True)
+        if not buf[0]:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("%d bytes not acknowledged" % buf[0])
+        time.sleep(0.001)
 
 
 def recv_exact(sock, n):
@@ -856,6 +873,58 @@ def mode_lateaccept(args):
     sys.exit(0 if code == 0 else 1)
 
 
+def mode_altclient(args):
+    """Connect (TCP_NODELAY), fork a child (--child-name), and take turns on the one socket:
+    --rounds turns each, the parent first; on its turn a process sends two messages, of
+    --size and --size + 1 bytes for the parent, twice that for the child, each once the
+    previous one is acknowledged. --cpus A,B pins the parent to CPU A and the child to B."""
+    set_name(args.name)
+    say("PARENT", os.getpid())
+    cpus = [int(x) for x in args.cpus.split(",")] if args.cpus else None
+    c = socket.socket(family_of(args.connect), socket.SOCK_STREAM)
+    c.settimeout(TIMEOUT)
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.connect((args.connect, args.port))
+    say("CONNECTED", c.getsockname()[1])
+    r_child, w_parent = os.pipe()  # the parent's "your turn" to the child
+    r_parent, w_child = os.pipe()  # the child's to the parent
+
+    def turn(size):
+        for n in (size, size + 1):
+            c.sendall(b"m" * n)
+            wait_acked(c)
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            set_name(args.child_name)
+            if cpus:
+                os.sched_setaffinity(0, {cpus[1]})
+            say("CHILD", os.getpid())
+            for _ in range(args.rounds):
+                if os.read(r_child, 1) != b"t":
+                    raise ConnectionError("no turn")
+                turn(2 * args.size)
+                os.write(w_child, b"t")
+            code = 0
+        finally:
+            os._exit(code)
+    if cpus:
+        os.sched_setaffinity(0, {cpus[0]})
+    for _ in range(args.rounds):
+        turn(args.size)
+        os.write(w_parent, b"t")
+        if os.read(r_parent, 1) != b"t":
+            raise ConnectionError("no turn back")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        raise ConnectionError("child failed")
+    say("CHILD_DONE", pid)
+    finish(c, "graceful")
+    say("DONE")
+
+
 def mode_manyclients(args):
     import selectors
     set_name(args.name)
@@ -889,7 +958,7 @@ def mode_manyclients(args):
         c.close()
     say("DONE")
 
-MODES = {"server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
+MODES = {"altclient": mode_altclient, "server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
          "forkclient": mode_forkclient, "acceptfork": mode_acceptfork, "fdsend": mode_fdsend,
          "fdrecv": mode_fdrecv, "threadserver": mode_threadserver,
          "threadclient": mode_threadclient, "refused": mode_refused, "backlog": mode_backlog,
@@ -958,6 +1027,7 @@ def main():
                    help="lateaccept: seconds between the accept and the close")
     p.add_argument("--silent", action="store_true",
                    help="lateaccept: close each accepted connection without sending")
+    p.add_argument("--cpus", help="altclient: A,B: the parent on CPU A, the child on B")
     p.add_argument("--ports-file", help="manyclients: write the local ports here")
     args = p.parse_args()
     MODES[args.mode](args)

@@ -292,6 +292,55 @@ def _queued_client(port, name, send):
 
 
 @test
+def owner_turns_between_processes(w):
+    """A client and its forked child take turns on one connection, 12 turns each, on one CPU
+    and then on two: each turn sends two messages, the second once the first is acknowledged.
+    The second message of every turn belongs to the process whose turn it is. (The first is a
+    hand-over: it leaves inside send(), before the send is seen, under the previous owner.)
+    A CPU that noted a socket's owner for its next send or receive must forget it when
+    another process takes the socket elsewhere."""
+    cpus = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+    layouts = [(cpus[0], cpus[0])] + ([(cpus[0], cpus[1])] if len(cpus) > 1 else [])
+    size, rounds = 100, 12
+    for a, b in layouts:
+        port = rand_port()
+        sn, pn, kn = rand_name("e2s"), rand_name("e2p"), rand_name("e2k")
+        pcap = os.path.join(w, "lo-%d-%d.pcap" % (a, b))
+        with capture("lo", "tcp port %d" % port, pcap) as cap, \
+                pktrace(scope(sn, pn, kn), w) as pt:
+            with peer("sink", sn, port) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("altclient", pn, port, child_name=kn, size=size, rounds=rounds,
+                          cpus="%d,%d" % (a, b)) as cli:
+                    lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                    child = int(cli.expect(r"^CHILD (\d+)").group(1))
+                    cli.expect(r"^DONE")
+                    ok(cli)
+                srv.expect(r"^DONE")
+                ok(srv)
+            cap.stop()
+            events = pt.stop()
+        sizes = [p["payload"] for p in read_pcap(pcap) if p["src_port"] == lport and p["payload"]]
+        want = [size, size + 1, 2 * size, 2 * size + 1] * rounds
+        assert sizes == want, "scenario broken (CPUs %d, %d): client segments %s" % (a, b, sizes)
+        owner_of = {size + 1: cli.peer_pid, 2 * size + 1: child}
+        seen = {}
+        for e in events:
+            n = e["packet_len"] - 4 * e["dataOffset"] - 20
+            if e["direction"] == "egress" and e["src_port"] == lport and n in owner_of:
+                seen.setdefault(n, []).append(e["processId"])
+        log("CPUs %d, %d: second messages by pid %s (parent %d, child %d)" % (
+            a, b, {n: sorted(set(p)) for n, p in seen.items()}, cli.peer_pid, child))
+        for n, pid in owner_of.items():
+            got = seen.get(n, [])
+            assert len(got) == rounds, "CPUs %d, %d: %d events for the %d second messages of "\
+                "%d bytes" % (a, b, len(got), rounds, n)
+            wrong = [p for p in got if p != pid]
+            assert not wrong, "CPUs %d, %d: second messages of %d bytes (pid %d's) attributed "\
+                "to %s" % (a, b, n, pid, wrong)
+
+
+@test
 def listener_closed_with_queue(w):
     """A listener that never accepts is closed with connections in its accept queue: every
     packet of them (handshake, data, the kernel's RSTs) is reported once, server side with the
