@@ -204,13 +204,13 @@ static uint64_t events_written(const struct app *app)
 static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected,
 		       const struct pkt_bytes *b)
 {
+	/* A text line is the packet, not one of its events: one line, the transport's if any
+	 * (the pcapng comment still names them all). */
+	event_mask lines = app->opts.format == OUTPUT_TEXT ? selected & -selected : selected;
 	int err;
 
-	/* A text line is the packet, not one of its events: one line, the transport's if any. */
-	if (app->opts.format == OUTPUT_TEXT)
-		selected &= -selected;
 	for (int id = 0; app->text_on && id < EVENT__COUNT; id++) {
-		if (!(selected & EVENT_BIT(id)))
+		if (!(lines & EVENT_BIT(id)))
 			continue;
 		if (app->opts.count && app->events_made >= app->opts.count)
 			break;
@@ -220,7 +220,7 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		err = output_event(&app->out, e);
 		if (err) {
 			/* This packet's other events are lost with it (as many as -c leaves). */
-			app->events_made += (uint64_t)__builtin_popcountll(selected >> id >> 1);
+			app->events_made += (uint64_t)__builtin_popcountll(lines >> id >> 1);
 			if (app->opts.count && app->events_made > app->opts.count)
 				app->events_made = app->opts.count;
 			app->packets_made += app->pcap_on;

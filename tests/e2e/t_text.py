@@ -242,10 +242,10 @@ def text_read_back(w):
         run_pair(names["srv"], names["cli"], tport, client_opts={"rounds": 3, "size": 300})
         text_peer(w, "udp", names["udp"], port=uport)
         cap.stop()
-    out = os.path.join(w, "read.txt")
+    out, png = os.path.join(w, "read.txt"), os.path.join(w, "read.pcapng")
     with open(out, "w") as f:
-        r = subprocess.run([PKTRACE, "-r", pcap, "-F", "text", "-e", "network_events"],
-                           stdout=f, stderr=subprocess.PIPE, text=True, timeout=30)
+        r = subprocess.run([PKTRACE, "-r", pcap, "-F", "text", "-e", "network_events",
+                            "-w", png], stdout=f, stderr=subprocess.PIPE, text=True, timeout=30)
     assert r.returncode == 0, "pktrace -r failed: %s" % r.stderr
     theirs = tcpdump_lines(pcap)
     ours = pktrace_lines(out)
@@ -253,3 +253,12 @@ def text_read_back(w):
         len(theirs), len(ours)))
     assert len(theirs) >= 20, "scenario: tcpdump saw only %d packets" % len(theirs)
     compare([part for *_, part in ours], theirs)
+    # The pcapng file beside the text names every event each packet was, not the line's one.
+    r = run(["tshark", "-n", "-r", png, "-T", "fields", "-e", "frame.comment"], timeout=30)
+    events = collections.Counter(
+        next((l[len("events: "):] for l in c.split("\\n") if l.startswith("events: ")), None)
+        for c in r.stdout.splitlines())
+    log("pcapng comments' events: %s" % dict(events))
+    assert sum(events.values()) == len(theirs) and set(events) <= {
+        "net_packet_%s,net_packet_ipv%d" % (t, v) for t in ("tcp", "udp") for v in (4, 6)}, (
+        "events in the comments of -r -F text -w: %s" % dict(events))
