@@ -108,9 +108,18 @@ static int check_prerequisites(char *cgpath, size_t len)
 	return 0;
 }
 
+/* capture_config.stopping of the capture being opened. */
+static const volatile sig_atomic_t *stopping;
+
+static bool stop_came(void)
+{
+	return stopping && *stopping;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("PKTRACE_DEBUG")))
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !getenv("PKTRACE_DEBUG")) ||
+	    stop_came())
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
@@ -266,6 +275,10 @@ static int filters_load(struct capture *c, const struct filter *f)
 					    insns, n, &o);
 		if (cf->prog_fd < 0) {
 			rc = -errno;
+			if (stop_came()) {
+				free(insns);
+				return rc;
+			}
 			/* again with the verifier's log, for its last line */
 			o.log_buf = log;
 			o.log_size = sizeof(log);
@@ -369,6 +382,7 @@ struct capture *capture__open(const struct capture_config *cfg)
 		errno = -err;
 		return NULL;
 	}
+	stopping = cfg->stopping;
 	libbpf_set_print(libbpf_print);
 	config = *cfg;
 
@@ -525,7 +539,8 @@ struct capture *capture__open(const struct capture_config *cfg)
 
 fail:
 	err = errno;
-	fprintf(stderr, "pktrace: cannot %s: %s\n", step, strerror(err));
+	if (!stop_came())
+		fprintf(stderr, "pktrace: cannot %s: %s\n", step, strerror(err));
 	capture__destroy(c);
 	errno = err;
 	return NULL;

@@ -4,6 +4,7 @@
 #define PKTRACE_CAPTURE_H
 
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -36,6 +37,9 @@ struct capture_config {
 	unsigned int snaplen; /* --snaplen: bytes of a packet to keep in all; 0: headers only */
 	capture_record_fn on_record;
 	void *ctx;
+	/* Non-zero once a stop signal came: a failure it caused (the verifier gives up when a
+	 * signal is pending) is not reported; the caller says why it stopped. May be NULL. */
+	const volatile sig_atomic_t *stopping;
 };
 
 /*

@@ -1466,7 +1466,10 @@ int main(int argc, char **argv)
 	cfg.filter = app.has_filter ? &app.filter : NULL;
 	cfg.on_record = on_record;
 	cfg.ctx = &app;
+	cfg.stopping = &stop_signal;
 	app.capture = capture__open(&cfg);
+	if (!app.capture && stop_signal)
+		goto stopped_loading;
 	if (!app.capture)
 		goto early_exit;
 	err = enrich_init(&app.enrich, capture__uts_name, app.capture);
@@ -1482,7 +1485,11 @@ int main(int argc, char **argv)
 	if (privileges_drop(&run_as) || output_start(&app, &run_as))
 		goto early_exit;
 	if (stop_signal) {
+stopped_loading:
 		/* Stopped while loading: the command never runs untraced. */
+		fprintf(stderr, "pktrace: stopped by signal %d (%s) while loading, before tracing "
+				"anything%s\n", (int)first_stop, strsignal(first_stop),
+			child > 0 ? "; the command was not run" : "");
 		status = 128 + stop_signal;
 		goto early_exit_status;
 	}

@@ -538,6 +538,28 @@ def command_signals(w):
     assert not os.path.exists(mark), "the command ran although pktrace was stopped while loading"
     assert rc != 0, "pktrace exited 0 after being stopped while loading"
 
+    # Without a command, a stop in the middle of loading (the verifier gives up when a signal
+    # is pending) is one line and 128 + the signal: not libbpf's log and a load error.
+    in_load = 0
+    for delay in (0.15, 0.3, 0.5):
+        with Proc([PKTRACE, "-F", "text", "-o", "/dev/null", "tcp port 1"],
+                  name="pktrace") as pt:
+            time.sleep(delay)
+            pt.signal(signal.SIGTERM)
+            rc = pt.wait(20)
+            err = pt.err.text()
+        lines = err.strip().splitlines()
+        log("SIGTERM %.2fs after the start: exit %d, %d lines on stderr, the last %r" % (
+            delay, rc, len(lines), lines[-1] if lines else ""))
+        if "pktrace: ready" in err:
+            continue
+        in_load += 1
+        assert rc == 128 + signal.SIGTERM and len(lines) == 1 and re.match(
+            r"pktrace: stopped by signal 15 \(Terminated\) while loading", lines[0]), (
+            "stopped while loading: exit %d, stderr %d lines: %r" % (rc, len(lines),
+                                                                    err[-400:]))
+    assert in_load, "scenario broken: pktrace was ready within 0.15 s"
+
 @test
 def bad_input(w):
     """Bad options exit 2 with one line; unprivileged, /dev/full and a closed pipe fail cleanly."""
