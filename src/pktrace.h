@@ -257,7 +257,7 @@ enum pkt_sock_class {
 	PKT_SOCK_TCP = 1 << 0,  /* TCP and MPTCP (raw TCP sockets too: the kernel's own) */
 	PKT_SOCK_UDP = 1 << 1,  /* UDP and UDP-Lite, raw or not */
 	PKT_SOCK_ICMP = 1 << 2, /* ICMP and ICMPv6: ping sockets, raw ones, the kernel's own */
-	PKT_SOCK_RAW = 1 << 3,  /* raw sockets of any other protocol */
+	PKT_SOCK_RAW = 1 << 3,  /* raw sockets of any other protocol (IPPROTO_RAW: hping3) */
 };
 
 /* Counters kept per CPU by the kernel side, summed by user space. */

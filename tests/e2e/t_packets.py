@@ -985,6 +985,44 @@ def _ping(w, target, selected, six, raw=False):
 
 
 @test
+def raw_socket_hping3(w):
+    """hping3 sends from an IPPROTO_RAW socket (IP_HDRINCL) TCP SYNs, UDP datagrams and ICMP
+    echo requests, three of each: each is an event of its transport's kind with that event
+    alone selected (net_packet_tcp, the default; net_packet_udp; net_packet_icmp), hping3's,
+    every field tshark's. (The kernel's replies have no owner: not written under the scope.)"""
+    hping = which("hping3")
+    if not hping:
+        raise Skip("hping3 is not installed (Debian: hping3)")
+    name = rand_name("hpg")
+    exe = os.path.join(w, name)
+    shutil.copy(hping, exe)
+    os.chmod(exe, 0o755)
+    port, sport = free_port(), free_port()
+    runs = ((None, "tcp", ["-S", "-p", str(port), "-s", str(sport), "-k"],
+             "tcp and port %d" % port),
+            ("net_packet_udp", "udp", ["--udp", "-p", str(port), "-s", str(sport), "-k"],
+             "udp and port %d" % port),
+            ("net_packet_icmp", "icmp", ["--icmp"], "icmp[icmptype] == icmp-echo"))
+    for event, layer, args, flt in runs:
+        selected = [event or "net_packet_tcp"]
+        with capture("lo", flt, os.path.join(w, layer + ".pcap")) as cap, \
+                pktrace((["-e", event] if event else []) + scope(name), w) as pt:
+            with Proc([exe, "-c", "3", "-i", "u100000"] + args + ["127.0.0.1"],
+                      name=name) as hp:
+                hp.wait(20)
+            events, _ = stop(pt)
+            pkts = read_packets(cap.stop())
+        sent = [p for p in pkts if layer in p and (p.get("src_port") == sport or
+                                                   layer == "icmp")]
+        assert len(sent) == 3, "scenario: tshark saw %d %s packets from hping3 (%d frames)" % (
+            len(sent), layer, len(pkts))
+        o = who(hp.pid, name)
+        exp = expect_sides(sent, selected, lambda p, d: o if d == "egress" else None)
+        Match(exp, [e for e in events if e["direction"] == "egress"]).assert_exact(
+            "hping3's %s packets (raw socket)" % layer)
+
+
+@test
 def icmp_echo_ping_socket(w):
     """`ping -c 3 127.0.0.1` (iputils, as nobody, no capabilities: a ping socket, with
     net.ipv4.ping_group_range opened and restored): net_packet_icmp and net_packet_ipv4 for
