@@ -143,6 +143,9 @@ struct cpu_note {
 	/* --once: the data buffer of the packet the CPU is receiving, if it was emitted at
 	 * egress: the socket hooks that run next for it (and its clones) skip it. */
 	__u64 once_arriving;
+	/* and its sk_buff: the receive path may copy the data of a packet with IP options
+	 * before the socket hooks see it (the same sk_buff, another buffer). */
+	__u64 once_arriving_skb;
 	/* The owner definitions this CPU sent last, for records without a socket state of their
 	 * own (a new socket's first packet, packets seen at the device) to name again: most are
 	 * the same few processes. def_seq is odd while a slot is written (see def_cached). */
@@ -1930,8 +1933,10 @@ static __always_inline bool once_arrived(const struct sk_buff *skb)
 			*s = 0;
 		}
 	}
-	if (note)
+	if (note) {
 		note->once_arriving = seen ? key : 0;
+		note->once_arriving_skb = seen ? (__u64)skb : 0;
+	}
 	return seen;
 }
 
@@ -1943,7 +1948,8 @@ static __always_inline bool once_shown(const struct sk_buff *skb)
 	if (!once)
 		return false;
 	note = cpu_note();
-	return note && note->once_arriving && note->once_arriving == once_head(skb);
+	return note && note->once_arriving &&
+	       (note->once_arriving == once_head(skb) || note->once_arriving_skb == (__u64)skb);
 }
 
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)

@@ -163,6 +163,29 @@ def habits_count_write(w):
 
 
 @test
+def habits_once_ip_options(w):
+    """--once on a connection whose client sends IPv4 options (record route): every packet
+    once. The receive path copies such a packet's data before the socket sees it (another
+    buffer, the same sk_buff), which must not make it new."""
+    port = rand_port()
+    srv, cli = rand_name("hrs"), rand_name("hrc")
+    pcap = os.path.join(w, "lo.pcap")
+    rr = "070b04" + "00" * 8 + "00"  # record route, two slots; then EOL (IHL 8)
+    with capture("lo", "tcp port %d" % port, pcap) as cap, \
+            pktrace(["--once", "-s", "comm=%s,%s" % (srv, cli)], w) as pt:
+        _, c = run_pair(srv, cli, port, client_opts={"rounds": 3, "ip_options": rr})
+        time.sleep(0.5)
+        cap.stop()
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    with_opts = sum(1 for p in pkts if p["src_port"] == c["port"] and p["ip_hdr_len"] == 32)
+    log("%d packets (%d with the client's IP options), %d events" % (
+        len(pkts), with_opts, len(events)))
+    assert with_opts >= 5, "scenario broken: %d client packets with IP options" % with_opts
+    same_packets(events, pkts, "--once, IP options")
+
+
+@test
 def habits_once_receiver_in_scope(w):
     """--once with only the server in scope: the client's packets shown where they arrive."""
     port = rand_port()
