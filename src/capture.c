@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#define _GNU_SOURCE /* unshare, CLONE_NEWNS */
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
@@ -8,6 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <bpf/bpf.h>
@@ -67,28 +71,46 @@ static bool has_cap(int cap)
 	return data[cap / 32].effective & (1U << (cap % 32));
 }
 
-/* The cgroup v2 mount: /sys/fs/cgroup on unified systems, .../unified on hybrid ones. */
-static int cgroup2_path(char *path, size_t len)
+/* The first cgroup v2 mount in a mounts table, prefixed (path "" if none). */
+static int cgroup2_mount_in(const char *table, const char *prefix, char *path, size_t len)
 {
 	struct mntent *m;
-	FILE *f = setmntent("/proc/self/mounts", "r");
-	int err = -ENOENT;
+	FILE *f = setmntent(table, "r");
 
+	path[0] = '\0';
 	if (!f)
 		return -errno;
 	while ((m = getmntent(f))) {
-		if (strcmp(m->mnt_type, "cgroup2"))
-			continue;
-		snprintf(path, len, "%s", m->mnt_dir);
-		err = 0;
-		break;
+		if (!strcmp(m->mnt_type, "cgroup2")) {
+			snprintf(path, len, "%s%s", prefix, m->mnt_dir);
+			break;
+		}
 	}
 	endmntent(f);
-	return err;
+	return path[0] ? 0 : -ENOENT;
+}
+
+/* The cgroup v2 mount: /sys/fs/cgroup on unified systems, .../unified on hybrid ones. None
+ * visible (`ip netns exec` mounts a /sys of its own, without the cgroup mounts): the hierarchy
+ * mounted on /sys/fs/cgroup in a mount namespace of pktrace's own, which nothing else sees and
+ * which ends with it (a command given was started before, in the caller's). */
+static int cgroup2_path(char *path, size_t len)
+{
+	const char *dir = "/sys/fs/cgroup";
+
+	if (!cgroup2_mount_in("/proc/self/mounts", "", path, len))
+		return 0;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("cgroup2", dir, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+		return -errno;
+	snprintf(path, len, "%s", dir);
+	return 0;
 }
 
 static int check_prerequisites(char *cgpath, size_t len)
 {
+	int err;
+
 	if (!has_cap(CAP_SYS_ADMIN) && !(has_cap(CAP_BPF) && has_cap(CAP_PERFMON) &&
 					  has_cap(CAP_NET_ADMIN))) {
 		fprintf(stderr, "pktrace: needs root (CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON "
@@ -100,9 +122,11 @@ static int check_prerequisites(char *cgpath, size_t len)
 				"a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed\n");
 		return -ENOENT;
 	}
-	if (cgroup2_path(cgpath, len)) {
-		fprintf(stderr, "pktrace: no cgroup v2 hierarchy is mounted: mount one with "
-				"'mount -t cgroup2 none /sys/fs/cgroup/unified'\n");
+	err = cgroup2_path(cgpath, len);
+	if (err) {
+		fprintf(stderr, "pktrace: no cgroup v2 hierarchy is mounted, and mounting one on "
+				"/sys/fs/cgroup failed (%s): mount one with 'mount -t cgroup2 none "
+				"/sys/fs/cgroup/unified'\n", strerror(-err));
 		return -ENOENT;
 	}
 	return 0;

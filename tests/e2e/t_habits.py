@@ -17,10 +17,12 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import time
 
-from e2elib import (PKTRACE, Pktrace, capture, log, netns, peer, pktrace, rand_name, rand_port,
+from e2elib import (PKTRACE, Pktrace, Proc, capture, log, netns, parse_events, peer, pktrace,
+                    rand_name, rand_port,
                     read_pcap, run, run_pair, test)
 
 
@@ -160,6 +162,44 @@ def habits_count_write(w):
     m = re.search(r"pktrace: (\d+) events written", pt.stderr())
     assert m and m.group(1) == "5", "summary: %s" % pt.stderr()
     log("-c 5 -w: 5 packets in the file; -r -c 3 -w: 3")
+
+
+@test
+def habits_ip_netns_exec(w):
+    """`ip netns exec NS pktrace -i lo` (the README's recipe for -i in another namespace): that
+    mount namespace has a /sys of its own without the cgroup mounts; pktrace mounts the
+    hierarchy in a mount namespace of its own and shows every packet of the namespace's
+    loopback that tcpdump there captures. The host's mounts are left as they were."""
+    ns = "pkt-x-%04x" % random.randrange(1 << 16)
+    port = rand_port()
+    srv, cli = rand_name("hxs"), rand_name("hxc")
+    pcap, out = os.path.join(w, "lo.pcap"), os.path.join(w, "events.jsonl")
+    with open("/proc/self/mounts") as f:
+        before = [l for l in f if "cgroup" in l]
+    with netns(ns):
+        with capture("lo", "tcp port %d" % port, pcap, ns=ns) as cap, \
+                Proc(["ip", "netns", "exec", ns, PKTRACE, "-F", "json", "-o", out, "-i", "lo",
+                      "-s", "comm=%s,%s" % (srv, cli)], name="pktrace") as pt:
+            pt.expect_err(r"pktrace: ready", timeout=30)
+            run_pair(srv, cli, port, ns=ns, client_opts={"rounds": 3})
+            time.sleep(1)
+            cap.stop()
+            pt.signal(signal.SIGINT)
+            rc = pt.wait(15)
+            err = pt.err.text()
+    with open("/proc/self/mounts") as f:
+        after = [l for l in f if "cgroup" in l]
+    assert rc == 0, "ip netns exec %s pktrace: exit %d: %s" % (ns, rc, err[-500:])
+    events, problems = parse_events(out)
+    assert not problems, problems[:5]
+    pkts = read_pcap(pcap)
+    log("%d packets on %s's lo, %d events" % (len(pkts), ns, len(events)))
+    assert len(pkts) >= 10, "scenario broken: tcpdump saw %d packets" % len(pkts)
+    same_packets([e for e in events if e["direction"] == "egress"], pkts,
+                 "ip netns exec: the senders' side")
+    same_packets([e for e in events if e["direction"] == "ingress"], pkts,
+                 "ip netns exec: the receivers' side")
+    assert after == before, "the host's cgroup mounts changed: %s -> %s" % (before, after)
 
 
 @test
