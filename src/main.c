@@ -1324,6 +1324,19 @@ static int filter_start(struct app *app)
 		return 2;
 	}
 	app->has_filter = 1;
+	/* -Q keeps one direction, and the expression's inbound/outbound rules all of it out. */
+	for (int d = 0; d < 2; d++) {
+		unsigned int only = d == PKT_INGRESS ? OPTS_DIR_IN : OPTS_DIR_OUT;
+
+		if (app->opts.directions == only && app->filter.rejects_all[d]) {
+			fprintf(stderr, "pktrace: filter '%s' with -Q %s: no packet can match (-Q "
+					"keeps only %s packets, and the expression says %s)\n",
+				filter_short(app->opts.filter_expr), d == PKT_INGRESS ? "in" : "out",
+				d == PKT_INGRESS ? "received" : "sent",
+				d == PKT_INGRESS ? "outbound" : "inbound");
+			return 2;
+		}
+	}
 	/* What cannot be translated is refused here too, before anything is loaded. */
 	for (int d = 0; d < 2; d++) {
 		struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};

@@ -354,6 +354,8 @@ def filters_errors(w):
                        (["tcp", "port"], "syntax error"),
                        (["inbound and outbound"], "rejects all"),
                        (["tcp and udp"], "contradicts itself"),
+                       (["-Q", "in", "outbound"], "no packet can match"),
+                       (["-Q", "out", "inbound and tcp"], "no packet can match"),
                        (["ip6 protochain 6"], "backward"),
                        (["-e", "flows", "tcp"], "no packet event")):
         r = subprocess.run([PKTRACE] + args, capture_output=True, text=True, timeout=20)
