@@ -219,12 +219,19 @@ static void unescape(char *dst, size_t cap, const char *src, size_t n)
 	dst[o] = '\0';
 }
 
-static uint64_t num(const char *s, size_t n)
+/* A comment's decimal value of at most max: all digits, no sign, no overflow; else 0 (the
+ * field reads as unknown, not as some other number). */
+static uint64_t num(const char *s, size_t n, uint64_t max)
 {
 	uint64_t v = 0;
 
-	for (size_t i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9' || v > (max - (uint64_t)(s[i] - '0')) / 10)
+			return 0;
 		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
 	return v;
 }
 
@@ -253,17 +260,17 @@ int pcapng_comment_parse(const char *text, size_t len, struct pkt_event *e, uint
 		vlen = (size_t)(nl - v);
 #define KEY(k) (klen == sizeof(k) - 1 && !memcmp(p, k, klen) && ++found)
 		if (KEY(PCAPNG_KEY_PID))
-			pr->pid = (uint32_t)num(v, vlen);
+			pr->pid = (uint32_t)num(v, vlen, UINT32_MAX);
 		else if (KEY(PCAPNG_KEY_TID))
-			pr->tid = (uint32_t)num(v, vlen);
+			pr->tid = (uint32_t)num(v, vlen, UINT32_MAX);
 		else if (KEY(PCAPNG_KEY_PPID))
-			pr->ppid = (uint32_t)num(v, vlen);
+			pr->ppid = (uint32_t)num(v, vlen, UINT32_MAX);
 		else if (KEY(PCAPNG_KEY_UID))
-			pr->uid = (uint32_t)num(v, vlen);
+			pr->uid = (uint32_t)num(v, vlen, UINT32_MAX);
 		else if (KEY(PCAPNG_KEY_CGROUP))
-			pr->cgroup_id = num(v, vlen);
+			pr->cgroup_id = num(v, vlen, UINT64_MAX);
 		else if (KEY(PCAPNG_KEY_SOCK))
-			*sk_proto = (uint8_t)num(v, vlen);
+			*sk_proto = (uint8_t)num(v, vlen, UINT8_MAX);
 		else if (KEY(PCAPNG_KEY_COMM))
 			unescape(pr->comm, sizeof(pr->comm), v, vlen);
 		else if (KEY(PCAPNG_KEY_HOST))

@@ -290,6 +290,19 @@ static void test_comment_parse(void **state)
 	assert_int_equal(pcapng_comment_parse("comm: 0123456789abcdefghij", 26, &e, &sk, host, cid),
 			 1);
 	assert_string_equal(e.proc.comm, "0123456789abcdef");
+	/* Numbers that are not one, or do not fit their field, read as unknown (0). */
+	{
+		static const char odd[] = "pid: 99999999999999999999\ntid: 12abc\nppid: 4294967296\n"
+					  "uid: 4294967295\nsk_proto: 256\ncgroup_id: -1";
+
+		assert_int_equal(pcapng_comment_parse(odd, strlen(odd), &e, &sk, host, cid), 6);
+		assert_int_equal(e.proc.pid, 0);
+		assert_int_equal(e.proc.tid, 0);
+		assert_int_equal(e.proc.ppid, 0);
+		assert_int_equal(e.proc.uid, 4294967295u);
+		assert_int_equal(sk, 0);
+		assert_int_equal(e.proc.cgroup_id, 0);
+	}
 }
 
 /* A pcap file of another link type, as tcpdump writes it: events with no process. */
