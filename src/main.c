@@ -816,8 +816,10 @@ static void relay_run(int ctl, char **argv, const sigset_t *orig_mask)
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, orig_mask, NULL);
 		execvp(argv[0], argv);
-		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(errno));
-		_exit(127);
+		st = errno;
+		fprintf(stderr, "pktrace: cannot run '%s': %s\n", argv[0], strerror(st));
+		/* The shell's statuses: found but not runnable 126, not found 127. */
+		_exit(st == ENOENT || st == ENOTDIR ? 127 : 126);
 	}
 	/* A Ctrl-C (or a hangup) reaches the whole process group: only the command and pktrace
 	 * act on it. */

@@ -66,7 +66,7 @@ static const char usage[] =
 	"                         translated to, per direction, and exit\n"
 	"  -- COMMAND [ARG...]    start COMMAND, trace it and every process it forks from its\n"
 	"                         first packet on; exit when it exits, after draining, with its\n"
-	"                         exit status\n"
+	"                         exit status (126: it cannot be run, 127: not found)\n"
 	"  -h, --help             show this help and exit\n"
 	"  -V, --version          show the version and exit\n"
 	"\n"

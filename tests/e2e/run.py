@@ -576,6 +576,13 @@ def bad_input(w):
         check("pktrace " + " ".join(args), r.returncode == 2 and len(lines) == 1 and not r.stdout,
               "exit %d, stderr %r, stdout %r" % (r.returncode, r.stderr, r.stdout[:100]))
 
+    # A command that cannot run: the shell's statuses, 126 found but not runnable, 127 not found.
+    for cmd, want in (("/etc/passwd", 126), ("/nonexistent/" + rand_name("e2cmd"), 127)):
+        r = run([PKTRACE, "-s", "comm=" + rand_name("e2none"), "--", cmd], check=False,
+                timeout=20)
+        check("-- " + cmd, r.returncode == want and "cannot run" in r.stderr,
+              "exit %d (want %d), stderr %r" % (r.returncode, want, r.stderr[-300:]))
+
     try:
         r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                  public_copy(PKTRACE, w),
