@@ -138,18 +138,25 @@ static const char *icmp_name(uint8_t type, uint8_t code)
 		[0] = "echo reply", [3] = "unreachable", [4] = "source quench",
 		[5] = "redirect", [8] = "echo request", [9] = "router advertisement",
 		[10] = "router solicitation", [11] = "time exceeded in-transit",
-		[12] = "parameter problem", [13] = "time stamp request", [14] = "time stamp reply",
+		[12] = "parameter problem", [13] = "time stamp query", [14] = "time stamp reply",
 		[15] = "information request", [16] = "information reply",
 		[17] = "address mask request", [18] = "address mask reply",
 	};
 
 	/* tcpdump names the quoted packet in an unreachable ("10.0.0.1 udp port 53 unreachable"),
-	 * which the record does not carry: the kind of unreachable only. */
-	static const char *const unreach[4] = {
+	 * which the record does not carry: its words around it only. */
+	static const char *const unreach[16] = {
 		"net unreachable", "host unreachable", "protocol unreachable", "port unreachable",
+		"unreachable - need to frag", "unreachable - source route failed",
+		"net unreachable - unknown", "host unreachable - unknown",
+		"unreachable - source host isolated", "net unreachable - admin prohibited",
+		"host unreachable - admin prohibited", "net unreachable - tos prohibited",
+		"host unreachable - tos prohibited", "host unreachable - admin prohibited filter",
+		"host unreachable - host precedence violation",
+		"host unreachable - precedence cutoff",
 	};
 
-	if (type == 3 && code < 4)
+	if (type == 3 && code < 16)
 		return unreach[code];
 	if (type == 11 && code == 1)
 		return "ip reassembly time exceeded";
@@ -161,7 +168,7 @@ static const char *icmp6_name(uint8_t type)
 	switch (type) {
 	case 1: return "destination unreachable";
 	case 2: return "packet too big";
-	case 3: return "time exceeded";
+	case 3: return "time exceeded in-transit";
 	case 4: return "parameter problem";
 	case 128: return "echo request";
 	case 129: return "echo reply";
@@ -180,10 +187,15 @@ static const char *icmp6_name(uint8_t type)
 
 static void put_icmp(struct line *l, const struct pkt_headers *h, uint32_t l4_len)
 {
+	/* tcpdump's words before the quoted packet's address, which the record does not carry. */
 	static const char *const unreach6[] = {
-		"no route to", "administratively prohibited", "beyond scope",
+		"unreachable route", "unreachable prohibited", "beyond scope",
 		"unreachable address", "unreachable port",
 	};
+	static const char *const param6[] = {
+		"erroneous", "next header", "option", "incomplete header chain",
+	};
+	uint32_t word = (uint32_t)h->icmp_id << 16 | h->icmp_seq; /* bytes 4-7 */
 	bool v6 = h->family == AF_INET6;
 	const char *name = v6 ? icmp6_name(h->icmp_type) : icmp_name(h->icmp_type, h->icmp_code);
 	bool echo = v6 ? h->icmp_type == 128 || h->icmp_type == 129
@@ -203,12 +215,34 @@ static void put_icmp(struct line *l, const struct pkt_headers *h, uint32_t l4_le
 		line_u(l, h->icmp_id);
 		line_lit(l, ", seq ");
 		line_u(l, h->icmp_seq);
-	} else if (v6 && h->icmp_type == 1 && h->icmp_code < 5) {
+	} else if (!v6 && (h->icmp_type == 13 || h->icmp_type == 14)) {
+		line_lit(l, " id ");
+		line_u(l, h->icmp_id);
+		line_lit(l, " seq ");
+		line_u(l, h->icmp_seq);
+	} else if (!v6 && h->icmp_type == 3 && h->icmp_code == 4 && h->icmp_seq) {
+		line_lit(l, " (mtu ");
+		line_u(l, h->icmp_seq);
+		*l->p++ = ')';
+	} else if (v6 && h->icmp_type == 1) {
 		line_lit(l, ", ");
-		line_str(l, unreach6[h->icmp_code]);
-	} else if (!v6 && h->icmp_type == 3 && h->icmp_code >= 4) {
-		line_lit(l, " code ");
-		line_u(l, h->icmp_code);
+		if (h->icmp_code < 5) {
+			line_str(l, unreach6[h->icmp_code]);
+		} else {
+			line_lit(l, "unknown unreach code (");
+			line_u(l, h->icmp_code);
+			*l->p++ = ')';
+		}
+	} else if (v6 && h->icmp_type == 2) {
+		line_lit(l, ", mtu ");
+		line_u(l, word);
+	} else if (v6 && h->icmp_type == 3 && h->icmp_code == 1) {
+		line_lit(l, " (reassembly)");
+	} else if (v6 && h->icmp_type == 4 && h->icmp_code < 4) {
+		line_lit(l, ", ");
+		line_str(l, param6[h->icmp_code]);
+		line_lit(l, " - octet ");
+		line_u(l, word);
 	}
 	line_lit(l, ", length ");
 	line_u(l, l4_len);

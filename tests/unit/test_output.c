@@ -2431,6 +2431,57 @@ static size_t format_all_text(char *dst, size_t cap, const struct pkt_event *ev,
 	return len;
 }
 
+/* ICMP and ICMPv6 in tcpdump's words (4.99.3, checked against its lines for packets written
+ * by scapy), less the quoted packet's addresses and ports, which a record does not carry. */
+static void test_text_icmp_words(void **state)
+{
+	static const struct {
+		bool v6;
+		uint8_t type, code;
+		uint16_t id, seq;
+		const char *words;
+	} cases[] = {
+		{false, 3, 4, 0, 1400, "ICMP unreachable - need to frag (mtu 1400), length"},
+		{false, 3, 4, 0, 0, "ICMP unreachable - need to frag, length"},
+		{false, 3, 10, 0, 0, "ICMP host unreachable - admin prohibited, length"},
+		{false, 3, 13, 0, 0, "ICMP host unreachable - admin prohibited filter, length"},
+		{false, 3, 15, 0, 0, "ICMP host unreachable - precedence cutoff, length"},
+		{false, 13, 0, 5, 6, "ICMP time stamp query id 5 seq 6, length"},
+		{false, 11, 1, 0, 0, "ICMP ip reassembly time exceeded, length"},
+		{true, 1, 0, 0, 0, "ICMP6, destination unreachable, unreachable route, length"},
+		{true, 1, 1, 0, 0, "ICMP6, destination unreachable, unreachable prohibited, length"},
+		{true, 1, 6, 0, 0, "ICMP6, destination unreachable, unknown unreach code (6), length"},
+		{true, 2, 0, 0, 1280, "ICMP6, packet too big, mtu 1280, length"},
+		{true, 3, 0, 0, 0, "ICMP6, time exceeded in-transit, length"},
+		{true, 3, 1, 0, 0, "ICMP6, time exceeded in-transit (reassembly), length"},
+		{true, 4, 1, 0, 6, "ICMP6, parameter problem, next header - octet 6, length"},
+		{true, 4, 3, 0, 6, "ICMP6, parameter problem, incomplete header chain - octet 6, length"},
+	};
+	struct pkt_event ev[GOLDEN_N + TEXT_EXTRA_N];
+	char line[1024];
+
+	(void)state;
+	text_events(ev, ARRAY_SIZE(ev));
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct pkt_event e = ev[cases[i].v6 ? 1 : 0];
+		size_t k;
+
+		e.event = cases[i].v6 ? EVENT_NET_PACKET_ICMPV6 : EVENT_NET_PACKET_ICMP;
+		e.hdr.protocol = cases[i].v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+		e.hdr.icmp_type = cases[i].type;
+		e.hdr.icmp_code = cases[i].code;
+		e.hdr.icmp_id = cases[i].id;
+		e.hdr.icmp_seq = cases[i].seq;
+		e.hdr.ip_len = 56;
+		k = format_text(line, sizeof(line) - 1, &e);
+		assert_true(k > 0);
+		line[k] = 0;
+		if (!strstr(line, cases[i].words))
+			fail_msg("type %u code %u: want '%s' in '%s'", cases[i].type, cases[i].code,
+				 cases[i].words, line);
+	}
+}
+
 static void test_text_golden(void **state)
 {
 	struct pkt_event ev[GOLDEN_N + TEXT_EXTRA_N], fl[FLOW_GOLDEN_N];
@@ -2565,6 +2616,7 @@ int main(void)
 		cmocka_unit_test(test_proto_fuzz),
 		cmocka_unit_test(test_fmt_names),
 		cmocka_unit_test(test_text_golden),
+		cmocka_unit_test(test_text_icmp_words),
 		cmocka_unit_test(test_text_example),
 		cmocka_unit_test(test_text_payload_length),
 		cmocka_unit_test(test_text_columns_aligned),
