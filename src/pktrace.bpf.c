@@ -1976,6 +1976,17 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		     ((1 << TCP_TIME_WAIT) | (1 << TCP_NEW_SYN_RECV))))
 		return 1;
 	cls = sock_class(ksk->sk_type, ksk->sk_protocol);
+	if (cls == PKT_SOCK_TCP && !(sock_protos & PKT_SOCK_TCP)) {
+		/* TCP is not emitted, ICMP errors are: a connect's first SYN still publishes its
+		 * owner, for the error that fails it (below for an emitted one). */
+		if (icmp_errors && direction == PKT_EGRESS &&
+		    ksk->__sk_common.skc_state == TCP_SYN_SENT) {
+			st = bpf_sk_storage_get(&sk_owner, sc, 0, 0);
+			if (st && !st->published && st->owner.traced && !st->listener)
+				tcp_conn_publish(ksk, st, true);
+		}
+		return 1;
+	}
 	if (!(cls & sock_protos) && !(icmp_errors && cls == PKT_SOCK_UDP))
 		return 1;
 	if (direction == PKT_INGRESS && once_shown(kskb))

@@ -102,39 +102,42 @@ def icmp_error_about_tcp_v6(w):
 def icmp_error_fails_connect(w):
     """curl connects through a router whose route to the server is 'prohibit': the router's
     ICMP administratively-prohibited fails the connect before it is established, and goes to
-    curl under -s comm=CURL (its type, code and checksum tshark's), as do curl's SYNs"""
-    comm = rand_name("curl")
-    curl = os.path.join(w, comm)
-    shutil.copy2("/usr/bin/curl", curl)
-    pcap = os.path.join(w, "a.pcap")
-    port = rand_port()
-    with routed_pair() as t:
-        run(["ip", "-n", t["nr"], "route", "add", "prohibit", "10.77.3.1/32"])
-        with capture(t["va"], "icmp or tcp", pcap, ns=t["na"]) as cap, \
-                pktrace(["-e", "net_packet_icmp,net_packet_tcp", "-s", "comm=" + comm], w) as pt:
-            with Proc(["ip", "netns", "exec", t["na"], curl, "-s", "-m", "5",
-                       "http://10.77.3.1:%d/" % port], name=comm) as c:
-                rc = c.wait(20)
-                pid = c.pid
-            events = pt.stop()
-            cap.stop()
-    assert rc == 7, "curl exited %d, want 7 (could not connect)" % rc
-    wire = tshark_errors(pcap, "icmp")
-    syns = run(["tshark", "-r", pcap, "-Y", "tcp.flags.syn == 1", "-T", "fields", "-e",
-                "tcp.seq_raw"], timeout=30).stdout.split()
-    assert len(wire) == 1 and wire[0][:2] == (3, 13) and syns, (
-        "scenario: tshark saw errors %r and SYNs %r" % (wire, syns))
-    got = [e for e in events if e["eventName"] == "net_packet_icmp"]
-    log("tshark: %r; pktrace: %s" % (wire, [(e["processName"], e["direction"],
-                                             json.dumps(e["proto"])) for e in got]))
-    assert len(got) == 1, "want one ICMP event (the error's arrival), got %d: %r" % (
-        len(got), got)
-    e = got[0]
-    assert (e["processId"], e["processName"], e["direction"]) == (pid, comm, "ingress"), (
-        "the error failing %s's connect: pid %s, %s, %s" % (
-            comm, e["processId"], e["processName"], e["direction"]))
-    assert (3, 13, e["proto"]["checksum"]) == wire[0], (e["proto"], wire[0])
-    sent = [e for e in events if e["eventName"] == "net_packet_tcp"]
-    assert [str(s["seq"]) for s in sent] == syns and all(
-        s["SYN"] and s["processId"] == pid and s["direction"] == "egress" for s in sent), (
-        "curl's SYNs: tshark %r, pktrace %r" % (syns, sent))
+    curl under -s comm=CURL (its type, code and checksum tshark's), as do curl's SYNs; and
+    with net_packet_icmp alone selected (no TCP event, so no TCP packet is written), too."""
+    for selected in ("net_packet_icmp,net_packet_tcp", "net_packet_icmp"):
+        comm = rand_name("curl")
+        curl = os.path.join(w, comm)
+        shutil.copy2("/usr/bin/curl", curl)
+        pcap = os.path.join(w, "a-%d.pcap" % len(selected))
+        port = rand_port()
+        with routed_pair() as t:
+            run(["ip", "-n", t["nr"], "route", "add", "prohibit", "10.77.3.1/32"])
+            with capture(t["va"], "icmp or tcp", pcap, ns=t["na"]) as cap, \
+                    pktrace(["-e", selected, "-s", "comm=" + comm], w) as pt:
+                with Proc(["ip", "netns", "exec", t["na"], curl, "-s", "-m", "5",
+                           "http://10.77.3.1:%d/" % port], name=comm) as c:
+                    rc = c.wait(20)
+                    pid = c.pid
+                events = pt.stop()
+                cap.stop()
+        assert rc == 7, "curl exited %d, want 7 (could not connect)" % rc
+        wire = tshark_errors(pcap, "icmp")
+        syns = run(["tshark", "-r", pcap, "-Y", "tcp.flags.syn == 1", "-T", "fields", "-e",
+                    "tcp.seq_raw"], timeout=30).stdout.split()
+        assert len(wire) == 1 and wire[0][:2] == (3, 13) and syns, (
+            "scenario: tshark saw errors %r and SYNs %r" % (wire, syns))
+        got = [e for e in events if e["eventName"] == "net_packet_icmp"]
+        log("-e %s: tshark: %r; pktrace: %s" % (selected, wire, [
+            (e["processName"], e["direction"], json.dumps(e["proto"])) for e in got]))
+        assert len(got) == 1, "-e %s: want one ICMP event (the error's arrival), got %d: %r" % (
+            selected, len(got), got)
+        e = got[0]
+        assert (e["processId"], e["processName"], e["direction"]) == (pid, comm, "ingress"), (
+            "-e %s: the error failing %s's connect: pid %s, %s, %s" % (
+                selected, comm, e["processId"], e["processName"], e["direction"]))
+        assert (3, 13, e["proto"]["checksum"]) == wire[0], (e["proto"], wire[0])
+        sent = [e for e in events if e["eventName"] == "net_packet_tcp"]
+        want = syns if "tcp" in selected.split(",")[-1] else []
+        assert [str(s["seq"]) for s in sent] == want and all(
+            s["SYN"] and s["processId"] == pid and s["direction"] == "egress" for s in sent), (
+            "curl's SYNs: tshark %r, pktrace %r" % (syns, sent))
