@@ -11,7 +11,6 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include <bpf/bpf.h>
@@ -71,18 +70,18 @@ static bool has_cap(int cap)
 	return data[cap / 32].effective & (1U << (cap % 32));
 }
 
-/* The first cgroup v2 mount in a mounts table, prefixed (path "" if none). */
-static int cgroup2_mount_in(const char *table, const char *prefix, char *path, size_t len)
+/* The first cgroup v2 mount this process sees (path "" if none). */
+static int cgroup2_mount_seen(char *path, size_t len)
 {
 	struct mntent *m;
-	FILE *f = setmntent(table, "r");
+	FILE *f = setmntent("/proc/self/mounts", "r");
 
 	path[0] = '\0';
 	if (!f)
 		return -errno;
 	while ((m = getmntent(f))) {
 		if (!strcmp(m->mnt_type, "cgroup2")) {
-			snprintf(path, len, "%s%s", prefix, m->mnt_dir);
+			snprintf(path, len, "%s", m->mnt_dir);
 			break;
 		}
 	}
@@ -98,7 +97,7 @@ static int cgroup2_path(char *path, size_t len)
 {
 	const char *dir = "/sys/fs/cgroup";
 
-	if (!cgroup2_mount_in("/proc/self/mounts", "", path, len))
+	if (!cgroup2_mount_seen(path, len))
 		return 0;
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
 	    mount("cgroup2", dir, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
