@@ -258,18 +258,19 @@ static const char *verifier_reason(char *log)
 
 /*
  * Translate the filter and load it, one program per direction: it runs in the socket hook in
- * the capture program's place and tail-calls it for the packets it wants. Each direction has
+ * the capture program's place and tail-calls it for the packets it wants (at egress, with ICMP
+ * errors tracked, capture_egress_rejected for the others). Each direction has
  * its own prog array, since a tail call needs the caller's and callee's attach types to match.
  * Prints one line on failure.
  */
-static int filters_load(struct capture *c, const struct filter *f)
+static int filters_load(struct capture *c, const struct filter *f, bool icmp_errors)
 {
 	struct bpf_program *capture_prog[2] = {c->skel->progs.capture_ingress,
 					       c->skel->progs.capture_egress};
 	static char log[1 << 20];
 	char err[256];
 	__u32 zero = 0;
-	int d, fd, rc;
+	int d, fd, rejected_fd, rc;
 
 	for (d = 0; d < 2; d++) {
 		LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = filter_attach[d]);
@@ -278,17 +279,24 @@ static int filters_load(struct capture *c, const struct filter *f)
 		struct bpf_insn *insns;
 		size_t n;
 
-		cf->progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, filter_names[d], 4, 4, 1,
+		/* Slot 0: the capture program, for what the expression takes; slot 1 (egress, with
+		 * ICMP errors tracked): the bookkeeping of what it rejects. */
+		bool book = d == PKT_EGRESS && icmp_errors;
+		__u32 one = 1;
+
+		cf->progs_fd = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, filter_names[d], 4, 4, 2,
 					      NULL);
 		fd = bpf_program__fd(capture_prog[d]);
-		if (cf->progs_fd < 0 || bpf_map_update_elem(cf->progs_fd, &zero, &fd, BPF_ANY)) {
+		rejected_fd = book ? bpf_program__fd(c->skel->progs.capture_egress_rejected) : -1;
+		if (cf->progs_fd < 0 || bpf_map_update_elem(cf->progs_fd, &zero, &fd, BPF_ANY) ||
+		    (book && bpf_map_update_elem(cf->progs_fd, &one, &rejected_fd, BPF_ANY))) {
 			rc = -errno;
 			fprintf(stderr, "pktrace: cannot set up the %s filter's tail call: %s\n",
 				d == PKT_INGRESS ? "ingress" : "egress", strerror(errno));
 			return rc;
 		}
 		t = (struct filter_target){bpf_map__fd(c->skel->maps.stats), STAT_FILTER_REJECTED,
-					   cf->progs_fd, 0};
+					   cf->progs_fd, 0, book ? 1 : 0};
 		rc = filter_to_ebpf(&f->dir[d], &t, &insns, &n, err, sizeof(err));
 		if (rc) {
 			fprintf(stderr, "pktrace: filter '%s': %s\n", filter_short(f->expr), err);
@@ -433,6 +441,9 @@ struct capture *capture__open(const struct capture_config *cfg)
 		c->skel->rodata->directions = cfg->directions;
 	c->skel->rodata->once = cfg->once;
 	c->skel->rodata->snaplen = cfg->snaplen;
+	/* Only an egress filter with ICMP errors tracked tail-calls it (filters_load). */
+	bpf_program__set_autoload(c->skel->progs.capture_egress_rejected,
+				  cfg->filter && cfg->icmp_errors);
 	step = "size the ring buffers (-B)";
 	c->ring_bytes = ring_size(cfg->ringbuf_bytes, c->ncpus);
 	/* (The kernel takes ring buffers of any size in the slots, whatever the template's.) */
@@ -484,7 +495,7 @@ struct capture *capture__open(const struct capture_config *cfg)
 	if (rings_create(c))
 		goto fail;
 	if (cfg->filter && cfg->packet_events) {
-		err = filters_load(c, cfg->filter);
+		err = filters_load(c, cfg->filter, cfg->icmp_errors);
 		if (err) {
 			/* said already */
 			capture__destroy(c);

@@ -4,10 +4,12 @@
  * bpf_convert_filter is not exported; cbpfc and elibpcap are Go). Read, not copied: the
  * kernel's bpf_convert_filter and xdp-tools' unmerged filterc.
  *
- * The program: A in r7, X in r8, the context in r6, M[] on the stack. Every packet load goes
- * through bpf_skb_load_bytes (cgroup_skb data starts at the IP header, as DLT_RAW's do); a
- * failed load rejects, as libpcap does for a load past the end. Classic BPF jumps only
- * forward, so the result has no loop and the verifier accepts whatever libpcap compiles.
+ * The program: A in r7, X in r8, the context in r6, M[] on the stack. A packet load reads the
+ * linear data directly, or goes through bpf_skb_load_bytes past it (cgroup_skb data starts at
+ * the IP header, as DLT_RAW's do); a failed load rejects, as libpcap does for a load past the
+ * end. Classic BPF jumps only forward, so the result has no loop and the verifier accepts
+ * whatever libpcap compiles. A miss is counted, then at egress with ICMP errors tracked handed
+ * to the bookkeeping program (filter_target.reject_slot).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,6 +46,11 @@ struct emit {
 	 * loads jump to; 0: the program is too long for that, each failure rejects in place. */
 	unsigned int shared_reject;
 	int shared_used; /* the verifier refuses an unreachable block */
+	/* With a reject slot: the classic index of the one block after the program that
+	 * tail-calls it, which every reject jumps to once counted (the kernel takes at most 1024
+	 * tail calls by constant key in a program: one per in-place reject would not do). */
+	unsigned int book;
+	int book_used;
 };
 
 /* Room for one more element in *arr (cap of them, n used); 0, or -ENOMEM. */
@@ -105,10 +112,27 @@ static void put_reject(struct emit *e, const struct filter_target *t)
 	put(e, INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_1, BPF_REG_0, at, 0));
 	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_1, 0, 0, 1));
 	put(e, INSN(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_1, at, 0));
+	if (t->reject_slot) {
+		e->book_used = 1;
+		put_jump(e, INSN(BPF_JMP | BPF_JA, 0, 0, 0, 0), e->book);
+		return;
+	}
 	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1));
 	put(e, INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
 }
-#define REJECT_LEN 13
+/* put_reject's instructions */
+#define REJECT_LEN(t) ((t)->reject_slot ? 12 : 13)
+
+/* A rejected packet's bookkeeping program; should the tail call fail, let the packet go. */
+static void put_book(struct emit *e, const struct filter_target *t)
+{
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, R_CTX, 0, 0));
+	put_map_fd(e, BPF_REG_2, t->progs_fd);
+	put(e, INSN(BPF_ALU | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, t->reject_slot));
+	put(e, INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call));
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1));
+	put(e, INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+}
 
 /* The packet is wanted: on to the capture program; should the tail call fail, let it go. */
 static void put_accept(struct emit *e, const struct filter_target *t)
@@ -133,7 +157,7 @@ static void put_reject_if(struct emit *e, const struct filter_target *t, int cls
 		put_jump(e, INSN(cls | op | BPF_K, reg, 0, 0, imm), e->shared_reject);
 		return;
 	}
-	put(e, INSN(cls | inverse | BPF_K, reg, 0, REJECT_LEN, imm));
+	put(e, INSN(cls | inverse | BPF_K, reg, 0, REJECT_LEN(t), imm));
 	put_reject(e, t);
 }
 
@@ -445,7 +469,8 @@ int filter_to_ebpf(const struct filter_prog *p, const struct filter_target *t,
 	 * within a conditional jump's reach, with room for the verifier's rewrites. */
 	if (p->len < 400)
 		e.shared_reject = p->len;
-	start = calloc(p->len + 1, sizeof(*start));
+	e.book = p->len + 1;
+	start = calloc(p->len + 2, sizeof(*start));
 	if (!start)
 		goto nomem;
 	for (i = 0; i < p->len; i++) {
@@ -483,6 +508,9 @@ int filter_to_ebpf(const struct filter_prog *p, const struct filter_target *t,
 	start[p->len] = e.n;
 	if (e.shared_used)
 		put_reject(&e, t);
+	start[p->len + 1] = e.n;
+	if (e.book_used)
+		put_book(&e, t);
 	if (e.failed)
 		goto nomem;
 	for (i = 0; i < e.nfix; i++) {

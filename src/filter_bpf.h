@@ -18,6 +18,7 @@ struct filter_target {
 	uint32_t reject_stat;
 	int progs_fd;
 	uint32_t accept_slot;
+	uint32_t reject_slot; /* not 0: a miss, once counted, tail-calls progs_fd[reject_slot] */
 };
 
 /* Translate p into *insns (malloc'd, *n of them). 0, or -errno with a one-line reason in err. */

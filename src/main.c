@@ -1341,7 +1341,7 @@ static int filter_start(struct app *app)
 	}
 	/* What cannot be translated is refused here too, before anything is loaded. */
 	for (int d = 0; d < 2; d++) {
-		struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+		struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0, 0};
 		struct bpf_insn *insns;
 		size_t n;
 
@@ -1359,7 +1359,7 @@ static int filter_start(struct app *app)
 static int filter_dump(struct app *app)
 {
 	static const char *const dir_name[2] = {"ingress (inbound)", "egress (outbound)"};
-	struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0};
+	struct filter_target t = {-1, STAT_FILTER_REJECTED, -1, 0, 0};
 	char err[256];
 
 	for (int d = 0; d < 2; d++) {

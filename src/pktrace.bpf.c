@@ -1831,6 +1831,19 @@ static __always_inline void local_sock_publish(struct __sk_buff *skb, struct sk_
 	st->published = 1;
 }
 
+/* An owned socket's packet on its way out, not yet published: what its ICMP errors will be
+ * matched to (a UDP or ping socket's local port; a connect's first SYN, since the error that
+ * fails it, unreachable or prohibited, comes before ESTABLISHED would publish it). */
+static __always_inline void errors_publish(struct __sk_buff *skb, const struct sock *ksk,
+					   struct sk_state *st, const struct l3_info *w, int off,
+					   __u32 cls, __u32 netns)
+{
+	if (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP)
+		local_sock_publish(skb, st, w, off, cls, netns);
+	else if (cls == PKT_SOCK_TCP && ksk->__sk_common.skc_state == TCP_SYN_SENT)
+		tcp_conn_publish(ksk, st, true);
+}
+
 /* Bytes of the transport header a record carries: TCP with its options, 8 of UDP and ICMP. */
 static __always_inline __u32 l4_header_len(struct __sk_buff *skb, const struct l3_info *w,
 					   int off)
@@ -2064,15 +2077,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	}
 	if (kskb->dev)
 		netns = kskb->dev->nd_net.net->ns.inum;
-	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors) {
-		if (cls == PKT_SOCK_UDP || cls == PKT_SOCK_ICMP) {
-			local_sock_publish(skb, st, &w, off, cls, netns);
-		} else if (cls == PKT_SOCK_TCP && ksk->__sk_common.skc_state == TCP_SYN_SENT) {
-			/* A connect's first SYN: the ICMP error that fails it (unreachable,
-			 * prohibited) comes before ESTABLISHED would publish it. */
-			tcp_conn_publish(ksk, st, true);
-		}
-	}
+	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors)
+		errors_publish(skb, ksk, st, &w, off, cls, netns);
 	if (!wanted || !(cls & sock_protos))
 		return 1; /* a UDP socket's packet, looked at only for its ICMP errors */
 	if (!o && off >= 0 && cls == PKT_SOCK_TCP) {
@@ -2156,6 +2162,44 @@ SEC("cgroup_skb/egress")
 int capture_egress(struct __sk_buff *skb)
 {
 	return handle_skb(skb, PKT_EGRESS);
+}
+
+/* An outgoing packet the filter expression rejected (tail-called by the egress filter, only
+ * when ICMP errors are tracked): nothing is emitted or counted, but its socket is published
+ * for its ICMP errors all the same, as capture_egress would have: an expression may reject a
+ * socket's own packets and still want its errors (`icmp`). */
+SEC("cgroup_skb/egress")
+int capture_egress_rejected(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	struct bpf_sock *sc = skb->sk, *sk;
+	struct sock *ksk = kskb->sk;
+	struct sk_state *st;
+	struct l3_info w;
+	__u32 cls;
+	int off;
+
+	if (!icmp_errors || !sc || !ksk || ((1 << ksk->__sk_common.skc_state) &
+					    ((1 << TCP_TIME_WAIT) | (1 << TCP_NEW_SYN_RECV))))
+		return 1;
+	cls = sock_class(ksk->sk_type, ksk->sk_protocol);
+	if (cls != PKT_SOCK_UDP && cls != PKT_SOCK_ICMP &&
+	    !(cls == PKT_SOCK_TCP && ksk->__sk_common.skc_state == TCP_SYN_SENT))
+		return 1;
+	st = bpf_sk_storage_get(&sk_owner, sc, 0, 0);
+	if (!st) {
+		sk = bpf_sk_fullsock(sc);
+		if (!sk)
+			return 1;
+		st = owner_existing_take(sk);
+	}
+	if (!st || st->published || st->listener || !st->owner.traced)
+		return 1;
+	off = l3_walk(skb, &w);
+	if (off < 0)
+		return 1;
+	errors_publish(skb, ksk, st, &w, off, cls, kskb->dev ? kskb->dev->nd_net.net->ns.inum : 0);
+	return 1;
 }
 
 /* The listener on c's local address and port, bound to it or to the wildcard address. */

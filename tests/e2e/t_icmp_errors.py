@@ -103,17 +103,19 @@ def icmp_error_fails_connect(w):
     """curl connects through a router whose route to the server is 'prohibit': the router's
     ICMP administratively-prohibited fails the connect before it is established, and goes to
     curl under -s comm=CURL (its type, code and checksum tshark's), as do curl's SYNs; and
-    with net_packet_icmp alone selected (no TCP event, so no TCP packet is written), too."""
-    for selected in ("net_packet_icmp,net_packet_tcp", "net_packet_icmp"):
+    with net_packet_icmp alone selected (no TCP event, so no TCP packet is written), too; and
+    with both selected and the expression 'icmp', which rejects the SYNs."""
+    for selected, expr in (("net_packet_icmp,net_packet_tcp", []), ("net_packet_icmp", []),
+                           ("net_packet_icmp,net_packet_tcp", ["icmp"])):
         comm = rand_name("curl")
         curl = os.path.join(w, comm)
         shutil.copy2("/usr/bin/curl", curl)
-        pcap = os.path.join(w, "a-%d.pcap" % len(selected))
+        pcap = os.path.join(w, "a-%d-%d.pcap" % (len(selected), len(expr)))
         port = rand_port()
         with routed_pair() as t:
             run(["ip", "-n", t["nr"], "route", "add", "prohibit", "10.77.3.1/32"])
             with capture(t["va"], "icmp or tcp", pcap, ns=t["na"]) as cap, \
-                    pktrace(["-e", selected, "-s", "comm=" + comm], w) as pt:
+                    pktrace(["-e", selected, "-s", "comm=" + comm] + expr, w) as pt:
                 with Proc(["ip", "netns", "exec", t["na"], curl, "-s", "-m", "5",
                            "http://10.77.3.1:%d/" % port], name=comm) as c:
                     rc = c.wait(20)
@@ -127,6 +129,7 @@ def icmp_error_fails_connect(w):
         assert len(wire) == 1 and wire[0][:2] == (3, 13) and syns, (
             "scenario: tshark saw errors %r and SYNs %r" % (wire, syns))
         got = [e for e in events if e["eventName"] == "net_packet_icmp"]
+        selected += "".join(" " + x for x in expr)
         log("-e %s: tshark: %r; pktrace: %s" % (selected, wire, [
             (e["processName"], e["direction"], json.dumps(e["proto"])) for e in got]))
         assert len(got) == 1, "-e %s: want one ICMP event (the error's arrival), got %d: %r" % (
@@ -137,7 +140,7 @@ def icmp_error_fails_connect(w):
                 selected, comm, e["processId"], e["processName"], e["direction"]))
         assert (3, 13, e["proto"]["checksum"]) == wire[0], (e["proto"], wire[0])
         sent = [e for e in events if e["eventName"] == "net_packet_tcp"]
-        want = syns if "tcp" in selected.split(",")[-1] else []
+        want = syns if "tcp" in selected.split(",")[-1] and not expr else []
         assert [str(s["seq"]) for s in sent] == want and all(
             s["SYN"] and s["processId"] == pid and s["direction"] == "egress" for s in sent), (
             "curl's SYNs: tshark %r, pktrace %r" % (syns, sent))

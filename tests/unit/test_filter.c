@@ -384,6 +384,7 @@ struct kernel {
 	int stats_fd;
 	int progs_fd[2];  /* per direction: slot 0 holds a program returning 0 (the match) */
 	int marker_fd[2];
+	int rejected_fd;  /* egress slot 1 (the bookkeeping of a rejected packet): returns 3 */
 };
 
 static const enum bpf_attach_type attach_of[2] = {BPF_CGROUP_INET_INGRESS,
@@ -404,7 +405,11 @@ static void kernel_open(struct kernel *k)
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
 		{.code = BPF_JMP | BPF_EXIT},
 	};
-	__u32 zero = 0;
+	static const struct bpf_insn ret3[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 3},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	__u32 zero = 0, one = 1;
 
 	if (geteuid() != 0)
 		fail_msg("the differential filter test loads BPF programs: run it as root");
@@ -412,18 +417,22 @@ static void kernel_open(struct kernel *k)
 				     sizeof(struct pkt_cpu_stats), libbpf_num_possible_cpus(), NULL);
 	assert_true(k->stats_fd >= 0);
 	for (int d = 0; d < 2; d++) {
-		k->progs_fd[d] = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "filter_progs", 4, 4, 1,
+		k->progs_fd[d] = bpf_map_create(BPF_MAP_TYPE_PROG_ARRAY, "filter_progs", 4, 4, 2,
 						NULL);
 		k->marker_fd[d] = load(ret0, 2, d, NULL, 0);
 		if (k->progs_fd[d] < 0 || k->marker_fd[d] < 0)
 			fail_msg("cannot create the test's BPF map or program: %s", strerror(errno));
 		assert_int_equal(bpf_map_update_elem(k->progs_fd[d], &zero, &k->marker_fd[d], 0), 0);
 	}
+	k->rejected_fd = load(ret3, 2, PKT_EGRESS, NULL, 0);
+	assert_true(k->rejected_fd >= 0);
+	assert_int_equal(bpf_map_update_elem(k->progs_fd[PKT_EGRESS], &one, &k->rejected_fd, 0), 0);
 }
 
 static void kernel_close(struct kernel *k)
 {
 	close(k->stats_fd);
+	close(k->rejected_fd);
 	for (int d = 0; d < 2; d++) {
 		close(k->progs_fd[d]);
 		close(k->marker_fd[d]);
@@ -442,8 +451,9 @@ static uint64_t rejects_counted(const struct kernel *k)
 	return sum;
 }
 
-/* The kernel's verdict on the L3 packet: 1 match (the tail call ran the marker), 0 not. */
-static int kernel_verdict(int prog_fd, const uint8_t *l3, unsigned int len)
+/* What the program returned on the L3 packet: 0 a match (the tail call ran the marker), 1 a
+ * reject, 3 a reject handed to the bookkeeping program (egress). */
+static int kernel_retval(int prog_fd, const uint8_t *l3, unsigned int len)
 {
 	uint8_t data[ETH_LEN + PKT_MAX] = {};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = data, .data_size_in = ETH_LEN + len);
@@ -463,9 +473,15 @@ static int kernel_verdict(int prog_fd, const uint8_t *l3, unsigned int len)
 	if (rc)
 		fail_msg("BPF_PROG_TEST_RUN failed on %u bytes (%02x): %s", len, len ? l3[0] : 0,
 			 strerror(errno));
-	if (o.retval > 1)
+	if (o.retval != 0 && o.retval != 1 && o.retval != 3)
 		fail_msg("the filter program returned %u", o.retval);
-	return o.retval == 0;
+	return o.retval;
+}
+
+/* The kernel's verdict on the L3 packet: 1 match, 0 not. */
+static int kernel_verdict(int prog_fd, const uint8_t *l3, unsigned int len)
+{
+	return kernel_retval(prog_fd, l3, len) == 0;
 }
 
 static void hex(const uint8_t *p, unsigned int n)
@@ -481,7 +497,9 @@ static int load_filter(const struct kernel *k, const struct filter *f, int fds[2
 	static char log[1 << 20];
 
 	for (int d = 0; d < 2; d++) {
-		struct filter_target t = {k->stats_fd, STAT_FILTER_REJECTED, k->progs_fd[d], 0};
+		/* egress as with ICMP errors tracked: a miss goes on to slot 1 */
+		struct filter_target t = {k->stats_fd, STAT_FILTER_REJECTED, k->progs_fd[d], 0,
+					  d == PKT_EGRESS};
 		struct bpf_insn *insns;
 		size_t n;
 
@@ -542,7 +560,12 @@ static void test_differential(void **state)
 			lens[i] = build_packet(pkts[i]);
 			for (int d = 0; d < 2; d++) {
 				int want = filter_match(&f, d, pkts[i], lens[i], lens[i]);
-				int got = kernel_verdict(fds[d], pkts[i], lens[i]);
+				int r = kernel_retval(fds[d], pkts[i], lens[i]), got = r == 0;
+
+				/* every egress miss, counted, reaches the bookkeeping program */
+				if (!got && r != (d == PKT_EGRESS ? 3 : 1))
+					fail_msg("'%.300s' %s: a miss returned %d (seed %u)", expr,
+						 d ? "egress" : "ingress", r, start_seed);
 
 				runs++;
 				matches += want;
@@ -599,6 +622,15 @@ static void test_large_programs(void **state)
 	for (int d = 0; d < 2; d++) {
 		assert_int_equal(kernel_verdict(fds[d], pkt, sizeof(pkt)), 1);
 		assert_true(filter_match(&f, d, pkt, sizeof(pkt), sizeof(pkt)));
+	}
+	/* No host listed, no TCP byte equal to what its test asks: a miss, which at egress goes
+	 * on to the bookkeeping program through the one tail call of the program's end. */
+	memcpy(pkt + 12, (uint8_t[]){10, 250, 250, 250, 10, 251, 251, 251}, 8);
+	memset(pkt + 20, 0xfe, 40);
+	pkt[20 + 254 % 40] = 0xfd;
+	for (int d = 0; d < 2; d++) {
+		assert_false(filter_match(&f, d, pkt, sizeof(pkt), sizeof(pkt)));
+		assert_int_equal(kernel_retval(fds[d], pkt, sizeof(pkt)), d == PKT_EGRESS ? 3 : 1);
 		close(fds[d]);
 	}
 	filter_free(&f);
