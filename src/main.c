@@ -1137,6 +1137,18 @@ static int capture_habits(struct capture_config *cfg, const struct opts *o)
 	return 0;
 }
 
+/* Whether -i's interface has gone away (a veth deleted, or the end of its peer's namespace),
+ * looked up at most once a second: tcpdump ends then, and pktrace would go on showing nothing. */
+static int interface_gone(unsigned int ifindex, uint64_t now_ns, uint64_t *due_ns)
+{
+	char name[IF_NAMESIZE];
+
+	if (!ifindex || now_ns < *due_ns)
+		return 0;
+	*due_ns = now_ns + 1000000000ULL;
+	return !if_indextoname(ifindex, name) && errno == ENXIO;
+}
+
 /* The text output (unless -w goes alone) and the pcapng file (-w). */
 static int output_start(struct app *app, const struct run_as *ra)
 {
@@ -1394,6 +1406,8 @@ int main(int argc, char **argv)
 {
 	static struct app app; /* large (output buffer): not on the stack */
 	struct capture_config cfg = {};
+	uint64_t if_due_ns = 0; /* the next look at -i's interface */
+	int if_gone = 0;
 	struct hold_config hold_cfg = {};
 	struct order_config order_cfg = {};
 	struct run_as run_as;
@@ -1548,6 +1562,12 @@ stopped_loading:
 			uint64_t now = clock_ns(CLOCK_BOOTTIME);
 
 			capture__tend(app.capture, now);
+			if (interface_gone(cfg.if_index, now, &if_due_ns)) {
+				fprintf(stderr, "pktrace: -i '%s': the interface is gone (deleted); "
+						"stopping\n", app.opts.interface);
+				if_gone = 1;
+				break;
+			}
 			err = hold__expire(app.hold, now);
 			/* The wait behind held packets is measured in the traffic's time: a reader
 			 * behind the kernel has not seen their claims yet. Idle, it has caught up. */
@@ -1603,7 +1623,7 @@ stopped_loading:
 	if (relay_fd >= 0)
 		close(relay_fd);
 	free(run_as.groups);
-	return failed ? 1 : status;
+	return failed || if_gone ? 1 : status;
 
 early_exit:
 	status = 1;

@@ -21,7 +21,8 @@ import signal
 import subprocess
 import time
 
-from e2elib import (PKTRACE, Pktrace, Proc, capture, log, netns, parse_events, peer, pktrace,
+from e2elib import (PKTRACE, Pktrace, Proc, capture, check_summary, log, netns, parse_events,
+                    peer, pktrace,
                     rand_name, rand_port,
                     read_pcap, run, run_pair, test)
 
@@ -200,6 +201,44 @@ def habits_ip_netns_exec(w):
     same_packets([e for e in events if e["direction"] == "ingress"], pkts,
                  "ip netns exec: the receivers' side")
     assert after == before, "the host's cgroup mounts changed: %s -> %s" % (before, after)
+
+
+@test
+def habits_interface_deleted(w):
+    """-i on an interface that is then deleted (a container's veth going away): pktrace says
+    so in one line, writes what it saw with the summary, and exits 1 within two seconds, as
+    tcpdump ends ('The interface disappeared'); before, it went on tracing nothing. ping's
+    echo requests and replies over a veth to another namespace are its events until then."""
+    tag = "%04x" % random.randrange(1 << 16)
+    ns, peer_ns = "pkt-d-" + tag, "pkt-e-" + tag
+    out = os.path.join(w, "events.jsonl")
+    with netns(ns), netns(peer_ns):
+        run(["ip", "link", "add", "dum0", "netns", ns, "type", "veth", "peer", "name", "dum1",
+             "netns", peer_ns])
+        for n, dev, addr in ((ns, "dum0", "10.77.9.1/24"), (peer_ns, "dum1", "10.77.9.2/24")):
+            run(["ip", "-n", n, "addr", "add", addr, "dev", dev])
+            run(["ip", "-n", n, "link", "set", dev, "up"])
+        with Proc(["ip", "netns", "exec", ns, PKTRACE, "-F", "json", "-o", out, "-i", "dum0",
+                   "-e", "net_packet_icmp"], name="pktrace") as pt:
+            pt.expect_err(r"pktrace: ready", timeout=30)
+            ping = run(["ip", "netns", "exec", ns, "ping", "-n", "-c", "3", "-i", "0.2", "-W",
+                        "0.2", "10.77.9.2"], check=False)
+            time.sleep(0.5)
+            run(["ip", "-n", ns, "link", "del", "dum0"])
+            gone = time.monotonic()
+            rc = pt.wait(15)
+            took = time.monotonic() - gone
+            err = pt.err.text()
+    events, problems = parse_events(out)
+    assert not problems, problems[:5]
+    log("ping: %s; pktrace exit %d after %.1f s, %d events; %s" % (
+        ping.stdout.strip().splitlines()[-2:], rc, took, len(events), err.strip()[-300:]))
+    assert rc == 1 and took < 2.5, "exit %d, %.1f s after the deletion: %s" % (rc, took, err)
+    assert "pktrace: -i 'dum0': the interface is gone" in err, err
+    want = [("egress", "EchoRequest"), ("ingress", "EchoReply")] * 3
+    assert [(e["direction"], e["proto"]["typeCode"]) for e in events] == want and all(
+        e["iface"] == "dum0" for e in events), "ping's 3 requests and replies: %r" % events
+    check_summary(err, len(events))
 
 
 @test
