@@ -149,6 +149,10 @@ def ftrace_events(event, filt, buffer_kib=16384):
     """The kernel's own record of one trace event (event: "subsystem/name"), those matching
     filt (ftrace's filter syntax), in an ftrace instance of its own: independent of pktrace
     and of BPF. Yields a list, filled at the end with (task, tid, irq-flags, text) per event."""
+    if not os.path.isdir(os.path.join(TRACEFS, "instances")):
+        # a machine that boots without it mounted (the tests run as root): mount it, as
+        # systemd would; it stays, harmless, for the next test
+        run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=False)
     assert os.path.isdir(os.path.join(TRACEFS, "instances")), (
         "tracefs is not mounted at %s: the kernel's own trace events are the reference this "
         "test needs" % TRACEFS)
