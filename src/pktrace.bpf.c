@@ -714,8 +714,32 @@ static __always_inline void tcp_conn_publish(const struct sock *sk, struct sk_st
 	st->published = up;
 }
 
+/* Whether task is the owner st keeps: the same thread, exec and credentials. */
+static __always_inline bool owner_is(const struct sk_state *st, const struct task_struct *task)
+{
+	return st->owner.tid == (__u32)task->pid && st->exec_id == task->self_exec_id &&
+	       st->cred == (__u64)task->cred;
+}
+
+/* The current task takes sk from its owner on record (st); unclaimed: st is still the record
+ * cloned from the listener, and this is the connection's first use. */
+static __always_inline void owner_take(struct sock *sk, struct sk_state *st, bool unclaimed)
+{
+	if (st->owner.pid && !unclaimed)
+		stat_inc(STAT_OWNER_CHANGED);
+	state_take(st);
+	if (!unclaimed)
+		owner_gen_bump();
+	if (icmp_errors && sk->sk_protocol == IPPROTO_TCP &&
+	    sk->__sk_common.skc_state == TCP_ESTABLISHED)
+		tcp_conn_publish(sk, st, true);
+	if (unclaimed)
+		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
+}
+
 /* A task sends or receives on a socket: if it is not the owner on record, it becomes it. The
- * common case, the same task again, costs one storage lookup and a few compares. */
+ * common case, the same task again, costs one storage lookup and a few compares. (A send's
+ * own packets have made the sender the owner already: egress_take.) */
 static __always_inline int owner_use(struct sock *sk)
 {
 	struct task_struct *task;
@@ -750,8 +774,7 @@ static __always_inline int owner_use(struct sock *sk)
 	if (!sock_class_owned(cls))
 		return 0;
 	st = bpf_sk_storage_get(&sk_owner, sk, 0, 0);
-	if (st && st->owner.tid == (__u32)task->pid && st->exec_id == task->self_exec_id &&
-	    st->cred == (__u64)task->cred && !st->listener) {
+	if (st && owner_is(st, task) && !st->listener) {
 		/* The owner again: noted for the next call on this CPU. Not a TCP socket in
 		 * CLOSE: one that never left it dies without a state change to bump owner_gen,
 		 * and a connection accepted later may reuse its address. */
@@ -772,16 +795,7 @@ static __always_inline int owner_use(struct sock *sk)
 		st = bpf_sk_storage_get(&sk_owner, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return 0;
-	if (st->owner.pid && !unclaimed)
-		stat_inc(STAT_OWNER_CHANGED);
-	state_take(st);
-	if (!unclaimed)
-		owner_gen_bump();
-	if (icmp_errors && sk->sk_protocol == IPPROTO_TCP &&
-	    sk->__sk_common.skc_state == TCP_ESTABLISHED)
-		tcp_conn_publish(sk, st, true);
-	if (unclaimed)
-		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
+	owner_take(sk, st, unclaimed);
 	return 0;
 }
 
@@ -1965,6 +1979,72 @@ static __always_inline bool once_shown(const struct sk_buff *skb)
 	       (note->once_arriving == once_head(skb) || note->once_arriving_skb == (__u64)skb);
 }
 
+#define PF_KTHREAD_ 0x00200000
+/* THREAD_SIZE of x86-64 and arm64 without KASAN; a larger stack only makes sent_by_current
+ * say no more often (the owner then changes when the send returns, as before). */
+#define TASK_STACK_SIZE 16384
+
+/* Whether an outgoing packet of a socket leaves in a call of the current task's own (a send,
+ * a connect), not in a softirq or timer that happens to interrupt it. */
+static __always_inline bool sent_by_current(struct task_struct *task, const struct sock *ksk,
+					    __u32 cls)
+{
+	const __u8 *raw = bpf_rdonly_cast(task, 0);
+	__u64 mark = 0, sp = 0, base;
+	void *at = &mark;
+
+	if (task->flags & PF_KTHREAD_)
+		return false;
+	/* A TCP socket transmits from softirqs and timers too, but never while a task holds
+	 * its lock: they leave the work to that task. */
+	if (cls == PKT_SOCK_TCP && !ksk->sk_lock.owned)
+		return false;
+	/* Interrupts and softirqs run on the CPU's own stack (x86-64, arm64), so this program's
+	 * frame is on the task's stack only in the task's own context. The frame's address as a
+	 * number: through a copy, since the verifier allows no arithmetic on a stack pointer. */
+	if (bpf_probe_read_kernel(&sp, sizeof(sp), &at))
+		return false;
+	barrier_var(mark);
+	base = *(const __u64 *)(raw + bpf_core_field_offset(struct task_struct, stack));
+	return sp - base < TASK_STACK_SIZE;
+}
+
+/* Whether a TCP segment leaving in its task's own call is a use of the socket: it carries data
+ * or is a connect's SYN. (A close's FIN, a reset, or a pure ACK sent by a task that is not the
+ * owner, say a parent closing its copy last, leave the owner as it is.) */
+static __always_inline bool tcp_segment_uses(struct __sk_buff *skb, const struct sk_buff *kskb)
+{
+	__u32 thoff = (__u32)kskb->transport_header - kskb->network_header;
+	__u8 b[2];
+
+	if (thoff > 0xffff || bpf_skb_load_bytes(skb, thoff + 12, b, sizeof(b)))
+		return false;
+	if ((b[1] & 0x12) == 0x02) /* SYN without ACK */
+		return true;
+	return skb->len > thoff + (b[0] >> 4) * 4;
+}
+
+/* An outgoing packet sent by a task that is not the socket's owner on record (st): the task
+ * takes the socket now, before its data leaves, so the packets of its first send are its own
+ * (owner_send sees the send only once it has returned, its segments gone under the previous
+ * owner: a forked or setuid child's first reply, sshd's session child). The common case, the
+ * owner again, reads the current task and compares. */
+static __always_inline void egress_take(struct __sk_buff *skb, const struct sk_buff *kskb,
+					struct sock *ksk, struct sk_state *st, __u32 cls)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (owner_is(st, task) && !st->listener)
+		return;
+	if (ksk->__sk_common.skc_family != AF_INET && ksk->__sk_common.skc_family != AF_INET6)
+		return;
+	if (!sent_by_current(task, ksk, cls))
+		return;
+	if (cls == PKT_SOCK_TCP && !tcp_segment_uses(skb, kskb))
+		return;
+	owner_take(ksk, st, st->listener);
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
@@ -2014,6 +2094,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 
 	st = bpf_sk_storage_get(&sk_owner, sc, 0, 0);
 	if (st) {
+		if (direction == PKT_EGRESS)
+			egress_take(skb, kskb, ksk, st, cls);
 		ost = st;
 		/* The listener's own packets (handshakes) and a child still holding the record
 		 * cloned from it: the owner is provisional until a task takes the connection. */

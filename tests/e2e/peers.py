@@ -40,6 +40,11 @@ Modes:
               SEC between the accept and the close
   altclient   connect, fork; the parent and the child take turns sending on the socket (see
               mode_altclient)
+  handover    serve --count connections (or, --udp, datagrams) one after another: read a
+              request, fork a child (--child-name) that takes the socket, drops to --setuid
+              UID if given, sends --size bytes, reads one more request, sends --size bytes and
+              exits ("CHILD <pid>" per connection); the parent closes its copy at once. With
+              --udp one socket serves every request, each child on it in turn.
   manyclients connect --count times (each waits for the handshake), then read one byte on
               each, then close each with a RST (SO_LINGER 0): no timewait left behind
 
@@ -958,7 +963,56 @@ def mode_manyclients(args):
         c.close()
     say("DONE")
 
-MODES = {"altclient": mode_altclient, "server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
+def mode_handover(args):
+    set_name(args.name)
+    say("PID", os.getpid())
+    if args.udp:
+        s = socket.socket(family_of(args.bind), socket.SOCK_DGRAM)
+        s.bind((args.bind, args.port))
+    else:
+        s = listener(args)
+    s.settimeout(TIMEOUT)
+    say("LISTENING", s.getsockname()[1])
+    for _ in range(args.count):
+        if args.udp:
+            conn = s
+            _, peer = conn.recvfrom(65536)
+        else:
+            conn, peer = s.accept()
+            conn.settimeout(TIMEOUT)
+            conn.recv(65536)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                set_name(args.child_name)
+                if args.setuid is not None:
+                    os.setgid(args.setuid)
+                    os.setuid(args.setuid)
+                if args.io_delay:
+                    time.sleep(args.io_delay)
+                for last in (False, True):
+                    if args.udp:
+                        conn.sendto(b"h" * args.size, peer)
+                    else:
+                        conn.sendall(b"h" * args.size)
+                    if not last:
+                        conn.recv(65536)
+                code = 0
+            finally:
+                os._exit(code)
+        say("CHILD", pid)
+        if not args.udp:
+            conn.close()  # only the child's copy is left
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            say("CHILD_FAILED", pid)
+            sys.exit(1)
+    s.close()
+    say("DONE")
+
+
+MODES = {"handover": mode_handover, "altclient": mode_altclient, "server": mode_server, "forkserver": mode_forkserver, "client": mode_client,
          "forkclient": mode_forkclient, "acceptfork": mode_acceptfork, "fdsend": mode_fdsend,
          "fdrecv": mode_fdrecv, "threadserver": mode_threadserver,
          "threadclient": mode_threadclient, "refused": mode_refused, "backlog": mode_backlog,
@@ -1028,6 +1082,8 @@ def main():
     p.add_argument("--silent", action="store_true",
                    help="lateaccept: close each accepted connection without sending")
     p.add_argument("--cpus", help="altclient: A,B: the parent on CPU A, the child on B")
+    p.add_argument("--setuid", type=int, help="handover: the child's uid and gid")
+    p.add_argument("--udp", action="store_true", help="handover: UDP datagrams")
     p.add_argument("--ports-file", help="manyclients: write the local ports here")
     args = p.parse_args()
     MODES[args.mode](args)

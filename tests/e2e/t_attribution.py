@@ -295,10 +295,10 @@ def _queued_client(port, name, send):
 def owner_turns_between_processes(w):
     """A client and its forked child take turns on one connection, 12 turns each, on one CPU
     and then on two: each turn sends two messages, the second once the first is acknowledged.
-    The second message of every turn belongs to the process whose turn it is. (The first is a
-    hand-over: it leaves inside send(), before the send is seen, under the previous owner.)
-    A CPU that noted a socket's owner for its next send or receive must forget it when
-    another process takes the socket elsewhere."""
+    Both messages of every turn belong to the process whose turn it is: the first is a
+    hand-over, its segment leaves inside send(), before the send returns (the owner changes
+    at the packet, not after the call). A CPU that noted a socket's owner for its next send
+    or receive must forget it when another process takes the socket elsewhere."""
     cpus = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
     layouts = [(cpus[0], cpus[0])] + ([(cpus[0], cpus[1])] if len(cpus) > 1 else [])
     size, rounds = 100, 12
@@ -323,20 +323,21 @@ def owner_turns_between_processes(w):
         sizes = [p["payload"] for p in read_pcap(pcap) if p["src_port"] == lport and p["payload"]]
         want = [size, size + 1, 2 * size, 2 * size + 1] * rounds
         assert sizes == want, "scenario broken (CPUs %d, %d): client segments %s" % (a, b, sizes)
-        owner_of = {size + 1: cli.peer_pid, 2 * size + 1: child}
+        owner_of = {size: cli.peer_pid, size + 1: cli.peer_pid, 2 * size: child,
+                    2 * size + 1: child}
         seen = {}
         for e in events:
             n = e["packet_len"] - 4 * e["dataOffset"] - 20
             if e["direction"] == "egress" and e["src_port"] == lport and n in owner_of:
                 seen.setdefault(n, []).append(e["processId"])
-        log("CPUs %d, %d: second messages by pid %s (parent %d, child %d)" % (
+        log("CPUs %d, %d: messages by size and pid %s (parent %d, child %d)" % (
             a, b, {n: sorted(set(p)) for n, p in seen.items()}, cli.peer_pid, child))
         for n, pid in owner_of.items():
             got = seen.get(n, [])
-            assert len(got) == rounds, "CPUs %d, %d: %d events for the %d second messages of "\
+            assert len(got) == rounds, "CPUs %d, %d: %d events for the %d messages of "\
                 "%d bytes" % (a, b, len(got), rounds, n)
             wrong = [p for p in got if p != pid]
-            assert not wrong, "CPUs %d, %d: second messages of %d bytes (pid %d's) attributed "\
+            assert not wrong, "CPUs %d, %d: messages of %d bytes (pid %d's) attributed "\
                 "to %s" % (a, b, n, pid, wrong)
 
 
@@ -735,3 +736,82 @@ def handover_out_of_scope_forgets_close(w):
     wrong = [e for e in mine if e["processId"] != pid]
     assert not wrong, "events not the parent's (%d): %s" % (pid, "; ".join(
         describe(e) for e in wrong))
+
+
+def _handover_client(family, addr, port, size, udp):
+    """One exchange with a handover peer: request, response, request, response; returns the
+    client's local port."""
+    c = socket.socket(family, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    c.settimeout(20)
+    try:
+        c.connect((addr, port))
+        for _ in range(2):
+            c.send(b"q" * 10)
+            got = 0
+            while got < size:
+                n = len(c.recv(65536))
+                assert n, "the server closed before its %d bytes" % size
+                got += n
+        lport = c.getsockname()[1]
+        if not udp:
+            c.shutdown(socket.SHUT_WR)
+            while c.recv(65536):
+                pass
+        return lport
+    finally:
+        c.close()
+
+
+@test
+def owner_first_send_after_fork_setuid(w):
+    """A server reads each request, forks, and the child drops to uid 65534 before it sends
+    the reply (a privilege-separated server: sshd's session child, a forking daemon that
+    drops root per client), over TCP and UDP, IPv4 and IPv6. Under -s uid=65534, every
+    packet of the connection from the child's first reply on is the child's, that first
+    reply included: its segment leaves inside send(), so the owner must change at the
+    packet, not when the send returns (tshark for the packets, the child pids the server
+    printed for the owner). Over UDP, both replies of every child with its pid."""
+    size, count = 3000, 4
+    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        for udp in (False, True):
+            port = rand_port()
+            sn, kn = rand_name("hos"), rand_name("hok")
+            pcap = os.path.join(w, "lo-%s-%s.pcap" % (family.name, "udp" if udp else "tcp"))
+            what = "%s %s" % ("UDP" if udp else "TCP", addr)
+            args = ["-s", "uid=65534"] + (["-e", "net_packet_udp"] if udp else [])
+            with capture("lo", "%s port %d" % ("udp" if udp else "tcp", port), pcap) as cap, \
+                    pktrace(args, w) as pt:
+                with peer("handover", sn, port, child_name=kn, setuid=65534, size=size,
+                          count=count, bind=addr, udp=udp, io_delay=0.1) as srv:
+                    srv.expect(r"^LISTENING")
+                    lports = [_handover_client(family, addr, port, size, udp)
+                              for _ in range(count)]
+                    srv.expect(r"^DONE")
+                    ok(srv)
+                    children = [int(l.split()[1]) for l in srv.out.lines
+                                if l.startswith("CHILD ")]
+                time.sleep(0.5)
+                cap.stop()
+                events = pt.stop()
+            if udp:
+                replies = {}
+                for e in events:
+                    if e["direction"] == "egress" and e["src_port"] == port:
+                        replies.setdefault(e["dst_port"], []).append(
+                            (e["processId"], e["userId"]))
+                for lport, child in zip(lports, children):
+                    got = replies.get(lport, [])
+                    assert got == [(child, 65534)] * 2, "%s: child %d's two replies to port %d: "\
+                        "%s" % (what, child, lport, got)
+                continue
+            pkts = read_pcap(pcap)
+            exp = []
+            for lport, child in zip(lports, children):
+                conn = [p for p in pkts if lport in (p["src_port"], p["dst_port"])]
+                first = next(i for i, p in enumerate(conn)
+                             if p["src_port"] == port and p["payload"])
+                exp += expect_one_side(conn[first:], "lo", {port},
+                                       {port: {"pid": child, "uid": 65534, "name": kn}})
+            log("%s: %d packets from each child's first reply on, %d events" % (
+                what, len(exp), len(events)))
+            match(exp, events).assert_exact("%s: the children's packets" % what)

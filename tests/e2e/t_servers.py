@@ -1,4 +1,5 @@
-"""Attribution tests against real server software from Debian's archive.
+"""Attribution tests against real server software from Debian's archive (nginx, PostgreSQL,
+and sshd's privilege-separated stages: see sshd_privsep_login).
 
 nginx (a master and two prefork workers sharing one listening socket, loaded by ab) and
 PostgreSQL (a postmaster that accepts and forks one backend per connection, queried by psql),
@@ -773,3 +774,104 @@ def postgres_backend(w):
     verdict(match(exp, ours), "postgres+psql events", phase, names, port,
             [events_of(ours, postmaster, "the postmaster (it only accepts and forks)"),
              losses(pt)] + hold_summary(pt, phase.device_only()), cap)
+
+
+SSHD = "/usr/sbin/sshd"
+SSH = "/usr/bin/ssh"
+
+
+def _tshark_ssh(pcap, port, display):
+    """(tcp.seq, tcp.srcport) of each packet of pcap matching display, with the SSH dissector
+    on port (tshark's own reading: the clear-text part of the protocol)."""
+    r = run(["tshark", "-n", "-r", pcap, "-d", "tcp.port==%d,ssh" % port, "-o",
+             "tcp.relative_sequence_numbers:FALSE", "-Y", display, "-T", "fields",
+             "-e", "tcp.seq", "-e", "tcp.srcport"], timeout=60)
+    return [tuple(int(x) for x in l.split("\t")) for l in r.stdout.splitlines() if l.strip()]
+
+
+@test
+def sshd_privsep_login(w):
+    """OpenSSH's sshd, privilege separated, started by the test on a port of its own; ssh
+    logs in as nobody with a key (the session runs nologin, which prints one line). Each
+    stage of sshd sends with a process of its own: the connection's sshd (root) its banner,
+    the unprivileged preauth child (user sshd) the key exchange and authentication, the
+    session child (nobody) the session. Checked against tshark, which reads the clear-text
+    start of the protocol: the server's banner is the connection's sshd's, its KEXINIT the
+    preauth child's (a first send: its segment leaves before the send returns, and went to
+    the connection's sshd before the owner changed at the packet); every server data segment
+    goes to one of the three, in that order; -s uid=65534 writes the session child's packets
+    and nothing of the others. Every event agrees with tshark field for field."""
+    require(SSHD, SSH, "/usr/bin/ssh-keygen")
+    try:
+        sshd_uid = pwd.getpwnam("sshd").pw_uid
+    except KeyError:
+        raise Skip("no sshd user (openssh-server's privilege separation user)")
+    port = rand_port()
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # the preauth child's chroot
+    for key in ("hostkey", "id"):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(w, key)])
+    auth = os.path.join(w, "authorized_keys")
+    with open(os.path.join(w, "id.pub")) as f, open(auth, "w") as o:
+        o.write(f.read())
+    os.chmod(auth, 0o644)
+    os.chmod(w, 0o755)
+    conf = os.path.join(w, "sshd_config")
+    with open(conf, "w") as f:
+        f.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\n"
+                "AuthorizedKeysFile %s\nStrictModes no\nUsePAM no\nPermitRootLogin no\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                "LogLevel VERBOSE\n" % (port, os.path.join(w, "hostkey"),
+                                        os.path.join(w, "sshd.pid"), auth))
+    ssh = [SSH, "-F", "/dev/null", "-i", os.path.join(w, "id"), "-p", str(port), "-T",
+           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "nobody@127.0.0.1", "true"]
+    runs = {}
+    for scope in ([], ["-s", "uid=65534"]):
+        pcap = os.path.join(w, "lo%d.pcap" % len(runs))
+        with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(scope, w) as pt:
+            with server(Proc([SSHD, "-D", "-e", "-f", conf], name="sshd"), signal.SIGTERM,
+                        "sshd") as sshd:
+                sshd.expect_err(r"Server listening on")
+                r = run(ssh, timeout=30, check=False)
+                assert "This account is currently not available" in r.stdout + r.stderr, (
+                    "ssh as nobody did not reach its session (exit %d): %s" % (
+                        r.returncode, (r.stderr or r.stdout).strip()))
+                sshd.expect_err(r"Accepted publickey for nobody")
+                time.sleep(0.5)
+            cap.stop()
+            events = pt.stop()
+        runs[tuple(scope)] = (pcap, events)
+    # Unscoped: the three stages of the server.
+    pcap, events = runs[()]
+    pkts = read_pcap(pcap)
+    match(expect_both_sides(pkts, "lo"), events).assert_exact("sshd's connection")
+    banner = _tshark_ssh(pcap, port, "tcp.srcport == %d && ssh.protocol" % port)
+    kexinit = _tshark_ssh(pcap, port, "tcp.srcport == %d && ssh.message_code == 20" % port)
+    assert len(banner) == 1 and len(kexinit) == 1, "scenario broken: tshark shows the "\
+        "server's banner %s and KEXINIT %s" % (banner, kexinit)
+    data = sorted((e["seq"], e["processId"], e["userId"], e["parentProcessId"])
+                  for e in events if e["direction"] == "egress" and e["src_port"] == port and
+                  e["packet_len"] > 4 * e["dataOffset"] + (20 if ":" not in e["src_ip"] else 40))
+    by_seq = {s: (pid, uid, ppid) for s, pid, uid, ppid in data}
+    conn_sshd, root, _ = by_seq[banner[0][0]]
+    pre, pre_uid, pre_ppid = by_seq[kexinit[0][0]]
+    log("server data segments (seq, pid, uid): %s" % [(s, p, u) for s, p, u, _ in data])
+    assert root == 0, "the banner went to pid %d uid %d, not the connection's sshd (root)" % (
+        conn_sshd, root)
+    assert (pre_uid, pre_ppid) == (sshd_uid, conn_sshd) and pre != conn_sshd, (
+        "the KEXINIT went to pid %d (uid %d, parent %d), not the preauth child (user sshd, "
+        "uid %d, a child of the connection's sshd %d)" % (pre, pre_uid, pre_ppid, sshd_uid,
+                                                          conn_sshd))
+    stages = [(pid, uid) for _, pid, uid, _ in data]
+    order = [k for i, k in enumerate(stages) if i == 0 or stages[i - 1] != k]
+    assert [u for _, u in order] == [0, sshd_uid, 65534], (
+        "the server's data segments are not the connection's sshd's, then the preauth "
+        "child's, then the session child's: %s" % order)
+    session = order[2][0]
+    # -s uid=65534: the session child's packets, and nothing else of the connection.
+    pcap, events = runs[("-s", "uid=65534")]
+    assert events and {(e["processId"], e["userId"]) for e in events} == {
+        (e["processId"], 65534) for e in events[:1]}, "-s uid=65534: %s" % sorted(
+        {(e["processId"], e["userId"]) for e in events})
+    log("-s uid=65534: %d events, all of pid %d (unscoped run's session child: %d)" % (
+        len(events), events[0]["processId"], session))
