@@ -8,6 +8,7 @@ kernel sends for a port with no socket carry pid 0 and appear only without a sco
 """
 import os
 import re
+import shutil
 import socket
 import time
 
@@ -174,11 +175,12 @@ def threads_share_socket(w):
 
     Each round: request half A, gap, half B; the reader has received A, so B and the server's
     ACKs until the response are the reader's. The sender waits a gap, sends response half a,
-    waits, sends half b: half b and the ACKs until the next request are the sender's. The
-    handshake and the first request half go to the reader, the first to use the socket; the
-    teardown (the reader's shutdown after its EOF) to the reader. Packets around a hand-over
-    (request half A of later rounds, response half a, the client's FIN and the ACK answering
-    it) are not attributed."""
+    waits, sends half b: both halves (half a leaves inside the sender's send(), before it
+    returns) and the ACKs until the next request are the sender's. The handshake and the first
+    request half go to the reader, the first to use the socket; the teardown (the reader's
+    shutdown after its EOF) to the reader. Packets that arrive before a hand-over to the
+    reader (request half A of later rounds, the client's FIN and the ACK answering it) are not
+    attributed: the kernel cannot know who will read them."""
     port = rand_port()
     sn, rn, tn, cn = rand_name("e2s"), rand_name("e2r"), rand_name("e2t"), rand_name("e2c")
     size, gap, rounds = 64, 0.2, 3
@@ -218,10 +220,9 @@ def threads_share_socket(w):
     for i in range(rounds):
         req_b = data_from_client[2 * i + 1]["frame"]
         resp_a = data_from_server[2 * i]["frame"]
-        resp_b = data_from_server[2 * i + 1]["frame"]
         nxt = data_from_client[2 * i + 2]["frame"] if i + 1 < rounds else fin_cli
         windows.append((req_b, resp_a - 1, reader_o))
-        windows.append((resp_b, nxt - 1, sender_o))
+        windows.append((resp_a, nxt - 1, sender_o))
     windows.append((fin_srv, 10 ** 9, reader_o))
     exp = expect_both_sides(pkts, "lo")
     for e in exp:
@@ -815,3 +816,51 @@ def owner_first_send_after_fork_setuid(w):
             log("%s: %d packets from each child's first reply on, %d events" % (
                 what, len(exp), len(events)))
             match(exp, events).assert_exact("%s: the children's packets" % what)
+
+
+EXEC_SCRIPT = r"""
+import ctypes, os, socket, sys, time
+name, port, prog = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+s.sendall(b"b" * 100)
+time.sleep(0.3)
+print("CONNECTED", s.getsockname()[1], flush=True)
+os.dup2(s.fileno(), 9)
+os.execv(prog, [prog, "-c", "printf %0300d 0 >&9; sleep 0.3; printf %0400d 0 >&9"])
+"""
+
+
+@test
+def owner_after_exec(w):
+    """A client connects and sends under one name, then execs another program (a copy of dash
+    under a name of its own) that inherits the socket and sends twice. Under -s comm=<the
+    program's name>, every packet of the connection from the program's first send on is its
+    (same pid, the new name), that first send included: its segment leaves inside write(),
+    before the call returns; the 100 bytes sent before the exec are not (tshark for the
+    packets)."""
+    port = rand_port()
+    sn, cn, kn = rand_name("e2s"), rand_name("e2c"), rand_name("e2x")
+    prog = os.path.join(w, kn)
+    shutil.copy("/bin/dash", prog)
+    os.chmod(prog, 0o755)
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(scope(kn), w) as pt:
+        with peer("sink", sn, port) as srv:
+            srv.expect(r"^LISTENING")
+            with Proc([PYTHON, "-c", EXEC_SCRIPT, cn, str(port), prog], name="exec") as p:
+                lport = int(p.expect(r"^CONNECTED (\d+)").group(1))
+                assert p.wait(20) == 0, "scenario failed: %s" % p.err.text()
+                pid = p.pid
+            srv.expect(r"^DONE")
+            ok(srv)
+        time.sleep(0.3)
+        cap.stop()
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    sizes = [p["payload"] for p in pkts if p["src_port"] == lport and p["payload"]]
+    assert sizes == [100, 300, 400], "scenario broken: client data segments %s" % sizes
+    first = next(i for i, p in enumerate(pkts) if p["src_port"] == lport and p["payload"] == 300)
+    exp = expect_one_side(pkts[first:], "lo", {lport}, {lport: {"pid": pid, "name": kn}})
+    log("%d packets from the program's first send on, %d events" % (len(exp), len(events)))
+    match(exp, events).assert_exact("the exec'd program's packets")
