@@ -633,7 +633,8 @@ static void print_summary(struct app *app)
 			(unsigned long long)st[STAT_OWNER_CHANGED]);
 	if (st[STAT_DEV_EVENTS])
 		fprintf(stderr, "pktrace:   packets seen only at the device (timewait sockets, "
-				"kernel replies): %llu\n", (unsigned long long)st[STAT_DEV_EVENTS]);
+				"kernel replies, packet-socket frames): %llu\n",
+			(unsigned long long)st[STAT_DEV_EVENTS]);
 	if (st[STAT_CLAIMS_LOST] || app->bad_claims)
 		fprintf(stderr, "pktrace:   connection hand-overs lost (ring buffer full) or "
 				"malformed: %llu (their packets went to the acceptor or the listener's "

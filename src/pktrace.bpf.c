@@ -12,6 +12,8 @@
 #define AF_INET6 10
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define ETH_HLEN_ 14
+#define AF_PACKET_ 17
 #define IPV6_HOPOPTS 0
 #define IPV6_ROUTING 43
 #define IPV6_FRAGMENT 44
@@ -1984,20 +1986,15 @@ static __always_inline bool once_shown(const struct sk_buff *skb)
  * say no more often (the owner then changes when the send returns, as before). */
 #define TASK_STACK_SIZE 16384
 
-/* Whether an outgoing packet of a socket leaves in a call of the current task's own (a send,
- * a connect), not in a softirq or timer that happens to interrupt it. */
-static __always_inline bool sent_by_current(struct task_struct *task, const struct sock *ksk,
-					    __u32 cls)
+/* Whether this program runs in a call of the current task's own (a send, a connect), not in
+ * a kernel thread or in a softirq or interrupt that happens to run on the task. */
+static __always_inline bool in_own_call(struct task_struct *task)
 {
 	const __u8 *raw = bpf_rdonly_cast(task, 0);
 	__u64 mark = 0, sp = 0, base;
 	void *at = &mark;
 
 	if (task->flags & PF_KTHREAD_)
-		return false;
-	/* A TCP socket transmits from softirqs and timers too, but never while a task holds
-	 * its lock: they leave the work to that task. */
-	if (cls == PKT_SOCK_TCP && !ksk->sk_lock.owned)
 		return false;
 	/* Interrupts and softirqs run on the CPU's own stack (x86-64, arm64), so this program's
 	 * frame is on the task's stack only in the task's own context. The frame's address as a
@@ -2007,6 +2004,18 @@ static __always_inline bool sent_by_current(struct task_struct *task, const stru
 	barrier_var(mark);
 	base = *(const __u64 *)(raw + bpf_core_field_offset(struct task_struct, stack));
 	return sp - base < TASK_STACK_SIZE;
+}
+
+/* Whether an outgoing packet of a socket leaves in a call of the current task's own. A TCP
+ * socket transmits from softirqs and timers too, but never while a task holds its lock: they
+ * leave the work to that task. (The stack alone is not enough for TCP: a receive processed in
+ * a task's own call can send on another socket, as psql's FIN did in a PostgreSQL backend.) */
+static __always_inline bool sent_by_current(struct task_struct *task, const struct sock *ksk,
+					    __u32 cls)
+{
+	if (cls == PKT_SOCK_TCP && !ksk->sk_lock.owned)
+		return false;
+	return in_own_call(task);
 }
 
 /* Whether a TCP segment leaving in its task's own call is a use of the socket: it carries data
@@ -2356,10 +2365,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 {
 	unsigned char *head = skb->head, *l3p;
 	struct net_device *dev = skb->dev;
-	struct pkt_owner *o, none = {};
+	struct pkt_owner *o, none = {}, inj = {};
 	struct pkt_wire *rec;
 	struct pkt_conn c = {};
 	__u32 pkt_len, len;
+	bool injected = false;
+	__u16 proto;
 	__u16 ports[2];
 	__u8 *tcp;
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
@@ -2372,9 +2383,17 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (direction == PKT_EGRESS) {
 		struct sock *sk = skb->sk;
 
-		/* A full socket's packets passed the egress socket hook already. A SYN starts a new
-		 * connection on its addresses (a reused local port): the old one is history. */
-		if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT) {
+		if (sk && sk->__sk_common.skc_family == AF_PACKET_) {
+			/* A frame a process wrote whole on a packet socket (scapy's sendp, masscan,
+			 * nmap's --send-eth): no socket hook sees it, and its sender's own call
+			 * queues it here, so the current task is its owner. */
+			if (!in_own_call(bpf_get_current_task_btf()))
+				return 0;
+			injected = true;
+		} else if (sk && sk->__sk_common.skc_state != TCP_TIME_WAIT) {
+			/* A full socket's packets passed the egress socket hook already. A SYN starts
+			 * a new connection on its addresses (a reused local port): the old one is
+			 * history. */
 			if (sk->__sk_common.skc_state == TCP_SYN_SENT) {
 				conn_of_sock(sk, &c);
 				conn_forget(&c);
@@ -2394,9 +2413,20 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (direction == PKT_INGRESS && once_arrived(skb))
 		return 0;
 	/* At receive the network header is reset only after the tracepoint: data is at L3. */
+	proto = skb->protocol;
 	if (direction == PKT_INGRESS) {
 		l3p = skb->data;
 		l3_off = 0;
+	} else if (injected) {
+		/* The frame as its sender wrote it, from the link header on: Ethernet framing (lo,
+		 * veth, Ethernet devices), its EtherType from the frame itself. */
+		__u8 *f = bpf_rdonly_cast(skb->data, 0);
+
+		if (dev->hard_header_len != ETH_HLEN_ || skb->len < ETH_HLEN_)
+			return 0;
+		proto = *(__u16 *)(f + 12);
+		l3p = skb->data + ETH_HLEN_;
+		l3_off = ETH_HLEN_;
 	} else {
 		l3p = head + skb->network_header;
 		l3_off = skb->network_header - (__u16)(skb->data - head);
@@ -2407,7 +2437,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	/* Header bytes are read in place (a read-only view of kernel memory whose loads cannot
 	 * fault): every packet of every device passes here, and a copy helper per header costs
 	 * more than the rest of the program. */
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+	if (proto == bpf_htons(ETH_P_IP)) {
 		__u8 *b = bpf_rdonly_cast(l3p, 0);
 
 		if ((b[6] << 8 | b[7]) & 0x1fff)
@@ -2420,7 +2450,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		off = (b[0] & 0xf) * 4;
 		__builtin_memcpy(c.laddr, &b[12 + local * 4], 4);
 		__builtin_memcpy(c.raddr, &b[12 + !local * 4], 4);
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		__u8 *b = bpf_rdonly_cast(l3p, 0);
 
 		/* Kernel replies carry no extension headers: only the plain case is looked at. */
@@ -2444,6 +2474,17 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	c.lport = bpf_ntohs(ports[local]);
 	c.rport = bpf_ntohs(ports[!local]);
 	nh = tcp[13]; /* flags */
+	if (injected) {
+		if (!dev_wanted(dev, direction))
+			return 0;
+		owner_from_current(&inj);
+		if (!inj.traced) {
+			stat_inc(STAT_DEV_OUT_OF_SCOPE);
+			return 0;
+		}
+		o = &inj;
+		goto emit;
+	}
 	/* Neither table has the connection: an arriving packet is a live connection's (or one
 	 * pktrace never saw close), which a socket hook sees if anything does. Only a reply the
 	 * kernel sends for no socket is looked at further. */
@@ -2484,6 +2525,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		stat_inc(STAT_DEV_OUT_OF_SCOPE);
 		return 0;
 	}
+emit:
 	len = off + (tcp[12] >> 4) * 4;
 	if (len > pkt_len)
 		len = pkt_len;

@@ -278,7 +278,8 @@ enum pkt_stat {
 	STAT_CLAIMS,        /* claim records submitted (accept, first use, closed unused) */
 	STAT_CLAIMS_LOST,   /* claim records the ring buffer had no room for */
 	STAT_OWNER_CHANGED, /* sockets whose user changed (another process, thread, exec, setuid) */
-	STAT_DEV_EVENTS,    /* records of packets seen only at the device (teardown, kernel RSTs) */
+	STAT_DEV_EVENTS,    /* records of packets seen only at the device (teardown, kernel RSTs,
+			     * frames written on packet sockets) */
 	STAT_DEV_OUT_OF_SCOPE, /* such packets of untraced last owners */
 	STAT_DEV_NO_OWNER,  /* kernel RSTs for no known connection, not emitted under a scope */
 	STAT_GONE_FULL,     /* closed connections not remembered: table full */
