@@ -2359,6 +2359,18 @@ static __always_inline int dev_icmp_error(unsigned char *l3p, __u32 ip_len, __u8
 	return 0;
 }
 
+/* Whether the selected events show a packet-socket frame of transport protocol p. */
+static __always_inline bool injected_wanted(__u8 p)
+{
+	if (p == IPPROTO_TCP)
+		return sock_protos & PKT_SOCK_TCP;
+	if (p == IPPROTO_UDP || p == IPPROTO_UDPLITE)
+		return sock_protos & PKT_SOCK_UDP;
+	if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6_)
+		return sock_protos & PKT_SOCK_ICMP;
+	return false;
+}
+
 /* Packets no socket hook sees: those of timewait sockets and kernel replies for connections
  * that have closed (and IPv6 RSTs for no socket at all), seen where they meet the device. */
 static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
@@ -2374,7 +2386,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	__u16 ports[2];
 	__u8 *tcp;
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
-	__u8 l3, nh, flags = PKT_F_DEVICE;
+	__u8 l3, nh, l4p, flags = PKT_F_DEVICE;
 	bool remembered;
 	__u16 l3_off;
 
@@ -2444,7 +2456,9 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 			return 0;
 		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
-		if (b[9] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
+		l4p = b[9];
+		if (injected ? !injected_wanted(l4p) : l4p != IPPROTO_TCP ||
+							 !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 4;
 		off = (b[0] & 0xf) * 4;
@@ -2456,7 +2470,9 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		/* Kernel replies carry no extension headers: only the plain case is looked at. */
 		if (b[6] == IPPROTO_ICMPV6_ && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, 40, 6, pkt_len, dev) : 0;
-		if (b[6] != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP))
+		l4p = b[6];
+		if (injected ? !injected_wanted(l4p) : l4p != IPPROTO_TCP ||
+							 !(sock_protos & PKT_SOCK_TCP))
 			return 0;
 		l3 = 6;
 		off = 40;
@@ -2526,7 +2542,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		return 0;
 	}
 emit:
-	len = off + (tcp[12] >> 4) * 4;
+	len = off + (l4p == IPPROTO_TCP ? (tcp[12] >> 4) * 4 : 8);
 	if (len > pkt_len)
 		len = pkt_len;
 	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
@@ -2538,6 +2554,12 @@ emit:
 		 * socket hook (a full socket's packet), which would count it lost twice. */
 		stat_inc(STAT_PACKETS);
 		goto emitted;
+	}
+	if (l4p != IPPROTO_TCP) {
+		/* A packet-socket frame's UDP or ICMP: the class of socket it would have had. */
+		rec->sk_proto = l4p == IPPROTO_UDP || l4p == IPPROTO_UDPLITE ? IPPROTO_UDP :
+									      IPPROTO_ICMP;
+		rec->l4_proto = l4p;
 	}
 	record_submit_kernel(rec, l3p, len);
 emitted:

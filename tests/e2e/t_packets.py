@@ -1803,3 +1803,68 @@ def udp_fragments_veth(w):
             exp += expect(p, "egress" if p["src_ip"] == local else "ingress", sel, o, iface)
     Match(exp, events).assert_exact("events of fragmented datagrams (one per datagram and "
                                     "side, as the sockets send and receive them)")
+
+
+# UDP datagrams and ICMP echo requests written whole, Ethernet header included, on a packet
+# socket bound to lo, over IPv4 and IPv6 (to a closed UDP port: the kernel answers with port
+# unreachables, and the echoes with replies, none of them the writer's).
+INJECT_UDP_ICMP = r"""
+import ctypes, socket, struct, sys, time
+name, dport = sys.argv[1], int(sys.argv[2])
+ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    v = (v >> 16) + (v & 0xffff)
+    return ~(v + (v >> 16)) & 0xffff
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("lo", 0))
+v4 = socket.inet_aton("127.0.0.1")
+v6 = socket.inet_pton(socket.AF_INET6, "::1")
+def ip4(proto, l4, i):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 70 + i, 0, 64, proto, 0, v4, v4)
+    return b"\0" * 12 + b"\x08\x00" + ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + l4
+def ip6(proto, l4):
+    return b"\0" * 12 + b"\x86\xdd" + struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64,
+                                                    v6, v6) + l4
+for i in range(2):
+    body = b"d" * (10 + i)
+    u = struct.pack("!HHHH", dport - 1, dport, 8 + len(body), 0) + body
+    s.send(ip4(17, u[:6] + struct.pack("!H", csum(v4 + v4 + struct.pack("!BBH", 0, 17, len(u))
+                                                    + u)) + u[8:], i))
+    s.send(ip6(17, u[:6] + struct.pack("!H", csum(v6 + v6 + struct.pack("!IxxxB", len(u), 17)
+                                                    + u)) + u[8:]))
+    e = struct.pack("!BBHHH", 8, 0, 0, 4321, i) + b"ping"
+    s.send(ip4(1, e[:2] + struct.pack("!H", csum(e)) + e[4:], 10 + i))
+    e6 = struct.pack("!BBHHH", 128, 0, 0, 4321, i) + b"ping"
+    c = csum(v6 + v6 + struct.pack("!IxxxB", len(e6), 58) + e6)
+    s.send(ip6(58, e6[:2] + struct.pack("!H", c) + e6[4:]))
+    time.sleep(0.05)
+print("DONE", flush=True)
+"""
+
+
+@test
+def packet_socket_udp_icmp(w):
+    """UDP datagrams and ICMP/ICMPv6 echo requests written whole on a packet socket (as
+    scapy's sendp writes them), IPv4 and IPv6, on lo: each is shown once, at egress, with the
+    writer's pid and name, under -s comm=<writer> (no socket hook sees such frames; the
+    kernel's answers are not the writer's), field for field against tshark."""
+    jn, port = rand_name("pij"), free_port()
+    selected = ["net_packet_udp", "net_packet_icmp", "net_packet_icmpv6"]
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "udp port %d or icmp or icmp6" % port, pcap) as cap, \
+            pktrace(["-e", ",".join(selected)] + scope(jn), w) as pt:
+        with Proc([PYTHON, "-c", INJECT_UDP_ICMP, jn, str(port)], name="inject") as p:
+            p.expect(r"^DONE")
+            assert p.wait(10) == 0, "injector failed: %s" % p.err.text()
+            pid = p.pid
+        time.sleep(0.3)
+        events, _ = stop(pt)
+        pkts = read_packets(cap.stop())
+    mine = [q for q in pkts if (q["transport"] == "udp" and q["dst_port"] == port) or
+            (q.get("icmp") or q.get("icmpv6") or {}).get("typeCode") == "EchoRequest"]
+    exp = [e for q in mine for e in expect(q, "egress", selected, {"pid": pid, "name": jn})]
+    log("%d injected frames (tshark), %d events" % (len(exp), len(events)))
+    assert len(exp) == 8, "scenario broken: tshark shows %d injected frames" % len(exp)
+    Match(exp, events).assert_exact("frames written on a packet socket")
