@@ -181,6 +181,16 @@ def ftrace_events(event, filt, buffer_kib=16384):
             log("cannot remove the ftrace instance %s: %s" % (inst, e))
 
 
+# The Internet checksum (RFC 1071), for the inline scripts that write packets whole.
+CSUM_SRC = r"""
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    v = (v >> 16) + (v & 0xffff)
+    return ~(v + (v >> 16)) & 0xffff
+"""
+
+
 def in_agent_softirq(tid, irq):
     """Whether a trace line (thread tid, irq flags irq) ran in a softirq taken on a thread of
     pid 1, this machine's VM agent: there no tracing (tp_btf) program runs, and the kernel

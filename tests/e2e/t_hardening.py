@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 
+from e2elib import CSUM_SRC
 from e2elib import (PEERS, PKTRACE, PYTHON, Proc, capture, check_summary, describe,
                     expect_both_sides, expect_local_addrs, expect_one_side, ftrace_events,
                     in_agent_softirq, local_port, log, match, netns, parse_events, peer,
@@ -741,11 +742,7 @@ INJECT_SCRIPT = r"""
 import ctypes, socket, struct, sys, time
 name, sport, dport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
-def csum(b):
-    b += b"\0" * (len(b) % 2)
-    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    v = (v >> 16) + (v & 0xffff)
-    return ~(v + (v >> 16)) & 0xffff
+""" + CSUM_SRC + r"""
 def tcp(src, dst, seq, ph):
     seg = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, 1024, 0, 0)
     c = csum(ph(len(seg)) + seg)

@@ -33,6 +33,7 @@ import socket
 import subprocess
 import time
 
+from e2elib import CSUM_SRC
 from e2elib import (EVENT_KEYS, HERE, META_FIELDS, PROTOS, PYTHON, TALLY, Pktrace, Proc, Skip,
                     capture, log, netns, own_cgroup_ino, pktrace, rand_name, rand_port, rand_tag,
                     run, test, which)
@@ -1812,11 +1813,7 @@ INJECT_UDP_ICMP = r"""
 import ctypes, socket, struct, sys, time
 name, dport = sys.argv[1], int(sys.argv[2])
 ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
-def csum(b):
-    b += b"\0" * (len(b) % 2)
-    v = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    v = (v >> 16) + (v & 0xffff)
-    return ~(v + (v >> 16)) & 0xffff
+""" + CSUM_SRC + r"""
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("lo", 0))
 v4 = socket.inet_aton("127.0.0.1")
