@@ -43,7 +43,8 @@ Modes:
   handover    serve --count connections (or, --udp, datagrams) one after another: read a
               request, fork a child (--child-name) that takes the socket, drops to --setuid
               UID if given, sends --size bytes, reads one more request, sends --size bytes and
-              exits ("CHILD <pid>" per connection); the parent closes its copy at once. With
+              exits ("CHILD <pid>" per connection); the parent closes its copy at once (or,
+              --parent-closes-last, once the child has exited: its close sends the FIN). With
               --udp one socket serves every request, each child on it in turn.
   manyclients connect --count times (each waits for the handshake), then read one byte on
               each, then close each with a RST (SO_LINGER 0): no timewait left behind
@@ -1002,9 +1003,11 @@ def mode_handover(args):
             finally:
                 os._exit(code)
         say("CHILD", pid)
-        if not args.udp:
+        if not args.udp and not args.parent_closes_last:
             conn.close()  # only the child's copy is left
         _, status = os.waitpid(pid, 0)
+        if not args.udp and args.parent_closes_last:
+            conn.close()  # the last copy: this close sends the FIN
         if os.waitstatus_to_exitcode(status) != 0:
             say("CHILD_FAILED", pid)
             sys.exit(1)
@@ -1084,6 +1087,8 @@ def main():
     p.add_argument("--cpus", help="altclient: A,B: the parent on CPU A, the child on B")
     p.add_argument("--setuid", type=int, help="handover: the child's uid and gid")
     p.add_argument("--udp", action="store_true", help="handover: UDP datagrams")
+    p.add_argument("--parent-closes-last", action="store_true",
+                   help="handover: the parent keeps its copy until the child has exited")
     p.add_argument("--ports-file", help="manyclients: write the local ports here")
     args = p.parse_args()
     MODES[args.mode](args)

@@ -771,51 +771,57 @@ def owner_first_send_after_fork_setuid(w):
     packet of the connection from the child's first reply on is the child's, that first
     reply included: its segment leaves inside send(), so the owner must change at the
     packet, not when the send returns (tshark for the packets, the child pids the server
-    printed for the owner). Over UDP, both replies of every child with its pid."""
+    printed for the owner). Over UDP, both replies of every child with its pid. Last, over
+    TCP, the parent keeps its copy until the child has exited: its close sends the FIN, which
+    is no use of the socket (no data), so the teardown stays the child's."""
     size, count = 3000, 4
-    for family, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        for udp in (False, True):
-            port = rand_port()
-            sn, kn = rand_name("hos"), rand_name("hok")
-            pcap = os.path.join(w, "lo-%s-%s.pcap" % (family.name, "udp" if udp else "tcp"))
-            what = "%s %s" % ("UDP" if udp else "TCP", addr)
-            args = ["-s", "uid=65534"] + (["-e", "net_packet_udp"] if udp else [])
-            with capture("lo", "%s port %d" % ("udp" if udp else "tcp", port), pcap) as cap, \
-                    pktrace(args, w) as pt:
-                with peer("handover", sn, port, child_name=kn, setuid=65534, size=size,
-                          count=count, bind=addr, udp=udp, io_delay=0.1) as srv:
-                    srv.expect(r"^LISTENING")
-                    lports = [_handover_client(family, addr, port, size, udp)
-                              for _ in range(count)]
-                    srv.expect(r"^DONE")
-                    ok(srv)
-                    children = [int(l.split()[1]) for l in srv.out.lines
-                                if l.startswith("CHILD ")]
-                time.sleep(0.5)
-                cap.stop()
-                events = pt.stop()
-            if udp:
-                replies = {}
-                for e in events:
-                    if e["direction"] == "egress" and e["src_port"] == port:
-                        replies.setdefault(e["dst_port"], []).append(
-                            (e["processId"], e["userId"]))
-                for lport, child in zip(lports, children):
-                    got = replies.get(lport, [])
-                    assert got == [(child, 65534)] * 2, "%s: child %d's two replies to port %d: "\
-                        "%s" % (what, child, lport, got)
-                continue
-            pkts = read_pcap(pcap)
-            exp = []
+    cases = [(f, a, udp, False) for f, a in ((socket.AF_INET, "127.0.0.1"),
+                                             (socket.AF_INET6, "::1")) for udp in (False, True)]
+    for family, addr, udp, parent_last in cases + [(socket.AF_INET, "127.0.0.1", False, True)]:
+        port = rand_port()
+        sn, kn = rand_name("hos"), rand_name("hok")
+        pcap = os.path.join(w, "lo-%s-%s%s.pcap" % (family.name, "udp" if udp else "tcp",
+                                                      "-parent-last" if parent_last else ""))
+        what = "%s %s%s" % ("UDP" if udp else "TCP", addr,
+                            ", the parent closing last" if parent_last else "")
+        args = ["-s", "uid=65534"] + (["-e", "net_packet_udp"] if udp else [])
+        with capture("lo", "%s port %d" % ("udp" if udp else "tcp", port), pcap) as cap, \
+                pktrace(args, w) as pt:
+            with peer("handover", sn, port, child_name=kn, setuid=65534, size=size,
+                      count=count, bind=addr, udp=udp, io_delay=0.1,
+                      parent_closes_last=parent_last) as srv:
+                srv.expect(r"^LISTENING")
+                lports = [_handover_client(family, addr, port, size, udp)
+                          for _ in range(count)]
+                srv.expect(r"^DONE")
+                ok(srv)
+                children = [int(l.split()[1]) for l in srv.out.lines
+                            if l.startswith("CHILD ")]
+            time.sleep(0.5)
+            cap.stop()
+            events = pt.stop()
+        if udp:
+            replies = {}
+            for e in events:
+                if e["direction"] == "egress" and e["src_port"] == port:
+                    replies.setdefault(e["dst_port"], []).append(
+                        (e["processId"], e["userId"]))
             for lport, child in zip(lports, children):
-                conn = [p for p in pkts if lport in (p["src_port"], p["dst_port"])]
-                first = next(i for i, p in enumerate(conn)
-                             if p["src_port"] == port and p["payload"])
-                exp += expect_one_side(conn[first:], "lo", {port},
-                                       {port: {"pid": child, "uid": 65534, "name": kn}})
-            log("%s: %d packets from each child's first reply on, %d events" % (
-                what, len(exp), len(events)))
-            match(exp, events).assert_exact("%s: the children's packets" % what)
+                got = replies.get(lport, [])
+                assert got == [(child, 65534)] * 2, "%s: child %d's two replies to port %d: "\
+                    "%s" % (what, child, lport, got)
+            continue
+        pkts = read_pcap(pcap)
+        exp = []
+        for lport, child in zip(lports, children):
+            conn = [p for p in pkts if lport in (p["src_port"], p["dst_port"])]
+            first = next(i for i, p in enumerate(conn)
+                         if p["src_port"] == port and p["payload"])
+            exp += expect_one_side(conn[first:], "lo", {port},
+                                   {port: {"pid": child, "uid": 65534, "name": kn}})
+        log("%s: %d packets from each child's first reply on, %d events" % (
+            what, len(exp), len(events)))
+        match(exp, events).assert_exact("%s: the children's packets" % what)
 
 
 EXEC_SCRIPT = r"""
