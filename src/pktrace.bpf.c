@@ -2457,8 +2457,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
 		l4p = b[9];
-		if (injected ? !injected_wanted(l4p) : l4p != IPPROTO_TCP ||
-							 !(sock_protos & PKT_SOCK_TCP))
+		if (injected ? !injected_wanted(l4p) :
+			       (l4p != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP)))
 			return 0;
 		l3 = 4;
 		off = (b[0] & 0xf) * 4;
@@ -2471,8 +2471,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		if (b[6] == IPPROTO_ICMPV6_ && direction == PKT_INGRESS && icmp_errors)
 			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, 40, 6, pkt_len, dev) : 0;
 		l4p = b[6];
-		if (injected ? !injected_wanted(l4p) : l4p != IPPROTO_TCP ||
-							 !(sock_protos & PKT_SOCK_TCP))
+		if (injected ? !injected_wanted(l4p) :
+			       (l4p != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP)))
 			return 0;
 		l3 = 6;
 		off = 40;
