@@ -1982,7 +1982,7 @@ static __always_inline bool once_shown(const struct sk_buff *skb)
 }
 
 #define PF_KTHREAD_ 0x00200000
-/* THREAD_SIZE of x86-64 and arm64 without KASAN; a larger stack only makes sent_by_current
+/* THREAD_SIZE of x86-64 and arm64 without KASAN; a larger stack only makes in_own_call
  * say no more often (the owner then changes when the send returns, as before). */
 #define TASK_STACK_SIZE 16384
 
