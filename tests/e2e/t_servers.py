@@ -1,5 +1,6 @@
 """Attribution tests against real server software from Debian's archive (nginx, PostgreSQL,
-and sshd's privilege-separated stages: see sshd_privsep_login).
+sshd's privilege-separated stages: see sshd_privsep_login, and Redis with a replica: see
+redis_primary_replica).
 
 nginx (a master and two prefork workers sharing one listening socket, loaded by ab) and
 PostgreSQL (a postmaster that accepts and forks one backend per connection, queried by psql),
@@ -889,3 +890,106 @@ def sshd_privsep_login(w):
         {(e["processId"], e["userId"]) for e in events})
     log("-s uid=65534: %d events, all of pid %d (unscoped run's session child: %d)" % (
         len(events), events[0]["processId"], session))
+
+
+# ---------------------------------------------------------------------------------------------
+# Redis
+
+REDIS = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+REDIS_BENCH = "/usr/bin/redis-benchmark"
+
+
+def _redis(w, name, port, user, *more):
+    """redis-server as user (a pwd entry), its data in w/name, listening on 127.0.0.1:port,
+    logging to stdout; its Proc."""
+    d = os.path.join(w, name)
+    os.mkdir(d, 0o700)
+    os.chown(d, user.pw_uid, user.pw_gid)
+    return Proc(as_user(user, d) + [REDIS, "--port", str(port), "--bind", "127.0.0.1",
+                                    "--dir", d, "--logfile", "", "--daemonize", "no",
+                                    "--save", "", "--appendonly", "no",
+                                    "--protected-mode", "no"] + list(more), name=name)
+
+
+@test
+def redis_primary_replica(w):
+    """Redis (Debian's redis-server) as a primary run by user redis, a replica run by root
+    that syncs from it (a full sync: the primary forks a child that writes the snapshot, then
+    sends it and streams every write), redis-cli and a two-threaded redis-benchmark as
+    clients; the replica is shut down last, so its connection's teardown is traced too (the
+    primary's socket existed before pktrace started). Every packet on the primary's port,
+    against tshark: both events, each field, and each side's owner: the primary (pid, its
+    main thread, uid redis) for every server-side packet, the replica for its connection,
+    and the redis-cli or redis-benchmark process whose run the connection's SYN fell in."""
+    require(REDIS, REDIS_CLI, REDIS_BENCH)
+    try:
+        ruser = pwd.getpwnam("redis")
+    except KeyError:
+        ruser = pwd.getpwnam("nobody")
+    root = pwd.getpwuid(0)
+    os.chmod(w, 0o755)
+    port, rport = rand_port(), rand_port()
+    pcap = os.path.join(w, "lo.pcap")
+    clients = []  # (pid, name, start, end): each client process's run, wall clock
+
+    def client(cmd, name):
+        t0 = time.time()
+        with Proc(cmd, name=name) as c:
+            rc = c.wait(60)
+            out = c.out.text()
+            assert rc == 0, "%s failed (%d): %s %s" % (name, rc, out[-300:], c.err.tail())
+        clients.append((c.pid, name, t0, time.time()))
+        return out
+
+    def cli(*args):
+        return client([REDIS_CLI, "-h", "127.0.0.1", "-p", str(port)] + list(args),
+                      "redis-cli")
+
+    primary = _redis(w, "primary", port, ruser, "--repl-diskless-sync", "no")
+    with server(primary, signal.SIGTERM, "redis primary"):
+        primary.expect(r"Ready to accept connections", timeout=20)
+        with capture("lo", "tcp port %d" % port, pcap, buffer_kib=CAPTURE_KIB,
+                     snaplen=CAPTURE_SNAPLEN) as cap, \
+                pktrace(["-s", "comm=redis-server,redis-cli,redis-benchmark"], w) as pt:
+            replica = _redis(w, "replica", rport, root, "--replicaof", "127.0.0.1", str(port))
+            with server(replica, signal.SIGTERM, "redis replica"):
+                replica.expect(r"MASTER <-> REPLICA sync: Finished with success", timeout=30)
+                cli("SET", "pktrace", "e2e")
+                line = cli("CLIENT", "LIST", "TYPE", "replica")
+                rports = [int(p) for p in re.findall(r"\baddr=127\.0\.0\.1:(\d+)", line)]
+                assert len(rports) == 1, "scenario broken: replicas %r" % line
+                client([REDIS_BENCH, "-h", "127.0.0.1", "-p", str(port), "-n", "3000",
+                        "-c", "6", "--threads", "2", "-t", "set,get", "-q"], "redis-benchmark")
+                assert cli("GET", "pktrace").strip() == "e2e"
+                time.sleep(1.2)  # a REPLCONF ACK from the replica, each second
+                replica.signal(signal.SIGTERM)
+                assert replica.wait(15) == 0, "the replica exited %s: %s" % (
+                    replica.p.returncode, replica.err.tail())
+            time.sleep(0.5)  # the primary's side of the replica's connection closes
+            cap.stop()
+            events = pt.stop()
+    pkts = read_pcap(pcap)
+    owners = {port: proc_owner(primary.pid, "redis-server", os.getpid(), ruser.pw_uid),
+              rports[0]: proc_owner(replica.pid, "redis-server", os.getpid(), 0)}
+    for p in pkts:
+        if p["SYN"] and not p["ACK"] and p["src_port"] != rports[0]:
+            runs = [(pid, name) for pid, name, t0, t1 in clients if t0 <= p["time"] <= t1]
+            assert len(runs) == 1, "scenario broken: client port %d's SYN at %.6f falls in "\
+                "the runs %s" % (p["src_port"], p["time"], runs)
+            pid, name = runs[0]
+            # redis-benchmark's connections are its threads': the process is checked.
+            owners[p["src_port"]] = {"pid": pid, "name": name, "uid": 0}
+    cports = {p["src_port"] for p in pkts if p["dst_port"] == port}
+    assert cports <= set(owners), "scenario broken: connections without a SYN on the wire: "\
+        "%s" % sorted(cports - set(owners))
+    log("%d packets; client connections: %s" % (len(pkts), collections.Counter(
+        name for pid, name, _, _ in clients for cp, o in owners.items() if o.get("pid") == pid)))
+    names = {primary.pid: "primary", replica.pid: "replica"}
+    names.update((pid, name) for pid, name, _, _ in clients)
+    ours = [e for e in events if port in (e["src_port"], e["dst_port"])]
+    phase = connection_phases(pkts, port)
+    tw = sorted(f for f, v in phase.gone.items() if "timewait" in v.values())
+    log("frames through a timewait socket: %s" % tw)
+    verdict(match(expect_both_sides(pkts, "lo", owners), ours), "redis events", phase, names,
+            port, [losses(pt)] + hold_summary(pt, phase.device_only()), cap)
