@@ -30,6 +30,7 @@ struct conn {
 	uint32_t first, last; /* held slots, in arrival order */
 	uint8_t state;
 	bool has_acceptor;
+	bool was_queued; /* its wait went on: still in the accept queue at its deadline */
 	struct pkt_owner owner; /* CONN_TAKEN: the taker; CONN_HELD: the acceptor if any */
 	uint64_t deadline_ns;
 };
@@ -422,12 +423,36 @@ int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size)
 	}
 }
 
+/* Whether held connection i, its wait over, is still in its listener's accept queue. Only one
+ * without an acceptor: accept() names it. */
+static bool still_queued(struct hold *h, uint32_t i, uint64_t now_ns)
+{
+	int r;
+
+	if (!h->cfg.queued || !h->cfg.wait_ns || now_ns == UINT64_MAX || h->conns[i].has_acceptor)
+		return false;
+	r = h->cfg.queued(h->ctx, &h->conns[i].key);
+	if (r < 0)
+		h->st.queued_errors++;
+	return r > 0;
+}
+
 int hold__expire(struct hold *h, uint64_t now_ns)
 {
 	int err = 0, e;
 	uint32_t i;
 
 	while ((i = h->oldest) != NIL && h->conns[i].deadline_ns <= now_ns) {
+		if (h->conns[i].state == CONN_HELD && still_queued(h, i, now_ns)) {
+			/* Not accepted yet: the server is slow, not gone. Wait on, at the end. */
+			if (!h->conns[i].was_queued)
+				h->st.queued++;
+			h->conns[i].was_queued = true;
+			h->conns[i].deadline_ns = now_ns + h->cfg.wait_ns;
+			age_unlink(h, i);
+			age_append(h, i);
+			continue;
+		}
 		if (h->conns[i].state == CONN_HELD) {
 			e = conn_release(h, i, NULL, &h->st.waited_out);
 			if (e && !err)

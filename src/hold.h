@@ -14,12 +14,16 @@
 
 struct hold;
 
+/* Whether connection c still waits in a listener's accept queue: 1 yes, 0 no, or -errno. */
+typedef int (*hold_queued_fn)(void *ctx, const struct pkt_conn *c);
+
 struct hold_config {
 	uint64_t wait_ns;   /* how long a connection may wait for a task to take it */
 	size_t max_packets; /* records held at once */
 	size_t max_bytes;   /* record bytes held at once */
 	size_t max_record;  /* the largest record to hold (--snaplen: with snap[]); 0: up to hdr[]'s
 			     * end. A larger one goes out at once, counted early */
+	hold_queued_fn queued; /* NULL: a connection's wait ends at wait_ns, accepted or not */
 };
 
 /* Emit one released record with owner as its owner; a negative return is passed back. */
@@ -33,6 +37,9 @@ struct hold_stats {
 				* or the wait ran out (at exit too) */
 	uint64_t early;        /* released early with the provisional owner: no room */
 	uint64_t out_of_scope; /* released to an owner outside the scope: not emitted */
+	uint64_t queued;       /* connections whose wait went on past wait_ns: still in their
+				* listener's accept queue, where no task could take them yet */
+	uint64_t queued_errors; /* asking whether a connection is queued failed */
 };
 
 struct hold *hold__new(const struct hold_config *cfg, hold_emit_fn emit, void *ctx);
@@ -41,7 +48,8 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 		 const struct pkt_conn *c, int is_syn, int is_rst);
 /* A claim record (kind PKT_REC_CLAIM). */
 int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size);
-/* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME). */
+/* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME); a connection still in
+ * its listener's accept queue (cfg.queued) waits another wait_ns. */
 int hold__expire(struct hold *h, uint64_t now_ns);
 /*
  * The timestamp later events must wait behind to stay in order: the oldest held record's,

@@ -364,6 +364,14 @@ static int order_held(void *ctx, const struct pkt_record *rec, size_t size,
 	return order__push(app->order, rec, size, owner);
 }
 
+/* hold_queued_fn: the kernel side knows which connections wait in an accept queue. */
+static int hold_queued(void *ctx, const struct pkt_conn *c)
+{
+	struct app *app = ctx;
+
+	return app->capture ? capture__unaccepted(app->capture, c) : 0;
+}
+
 /* Later events wait behind the oldest held packet, up to --order-hold, so that it joins the
  * reorder stage in time when its connection is taken. */
 static void order_barrier_update(struct app *app, uint64_t now_ns)
@@ -626,6 +634,15 @@ static void print_summary(struct app *app)
 				(unsigned long long)still);
 		fprintf(stderr, "; of all these, %llu not written (their owner is out of scope)\n",
 			(unsigned long long)hs->out_of_scope);
+		if (hs->queued || hs->queued_errors)
+			fprintf(stderr, "pktrace:   accepted connections still in their listener's "
+					"accept queue after %gs, held on until a process took them: %llu%s",
+				app->opts.hold_time, (unsigned long long)hs->queued,
+				hs->queued_errors ? "" : "\n");
+		if (hs->queued_errors)
+			fprintf(stderr, " (%llu times the kernel could not be asked, and the "
+					"connection's packets went to the listener's owner)\n",
+				(unsigned long long)hs->queued_errors);
 	}
 	if (st[STAT_OWNER_CHANGED])
 		fprintf(stderr, "pktrace:   sockets taken over by another process or thread (or "
@@ -1450,6 +1467,7 @@ int main(int argc, char **argv)
 	hold_cfg.wait_ns = (uint64_t)(app.opts.hold_time * 1e9);
 	hold_cfg.max_packets = app.opts.hold_packets;
 	hold_cfg.max_bytes = app.opts.hold_bytes;
+	hold_cfg.queued = hold_queued;
 	if (app.opts.snaplen)
 		hold_cfg.max_record = offsetof(struct pkt_record, snap) + app.opts.snaplen;
 	app.hold = hold__new(&hold_cfg, order_held, &app);

@@ -121,6 +121,17 @@ struct {
 	__type(value, struct pkt_owner);
 } closed_conns SEC(".maps");
 
+/* Connections waiting in a listener's accept queue: a passive child that reached ESTABLISHED
+ * before any task took it or accept() named it; gone at its first claim (claim_emit). User
+ * space looks a connection up when its held packets reach --hold-time: one still here is not
+ * given up on, as no task could have taken it yet (a server slow to accept). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384); /* four full accept queues of the default somaxconn */
+	__type(key, struct pkt_conn);
+	__type(value, __u8);
+} unaccepted SEC(".maps");
+
 /* Which connections gone_conns and closed_conns may hold (pktrace.h): written here at every
  * insert into the current generation, rotated by user space. A word's two generations side by
  * side: the check at every received packet reads one cache line. */
@@ -627,6 +638,10 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec = ring ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
 							  sizeof(struct pkt_conn), 0) : NULL;
 	if (!rec) {
+		struct pkt_conn c;
+
+		conn_of_sock(sk, &c);
+		bpf_map_delete_elem(&unaccepted, &c);
 		stat_inc_exact(STAT_CLAIMS_LOST);
 		return;
 	}
@@ -647,6 +662,7 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->ifname[0] = 0;
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
+	bpf_map_delete_elem(&unaccepted, rec->hdr);
 	stat_inc_exact(STAT_CLAIMS);
 	/* Batched wakeups: the reader polls every few ms while packets are held. */
 	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn));
@@ -1088,6 +1104,15 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 	if (nested && st->state_seen == change)
 		return 0;
 	st->state_seen = change;
+	/* A child queued for accept() (in the queue already: accept() waits for the lock this
+	 * softirq holds, so every claim comes after this). */
+	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV && st->listener &&
+	    !st->acceptor && !sk->sk_socket) {
+		__u8 one = 1;
+
+		conn_of_sock(sk, &c);
+		bpf_map_update_elem(&unaccepted, &c, &one, BPF_ANY);
+	}
 	if (flow_events)
 		flow_state(sk, st, oldstate, newstate);
 	if (icmp_errors && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))

@@ -581,10 +581,10 @@ def accept_close_after_hold_time_goes_to_acceptor(w):
     """accept() with the address, then close() without I/O after --hold-time has run out: the
     handshake goes out with the acceptor when the wait ends, and the teardown packets, which
     no longer meet a held connection, name the acceptor too, not the listener's owner."""
-    # One connection: a second one would wait for its accept past --hold-time, and its
-    # handshake go (rightly) to the listener's owner.
+    # Two connections: the second waits in the accept queue past --hold-time while the
+    # worker holds the first, and is held on until it is accepted: the worker's too.
     mine, worker, parent, stderr = accept_without_use(w, no_addr=False, close_delay=1.0,
-                                                      args=["--hold-time", "0.3"], count=1)
+                                                      args=["--hold-time", "0.3"], count=2)
     wrong = [e for e in mine if e["processId"] != worker]
     assert not wrong, "%d of %d server-side events not the acceptor's (%d): %s" % (
         len(wrong), len(mine), worker, "; ".join(describe(e) for e in wrong[:4]))

@@ -1,6 +1,7 @@
 """Attribution tests against real server software from Debian's archive (nginx, PostgreSQL,
-sshd's privilege-separated stages: see sshd_privsep_login, and Redis with a replica: see
-redis_primary_replica).
+sshd's privilege-separated stages: see sshd_privsep_login, Redis with a replica: see
+redis_primary_replica, and Apache's prefork MPM slower to accept than --hold-time: see
+apache_prefork_slow_accept).
 
 nginx (a master and two prefork workers sharing one listening socket, loaded by ab) and
 PostgreSQL (a postmaster that accepts and forks one backend per connection, queried by psql),
@@ -993,3 +994,121 @@ def redis_primary_replica(w):
     log("frames through a timewait socket: %s" % tw)
     verdict(match(expect_both_sides(pkts, "lo", owners), ours), "redis events", phase, names,
             port, [losses(pt)] + hold_summary(pt, phase.device_only()), cap)
+
+
+# ---------------------------------------------------------------------------------------------
+# Apache (prefork MPM) slow to accept
+
+APACHE = "/usr/sbin/apache2"
+CURL = "/usr/bin/curl"
+
+APACHE_CONF = """\
+ServerRoot {w}
+PidFile {w}/httpd.pid
+Listen 127.0.0.1:{port}
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+User www-data
+Group www-data
+ServerName localhost
+DocumentRoot {w}/htdocs
+<Directory {w}/htdocs>
+  Require all granted
+</Directory>
+StartServers 1
+ServerLimit 1
+MinSpareServers 1
+MaxSpareServers 1
+MaxRequestWorkers 1
+MaxConnectionsPerChild 0
+KeepAlive On
+KeepAliveTimeout {keepalive}
+ErrorLog {w}/error.log
+LogFormat "%P %{{remote}}p %k %s %U" pk
+CustomLog {w}/access.log pk
+"""
+
+
+@test
+def apache_prefork_slow_accept(w):
+    """Apache's prefork MPM with one worker (as www-data; the master, root, never uses a
+    connection), started before pktrace: a keep-alive client takes the worker and stays idle,
+    so two curl clients that connect just after it wait in the listen queue for longer than
+    --hold-time (2 s) before the worker accepts them. Traced with -s uid=www-data: every
+    server-side packet on the port, against tshark, must be the worker's - the queued
+    connections' handshakes and requests too, which earlier went to the master (out of scope:
+    not written) once their wait ran out. The summary must say they were held on."""
+    require(APACHE, CURL)
+    www = pwd.getpwnam("www-data")
+    os.chmod(w, 0o755)
+    port = rand_port()
+    keepalive = 4
+    htdocs = os.path.join(w, "htdocs")
+    os.mkdir(htdocs, 0o755)
+    with open(os.path.join(htdocs, "index.html"), "w") as f:
+        f.write("pktrace e2e: apache prefork\n")
+    conf = os.path.join(w, "apache2.conf")
+    with open(conf, "w") as f:
+        f.write(APACHE_CONF.format(w=w, port=port, keepalive=keepalive))
+    pcap = os.path.join(w, "lo.pcap")
+    url = "http://127.0.0.1:%d/index.html" % port
+    apache = Proc([APACHE, "-f", conf, "-DFOREGROUND"], name="apache2")
+    with server(apache, signal.SIGTERM, "apache2"):
+        deadline = time.time() + 15
+        workers = []
+        while time.time() < deadline and not workers:
+            time.sleep(0.1)
+            workers = [int(p) for p in run(["pgrep", "-P", str(apache.pid)],
+                                           check=False).stdout.split()]
+        assert len(workers) == 1, "scenario broken: apache workers %r: %s" % (
+            workers, apache.err.tail())
+        worker = workers[0]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # listening (the worker served it)
+        with capture("lo", "tcp port %d" % port, pcap, snaplen=CAPTURE_SNAPLEN) as cap, \
+                pktrace(["-s", "uid=%d" % www.pw_uid], w) as pt:
+            idle = socket.create_connection(("127.0.0.1", port), timeout=keepalive + 5)
+            idle.sendall(b"GET /index.html HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert b"200 OK" in idle.recv(4096), "scenario broken: no answer on keep-alive"
+            # The worker now waits for the keep-alive connection's next request: these two
+            # wait in the listen queue until it gives up on it.
+            curls = [Proc([CURL, "-sS", "-o", "/dev/null", "-w", "%{http_code} %{local_port}",
+                           "--max-time", "20", url], name="curl") for _ in range(2)]
+            for c in curls:
+                assert c.wait(30) == 0, "curl failed: %s" % c.err.tail()
+            assert idle.recv(100) == b"", "scenario broken: the keep-alive connection lived on"
+            idle.close()
+            time.sleep(0.5)
+            cap.stop()
+            events = pt.stop()
+        served = {}
+        with open(os.path.join(w, "access.log")) as f:
+            for line in f:
+                pid, cport = (int(x) for x in line.split()[:2])
+                served[cport] = pid
+    pkts = read_pcap(pcap)
+    cports = {p["src_port"] for p in pkts if p["dst_port"] == port}
+    assert set(served.values()) == {worker} and cports <= set(served), \
+        "scenario broken: the access log has %r, the wire the client ports %r" % (served, cports)
+    waits = []
+    for cport in cports:
+        ps = [p for p in pkts if cport in (p["src_port"], p["dst_port"])]
+        syn = next(p["time"] for p in ps if p["SYN"] and not p["ACK"])
+        answer = next((p["time"] for p in ps if p["src_port"] == port and p["payload"]), None)
+        waits.append(answer - syn if answer else 0)
+    slow = [x for x in waits if x > 2.2]
+    log("%d packets; each connection's wait for its answer: %s" % (
+        len(pkts), ", ".join("%.2fs" % x for x in sorted(waits))))
+    assert len(slow) >= 2, "scenario broken: want two connections queued for over 2 s, "\
+        "waits %r" % waits
+    names = {apache.pid: "apache2 master", worker: "apache2 worker"}
+    owners = {port: proc_owner(worker, "apache2", apache.pid, www.pw_uid)}
+    ours = [e for e in events if port in (e["src_port"], e["dst_port"])]
+    phase = connection_phases(pkts, port)
+    err = pt.stderr()
+    m = re.search(r"accept queue after [\d.]+s, held on until a process took them: (\d+)", err)
+    queued = None if m and int(m.group(1)) >= 2 else \
+        "the summary does not say that the two queued connections were held on: %r" % err[-600:]
+    verdict(match(expect_one_side(pkts, "lo", {port}, owners), ours), "apache events", phase,
+            names, port, [losses(pt), queued, events_of(ours, apache.pid, "the master")] +
+            hold_summary(pt, phase.device_only()), cap)

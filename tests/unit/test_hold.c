@@ -325,6 +325,136 @@ static void test_accept_then_expire(void **state)
 	assert_int_equal(st()->taken, 0);
 }
 
+/* ---- still in the accept queue at the deadline: the kernel side's answer ---- */
+
+static int queued_answer[8]; /* what the kernel side says, call by call (the last repeats) */
+static size_t queued_calls;
+static struct pkt_conn queued_asked;
+
+static int queued(void *ctx, const struct pkt_conn *c)
+{
+	size_t n = sizeof(queued_answer) / sizeof(queued_answer[0]);
+
+	assert_ptr_equal(ctx, &outs);
+	queued_asked = *c;
+	return queued_answer[queued_calls++ < n ? queued_calls - 1 : n - 1];
+}
+
+static void make_queued(const int *answers, size_t n)
+{
+	struct hold_config cfg = {
+		.wait_ns = WAIT,
+		.max_packets = 64,
+		.max_bytes = 1 << 20,
+		.queued = queued,
+	};
+
+	memset(queued_answer, 0, sizeof(queued_answer));
+	for (size_t i = 0; i < sizeof(queued_answer) / sizeof(queued_answer[0]); i++)
+		queued_answer[i] = answers[i < n ? i : n - 1];
+	queued_calls = 0;
+	hold__free(h);
+	h = hold__new(&cfg, emit, &outs);
+	assert_non_null(h);
+}
+
+static void test_queued_waits_for_the_taker(void **state)
+{
+	static const int yes[] = {1};
+	struct pkt_conn c = conn(1, 80, 40000), other = conn(1, 80, 40001);
+
+	make_queued(yes, 1);
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(packet(&c, 2, 20, 100, 0), 0);
+	assert_int_equal(hold__expire(h, 10 + WAIT - 1), 0);
+	assert_int_equal(queued_calls, 0);
+	/* Its wait is over but the connection is still queued: nothing goes out. */
+	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
+	assert_int_equal(queued_calls, 1);
+	assert_memory_equal(&queued_asked, &c, sizeof(c));
+	assert_int_equal(n_out, 0);
+	/* A later connection's wait ends before the one that went on. */
+	assert_int_equal(packet(&other, 3, 30 + WAIT, 100, 1), 0);
+	assert_int_equal(hold__expire(h, 10 + 2 * WAIT - 1), 0);
+	assert_int_equal(queued_calls, 1);
+	/* Asked again each wait_ns, counted once per connection. */
+	assert_int_equal(hold__expire(h, 10 + 2 * WAIT), 0);
+	assert_int_equal(queued_calls, 2);
+	assert_int_equal(st()->queued, 1);
+	assert_int_equal(n_out, 0);
+	/* Taken at last: its records go to the taker. */
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 5 * WAIT, 150), 0);
+	assert_int_equal(n_out, 2);
+	expect_out(0, 1, 150);
+	expect_out(1, 2, 150);
+	assert_int_equal(st()->taken, 2);
+	assert_int_equal(st()->waited_out, 0);
+	assert_int_equal(st()->queued, 1);
+}
+
+static void test_queued_then_gone(void **state)
+{
+	static const int answers[] = {1, 0};
+	struct pkt_conn c = conn(1, 80, 40000);
+
+	make_queued(answers, 2);
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
+	assert_int_equal(n_out, 0);
+	/* No longer queued, and nobody took it: the provisional owner, as without the queue. */
+	assert_int_equal(hold__expire(h, 10 + 2 * WAIT), 0);
+	assert_int_equal(queued_calls, 2);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 1, 100);
+	assert_int_equal(st()->waited_out, 1);
+	assert_int_equal(st()->queued, 1);
+}
+
+static void test_queued_ask_fails(void **state)
+{
+	static const int broken[] = {-EIO};
+	struct pkt_conn c = conn(1, 80, 40000);
+
+	make_queued(broken, 1);
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 1, 100);
+	assert_int_equal(st()->queued_errors, 1);
+	assert_int_equal(st()->queued, 0);
+}
+
+static void test_queued_not_asked(void **state)
+{
+	static const int yes[] = {1};
+	struct pkt_conn c = conn(1, 80, 40000), d = conn(1, 80, 40001);
+
+	make_queued(yes, 1);
+	/* Named by accept(): out of the queue, whatever the kernel side says. */
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(claim(&c, PKT_CLAIM_ACCEPT, 20, 150), 0);
+	assert_int_equal(hold__expire(h, 20 + WAIT), 0);
+	assert_int_equal(queued_calls, 0);
+	expect_out(0, 1, 150);
+	/* At exit everything goes, queued or not. */
+	assert_int_equal(packet(&d, 2, 30, 100, 1), 0);
+	assert_int_equal(hold__flush(h), 0);
+	assert_int_equal(queued_calls, 0);
+	expect_out(1, 2, 100);
+	/* --hold-time 0: nothing waits, so nothing waits on. */
+	{
+		struct hold_config cfg = {.max_packets = 4, .max_bytes = 1 << 20, .queued = queued};
+
+		hold__free(h);
+		h = hold__new(&cfg, emit, &outs);
+		assert_non_null(h);
+		assert_int_equal(packet(&c, 3, 40, 100, 1), 0);
+		assert_int_equal(hold__expire(h, 40), 0);
+		assert_int_equal(queued_calls, 0);
+		expect_out(2, 3, 100);
+	}
+}
+
 static void test_accept_then_use(void **state)
 {
 	struct pkt_conn c = conn(1, 80, 40000);
@@ -959,6 +1089,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_claim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_barrier_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_barrier_waited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_waits_for_the_taker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_then_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_ask_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_not_asked, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
