@@ -431,6 +431,10 @@ static bool still_queued(struct hold *h, uint32_t i, uint64_t now_ns)
 
 	if (!h->cfg.queued || !h->cfg.wait_ns || now_ns == UINT64_MAX || h->conns[i].has_acceptor)
 		return false;
+	/* A request the kernel gave up on (no child ever made) leaves no trace to clear: after
+	 * the kernel's own limit on a request's life (about a minute), the wait ends anyway. */
+	if (h->conns[i].first != NIL && now_ns - h->conns[i].first_ts > HOLD_QUEUED_MAX_NS)
+		return false;
 	r = h->cfg.queued(h->ctx, &h->conns[i].key);
 	if (r < 0)
 		h->st.queued_errors++;

@@ -14,6 +14,11 @@
 
 struct hold;
 
+/* The longest a connection waits on while still queued for accept(), from its first held
+ * packet: past the kernel's limit for a request whose SYN-ACK goes unanswered (63 s with the
+ * default tcp_synack_retries). */
+#define HOLD_QUEUED_MAX_NS (120 * 1000000000ULL)
+
 /* Whether connection c still waits in a listener's accept queue: 1 yes, 0 no, or -errno. */
 typedef int (*hold_queued_fn)(void *ctx, const struct pkt_conn *c);
 
