@@ -203,10 +203,24 @@ int filter_compile(struct filter *f, const char *expr, char *err, size_t err_len
 bool filter_match(const struct filter *f, int direction, const uint8_t *l3, uint32_t caplen,
 		  uint32_t len)
 {
+	/* A copy without the jumbo header, for the rare packet that has one: static, as the
+	 * reader makes no allocation per packet (one thread matches). */
+	static uint8_t view[FILTER_VIEW_MAX];
 	const struct filter_prog *fp = &f->dir[direction ? 1 : 0];
 	struct bpf_program prog = {fp->len, (struct bpf_insn *)fp->insns};
 	struct pcap_pkthdr h = {.caplen = caplen, .len = len};
 
+	/* As the socket hooks' programs see it (filter_bpf.c, R_JUMBO): an IPv6 packet over
+	 * 64 KiB without the Hop-by-Hop jumbo header its segments on the wire do not carry. */
+	if (caplen >= 48 && (l3[0] & 0xf0) == 0x60 && l3[6] == 0 && l3[41] == 0 &&
+	    l3[42] == 0xc2 && len >= 48) {
+		h.caplen = caplen - 8 < sizeof(view) ? caplen - 8 : sizeof(view);
+		h.len = len - 8;
+		memcpy(view, l3, 40);
+		view[6] = l3[40];
+		memcpy(view + 40, l3 + 48, h.caplen - 40);
+		l3 = view;
+	}
 	return pcap_offline_filter(&prog, &h, l3) != 0;
 }
 

@@ -32,7 +32,11 @@ struct filter {
 char *filter_join(char *const *words, int n);
 /* Compile expr for both directions. 0, or -EINVAL with a one-line reason in err. */
 int filter_compile(struct filter *f, const char *expr, char *err, size_t err_len);
-/* libpcap's own verdict (pcap_offline_filter) on an IP packet of len bytes, caplen of them in l3. */
+/* The most of a packet filter_match copies, to see it without a jumbo header. */
+#define FILTER_VIEW_MAX (256 * 1024)
+/* libpcap's own verdict (pcap_offline_filter) on an IP packet of len bytes, caplen of them in l3;
+ * an IPv6 packet over 64 KiB as its segments on the wire are: without the Hop-by-Hop jumbo header
+ * the kernel adds at the hooks (BIG TCP), as the socket hooks' translated programs see it. */
 bool filter_match(const struct filter *f, int direction, const uint8_t *l3, uint32_t caplen,
 		  uint32_t len);
 /* The classic BPF of one direction, as tcpdump -d prints it. */

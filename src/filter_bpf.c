@@ -21,8 +21,15 @@
 #define R_A BPF_REG_7
 #define R_X BPF_REG_8
 #define R_CTX BPF_REG_6
+/* 8 for an IPv6 packet over 64 KiB (BIG TCP: a Hop-by-Hop header with only the jumbo payload
+ * option, which the kernel adds at the hooks and the segments on the wire do not carry), else
+ * 0: the filter sees the packet without that header, as tcpdump sees its segments. */
+#define R_JUMBO BPF_REG_9
+#define JUMBO_LEN 8
 #define LOAD_BUF (-8)              /* where bpf_skb_load_bytes writes, 4 bytes at most */
 #define STAT_KEY (-12)             /* the key of the reject counter */
+#define JUMBO_NH (-16)             /* the Hop-by-Hop header's next header, with R_JUMBO */
+#define JUMBO_OFF (-88)            /* an indirect load's offset, for the next-header patch */
 #define MEM_SLOT(k) (-80 + 4 * (int)(k)) /* M[0..15]: -80 .. -20 */
 /* libpcap does not stop at the kernel's 4096 (BPF_MAXINSNS); eBPF takes a million. */
 #define CBPF_MAX 65536
@@ -191,6 +198,44 @@ static void land(struct emit *e, size_t at)
  * through the helper; the offset as libpcap computes it, without 32-bit wrap-around, and one
  * past what the helper takes (INT_MAX) rejects, as it is past any packet.
  */
+/*
+ * A jumbo packet (R_JUMBO) seen without its Hop-by-Hop header: an offset past the IPv6 header
+ * moves past the removed one (put_load); a load that covers the next-header byte (6) gets the
+ * removed header's next header in it, here. The offset is k, or (ind) saved at JUMBO_OFF.
+ */
+static void put_jumbo_patch(struct emit *e, int dst, int bytes, uint32_t k, int ind)
+{
+	size_t skip[3];
+	int nskip = 0;
+
+	if (!ind && (k > 6 || k + bytes - 1 < 6))
+		return;
+	skip[nskip++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JEQ | BPF_K, R_JUMBO, 0, 0, 0));
+	if (ind) {
+		/* r0 = the bit shift of byte 6 in the big-endian value, if the load covers it */
+		put(e, INSN(BPF_LDX | BPF_MEM | BPF_DW, BPF_REG_0, BPF_REG_10, JUMBO_OFF, 0));
+		skip[nskip++] = e->n;
+		put(e, INSN(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_0, 0, 0, 6));
+		put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_0, 0, 0, bytes - 1));
+		skip[nskip++] = e->n;
+		put(e, INSN(BPF_JMP | BPF_JLT | BPF_K, BPF_REG_0, 0, 0, 6));
+		put(e, INSN(BPF_ALU64 | BPF_SUB | BPF_K, BPF_REG_0, 0, 0, 6));
+		put(e, INSN(BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_0, 0, 0, 3));
+	} else {
+		put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, (k + bytes - 1 - 6) * 8));
+	}
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, 0xff));
+	put(e, INSN(BPF_ALU64 | BPF_LSH | BPF_X, BPF_REG_3, BPF_REG_0, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_XOR | BPF_K, BPF_REG_3, 0, 0, -1));
+	put(e, INSN(BPF_ALU64 | BPF_AND | BPF_X, dst, BPF_REG_3, 0, 0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, BPF_REG_10, JUMBO_NH, 0));
+	put(e, INSN(BPF_ALU64 | BPF_LSH | BPF_X, BPF_REG_3, BPF_REG_0, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_OR | BPF_X, dst, BPF_REG_3, 0, 0));
+	for (int i = 0; i < nskip; i++)
+		land(e, skip[i]);
+}
+
 static void put_load(struct emit *e, const struct filter_target *t, int dst, int size,
 		     uint32_t k, int ind)
 {
@@ -201,12 +246,19 @@ static void put_load(struct emit *e, const struct filter_target *t, int dst, int
 	put(e, INSN(BPF_ALU | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, (int32_t)k));
 	if (ind) {
 		put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, R_X, 0, 0));
+		put(e, INSN(BPF_STX | BPF_MEM | BPF_DW, BPF_REG_10, BPF_REG_2, JUMBO_OFF, 0));
+		put(e, INSN(BPF_JMP | BPF_JLT | BPF_K, BPF_REG_2, 0, 1, 40));
+		put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, R_JUMBO, 0, 0));
 		/* the verifier takes a packet offset it knows to be below 64 KiB */
 		slow[nslow++] = e->n;
 		put(e, INSN(BPF_JMP | BPF_JGT | BPF_K, BPF_REG_2, 0, 0, 0xffff - bytes));
-	} else if ((uint64_t)k + bytes > 0xffff) {
-		put_load_helper(e, t, dst, size);
-		return;
+	} else {
+		if (k >= 40)
+			put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_X, BPF_REG_2, R_JUMBO, 0, 0));
+		if ((uint64_t)k + JUMBO_LEN + bytes > 0xffff) {
+			put_load_helper(e, t, dst, size);
+			return;
+		}
 	}
 	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, offsetof(struct __sk_buff, data),
 		    0));
@@ -228,6 +280,44 @@ static void put_load(struct emit *e, const struct filter_target *t, int dst, int
 		put_reject_if(e, t, BPF_JMP, BPF_JGT, BPF_REG_2, 0x7fffffff);
 	put_load_helper(e, t, dst, size);
 	land(e, done);
+	put_jumbo_patch(e, dst, bytes, k, ind);
+}
+
+/* R_JUMBO and JUMBO_NH: an IPv6 header whose next header is a Hop-by-Hop header of 8 bytes
+ * starting with the jumbo payload option (RFC 2675), both in the linear data. */
+static void put_jumbo_check(struct emit *e)
+{
+	size_t no[6];
+	int nno = 0;
+
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, R_JUMBO, 0, 0, 0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, offsetof(struct __sk_buff, data),
+		    0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_3, R_CTX,
+		    offsetof(struct __sk_buff, data_end), 0));
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_4, BPF_REG_1, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_4, 0, 0, 40 + JUMBO_LEN));
+	no[nno++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JGT | BPF_X, BPF_REG_4, BPF_REG_3, 0, 0));
+	/* byte 6 first: an IPv4 header's flags byte is rarely 0 (DF) */
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, BPF_REG_1, 6, 0));
+	no[nno++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0, 0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, BPF_REG_1, 0, 0));
+	put(e, INSN(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_0, 0, 0, 0xf0));
+	no[nno++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0, 0x60));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, BPF_REG_1, 41, 0));
+	no[nno++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0, 0));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, BPF_REG_1, 42, 0));
+	no[nno++] = e->n;
+	put(e, INSN(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0, 0xc2));
+	put(e, INSN(BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, BPF_REG_1, 40, 0));
+	put(e, INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_0, JUMBO_NH, 0));
+	put(e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, R_JUMBO, 0, 0, JUMBO_LEN));
+	for (int i = 0; i < nno; i++)
+		land(e, no[i]);
 }
 
 static int jump_op(int op, int invert)
@@ -363,6 +453,7 @@ static int put_insn(struct emit *e, const struct filter_target *t, const struct 
 			/* __sk_buff.len: the IP packet's length at the hook, DLT_RAW's wire length */
 			put(e, INSN(BPF_LDX | BPF_MEM | BPF_W, reg, R_CTX,
 				    offsetof(struct __sk_buff, len), 0));
+			put(e, INSN(BPF_ALU | BPF_SUB | BPF_X, reg, R_JUMBO, 0, 0));
 			return 0;
 		case BPF_MEM:
 			if (c->k >= BPF_MEMWORDS)
@@ -485,6 +576,7 @@ int filter_to_ebpf(const struct filter_prog *p, const struct filter_target *t,
 	put(&e, INSN(BPF_ALU64 | BPF_MOV | BPF_X, R_CTX, BPF_REG_1, 0, 0));
 	put(&e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, R_A, 0, 0, 0));
 	put(&e, INSN(BPF_ALU64 | BPF_MOV | BPF_K, R_X, 0, 0, 0));
+	put_jumbo_check(&e);
 	for (i = 0; i < BPF_MEMWORDS; i++)
 		if (used & (1u << i))
 			put(&e, INSN(BPF_ST | BPF_MEM | BPF_W, BPF_REG_10, 0, MEM_SLOT(i), 0));
