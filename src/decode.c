@@ -303,6 +303,7 @@ static void decode_tcp_opts(struct reader *r, size_t off, size_t end, size_t lim
 			o->tfo_len = (uint8_t)(len - 4);
 			rd_copy(r, off + 4, o->tfo_cookie, o->tfo_len);
 			o->present |= TCP_OPT_TFO;
+			o->tfo_exp = true;
 			/* Listed as TFO: in order[], 254 is only ever an unknown option. */
 			kind = TCP_KIND_TFO;
 			break;
@@ -319,6 +320,10 @@ unknown:
 				goto bad;
 			o->unknown[o->unknown_n].kind = kind;
 			o->unknown[o->unknown_n].len = len;
+			/* its data after the previous ones': all the options fit in 40 bytes */
+			o->unknown[o->unknown_n].data = o->unknown_used;
+			rd_copy(r, off + 2, o->unknown_data + o->unknown_used, len - 2);
+			o->unknown_used += len - 2;
 			o->unknown_n++;
 			break;
 		}

@@ -65,6 +65,7 @@ struct tcp_opts {
 	uint8_t sack_n;
 	uint16_t mss;
 	uint8_t tfo_len; /* cookie bytes; 0 with TCP_OPT_TFO: a cookie request */
+	bool tfo_exp;    /* TCP_OPT_TFO in its experimental form: kind 254, magic 0xf989 */
 	uint8_t unknown_n;
 	uint32_t ts_val;
 	uint32_t ts_ecr;
@@ -73,7 +74,10 @@ struct tcp_opts {
 	struct {
 		uint8_t kind;
 		uint8_t len;
+		uint8_t data; /* where its len - 2 data bytes start in unknown_data[] */
 	} unknown[TCP_OPTS_UNKNOWN_MAX];
+	uint8_t unknown_used; /* bytes of unknown_data[] used */
+	uint8_t unknown_data[TCP_OPTS_MAX_LEN]; /* the unknown options' data, one after another */
 	/*
 	 * Kinds of the options used, in wire order (NOP and EOL too), for the table: TFO is 34 in
 	 * either form, and any kind but the ones in enum tcp_opt_kind is the next of unknown[].

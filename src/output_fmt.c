@@ -405,22 +405,62 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			line_u(l, o->ts_ecr);
 			break;
 		case TCP_KIND_TFO:
+			/* tcpdump's: its name, then " cookiereq", " cookie HEX" or " (invalid)"
+			 * (a cookie of an odd length, or outside 4 to 16 bytes); kind 34 with a
+			 * space between, the experimental form as "exp-tfo". */
+			if (o->tfo_exp)
+				line_lit(l, "exp-tfo");
+			else
+				line_lit(l, "tfo ");
 			if (!o->tfo_len) {
-				line_lit(l, "tfo cookiereq");
+				line_lit(l, " cookiereq");
 				break;
 			}
-			line_lit(l, "tfo cookie ");
+			if (o->tfo_len % 2 || o->tfo_len < 4 || o->tfo_len > 16) {
+				line_lit(l, " (invalid)");
+				break;
+			}
+			line_lit(l, " cookie ");
 			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
 				*l->p++ = hex[o->tfo_cookie[j] >> 4];
 				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
 			}
 			break;
-		default:
-			/* Unknown options are in wire order too: the next one is this one. */
+		default: {
+			/* Unknown options are in wire order too: the next one is this one. As
+			 * tcpdump: an RFC 6994 experiment (254) by its magic, any other kind with
+			 * its data in hex. */
+			const uint8_t *d;
+			size_t n;
+
+			if (u >= o->unknown_n || u >= TCP_OPTS_UNKNOWN_MAX) {
+				line_lit(l, "unknown-");
+				line_u(l, o->order[i]);
+				break;
+			}
+			d = o->unknown_data + o->unknown[u].data;
+			n = o->unknown[u].len - 2u;
+			if (o->unknown[u].data + n > TCP_OPTS_MAX_LEN)
+				n = 0;
+			if (o->unknown[u].kind == TCP_KIND_EXP && n >= 2) {
+				line_lit(l, "exp-");
+				for (j = 0; j < 2; j++) {
+					*l->p++ = hex[d[j] >> 4];
+					*l->p++ = hex[d[j] & 0xf];
+				}
+				u++;
+				break;
+			}
 			line_lit(l, "unknown-");
-			line_u(l, u < o->unknown_n && u < TCP_OPTS_UNKNOWN_MAX ? o->unknown[u++].kind
-									: o->order[i]);
+			line_u(l, o->unknown[u++].kind);
+			if (n)
+				line_lit(l, " 0x");
+			for (j = 0; j < n; j++) {
+				*l->p++ = hex[d[j] >> 4];
+				*l->p++ = hex[d[j] & 0xf];
+			}
 			break;
+		}
 		}
 	}
 	if (o->cut) {

@@ -33,7 +33,8 @@ enum {
  * chain note (" ext:255+/4294967295B", 21): 348. A line without TCP fields is shorter: its ports,
  * seq, ack and window go, and its reason (" (" + at most 28 + ")") is less than they took. Then
  * the options (tcp_opts_fmt): " options [" and "]" (11), at most 6 columns per option byte
- * (",unknown-255" for 2 bytes, 240) and " [bad opt]" (10): 261, so 609 in all. The other packet
+ * (",unknown-255" for 2 bytes; one ",tfo  cookiereq" 15 for 2: 243 for 40 bytes; an option with
+ * data takes fewer, ",unknown-255 0xff" 17 for 3) and " [bad opt]" (10): 264, so 612 in all. The other packet
  * lines are shorter: the same first six columns (153 of values), a marker (5), a detail of at most
  * 46 bytes ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
  * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes
