@@ -679,15 +679,6 @@ void capture__detach(struct capture *c)
 	}
 }
 
-int capture__unaccepted(struct capture *c, const struct pkt_conn *conn)
-{
-	__u8 v;
-
-	if (!bpf_map_lookup_elem(bpf_map__fd(c->skel->maps.unaccepted), conn, &v))
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
-}
-
 uint64_t capture__owner_seq(struct capture *c)
 {
 	return __atomic_load_n(&c->skel->bss->owner_seq, __ATOMIC_ACQUIRE);

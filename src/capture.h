@@ -56,9 +56,6 @@ void capture__tend(struct capture *c, uint64_t now_ns);
 void capture__detach(struct capture *c);
 /* Hand over every record already in the rings without waiting (a few passes). */
 int capture__drain(struct capture *c);
-/* Whether conn (as its local socket sees it) waits in a listener's accept queue, no task
- * having taken it or accept() named it yet: 1 yes, 0 no, or -errno. */
-int capture__unaccepted(struct capture *c, const struct pkt_conn *conn);
 /* Owner definitions (pktrace.h): the last id the kernel side handed out; make it send new ones
  * for sockets whose definition has an id below floor; and whether every record in the ring
  * buffers when capture__owner_floor was last called has been handed over since. */

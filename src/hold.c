@@ -30,7 +30,9 @@ struct conn {
 	uint32_t first, last; /* held slots, in arrival order */
 	uint8_t state;
 	bool has_acceptor;
-	bool was_queued; /* its wait went on: still in the accept queue at its deadline */
+	bool syn_seen;   /* a SYN of the connection was held */
+	bool handshake;  /* and then the client's ACK: completed on the client's side */
+	bool was_queued; /* its wait went on: the handshake completed, nobody took it */
 	struct pkt_owner owner; /* CONN_TAKEN: the taker; CONN_HELD: the acceptor if any */
 	uint64_t deadline_ns;
 };
@@ -321,11 +323,11 @@ static int make_room(struct hold *h, size_t size, uint32_t keep)
 }
 
 int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
-		 const struct pkt_conn *k, int is_syn, int is_rst)
+		 const struct pkt_conn *k, enum hold_pkt what)
 {
 	uint32_t i = conn_find(h, k), s;
 	struct conn *c;
-	int err = 0, e;
+	int err = 0, e, is_syn = what == HOLD_PKT_SYN;
 
 	h->st.held++;
 	if (i != NIL && h->conns[i].state == CONN_TAKEN && !is_syn) {
@@ -342,6 +344,10 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 		i = conn_new(h, k, &err);
 		h->conns[i].deadline_ns = rec->ts_ns + h->cfg.wait_ns;
 	}
+	if (is_syn)
+		h->conns[i].syn_seen = true;
+	else if (what == HOLD_PKT_ACK_IN && h->conns[i].syn_seen)
+		h->conns[i].handshake = true;
 	c = &h->conns[i];
 	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes) {
 		e = make_room(h, size, i);
@@ -369,7 +375,7 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 	h->held_packets++;
 	h->held_bytes += size;
 	/* A reset ends the wait: nobody will take this connection. */
-	if (is_rst) {
+	if (what == HOLD_PKT_RST) {
 		e = conn_release(h, i, NULL, &h->st.waited_out);
 		if (e && !err)
 			err = e;
@@ -423,22 +429,17 @@ int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size)
 	}
 }
 
-/* Whether held connection i, its wait over, is still in its listener's accept queue. Only one
- * without an acceptor: accept() names it. */
+/* Whether held connection i, its wait over, should wait on: its handshake completed and no
+ * acceptor named it (accept() does), so it waits for accept(); not past HOLD_QUEUED_MAX_NS. */
 static bool still_queued(struct hold *h, uint32_t i, uint64_t now_ns)
 {
-	int r;
+	const struct conn *c = &h->conns[i];
 
-	if (!h->cfg.queued || !h->cfg.wait_ns || now_ns == UINT64_MAX || h->conns[i].has_acceptor)
+	if (!h->cfg.wait_ns || now_ns == UINT64_MAX || c->has_acceptor || !c->handshake)
 		return false;
-	/* A request the kernel gave up on (no child ever made) leaves no trace to clear: after
-	 * the kernel's own limit on a request's life (about a minute), the wait ends anyway. */
-	if (h->conns[i].first != NIL && now_ns - h->conns[i].first_ts > HOLD_QUEUED_MAX_NS)
-		return false;
-	r = h->cfg.queued(h->ctx, &h->conns[i].key);
-	if (r < 0)
-		h->st.queued_errors++;
-	return r > 0;
+	/* A request the kernel dropped without a word (TCP_DEFER_ACCEPT's end, the SYN-ACK's
+	 * retries run out) leaves nothing to see: after the kernel's own limit the wait ends. */
+	return c->first == NIL || now_ns - c->first_ts <= HOLD_QUEUED_MAX_NS;
 }
 
 int hold__expire(struct hold *h, uint64_t now_ns)

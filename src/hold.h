@@ -14,13 +14,10 @@
 
 struct hold;
 
-/* The longest a connection waits on while still queued for accept(), from its first held
- * packet: past the kernel's limit for a request whose SYN-ACK goes unanswered (63 s with the
- * default tcp_synack_retries). */
+/* The longest a connection whose handshake completed waits on, from its first held packet:
+ * past the kernel's limit for a request whose SYN-ACK goes unanswered (63 s with the default
+ * tcp_synack_retries), for one the kernel gave up on without a word to either side. */
 #define HOLD_QUEUED_MAX_NS (120 * 1000000000ULL)
-
-/* Whether connection c still waits in a listener's accept queue: 1 yes, 0 no, or -errno. */
-typedef int (*hold_queued_fn)(void *ctx, const struct pkt_conn *c);
 
 struct hold_config {
 	uint64_t wait_ns;   /* how long a connection may wait for a task to take it */
@@ -28,7 +25,6 @@ struct hold_config {
 	size_t max_bytes;   /* record bytes held at once */
 	size_t max_record;  /* the largest record to hold (--snaplen: with snap[]); 0: up to hdr[]'s
 			     * end. A larger one goes out at once, counted early */
-	hold_queued_fn queued; /* NULL: a connection's wait ends at wait_ns, accepted or not */
 };
 
 /* Emit one released record with owner as its owner; a negative return is passed back. */
@@ -42,19 +38,28 @@ struct hold_stats {
 				* or the wait ran out (at exit too) */
 	uint64_t early;        /* released early with the provisional owner: no room */
 	uint64_t out_of_scope; /* released to an owner outside the scope: not emitted */
-	uint64_t queued;       /* connections whose wait went on past wait_ns: still in their
-				* listener's accept queue, where no task could take them yet */
-	uint64_t queued_errors; /* asking whether a connection is queued failed */
+	uint64_t queued;       /* connections whose wait went on past wait_ns: their handshake
+				* completed, nobody took or named them yet (queued for accept()) */
 };
 
 struct hold *hold__new(const struct hold_config *cfg, hold_emit_fn emit, void *ctx);
+/* What a held packet is to its connection's handshake (hold__packet). */
+enum hold_pkt {
+	HOLD_PKT_OTHER = 0,
+	HOLD_PKT_SYN,     /* a SYN without ACK: a connection begins */
+	HOLD_PKT_RST,     /* a reset: nobody will take the connection */
+	HOLD_PKT_ACK_IN,  /* received, ACK without SYN or RST: the client completed the handshake */
+};
+
 /* A record with PKT_F_HELD whose connection is c (as its local socket sees it). */
 int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
-		 const struct pkt_conn *c, int is_syn, int is_rst);
+		 const struct pkt_conn *c, enum hold_pkt what);
 /* A claim record (kind PKT_REC_CLAIM). */
 int hold__claim(struct hold *h, const struct pkt_record *rec, size_t size);
-/* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME); a connection still in
- * its listener's accept queue (cfg.queued) waits another wait_ns. */
+/* Release what has waited past its time, as of now_ns (CLOCK_BOOTTIME). A connection whose
+ * handshake completed (a SYN, then the client's ACK) and that nobody took or named yet waits
+ * another wait_ns, up to HOLD_QUEUED_MAX_NS: it is queued for accept() (or the kernel keeps
+ * it as a request: TCP_DEFER_ACCEPT, a full queue), where no task could take it. */
 int hold__expire(struct hold *h, uint64_t now_ns);
 /*
  * The timestamp later events must wait behind to stay in order: the oldest held record's,

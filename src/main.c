@@ -364,14 +364,6 @@ static int order_held(void *ctx, const struct pkt_record *rec, size_t size,
 	return order__push(app->order, rec, size, owner);
 }
 
-/* hold_queued_fn: the kernel side knows which connections wait in an accept queue. */
-static int hold_queued(void *ctx, const struct pkt_conn *c)
-{
-	struct app *app = ctx;
-
-	return app->capture ? capture__unaccepted(app->capture, c) : 0;
-}
-
 /* Later events wait behind the oldest held packet, up to --order-hold, so that it joins the
  * reorder stage in time when its connection is taken. */
 static void order_barrier_update(struct app *app, uint64_t now_ns)
@@ -388,6 +380,7 @@ static int hold_record(struct app *app, const struct pkt_record *rec, size_t siz
 {
 	struct pkt_headers *h = &app->ev.hdr;
 	struct pkt_conn c = {};
+	enum hold_pkt what = HOLD_PKT_OTHER;
 	int egress = rec->direction == PKT_EGRESS, alen, err;
 
 	/* A packet without a TCP header is held too (ports 0): it goes out with the hold's owner. */
@@ -403,9 +396,13 @@ static int hold_record(struct app *app, const struct pkt_record *rec, size_t siz
 	c.rport = egress ? h->dst_port : h->src_port;
 	memcpy(c.laddr, egress ? h->src_addr : h->dst_addr, alen);
 	memcpy(c.raddr, egress ? h->dst_addr : h->src_addr, alen);
-	return hold__packet(app->hold, rec, size, &c,
-			    (h->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN,
-			    !!(h->flags & TCP_FLAG_RST));
+	if (h->flags & TCP_FLAG_RST)
+		what = HOLD_PKT_RST;
+	else if ((h->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
+		what = HOLD_PKT_SYN;
+	else if ((h->flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_ACK && !egress)
+		what = HOLD_PKT_ACK_IN;
+	return hold__packet(app->hold, rec, size, &c, what);
 }
 
 /* Start a new generation of owner definitions: the kernel side sends new ones for sockets
@@ -634,15 +631,11 @@ static void print_summary(struct app *app)
 				(unsigned long long)still);
 		fprintf(stderr, "; of all these, %llu not written (their owner is out of scope)\n",
 			(unsigned long long)hs->out_of_scope);
-		if (hs->queued || hs->queued_errors)
-			fprintf(stderr, "pktrace:   accepted connections still in their listener's "
-					"accept queue after %gs, held on until a process took them: %llu%s",
-				app->opts.hold_time, (unsigned long long)hs->queued,
-				hs->queued_errors ? "" : "\n");
-		if (hs->queued_errors)
-			fprintf(stderr, " (%llu times the kernel could not be asked, and the "
-					"connection's packets went to the listener's owner)\n",
-				(unsigned long long)hs->queued_errors);
+		if (hs->queued)
+			fprintf(stderr, "pktrace:   accepted connections still waiting for accept() "
+					"after %gs (handshake complete, nobody took them), held on until a "
+					"process did: %llu\n",
+				app->opts.hold_time, (unsigned long long)hs->queued);
 	}
 	if (st[STAT_OWNER_CHANGED])
 		fprintf(stderr, "pktrace:   sockets taken over by another process or thread (or "
@@ -1467,7 +1460,6 @@ int main(int argc, char **argv)
 	hold_cfg.wait_ns = (uint64_t)(app.opts.hold_time * 1e9);
 	hold_cfg.max_packets = app.opts.hold_packets;
 	hold_cfg.max_bytes = app.opts.hold_bytes;
-	hold_cfg.queued = hold_queued;
 	if (app.opts.snaplen)
 		hold_cfg.max_record = offsetof(struct pkt_record, snap) + app.opts.snaplen;
 	app.hold = hold__new(&hold_cfg, order_held, &app);

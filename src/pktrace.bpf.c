@@ -121,18 +121,6 @@ struct {
 	__type(value, struct pkt_owner);
 } closed_conns SEC(".maps");
 
-/* Connections waiting in a listener's accept queue: a passive child that reached ESTABLISHED
- * before any task took it or accept() named it, or a handshake the client completed that the
- * kernel keeps as a request for now (listener_acked); gone at its first claim (claim_emit). User
- * space looks a connection up when its held packets reach --hold-time: one still here is not
- * given up on, as no task could have taken it yet (a server slow to accept). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384); /* four full accept queues of the default somaxconn */
-	__type(key, struct pkt_conn);
-	__type(value, __u8);
-} unaccepted SEC(".maps");
-
 /* Which connections gone_conns and closed_conns may hold (pktrace.h): written here at every
  * insert into the current generation, rotated by user space. A word's two generations side by
  * side: the check at every received packet reads one cache line. */
@@ -639,10 +627,6 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec = ring ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
 							  sizeof(struct pkt_conn), 0) : NULL;
 	if (!rec) {
-		struct pkt_conn c;
-
-		conn_of_sock(sk, &c);
-		bpf_map_delete_elem(&unaccepted, &c);
 		stat_inc_exact(STAT_CLAIMS_LOST);
 		return;
 	}
@@ -663,7 +647,6 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->ifname[0] = 0;
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
-	bpf_map_delete_elem(&unaccepted, rec->hdr);
 	stat_inc_exact(STAT_CLAIMS);
 	/* Batched wakeups: the reader polls every few ms while packets are held. */
 	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn));
@@ -1105,15 +1088,6 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 	if (nested && st->state_seen == change)
 		return 0;
 	st->state_seen = change;
-	/* A child queued for accept() (in the queue already: accept() waits for the lock this
-	 * softirq holds, so every claim comes after this). */
-	if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV && st->listener &&
-	    !st->acceptor && !sk->sk_socket) {
-		__u8 one = 1;
-
-		conn_of_sock(sk, &c);
-		bpf_map_update_elem(&unaccepted, &c, &one, BPF_ANY);
-	}
 	if (flow_events)
 		flow_state(sk, st, oldstate, newstate);
 	if (icmp_errors && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))
@@ -1769,44 +1743,6 @@ static __always_inline int conn_of_skb(struct __sk_buff *skb, __u8 l3, int tcp_o
 	return 0;
 }
 
-/* A segment reaching a listener that acknowledges its SYN-ACK: the handshake is complete on the
- * client's side, and the connection on its way to the accept queue. The kernel may keep it as
- * a request for a while (the queue is full, or TCP_DEFER_ACCEPT waits for data, as Apache's
- * default AcceptFilter and nginx's "deferred" do): into unaccepted now, so its held packets
- * wait on (hold.c). Only for a request the kernel holds: not a stray ACK (a scan). */
-static __always_inline void listener_acked(struct __sk_buff *skb, const struct l3_info *w,
-					   int off, __u32 netns)
-{
-	struct bpf_sock_tuple t = {};
-	struct bpf_sock *req;
-	struct pkt_conn c;
-	__u8 fl, one = 1;
-	__u32 tlen;
-
-	if (bpf_skb_load_bytes(skb, off + 13, &fl, 1) || (fl & 0x16) != 0x10 ||
-	    conn_of_skb(skb, w->l3, off, PKT_INGRESS, netns, &c))
-		return;
-	if (c.family == 4) {
-		t.ipv4.saddr = *(__u32 *)c.raddr;
-		t.ipv4.daddr = *(__u32 *)c.laddr;
-		t.ipv4.sport = bpf_htons(c.rport);
-		t.ipv4.dport = bpf_htons(c.lport);
-		tlen = sizeof(t.ipv4);
-	} else {
-		__builtin_memcpy(t.ipv6.saddr, c.raddr, 16);
-		__builtin_memcpy(t.ipv6.daddr, c.laddr, 16);
-		t.ipv6.sport = bpf_htons(c.rport);
-		t.ipv6.dport = bpf_htons(c.lport);
-		tlen = sizeof(t.ipv6);
-	}
-	req = bpf_skc_lookup_tcp(skb, &t, tlen, BPF_F_CURRENT_NETNS, 0);
-	if (!req)
-		return;
-	if (req->state == BPF_TCP_NEW_SYN_RECV)
-		bpf_map_update_elem(&unaccepted, &c, &one, BPF_ANY);
-	bpf_sk_release(req);
-}
-
 /* An ICMP or ICMPv6 error's quoted packet, from b[] (the ICMP header, then the quoted IP header
  * and 8 bytes of its transport header; n bytes valid): the connection of the socket that sent
  * it (its source is local), with the protocol in c->pad. -1: not an error, or not readable. */
@@ -2234,9 +2170,6 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 		netns = kskb->dev->nd_net.net->ns.inum;
 	if (o && st && !st->published && direction == PKT_EGRESS && off >= 0 && icmp_errors)
 		errors_publish(skb, ksk, st, &w, off, cls, netns);
-	if ((flags & PKT_F_HELD) && direction == PKT_INGRESS && off >= 0 && cls == PKT_SOCK_TCP &&
-	    ksk->__sk_common.skc_state == TCP_LISTEN)
-		listener_acked(skb, &w, off, netns);
 	if (!wanted || !(cls & sock_protos))
 		return 1; /* a UDP socket's packet, looked at only for its ICMP errors */
 	if (!o && off >= 0 && cls == PKT_SOCK_TCP) {

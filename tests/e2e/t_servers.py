@@ -1128,7 +1128,8 @@ def apache_prefork_slow_accept(w):
     ours = [e for e in events if port in (e["src_port"], e["dst_port"])]
     phase = connection_phases(pkts, port)
     err = pt.stderr()
-    m = re.search(r"accept queue after [\d.]+s, held on until a process took them: (\d+)", err)
+    m = re.search(r"still waiting for accept\(\) after [\d.]+s \([^)]*\), held on until a "
+                  r"process did: (\d+)", err)
     queued = None if m and int(m.group(1)) >= 3 else \
         "the summary does not say that the three queued connections were held on: %r" % \
         err[-600:]

@@ -17,6 +17,7 @@
 #define FULL (offsetof(struct pkt_record, hdr) + PKT_HDR_MAX)
 #define CLAIM_SIZE (offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn))
 #define MAX_OUT 256
+#define ACK_IN 2 /* packet()'s syn: the client's ACK that completes the handshake */
 
 /* What the emit callback saw. */
 struct out {
@@ -127,7 +128,8 @@ static int packet_own(const struct pkt_conn *c, uint32_t id, uint64_t ts,
 	r->flags = PKT_F_HELD;
 	r->netns = c->netns;
 	memset(r->hdr, (int)(0x40 + id), size - offsetof(struct pkt_record, hdr));
-	return hold__packet(h, r, size, c, syn, rst);
+	return hold__packet(h, r, size, c, rst ? HOLD_PKT_RST : syn == 1 ? HOLD_PKT_SYN :
+					 syn == ACK_IN ? HOLD_PKT_ACK_IN : HOLD_PKT_OTHER);
 }
 
 static int packet_sz(const struct pkt_conn *c, uint32_t id, uint64_t ts, uint32_t pid,
@@ -325,133 +327,97 @@ static void test_accept_then_expire(void **state)
 	assert_int_equal(st()->taken, 0);
 }
 
-/* ---- still in the accept queue at the deadline: the kernel side's answer ---- */
-
-static int queued_answer[8]; /* what the kernel side says, call by call (the last repeats) */
-static size_t queued_calls;
-static struct pkt_conn queued_asked;
-
-static int queued(void *ctx, const struct pkt_conn *c)
-{
-	size_t n = sizeof(queued_answer) / sizeof(queued_answer[0]);
-
-	assert_ptr_equal(ctx, &outs);
-	queued_asked = *c;
-	return queued_answer[queued_calls++ < n ? queued_calls - 1 : n - 1];
-}
-
-static void make_queued(const int *answers, size_t n)
-{
-	struct hold_config cfg = {
-		.wait_ns = WAIT,
-		.max_packets = 64,
-		.max_bytes = 1 << 20,
-		.queued = queued,
-	};
-
-	memset(queued_answer, 0, sizeof(queued_answer));
-	for (size_t i = 0; i < sizeof(queued_answer) / sizeof(queued_answer[0]); i++)
-		queued_answer[i] = answers[i < n ? i : n - 1];
-	queued_calls = 0;
-	hold__free(h);
-	h = hold__new(&cfg, emit, &outs);
-	assert_non_null(h);
-}
+/* ---- a completed handshake nobody took yet: queued for accept(), it waits on ---- */
 
 static void test_queued_waits_for_the_taker(void **state)
 {
-	static const int yes[] = {1};
 	struct pkt_conn c = conn(1, 80, 40000), other = conn(1, 80, 40001);
 
-	make_queued(yes, 1);
 	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
-	assert_int_equal(packet(&c, 2, 20, 100, 0), 0);
-	assert_int_equal(hold__expire(h, 10 + WAIT - 1), 0);
-	assert_int_equal(queued_calls, 0);
-	/* Its wait is over but the connection is still queued: nothing goes out. */
+	assert_int_equal(packet(&c, 2, 20, 100, 0), 0); /* the SYN-ACK */
+	assert_int_equal(packet(&c, 3, 30, 100, ACK_IN), 0);
+	assert_int_equal(packet(&c, 4, 40, 100, 0), 0); /* the request */
+	/* Its wait is over, but the handshake completed and nobody took it: it waits on. */
 	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
-	assert_int_equal(queued_calls, 1);
-	assert_memory_equal(&queued_asked, &c, sizeof(c));
 	assert_int_equal(n_out, 0);
-	/* A later connection's wait ends before the one that went on. */
-	assert_int_equal(packet(&other, 3, 30 + WAIT, 100, 1), 0);
-	assert_int_equal(hold__expire(h, 10 + 2 * WAIT - 1), 0);
-	assert_int_equal(queued_calls, 1);
-	/* Asked again each wait_ns, counted once per connection. */
-	assert_int_equal(hold__expire(h, 10 + 2 * WAIT), 0);
-	assert_int_equal(queued_calls, 2);
 	assert_int_equal(st()->queued, 1);
-	assert_int_equal(n_out, 0);
+	/* A later connection's wait ends before the one that went on (the SYN-ACK only). */
+	assert_int_equal(packet(&other, 5, 30 + WAIT, 100, 1), 0);
+	assert_int_equal(hold__expire(h, 30 + 2 * WAIT), 0);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 5, 100);
+	/* Again and again, counted once. */
+	assert_int_equal(hold__expire(h, 10 + 5 * WAIT), 0);
+	assert_int_equal(st()->queued, 1);
+	assert_int_equal(n_out, 1);
 	/* Taken at last: its records go to the taker. */
-	assert_int_equal(claim(&c, PKT_CLAIM_USE, 5 * WAIT, 150), 0);
-	assert_int_equal(n_out, 2);
-	expect_out(0, 1, 150);
-	expect_out(1, 2, 150);
-	assert_int_equal(st()->taken, 2);
-	assert_int_equal(st()->waited_out, 0);
-	assert_int_equal(st()->queued, 1);
-}
-
-static void test_queued_then_gone(void **state)
-{
-	static const int answers[] = {1, 0};
-	struct pkt_conn c = conn(1, 80, 40000);
-
-	make_queued(answers, 2);
-	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
-	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
-	assert_int_equal(n_out, 0);
-	/* No longer queued, and nobody took it: the provisional owner, as without the queue. */
-	assert_int_equal(hold__expire(h, 10 + 2 * WAIT), 0);
-	assert_int_equal(queued_calls, 2);
-	assert_int_equal(n_out, 1);
-	expect_out(0, 1, 100);
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 6 * WAIT, 150), 0);
+	assert_int_equal(n_out, 5);
+	expect_out(1, 1, 150);
+	expect_out(4, 4, 150);
+	assert_int_equal(st()->taken, 4);
 	assert_int_equal(st()->waited_out, 1);
-	assert_int_equal(st()->queued, 1);
 }
 
-static void test_queued_ask_fails(void **state)
+static void test_queued_needs_the_handshake(void **state)
 {
-	static const int broken[] = {-EIO};
-	struct pkt_conn c = conn(1, 80, 40000);
+	struct pkt_conn flood = conn(1, 80, 40000), stray = conn(1, 80, 40001);
 
-	make_queued(broken, 1);
-	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
-	assert_int_equal(hold__expire(h, 10 + WAIT), 0);
-	assert_int_equal(n_out, 1);
-	expect_out(0, 1, 100);
-	assert_int_equal(st()->queued_errors, 1);
+	/* A SYN and its SYN-ACKs, never acknowledged (a SYN flood): out at the deadline. */
+	assert_int_equal(packet(&flood, 1, 10, 100, 1), 0);
+	assert_int_equal(packet(&flood, 2, 11, 100, 0), 0);
+	/* An ACK with no SYN before it (a scan's, or one for a connection held no more). */
+	assert_int_equal(packet(&stray, 3, 12, 100, ACK_IN), 0);
+	assert_int_equal(hold__expire(h, 12 + WAIT), 0);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(st()->waited_out, 3);
 	assert_int_equal(st()->queued, 0);
 }
 
-static void test_queued_not_asked(void **state)
+static void test_queued_at_most(void **state)
 {
-	static const int yes[] = {1};
+	struct pkt_conn c = conn(1, 80, 40000);
+
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(packet(&c, 2, 30, 100, ACK_IN), 0);
+	assert_int_equal(hold__expire(h, 10 + HOLD_QUEUED_MAX_NS), 0);
+	assert_int_equal(n_out, 0);
+	/* A request the kernel dropped without a word: past the limit, the wait ends. */
+	assert_int_equal(hold__expire(h, 10 + HOLD_QUEUED_MAX_NS + WAIT), 0);
+	assert_int_equal(n_out, 2);
+	expect_out(0, 1, 100);
+	assert_int_equal(st()->waited_out, 2);
+	assert_int_equal(st()->queued, 1);
+}
+
+static void test_queued_not_when_named(void **state)
+{
 	struct pkt_conn c = conn(1, 80, 40000), d = conn(1, 80, 40001);
 
-	make_queued(yes, 1);
-	/* Named by accept(): out of the queue, whatever the kernel side says. */
+	/* Named by accept(): out of the queue, its wait ends as before, with the acceptor. */
 	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(packet(&c, 2, 15, 100, ACK_IN), 0);
 	assert_int_equal(claim(&c, PKT_CLAIM_ACCEPT, 20, 150), 0);
 	assert_int_equal(hold__expire(h, 20 + WAIT), 0);
-	assert_int_equal(queued_calls, 0);
 	expect_out(0, 1, 150);
+	expect_out(1, 2, 150);
 	/* At exit everything goes, queued or not. */
-	assert_int_equal(packet(&d, 2, 30, 100, 1), 0);
+	assert_int_equal(packet(&d, 3, 30, 100, 1), 0);
+	assert_int_equal(packet(&d, 4, 31, 100, ACK_IN), 0);
 	assert_int_equal(hold__flush(h), 0);
-	assert_int_equal(queued_calls, 0);
-	expect_out(1, 2, 100);
+	expect_out(2, 3, 100);
+	assert_int_equal(st()->queued, 0);
 	/* --hold-time 0: nothing waits, so nothing waits on. */
 	{
-		struct hold_config cfg = {.max_packets = 4, .max_bytes = 1 << 20, .queued = queued};
+		struct hold_config cfg = {.max_packets = 4, .max_bytes = 1 << 20};
 
 		hold__free(h);
 		h = hold__new(&cfg, emit, &outs);
 		assert_non_null(h);
-		assert_int_equal(packet(&c, 3, 40, 100, 1), 0);
-		assert_int_equal(hold__expire(h, 40), 0);
-		assert_int_equal(queued_calls, 0);
-		expect_out(2, 3, 100);
+		assert_int_equal(packet(&c, 5, 40, 100, 1), 0);
+		assert_int_equal(packet(&c, 6, 41, 100, ACK_IN), 0);
+		assert_int_equal(hold__expire(h, 41), 0);
+		expect_out(5, 6, 100);
 	}
 }
 
@@ -1090,9 +1056,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_barrier_oldest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_barrier_waited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_waits_for_the_taker, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queued_then_gone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queued_ask_fails, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queued_not_asked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_needs_the_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_at_most, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_not_when_named, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
