@@ -438,8 +438,9 @@ static bool still_queued(struct hold *h, uint32_t i, uint64_t now_ns)
 	if (!h->cfg.wait_ns || now_ns == UINT64_MAX || c->has_acceptor || !c->handshake)
 		return false;
 	/* A request the kernel dropped without a word (TCP_DEFER_ACCEPT's end, the SYN-ACK's
-	 * retries run out) leaves nothing to see: after the kernel's own limit the wait ends. */
-	return c->first == NIL || now_ns - c->first_ts <= HOLD_QUEUED_MAX_NS;
+	 * retries run out) leaves nothing to see: after the kernel's own limit the wait ends.
+	 * Nothing held (let out early for room): nothing to wait for either. */
+	return c->first != NIL && now_ns - c->first_ts <= HOLD_QUEUED_MAX_NS;
 }
 
 int hold__expire(struct hold *h, uint64_t now_ns)

@@ -390,6 +390,24 @@ static void test_queued_at_most(void **state)
 	assert_int_equal(st()->queued, 1);
 }
 
+static void test_queued_nothing_held(void **state)
+{
+	struct pkt_conn c = conn(1, 80, 40000), d = conn(1, 80, 40001);
+
+	make(2, 1 << 20);
+	assert_int_equal(packet(&c, 1, 10, 100, 1), 0);
+	assert_int_equal(packet(&c, 2, 11, 100, ACK_IN), 0);
+	/* No room: c's records go out early, and its entry has nothing left to wait for. */
+	assert_int_equal(packet(&d, 3, 12, 100, 1), 0);
+	assert_int_equal(n_out, 2);
+	assert_int_equal(st()->early, 2);
+	assert_int_equal(hold__expire(h, 11 + WAIT), 0);
+	assert_int_equal(hold__expire(h, 12 + WAIT), 0);
+	assert_int_equal(n_out, 3);
+	assert_int_equal(st()->queued, 0);
+	assert_int_equal(hold__pending(h), 0);
+}
+
 static void test_queued_not_when_named(void **state)
 {
 	struct pkt_conn c = conn(1, 80, 40000), d = conn(1, 80, 40001);
@@ -1058,6 +1076,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queued_waits_for_the_taker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_needs_the_handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_at_most, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_nothing_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_not_when_named, setup, teardown),
 	};
 
