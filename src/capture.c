@@ -610,6 +610,9 @@ static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
 			__atomic_fetch_or(&words[bit >> 6][gen], 1ULL << (bit & 63),
 					  __ATOMIC_RELAXED);
 		}
+		/* After the bits, as the programs do: a check that sees the flag sees them. */
+		if (n)
+			__atomic_store_n(&c->skel->bss->conn_filter_used[gen], 1, __ATOMIC_SEQ_CST);
 		in = out;
 		batch = &in;
 	} while (!err);
@@ -648,9 +651,13 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	/* Every entry the tables hold into the current generation, then the old one cleared:
 	 * bits of connections the tables let go are gone with it. */
 	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), gen) &&
-	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), gen))
+	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), gen)) {
+		/* No program writes the old generation any more (the grace period): its flag
+		 * goes with its words. */
+		__atomic_store_n(&bss->conn_filter_used[gen ^ 1], 0, __ATOMIC_SEQ_CST);
 		for (size_t w = 0; w < PKT_CONN_FILTER_WORDS; w++)
 			bss->conn_filter[w][gen ^ 1] = 0;
+	}
 	/* else the old generation stays as it is, checked along with the new one */
 	c->filter_refill = false;
 	c->filter_due_ns = now_ns + c->filter_period_ns;
