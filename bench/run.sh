@@ -611,7 +611,7 @@ prog_type() { # the type of a program named $1 in the raw rows' runs, from the l
 }
 
 table_progs() { # every pktrace program: ns per run and runs per wire packet, per configuration
-	local cfg p line sep
+	local cfg p line sep t unloaded=
 	line='| program | type |'
 	sep='| --- | --- |'
 	for cfg in "${PKTRACE_CONFIGS[@]}"; do
@@ -620,12 +620,18 @@ table_progs() { # every pktrace program: ns per run and runs per wire packet, pe
 	done
 	printf '%s\n%s\n' "$line" "$sep"
 	for p in $PROG_NAMES; do
-		line="| $p | $(prog_type "$p") |"
+		t=$(prog_type "$p")
+		if [ "$t" = "?" ]; then # loaded by no configuration (a program for options none uses)
+			unloaded+=" $p"
+			continue
+		fi
+		line="| $p | $t |"
 		for cfg in "${PKTRACE_CONFIGS[@]}"; do
 			line+=" $(med "$cfg" "nsrun\\.$p" | sed 's/^NA$/-/') | $(med "$cfg" "rpw\\.$p" | sed 's/^NA$/-/') |"
 		done
 		printf '%s\n' "$line"
 	done
+	[ -z "$unloaded" ] || printf '\nNot loaded by any of these configurations:%s.\n' "$unloaded"
 }
 
 SENDRECV_TARGET=50 # ns per send or receive for a socket whose owner does not change (the issue's goal)
