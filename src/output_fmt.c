@@ -358,6 +358,64 @@ static const char *tcp_opt_name(uint8_t kind)
 	return NULL;
 }
 
+static void line_hex(struct line *l, const uint8_t *d, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		*l->p++ = hex[d[j] >> 4];
+		*l->p++ = hex[d[j] & 0xf];
+	}
+}
+
+/* tcpdump's text for an option pktrace's decoder keeps as data (kind, n bytes of it): MD5
+ * (RFC 2385; tcpdump cannot check it without the key either), the user timeout (RFC 5482, as
+ * tcpdump reads it: the low bit taken for minutes) and TCP-AO (RFC 5925). False: none of these
+ * at a length tcpdump reads as pktrace does (it reads a wrong-length MD5 or UTO past its end). */
+static bool tcp_opt_named(struct line *l, uint8_t kind, const uint8_t *d, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned int v;
+	int sh;
+
+	switch (kind) {
+	case 19:
+		if (n != 16)
+			return false;
+		line_lit(l, "md5 shared secret not supplied with -M, can't check - ");
+		line_hex(l, d, n);
+		return true;
+	case 28:
+		if (n != 2)
+			return false;
+		v = (unsigned int)d[0] << 8 | d[1];
+		line_lit(l, "uto 0x");
+		for (sh = 12; sh > 0 && !(v >> sh); sh -= 4)
+			;
+		for (; sh >= 0; sh -= 4)
+			*l->p++ = hex[(v >> sh) & 0xf];
+		*l->p++ = ' ';
+		line_u(l, v & 1 ? (v >> 1) * 60 : v >> 1);
+		return true;
+	case 29:
+		if (n < 2) {
+			line_lit(l, "tcp-ao (invalid)");
+			return true;
+		}
+		line_lit(l, "tcp-ao keyid ");
+		line_u(l, d[0]);
+		line_lit(l, " rnextkeyid ");
+		line_u(l, d[1]);
+		if (n > 2) {
+			line_lit(l, " mac 0x");
+			line_hex(l, d + 2, n - 2);
+		}
+		return true;
+	}
+	return false;
+}
+
 /* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
 void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 {
@@ -442,6 +500,10 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			n = o->unknown[u].len - 2u;
 			if (o->unknown[u].data + n > TCP_OPTS_MAX_LEN)
 				n = 0;
+			if (tcp_opt_named(l, o->unknown[u].kind, d, n)) {
+				u++;
+				break;
+			}
 			if (o->unknown[u].kind == TCP_KIND_EXP && n >= 2) {
 				line_lit(l, "exp-");
 				for (j = 0; j < 2; j++) {

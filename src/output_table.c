@@ -32,15 +32,16 @@ enum {
  * at most 119 of padding (the sum of the widths), 10 separators and the newline: 327; then the
  * chain note (" ext:255+/4294967295B", 21): 348. A line without TCP fields is shorter: its ports,
  * seq, ack and window go, and its reason (" (" + at most 28 + ")") is less than they took. Then
- * the options (tcp_opts_fmt): " options [" and "]" (11), at most 6 columns per option byte
- * (",unknown-255" for 2 bytes; one ",tfo  cookiereq" 15 for 2: 243 for 40 bytes; an option with
- * data takes fewer, ",unknown-255 0xff" 17 for 3) and " [bad opt]" (10): 264, so 612 in all. The other packet
+ * the options (line_tcp_opts): " options [" and "]" (11), at most 8.5 columns per option byte
+ * (",tcp-ao (invalid)" 17 for 2 bytes: 339 for 40 bytes, the first without its comma; every
+ * other form takes fewer: ",unknown-255" 12 for 2, ",tcp-ao keyid 255 rnextkeyid 255" 32 for 4,
+ * one ",tfo  cookiereq" 15 for 2) and " [bad opt]" (10): 360, so 708 in all. The other packet
  * lines are shorter: the same first six columns (153 of values), a marker (5), a detail of at most
  * 46 bytes ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
  * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes
  * of IP fields (" tos 0xff flags [rsvdDF+] offset 65528 length 65535") or the reason (31).
  */
-#define TABLE_LINE_MAX 640
+#define TABLE_LINE_MAX 768
 
 
 /*

@@ -284,14 +284,26 @@ ODD_OPTIONS = [
     [(253, bytes.fromhex("f989"))],
     [("MSS", 1460), (34, b""), ("NOP", None), ("NOP", None), (200, b"\x01")],
     [("NOP", None), (77, bytes.fromhex("aabbccddeeff")), (254, bytes.fromhex("f98901020304"))],
+    # MD5 (BGP sessions), the user timeout and TCP-AO at the lengths their RFCs give (tcpdump
+    # reads a wrong-length MD5 or UTO past its end: pktrace shows those as unknown-K).
+    [("NOP", None), ("NOP", None), (19, bytes(range(16))), ("MSS", 1400)],
+    [(28, bytes.fromhex("0001"))],
+    [(28, bytes.fromhex("ffff"))],
+    [(28, bytes.fromhex("003c")), ("NOP", None), ("NOP", None), (28, bytes.fromhex("8001"))],
+    [(29, b"")],
+    [(29, bytes.fromhex("01"))],
+    [(29, bytes.fromhex("0102"))],
+    [(29, bytes.fromhex("ff000102"))],
+    [(29, bytes(range(2, 38)))],
 ]
 
 
 @test
 def text_tcp_options_read_back(w):
     """-r -F text on SYNs carrying TCP Fast Open in both forms (a request, cookies of valid and
-    invalid lengths), RFC 6994 experiments by magic and options tcpdump has no name for (with
-    and without data), built with scapy: each line's tcpdump part is tcpdump's own."""
+    invalid lengths), RFC 6994 experiments by magic, MD5 signatures, user timeouts, TCP-AO
+    (with and without a MAC, and too short) and options tcpdump has no name for (with and
+    without data), built with scapy: each line's tcpdump part is tcpdump's own."""
     try:
         from scapy.all import IP, TCP, wrpcap
     except ImportError as e:

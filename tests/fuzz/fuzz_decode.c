@@ -67,7 +67,7 @@
 /* Generous room for one line: the JSON line needs under 1 KiB even with every string escaped. */
 #define BIG_CAP 8192
 /* format_table builds the line in a local buffer of this size (output_table.c). */
-#define TABLE_LINE_MAX 640
+#define TABLE_LINE_MAX 768
 /* format_text's, likewise (output_text.c). */
 #define TEXT_LINE_MAX 1024
 

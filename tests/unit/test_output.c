@@ -1155,17 +1155,15 @@ static void test_table_longest_line(void **state)
 				  "4294967295 4294967295 65535 4294967295\n");
 }
 
-/* The longest options: twenty unknown kinds of 255 (6 columns per byte), then a bad option. */
-static void test_table_longest_options(void **state)
+/* A golden event with every field at its longest and forty bytes of options: twenty two-byte
+ * options of kind, then a bad option. */
+static struct pkt_event *longest_options_event(struct pkt_event ev[GOLDEN_N], uint8_t kind)
 {
-	struct pkt_event ev[GOLDEN_N];
 	struct pkt_event *e = &ev[5];
 	uint8_t opt[40];
-	char line[1024], want[512];
-	size_t k, i, w;
+	size_t i;
 
-	(void)state;
-	golden_events(ev, ARRAY_SIZE(ev));
+	golden_events(ev, GOLDEN_N);
 	memset(e->proc.comm, 'c', sizeof(e->proc.comm));
 	e->proc.pid = 4294967295u;
 	e->hdr.flags = ALL_FLAGS;
@@ -1174,12 +1172,24 @@ static void test_table_longest_options(void **state)
 	e->hdr.ext_count = 255;
 	e->hdr.ext_len = 4294967295u;
 	for (i = 0; i < 40; i += 2) {
-		opt[i] = 255;
+		opt[i] = kind;
 		opt[i + 1] = 2;
 	}
 	set_opts(&e->hdr, opt, sizeof(opt));
 	assert_int_equal(e->hdr.opts.unknown_n, 20);
 	e->hdr.opts.malformed = true;
+	return e;
+}
+
+/* The longest options: twenty unknown kinds of 255 (6 columns per byte), then a bad option. */
+static void test_table_longest_options(void **state)
+{
+	struct pkt_event ev[GOLDEN_N];
+	struct pkt_event *e = longest_options_event(ev, 255);
+	char line[1024], want[512];
+	size_t k, i, w;
+
+	(void)state;
 	k = format_table(line, sizeof(line) - 1, e);
 	assert_true(k > 0);
 	line[k] = '\0';
@@ -1191,6 +1201,33 @@ static void test_table_longest_options(void **state)
 	assert_string_equal(line + k - strlen(want), want);
 	/* Within the 261 bytes the comment at TABLE_LINE_MAX allows for options (newline apart). */
 	assert_int_equal(strlen(want) - strlen(" ext:255+/4294967295B") - 1, 260);
+}
+
+/* The longest options since tcpdump's TCP-AO text: twenty empty TCP-AO options (8.5 columns per
+ * byte), then a bad option, after every other field at its longest: the table's whole line
+ * within TABLE_LINE_MAX (768) and the text's within TEXT_LINE_MAX (1024). */
+static void test_longest_options_tcp_ao(void **state)
+{
+	struct pkt_event ev[GOLDEN_N];
+	struct pkt_event *e = longest_options_event(ev, 29);
+	char line[2048], want[512];
+	size_t k, i, w;
+
+	(void)state;
+	w = (size_t)snprintf(want, sizeof(want), " options [");
+	for (i = 0; i < 20; i++)
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%stcp-ao (invalid)", i ? "," : "");
+	snprintf(want + w, sizeof(want) - w, "] [bad opt]\n");
+	assert_int_equal(strlen(want) - 1, 360); /* the comment at TABLE_LINE_MAX */
+	k = format_table(line, sizeof(line) - 1, e);
+	assert_true(k > strlen(want) && k < 768);
+	line[k] = '\0';
+	assert_string_equal(line + k - strlen(want), want);
+	k = format_text(line, sizeof(line) - 1, e);
+	assert_true(k > 0 && k < 1024);
+	line[k] = '\0';
+	want[strlen(want) - strlen(" [bad opt]\n")] = '\0'; /* the text goes on with its length */
+	assert_non_null(strstr(line, want));
 }
 
 /* A long IPv6 address widens its column and is printed whole. */
@@ -1868,7 +1905,7 @@ static void test_flow_lines_bounded(void **state)
 
 		for (int k = 0; k < 2; k++) {
 			len = fmt[k](buf, sizeof(buf), &ev[i]);
-			assert_true(len > 0 && (k == 0 || len < 640)); /* TABLE_LINE_MAX */
+			assert_true(len > 0 && (k == 0 || len < 768)); /* TABLE_LINE_MAX */
 			assert_int_equal(buf[len - 1], '\n');
 			assert_null(memchr(buf, '\n', len - 1));
 			assert_int_equal(fmt[k](small, len, &ev[i]), len);
@@ -2632,6 +2669,7 @@ int main(void)
 		cmocka_unit_test(test_table_never_truncates),
 		cmocka_unit_test(test_table_longest_line),
 		cmocka_unit_test(test_table_longest_options),
+		cmocka_unit_test(test_longest_options_tcp_ao),
 		cmocka_unit_test(test_writer_json),
 		cmocka_unit_test(test_writer_table),
 		cmocka_unit_test(test_writer_header_once),
