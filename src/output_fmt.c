@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -416,8 +417,223 @@ static bool tcp_opt_named(struct line *l, uint8_t kind, const uint8_t *d, size_t
 	return false;
 }
 
-/* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order. */
-void line_tcp_opts(struct line *l, const struct tcp_opts *o)
+static uint64_t be64_at(const uint8_t *d)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | d[i];
+	return v;
+}
+
+static uint32_t be32_at(const uint8_t *d)
+{
+	return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+}
+
+/* "0x" and v in hex without leading zeros, as printf's %#x would (but 0x0 for 0). */
+static void line_hex_u(struct line *l, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int sh = 60;
+
+	line_lit(l, "0x");
+	while (sh > 0 && !(v >> sh))
+		sh -= 4;
+	for (; sh >= 0; sh -= 4)
+		*l->p++ = hex[(v >> sh) & 0xf];
+}
+
+/* An MPTCP option (RFC 8684) as tcpdump 4.99 prints it: "mptcp LEN SUBTYPE" and the subtype's
+ * fields, for the lengths (and, for some, TCP flags) at which tcpdump reads it whole. d: the n
+ * bytes after kind and length (d[0]: the subtype in its high nibble). False: a form tcpdump
+ * gives up on, with what it printed before it did ("mptcp" alone under 3 bytes, "mptcp LEN
+ * SUBTYPE", a DSS's fields up to the one that does not fit); it then writes "[bad opt]" and
+ * ends the line there. Written here: neither libpcap
+ * nor any Debian library prints MPTCP options as text. */
+static bool line_mptcp(struct line *l, const uint8_t *d, size_t n, uint16_t flags)
+{
+	static const char *const sub[] = { "capable", "join", "dss", "add-addr", "rem-addr",
+					   "prio", "fail", "fast-close", "unknown" };
+	const bool syn = flags & TCP_FLAG_SYN, ack = flags & TCP_FLAG_ACK;
+	const size_t len = n + 2; /* tcpdump's lengths count kind and length */
+	char *name_end, a[INET6_ADDRSTRLEN];
+	unsigned int st, f;
+	size_t i, k;
+
+	line_lit(l, "mptcp");
+	if (n < 1)
+		return false;
+	st = d[0] >> 4 > 8 ? 8 : d[0] >> 4;
+	*l->p++ = ' ';
+	line_u(l, len);
+	*l->p++ = ' ';
+	line_str(l, sub[st]);
+	name_end = l->p;
+	switch (st) {
+	case 0: /* capable */
+		if (!((len == 12 || len == 4) && syn) && !((len == 20 || len == 22) && ack && !syn))
+			goto bad;
+		if ((d[0] & 0xf) > 1) {
+			line_lit(l, " Unknown Version (");
+			line_u(l, d[0] & 0xf);
+			*l->p++ = ')';
+			return true;
+		}
+		line_lit(l, " v");
+		line_u(l, d[0] & 0xf);
+		if (d[1] & 0x80)
+			line_lit(l, " csum");
+		if (len == 12 || len >= 20) {
+			line_lit(l, " {");
+			line_hex_u(l, be64_at(d + 2));
+			if (len >= 20) {
+				*l->p++ = ',';
+				line_hex_u(l, be64_at(d + 10));
+			}
+			*l->p++ = '}';
+		}
+		return true;
+	case 1: /* join */
+		if (!(len == 12 && syn) && !(len == 16 && syn && ack) && !(len == 24 && ack))
+			goto bad;
+		if (len != 24) {
+			if (d[0] & 1)
+				line_lit(l, " backup");
+			line_lit(l, " id ");
+			line_u(l, d[1]);
+		}
+		if (len == 12) {
+			line_lit(l, " token ");
+			line_hex_u(l, be32_at(d + 2));
+			line_lit(l, " nonce ");
+			line_hex_u(l, be32_at(d + 6));
+		} else if (len == 16) {
+			line_lit(l, " hmac ");
+			line_hex_u(l, be64_at(d + 2));
+			line_lit(l, " nonce ");
+			line_hex_u(l, be32_at(d + 10));
+		} else {
+			line_lit(l, " hmac 0x");
+			line_hex(l, d + 2, 20);
+		}
+		return true;
+	case 2: /* dss: tcpdump checks each field's room only once it has named it */
+		if (len < 4 || syn)
+			goto bad;
+		f = d[1];
+		k = 2; /* the next field's offset in d */
+		if (f & 0x10)
+			line_lit(l, " fin");
+		if (f & 0x01) { /* a data ACK, of 8 bytes with flag a */
+			line_lit(l, " ack ");
+			if (n < k + (f & 0x02 ? 8 : 4))
+				return false;
+			line_u(l, f & 0x02 ? be64_at(d + k) : be32_at(d + k));
+			k += f & 0x02 ? 8 : 4;
+		}
+		if (f & 0x04) { /* a mapping: DSN (8 bytes with flag m), SSN, length, checksum */
+			line_lit(l, " seq ");
+			if (n < k + (f & 0x08 ? 8 : 4))
+				return false;
+			line_u(l, f & 0x08 ? be64_at(d + k) : be32_at(d + k));
+			k += f & 0x08 ? 8 : 4;
+			if (n < k + 4)
+				return false;
+			line_lit(l, " subseq ");
+			line_u(l, be32_at(d + k));
+			k += 4;
+			if (n < k + 2)
+				return false;
+			line_lit(l, " len ");
+			line_u(l, (unsigned int)d[k] << 8 | d[k + 1]);
+			k += 2;
+			if (n - k >= 2) {
+				line_lit(l, " csum ");
+				line_hex_u(l, (unsigned int)d[k] << 8 | d[k + 1]);
+				k += 2;
+			}
+		}
+		return k == n;
+	case 3: /* add-addr: IPv4 or IPv6, a port or not, a MAC or not */
+		if (len != 8 && len != 10 && len != 16 && len != 18 && len != 20 && len != 22 &&
+		    len != 28 && len != 30)
+			goto bad;
+		switch (d[0] & 0xf) {
+		case 6:
+			line_lit(l, " v0-ip6");
+			break;
+		case 4:
+			line_lit(l, " v0-ip4");
+			break;
+		case 1:
+			line_lit(l, " v1-echo");
+			break;
+		case 0:
+			line_lit(l, " v1");
+			break;
+		default:
+			line_lit(l, " [bad version/echo]");
+			break;
+		}
+		line_lit(l, " id ");
+		line_u(l, d[1]);
+		k = len < 20 ? 4 : 16;
+		*l->p++ = ' ';
+		if (!inet_ntop(k == 4 ? AF_INET : AF_INET6, d + 2, a, sizeof(a)))
+			goto bad;
+		line_str(l, a);
+		if (len == 10 || len == 18 || len == 22 || len == 30) {
+			*l->p++ = ':';
+			line_u(l, (unsigned int)d[2 + k] << 8 | d[3 + k]);
+		}
+		if (len == 16 || len == 28 || len == 18 || len == 30) {
+			line_lit(l, " hmac ");
+			line_hex_u(l, be64_at(d + n - 8));
+		}
+		return true;
+	case 4: /* rem-addr: a list of address ids */
+		if (len < 4)
+			goto bad;
+		line_lit(l, " id");
+		for (i = 1; i < n; i++) {
+			*l->p++ = ' ';
+			line_u(l, d[i]);
+		}
+		return true;
+	case 5: /* prio */
+		if (len != 3 && len != 4)
+			goto bad;
+		line_str(l, d[0] & 1 ? " backup" : " non-backup");
+		if (len == 4) {
+			line_lit(l, " id ");
+			line_u(l, d[1]);
+		}
+		return true;
+	case 6: /* fail */
+	case 7: /* fast-close */
+		if (len != 12)
+			goto bad;
+		if (st == 6) {
+			line_lit(l, " seq ");
+			line_u(l, be64_at(d + 2));
+		} else {
+			line_lit(l, " key ");
+			line_hex_u(l, be64_at(d + 2));
+		}
+		return true;
+	default:
+		return true;
+	}
+bad:
+	l->p = name_end;
+	return false;
+}
+
+/* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order; flags: the
+ * segment's TCP flags (what an MPTCP option may be depends on them). True: the line ends here,
+ * as tcpdump's does at an MPTCP option it cannot read ("[bad opt]", no "]"). */
+bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i, j, u = 0;
@@ -500,6 +716,14 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 			n = o->unknown[u].len - 2u;
 			if (o->unknown[u].data + n > TCP_OPTS_MAX_LEN)
 				n = 0;
+			if (o->unknown[u].kind == 30) {
+				if (line_mptcp(l, d, n, flags)) {
+					u++;
+					break;
+				}
+				line_lit(l, "[bad opt]");
+				return true;
+			}
 			if (tcp_opt_named(l, o->unknown[u].kind, d, n)) {
 				u++;
 				break;
@@ -544,11 +768,12 @@ void line_tcp_opts(struct line *l, const struct tcp_opts *o)
 		} else {
 			line_lit(l, " [|tcp]");
 		}
-		return;
+		return false;
 	}
 	*l->p++ = ']';
 	if (o->malformed)
 		line_lit(l, " [bad opt]");
+	return false;
 }
 
 /* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */

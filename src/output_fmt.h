@@ -228,7 +228,7 @@ size_t fmt_flags(char *buf, uint16_t flags);
 void fmt_time(char *buf, uint64_t ts_ns);
 /* tcpdump's " options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7]", in wire order. */
 struct tcp_opts;
-void line_tcp_opts(struct line *l, const struct tcp_opts *o);
+bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags);
 /*
  * Text made from a process's fields (and a 64-bit extra key the printer chooses), kept per
  * thread id: an owner's packets come many at a time, and the same fields (the names compared

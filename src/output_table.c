@@ -32,10 +32,11 @@ enum {
  * at most 119 of padding (the sum of the widths), 10 separators and the newline: 327; then the
  * chain note (" ext:255+/4294967295B", 21): 348. A line without TCP fields is shorter: its ports,
  * seq, ack and window go, and its reason (" (" + at most 28 + ")") is less than they took. Then
- * the options (line_tcp_opts): " options [" and "]" (11), at most 8.5 columns per option byte
- * (",tcp-ao (invalid)" 17 for 2 bytes: 339 for 40 bytes, the first without its comma; every
- * other form takes fewer: ",unknown-255" 12 for 2, ",tcp-ao keyid 255 rnextkeyid 255" 32 for 4,
- * one ",tfo  cookiereq" 15 for 2) and " [bad opt]" (10): 360, so 708 in all. The other packet
+ * the options (line_tcp_opts): " options [" and "]" (11), at most 9.25 columns per option byte
+ * (",mptcp 4 capable Unknown Version (15)" 37 for 4 bytes: 369 for 40 bytes, the first without
+ * its comma; every other form takes fewer: ",tcp-ao (invalid)" 17 for 2, ",mptcp 3 prio
+ * non-backup" 24 for 3, ",unknown-255" 12 for 2, one ",tfo  cookiereq" 15 for 2) and " [bad
+ * opt]" (10): 390, so 738 in all. The other packet
  * lines are shorter: the same first six columns (153 of values), a marker (5), a detail of at most
  * 46 bytes ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
  * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes
@@ -380,7 +381,7 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	if (h->l4_error)
 		put_reason(&l, h);
 	else if (tcp_opts_shown(&h->opts))
-		line_tcp_opts(&l, &h->opts);
+		line_tcp_opts(&l, &h->opts, h->flags);
 	*l.p++ = '\n';
 	if (keyed)
 		pkt_text_put(&rest_cache, &key, rest, (size_t)(l.p - rest), NULL, 0);

@@ -122,7 +122,9 @@ static void put_tcp(struct line *l, const struct pkt_headers *h, uint32_t l4_len
 	}
 	if (h->opts.order_n || h->opts.malformed || h->opts.cut) {
 		*l->p++ = ',';
-		line_tcp_opts(l, &h->opts);
+		/* An MPTCP option tcpdump cannot read: it ends the line at its "[bad opt]". */
+		if (line_tcp_opts(l, &h->opts, h->flags))
+			return;
 	}
 	/* A header the capture cut (-r): tcpdump ends the line at its mark. */
 	if (h->opts.cut)

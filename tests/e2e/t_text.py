@@ -18,8 +18,8 @@ import socket
 import subprocess
 import time
 
-from e2elib import (PKTRACE, PYTHON, Proc, capture, log, pktrace, rand_name, rand_port, run,
-                    run_pair, test)
+from e2elib import (PKTRACE, PYTHON, Proc, capture, log, peer, pktrace, rand_name, rand_port,
+                    run, run_pair, test)
 
 TEXT_PEER = r"""
 import argparse, ctypes, os, socket, struct, sys
@@ -264,6 +264,16 @@ def text_read_back(w):
         "events in the comments of -r -F text -w: %s" % dict(events))
 
 
+def read_back_lines(w, pcap):
+    """tcpdump's lines for pcap, and pktrace's (pktrace_lines) from `-r pcap -F text`."""
+    out = os.path.join(w, "read.txt")
+    with open(out, "w") as f:
+        r = subprocess.run([PKTRACE, "-r", pcap, "-F", "text"], stdout=f,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+    assert r.returncode == 0, "pktrace -r failed: %s" % r.stderr
+    return tcpdump_lines(pcap), pktrace_lines(out)
+
+
 # (kind, data) lists for text_tcp_options_read_back: every form of TCP Fast Open tcpdump prints
 # its own way, RFC 6994 experiments by magic, and options tcpdump knows no name for, with and
 # without data.
@@ -297,28 +307,93 @@ ODD_OPTIONS = [
     [(29, bytes(range(2, 38)))],
 ]
 
+# (TCP flags, MPTCP option data) for text_tcp_options_read_back: each subtype in the forms
+# tcpdump prints whole (which for MP_CAPABLE and MP_JOIN depends on the segment's flags), and
+# forms it gives up on ("[bad opt]", the line ends there).
+MPTCP_OPTIONS = [(f, [(30, bytes.fromhex(d))]) for f, d in [
+    ("S", "0181"), ("S", "0100"), ("S", "0f00"), ("S", "0101" + "12" * 8),
+    ("A", "0101" + "12" * 8 + "34" * 8), ("A", "0100" + "12" * 8 + "34" * 8 + "0064"),
+    ("S", "1102" + "01020304" + "05060708"), ("SA", "1003" + "0102030405060708" + "090a0b0c"),
+    ("A", "1000" + "aa" * 20),
+    ("A", "2001" + "00000010"), ("A", "2003" + "0000000000000010"),
+    ("A", "2005" + "00000010" + "00000020" + "00000001" + "0064"),
+    ("A", "2005" + "00000010" + "00000020" + "00000001" + "0064" + "abcd"),
+    ("FA", "201f" + "0000000000000010" + "0000000000000020" + "00000001" + "0064"),
+    ("A", "2000"),
+    ("A", "3001" + "0a000001"), ("A", "3005" + "0a000001" + "1f90"),
+    ("A", "3002" + "0a000001" + "1122334455667788"),
+    ("A", "3006" + "0a000001" + "1f90" + "1122334455667788"),
+    ("A", "3003" + "20010db8000000000000000000000001"),
+    ("A", "3000" + "20010db8000000000000000000000001" + "1f90"),
+    ("A", "3003" + "20010db8000000000000000000000001" + "1122334455667788"),
+    ("A", "3003" + "20010db8000000000000000000000001" + "1f90" + "1122334455667788"),
+    ("A", "4001"), ("A", "40010203"), ("A", "5101"), ("A", "5000"), ("A", "51"),
+    ("A", "6000" + "0000000000000064"), ("A", "7000" + "1122334455667788"), ("R", "8000"),
+    ("R", "f1ab"),
+    ("A", "0081"), ("S", "2001" + "00000010"), ("A", "1000"), ("A", "500007"), ("A", ""),
+    ("A", "2001" + "0000"), ("A", "2005" + "00000010" + "000000"),
+    ("A", "2005" + "00000010" + "00000020" + "0000"),
+    ("A", "2005" + "00000010" + "00000020" + "00000001" + "00"),
+    ("A", "2001" + "00000010" + "ff"), ("A", "2003" + "00000010"),
+]]
+
 
 @test
 def text_tcp_options_read_back(w):
     """-r -F text on SYNs carrying TCP Fast Open in both forms (a request, cookies of valid and
     invalid lengths), RFC 6994 experiments by magic, MD5 signatures, user timeouts, TCP-AO
-    (with and without a MAC, and too short) and options tcpdump has no name for (with and
-    without data), built with scapy: each line's tcpdump part is tcpdump's own."""
+    (with and without a MAC, and too short), every MPTCP subtype (and forms tcpdump gives up
+    on) and options tcpdump has no name for (with and without data), built with scapy: each
+    line's tcpdump part is tcpdump's own."""
     try:
         from scapy.all import IP, TCP, wrpcap
     except ImportError as e:
         raise AssertionError("scapy (python3-scapy) is needed: %s" % e)
     pcap = os.path.join(w, "options.pcap")
+    cases = [("S", o) for o in ODD_OPTIONS] + MPTCP_OPTIONS
     wrpcap(pcap, [IP(src="10.0.0.1", dst="10.0.0.2") /
-                  TCP(sport=20000 + i, dport=80, flags="S", seq=1, options=o)
-                  for i, o in enumerate(ODD_OPTIONS)])
-    out = os.path.join(w, "read.txt")
-    with open(out, "w") as f:
-        r = subprocess.run([PKTRACE, "-r", pcap, "-F", "text"], stdout=f,
-                           stderr=subprocess.PIPE, text=True, timeout=30)
-    assert r.returncode == 0, "pktrace -r failed: %s" % r.stderr
-    theirs = tcpdump_lines(pcap)
-    ours = pktrace_lines(out)
+                  TCP(sport=20000 + i, dport=80, flags=f, seq=1, options=o)
+                  for i, (f, o) in enumerate(cases)])
+    theirs, ours = read_back_lines(w, pcap)
     log("tcpdump: %d lines, e.g. %s" % (len(theirs), theirs[0]))
-    assert len(theirs) == len(ODD_OPTIONS), "scenario: tcpdump read %d packets" % len(theirs)
+    assert len(theirs) == len(cases), "scenario: tcpdump read %d packets" % len(theirs)
+    compare([part for *_, part in ours], theirs)
+
+
+@test
+def text_mptcp_read_back(w):
+    """-r -F text on a real MPTCP exchange (an IPPROTO_MPTCP client and server on loopback:
+    MP_CAPABLE in the handshake, DSS mappings and data ACKs, the DATA_FIN at the close): each
+    line's tcpdump part is tcpdump's own, the MPTCP options decoded as tcpdump decodes them."""
+    path = "/proc/sys/net/mptcp/enabled"
+    assert os.path.exists(path), "this kernel has no MPTCP (net.mptcp.enabled missing)"
+    with open(path) as f:
+        was = f.read().strip()
+    port = rand_port()
+    sn, cn = rand_name("mps"), rand_name("mpc")
+    pcap = os.path.join(w, "lo.pcap")
+    try:
+        with open(path, "w") as f:
+            f.write("1")
+        with capture("lo", "tcp port %d" % port, pcap) as cap:
+            with peer("mptcpserver", sn, port, gap=0.1) as srv:
+                srv.expect(r"^LISTENING")
+                with peer("mptcpclient", cn, port, rounds=4, size=300, gap=0.1) as cli:
+                    cli.expect(r"^DONE", 20)
+                    assert cli.wait(10) == 0, "client failed: %s" % cli.err.text()
+                srv.expect(r"^DONE", 20)
+                assert srv.wait(10) == 0, "server failed: %s" % srv.err.text()
+            time.sleep(0.5)  # the subflow's teardown after both closed
+            cap.stop()
+    finally:
+        with open(path, "w") as f:
+            f.write(was)
+    theirs, ours = read_back_lines(w, pcap)
+    mp = [line for line in theirs if "mptcp " in line]
+    log("tcpdump: %d lines, %d with an MPTCP option, e.g. %s" % (
+        len(theirs), len(mp), mp[:1]))
+    kinds = {k for line in mp for k in ("capable", "dss") if "mptcp %s" % k in line or
+             re.search(r"mptcp \d+ %s" % k, line)}
+    assert kinds == {"capable", "dss"}, (
+        "scenario: no MP_CAPABLE or no DSS option in tcpdump's lines: %s" % mp[:4])
     compare([part for *_, part in ours], theirs)

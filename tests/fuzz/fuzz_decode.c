@@ -1046,7 +1046,8 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	check_table_line(table, n);
 	/*
 	 * The options come last: " options [...]", then " [bad opt]" for a malformed one (or, cut
-	 * by a snapshot length, " options [... [|tcp]"). A comm may hold " options [" too, but
+	 * by a snapshot length, " options [... [|tcp]"; at an MPTCP option tcpdump gives up on,
+	 * " options [...[bad opt]"). A comm may hold " options [" too, but
 	 * the options never do: the last one is theirs. A line without options ends with the
 	 * length, the chain (B) or the reason (")").
 	 */
@@ -1057,7 +1058,13 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	CHECK(shown ? opts != NULL : n >= 2 && table[n - 2] != ']');
 	if (shown) {
 		k = (size_t)(table + n - opts);
-		if (h->opts.cut) {
+		if (k > 12 && memcmp(table + n - 10, "[bad opt]\n", 10) == 0 &&
+		    memcmp(table + n - 12, "] ", 2) != 0) {
+			/* An MPTCP option tcpdump gives up on: its "[bad opt]" ends the options,
+			 * whatever follows (a cut included). */
+			CHECK(memmem(opts, k, "mptcp", 5) != NULL);
+			CHECK(memmem(opts, k, "[bad opt]", 9) == table + n - 10);
+		} else if (h->opts.cut) {
 			/* Cut by the snapshot length (-r): tcpdump's mark, no closing bracket. */
 			CHECK(k > 8 && memcmp(table + n - 8, " [|tcp]\n", 8) == 0);
 		} else if (h->opts.malformed) {

@@ -351,10 +351,11 @@ static size_t golden_events(struct pkt_event *ev, size_t max)
 					    0, 0x80, 0, 0, 0, 0x80, 0, 0, 1, 1, 1, 1, 0},
 		 40);
 
-	/* 14: unknown kinds (MPTCP, MD5, a 254 that is no TFO), a cookie request, then a bad length. */
+	/* 14: an MPTCP DSS without fields, unknown kinds (an MD5 too short for its signature, a 254
+	 * that is no TFO), a cookie request, then a bad length. */
 	e = &ev[n++];
 	*e = ev[2];
-	set_opts(&e->hdr, (const uint8_t[]){30, 4, 0, 0, 19, 2, 254, 4, 0x12, 0x34, 34, 2, 1, 9,
+	set_opts(&e->hdr, (const uint8_t[]){30, 4, 0x20, 0, 19, 2, 254, 4, 0x12, 0x34, 34, 2, 1, 9,
 					    1, 0},
 		 16);
 
@@ -1155,9 +1156,10 @@ static void test_table_longest_line(void **state)
 				  "4294967295 4294967295 65535 4294967295\n");
 }
 
-/* A golden event with every field at its longest and forty bytes of options: twenty two-byte
- * options of kind, then a bad option. */
-static struct pkt_event *longest_options_event(struct pkt_event ev[GOLDEN_N], uint8_t kind)
+/* A golden event with every field at its longest and forty bytes of options: one option (its
+ * kind, length and data: len bytes) over and over, then a bad option. */
+static struct pkt_event *longest_options_event(struct pkt_event ev[GOLDEN_N], const uint8_t *one,
+					       size_t len)
 {
 	struct pkt_event *e = &ev[5];
 	uint8_t opt[40];
@@ -1171,12 +1173,10 @@ static struct pkt_event *longest_options_event(struct pkt_event ev[GOLDEN_N], ui
 		 "aaaa:bbbb:cccc:dddd:eeee:ffff:1234:5678");
 	e->hdr.ext_count = 255;
 	e->hdr.ext_len = 4294967295u;
-	for (i = 0; i < 40; i += 2) {
-		opt[i] = kind;
-		opt[i + 1] = 2;
-	}
+	for (i = 0; i < 40; i++)
+		opt[i] = one[i % len];
 	set_opts(&e->hdr, opt, sizeof(opt));
-	assert_int_equal(e->hdr.opts.unknown_n, 20);
+	assert_int_equal(e->hdr.opts.unknown_n, 40 / len);
 	e->hdr.opts.malformed = true;
 	return e;
 }
@@ -1185,7 +1185,8 @@ static struct pkt_event *longest_options_event(struct pkt_event ev[GOLDEN_N], ui
 static void test_table_longest_options(void **state)
 {
 	struct pkt_event ev[GOLDEN_N];
-	struct pkt_event *e = longest_options_event(ev, 255);
+	static const uint8_t unknown[] = { 255, 2 };
+	struct pkt_event *e = longest_options_event(ev, unknown, sizeof(unknown));
 	char line[1024], want[512];
 	size_t k, i, w;
 
@@ -1203,31 +1204,47 @@ static void test_table_longest_options(void **state)
 	assert_int_equal(strlen(want) - strlen(" ext:255+/4294967295B") - 1, 260);
 }
 
-/* The longest options since tcpdump's TCP-AO text: twenty empty TCP-AO options (8.5 columns per
- * byte), then a bad option, after every other field at its longest: the table's whole line
- * within TABLE_LINE_MAX (768) and the text's within TEXT_LINE_MAX (1024). */
-static void test_longest_options_tcp_ao(void **state)
+/* The widest option texts tcpdump has, each over forty bytes after every other field at its
+ * longest, then a bad option: twenty empty TCP-AO options ("tcp-ao (invalid)", 8.5 columns per
+ * option byte) and ten MP_CAPABLE ones of an unknown version on a SYN ("mptcp 4 capable Unknown
+ * Version (15)", 9.25): the table's whole line within TABLE_LINE_MAX (768), the options within
+ * the 390 bytes its comment counts, and the text's line within TEXT_LINE_MAX (1024). */
+static void test_longest_options_named(void **state)
 {
+	static const uint8_t ao[] = { 29, 2 }, mptcp[] = { 30, 4, 0x0f, 0 };
+	static const struct {
+		const uint8_t *opt;
+		size_t len;
+		const char *text;
+		size_t want_len;
+	} c[] = {
+		{ ao, sizeof(ao), "tcp-ao (invalid)", 360 },
+		{ mptcp, sizeof(mptcp), "mptcp 4 capable Unknown Version (15)", 390 },
+	};
 	struct pkt_event ev[GOLDEN_N];
-	struct pkt_event *e = longest_options_event(ev, 29);
 	char line[2048], want[512];
-	size_t k, i, w;
+	size_t j, k, i, w;
 
 	(void)state;
-	w = (size_t)snprintf(want, sizeof(want), " options [");
-	for (i = 0; i < 20; i++)
-		w += (size_t)snprintf(want + w, sizeof(want) - w, "%stcp-ao (invalid)", i ? "," : "");
-	snprintf(want + w, sizeof(want) - w, "] [bad opt]\n");
-	assert_int_equal(strlen(want) - 1, 360); /* the comment at TABLE_LINE_MAX */
-	k = format_table(line, sizeof(line) - 1, e);
-	assert_true(k > strlen(want) && k < 768);
-	line[k] = '\0';
-	assert_string_equal(line + k - strlen(want), want);
-	k = format_text(line, sizeof(line) - 1, e);
-	assert_true(k > 0 && k < 1024);
-	line[k] = '\0';
-	want[strlen(want) - strlen(" [bad opt]\n")] = '\0'; /* the text goes on with its length */
-	assert_non_null(strstr(line, want));
+	for (j = 0; j < ARRAY_SIZE(c); j++) {
+		struct pkt_event *e = longest_options_event(ev, c[j].opt, c[j].len);
+
+		w = (size_t)snprintf(want, sizeof(want), " options [");
+		for (i = 0; i < 40 / c[j].len; i++)
+			w += (size_t)snprintf(want + w, sizeof(want) - w, "%s%s", i ? "," : "",
+					      c[j].text);
+		snprintf(want + w, sizeof(want) - w, "] [bad opt]\n");
+		assert_int_equal(strlen(want) - 1, c[j].want_len);
+		k = format_table(line, sizeof(line) - 1, e);
+		assert_true(k > strlen(want) && k < 768);
+		line[k] = '\0';
+		assert_string_equal(line + k - strlen(want), want);
+		k = format_text(line, sizeof(line) - 1, e);
+		assert_true(k > 0 && k < 1024);
+		line[k] = '\0';
+		want[strlen(want) - strlen(" [bad opt]\n")] = '\0'; /* the text goes on */
+		assert_non_null(strstr(line, want));
+	}
 }
 
 /* A long IPv6 address widens its column and is printed whole. */
@@ -2669,7 +2686,7 @@ int main(void)
 		cmocka_unit_test(test_table_never_truncates),
 		cmocka_unit_test(test_table_longest_line),
 		cmocka_unit_test(test_table_longest_options),
-		cmocka_unit_test(test_longest_options_tcp_ao),
+		cmocka_unit_test(test_longest_options_named),
 		cmocka_unit_test(test_writer_json),
 		cmocka_unit_test(test_writer_table),
 		cmocka_unit_test(test_writer_header_once),
