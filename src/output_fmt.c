@@ -632,7 +632,8 @@ bad:
 
 /* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order; flags: the
  * segment's TCP flags (what an MPTCP option may be depends on them). True: the line ends here,
- * as tcpdump's does at an MPTCP option it cannot read ("[bad opt]", no "]"). */
+ * as tcpdump's does at an MPTCP option it cannot read or an RFC 6994 experiment without room
+ * for its magic ("[bad opt]", no "]"). */
 bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -721,14 +722,18 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 					u++;
 					break;
 				}
-				line_lit(l, "[bad opt]");
-				return true;
+				goto give_up;
 			}
 			if (tcp_opt_named(l, o->unknown[u].kind, d, n)) {
 				u++;
 				break;
 			}
-			if (o->unknown[u].kind == TCP_KIND_EXP && n >= 2) {
+			if (o->unknown[u].kind == TCP_KIND_EXP && n < 2) {
+				/* No room for a magic: tcpdump gives up there. */
+				line_lit(l, "exp");
+				goto give_up;
+			}
+			if (o->unknown[u].kind == TCP_KIND_EXP) {
 				line_lit(l, "exp-");
 				for (j = 0; j < 2; j++) {
 					*l->p++ = hex[d[j] >> 4];
@@ -774,6 +779,12 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 	if (o->malformed)
 		line_lit(l, " [bad opt]");
 	return false;
+give_up:
+	/* tcpdump's end of the line at an option it gives up on: "]" only after another one. */
+	line_lit(l, "[bad opt]");
+	if (i)
+		*l->p++ = ']';
+	return true;
 }
 
 /* 1023B, 1.5KiB, 12.0MiB: one decimal past a KiB. */

@@ -305,6 +305,10 @@ ODD_OPTIONS = [
     [(29, bytes.fromhex("0102"))],
     [(29, bytes.fromhex("ff000102"))],
     [(29, bytes(range(2, 38)))],
+    # An experiment without room for its magic: tcpdump gives up there ("exp[bad opt]").
+    [(254, b"")],
+    [(254, b"\x01")],
+    [("NOP", None), (254, b""), ("MSS", 1460)],
 ]
 
 # (TCP flags, MPTCP option data) for text_tcp_options_read_back: each subtype in the forms
@@ -335,7 +339,7 @@ MPTCP_OPTIONS = [(f, [(30, bytes.fromhex(d))]) for f, d in [
     ("A", "2005" + "00000010" + "00000020" + "0000"),
     ("A", "2005" + "00000010" + "00000020" + "00000001" + "00"),
     ("A", "2001" + "00000010" + "ff"), ("A", "2003" + "00000010"),
-]]
+]] + [("A", [("NOP", None), (30, bytes.fromhex("2003" + "00000010")), ("MSS", 1460)])]
 
 
 @test

@@ -1058,12 +1058,17 @@ static void check_printers(const uint8_t *pre, struct pkt_event *e)
 	CHECK(shown ? opts != NULL : n >= 2 && table[n - 2] != ']');
 	if (shown) {
 		k = (size_t)(table + n - opts);
-		if (k > 12 && memcmp(table + n - 10, "[bad opt]\n", 10) == 0 &&
-		    memcmp(table + n - 12, "] ", 2) != 0) {
-			/* An MPTCP option tcpdump gives up on: its "[bad opt]" ends the options,
-			 * whatever follows (a cut included). */
-			CHECK(memmem(opts, k, "mptcp", 5) != NULL);
-			CHECK(memmem(opts, k, "[bad opt]", 9) == table + n - 10);
+		if (k > 12 && ((memcmp(table + n - 10, "[bad opt]\n", 10) == 0 &&
+				 memcmp(table + n - 12, "] ", 2) != 0) ||
+				memcmp(table + n - 11, "[bad opt]]\n", 11) == 0)) {
+			/* An MPTCP option or an experiment tcpdump gives up on: its "[bad opt]"
+			 * ends the options, whatever follows (a cut included), with "]" after it when
+			 * another option came first. */
+			const char *g = memmem(opts, k, "[bad opt]", 9);
+
+			CHECK(memmem(opts, k, "mptcp", 5) != NULL || memmem(opts, k, "exp[", 4) != NULL);
+			CHECK(g == table + n - 10 || (g == table + n - 11 &&
+						      memchr(opts, ',', (size_t)(g - opts)) != NULL));
 		} else if (h->opts.cut) {
 			/* Cut by the snapshot length (-r): tcpdump's mark, no closing bracket. */
 			CHECK(k > 8 && memcmp(table + n - 8, " [|tcp]\n", 8) == 0);
