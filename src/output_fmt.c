@@ -370,53 +370,6 @@ static void line_hex(struct line *l, const uint8_t *d, size_t n)
 	}
 }
 
-/* tcpdump's text for an option pktrace's decoder keeps as data (kind, n bytes of it): MD5
- * (RFC 2385; tcpdump cannot check it without the key either), the user timeout (RFC 5482, as
- * tcpdump reads it: the low bit taken for minutes) and TCP-AO (RFC 5925). False: none of these
- * at a length tcpdump reads as pktrace does (it reads a wrong-length MD5 or UTO past its end). */
-static bool tcp_opt_named(struct line *l, uint8_t kind, const uint8_t *d, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned int v;
-	int sh;
-
-	switch (kind) {
-	case 19:
-		if (n != 16)
-			return false;
-		line_lit(l, "md5 shared secret not supplied with -M, can't check - ");
-		line_hex(l, d, n);
-		return true;
-	case 28:
-		if (n != 2)
-			return false;
-		v = (unsigned int)d[0] << 8 | d[1];
-		line_lit(l, "uto 0x");
-		for (sh = 12; sh > 0 && !(v >> sh); sh -= 4)
-			;
-		for (; sh >= 0; sh -= 4)
-			*l->p++ = hex[(v >> sh) & 0xf];
-		*l->p++ = ' ';
-		line_u(l, v & 1 ? (v >> 1) * 60 : v >> 1);
-		return true;
-	case 29:
-		if (n < 2) {
-			line_lit(l, "tcp-ao (invalid)");
-			return true;
-		}
-		line_lit(l, "tcp-ao keyid ");
-		line_u(l, d[0]);
-		line_lit(l, " rnextkeyid ");
-		line_u(l, d[1]);
-		if (n > 2) {
-			line_lit(l, " mac 0x");
-			line_hex(l, d + 2, n - 2);
-		}
-		return true;
-	}
-	return false;
-}
-
 static uint64_t be64_at(const uint8_t *d)
 {
 	uint64_t v = 0;
@@ -444,13 +397,55 @@ static void line_hex_u(struct line *l, uint64_t v)
 		*l->p++ = hex[(v >> sh) & 0xf];
 }
 
+/* tcpdump's text for an option pktrace's decoder keeps as data (kind, n bytes of it): MD5
+ * (RFC 2385; tcpdump cannot check it without the key either), the user timeout (RFC 5482, as
+ * tcpdump reads it: the low bit taken for minutes) and TCP-AO (RFC 5925). False: none of these
+ * at a length tcpdump reads as pktrace does (it reads a wrong-length MD5 or UTO past its end). */
+static bool tcp_opt_named(struct line *l, uint8_t kind, const uint8_t *d, size_t n)
+{
+	unsigned int v;
+
+	switch (kind) {
+	case 19:
+		if (n != 16)
+			return false;
+		line_lit(l, "md5 shared secret not supplied with -M, can't check - ");
+		line_hex(l, d, n);
+		return true;
+	case 28:
+		if (n != 2)
+			return false;
+		v = (unsigned int)d[0] << 8 | d[1];
+		line_lit(l, "uto ");
+		line_hex_u(l, v);
+		*l->p++ = ' ';
+		line_u(l, v & 1 ? (v >> 1) * 60 : v >> 1);
+		return true;
+	case 29:
+		if (n < 2) {
+			line_lit(l, "tcp-ao (invalid)");
+			return true;
+		}
+		line_lit(l, "tcp-ao keyid ");
+		line_u(l, d[0]);
+		line_lit(l, " rnextkeyid ");
+		line_u(l, d[1]);
+		if (n > 2) {
+			line_lit(l, " mac 0x");
+			line_hex(l, d + 2, n - 2);
+		}
+		return true;
+	}
+	return false;
+}
+
 /* An MPTCP option (RFC 8684) as tcpdump 4.99 prints it: "mptcp LEN SUBTYPE" and the subtype's
  * fields, for the lengths (and, for some, TCP flags) at which tcpdump reads it whole. d: the n
  * bytes after kind and length (d[0]: the subtype in its high nibble). False: a form tcpdump
  * gives up on, with what it printed before it did ("mptcp" alone under 3 bytes, "mptcp LEN
  * SUBTYPE", a DSS's fields up to the one that does not fit); it then writes "[bad opt]" and
- * ends the line there. Written here: neither libpcap
- * nor any Debian library prints MPTCP options as text. */
+ * ends the line there. Written here: neither libpcap nor any Debian library prints MPTCP
+ * options as text. */
 static bool line_mptcp(struct line *l, const uint8_t *d, size_t n, uint16_t flags)
 {
 	static const char *const sub[] = { "capable", "join", "dss", "add-addr", "rem-addr",
@@ -633,10 +628,9 @@ bad:
 /* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order; flags: the
  * segment's TCP flags (what an MPTCP option may be depends on them). True: the line ends here,
  * as tcpdump's does at an MPTCP option it cannot read or an RFC 6994 experiment without room
- * for its magic ("[bad opt]", no "]"). */
+ * for its magic ("[bad opt]", then "]" only if another option came before). */
 bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 {
-	static const char hex[] = "0123456789abcdef";
 	size_t i, j, u = 0;
 
 	line_lit(l, " options [");
@@ -696,10 +690,8 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 				break;
 			}
 			line_lit(l, " cookie ");
-			for (j = 0; j < o->tfo_len && j < TCP_OPTS_COOKIE_MAX; j++) {
-				*l->p++ = hex[o->tfo_cookie[j] >> 4];
-				*l->p++ = hex[o->tfo_cookie[j] & 0xf];
-			}
+			line_hex(l, o->tfo_cookie,
+				 o->tfo_len < TCP_OPTS_COOKIE_MAX ? o->tfo_len : TCP_OPTS_COOKIE_MAX);
 			break;
 		default: {
 			/* Unknown options are in wire order too: the next one is this one. As
@@ -735,10 +727,7 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 			}
 			if (o->unknown[u].kind == TCP_KIND_EXP) {
 				line_lit(l, "exp-");
-				for (j = 0; j < 2; j++) {
-					*l->p++ = hex[d[j] >> 4];
-					*l->p++ = hex[d[j] & 0xf];
-				}
+				line_hex(l, d, 2);
 				u++;
 				break;
 			}
@@ -746,10 +735,7 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 			line_u(l, o->unknown[u++].kind);
 			if (n)
 				line_lit(l, " 0x");
-			for (j = 0; j < n; j++) {
-				*l->p++ = hex[d[j] >> 4];
-				*l->p++ = hex[d[j] & 0xf];
-			}
+			line_hex(l, d, n);
 			break;
 		}
 		}
