@@ -281,7 +281,7 @@ static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 {
 	/* The first key has no comma before it. */
 	bool first = true;
-	size_t i;
+	size_t i, n;
 
 #define KEY(k)                                                                                     \
 	do {                                                                                       \
@@ -339,6 +339,11 @@ static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 			put_u64(c, o->unknown[i].kind);
 			put_lit(c, ",\"length\":");
 			put_u64(c, o->unknown[i].len);
+			/* its bytes after kind and length (MPTCP's fields, an MD5 signature) */
+			put_lit(c, ",\"data\":");
+			n = o->unknown[i].len - 2u;
+			put_hex(c, o->unknown_data + o->unknown[i].data,
+				o->unknown[i].data + n <= TCP_OPTS_MAX_LEN ? n : 0);
 			put_char(c, '}');
 		}
 		put_char(c, ']');

@@ -882,9 +882,11 @@ def _check_opts(where, o, problems):
               "tfo_cookie": lambda v: isinstance(v, str) and len(v) % 2 == 0 and
               len(v) <= 76 and all(c in "0123456789abcdef" for c in v),
               "unknown": lambda v: isinstance(v, list) and 1 <= len(v) <= 20 and
-              all(isinstance(x, dict) and list(x) == ["kind", "length"] and
+              all(isinstance(x, dict) and list(x) == ["kind", "length", "data"] and
                   u(x["kind"], 8) and x["kind"] not in KNOWN_OPT_KINDS and
-                  2 <= x["length"] <= 40 for x in v),
+                  2 <= x["length"] <= 40 and isinstance(x["data"], str) and
+                  len(x["data"]) == 2 * (x["length"] - 2) and
+                  all(c in "0123456789abcdef" for c in x["data"]) for x in v),
               "malformed": lambda v: v is True}
     if not isinstance(o, dict) or not o or not set(o) <= set(checks) or \
             list(o) != [k for k in checks if k in o] or ("ts_val" in o) != ("ts_ecr" in o):

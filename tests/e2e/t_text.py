@@ -11,6 +11,7 @@ out. With --once every packet is one line in both, so the two multisets must be 
 it each loopback packet is a line per socket, and each of them must be one of tcpdump's.
 """
 import collections
+import json
 import os
 import re
 import signal
@@ -348,7 +349,8 @@ def text_tcp_options_read_back(w):
     invalid lengths), RFC 6994 experiments by magic, MD5 signatures, user timeouts, TCP-AO
     (with and without a MAC, and too short), every MPTCP subtype (and forms tcpdump gives up
     on) and options tcpdump has no name for (with and without data), built with scapy: each
-    line's tcpdump part is tcpdump's own."""
+    line's tcpdump part is tcpdump's own, and -F json lists each option it has no key for
+    with the kind, length and data the case wrote."""
     try:
         from scapy.all import IP, TCP, wrpcap
     except ImportError as e:
@@ -362,6 +364,23 @@ def text_tcp_options_read_back(w):
     log("tcpdump: %d lines, e.g. %s" % (len(theirs), theirs[0]))
     assert len(theirs) == len(cases), "scenario: tcpdump read %d packets" % len(theirs)
     compare([part for *_, part in ours], theirs)
+    # JSON's "unknown" options: each kind, length and data as the case wrote them (TFO in
+    # either form has its own key).
+    r = subprocess.run([PKTRACE, "-r", pcap, "-F", "json"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, "pktrace -r -F json failed: %s" % r.stderr
+    got = {}
+    for line in r.stdout.splitlines():
+        ev = json.loads(line)
+        args = {a["name"]: a["value"] for a in ev["args"]}
+        got[args["metadata"]["src_port"]] = args.get("tcp_options", {}).get("unknown", [])
+    bad = []
+    for i, (_, opts) in enumerate(cases):
+        want = [{"kind": k, "length": len(d) + 2, "data": d.hex()} for k, d in opts
+                if isinstance(k, int) and k != 34 and not (k == 254 and d[:2] == b"\xf9\x89")]
+        if got.get(20000 + i) != want:
+            bad.append("port %d: %s, want %s" % (20000 + i, got.get(20000 + i), want))
+    assert not bad, "JSON unknown options differ:\n  " + "\n  ".join(bad)
 
 
 @test

@@ -626,6 +626,7 @@ static const char json_checker[] =
 	"    pres, shown, bad, mss, ws, tv, te, sn = [num(i) for i in range(29, 37)]\n"
 	"    sack = [[num(37 + 2 * i), num(38 + 2 * i)] for i in range(sn)]\n"
 	"    cookie, unk = r[37 + 2 * sn][1:], bytes.fromhex(r[38 + 2 * sn][1:])\n"
+	"    udata = bytes.fromhex(r[39 + 2 * sn][1:])\n"
 	"    assert len(a) == (1 if err else 3 if shown else 2), l\n"
 	"    assert list(a[0]) == ['name', 'type', 'value']\n"
 	"    assert a[0]['name'] == 'metadata' and a[0]['type'] == 'trace.PacketMetadata'\n"
@@ -667,8 +668,13 @@ static const char json_checker[] =
 	"    if pres & 8: want['sack_blocks'] = sack\n"
 	"    if pres & 16: want['ts_val'], want['ts_ecr'] = tv, te\n"
 	"    if pres & 32: want['tfo_cookie'] = cookie\n"
-	"    if unk: want['unknown'] = [{'kind': unk[i], 'length': unk[i + 1]}\n"
-	"                               for i in range(0, len(unk), 2)]\n"
+	"    if unk:\n"
+	"        want['unknown'], off = [], 0\n"
+	"        for i in range(0, len(unk), 2):\n"
+	"            n = unk[i + 1] - 2\n"
+	"            want['unknown'].append({'kind': unk[i], 'length': unk[i + 1],\n"
+	"                                    'data': udata[off:off + n].hex()})\n"
+	"            off += n\n"
 	"    if bad: want['malformed'] = True\n"
 	"    o = a[2]['value']\n"
 	"    assert o == want and list(o) == list(want), (o, want)\n"
@@ -702,6 +708,7 @@ static void write_raw_opts(FILE *f, const struct tcp_opts *o)
 		u[2 * i + 1] = o->unknown[i].len;
 	}
 	put_hex(f, u, 2 * o->unknown_n);
+	put_hex(f, o->unknown_data, o->unknown_used); /* their data, one after the other */
 }
 
 static void write_raw(FILE *f, const struct pkt_event *e)
