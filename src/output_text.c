@@ -22,7 +22,7 @@ enum {
 /*
  * The longest line: time 16, process 17 + 12 + padding 25, interface 17 + 5, direction 6, "IP6 "
  * and two endpoints of 51 with " > " and ": " (111), then TCP: flags 20, seq 27, ack 16, win 11,
- * urg 11, options 264 (see output_table.c), length 19, a reason 32: under 700.
+ * urg 11, options 390 (see output_table.c), length 19, a reason 32: under 830.
  */
 #define TEXT_LINE_MAX 1024
 

@@ -129,7 +129,7 @@ __u32 conn_filter_gen;
 /* Whether a generation has any bit set: set after its first bit, cleared by user space with
  * its words. With neither, the check at every received packet makes no hash and reads no
  * line of the filter (nothing in scope has closed: 50-60 ns of the device program's 150). */
-__u32 conn_filter_used[2];
+__u32 conn_filter_used[2] __attribute__((aligned(8)));
 /* Bumped after every change to an owned socket's owner record (a task takes it from another,
  * a state change or the iterator's owner rewrites it, it becomes a listener), at every TCP
  * socket's CLOSE and every other owned socket's creation (a dead socket's address may be
@@ -387,10 +387,12 @@ static __always_inline bool scope_set(void)
 	return scope_by_pid || scope_by_comm || scope_by_uid;
 }
 
-/* Whether gone_conns or closed_conns may hold any connection: false means neither does. */
+/* Whether gone_conns or closed_conns may hold any connection: false means neither does. Both
+ * marks in one load: two loads could see the new generation's mark before user space set it
+ * and the old one's after user space cleared it. */
 static __always_inline bool conn_filter_any(void)
 {
-	return conn_filter_used[0] | conn_filter_used[1];
+	return *(volatile __u64 *)conn_filter_used;
 }
 
 /* Whether gone_conns or closed_conns may hold c: false means neither does. */
