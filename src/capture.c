@@ -587,9 +587,10 @@ int capture__poll(struct capture *c, int timeout_ms)
 	return rings__poll(c->rings, timeout_ms);
 }
 
-/* Set the bit of every connection the table holds in generation gen (bits the programs may
- * be setting at the same time). False: the table could not be read. */
-static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
+/* Set the bit of every connection the table holds (closed: closed_conns, whose bits are its
+ * own) in generation gen (bits the programs may be setting at the same time). False: the table
+ * could not be read. */
+static bool conn_filter_refill(struct capture *c, int map_fd, bool closed, unsigned int gen)
 {
 	static struct pkt_conn keys[CONN_FILTER_BATCH];
 	static struct pkt_owner values[CONN_FILTER_BATCH];
@@ -605,7 +606,7 @@ static bool conn_filter_refill(struct capture *c, int map_fd, unsigned int gen)
 		if (err && errno != ENOENT)
 			return false;
 		for (i = 0; i < n; i++) {
-			__u32 bit = pkt_conn_filter_bit(&keys[i]);
+			__u32 bit = pkt_conn_filter_bit_in(&keys[i], closed);
 
 			__atomic_fetch_or(&words[bit >> 6][gen], 1ULL << (bit & 63),
 					  __ATOMIC_RELAXED);
@@ -650,8 +651,8 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	}
 	/* Every entry the tables hold into the current generation, then the old one cleared:
 	 * bits of connections the tables let go are gone with it. */
-	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), gen) &&
-	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), gen)) {
+	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), false, gen) &&
+	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), true, gen)) {
 		/* No program writes the old generation any more (the grace period): its flag
 		 * goes with its words. */
 		__atomic_store_n(&bss->conn_filter_used[gen ^ 1], 0, __ATOMIC_SEQ_CST);

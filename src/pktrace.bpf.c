@@ -205,6 +205,21 @@ struct {
 	__type(value, __u64); /* 0: free */
 } once_sent SEC(".maps");
 
+/* Connections a new SYN made live again after they were remembered (gone_conns, closed_conns),
+ * by hash: their bits in the filter stay (other connections may share them), and without this
+ * every packet of theirs would look both tables up for nothing: ports reused while the old
+ * connection's timewait lasts, as a web server's clients do all the time. A direct-mapped
+ * array, a slot per hash (h | 1; 0: free), written with plain stores: a slot another revived
+ * connection takes only costs its lookups again. Cleared when the connection is remembered
+ * again (conn_remember). */
+#define REVIVED_SLOTS 2048 /* 16 KiB: kmalloc'd, as once_sent */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, REVIVED_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} revived SEC(".maps");
+
 /* Listening sockets by local address and port (no remote side): the owner of a SYN-ACK the
  * kernel sends without a socket (SYN cookies under a flood). */
 struct {
@@ -395,16 +410,54 @@ static __always_inline bool conn_filter_any(void)
 	return *(volatile __u64 *)conn_filter_used;
 }
 
-/* Whether gone_conns or closed_conns may hold c: false means neither does. */
-static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
-{
-	__u32 bit, w;
+#define MAY_GONE 1   /* conn_maybe_remembered: gone_conns may hold the connection */
+#define MAY_CLOSED 2 /* closed_conns may */
 
+/* A connection's slot in revived (h: its pkt_conn_hash; bits the filter's do not use). */
+static __always_inline __u64 *revived_slot(__u64 h)
+{
+	__u32 i = (__u32)(h >> 20) & (REVIVED_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&revived, &i);
+}
+
+/* Which of gone_conns and closed_conns may hold c (MAY_GONE, MAY_CLOSED): 0 means neither.
+ * *hp: c's hash, for conn_forget_in. */
+static __always_inline __u32 conn_maybe_remembered(const struct pkt_conn *c, __u64 *hp)
+{
+	__u32 bit, w, m;
+	__u64 h, *slot;
+
+	*hp = 0;
 	if (!conn_filter_any())
-		return false;
-	bit = pkt_conn_filter_bit(c);
+		return 0;
+	h = pkt_conn_hash(c);
+	*hp = h;
+	bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)) & ~1u;
 	w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
-	return (conn_filter[w][0] | conn_filter[w][1]) & (1ULL << (bit & 63));
+	m = ((conn_filter[w][0] | conn_filter[w][1]) >> (bit & 63)) & (MAY_GONE | MAY_CLOSED);
+	if (!m)
+		return 0;
+	/* Forgotten since it was last remembered (its bits stay, shared with others'). */
+	slot = revived_slot(h);
+	return slot && *slot == (h | 1) ? 0 : m;
+}
+
+/* Forget c (hash h) in the tables that may hold it (m, from conn_maybe_remembered), and note
+ * it as revived, so that its next packets skip the tables its stale bits point to. */
+static __always_inline void conn_forget_in(const struct pkt_conn *c, __u32 m, __u64 h)
+{
+	__u64 *slot;
+
+	if (!m)
+		return;
+	if (m & MAY_GONE)
+		bpf_map_delete_elem(&gone_conns, c);
+	if (m & MAY_CLOSED)
+		bpf_map_delete_elem(&closed_conns, c);
+	slot = revived_slot(h);
+	if (slot)
+		*slot = h | 1;
 }
 
 /* A new connection on c's addresses (its SYN): what was remembered of an old one is history.
@@ -412,10 +465,10 @@ static __always_inline bool conn_maybe_remembered(const struct pkt_conn *c)
  * filter is asked first. */
 static __always_inline void conn_forget(const struct pkt_conn *c)
 {
-	if (!conn_maybe_remembered(c))
-		return;
-	bpf_map_delete_elem(&gone_conns, c);
-	bpf_map_delete_elem(&closed_conns, c);
+	__u64 h;
+	__u32 m = conn_maybe_remembered(c, &h);
+
+	conn_forget_in(c, m, h);
 }
 
 /* Remember c's last owner (st's) in gone_conns or closed_conns (which: PKT_KEPT_GONE or
@@ -431,7 +484,8 @@ static __always_inline void conn_forget(const struct pkt_conn *c)
 static __always_inline long conn_remember(void *map, const struct pkt_conn *c, struct sk_state *st,
 					  __u8 which)
 {
-	__u32 bit = pkt_conn_filter_bit(c), gen = conn_filter_gen & 1;
+	__u64 h = pkt_conn_hash(c), *slot;
+	__u32 bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)), gen = conn_filter_gen & 1;
 	long err;
 
 	if (st->kept == which)
@@ -445,12 +499,19 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	err = bpf_map_update_elem(map, c, &st->owner, BPF_ANY);
 	if (!err)
 		st->kept = which;
+	bit = (bit & ~1u) | (which == PKT_KEPT_CLOSED); /* pkt_conn_filter_bit_in */
 	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
 			    1ULL << (bit & 63));
 	/* After the bit (the locked or orders them), and written only once: every received
 	 * packet reads this line. */
 	if (!conn_filter_used[gen])
 		conn_filter_used[gen] = 1;
+	/* Remembered again: no longer revived. This runs before the socket leaves (the state
+	 * change's tracepoint comes first), so no packet that only the device sees finds the
+	 * slot still set. */
+	slot = revived_slot(h);
+	if (slot && *slot == (h | 1))
+		*slot = 0;
 	return err;
 }
 
@@ -2420,7 +2481,8 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	__u8 *tcp;
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
 	__u8 l3, nh, l4p, flags = PKT_F_DEVICE;
-	bool remembered;
+	__u32 remembered;
+	__u64 h;
 	__u16 l3_off;
 
 	if (!packet_events)
@@ -2541,22 +2603,21 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	/* Neither table has the connection: an arriving packet is a live connection's (or one
 	 * pktrace never saw close), which a socket hook sees if anything does. Only a reply the
 	 * kernel sends for no socket is looked at further. */
-	remembered = conn_maybe_remembered(&c);
+	remembered = conn_maybe_remembered(&c, &h);
 	if (!remembered && direction == PKT_INGRESS)
 		return 0;
 	if (direction == PKT_INGRESS && (nh & 0x12) == 0x02) {
 		/* A new SYN on these addresses starts a new connection: the old one is history
 		 * (remembered, as just checked). */
-		bpf_map_delete_elem(&gone_conns, &c);
-		bpf_map_delete_elem(&closed_conns, &c);
+		conn_forget_in(&c, remembered, h);
 		return 0;
 	}
 	if (!dev_wanted(dev, direction))
 		return 0;
-	o = remembered ? bpf_map_lookup_elem(&gone_conns, &c) : NULL;
+	o = remembered & MAY_GONE ? bpf_map_lookup_elem(&gone_conns, &c) : NULL;
 	/* Not a connection its process closed first: one closed without timewait, whose packets
 	 * meet no socket (or its LAST_ACK socket). */
-	if (!o && remembered && !(nh & 0x02))
+	if (!o && (remembered & MAY_CLOSED) && !(nh & 0x02))
 		o = bpf_map_lookup_elem(&closed_conns, &c);
 	if (!o && direction == PKT_EGRESS && (nh & 0x12) == 0x12) {
 		/* A SYN-ACK sent without a socket (SYN cookie): the listener's, held like the rest

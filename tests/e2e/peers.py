@@ -9,7 +9,8 @@ that the test harness waits for.
 Modes:
   server      listen, accept --accept-count connections one after another, echo
   forkserver  listen in the parent, fork a worker (own name) that accepts and echoes
-  client      connect, --rounds request/response exchanges, then close
+  client      connect, --rounds request/response exchanges, then close (--repeat times, from
+              the same port if --local-port)
   forkclient  the parent forks a child (own name) that runs a client, waits, exits --exit-code
   acceptfork  listen and accept in the parent, fork a child (own name) that does all the I/O;
               the parent closes its copy of the connection at once
@@ -265,6 +266,9 @@ def run_client(args):
     c.settimeout(TIMEOUT)
     if args.nodelay:
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if args.local_port:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        c.bind(("", args.local_port))
     if args.ip_options:
         # Raw IPv4 options, or an IPv6 destination-options header, on every packet we send.
         opts = bytes.fromhex(args.ip_options)
@@ -313,7 +317,11 @@ def mode_client(args):
     if args.go:
         # Wait for a "go" line on stdin before connecting.
         sys.stdin.readline()
-    run_client(args)
+    for i in range(args.repeat):
+        if i:
+            # The last connection's close has to complete before its addresses are free.
+            time.sleep(0.2)
+        run_client(args)
     if args.linger:
         time.sleep(args.linger)
 
@@ -1037,6 +1045,9 @@ def main():
     p.add_argument("--accept-count", type=int, default=1)
     p.add_argument("--greet", action="store_true", help="server sends b'!' right after accept")
     p.add_argument("--wait-greet", action="store_true", help="client waits for b'!' first")
+    p.add_argument("--local-port", type=int, default=0, help="client: bind to this port")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="client: connect again, from the same port, after each close")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--size", type=int, default=100)
     p.add_argument("--nodelay", action="store_true",

@@ -355,6 +355,45 @@ def timewait_filter_rotating_one_side(w):
         del os.environ["PKTRACE_TEST_FILTER_PERIOD_MS"]
 
 
+@test
+def timewait_port_reused(w):
+    """A client connecting three times in a row from the same port while the server's side of
+    its last connection is still in timewait (the server closes first; the new SYN takes the
+    timewait socket over): every packet reported once and attributed, the FIN that reaches
+    each connection's timewait socket 0.5 s after its close included. Each SYN forgets the
+    last connection's remembered owner, whose bit in the kernel side's summary stays, and
+    notes the addresses as live again so their packets skip the tables; each close has to
+    remember them again, or the FIN that only the device sees is missed."""
+    sn, cn = rand_name("e2s"), rand_name("e2c")
+    size, rounds, conns = 100, 2, 3
+    port, lport = rand_port(), rand_port()
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(comm_scope(sn, cn), w) as pt:
+        srv, cli = run_pair(sn, cn, port,
+                            client_opts={"rounds": rounds, "size": size, "close": "plain",
+                                         "wait_eof": True, "plain_delay": 0.5,
+                                         "local_port": lport, "repeat": conns},
+                            server_opts={"close": "plain", "close_after_bytes": rounds * size,
+                                         "accept_count": conns})
+        cap.stop()
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    assert cli["port"] == lport, "scenario broken: the client is not on port %d" % lport
+    syns = [p for p in pkts if p["SYN"] and not p["ACK"]]
+    assert len(syns) == conns, "scenario broken: want %d SYNs: %s" % (
+        conns, [describe(p) for p in syns])
+    # The client's FIN of each connection reaches the server's timewait socket.
+    fins = [p for p in pkts if p["FIN"] and p["src_port"] == lport]
+    assert len(fins) >= conns, "scenario broken: want %d client FINs" % conns
+    exp = expect_both_sides(pkts, "lo", {port: owner(srv), lport: owner(cli)})
+    m = match(exp, events)
+    m.assert_exact("events of %d connections on one pair of ports" % conns)
+    tw = [e for e in exp if e["frame"] in {p["frame"] for p in fins}
+          and e["direction"] == "ingress"]
+    log("all %d events matched, the %d FINs reaching the server's timewait socket included" %
+        (len(exp), len(tw)))
+
+
 def timewait_scenario(w, servers_traced=True):
     sn, cn = rand_name("e2s"), rand_name("e2c")
     size, rounds = 100, 2

@@ -665,6 +665,23 @@ def reconnect_keeps_teardown_owner(w):
     second connection closes, the RSTs the kernel sends for that connection's late segments
     carry the socket's process (what it kept of the first close must not stand for the
     second)."""
+    reconnect_scenario(w)
+
+
+@test
+def reconnect_keeps_teardown_owner_rotating(w):
+    """The same with the kernel side's summary of closed connections rotated every 20 ms: the
+    late segments come 0.3 s after the close, many generations later, and the RSTs for them
+    are found only if every refill set the connection's bit for the table of connections
+    closed without timewait (its own bit, not the timewait table's)."""
+    os.environ["PKTRACE_TEST_FILTER_PERIOD_MS"] = "20"
+    try:
+        reconnect_scenario(w)
+    finally:
+        del os.environ["PKTRACE_TEST_FILTER_PERIOD_MS"]
+
+
+def reconnect_scenario(w):
     name = rand_name("e2r")
     cport, sport, dead = rand_port(), rand_port(), rand_port()
     with pktrace(scope(name) + ["tcp port %d and port %d" % (cport, sport)], w) as pt:
@@ -679,6 +696,19 @@ def reconnect_keeps_teardown_owner(w):
     assert len(rsts) == 3, "want the kernel's 3 RSTs for the injected segments, got %d" % len(rsts)
     wrong = [e for e in rsts if e["processId"] != pid]
     assert not wrong, "%d of 3 RSTs not the client's (%d): %s" % (
+        len(wrong), pid, "; ".join(describe(e) for e in wrong))
+    # The late segments themselves arrive for no socket, so only the device sees them (for
+    # the connection's last owner), and the script's raw TCP socket receives a copy of each
+    # (its own event): two arrivals per segment, both the client's process.
+    late = [e for e in events if e["direction"] == "ingress" and e["dst_port"] == cport
+            and e["src_port"] == sport and e["seq"] in (5000, 5001, 5002)]
+    log("the late segments arriving: %s" % "; ".join(describe(e) for e in late))
+    per_seq = {q: sum(e["seq"] == q for e in late) for q in (5000, 5001, 5002)}
+    assert set(per_seq.values()) == {2}, (
+        "want each late segment's arrival twice (at the device, for the closed connection's "
+        "owner, and at the raw socket), got %s" % per_seq)
+    wrong = [e for e in late if e["processId"] != pid]
+    assert not wrong, "%d of 6 arrivals not the client's (%d): %s" % (
         len(wrong), pid, "; ".join(describe(e) for e in wrong))
 
 
