@@ -2465,6 +2465,16 @@ static __always_inline bool injected_wanted(__u8 p)
 	return false;
 }
 
+/* A device record's protocols: a packet-socket frame's UDP or ICMP has the class of socket it
+ * would have had (record_open made it TCP's). */
+static __always_inline void dev_record_protos(struct pkt_wire *rec, __u8 l4p)
+{
+	if (l4p == IPPROTO_TCP)
+		return;
+	rec->sk_proto = l4p == IPPROTO_UDP || l4p == IPPROTO_UDPLITE ? IPPROTO_UDP : IPPROTO_ICMP;
+	rec->l4_proto = l4p;
+}
+
 /* Packets no socket hook sees: those of timewait sockets and kernel replies for connections
  * that have closed (and IPv6 RSTs for no socket at all), seen where they meet the device. */
 static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
@@ -2643,23 +2653,40 @@ emit:
 	len = off + (l4p == IPPROTO_TCP ? (tcp[12] >> 4) * 4 : 8);
 	if (len > pkt_len)
 		len = pkt_len;
-	/* Timewait and reply headers (no extension headers, few options) fit the small record. */
 	if (direction == PKT_EGRESS)
 		once_remember(skb, pkt_len);
-	rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL, NULL);
-	if (!rec) {
-		/* Lost (counted): seen here, so also counted as seen, and not tried again by the
-		 * socket hook (a full socket's packet), which would count it lost twice. */
-		stat_inc(STAT_PACKETS);
+	/* Timewait and reply headers (no extension headers, few options) fit the small record,
+	 * most the tiny one, which goes in the fast ring as a socket hook's does. */
+	if (len <= PKT_HDR_TINY) {
+		__u64 *slot_hdr;
+
+		rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_TINY,
+				  &slot_hdr);
+		if (!rec)
+			goto lost;
+		dev_record_protos(rec, l4p);
+		barrier_var(len);
+		len &= 0x7f;
+		if (len > PKT_HDR_TINY)
+			len = PKT_HDR_TINY;
+		if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
+			len = 0;
+		if (slot_hdr)
+			fast_commit(slot_hdr, rec, len);
+		else
+			record_submit(rec, len);
 		goto emitted;
 	}
-	if (l4p != IPPROTO_TCP) {
-		/* A packet-socket frame's UDP or ICMP: the class of socket it would have had. */
-		rec->sk_proto = l4p == IPPROTO_UDP || l4p == IPPROTO_UDPLITE ? IPPROTO_UDP :
-									      IPPROTO_ICMP;
-		rec->l4_proto = l4p;
-	}
+	rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_SMALL, NULL);
+	if (!rec)
+		goto lost;
+	dev_record_protos(rec, l4p);
 	record_submit_kernel(rec, l3p, len);
+	goto emitted;
+lost:
+	/* Lost (counted): seen here, so also counted as seen, and not tried again by the socket
+	 * hook (a full socket's packet), which would count it lost twice. */
+	stat_inc(STAT_PACKETS);
 emitted:
 	if (direction == PKT_INGRESS) {
 		struct cpu_note *note = cpu_note();
