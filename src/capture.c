@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 
 #include <bpf/bpf.h>
@@ -441,6 +442,10 @@ struct capture *capture__open(const struct capture_config *cfg)
 		c->skel->rodata->directions = cfg->directions;
 	c->skel->rodata->once = cfg->once;
 	c->skel->rodata->snaplen = cfg->snaplen;
+	step = "draw the key of the revived connections' hashes (getrandom)";
+	if (getrandom((void *)c->skel->rodata->revived_key, sizeof(c->skel->rodata->revived_key),
+		      0) != sizeof(c->skel->rodata->revived_key))
+		goto fail;
 	/* Only an egress filter with ICMP errors tracked tail-calls it (filters_load). */
 	bpf_program__set_autoload(c->skel->progs.capture_egress_rejected,
 				  cfg->filter && cfg->icmp_errors);

@@ -60,6 +60,8 @@ const volatile __u32 if_index = 0;
 const volatile __u32 if_netns = 0;
 const volatile __u8 directions = 1 << PKT_INGRESS | 1 << PKT_EGRESS;
 const volatile bool once = false;
+/* The key of revived's hashes (revived_mark): random, set by user space at load. */
+const volatile __u32 revived_key[PKT_CONN_HASH_KEYS] = {};
 /* --snaplen: bytes of each packet to keep in all, headers included (1 to PKT_SNAP_MAX); 0 off. */
 const volatile __u32 snaplen = 0;
 /* The fast rings' slot area, a power of two, less one (pktrace.h; user space); 0: none. */
@@ -421,6 +423,15 @@ static __always_inline __u64 *revived_slot(__u64 h)
 	return bpf_map_lookup_elem(&revived, &i);
 }
 
+/* What revived holds for c: its hash under the secret key (odd: 0 is a free slot). The
+ * filter's hash has a public key and is affine in the ports and addresses, so a peer could
+ * pick addresses whose hash equals a remembered connection's, and with its SYN mark that
+ * connection as live. */
+static __always_inline __u64 revived_mark(const struct pkt_conn *c)
+{
+	return pkt_conn_hash_keyed(c, (const __u32 *)revived_key) | 1;
+}
+
 /* Which of gone_conns and closed_conns may hold c (MAY_GONE, MAY_CLOSED): 0 means neither.
  * *hp: c's hash, for conn_forget_in. */
 static __always_inline __u32 conn_maybe_remembered(const struct pkt_conn *c, __u64 *hp)
@@ -440,24 +451,27 @@ static __always_inline __u32 conn_maybe_remembered(const struct pkt_conn *c, __u
 		return 0;
 	/* Forgotten since it was last remembered (its bits stay, shared with others'). */
 	slot = revived_slot(h);
-	return slot && *slot == (h | 1) ? 0 : m;
+	return slot && *slot && *slot == revived_mark(c) ? 0 : m;
 }
 
 /* Forget c (hash h) in the tables that may hold it (m, from conn_maybe_remembered), and note
- * it as revived, so that its next packets skip the tables its stale bits point to. */
+ * it as revived, so that its next packets skip the tables its stale bits point to. The note
+ * goes first: a close remembering c on another CPU meanwhile (its update, then its clear of
+ * the slot) either comes before the deletes, and is undone by them as before, or clears the
+ * note after it was written. */
 static __always_inline void conn_forget_in(const struct pkt_conn *c, __u32 m, __u64 h)
 {
 	__u64 *slot;
 
 	if (!m)
 		return;
+	slot = revived_slot(h);
+	if (slot)
+		*slot = revived_mark(c);
 	if (m & MAY_GONE)
 		bpf_map_delete_elem(&gone_conns, c);
 	if (m & MAY_CLOSED)
 		bpf_map_delete_elem(&closed_conns, c);
-	slot = revived_slot(h);
-	if (slot)
-		*slot = h | 1;
 }
 
 /* A new connection on c's addresses (its SYN): what was remembered of an old one is history.
@@ -506,11 +520,12 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	 * packet reads this line. */
 	if (!conn_filter_used[gen])
 		conn_filter_used[gen] = 1;
-	/* Remembered again: no longer revived. This runs before the socket leaves (the state
-	 * change's tracepoint comes first), so no packet that only the device sees finds the
-	 * slot still set. */
+	/* Remembered again: no longer revived. A close remembers before its socket leaves (the
+	 * state change's tracepoint comes first), so a packet only the device sees finds the
+	 * slot still set only where the entry was not in yet either (a connection first
+	 * remembered at its CLOSE, after its timewait socket came: shutdown() without close()). */
 	slot = revived_slot(h);
-	if (slot && *slot == (h | 1))
+	if (slot && *slot && *slot == revived_mark(c))
 		*slot = 0;
 	return err;
 }
@@ -809,13 +824,26 @@ static __always_inline bool owner_is(const struct sk_state *st, const struct tas
 	       st->cred == (__u64)task->cred;
 }
 
+/* Whether the current task is the acceptor st names, as accept recorded it: the same owner,
+ * name, parent and cgroup (a thread may rename itself, or move, between the accept and its
+ * first use; its host name is not compared: a sethostname in between keeps the old one). */
+static __always_inline bool acceptor_again(const struct sk_state *st)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	const __u64 *comm = (const __u64 *)task->comm, *had = (const __u64 *)st->owner.comm;
+
+	return owner_is(st, task) && comm[0] == had[0] && comm[1] == had[1] &&
+	       (__u32)task->real_parent->tgid == st->owner.ppid &&
+	       bpf_get_current_cgroup_id() == st->owner.cgroup_id;
+}
+
 /* The current task takes sk from its owner on record (st); unclaimed: st is still the record
  * cloned from the listener, and this is the connection's first use. */
 static __always_inline void owner_take(struct sock *sk, struct sk_state *st, bool unclaimed)
 {
 	if (st->owner.pid && !unclaimed)
 		stat_inc(STAT_OWNER_CHANGED);
-	if (unclaimed && st->acceptor && owner_is(st, bpf_get_current_task_btf())) {
+	if (unclaimed && st->acceptor && acceptor_again(st)) {
 		/* The acceptor's own first use: accept made this owner record already (nginx's
 		 * first receive on a connection: about 200 ns of helper calls and lookups). */
 		st->listener = 0;

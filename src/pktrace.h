@@ -113,15 +113,13 @@ struct pkt_conn {
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-/* The connection's hash: the same function on both sides. Pairs of words multiplied (NH, as
- * in UMAC): six independent multiplies instead of a chain of eleven, as every received packet
- * of every device pays for it; a collision in the filter only costs a table lookup. */
-static __always_inline __u64 pkt_conn_hash(const struct pkt_conn *c)
+#define PKT_CONN_HASH_KEYS 12 /* 32-bit words of a pkt_conn_hash_keyed key */
+
+/* A connection's hash under the key k: pairs of words multiplied (NH, as in UMAC), six
+ * independent multiplies instead of a chain of eleven, as every received packet of every
+ * device pays for it. With a secret k, a collision cannot be made on purpose. */
+static __always_inline __u64 pkt_conn_hash_keyed(const struct pkt_conn *c, const __u32 *k)
 {
-	static const __u32 k[12] = {
-		0x9747b28c, 0x5bd1e995, 0xc2b2ae35, 0x85ebca6b, 0x27d4eb2f, 0x165667b1,
-		0xd3a2646c, 0xfd7046c5, 0xb55a4f09, 0x61c88647, 0x7feb352d, 0x846ca68b,
-	};
 	/* Read as words: may_alias, as the connection is a struct of other types. */
 	typedef __u32 __attribute__((may_alias)) word_t;
 	const word_t *w = (const word_t *)c;
@@ -135,6 +133,18 @@ static __always_inline __u64 pkt_conn_hash(const struct pkt_conn *c)
 	}
 	h ^= h >> 32;
 	return h * 0x9e3779b97f4a7c15ULL;
+}
+
+/* The connection's hash for the filter: the same function and key on both sides (a collision
+ * there only costs a table lookup). */
+static __always_inline __u64 pkt_conn_hash(const struct pkt_conn *c)
+{
+	static const __u32 k[PKT_CONN_HASH_KEYS] = {
+		0x9747b28c, 0x5bd1e995, 0xc2b2ae35, 0x85ebca6b, 0x27d4eb2f, 0x165667b1,
+		0xd3a2646c, 0xfd7046c5, 0xb55a4f09, 0x61c88647, 0x7feb352d, 0x846ca68b,
+	};
+
+	return pkt_conn_hash_keyed(c, k);
 }
 
 /* The connection's bit in a generation: its hash's top bits. */

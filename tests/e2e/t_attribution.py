@@ -554,6 +554,57 @@ def accept_without_use(w, no_addr, monitor=False, close_delay=0.0, args=(), coun
     return mine, worker, srv.peer_pid, pt.stderr()
 
 
+RENAME_SERVER = r"""
+import ctypes, socket, sys
+accept_name, use_name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+prctl = ctypes.CDLL(None).prctl
+prctl(15, accept_name.encode(), 0, 0, 0)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(1)
+print("LISTENING", flush=True)
+c = ls.accept()[0]
+prctl(15, use_name.encode(), 0, 0, 0)
+got = b""
+while True:
+    d = c.recv(4096)
+    if not d:
+        break
+    got += d
+    c.sendall(d.upper())
+c.close()
+print("DONE", len(got), flush=True)
+"""
+
+
+@test
+def accept_then_rename(w):
+    """A server thread that accepts (naming itself as the acceptor), then renames itself
+    before its first receive: the connection's packets, the held handshake included, carry
+    the name it had at its first use, as its later ones do (what accept recorded does not
+    stand for the first user when its name changed in between)."""
+    port = rand_port()
+    an, un, cn = rand_name("e2a"), rand_name("e2u"), rand_name("e2c")
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % port, pcap) as cap, pktrace(scope(an, un, cn), w) as pt:
+        with Proc([PYTHON, "-c", RENAME_SERVER, an, un, str(port)], name="rename") as srv:
+            srv.expect(r"^LISTENING")
+            with peer("client", cn, port, rounds=2) as cli:
+                lport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
+                ok(cli)
+            srv.expect(r"^DONE")
+            ok(srv)
+        cap.stop()
+        events = pt.stop()
+    pkts = read_pcap(pcap)
+    srv_o = who(srv.pid, un)
+    m = match(attribute(expect_both_sides(pkts, "lo"), {port: srv_o, lport: who(cli.peer_pid, cn)}),
+              events)
+    all_to("the renamed server", m, srv_o)
+    m.assert_exact("events of a connection whose acceptor renamed itself before its first use")
+
+
 @test
 def accept_without_use_goes_to_acceptor(w):
     """accept() with the peer's address in a forked worker, then close() without any I/O: the
