@@ -211,9 +211,10 @@ struct {
  * by hash: their bits in the filter stay (other connections may share them), and without this
  * every packet of theirs would look both tables up for nothing: ports reused while the old
  * connection's timewait lasts, as a web server's clients do all the time. A direct-mapped
- * array, a slot per hash (h | 1; 0: free), written with plain stores: a slot another revived
- * connection takes only costs its lookups again. Cleared when the connection is remembered
- * again (conn_remember). */
+ * array indexed by the filter's hash, a slot holding the connection's hash under a secret key
+ * (revived_mark; 0: free), written with plain stores: a slot another revived connection takes
+ * only costs its lookups again. Cleared when the connection is remembered again
+ * (conn_remember). */
 #define REVIVED_SLOTS 2048 /* 16 KiB: kmalloc'd, as once_sent */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
