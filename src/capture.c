@@ -532,17 +532,19 @@ struct capture *capture__open(const struct capture_config *cfg)
 		bpf_program__attach_cgroup(c->skel->progs.owner_peername6, c->cgroup_fd);
 	if (!c->skel->links.owner_peername4 || !c->skel->links.owner_peername6)
 		goto fail;
-	step = "attach the send/receive, socket state, fork and exit tracepoints";
+	step = "attach the send/receive, socket state and destruction, fork and exit tracepoints";
 	c->skel->links.owner_send = bpf_program__attach(c->skel->progs.owner_send);
 	c->skel->links.owner_recv = bpf_program__attach(c->skel->progs.owner_recv);
 	/* In this order: the kernel runs a tracepoint's programs in the order they came, and
 	 * conn_state_nested must run second (pktrace.bpf.c, conn_state_do). */
 	c->skel->links.conn_state = bpf_program__attach(c->skel->progs.conn_state);
 	c->skel->links.conn_state_nested = bpf_program__attach(c->skel->progs.conn_state_nested);
+	c->skel->links.conn_destroy = bpf_program__attach(c->skel->progs.conn_destroy);
 	c->skel->links.scope_follow_fork = bpf_program__attach(c->skel->progs.scope_follow_fork);
 	c->skel->links.scope_forget_exit = bpf_program__attach(c->skel->progs.scope_forget_exit);
 	if (!c->skel->links.owner_send || !c->skel->links.owner_recv ||
 	    !c->skel->links.conn_state || !c->skel->links.conn_state_nested ||
+	    !c->skel->links.conn_destroy ||
 	    !c->skel->links.scope_follow_fork ||
 	    !c->skel->links.scope_forget_exit)
 		goto fail;

@@ -663,6 +663,11 @@ static void print_summary(struct app *app)
 	if (st[STAT_FLOWS] || st[STAT_FLOWS_LOST])
 		fprintf(stderr, "pktrace:   flow records: %llu (%llu lost, ring buffer full)\n",
 			(unsigned long long)st[STAT_FLOWS], (unsigned long long)st[STAT_FLOWS_LOST]);
+	if (st[STAT_CLOSES_LATE])
+		fprintf(stderr, "pktrace:   connection closes the kernel ran no state program for "
+				"(a softirq on a thread where it runs none), handled when the process "
+				"next used or closed the socket: %llu (their flow ends carry that time)\n",
+			(unsigned long long)st[STAT_CLOSES_LATE]);
 	if (st[STAT_GONE_FULL])
 		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",
 			(unsigned long long)st[STAT_GONE_FULL]);

@@ -311,6 +311,8 @@ enum pkt_stat {
 	STAT_ICMP_ERRORS,   /* ICMP errors of the kernel's emitted for the socket they quote */
 	STAT_ICMP_NO_OWNER, /* ICMP errors quoting no known socket, not emitted under a scope */
 	STAT_FILTER_REJECTED, /* packets the filter expression rejected (its generated programs) */
+	STAT_CLOSES_LATE,   /* closes the kernel ran no state program for, handled at the process's
+			     * next call on the socket or its close() (close_missed) */
 	STAT__MAX,
 };
 

@@ -26,6 +26,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 # PKTRACE_E2E_BIN: another binary to test (e.g. a wrapper that corrupts events, to check
 # that the tests catch it); default ./pktrace of this repository.
 PKTRACE = os.environ.get("PKTRACE_E2E_BIN") or os.path.join(REPO, "pktrace")
+# The test build whose state programs skip the closes that carry an error (make test builds it;
+# Makefile, FAULT).
+FAULT_PKTRACE = os.path.join(REPO, "build", "fault", "pktrace")
 
 
 def possible_cpus():
@@ -724,11 +727,12 @@ class Pktrace:
     """./pktrace -F json ... with its events written to a file (stdout or -o)."""
 
     def __init__(self, args, workdir, tag="pktrace", out="stdout", fmt="json",
-                 ready_timeout=30):
-        """out: "stdout" (redirected to a file), "o" (-o FILE) or "pipe" (proc.p.stdout)."""
+                 ready_timeout=30, binary=None):
+        """out: "stdout" (redirected to a file), "o" (-o FILE) or "pipe" (proc.p.stdout);
+        binary: another build than PKTRACE."""
         self.events_path = os.path.join(workdir, tag + ".jsonl")
         self.stderr_path = os.path.join(workdir, tag + ".stderr")
-        cmd = [PKTRACE] + (["-F", fmt] if fmt else [])
+        cmd = [binary or PKTRACE] + (["-F", fmt] if fmt else [])
         if out == "o":
             cmd += ["-o", self.events_path]
         cmd += list(args)

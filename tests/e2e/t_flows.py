@@ -23,9 +23,9 @@ import signal
 import subprocess
 import time
 
-from e2elib import (PYTHON, Proc, capture, ftrace_events, in_agent_softirq, log, netns, pktrace,
-                    rand_name, rand_port, rand_tag, read_pcap, release, routed_pair, run,
-                    tc_drop, test)
+from e2elib import (FAULT_PKTRACE, PYTHON, Proc, capture, ftrace_events, in_agent_softirq, log,
+                    netns, pktrace, rand_name, rand_port, rand_tag, read_pcap, release,
+                    routed_pair, run, tc_drop, test)
 
 FLOW_PEER = r"""
 import argparse, ctypes, errno, os, select, socket, struct, sys, time
@@ -49,6 +49,14 @@ def wait_error(c):
     if a.user_timeout:
         sys.stdin.readline()
         c.send(b"z" * 1000)
+    if a.so_error:
+        # learn of it as an event loop does: poll, then SO_ERROR (which clears the error)
+        p = select.poll()
+        p.register(c, select.POLLERR)
+        p.poll(20000)
+        e = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        say("ERR", errno.errorcode.get(e, e))
+        return
     try:
         c.recv(65536)
         sys.exit("recv returned")
@@ -68,6 +76,7 @@ p.add_argument("--half", action="store_true")      # client: SHUT_WR, FIN_WAIT2,
 p.add_argument("--hold", action="store_true")      # client: a line on stdin before the close
 p.add_argument("--idle", action="store_true")      # client: wait for an error (ss -K)
 p.add_argument("--user-timeout", type=int, default=0)  # both: TCP_USER_TIMEOUT ms, then fail
+p.add_argument("--so-error", action="store_true")  # both: the error from SO_ERROR, not recv
 a = p.parse_args()
 ctypes.CDLL(None, use_errno=True).prctl(15, a.name.encode(), 0, 0, 0)  # PR_SET_NAME
 say("PID", os.getpid())
@@ -171,12 +180,14 @@ def args_of(ev):
 
 
 def run_connection(w, extra_args, send=100, reply=3000, srv_opts=None, cli_opts=None,
-                   during=None, late=False):
+                   during=None, late=False, binary=None):
     """One connection between a server and a client of their own names, traced and captured;
     returns (events, tshark packets, server peer, client peer, client port, port).
     srv_opts, cli_opts: more FLOW_PEER options; during(srv, cli, cport, port): called once the
     client is connected; late: pktrace starts only once the connection carried its data (the
-    client holds it open until then), or with late="listener" once the server listens."""
+    client holds it open until then), or with late="listener" once the server listens;
+    binary: another pktrace build. run_connection.summary, .lines: pktrace's summary line, its
+    stderr's lines."""
     port = rand_port()
     srv_name, cli_name = rand_name("fsrv"), rand_name("fcli")
     args = list(extra_args) + ["-s", "comm=%s,%s" % (srv_name, cli_name)]
@@ -184,19 +195,19 @@ def run_connection(w, extra_args, send=100, reply=3000, srv_opts=None, cli_opts=
         cap = stack.enter_context(capture("lo", "tcp port %d" % port,
                                           os.path.join(w, "flows.pcap")))
         if not late:
-            pt = stack.enter_context(pktrace(args, w))
+            pt = stack.enter_context(pktrace(args, w, binary=binary))
         srv = stack.enter_context(flow_peer(w, "server", srv_name, port, send=send,
                                             reply=reply, **(srv_opts or {})))
         srv.expect(r"^LISTENING")
         if late == "listener":
-            pt = stack.enter_context(pktrace(args, w))
+            pt = stack.enter_context(pktrace(args, w, binary=binary))
         cli = stack.enter_context(flow_peer(w, "client", cli_name, port, send=send,
                                             reply=reply, hold=late is True,
                                             **(cli_opts or {})))
         cport = int(cli.expect(r"^CONNECTED (\d+)").group(1))
         if late is True:
             cli.expect(r"^HOLDING")
-            pt = stack.enter_context(pktrace(args, w))
+            pt = stack.enter_context(pktrace(args, w, binary=binary))
             release(cli)
         if during:
             during(srv, cli, cport, port)
@@ -207,6 +218,7 @@ def run_connection(w, extra_args, send=100, reply=3000, srv_opts=None, cli_opts=
         pkts = read_pcap(cap.stop())
     srv.peer_name, cli.peer_name = srv_name, cli_name
     run_connection.summary = pt.summary
+    run_connection.lines = pt.stderr().splitlines()
     return events, pkts, srv, cli, cport, port
 
 
@@ -343,20 +355,21 @@ def flows_aborted(w):
     check_flows(events, pkts, srv, cli, cport, port, "aborted", "rst_received")
 
 
-@test
-def flows_timeout(w):
-    """-e flows: both sides set TCP_USER_TIMEOUT 1000 ms, exchange data, then every TCP packet
-    is dropped (a tc filter on lo, in a namespace) and each sends 1000 bytes more: both give up
-    (ETIMEDOUT) and end with timeout, their unacknowledged bytes not in bytes_sent, their
-    retransmits counted."""
+def timeout_run(w, binary=None, srv_so_error=False):
+    """Both sides of a connection set TCP_USER_TIMEOUT 1000 ms, exchange data, then every TCP
+    packet is dropped (a tc filter on lo, in a namespace) and each sends 1000 bytes more: both
+    give up (ETIMEDOUT). The client learns it from recv, the server from recv or, with
+    srv_so_error, from poll and SO_ERROR. Returns (flow ends by pid, client, server, client
+    port, port, pktrace's summary lines)."""
     ns = "pkt-fto-" + rand_tag()
     port = rand_port()
     srv_name, cli_name = rand_name("fsrv"), rand_name("fcli")
     send, reply = 100, 3000
     with netns(ns), \
-            pktrace(["-e", "flows", "-s", "comm=%s,%s" % (srv_name, cli_name)], w) as pt, \
+            pktrace(["-e", "flows", "-s", "comm=%s,%s" % (srv_name, cli_name)], w,
+                    binary=binary) as pt, \
             flow_peer(w, "server", srv_name, port, ns=ns, send=send, reply=reply,
-                      user_timeout=1000) as srv:
+                      user_timeout=1000, so_error=srv_so_error) as srv:
         srv.expect(r"^LISTENING")
         with flow_peer(w, "client", cli_name, port, ns=ns, send=send, reply=reply,
                        user_timeout=1000) as cli:
@@ -377,7 +390,8 @@ def flows_timeout(w):
         ok(srv)
         events = stop(pt)
     ends = {e["processId"]: args_of(e) for e in events if e["eventName"] == "net_flow_tcp_end"}
-    assert len(ends) == 2, "want an end on each side: %s" % ends
+    assert len(ends) == 2, "want an end on each side: %s; events %s; %s" % (
+        ends, [(e["eventName"], e["processId"]) for e in events], pt.summary)
     for peer, direction, sent, received in ((cli, "outgoing", send, reply),
                                             (srv, "incoming", reply, send)):
         a = ends[peer.peer_pid]
@@ -395,6 +409,64 @@ def flows_timeout(w):
         assert s["retrans_segs"] >= 2, s
         assert s["retrans_segs"] == s["data_segs_sent"] - 2, s
         assert s["retrans_bytes"] == 1000 * s["retrans_segs"], s
+        # up to the close (timeout): at least the user timeout, well under the test's run
+        assert 1.0e9 <= s["duration_ns"] < 10e9, s
+    return pt.stderr().splitlines()
+
+
+def closes_late(lines):
+    """The summary's count of closes made up for (close_missed), 0 without its line."""
+    m = [re.search(r"handled when the process next used or closed the socket: (\d+)", l)
+         for l in lines]
+    m = [x for x in m if x]
+    return int(m[0].group(1)) if m else 0
+
+
+@test
+def flows_timeout(w):
+    """-e flows: both sides set TCP_USER_TIMEOUT 1000 ms, exchange data, then every TCP packet
+    is dropped (a tc filter on lo, in a namespace) and each sends 1000 bytes more: both give up
+    (ETIMEDOUT) and end with timeout, their unacknowledged bytes not in bytes_sent, their
+    retransmits counted."""
+    timeout_run(w)
+
+
+@test
+def flows_close_missed(w):
+    """-e flows with the test build whose state programs skip every close that carries an error,
+    as the kernel skips the ones it makes in a softirq on some threads (on CI's machines a
+    timeout's): the timeout run of flows_timeout, its server learning of the timeout from poll
+    and SO_ERROR (clearing the error) and closing, its client from recv. Each end is made up
+    for, the client's at its failed recv (the error from it), the server's when its close()
+    frees the socket (the timeout from the retransmits): the same ends, counted in the
+    summary."""
+    lines = timeout_run(w, binary=FAULT_PKTRACE, srv_so_error=True)
+    assert closes_late(lines) == 2, "want 2 closes made up for: %s" % lines
+
+
+@test
+def flows_close_missed_rst(w):
+    """As flows_close_missed, a reset: the client closes with SO_LINGER 0 (its close, without an
+    error, is not skipped); the server's close on the reset is, and is made up for at its
+    failed recv: rst_received."""
+    events, pkts, srv, cli, cport, port = run_connection(w, ["-e", "flows"],
+                                                         cli_opts={"rst": True},
+                                                         binary=FAULT_PKTRACE)
+    check_flows(events, pkts, srv, cli, cport, port, "rst_sent", "rst_received")
+    assert closes_late(run_connection.lines) == 1, run_connection.lines
+
+
+@test
+def flows_close_missed_half_closed(w):
+    """As flows_rst_half_closed with the test build: the server's close on the reset (in
+    CLOSE_WAIT, EPIPE) is skipped; its process never reads the error but waits for CLOSE and
+    closes: made up for when close() frees the socket, with the error still set."""
+    events, pkts, srv, cli, cport, port = run_connection(
+        w, ["-e", "flows"], srv_opts={"half": True}, cli_opts={"half": True},
+        binary=FAULT_PKTRACE)
+    check_flows(events, pkts, srv, cli, cport, port, "rst_sent", "rst_received",
+                closed_first=("local", "remote"))
+    assert closes_late(run_connection.lines) == 1, run_connection.lines
 
 
 @test
