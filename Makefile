@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 OUTPUT := build
+# A test build (see test below)
+FAULT := $(OUTPUT)/fault
 CLANG ?= clang
 BPFTOOL ?= bpftool
 CC ?= gcc
@@ -53,12 +55,11 @@ $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) $(wildcard src/*.h)
 unit: $(UNIT_TESTS)
 	UNIT_ONLY=1 tests/run-all $(UNIT_TESTS)
 
-e2e: pktrace
+e2e: pktrace $(FAULT)/pktrace
 	python3 tests/e2e/run.py
 
 # A test build whose state programs skip the closes that carry an error, as the kernel skips
 # some it makes in a softirq: the end-to-end tests check that pktrace makes up for them.
-FAULT := $(OUTPUT)/fault
 $(FAULT):
 	mkdir -p $@
 

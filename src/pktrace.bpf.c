@@ -1294,8 +1294,9 @@ int BPF_PROG(conn_state_nested, const struct sock *sk, const int oldstate, const
  * close from its next call or its own close() (tcp_destroy_sock): the close's work (the flow's
  * end, remembering the owner) is done then, once, from the last change handled (the socket's
  * state is read first: the kernel sets it after the tracepoint's programs have run). err: the
- * error the process was given, else sk_err. */
-static __always_inline void close_missed(const struct sock *sk, int err)
+ * error the process was given, else sk_err; send: a send's, which is EPIPE also when sk_err is
+ * clear (a reset sets EPIPE only in CLOSE_WAIT). */
+static __always_inline void close_missed(const struct sock *sk, int err, const bool send)
 {
 	struct sk_state *st;
 	int last;
@@ -1308,32 +1309,39 @@ static __always_inline void close_missed(const struct sock *sk, int err)
 	if (!st)
 		return;
 	last = st->state_seen & 0xff;
-	/* Nothing seen since its SYN, or its close handled. */
-	if (!last || last == TCP_CLOSE)
+	/* Nothing seen since its SYN (an accepted socket's record still the listener's clone),
+	 * or its close handled. */
+	if (!last || last == TCP_CLOSE || last == TCP_LISTEN || last == TCP_SYN_SENT ||
+	    last == TCP_SYN_RECV)
 		return;
+	if (send && err == EPIPE && last != TCP_CLOSE_WAIT)
+		err = 0;
 	stat_inc_exact(STAT_CLOSES_LATE);
 	conn_state_do(sk, last, TCP_CLOSE, false, err ?: sk->sk_err, true);
 }
 
 /* A failed or empty call on a socket in CLOSE: the error is its close's (the kernel hands it
  * out once, clearing sk_err), or end of file. Not a non-blocking call that found nothing, the
- * common failure, which no close gives. */
+ * common failure, which no close gives. After owner_use: the end names the task that took the
+ * connection. */
 #define CLOSE_MAY_SHOW(ret) ((ret) <= 0 && (ret) != -EAGAIN && (ret) != -EINTR)
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(owner_send, struct sock *sk, int ret, int flags)
 {
+	owner_use(sk);
 	if (CLOSE_MAY_SHOW(ret))
-		close_missed(sk, -ret);
-	return owner_use(sk);
+		close_missed(sk, -ret, true);
+	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 {
+	owner_use(sk);
 	if (CLOSE_MAY_SHOW(ret))
-		close_missed(sk, -ret);
-	return owner_use(sk);
+		close_missed(sk, -ret, false);
+	return 0;
 }
 
 /* A TCP socket freed: after its close, in the context of the close() that let it go if its
@@ -1341,7 +1349,7 @@ int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(conn_destroy, struct sock *sk)
 {
-	close_missed(sk, 0);
+	close_missed(sk, 0, false);
 	return 0;
 }
 

@@ -732,6 +732,9 @@ class Pktrace:
         binary: another build than PKTRACE."""
         self.events_path = os.path.join(workdir, tag + ".jsonl")
         self.stderr_path = os.path.join(workdir, tag + ".stderr")
+        assert not binary or os.access(binary, os.X_OK), (
+            "%s is missing: make test (or make %s) builds it" % (binary, os.path.relpath(
+                binary, REPO)))
         cmd = [binary or PKTRACE] + (["-F", fmt] if fmt else [])
         if out == "o":
             cmd += ["-o", self.events_path]
