@@ -1324,24 +1324,24 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
  * out once, clearing sk_err), or end of file. Not a non-blocking call that found nothing, the
  * common failure, which no close gives. After owner_use: the end names the task that took the
  * connection. */
-#define CLOSE_MAY_SHOW(ret) ((ret) <= 0 && (ret) != -EAGAIN && (ret) != -EINTR)
+static __always_inline int owner_call(struct sock *sk, int ret, const bool send)
+{
+	owner_use(sk);
+	if (ret <= 0 && ret != -EAGAIN && ret != -EINTR)
+		close_missed(sk, -ret, send);
+	return 0;
+}
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(owner_send, struct sock *sk, int ret, int flags)
 {
-	owner_use(sk);
-	if (CLOSE_MAY_SHOW(ret))
-		close_missed(sk, -ret, true);
-	return 0;
+	return owner_call(sk, ret, true);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 {
-	owner_use(sk);
-	if (CLOSE_MAY_SHOW(ret))
-		close_missed(sk, -ret, false);
-	return 0;
+	return owner_call(sk, ret, false);
 }
 
 /* A TCP socket freed: after its close, in the context of the close() that let it go if its
