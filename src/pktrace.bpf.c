@@ -74,26 +74,29 @@ const volatile __u64 fast_mask = 0;
 enum kept_in { PKT_KEPT_NONE, PKT_KEPT_GONE, PKT_KEPT_CLOSED };
 
 struct sk_state {
-	struct pkt_owner owner;
-	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
-	__u32 sent_ifindex; /* the interface that definition names */
-	__u8 acceptor;      /* a listener's clone: the acceptor has named itself (getpeername) */
-	__u8 pad1;
-	__u16 state_seen;   /* the last state change handled: old << 8 | new (conn_state_nested) */
+	/* What every packet reads (owner_is, the scope, the hold) comes first: with the storage's
+	 * own header (its map pointer) these 56 bytes share one cache line. */
 	__u64 exec_id; /* the owner's self_exec_id: an exec changes it */
 	__u64 cred;    /* the owner's cred pointer: setuid and friends replace it */
-	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
 	/* Set on a listener, so every connection cloned from it starts as not yet taken: its
 	 * owner is the listener's until a task takes it (state_take clears it). */
 	__u8 listener;
-	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
-	__u8 flow_passive; /* the peer initiated the connection */
 	__u8 published;    /* UDP, ping: the owner is in local_socks under the local port; TCP:
 			    * under the connection (from its connect's SYN or ESTABLISHED) */
+	__u8 acceptor;     /* a listener's clone: the acceptor has named itself (getpeername) */
+	__u8 closed_first; /* enum pkt_flow_closer, for the flow's end */
+	__u8 flow_passive; /* the peer initiated the connection */
 	__u8 flow_opened;  /* flow_passive is known: the socket's ESTABLISHED was seen */
 	__u8 kept;         /* enum kept_in: where conn_remember put this owner, if it did */
+	__u8 pad1;
+	struct pkt_owner owner; /* pid, tid, ppid, uid, traced: the first 20 of its bytes */
+	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
+	__u32 sent_ifindex; /* the interface that definition names */
+	__u16 state_seen;   /* the last state change handled: old << 8 | new (conn_state_nested) */
+	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
+_Static_assert(__builtin_offsetof(struct sk_state, owner.traced) < 56, "hot fields in one line");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -2249,10 +2252,49 @@ static __always_inline void egress_take(struct __sk_buff *skb, const struct sk_b
 	owner_take(ksk, st, st->listener);
 }
 
+/* The socket's sk_state, for reading only, found as bpf_sk_storage_get finds it (the socket's
+ * storage, then its cache slot for sk_owner) but without the helper's call and checks, which
+ * this kernel's return-thunk mitigations make dear (see the commit's A/B). NULL if the slot
+ * holds no sk_state (none, or another map's there): bpf_sk_storage_get then decides. */
+#define BPF_LOCAL_STORAGE_CACHE_SIZE_ 16 /* the kernel's, not in its BTF */
+
+static __always_inline const struct sk_state *sk_state_peek(const struct sock *ksk)
+{
+	const struct bpf_local_storage_map *smap = (const void *)&sk_owner;
+	const struct bpf_local_storage *ls = ksk->sk_bpf_storage;
+	const __u8 *raw;
+	__u64 sdata;
+
+	if (!ls)
+		return NULL;
+	raw = bpf_rdonly_cast(ls, 0);
+	sdata = *(const __u64 *)(raw + bpf_core_field_offset(struct bpf_local_storage, cache) +
+				 (smap->cache_idx & (BPF_LOCAL_STORAGE_CACHE_SIZE_ - 1)) * 8);
+	if (!sdata)
+		return NULL;
+	raw = bpf_rdonly_cast((void *)sdata, 0);
+	if (*(const __u64 *)(raw + bpf_core_field_offset(struct bpf_local_storage_data, smap)) !=
+	    (__u64)smap)
+		return NULL;
+	return (const void *)(raw + bpf_core_field_offset(struct bpf_local_storage_data, data));
+}
+
+/* A socket packet of an untraced owner's: counted (if on a wanted interface and direction),
+ * nothing else. */
+static __always_inline int out_of_scope(bool wanted)
+{
+	if (wanted) {
+		stat_inc(STAT_PACKETS);
+		stat_inc(STAT_OUT_OF_SCOPE);
+	}
+	return 1;
+}
+
 static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 {
 	struct pkt_owner *o = NULL, none = {};
 	struct sk_state *st, *ost = NULL; /* ost: the socket state o is the owner of */
+	const struct sk_state *peek;
 	struct sk_buff *kskb;
 	struct l3_info w;
 	struct bpf_sock *sc, *sk = NULL; /* sc: the socket, sk: its full view (rare paths) */
@@ -2296,6 +2338,12 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	sk_proto = cls == PKT_SOCK_TCP ? IPPROTO_TCP : cls == PKT_SOCK_UDP ? IPPROTO_UDP :
 		   cls == PKT_SOCK_ICMP ? IPPROTO_ICMP : IPPROTO_RAW;
 
+	/* An out-of-scope socket's packet, its owner again: counted and gone, read without a
+	 * helper call. */
+	peek = sk_state_peek(ksk);
+	if (peek && !peek->owner.traced && !peek->listener &&
+	    (direction == PKT_INGRESS || owner_is(peek, bpf_get_current_task_btf())))
+		return out_of_scope(wanted);
 	st = bpf_sk_storage_get(&sk_owner, sc, 0, 0);
 	if (st) {
 		if (direction == PKT_EGRESS)
@@ -2329,13 +2377,8 @@ static __always_inline int handle_skb(struct __sk_buff *skb, __u8 direction)
 	}
 	/* An untraced owner's packet goes no further: no header is read (its ICMP errors would
 	 * be out of scope too, so nothing is published for them either). */
-	if (o && !o->traced && !(flags & PKT_F_HELD)) {
-		if (wanted) {
-			stat_inc(STAT_PACKETS);
-			stat_inc(STAT_OUT_OF_SCOPE);
-		}
-		return 1;
-	}
+	if (o && !o->traced && !(flags & PKT_F_HELD))
+		return out_of_scope(wanted);
 	if (direction == PKT_INGRESS && wanted) {
 		/* Emitted at the device already (a connection between its full and its timewait
 		 * socket)? A packet that would not be emitted needs no look: the device path resets

@@ -28,15 +28,15 @@ enum pkt_direction {
 
 /* Who owns a socket; kept in socket-local storage and copied into each record. */
 struct pkt_owner {
-	__u64 cgroup_id;
-	__u64 uts_key; /* the owner's UTS namespace and node name, key of the uts_names map */
 	__u32 pid;    /* thread-group id */
 	__u32 tid;
 	__u32 ppid;
 	__u32 uid;
-	__u32 pad0;
 	__u8 traced;    /* owner matched the scope when the record was written */
 	__u8 pad[3];
+	__u32 pad0;
+	__u64 cgroup_id;
+	__u64 uts_key; /* the owner's UTS namespace and node name, key of the uts_names map */
 	char comm[PKT_COMM_LEN];
 };
 
