@@ -27,6 +27,7 @@
 #define EPIPE 32
 #define ECONNABORTED 103
 #define ECONNRESET 104
+#define ENOTCONN 107
 #define ETIMEDOUT 110
 #define SHUTDOWN_MASK 3 /* sk_shutdown: RCV_SHUTDOWN | SEND_SHUTDOWN */
 #define IPPROTO_MPTCP_ 262 /* socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) */
@@ -91,9 +92,17 @@ struct sk_state {
 	__u8 pad1;
 	struct pkt_owner owner; /* pid, tid, ppid, uid, traced: the first 20 of its bytes */
 	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
-	__u32 sent_ifindex; /* the interface that definition names */
-	__u16 state_seen;   /* the last state change handled: old << 8 | new (conn_state_nested) */
-	__u16 lport;   /* local port, kept for the close, by which time the kernel cleared it */
+	union {
+		struct {
+			__u32 sent_ifindex; /* the interface that definition names */
+			/* the last state change handled: old << 8 | new (conn_state_nested) */
+			__u16 state_seen;
+			/* local port, kept for the close, by which time the kernel cleared it */
+			__u16 lport;
+		};
+		__u64 seen_word; /* the three, for close_missed's compare-and-swap (this clang
+				  * has 64-bit atomics only) */
+	};
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 _Static_assert(__builtin_offsetof(struct sk_state, owner.traced) < 56, "hot fields in one line");
@@ -1298,11 +1307,23 @@ int BPF_PROG(conn_state_nested, const struct sock *sk, const int oldstate, const
  * end, remembering the owner) is done then, once, from the last change handled (the socket's
  * state is read first: the kernel sets it after the tracepoint's programs have run). err: the
  * error the process was given, else sk_err; send: a send's, which is EPIPE also when sk_err is
- * clear (a reset sets EPIPE only in CLOSE_WAIT). */
-static __always_inline void close_missed(const struct sock *sk, int err, const bool send)
+ * clear (a reset sets EPIPE only in CLOSE_WAIT); call: from a call (else close()), which
+ * claims the close only with its error: of threads woken together by a reset, those that find
+ * end of file or EPIPE may come first, and the one given the error follows. */
+static __always_inline void close_missed(const struct sock *sk, int err, const bool send,
+					 const bool call)
 {
+	union { /* sk_state's seen_word */
+		__u64 word;
+		struct {
+			__u32 sent_ifindex;
+			__u16 state_seen;
+			__u16 lport;
+		};
+	} was, now;
 	struct sk_state *st;
-	int last;
+	__u32 last = 0;
+	int i, e = 0;
 
 	/* (Not an MPTCP socket: its subflows are TCP sockets, found when they are freed.) */
 	if (*(volatile unsigned char *)&sk->__sk_common.skc_state != TCP_CLOSE ||
@@ -1311,27 +1332,40 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
 	st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 	if (!st)
 		return;
-	last = st->state_seen & 0xff;
-	/* Nothing seen since its SYN (an accepted socket's record still the listener's clone),
-	 * or its close handled. */
-	if (!last || last == TCP_CLOSE || last == TCP_LISTEN || last == TCP_SYN_SENT ||
-	    last == TCP_SYN_RECV)
-		return;
-	if (send && err == EPIPE && last != TCP_CLOSE_WAIT)
-		err = 0;
+	/* Claimed by compare-and-swap: two threads failing calls on the same dead socket at once
+	 * make one end. A packet program may rewrite sent_ifindex meanwhile: then again. */
+	for (i = 0; i < 4; i++) {
+		was.word = *(volatile __u64 *)&st->seen_word;
+		last = was.state_seen & 0xff;
+		/* Nothing seen since its SYN (an accepted socket's record still the listener's
+		 * clone), or its close handled. */
+		if (!last || last == TCP_CLOSE || last == TCP_LISTEN || last == TCP_SYN_SENT ||
+		    last == TCP_SYN_RECV)
+			return;
+		e = err == ENOTCONN || (send && err == EPIPE && last != TCP_CLOSE_WAIT) ? 0 : err;
+		e = e ?: sk->sk_err;
+		if (!e && call)
+			return; /* left to the call given the error, or to close() */
+		now = was;
+		now.state_seen = last << 8 | TCP_CLOSE;
+		if (__sync_val_compare_and_swap(&st->seen_word, was.word, now.word) == was.word)
+			break;
+	}
+	if (i == 4)
+		return; /* not reachable but by a packet program rewriting the word 4 times over */
 	stat_inc_exact(STAT_CLOSES_LATE);
-	conn_state_do(sk, last, TCP_CLOSE, false, err ?: sk->sk_err, true);
+	conn_state_do(sk, last, TCP_CLOSE, false, e, true);
 }
 
 /* A failed or empty call on a socket in CLOSE: the error is its close's (the kernel hands it
- * out once, clearing sk_err), or end of file. Not a non-blocking call that found nothing, the
- * common failure, which no close gives. After owner_use: the end names the task that took the
- * connection. */
+ * out once, clearing sk_err), or end of file (the error may still be in sk_err). Not a
+ * non-blocking call that found nothing, the common failure, which no close gives. After
+ * owner_use: the end names the task that took the connection. */
 static __always_inline int owner_call(struct sock *sk, int ret, const bool send)
 {
 	owner_use(sk);
 	if (ret <= 0 && ret != -EAGAIN && ret != -EINTR)
-		close_missed(sk, -ret, send);
+		close_missed(sk, -ret, send, true);
 	return 0;
 }
 
@@ -1352,7 +1386,7 @@ int BPF_PROG(owner_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(conn_destroy, struct sock *sk)
 {
-	close_missed(sk, 0, false);
+	close_missed(sk, 0, false, false);
 	return 0;
 }
 

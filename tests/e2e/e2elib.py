@@ -28,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 PKTRACE = os.environ.get("PKTRACE_E2E_BIN") or os.path.join(REPO, "pktrace")
 # The test build whose state programs skip the closes that carry an error (make test builds it;
 # Makefile, FAULT).
-FAULT_PKTRACE = os.path.join(REPO, "build", "fault", "pktrace")
+FAULT_PKTRACE = os.environ.get("PKTRACE_E2E_FAULT_BIN") or os.path.join(REPO, "build", "fault", "pktrace")
 
 
 def possible_cpus():

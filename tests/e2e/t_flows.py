@@ -469,6 +469,78 @@ def flows_close_missed_half_closed(w):
     assert closes_late(run_connection.lines) == 1, run_connection.lines
 
 
+THREADS_PEER = r"""
+import ctypes, socket, struct, sys, threading, time
+name, n, t = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctypes.CDLL(None).prctl(15, name.encode())  # PR_SET_NAME, before the threads: they inherit it
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(n)
+port = ls.getsockname()[1]
+for _ in range(n):
+    c = socket.create_connection(("127.0.0.1", port))
+    s, _ = ls.accept()
+    ready = threading.Barrier(t + 1)
+    got = []
+    def rd():
+        ready.wait()
+        try:
+            got.append(len(c.recv(10)))
+        except OSError as e:
+            got.append(-e.errno)
+    ths = [threading.Thread(target=rd) for _ in range(t)]
+    for th in ths:
+        th.start()
+    ready.wait()
+    time.sleep(0.02)  # every thread in recv
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()  # a reset: every thread's recv fails or finds the end at once
+    for th in ths:
+        th.join()
+    print("CONN", c.getsockname()[1], " ".join(map(str, sorted(got))), flush=True)
+    c.close()
+"""
+
+
+@test
+def flows_close_missed_threads(w):
+    """The test build: several threads blocked in recv on one socket when a reset closes it
+    (the close carries an error, so the build skips it). They all wake at once, on both CPUs:
+    one gets ECONNRESET, the others end of file, and any of them may reach close_missed first.
+    One end per connection, never two, and rst_received: a call without the error leaves the
+    close to the one given it."""
+    n, threads = 150, 4
+    name = rand_name("fthr")
+    path = os.path.join(w, "threads_peer.py")
+    with open(path, "w") as f:
+        f.write(THREADS_PEER)
+    with pktrace(["-e", "flows", "-s", "comm=" + name], w, binary=FAULT_PKTRACE) as pt:
+        proc = Proc([PYTHON, path, name, str(n), str(threads)], name=name)
+        assert proc.wait(60) == 0, proc.err.text()
+        conns = {}
+        for line in proc.out.text().splitlines():
+            f = line.split()
+            if f and f[0] == "CONN":
+                conns[int(f[1])] = f[2:]
+        events = stop(pt)
+        lines = pt.stderr().splitlines()
+    assert len(conns) == n, conns
+    ends = {}
+    for e in events:
+        a = args_of(e)
+        if e["eventName"] == "net_flow_tcp_end" and a["conn_direction"] == "outgoing":
+            ends.setdefault(a["src_port"], []).append(a["summary"]["close_reason"])
+    log("%d connections, %d threads each; receives: %s; summary: %s" % (
+        n, threads, sorted({" ".join(v) for v in conns.values()}),
+        [l for l in lines if "made up" in l or "state program" in l]))
+    dup = {p: r for p, r in ends.items() if len(r) != 1}
+    assert not dup, "ends per client port (want one each): %s" % dup
+    assert set(ends) == set(conns), "no end for %s" % sorted(set(conns) - set(ends))
+    bad = {p: r for p, r in ends.items() if r != ["rst_received"]}
+    assert not bad, "close_reason not rst_received (of %d): %s" % (n, bad)
+    assert closes_late(lines) == n, lines
+
+
 @test
 def flows_begun_before(w):
     """-e flows: a connection that carried its data before pktrace started, then closed with
