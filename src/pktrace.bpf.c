@@ -1170,6 +1170,15 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 		  err, late);
 }
 
+/* Whether a socket whose last state change handled left it in last has a close to come: not
+ * before anything was seen since its SYN (an accepted socket's record still the listener's
+ * clone), nor once its close was handled. */
+static __always_inline bool close_pending(__u32 last)
+{
+	return last && last != TCP_CLOSE && last != TCP_LISTEN && last != TCP_SYN_SENT &&
+	       last != TCP_SYN_RECV;
+}
+
 /* A connection leaves its full socket: remember its last owner for the packets that follow
  * (timewait, kernel replies); a new connection on the same addresses forgets the old one.
  * The owner is recorded as soon as the process closes the connection, in close()'s context,
@@ -1211,6 +1220,10 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		 * changes are new ones (a second refused connect repeats the first's). */
 		st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 		if (st) {
+			/* A connection whose close no program saw (close_missed), connecting
+			 * again before any call on it: its end cannot be made any more. */
+			if (newstate == TCP_SYN_SENT && close_pending(st->state_seen & 0xff))
+				stat_inc_exact(STAT_CLOSES_UNSEEN);
 			st->kept = PKT_KEPT_NONE;
 			st->state_seen = 0;
 			st->published = 0; /* its next SYN publishes it again */
@@ -1337,10 +1350,7 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
 	for (i = 0; i < 4; i++) {
 		was.word = *(volatile __u64 *)&st->seen_word;
 		last = was.state_seen & 0xff;
-		/* Nothing seen since its SYN (an accepted socket's record still the listener's
-		 * clone), or its close handled. */
-		if (!last || last == TCP_CLOSE || last == TCP_LISTEN || last == TCP_SYN_SENT ||
-		    last == TCP_SYN_RECV)
+		if (!close_pending(last))
 			return;
 		e = err == ENOTCONN || (send && err == EPIPE && last != TCP_CLOSE_WAIT) ? 0 : err;
 		e = e ?: sk->sk_err;

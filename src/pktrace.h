@@ -313,6 +313,8 @@ enum pkt_stat {
 	STAT_FILTER_REJECTED, /* packets the filter expression rejected (its generated programs) */
 	STAT_CLOSES_LATE,   /* closes the kernel ran no state program for, handled at the process's
 			     * next call on the socket or its close() (close_missed) */
+	STAT_CLOSES_UNSEEN, /* such closes found only when the socket connected again: their
+			     * flow ends are lost (the old connection's addresses are gone) */
 	STAT__MAX,
 };
 

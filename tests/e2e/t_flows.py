@@ -541,6 +541,79 @@ def flows_close_missed_threads(w):
     assert closes_late(lines) == n, lines
 
 
+RECONNECT_PEER = r"""
+import ctypes, socket, struct, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(15, sys.argv[1].encode())  # PR_SET_NAME
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(4)
+port = ls.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port))
+s, _ = ls.accept()
+first = c.getsockname()[1]
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()  # a reset: the client's socket closes with ECONNRESET pending
+for _ in range(500):
+    if c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7:  # TCP_CLOSE
+        break
+    time.sleep(0.01)
+else:
+    sys.exit("the client's socket never closed")
+# no call on it: disconnect (connect with AF_UNSPEC), then connect again
+unspec = struct.pack("H14x", socket.AF_UNSPEC)
+if libc.connect(c.fileno(), unspec, len(unspec)):
+    sys.exit("disconnect: errno %d" % ctypes.get_errno())
+c.connect(("127.0.0.1", port))
+s2, _ = ls.accept()
+print("PORTS", first, c.getsockname()[1], port, flush=True)
+c.close()
+s2.close()
+"""
+
+
+def closes_unseen(lines):
+    """The summary's count of missed closes found only at a new connect, 0 without its line."""
+    m = [re.search(r"found only when the socket connected again [^:]*: (\d+)", l) for l in lines]
+    m = [x for x in m if x]
+    return int(m[0].group(1)) if m else 0
+
+
+@test
+def flows_close_missed_reconnect(w):
+    """A client's connection is reset, and before any call on the socket it disconnects
+    (connect with AF_UNSPEC) and connects again. With the test build, which skips the close
+    (it carries an error), nothing can make the first connection's end any more (the socket
+    has the new connection's addresses): it is missing and the summary counts it; the second
+    connection has both ends. The normal build has all four ends and no such count."""
+    path = os.path.join(w, "reconnect_peer.py")
+    with open(path, "w") as f:
+        f.write(RECONNECT_PEER)
+    for binary, fault in ((FAULT_PKTRACE, True), (None, False)):
+        name = rand_name("frec")
+        with pktrace(["-e", "flows", "-s", "comm=" + name], w, binary=binary,
+                     tag="fault" if fault else "pktrace") as pt:
+            proc = Proc([PYTHON, path, name], name=name)
+            assert proc.wait(30) == 0, proc.err.text()
+            first, second, port = map(int, proc.expect(r"^PORTS (\d+) (\d+) (\d+)").groups())
+            events = stop(pt)
+            lines = pt.stderr().splitlines()
+        ends = {}
+        for e in events:
+            a = args_of(e)
+            if e["eventName"] == "net_flow_tcp_end" and port in (a["src_port"], a["dst_port"]):
+                ends[(a["src_port"], a["conn_direction"])] = a["summary"]["close_reason"]
+        log("%s: ends %s; unseen closes %d" % ("fault" if fault else "normal", ends,
+                                                closes_unseen(lines)))
+        want = {(first, "incoming"): "rst_sent", (second, "outgoing"): "fin",
+                (second, "incoming"): "fin"}
+        if not fault:
+            want[(first, "outgoing")] = "rst_received"
+        assert ends == want, "%s build: ends %s, want %s" % (
+            "fault" if fault else "normal", ends, want)
+        assert closes_unseen(lines) == (1 if fault else 0), lines
+
+
 @test
 def flows_begun_before(w):
     """-e flows: a connection that carried its data before pktrace started, then closed with
