@@ -70,7 +70,7 @@ $(FAULT)/pktrace.skel.h: $(FAULT)/pktrace.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
 $(FAULT)/capture.o: src/capture.c $(FAULT)/pktrace.skel.h $(wildcard src/*.h)
-	$(CC) -I$(FAULT) $(CFLAGS) -c $< -o $@
+	$(CC) -I$(FAULT) $(CFLAGS) -DPKTRACE_FAULT_MISS_CLOSES -c $< -o $@
 
 $(FAULT)/pktrace: $(OUTPUT)/main.o $(FAULT)/capture.o $(OUTPUT)/rings.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(PCAP_LIBS) -o $@

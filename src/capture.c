@@ -428,6 +428,9 @@ struct capture *capture__open(const struct capture_config *cfg)
 	if (!c->skel)
 		goto fail;
 	c->skel->rodata->self_tgid = getpid();
+#ifdef PKTRACE_FAULT_MISS_CLOSES
+	c->skel->rodata->fault_fin = getenv("PKTRACE_FAULT_FIN") != NULL; /* the test build */
+#endif
 	c->skel->rodata->scope_by_pid = cfg->scope->n_pids > 0 || cfg->follow_pid > 0;
 	c->skel->rodata->scope_by_comm = cfg->scope->n_comms > 0;
 	c->skel->rodata->scope_by_uid = cfg->scope->n_uids > 0;

@@ -670,8 +670,8 @@ static void print_summary(struct app *app)
 			(unsigned long long)st[STAT_CLOSES_LATE]);
 	if (st[STAT_CLOSES_UNSEEN])
 		fprintf(stderr, "pktrace:   connection closes the kernel ran no state program for, "
-				"found only when the socket connected again (no call on it before): "
-				"%llu (their flow ends are lost)\n",
+				"found only when the socket connected again: %llu (their flow ends "
+				"are lost)\n",
 			(unsigned long long)st[STAT_CLOSES_UNSEEN]);
 	if (st[STAT_GONE_FULL])
 		fprintf(stderr, "pktrace:   closed connections not remembered (table full): %llu\n",

@@ -151,6 +151,9 @@ __u32 conn_filter_used[2] __attribute__((aligned(8)));
  * socket's CLOSE and every other owned socket's creation (a dead socket's address may be
  * reused by the next one): the CPUs' seen slots noted before it stand for nothing. A claim of
  * a listener's clone leaves it (a clone is never in a slot before it is claimed). */
+#ifdef PKTRACE_FAULT_MISS_CLOSES
+const volatile bool fault_fin = false; /* the test build: see conn_state_do */
+#endif
 __u32 owner_gen SEC(".data.gen") = 0; /* not mmapable (capture.c), as owner_floor */
 #define OWNER_SEEN_SLOTS 64
 
@@ -1204,8 +1207,11 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		return 0;
 #ifdef PKTRACE_FAULT_MISS_CLOSES
 	/* The test build (make build/fault/pktrace): closes with an error are skipped as the
-	 * kernel skips those it makes in a softirq on some threads (close_missed). */
-	if (!late && newstate == TCP_CLOSE && sk->sk_err)
+	 * kernel skips those it makes in a softirq on some threads (close_missed); with
+	 * fault_fin (PKTRACE_FAULT_FIN set), also those after a FIN, which carry none. */
+	if (!late && newstate == TCP_CLOSE &&
+	    (sk->sk_err || (fault_fin && (oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING ||
+					  oldstate == TCP_LAST_ACK))))
 		return 0;
 #endif
 	/* The socket may be freed from here on, and its address reused by a connection the
@@ -1222,7 +1228,8 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		if (st) {
 			/* A connection whose close no program saw (close_missed), connecting
 			 * again before any call on it: its end cannot be made any more. */
-			if (newstate == TCP_SYN_SENT && close_pending(st->state_seen & 0xff))
+			if (newstate == TCP_SYN_SENT && sk->sk_protocol == IPPROTO_TCP &&
+			    st->owner.traced && close_pending(st->state_seen & 0xff))
 				stat_inc_exact(STAT_CLOSES_UNSEEN);
 			st->kept = PKT_KEPT_NONE;
 			st->state_seen = 0;
@@ -1354,16 +1361,26 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
 			return;
 		e = err == ENOTCONN || (send && err == EPIPE && last != TCP_CLOSE_WAIT) ? 0 : err;
 		e = e ?: sk->sk_err;
-		if (!e && call)
-			return; /* left to the call given the error, or to close() */
+		/* Without an error, a call claims only a close that carries none: the peer's FIN
+		 * was received (SOCK_DONE: FIN_WAIT2, CLOSING or LAST_ACK to CLOSE), which recv
+		 * reports before any error. Else it is left to the call given the error (threads
+		 * woken by one reset), or to close(). */
+		if (!e && call &&
+		    (last == TCP_CLOSE_WAIT || !(sk->__sk_common.skc_flags & (1UL << SOCK_DONE))))
+			return;
 		now = was;
 		now.state_seen = last << 8 | TCP_CLOSE;
 		if (__sync_val_compare_and_swap(&st->seen_word, was.word, now.word) == was.word)
 			break;
 	}
-	if (i == 4)
-		return; /* not reachable but by a packet program rewriting the word 4 times over */
-	stat_inc_exact(STAT_CLOSES_LATE);
+	if (i == 4) {
+		/* not reachable but by a packet program rewriting the word 4 times over */
+		if (st->owner.traced)
+			stat_inc_exact(STAT_CLOSES_UNSEEN);
+		return;
+	}
+	if (st->owner.traced)
+		stat_inc_exact(STAT_CLOSES_LATE);
 	conn_state_do(sk, last, TCP_CLOSE, false, e, true);
 }
 

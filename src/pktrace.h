@@ -311,10 +311,11 @@ enum pkt_stat {
 	STAT_ICMP_ERRORS,   /* ICMP errors of the kernel's emitted for the socket they quote */
 	STAT_ICMP_NO_OWNER, /* ICMP errors quoting no known socket, not emitted under a scope */
 	STAT_FILTER_REJECTED, /* packets the filter expression rejected (its generated programs) */
-	STAT_CLOSES_LATE,   /* closes the kernel ran no state program for, handled at the process's
-			     * next call on the socket or its close() (close_missed) */
-	STAT_CLOSES_UNSEEN, /* such closes found only when the socket connected again: their
-			     * flow ends are lost (the old connection's addresses are gone) */
+	STAT_CLOSES_LATE,   /* traced connections' closes the kernel ran no state program for,
+			     * handled at the process's next call on the socket or its close()
+			     * (close_missed) */
+	STAT_CLOSES_UNSEEN, /* such closes found too late: the socket connected again first (the
+			     * old connection's addresses are gone), their flow ends lost */
 	STAT__MAX,
 };
 

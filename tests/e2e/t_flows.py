@@ -541,7 +541,9 @@ def flows_close_missed_threads(w):
     assert closes_late(lines) == n, lines
 
 
-RECONNECT_PEER = r"""
+# The start of the one-process peers below: named argv[1], a listener on a free loopback port,
+# a client c connected to it and the server's end s; wait_closed(sock) waits for TCP_CLOSE.
+LOOPBACK_PAIR = r"""
 import ctypes, socket, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 libc.prctl(15, sys.argv[1].encode())  # PR_SET_NAME
@@ -551,15 +553,20 @@ ls.listen(4)
 port = ls.getsockname()[1]
 c = socket.create_connection(("127.0.0.1", port))
 s, _ = ls.accept()
+
+def wait_closed(sock):
+    for _ in range(500):
+        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7:  # TCP_CLOSE
+            return
+        time.sleep(0.01)
+    sys.exit("the client's socket never closed")
+"""
+
+RECONNECT_PEER = LOOPBACK_PAIR + r"""
 first = c.getsockname()[1]
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()  # a reset: the client's socket closes with ECONNRESET pending
-for _ in range(500):
-    if c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == 7:  # TCP_CLOSE
-        break
-    time.sleep(0.01)
-else:
-    sys.exit("the client's socket never closed")
+wait_closed(c)
 # no call on it: disconnect (connect with AF_UNSPEC), then connect again
 unspec = struct.pack("H14x", socket.AF_UNSPEC)
 if libc.connect(c.fileno(), unspec, len(unspec)):
@@ -574,7 +581,7 @@ s2.close()
 
 def closes_unseen(lines):
     """The summary's count of missed closes found only at a new connect, 0 without its line."""
-    m = [re.search(r"found only when the socket connected again [^:]*: (\d+)", l) for l in lines]
+    m = [re.search(r"found only when the socket connected again[^:]*: (\d+)", l) for l in lines]
     m = [x for x in m if x]
     return int(m[0].group(1)) if m else 0
 
@@ -612,6 +619,58 @@ def flows_close_missed_reconnect(w):
         assert ends == want, "%s build: ends %s, want %s" % (
             "fault" if fault else "normal", ends, want)
         assert closes_unseen(lines) == (1 if fault else 0), lines
+
+
+FIN_PEER = LOOPBACK_PAIR + r"""
+c.sendall(b"x" * 100)
+assert len(s.recv(100)) == 100
+c.shutdown(socket.SHUT_WR)  # the client's FIN: FIN_WAIT2 once acknowledged
+assert s.recv(10) == b""
+s.close()  # the server's FIN: the client's socket goes to TIME_WAIT (its full socket to CLOSE)
+wait_closed(c)
+assert c.recv(10) == b""  # end of file: the client learns of the close
+print("EOF", c.getsockname()[1], port, flush=True)
+sys.stdin.readline()  # the socket held open until pktrace has stopped
+c.close()
+"""
+
+
+@test
+def flows_close_missed_fin(w):
+    """The test build with PKTRACE_FAULT_FIN, which also skips closes after a FIN (they carry
+    no error): a client half-closes, the server closes, and the client's full socket goes from
+    FIN_WAIT2 to CLOSE unseen; its recv then finds end of file, and that call makes the end
+    (fin), though it carries no error: pktrace stops while the client still holds the socket,
+    so an end left to close() would be missing. The server's close (LAST_ACK, its socket
+    already closed by its process) is made up for when the kernel frees it."""
+    path = os.path.join(w, "fin_peer.py")
+    with open(path, "w") as f:
+        f.write(FIN_PEER)
+    name = rand_name("ffin")
+    os.environ["PKTRACE_FAULT_FIN"] = "1"
+    try:
+        pt_ctx = pktrace(["-e", "flows", "-s", "comm=" + name], w, binary=FAULT_PKTRACE)
+        pt = pt_ctx.__enter__()
+    finally:
+        del os.environ["PKTRACE_FAULT_FIN"]
+    try:
+        proc = Proc([PYTHON, path, name], stdin=subprocess.PIPE, name=name)
+        cport, port = map(int, proc.expect(r"^EOF (\d+) (\d+)").groups())
+        time.sleep(0.3)  # the server's socket freed after the last ACK
+        events = stop(pt)
+        lines = pt.stderr().splitlines()
+        release(proc)
+        assert proc.wait(10) == 0, proc.err.text()
+    finally:
+        pt_ctx.__exit__(None, None, None)
+    ends = {}
+    for e in events:
+        a = args_of(e)
+        if e["eventName"] == "net_flow_tcp_end" and port in (a["src_port"], a["dst_port"]):
+            ends[a["conn_direction"]] = (a["summary"]["close_reason"], a["summary"]["closed_first"])
+    log("ends %s; closes made up for %d" % (ends, closes_late(lines)))
+    assert ends == {"outgoing": ("fin", "local"), "incoming": ("fin", "remote")}, (ends, lines)
+    assert closes_late(lines) == 2, lines
 
 
 @test
