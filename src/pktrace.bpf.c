@@ -2322,10 +2322,19 @@ static __always_inline void egress_take(struct __sk_buff *skb, const struct sk_b
 static __always_inline const struct sk_state *sk_state_peek(const struct sock *ksk)
 {
 	const struct bpf_local_storage_map *smap = (const void *)&sk_owner;
-	const struct bpf_local_storage *ls = ksk->sk_bpf_storage;
+	const struct bpf_local_storage *ls;
 	const __u8 *raw;
 	__u64 sdata;
 
+	/* A kernel whose storage internals differ takes the helper's way (libbpf resolves these
+	 * checks when it loads the program; the verifier drops the rest as dead code). */
+	if (!bpf_core_field_exists(struct sock, sk_bpf_storage) ||
+	    !bpf_core_field_exists(struct bpf_local_storage, cache) ||
+	    !bpf_core_field_exists(struct bpf_local_storage_map, cache_idx) ||
+	    !bpf_core_field_exists(struct bpf_local_storage_data, smap) ||
+	    !bpf_core_field_exists(struct bpf_local_storage_data, data))
+		return NULL;
+	ls = ksk->sk_bpf_storage;
 	if (!ls)
 		return NULL;
 	raw = bpf_rdonly_cast(ls, 0);
