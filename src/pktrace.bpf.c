@@ -1226,8 +1226,9 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		 * changes are new ones (a second refused connect repeats the first's). */
 		st = bpf_sk_storage_get(&sk_owner, (struct sock *)sk, 0, 0);
 		if (st) {
-			/* A connection whose close no program saw (close_missed), connecting
-			 * again before any call on it: its end cannot be made any more. */
+			/* A connection whose close no program saw, connecting again before a
+			 * call or close() made up for it (close_missed): its end cannot be made
+			 * any more. */
 			if (newstate == TCP_SYN_SENT && sk->sk_protocol == IPPROTO_TCP &&
 			    st->owner.traced && close_pending(st->state_seen & 0xff))
 				stat_inc_exact(STAT_CLOSES_UNSEEN);
@@ -1328,8 +1329,7 @@ int BPF_PROG(conn_state_nested, const struct sock *sk, const int oldstate, const
  * state is read first: the kernel sets it after the tracepoint's programs have run). err: the
  * error the process was given, else sk_err; send: a send's, which is EPIPE also when sk_err is
  * clear (a reset sets EPIPE only in CLOSE_WAIT); call: from a call (else close()), which
- * claims the close only with its error: of threads woken together by a reset, those that find
- * end of file or EPIPE may come first, and the one given the error follows. */
+ * claims the close only with its error or after the peer's FIN (below). */
 static __always_inline void close_missed(const struct sock *sk, int err, const bool send,
 					 const bool call)
 {
