@@ -492,7 +492,7 @@ for _ in range(n):
     for th in ths:
         th.start()
     ready.wait()
-    time.sleep(0.02)  # every thread in recv
+    time.sleep(0.005)  # every thread in recv
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()  # a reset: every thread's recv fails or finds the end at once
     for th in ths:
