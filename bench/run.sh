@@ -117,6 +117,17 @@ if [ -n "$FLOOR_WHY" ]; then
 	read -r -a CONFIGS <<<"$(printf '%s\n' "${CONFIGS[@]}" | grep -v '^floor' | tr '\n' ' ')"
 fi
 
+# The host-wide switch of the kernel's BPF statistics (kernel.bpf_stats_enabled, left on by a
+# profiling session) adds two clock reads to every BPF program run, the runs "without the
+# statistics" included: off for the bench (the -S runs take them by file descriptor), restored.
+STATS_SYSCTL=/proc/sys/kernel/bpf_stats_enabled
+STATS_WAS=0
+[ -n "${BENCH_REPORT_ONLY:-}" ] || STATS_WAS=$(cat "$STATS_SYSCTL" 2>/dev/null || echo 0)
+restore_stats() {
+	[ "$STATS_WAS" = 0 ] || echo "$STATS_WAS" >"$STATS_SYSCTL" ||
+		say "could not restore kernel.bpf_stats_enabled=$STATS_WAS"
+}
+
 # The running tracer, for the cleanup trap: only processes this script started are signalled.
 TRACER_PID=""
 TRACER_SUB=""
@@ -126,12 +137,17 @@ cleanup() {
 		sleep 1
 		kill -KILL "$TRACER_PID" 2>/dev/null || true
 	fi
+	restore_stats
 }
 trap cleanup EXIT
 # Interrupted or terminated: exit, so that the EXIT trap stops the tracer (and with it detaches
 # its programs: neither pktrace nor the floor loader pins anything).
 trap 'exit 130' INT
 trap 'exit 143' TERM
+if [ "$STATS_WAS" != 0 ]; then
+	say "kernel.bpf_stats_enabled is $STATS_WAS: set to 0 for the bench, restored at its end"
+	echo 0 >"$STATS_SYSCTL" || die "cannot set kernel.bpf_stats_enabled to 0"
+fi
 
 kv() { # kv KEY LINE: the value of KEY=value in LINE, NA if absent
 	local k=$1 w
@@ -972,8 +988,11 @@ if [ -n "${BENCH_REPORT_ONLY:-}" ]; then # what the runs were made with
 	commit=$(sed -n 1p "$WORK/made-with" 2>/dev/null || echo "$commit (not recorded)")
 	benv=$(sed -n 2p "$WORK/made-with" 2>/dev/null || echo "$benv")
 else
-	printf '%s\n%s\n' "$commit" "$benv" >"$WORK/made-with"
+	printf '%s\n%s\n%s\n' "$commit" "$benv" "$STATS_WAS" >"$WORK/made-with"
 fi
+stats_was=$(sed -n 3p "$WORK/made-with" 2>/dev/null)
+stats_line="the host-wide switch kernel.bpf_stats_enabled: ${stats_was:-not recorded}"
+[ "${stats_was:-0}" = 0 ] || stats_line="$stats_line before the bench, 0 during its runs"
 benv=${benv:-no BENCH_* variables set}
 tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
 
@@ -992,7 +1011,8 @@ tcpdump_ver=$(tcpdump --version 2>&1 | head -2 | tr '\n' ' ' | sed 's/ *$//')
 - Rounds: $done_rounds, each running every configuration twice in the order below, $elapsed s
   in all: first without the kernel's BPF statistics (rates, slowdown, CPU, counts: what a user
   sees), then with them (\`-S\`: the BPF programs' ns per run and runs per packet only; they
-  add two clock reads to every program run, and pktrace runs six programs per wire packet). A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
+  add two clock reads to every program run, and pktrace runs six programs per wire packet;
+  $stats_line). A run is *quiet* when other processes and the hypervisor took at most $QUIET_PCT % of
   the CPUs during its traffic; every number below is the median over a configuration's quiet
   runs (over all its runs if none was quiet: "runs used" says which). Each run without the
   statistics has an untraced (baseline) run right before it: slowdown and traffic Δ are the
