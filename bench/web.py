@@ -302,6 +302,7 @@ if __name__ == "__main__":
     if STATS_WAS != "0":
         print("bench-web: kernel.bpf_stats_enabled was %s: 0 for the bench, restored at its end"
               % STATS_WAS, file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # through the finally below
     try:
         main()
     finally:
