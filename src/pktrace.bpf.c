@@ -74,6 +74,19 @@ const volatile __u64 fast_mask = 0;
  * still that owner; which owner definition its packet records name (pktrace.h). */
 enum kept_in { PKT_KEPT_NONE, PKT_KEPT_GONE, PKT_KEPT_CLOSED };
 
+/* Three fields of sk_state in one word, for close_missed's compare-and-swap (this clang has
+ * 64-bit atomics only). */
+union sk_seen {
+	struct {
+		__u32 sent_ifindex; /* the interface that sk_state's sent_id definition names */
+		/* the last state change handled: old << 8 | new (conn_state_nested) */
+		__u16 state_seen;
+		/* local port, kept for the close, by which time the kernel cleared it */
+		__u16 lport;
+	};
+	__u64 word;
+};
+
 struct sk_state {
 	/* What every packet reads (owner_is, the scope, the hold) comes first: with the storage's
 	 * own header (its map pointer) these 56 bytes share one cache line. */
@@ -92,17 +105,7 @@ struct sk_state {
 	__u8 pad1;
 	struct pkt_owner owner; /* pid, tid, ppid, uid, traced: the first 20 of its bytes */
 	__u64 sent_id;      /* the owner definition sent for this owner; 0: none (owner changed) */
-	union {
-		struct {
-			__u32 sent_ifindex; /* the interface that definition names */
-			/* the last state change handled: old << 8 | new (conn_state_nested) */
-			__u16 state_seen;
-			/* local port, kept for the close, by which time the kernel cleared it */
-			__u16 lport;
-		};
-		__u64 seen_word; /* the three, for close_missed's compare-and-swap (this clang
-				  * has 64-bit atomics only) */
-	};
+	union sk_seen seen;
 	__u64 flow_begin_ns; /* when it reached ESTABLISHED; 0: before pktrace (or not traced) */
 };
 _Static_assert(__builtin_offsetof(struct sk_state, owner.traced) < 56, "hot fields in one line");
@@ -825,7 +828,7 @@ static __always_inline void tcp_conn_publish(const struct sock *sk, struct sk_st
 
 	conn_of_sock(sk, &c);
 	if (!c.lport)
-		c.lport = st->lport;
+		c.lport = st->seen.lport;
 	c.pad = IPPROTO_TCP;
 	if (up)
 		bpf_map_update_elem(&local_socks, &c, &st->owner, BPF_ANY);
@@ -1000,7 +1003,7 @@ static __always_inline struct sk_state *existing_take_sk(const struct sock *sk)
 	st = existing_move((struct sock *)sk, file->f_inode->i_ino,
 			   sk->__sk_common.skc_state == TCP_LISTEN);
 	if (st)
-		st->lport = sk->__sk_common.skc_num; /* for the close, as a LISTEN would have */
+		st->seen.lport = sk->__sk_common.skc_num; /* for the close, as a LISTEN would have */
 	return st;
 }
 
@@ -1168,7 +1171,7 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 		st->flow_passive = sk->sk_max_ack_backlog != 0;
 	conn_of_sock(sk, &c);
 	if (!c.lport)
-		c.lport = st->lport;
+		c.lport = st->seen.lport;
 	flow_emit(sk, st, &c, PKT_FLOW_END | (st->flow_passive ? PKT_FLOW_PASSIVE : 0), oldstate,
 		  err, late);
 }
@@ -1230,10 +1233,10 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 			 * call or close() made up for it (close_missed): its end cannot be made
 			 * any more. */
 			if (newstate == TCP_SYN_SENT && sk->sk_protocol == IPPROTO_TCP &&
-			    st->owner.traced && close_pending(st->state_seen & 0xff))
+			    st->owner.traced && close_pending(st->seen.state_seen & 0xff))
 				stat_inc_exact(STAT_CLOSES_UNSEEN);
 			st->kept = PKT_KEPT_NONE;
-			st->state_seen = 0;
+			st->seen.state_seen = 0;
 			st->published = 0; /* its next SYN publishes it again */
 		}
 		return 0;
@@ -1248,9 +1251,9 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 	if (!st)
 		return 0;
 	change = (__u16)(oldstate << 8 | newstate);
-	if (nested && st->state_seen == change)
+	if (nested && st->seen.state_seen == change)
 		return 0;
-	st->state_seen = change;
+	st->seen.state_seen = change;
 	if (flow_events)
 		flow_state(sk, st, oldstate, newstate, err, late);
 	if (icmp_errors && (newstate == TCP_ESTABLISHED || newstate == TCP_CLOSE))
@@ -1262,16 +1265,16 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		if (newstate == TCP_LISTEN) {
 			st->listener = 1;
 			owner_gen_bump();
-			st->lport = c.lport;
+			st->seen.lport = c.lport;
 			bpf_map_update_elem(&listeners, &c, &st->owner, BPF_ANY);
 		} else {
-			c.lport = st->lport;
+			c.lport = st->seen.lport;
 			bpf_map_delete_elem(&listeners, &c);
 		}
 		return 0;
 	}
 	if (newstate != TCP_CLOSE) {
-		st->lport = sk->__sk_common.skc_num;
+		st->seen.lport = sk->__sk_common.skc_num;
 		/* Closed by its process (close(), or shut down both ways; the socket is dead or
 		 * about to be): remembered now, in close()'s context for FIN_WAIT1 and LAST_ACK (see
 		 * above), and again when an orphan moves on, since packets may reach its timewait
@@ -1290,7 +1293,7 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 	}
 	conn_of_sock(sk, &c);
 	if (!c.lport)
-		c.lport = st->lport;
+		c.lport = st->seen.lport;
 	/* Only a connection its process closed first goes on as a timewait socket: gone_conns is
 	 * sized for those (the kernel's timewait and orphan limits), so none is pushed out; every
 	 * other close goes to closed_conns. */
@@ -1333,14 +1336,7 @@ int BPF_PROG(conn_state_nested, const struct sock *sk, const int oldstate, const
 static __always_inline void close_missed(const struct sock *sk, int err, const bool send,
 					 const bool call)
 {
-	union { /* sk_state's seen_word */
-		__u64 word;
-		struct {
-			__u32 sent_ifindex;
-			__u16 state_seen;
-			__u16 lport;
-		};
-	} was, now;
+	union sk_seen was, now;
 	struct sk_state *st;
 	__u32 last = 0;
 	int i, e = 0;
@@ -1355,7 +1351,7 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
 	/* Claimed by compare-and-swap: two threads failing calls on the same dead socket at once
 	 * make one end. A packet program may rewrite sent_ifindex meanwhile: then again. */
 	for (i = 0; i < 4; i++) {
-		was.word = *(volatile __u64 *)&st->seen_word;
+		was.word = *(volatile __u64 *)&st->seen.word;
 		last = was.state_seen & 0xff;
 		if (!close_pending(last))
 			return;
@@ -1370,7 +1366,7 @@ static __always_inline void close_missed(const struct sock *sk, int err, const b
 			return;
 		now = was;
 		now.state_seen = last << 8 | TCP_CLOSE;
-		if (__sync_val_compare_and_swap(&st->seen_word, was.word, now.word) == was.word)
+		if (__sync_val_compare_and_swap(&st->seen.word, was.word, now.word) == was.word)
 			break;
 	}
 	if (i == 4) {
@@ -1687,7 +1683,7 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 	__u64 id;
 
 	/* A socket's devices are all in its own namespace: there the index names the device. */
-	if (st && st->sent_id && st->sent_id >= owner_floor && st->sent_ifindex == ifindex)
+	if (st && st->sent_id && st->sent_id >= owner_floor && st->seen.sent_ifindex == ifindex)
 		return st->sent_id;
 	note = cpu_note();
 	ifname_copy((char *)ifname, dev);
@@ -1710,7 +1706,7 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 	}
 	if (st) {
 		st->sent_id = id;
-		st->sent_ifindex = ifindex;
+		st->seen.sent_ifindex = ifindex;
 	}
 	return id;
 }
