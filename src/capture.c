@@ -463,12 +463,12 @@ struct capture *capture__open(const struct capture_config *cfg)
 	}
 	/* The reader is woken each time another eighth of a CPU's ring buffer fills. */
 	c->skel->rodata->wakeup_bytes = c->ring_bytes / 8;
-	/* The fast rings, for the tiny packet records: a quarter of the ring buffer's size again,
-	 * 64 KiB to 2 MiB a CPU (an array element is at most 4 MiB). The reader drains them at
-	 * every pass (at least every few ms while records wait in the reorder stage); when one is
-	 * full, records go to the ring buffer, which wakes the reader. */
+	/* The fast rings, for the tiny packet records: half the ring buffer's size again, 64 KiB
+	 * to 2 MiB a CPU (an array element is at most 4 MiB). The reader drains them at every
+	 * pass (every BUSY_POLL_MS while records come); when one is full, records go to the ring
+	 * buffer, which wakes the reader. */
 	if (cfg->packet_events) {
-		c->fast_bytes = c->ring_bytes / 4;
+		c->fast_bytes = c->ring_bytes / 2;
 		if (c->fast_bytes < 64 * 1024)
 			c->fast_bytes = 64 * 1024;
 		if (c->fast_bytes > 2u << 20)
@@ -595,6 +595,11 @@ int capture__poll(struct capture *c, int timeout_ms)
 	/* The kernel side wakes the reader only per batch: each poll takes what is there, after
 	 * a wakeup or the timeout. -EAGAIN: the callback ended a batch. */
 	return rings__poll(c->rings, timeout_ms);
+}
+
+uint64_t capture__safe_ns(const struct capture *c)
+{
+	return c && c->rings ? rings__safe_ns(c->rings) : 0;
 }
 
 /* Set the bit of every connection the table holds (closed: closed_conns, whose bits are its

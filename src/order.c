@@ -33,6 +33,7 @@ struct order {
 	uint64_t newest;   /* latest timestamp taken in */
 	uint64_t released; /* latest timestamp released */
 	uint64_t barrier;  /* nothing at or after it leaves by time (order__set_barrier) */
+	uint64_t safe;     /* nothing at or before it can come any more (order__set_safe) */
 	int any_released;
 	struct order_stats st;
 };
@@ -120,6 +121,8 @@ static int release(struct order *o, const struct pkt_record *rec, size_t size,
 	} else {
 		o->released = rec->ts_ns;
 		o->any_released = 1;
+		if (rec->ts_ns > o->newest)
+			o->newest = rec->ts_ns; /* one written at once is taken in here */
 	}
 	return o->emit(o->ctx, rec, size, owner, late);
 }
@@ -155,18 +158,18 @@ static int pop(struct order *o)
 	return err;
 }
 
-/* Release while the oldest held record is more than the window older than limit_ns, and
- * before the barrier. */
+/* Release, in order and before the barrier, what is more than the window older than limit_ns
+ * and what is known to be in order (at or before the safe mark). */
 static int release_before(struct order *o, uint64_t limit_ns)
 {
+	uint64_t cut = limit_ns > o->cfg.window_ns ? limit_ns - o->cfg.window_ns : 0;
 	int err = 0, e;
 
-	if (limit_ns < o->cfg.window_ns)
-		return 0;
-	limit_ns -= o->cfg.window_ns;
-	if (limit_ns > o->barrier)
-		limit_ns = o->barrier;
-	while (o->n && o->ring[o->head].ts < limit_ns) {
+	if (o->safe && o->safe >= cut)
+		cut = o->safe < UINT64_MAX ? o->safe + 1 : UINT64_MAX; /* ts < cut: at or before */
+	if (cut > o->barrier)
+		cut = o->barrier;
+	while (o->n && o->ring[o->head].ts < cut) {
 		e = pop(o);
 		if (e && !err)
 			err = e;
@@ -181,6 +184,12 @@ struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int
 	if (!o->cfg.capacity || (o->any_released && ts_ns < o->released) ||
 	    size > o->cfg.max_record)
 		return NULL;
+	/* Known to be in order: straight out, after what the stage holds that is older (what it
+	 * then still holds is newer, or waits behind the barrier which this one is before). */
+	if (ts_ns <= o->safe && ts_ns < o->barrier) {
+		*err = o->n ? release_before(o, 0) : 0;
+		return NULL;
+	}
 	if (!o->nfree) {
 		o->st.early++;
 		*err = pop(o);
@@ -222,7 +231,10 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	slot = order__slot(o, rec->ts_ns, size, &err);
 	if (!slot) {
 		o->st.pushed++;
-		return release(o, rec, size, owner);
+		if (o->cfg.capacity && rec->ts_ns <= o->safe && rec->ts_ns < o->barrier)
+			o->st.direct++;
+		e = release(o, rec, size, owner);
+		return err ? err : e;
 	}
 	memcpy(slot, rec, size);
 	e = order__commit(o, size, owner);
@@ -232,6 +244,11 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 int order__expire(struct order *o, uint64_t now_ns)
 {
 	return release_before(o, now_ns);
+}
+
+void order__set_safe(struct order *o, uint64_t ts_ns)
+{
+	o->safe = ts_ns;
 }
 
 void order__set_barrier(struct order *o, uint64_t ts_ns)

@@ -34,6 +34,7 @@ struct order_stats {
 	uint64_t max_late_ns; /* how far behind the latest released timestamp, at the most */
 	uint64_t early;       /* released before their window was up: the stage was full */
 	uint64_t max_held;    /* records held at once, at the most */
+	uint64_t direct;      /* written at once: known to be in order (order__set_safe) */
 };
 
 struct order *order__new(const struct order_config *cfg, order_emit_fn emit, void *ctx);
@@ -50,6 +51,10 @@ struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int
 int order__commit(struct order *o, size_t size, const struct pkt_owner *owner);
 /* Release what is older than now_ns (CLOCK_BOOTTIME, as the records) minus the window. */
 int order__expire(struct order *o, uint64_t now_ns);
+/* Every record still to come is stamped after ts_ns (the ring reader knows: rings__safe_ns), so
+ * those stamped at or before it are written at once (before the barrier), without waiting for
+ * the window. 0: nothing known. */
+void order__set_safe(struct order *o, uint64_t ts_ns);
 /* Hold back, whatever the clock and the window say, every record stamped at or after ts_ns
  * (UINT64_MAX: none): a record that will join later (a held packet) is that old. A full stage
  * still lets its oldest out (counted early); order__flush lets everything out. */

@@ -1076,8 +1076,8 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	struct pkt_record *rec;
 	struct pkt_flow *f;
-	__u64 now = bpf_ktime_get_boot_ns();
 	void *ring = ring_here();
+	__u64 now;
 
 	rec = ring && tp ? bpf_ringbuf_reserve(ring, offsetof(struct pkt_record, hdr) +
 							       sizeof(struct pkt_flow), 0) : NULL;
@@ -1085,6 +1085,8 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 		stat_inc_exact(STAT_FLOWS_LOST);
 		return;
 	}
+	/* Stamped after it is reserved, as every record: see rings__safe_ns. */
+	now = bpf_ktime_get_boot_ns();
 	rec->ts_ns = now;
 	rec->owner = st->owner;
 	rec->pkt_len = 0;
@@ -1711,12 +1713,20 @@ static __always_inline __u64 owner_ref(void *ring, struct sk_state *st,
 	return id;
 }
 
+/* A slot taken in a fast ring: its header, to commit it with, and the ring's head just past
+ * it, to tell at commit whether another record was reserved after it meanwhile. */
+struct fast_slot {
+	__u64 *hdr;
+	struct pkt_fast_ctl *ctl;
+	__u64 after;
+};
+
 /* A slot in this CPU's fast ring for a tiny packet record, NULL if the ring is full (or there
- * is none, or it stayed contended): *slot_hdr is the slot's header, to commit it with. The
- * position is taken by compare-and-swap only if the slot is free, so a program that comes in on
- * top of another on this CPU (a softirq, or another task when this one is preempted) can never
- * take a slot the reader has not given back. */
-static __always_inline struct pkt_wire *fast_reserve(__u64 **slot_hdr)
+ * is none, or it stayed contended): fs then says where it is. The position is taken by
+ * compare-and-swap only if the slot is free, so a program that comes in on top of another on
+ * this CPU (a softirq, or another task when this one is preempted) can never take a slot the
+ * reader has not given back. */
+static __always_inline struct pkt_wire *fast_reserve(struct fast_slot *fs)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	__u8 *v = bpf_map_lookup_elem(&fast_rings, &cpu);
@@ -1737,20 +1747,23 @@ static __always_inline struct pkt_wire *fast_reserve(__u64 **slot_hdr)
 	}
 	if (i == 3)
 		return NULL;
+	fs->ctl = ctl;
+	fs->after = pos + PKT_FAST_SLOT;
 	pos &= fast_mask & ~(__u64)(PKT_FAST_SLOT - 1);
 	barrier_var(pos); /* masked before the control part is added: the verifier's bound */
 	v += pos + PKT_FAST_CTL;
-	*slot_hdr = (__u64 *)v;
+	fs->hdr = (__u64 *)v;
 	return (struct pkt_wire *)(v + 8);
 }
 
 /* Reserve a packet record with room for hdr_room header bytes (a constant) and fill all but
- * hdr[]; its owner o (st's own, or NULL: see owner_ref) by the id of a definition. slot_hdr
- * non-NULL: a tiny record may go in the fast ring, and *slot_hdr is then set (else NULL). */
+ * hdr[]; its owner o (st's own, or NULL: see owner_ref) by the id of a definition. fs
+ * non-NULL: a tiny record may go in the fast ring, and fs->hdr is then set (else NULL). The
+ * record is stamped after it is reserved: see rings__safe_ns. */
 static __always_inline struct pkt_wire *record_open(struct sk_state *st, const struct pkt_owner *o,
 						    __u8 direction, __u8 l3, __u32 pkt_len,
 						    struct net_device *dev, __u8 flags,
-						    const __u32 hdr_room, __u64 **slot_hdr)
+						    const __u32 hdr_room, struct fast_slot *fs)
 {
 	void *ring = ring_here();
 	struct pkt_wire *rec = NULL;
@@ -1758,10 +1771,10 @@ static __always_inline struct pkt_wire *record_open(struct sk_state *st, const s
 
 	/* The owner definition first, in the BPF ring buffer: stamped before the record. */
 	id = ring ? owner_ref(ring, st, o, dev) : 0;
-	if (slot_hdr) {
-		*slot_hdr = NULL;
+	if (fs) {
+		fs->hdr = NULL;
 		if (id && hdr_room == PKT_HDR_TINY)
-			rec = fast_reserve(slot_hdr);
+			rec = fast_reserve(fs);
 	}
 	if (!rec && id)
 		rec = bpf_ringbuf_reserve(ring, offsetof(struct pkt_wire, hdr) + hdr_room, 0);
@@ -1813,19 +1826,26 @@ static __always_inline void record_submit(struct pkt_wire *rec, __u32 len)
 	record_submit_slot(rec, len, RINGBUF_SLOT);
 }
 
-/* Commit a tiny record in the fast ring: its length into the slot's header, last. On x86 a
- * plain store after the record's stores is seen after them (stores are not reordered, and the
- * JIT keeps the program's order; the empty asm keeps the compiler's): no locked instruction.
- * Elsewhere an atomic exchange, a full barrier. */
-static __always_inline void fast_commit(__u64 *slot_hdr, struct pkt_wire *rec, __u32 len)
+/* Commit a tiny record in the fast ring: its length into the slot's header, last, with
+ * PKT_FAST_OVERTAKEN if another record was reserved after it since (a program that came in on
+ * top of this one: it may be stamped earlier). On x86 a plain store after the record's stores
+ * is seen after them (stores are not reordered, and the JIT keeps the program's order; the
+ * empty asm keeps the compiler's): no locked instruction. Elsewhere an atomic exchange, a full
+ * barrier. */
+static __always_inline void fast_commit(const struct fast_slot *fs, struct pkt_wire *rec,
+					__u32 len)
 {
+	__u64 word = offsetof(struct pkt_wire, hdr) + PKT_HDR_TINY;
+
 	rec->hdr_len = len;
 	record_count(rec);
+	if (*(volatile __u64 *)&fs->ctl->head != fs->after)
+		word |= PKT_FAST_OVERTAKEN;
 #if defined(__TARGET_ARCH_x86)
 	asm volatile("" ::: "memory");
-	*(volatile __u64 *)slot_hdr = offsetof(struct pkt_wire, hdr) + PKT_HDR_TINY;
+	*(volatile __u64 *)fs->hdr = word;
 #else
-	__sync_lock_test_and_set(slot_hdr, offsetof(struct pkt_wire, hdr) + PKT_HDR_TINY);
+	__sync_lock_test_and_set(fs->hdr, word);
 #endif
 }
 
@@ -1905,7 +1925,7 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	__u32 ip_len = w->ip_len, ntypes = w->count, len;
 	struct pkt_wire *rec;
-	__u64 *slot_hdr = NULL;
+	struct fast_slot fs = {};
 
 	if (snap_room)
 		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags,
@@ -1913,7 +1933,7 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 					  offsetof(struct pkt_wire, hdr) + snap_room, NULL);
 	else
 		rec = record_open(st, o, direction, w->l3, skb->len, kskb->dev, flags, hdr_room,
-				  &slot_hdr);
+				  &fs);
 	if (!rec)
 		return 1;
 	rec->sk_proto = sk_proto;
@@ -1963,8 +1983,8 @@ static __always_inline int emit_skb(struct __sk_buff *skb, struct sk_state *st,
 		record_submit_slot(rec, len, offsetof(struct pkt_wire, snap) + snap_room + 8);
 		return 1;
 	}
-	if (slot_hdr)
-		fast_commit(slot_hdr, rec, len);
+	if (fs.hdr)
+		fast_commit(&fs, rec, len);
 	else
 		record_submit(rec, len);
 	return 1;
@@ -2870,10 +2890,9 @@ emit:
 	if (len <= PKT_HDR_TINY) {
 		/* Not record_submit_kernel with the room as an argument: clang merges the two
 		 * calls and the verifier then sees the small room against the tiny record. */
-		__u64 *slot_hdr;
+		struct fast_slot fs;
 
-		rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_TINY,
-				  &slot_hdr);
+		rec = record_open(NULL, o, direction, l3, pkt_len, dev, flags, PKT_HDR_TINY, &fs);
 		if (!rec)
 			goto lost;
 		dev_record_protos(rec, l4p);
@@ -2883,8 +2902,8 @@ emit:
 			len = PKT_HDR_TINY;
 		if (len < 1 || bpf_probe_read_kernel(rec->hdr, len, l3p))
 			len = 0;
-		if (slot_hdr)
-			fast_commit(slot_hdr, rec, len);
+		if (fs.hdr)
+			fast_commit(&fs, rec, len);
 		else
 			record_submit(rec, len);
 		goto emitted;

@@ -10,6 +10,7 @@
 #include <linux/bpf.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "pktrace.h"
 #include "rings.h"
@@ -27,6 +28,8 @@ struct ring {
 	uint64_t last_ts;   /* the timestamp of the last record handed over */
 	uint64_t mark;      /* rings__mark's producer position */
 	int blocked;        /* this pass: a record still being written stops the ring at pos */
+	int head_over;      /* the record at pos may be followed by ones stamped before it */
+	uint64_t low;       /* every record from pos on is stamped after it (rings__safe_ns) */
 };
 
 struct rings {
@@ -38,7 +41,21 @@ struct rings {
 	size_t fast_len;
 	rings_record_fn fn;
 	void *ctx;
+	uint64_t safe_ns; /* every record not handed over yet is stamped after it (rings__safe_ns) */
 };
+
+/* A record reserved after a pass read its ring's producer position is stamped after the clock
+ * the pass read before, less this: either side's clock read may be reordered with the load or
+ * the store of the position by a few hundred cycles, and the reader's clock (the vDSO's) and
+ * the programs' (the kernel's fast accessor) may differ a little around a timekeeping update. */
+#define RINGS_CLOCK_SLACK_NS 10000
+
+/* The ring space a BPF ring buffer record takes, from its header's length word. */
+static uint32_t rb_span(uint32_t len)
+{
+	return ((len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) + BPF_RINGBUF_HDR_SZ + 7) &
+	       ~7u;
+}
 
 void rings__free(struct rings *rs)
 {
@@ -157,6 +174,7 @@ static int ring_head(struct ring *r)
 				return 0;
 			}
 			r->head_ts = *(const uint64_t *)(hdr + 2);
+			r->head_over = !!(n & PKT_FAST_OVERTAKEN);
 			return 1;
 		}
 		len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
@@ -167,23 +185,39 @@ static int ring_head(struct ring *r)
 		}
 		if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
 			r->head_ts = len >= 8 ? *(const uint64_t *)(hdr + 2) : 0;
+			/* Whether one reserved after it came in before it was stamped: unknown. */
+			r->head_over = 1;
 			return 1;
 		}
-		r->pos += (len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
+		r->pos += rb_span(len);
 	}
 	return 0;
 }
 
+/* What every record of the ring from its head on is stamped at or after, as far as known: the
+ * head's timestamp, unless one reserved after it may be stamped before it. */
+static uint64_t ring_bound(const struct ring *r)
+{
+	return r->head_over ? r->low : r->head_ts;
+}
+
 int rings__consume(struct rings *rs)
 {
-	uint64_t horizon = UINT64_MAX;
+	uint64_t horizon = UINT64_MAX, t0, left = UINT64_MAX, safe;
+	struct timespec now;
 	int count = 0, err = 0, again = 0;
 
 	/* One pass: what each ring holds now, merged. Records committed meanwhile wait for the
 	 * next pass; they were stamped after the records of this pass (programs stamp right after
 	 * reserving). A record still being written was reserved after its ring's last record, so
 	 * stamped no earlier than it: while one blocks a ring, the other rings go on only up to
-	 * that ring's last timestamp, as one shared ring would have stopped at it. */
+	 * that ring's last timestamp, as one shared ring would have stopped at it. And a record
+	 * reserved after this pass reads its ring's position is stamped after the clock read
+	 * first, less the slack: what rings__safe_ns rests on, with each ring's low. */
+	clock_gettime(CLOCK_BOOTTIME, &now);
+	t0 = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	t0 = t0 > RINGS_CLOCK_SLACK_NS ? t0 - RINGS_CLOCK_SLACK_NS : 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	rs->nactive = 0;
 	for (int i = 0; i < rs->n; i++) {
 		struct ring *r = &rs->r[i];
@@ -194,6 +228,8 @@ int rings__consume(struct rings *rs)
 			rs->active[rs->nactive++] = i;
 		else if (r->blocked && r->last_ts < horizon)
 			horizon = r->last_ts;
+		if (r->blocked && r->low < left)
+			left = r->low;
 	}
 	while (rs->nactive) {
 		int best = 0;
@@ -201,16 +237,22 @@ int rings__consume(struct rings *rs)
 		uint32_t *hdr, len;
 
 		/* The oldest; on a tie, a BPF ring buffer's record first: an owner definition there
-		 * and the fast record that names it can carry one timestamp. */
+		 * and the fast record that names it can carry one timestamp. What is safe: the
+		 * least that a record not handed over yet can be stamped, this one's ring aside. */
+		safe = ring_bound(&rs->r[rs->active[0]]);
 		for (int a = 1; a < rs->nactive; a++) {
 			const struct ring *x = &rs->r[rs->active[a]], *b = &rs->r[rs->active[best]];
+			uint64_t bound = ring_bound(x);
 
+			if (bound < safe)
+				safe = bound;
 			if (x->head_ts < b->head_ts || (x->head_ts == b->head_ts && b->fast && !x->fast))
 				best = a;
 		}
 		r = &rs->r[rs->active[best]];
 		if (r->head_ts > horizon)
 			break;
+		rs->safe_ns = safe < left ? (safe < t0 ? safe : t0) : (left < t0 ? left : t0);
 		hdr = (uint32_t *)(r->data + (r->pos & r->mask));
 		len = *hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 		if (r->fast && len > PKT_FAST_SLOT - 8)
@@ -222,6 +264,8 @@ int rings__consume(struct rings *rs)
 			 * ring) can come in this one. */
 			err = 0;
 			again = 1;
+			if (ring_bound(r) < left)
+				left = ring_bound(r); /* it comes later */
 			rs->active[best] = rs->active[--rs->nactive];
 			continue;
 		}
@@ -230,9 +274,11 @@ int rings__consume(struct rings *rs)
 			*(uint64_t *)hdr = 0;
 			r->pos += PKT_FAST_SLOT;
 		} else {
-			r->pos += (len + BPF_RINGBUF_HDR_SZ + 7) & ~7u;
+			r->pos += rb_span(len);
 		}
 		r->last_ts = r->head_ts;
+		if (!r->head_over && r->head_ts > r->low)
+			r->low = r->head_ts; /* those after it were reserved after it was stamped */
 		count++;
 		if (err < 0)
 			break;
@@ -243,15 +289,27 @@ int rings__consume(struct rings *rs)
 			rs->active[best] = rs->active[--rs->nactive];
 			if (r->blocked && r->last_ts < horizon)
 				horizon = r->last_ts;
+			if (r->blocked && r->low < left)
+				left = r->low;
 		}
 	}
 	for (int i = 0; i < rs->n; i++) {
-		publish(&rs->r[i]);
-		again |= rs->r[i].blocked;
+		struct ring *r = &rs->r[i];
+
+		publish(r);
+		again |= r->blocked;
+		/* Read to its end: what comes next was reserved after this pass began. */
+		if (!r->blocked && r->pos >= r->end && t0 > r->low)
+			r->low = t0;
 	}
 	/* A record left for the next pass, or still being written, counts as seen: the rings
 	 * are not idle (the reorder stage must not let out what waits before it). */
 	return err < 0 ? err : count + again;
+}
+
+uint64_t rings__safe_ns(const struct rings *rs)
+{
+	return rs->safe_ns;
 }
 
 void rings__mark(struct rings *rs)

@@ -35,6 +35,13 @@ int rings__poll(struct rings *r, int timeout_ms);
 /* Hand over every record committed now, merged by timestamp: records seen (one left for the
  * next pass included) or the callback's negative return. */
 int rings__consume(struct rings *r);
+/* During a pass, from the callback: every record not handed over yet is stamped at or after
+ * this (CLOCK_BOOTTIME ns; 0: nothing known), so one handed over stamped at or before it is in
+ * timestamp order with all that come after it. It rests on the kernel side's rules: a record
+ * is stamped after it is reserved (so one reserved after a pass read its ring's position is
+ * stamped after the pass began), and one in a fast ring overtaken by a later reservation
+ * before its commit says so (PKT_FAST_OVERTAKEN); one in a BPF ring buffer may always be. */
+uint64_t rings__safe_ns(const struct rings *r);
 /* Note where each ring's producer is now; rings__passed: whether the reader has read up to
  * there in every ring (1 before any mark). */
 void rings__mark(struct rings *r);

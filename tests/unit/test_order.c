@@ -113,6 +113,19 @@ static void assert_sorted(void)
 		assert_true(outs[i - 1].ts <= outs[i].ts);
 }
 
+/* Sorted, the late ones aside. */
+static void assert_sorted_but_late(void)
+{
+	uint64_t last = 0;
+
+	for (size_t i = 0; i < n_out; i++) {
+		if (outs[i].late)
+			continue;
+		assert_true(last <= outs[i].ts);
+		last = outs[i].ts;
+	}
+}
+
 /* Out of order within the window: held, then written sorted; nothing counted late. */
 static void test_sorts_within_window(void **state)
 {
@@ -431,6 +444,50 @@ static void test_slot_early_error(void **state)
 	assert_int_equal(outs[2].id, 3);
 }
 
+/* What is known to be in order goes out at once, after what is older in the stage and before
+ * the barrier; the rest still waits for the window. */
+static void test_safe_written_at_once(void **state)
+{
+	(void)state;
+	assert_int_equal(push(10000, 1), 0); /* nothing known yet: waits */
+	assert_int_equal(n_out, 0);
+	order__set_safe(o, 10500);
+	assert_int_equal(push(10200, 2), 0); /* known: 1 then 2, at once */
+	assert_int_equal(n_out, 2);
+	assert_int_equal(outs[0].id, 1);
+	assert_int_equal(outs[1].id, 2);
+	assert_int_equal(order__pending(o), 0);
+	assert_int_equal(push(10600, 3), 0); /* past the mark: waits */
+	assert_int_equal(push(10500, 4), 0); /* at the mark: out, 3 still waits */
+	assert_int_equal(n_out, 3);
+	assert_int_equal(outs[2].id, 4);
+	assert_int_equal(order__pending(o), 1);
+	/* The mark moves on: what waits goes out at the next push or expiry. */
+	order__set_safe(o, 11000);
+	assert_int_equal(order__expire(o, 10700), 0);
+	assert_int_equal(n_out, 4);
+	assert_int_equal(outs[3].id, 3);
+	/* Held packets' barrier: nothing at or after it leaves by the mark. */
+	order__set_barrier(o, 10800);
+	assert_int_equal(push(10900, 5), 0);
+	assert_int_equal(push(10700, 6), 0);
+	assert_int_equal(n_out, 5);
+	assert_int_equal(outs[4].id, 6);
+	assert_int_equal(order__pending(o), 1);
+	order__set_barrier(o, UINT64_MAX);
+	assert_int_equal(order__expire(o, 10700), 0);
+	assert_int_equal(n_out, 6);
+	assert_int_equal(outs[5].id, 5);
+	/* Behind what was written: late, counted, as without the mark. */
+	assert_int_equal(push(10100, 7), 0);
+	assert_int_equal(n_out, 7);
+	assert_true(outs[6].late);
+	assert_sorted_but_late();
+	assert_int_equal(order__stats(o)->late, 1);
+	assert_int_equal(order__stats(o)->direct, 4);
+	assert_int_equal(order__stats(o)->pushed, 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_skew_sorted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_made_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slot_early_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_safe_written_at_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
