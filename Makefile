@@ -18,9 +18,9 @@ PCAP_LIBS := $(shell pkg-config --libs libpcap 2>/dev/null || echo -lpcap)
 
 # Everything but the entry point and the loader: what the unit tests link against.
 LIB_SRCS := decode.c hold.c order.c owners.c output.c output_fmt.c output_json.c output_table.c output_text.c scope.c opts.c \
-	enrich.c events.c filter.c filter_bpf.c
+	enrich.c events.c filter.c filter_bpf.c rings.c
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
-APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o $(OUTPUT)/rings.o
+APP_OBJS := $(OUTPUT)/main.o $(OUTPUT)/capture.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
 
 # Capture files: -w (pcapng) and -r (libpcap, and a pcapng block walker).
@@ -72,7 +72,7 @@ $(FAULT)/pktrace.skel.h: $(FAULT)/pktrace.bpf.o
 $(FAULT)/capture.o: src/capture.c $(FAULT)/pktrace.skel.h $(wildcard src/*.h)
 	$(CC) -I$(FAULT) $(CFLAGS) -DPKTRACE_FAULT_MISS_CLOSES -c $< -o $@
 
-$(FAULT)/pktrace: $(OUTPUT)/main.o $(FAULT)/capture.o $(OUTPUT)/rings.o $(LIB_OBJS)
+$(FAULT)/pktrace: $(OUTPUT)/main.o $(FAULT)/capture.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) $^ $(LIBBPF_LIBS) $(PCAP_LIBS) -o $@
 
 # The README's test command: unit tests, then end-to-end tests with real traffic.

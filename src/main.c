@@ -463,8 +463,11 @@ static int on_record(void *ctx, const void *data, size_t size)
 	struct app *app = ctx;
 	int err = 0, e;
 
-	/* What is known to come in order needs no wait in the stage. */
-	order__set_safe(app->order, capture__safe_ns(app->capture));
+	/* What is known to come in order needs no wait in the stage; unless held packets may come
+	 * back within the window with nothing holding later events back for them (--order-hold
+	 * shorter than --order-window): the window alone then sorts them in. */
+	if (app->opts.order_hold_us >= app->opts.order_window_us)
+		order__set_safe(app->order, capture__safe_ns(app->capture));
 	/* Every record has its kind at the same place; packets come without their owner. */
 	if (size >= offsetof(struct pkt_record, kind) + 1) {
 		uint8_t kind = ((const struct pkt_record *)data)->kind;

@@ -33,7 +33,8 @@ struct order {
 	uint64_t newest;   /* latest timestamp taken in */
 	uint64_t released; /* latest timestamp released */
 	uint64_t barrier;  /* nothing at or after it leaves by time (order__set_barrier) */
-	uint64_t safe;     /* nothing at or before it can come any more (order__set_safe) */
+	uint64_t safe;     /* nothing before it can come any more (order__set_safe); 0: unknown */
+	int direct;        /* the last order__slot found its record in order: write it at once */
 	int any_released;
 	struct order_stats st;
 };
@@ -158,15 +159,11 @@ static int pop(struct order *o)
 	return err;
 }
 
-/* Release, in order and before the barrier, what is more than the window older than limit_ns
- * and what is known to be in order (at or before the safe mark). */
-static int release_before(struct order *o, uint64_t limit_ns)
+/* Release, in order, what is stamped before cut and before the barrier. */
+static int release_upto(struct order *o, uint64_t cut)
 {
-	uint64_t cut = limit_ns > o->cfg.window_ns ? limit_ns - o->cfg.window_ns : 0;
 	int err = 0, e;
 
-	if (o->safe && o->safe >= cut)
-		cut = o->safe < UINT64_MAX ? o->safe + 1 : UINT64_MAX; /* ts < cut: at or before */
 	if (cut > o->barrier)
 		cut = o->barrier;
 	while (o->n && o->ring[o->head].ts < cut) {
@@ -177,17 +174,31 @@ static int release_before(struct order *o, uint64_t limit_ns)
 	return err;
 }
 
+/* Release what is more than the window older than limit_ns, and what is known to be in order
+ * (at or before the safe mark). */
+static int release_before(struct order *o, uint64_t limit_ns)
+{
+	uint64_t cut = limit_ns > o->cfg.window_ns ? limit_ns - o->cfg.window_ns : 0;
+
+	if (o->safe && o->safe >= cut)
+		cut = o->safe < UINT64_MAX ? o->safe + 1 : UINT64_MAX; /* ts < cut: at or before */
+	return release_upto(o, cut);
+}
+
 struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int *err)
 {
 	*err = 0;
+	o->direct = 0;
 	/* No window, too late to be sorted in, or larger than a slot: straight out. */
 	if (!o->cfg.capacity || (o->any_released && ts_ns < o->released) ||
 	    size > o->cfg.max_record)
 		return NULL;
-	/* Known to be in order: straight out, after what the stage holds that is older (what it
-	 * then still holds is newer, or waits behind the barrier which this one is before). */
-	if (ts_ns <= o->safe && ts_ns < o->barrier) {
-		*err = o->n ? release_before(o, 0) : 0;
+	/* Known to be in order: straight out, after what the stage holds that is not newer
+	 * (what it then still holds is newer, or waits behind the barrier, which this one is
+	 * before). */
+	if (o->safe && ts_ns <= o->safe && ts_ns < o->barrier) {
+		o->direct = 1;
+		*err = o->n ? release_upto(o, ts_ns + 1) : 0;
 		return NULL;
 	}
 	if (!o->nfree) {
@@ -231,8 +242,7 @@ int order__push(struct order *o, const struct pkt_record *rec, size_t size,
 	slot = order__slot(o, rec->ts_ns, size, &err);
 	if (!slot) {
 		o->st.pushed++;
-		if (o->cfg.capacity && rec->ts_ns <= o->safe && rec->ts_ns < o->barrier)
-			o->st.direct++;
+		o->st.direct += o->direct;
 		e = release(o, rec, size, owner);
 		return err ? err : e;
 	}

@@ -765,7 +765,7 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
 	stat_inc_exact(STAT_CLAIMS);
-	/* Batched wakeups: the reader polls every few ms while packets are held. */
+	/* Batched wakeups: the reader polls every few ms (20 while records come). */
 	ring_submit(ring, rec, offsetof(struct pkt_record, hdr) + sizeof(struct pkt_conn));
 }
 
