@@ -49,7 +49,7 @@ struct capture_config {
 struct capture *capture__open(const struct capture_config *cfg);
 /* Wait up to timeout_ms for records and hand them over. Returns records seen or -errno. */
 int capture__poll(struct capture *c, int timeout_ms);
-/* From on_record: every record not handed over yet is stamped after this (rings__safe_ns). */
+/* From on_record: no record not handed over yet is stamped before this (rings__safe_ns). */
 uint64_t capture__safe_ns(const struct capture *c);
 /* Upkeep between polls (now_ns: CLOCK_BOOTTIME): keeps the kernel side's summary of the
  * closed connections it remembers from filling up with ones it has let go. */

@@ -51,7 +51,7 @@ struct pkt_record *order__slot(struct order *o, uint64_t ts_ns, size_t size, int
 int order__commit(struct order *o, size_t size, const struct pkt_owner *owner);
 /* Release what is older than now_ns (CLOCK_BOOTTIME, as the records) minus the window. */
 int order__expire(struct order *o, uint64_t now_ns);
-/* Every record still to come is stamped after ts_ns (the ring reader knows: rings__safe_ns), so
+/* No record still to come is stamped before ts_ns (the ring reader knows: rings__safe_ns), so
  * those stamped at or before it are written at once (before the barrier), without waiting for
  * the window. 0: nothing known. */
 void order__set_safe(struct order *o, uint64_t ts_ns);

@@ -264,7 +264,8 @@ struct pkt_wire {
  * the record committed by its slot's first word: no lock, no interrupts masked, about half the
  * cost of a BPF ring buffer record here (make bench-ringcost). A slot is PKT_FAST_SLOT bytes,
  * a u64 header (the record's length, and PKT_FAST_OVERTAKEN; 0 while it is written, and again
- * once read) then the record; slots never wrap. A full fast ring sends the record to the BPF ring buffer. */
+ * once read) then the record; slots never wrap. A full fast ring sends the record to the BPF
+ * ring buffer. */
 #define PKT_FAST_SLOT 128
 /* In a committed slot's header, beside the length: a record was reserved after this one before
  * it was committed, and may be stamped before it (a program that came in on top of this one). */

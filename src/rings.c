@@ -29,7 +29,7 @@ struct ring {
 	uint64_t mark;      /* rings__mark's producer position */
 	int blocked;        /* this pass: a record still being written stops the ring at pos */
 	int head_over;      /* the record at pos may be followed by ones stamped before it */
-	uint64_t low;       /* every record from pos on is stamped after it (rings__safe_ns) */
+	uint64_t low;       /* every record from pos on is stamped at or after it (rings__safe_ns) */
 };
 
 struct rings {
@@ -41,7 +41,7 @@ struct rings {
 	size_t fast_len;
 	rings_record_fn fn;
 	void *ctx;
-	uint64_t safe_ns; /* every record not handed over yet is stamped after it (rings__safe_ns) */
+	uint64_t safe_ns; /* every record not handed over yet is stamped at or after it */
 };
 
 /* A record reserved after a pass read its ring's producer position is stamped after the clock
@@ -201,6 +201,11 @@ static uint64_t ring_bound(const struct ring *r)
 	return r->head_over ? r->low : r->head_ts;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
 int rings__consume(struct rings *rs)
 {
 	uint64_t horizon = UINT64_MAX, t0, left = UINT64_MAX, safe;
@@ -228,8 +233,8 @@ int rings__consume(struct rings *rs)
 			rs->active[rs->nactive++] = i;
 		else if (r->blocked && r->last_ts < horizon)
 			horizon = r->last_ts;
-		if (r->blocked && r->low < left)
-			left = r->low;
+		if (r->blocked)
+			left = min_u64(left, r->low);
 	}
 	while (rs->nactive) {
 		int best = 0;
@@ -242,17 +247,14 @@ int rings__consume(struct rings *rs)
 		safe = ring_bound(&rs->r[rs->active[0]]);
 		for (int a = 1; a < rs->nactive; a++) {
 			const struct ring *x = &rs->r[rs->active[a]], *b = &rs->r[rs->active[best]];
-			uint64_t bound = ring_bound(x);
-
-			if (bound < safe)
-				safe = bound;
+			safe = min_u64(safe, ring_bound(x));
 			if (x->head_ts < b->head_ts || (x->head_ts == b->head_ts && b->fast && !x->fast))
 				best = a;
 		}
 		r = &rs->r[rs->active[best]];
 		if (r->head_ts > horizon)
 			break;
-		rs->safe_ns = safe < left ? (safe < t0 ? safe : t0) : (left < t0 ? left : t0);
+		rs->safe_ns = min_u64(min_u64(safe, left), t0);
 		hdr = (uint32_t *)(r->data + (r->pos & r->mask));
 		len = *hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 		if (r->fast && len > PKT_FAST_SLOT - 8)
@@ -264,8 +266,7 @@ int rings__consume(struct rings *rs)
 			 * ring) can come in this one. */
 			err = 0;
 			again = 1;
-			if (ring_bound(r) < left)
-				left = ring_bound(r); /* it comes later */
+			left = min_u64(left, ring_bound(r)); /* it comes later */
 			rs->active[best] = rs->active[--rs->nactive];
 			continue;
 		}
@@ -289,8 +290,8 @@ int rings__consume(struct rings *rs)
 			rs->active[best] = rs->active[--rs->nactive];
 			if (r->blocked && r->last_ts < horizon)
 				horizon = r->last_ts;
-			if (r->blocked && r->low < left)
-				left = r->low;
+			if (r->blocked)
+				left = min_u64(left, r->low);
 		}
 	}
 	for (int i = 0; i < rs->n; i++) {
