@@ -835,7 +835,8 @@ void proc_text_put(struct proc_text_cache *c, const struct pkt_process *p, uint6
 	t->len = n;
 }
 
-bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_key *k)
+bool pkt_text_key_of(struct pkt_text_cache *c, const struct pkt_event *e, uint64_t extra,
+		     struct pkt_text_key *k)
 {
 	const struct pkt_headers *h = &e->hdr;
 	const struct tcp_opts *o = &h->opts;
@@ -843,6 +844,12 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
 	    o->unknown_n || o->malformed || o->cut)
 		return false;
+	if (c->misses >= PKT_TEXT_COLD) {
+		if (++c->skipped & (PKT_TEXT_PROBE - 1))
+			return false;
+		/* A probe: it and the next packet are looked up (its pair's second event). */
+		c->misses = PKT_TEXT_COLD - 2;
+	}
 	if (o->order_n && (o->order_n != 3 || o->order[0] != TCP_KIND_NOP ||
 			   o->order[1] != TCP_KIND_NOP || o->order[2] != TCP_KIND_TS))
 		return false;
@@ -869,13 +876,16 @@ bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_
 	return true;
 }
 
-const struct pkt_text *pkt_text_get(const struct pkt_text_cache *c, const struct pkt_text_key *k)
+const struct pkt_text *pkt_text_get(struct pkt_text_cache *c, const struct pkt_text_key *k)
 {
 	/* seq and ack first, inline: they tell most packets apart before any call. */
 	for (int i = 0; i < 2; i++)
 		if (c->slot[i].len_a && c->slot[i].key.seq == k->seq &&
-		    c->slot[i].key.ack == k->ack && !memcmp(&c->slot[i].key, k, sizeof(*k)))
+		    c->slot[i].key.ack == k->ack && !memcmp(&c->slot[i].key, k, sizeof(*k))) {
+			c->misses = 0;
 			return &c->slot[i];
+		}
+	c->misses += c->misses < PKT_TEXT_COLD;
 	return NULL;
 }
 

@@ -287,15 +287,26 @@ struct pkt_text {
 	char text[PKT_TEXT_MAX];
 };
 
+/*
+ * After PKT_TEXT_COLD look-ups in a row found nothing, only one event in PKT_TEXT_PROBE is looked
+ * up and kept: traffic of one event per packet (its other side untraced, or on an interface of
+ * another name) pays for neither the key nor the copy, and a probe finds the pairs again.
+ */
+#define PKT_TEXT_COLD 8
+#define PKT_TEXT_PROBE 8 /* power of two */
+
 struct pkt_text_cache {
 	struct pkt_text slot[2];
 	unsigned int next;
+	unsigned int misses;  /* look-ups in a row that found nothing, up to PKT_TEXT_COLD */
+	unsigned int skipped; /* events since, for the probes */
 };
 
-/* e's key (false: not a packet of the shape kept). */
-bool pkt_text_key_of(const struct pkt_event *e, uint64_t extra, struct pkt_text_key *k);
+/* e's key (false: not a packet of the shape kept, or c is cold and e is no probe). */
+bool pkt_text_key_of(struct pkt_text_cache *c, const struct pkt_event *e, uint64_t extra,
+		     struct pkt_text_key *k);
 /* The text kept for k; NULL: none. */
-const struct pkt_text *pkt_text_get(const struct pkt_text_cache *c, const struct pkt_text_key *k);
+const struct pkt_text *pkt_text_get(struct pkt_text_cache *c, const struct pkt_text_key *k);
 /* Keep a[0..na) and b[0..nb) for k, over the older slot (not kept when too long). */
 void pkt_text_put(struct pkt_text_cache *c, const struct pkt_text_key *k, const char *a,
 		  size_t na, const char *b, size_t nb);

@@ -703,7 +703,7 @@ size_t format_json(char *dst, size_t cap, const struct pkt_event *e)
 	put_mem(&c, name, strlen(name));
 	put_char(&c, '"');
 	put_process_cached(&c, &e->proc);
-	keyed = pkt_text_key_of(e, 0, &key);
+	keyed = pkt_text_key_of(&args_cache, e, 0, &key);
 	if (keyed && (t = pkt_text_get(&args_cache, &key)) != NULL) {
 		put_mem(&c, t->text, t->len_a);
 		put_direction(&c, e->egress);

@@ -356,7 +356,7 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 	char *rest;
 
 	put_packet_who(&l, e);
-	keyed = pkt_text_key_of(e, l.debt, &key);
+	keyed = pkt_text_key_of(&rest_cache, e, l.debt, &key);
 	if (keyed && (t = pkt_text_get(&rest_cache, &key)) != NULL) {
 		line_mem(&l, t->text, t->len_a);
 		return line_end(dst, cap, start, &l);

@@ -499,23 +499,32 @@ static size_t line_of(size_t (*fmt)(char *, size_t, const struct pkt_event *), c
 	return n;
 }
 
+static const uint8_t nop_nop_ts[] = {1, 1, 8, 10, 0, 0, 0, 111, 0, 0, 0, 222};
+
+/* A TCP event of the shape whose text is kept: the golden one, NOP NOP TS options. */
+static void kept_shape_event(struct pkt_event *e)
+{
+	struct pkt_event ev[GOLDEN_N];
+
+	golden_events(ev, ARRAY_SIZE(ev));
+	*e = ev[0];
+	e->event = EVENT_NET_PACKET_TCP;
+	e->hdr.l4_error = 0;
+	e->hdr.ext_count = 0;
+	set_opts(&e->hdr, nop_nop_ts, sizeof(nop_nop_ts));
+}
+
 /* A loopback packet's second event reuses the first one's text from SOURCE on (table) or its
  * args (JSON): any header field that differs, the options' order included, must show. */
 static void test_packet_text_kept(void **state)
 {
-	static const uint8_t nop_nop_ts[] = {1, 1, 8, 10, 0, 0, 0, 111, 0, 0, 0, 222};
 	static const uint8_t ts_nop_nop[] = {8, 10, 0, 0, 0, 111, 0, 0, 0, 222, 1, 1};
-	struct pkt_event ev[GOLDEN_N], e;
+	struct pkt_event e;
 	char a[2048], b[2048];
 	size_t na;
 
 	(void)state;
-	golden_events(ev, ARRAY_SIZE(ev));
-	e = ev[0];
-	e.event = EVENT_NET_PACKET_TCP;
-	e.hdr.l4_error = 0;
-	e.hdr.ext_count = 0;
-	set_opts(&e.hdr, nop_nop_ts, sizeof(nop_nop_ts));
+	kept_shape_event(&e);
 	e.egress = true;
 	line_of(format_table, a, sizeof(a), &e);
 	assert_non_null(strstr(a, "options [nop,nop,TS val 111 ecr 222]"));
@@ -540,6 +549,70 @@ static void test_packet_text_kept(void **state)
 	e.hdr.seq = 987654321;
 	line_of(format_json, b, sizeof(b), &e);
 	assert_non_null(strstr(b, "\"seq\":987654321"));
+}
+
+/* Distinct packets make the kept text go cold: after PKT_TEXT_COLD look-ups in a row found
+ * nothing, only a probe (one packet in PKT_TEXT_PROBE) and the packet after it are looked up; a
+ * pair found that way makes it warm again. The lines never change with it. */
+static void test_packet_text_cold(void **state)
+{
+	struct pkt_text_cache c = {0};
+	struct pkt_text_key k;
+	struct pkt_event e;
+	char a[2048], b[2048], want[2048], *d;
+	int i, looked = 0, n = 8 * PKT_TEXT_PROBE;
+
+	(void)state;
+	kept_shape_event(&e);
+	for (i = 0; i < PKT_TEXT_COLD; i++) {
+		e.hdr.seq = (uint32_t)i;
+		assert_true(pkt_text_key_of(&c, &e, 0, &k));
+		assert_null(pkt_text_get(&c, &k));
+		pkt_text_put(&c, &k, "x", 1, NULL, 0);
+	}
+	for (i = 0; i < n; i++) {
+		e.hdr.seq = (uint32_t)(1000 + i);
+		if (!pkt_text_key_of(&c, &e, 0, &k))
+			continue;
+		looked++;
+		assert_null(pkt_text_get(&c, &k));
+		pkt_text_put(&c, &k, "x", 1, NULL, 0);
+	}
+	/* Each probe and the packet after it. */
+	assert_in_range(looked, 2 * (n / (PKT_TEXT_PROBE + 1)), 2 * (n / PKT_TEXT_PROBE) + 2);
+	/* Cold still: the next probe, then its pair's second event is found. */
+	for (i = 0; i < PKT_TEXT_PROBE && !pkt_text_key_of(&c, &e, 0, &k); i++)
+		e.hdr.seq++;
+	assert_true(i < PKT_TEXT_PROBE);
+	assert_null(pkt_text_get(&c, &k));
+	pkt_text_put(&c, &k, "x", 1, NULL, 0);
+	assert_true(pkt_text_key_of(&c, &e, 0, &k));
+	assert_non_null(pkt_text_get(&c, &k));
+	/* Warm: every packet looked up again. */
+	for (i = 0; i < PKT_TEXT_COLD - 1; i++) {
+		e.hdr.seq += 7;
+		assert_true(pkt_text_key_of(&c, &e, 0, &k));
+		assert_null(pkt_text_get(&c, &k));
+	}
+
+	/* The JSON printer's own: cold after distinct packets, and then each pair's ingress line is
+	 * its egress line but the direction, whether the egress one was kept or not. */
+	for (i = 0; i < 4 * PKT_TEXT_COLD; i++) {
+		e.hdr.seq = 5000u + (uint32_t)i;
+		line_of(format_json, a, sizeof(a), &e);
+	}
+	for (i = 0; i < 2 * PKT_TEXT_PROBE; i++) {
+		e.hdr.seq = 9000u + (uint32_t)i;
+		e.egress = true;
+		line_of(format_json, a, sizeof(a), &e);
+		e.egress = false;
+		line_of(format_json, b, sizeof(b), &e);
+		d = strstr(a, "\"direction\":\"egress\"");
+		assert_non_null(d);
+		snprintf(want, sizeof(want), "%.*s\"direction\":\"ingress\"%s", (int)(d - a), a,
+			 d + strlen("\"direction\":\"egress\""));
+		assert_string_equal(b, want);
+	}
 }
 
 static void test_json_golden(void **state)
@@ -2667,6 +2740,7 @@ int main(void)
 		cmocka_unit_test(test_json_example),
 		cmocka_unit_test(test_json_process_kept),
 		cmocka_unit_test(test_packet_text_kept),
+		cmocka_unit_test(test_packet_text_cold),
 		cmocka_unit_test(test_json_golden),
 		cmocka_unit_test(test_table_golden),
 		cmocka_unit_test(test_flow_golden),
