@@ -844,15 +844,15 @@ bool pkt_text_key_of(struct pkt_text_cache *c, const struct pkt_event *e, uint64
 	if (e->event != EVENT_NET_PACKET_TCP || h->l4_error || h->ext_count ||
 	    o->unknown_n || o->malformed || o->cut)
 		return false;
-	if (c->misses >= PKT_TEXT_COLD) {
-		if (++c->skipped & (PKT_TEXT_PROBE - 1))
-			return false;
-		/* A probe: it and the next packet are looked up (its pair's second event). */
-		c->misses = PKT_TEXT_COLD - 2;
-	}
 	if (o->order_n && (o->order_n != 3 || o->order[0] != TCP_KIND_NOP ||
 			   o->order[1] != TCP_KIND_NOP || o->order[2] != TCP_KIND_TS))
 		return false;
+	if (c->misses >= PKT_TEXT_COLD) {
+		if (++c->skipped & (PKT_TEXT_PROBE - 1))
+			return false;
+		/* A probe: it and the two packets after it are looked up. */
+		c->misses = PKT_TEXT_COLD - 3;
+	}
 	memset(k, 0, sizeof(*k));
 	memcpy(k->src, h->src_addr, sizeof(k->src));
 	memcpy(k->dst, h->dst_addr, sizeof(k->dst));

@@ -288,18 +288,23 @@ struct pkt_text {
 };
 
 /*
- * After PKT_TEXT_COLD look-ups in a row found nothing, only one event in PKT_TEXT_PROBE is looked
- * up and kept: traffic of one event per packet (its other side untraced, or on an interface of
- * another name) pays for neither the key nor the copy, and a probe finds the pairs again.
+ * Cold after PKT_TEXT_COLD look-ups in a row found nothing: then, of the packets of the shape
+ * kept, one in PKT_TEXT_PROBE is a probe, looked up and kept with the two after it (a pair's
+ * halves may have one packet between them, as the two slots allow), and the rest are neither;
+ * a look-up that finds its text makes it warm again. Traffic of one event per packet (the other
+ * side untraced, or on an interface of another name) then pays for 3 keys and copies in 10
+ * packets instead of every one.
  */
-#define PKT_TEXT_COLD 8
+#define PKT_TEXT_COLD 32
 #define PKT_TEXT_PROBE 8 /* power of two */
+_Static_assert(PKT_TEXT_COLD >= 3 && !(PKT_TEXT_PROBE & (PKT_TEXT_PROBE - 1)),
+	       "a probe's window is 3 look-ups; probes by a mask");
 
 struct pkt_text_cache {
 	struct pkt_text slot[2];
 	unsigned int next;
 	unsigned int misses;  /* look-ups in a row that found nothing, up to PKT_TEXT_COLD */
-	unsigned int skipped; /* events since, for the probes */
+	unsigned int skipped; /* packets passed over while cold, ever (the probes' count) */
 };
 
 /* e's key (false: not a packet of the shape kept, or c is cold and e is no probe). */
