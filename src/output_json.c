@@ -328,6 +328,9 @@ static ALWAYS_INLINE void put_tcp_opts(struct cur *c, const struct tcp_opts *o)
 		KEY("tfo_cookie");
 		put_hex(c, o->tfo_cookie,
 			o->tfo_len < TCP_OPTS_COOKIE_MAX ? o->tfo_len : TCP_OPTS_COOKIE_MAX);
+		/* Kind 254 with magic 0xF989, the form before kind 34 (tshark and the table say so). */
+		if (o->tfo_exp)
+			put_lit(c, ",\"tfo_experimental\":true");
 	}
 	if (o->unknown_n) {
 		KEY("unknown");

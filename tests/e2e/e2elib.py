@@ -82,7 +82,7 @@ EVENT_KEYS = {"timestamp", "eventName", "processId", "threadId", "parentProcessI
 STR_FIELDS = {"src_ip", "dst_ip", "iface", "direction"}
 # The tcp_options arg flattened: None when the option (or the whole arg) is absent.
 OPT_FIELDS = ("opt_mss", "opt_wscale", "opt_sack_perm", "opt_sack_blocks", "opt_ts_val",
-              "opt_ts_ecr", "opt_tfo", "opt_unknown", "opt_malformed")
+              "opt_ts_ecr", "opt_tfo", "opt_tfo_exp", "opt_unknown", "opt_malformed")
 # Option kinds pktrace decodes (tcp_options keys); any other kind is listed in "unknown".
 KNOWN_OPT_KINDS = {0, 1, 2, 3, 4, 5, 8, 34}
 
@@ -601,7 +601,8 @@ TSHARK_FIELDS = ["frame.number", "frame.time_epoch", "ip.src", "ip.dst", "ip.len
 TSHARK_OPT_FIELDS = ["tcp.options.mss_val", "tcp.options.wscale.shift", "tcp.options.sack_perm",
                      "tcp.options.sack_le", "tcp.options.sack_re",
                      "tcp.options.timestamp.tsval", "tcp.options.timestamp.tsecr",
-                     "tcp.options.tfo.cookie", "tcp.option_kind"]
+                     "tcp.options.tfo.cookie", "tcp.options.tfo.request",
+                     "tcp.options.experimental.exid", "tcp.option_kind"]
 _ns_field = None
 
 
@@ -680,7 +681,8 @@ def _tshark_opts(every):
 
     kinds = nums("tcp.option_kind")
     cookie = every["tcp.options.tfo.cookie"].split("|")[0].replace(":", "").lower()
-    tfo = cookie if cookie else ("" if 34 in kinds else None)
+    # A cookie request of either form: tshark's tfo.request (kind 34, or 254 with the magic).
+    tfo = cookie if cookie else ("" if every["tcp.options.tfo.request"].strip() else None)
     le, re_ = nums("tcp.options.sack_le"), nums("tcp.options.sack_re")
     assert len(le) == len(re_), "tshark: sack_le %r, sack_re %r" % (le, re_)
     unknown = tuple(k for k in kinds if k not in KNOWN_OPT_KINDS and
@@ -697,6 +699,9 @@ def _tshark_opts(every):
             "opt_ts_val": first("tcp.options.timestamp.tsval"),
             "opt_ts_ecr": first("tcp.options.timestamp.tsecr"),
             "opt_tfo": tfo, "opt_unknown": unknown or None,
+            # The experimental form (kind 254 with the magic 0xF989), not kind 34.
+            "opt_tfo_exp": True if tfo is not None and 34 not in kinds and
+            "0xf989" in every["tcp.options.experimental.exid"].lower() else None,
             # tshark flags a bad option but names no field for it: real traffic has none.
             "opt_malformed": None, "opt_kinds": tuple(kinds)}
 
@@ -857,6 +862,7 @@ def flatten(ev):
               if "sack_blocks" in opts else None,
               "opt_ts_val": opts.get("ts_val"), "opt_ts_ecr": opts.get("ts_ecr"),
               "opt_tfo": opts.get("tfo_cookie"),
+              "opt_tfo_exp": opts.get("tfo_experimental"),
               "opt_unknown": tuple(u["kind"] for u in opts["unknown"])
               if "unknown" in opts else None,
               "opt_malformed": opts.get("malformed")})
@@ -888,6 +894,7 @@ def _check_opts(where, o, problems):
               "ts_val": lambda v: u(v, 32), "ts_ecr": lambda v: u(v, 32),
               "tfo_cookie": lambda v: isinstance(v, str) and len(v) % 2 == 0 and
               len(v) <= 76 and all(c in "0123456789abcdef" for c in v),
+              "tfo_experimental": lambda v: v is True,
               "unknown": lambda v: isinstance(v, list) and 1 <= len(v) <= 20 and
               all(isinstance(x, dict) and list(x) == ["kind", "length", "data"] and
                   u(x["kind"], 8) and x["kind"] not in KNOWN_OPT_KINDS and
@@ -896,7 +903,8 @@ def _check_opts(where, o, problems):
                   all(c in "0123456789abcdef" for c in x["data"]) for x in v),
               "malformed": lambda v: v is True}
     if not isinstance(o, dict) or not o or not set(o) <= set(checks) or \
-            list(o) != [k for k in checks if k in o] or ("ts_val" in o) != ("ts_ecr" in o):
+            list(o) != [k for k in checks if k in o] or ("ts_val" in o) != ("ts_ecr" in o) or \
+            ("tfo_experimental" in o and "tfo_cookie" not in o):
         problems.append("%s: tcp_options is %r" % (where, o))
         return
     for k, v in o.items():

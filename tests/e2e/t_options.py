@@ -3,7 +3,8 @@
 Every test already compares the options of every event (e2elib's OPT_FIELDS). These add the
 options ordinary loopback traffic lacks: SACK blocks, under loss induced in a router namespace
 between client and server, and TCP Fast Open cookies (a cookie request, then a SYN with the
-cookie and data), with net.ipv4.tcp_fastopen enabled in a namespace.
+cookie and data), with net.ipv4.tcp_fastopen enabled in a namespace, and in the experimental
+form (kind 254, magic 0xF989), written on a packet socket.
 
 The loss is e2elib's tc_drop (a tc BPF classifier, as the kernel here has no netem): it drops a
 full-sized IPv4 TCP segment when its IP id is 3 mod 6.
@@ -12,9 +13,9 @@ import os
 import re
 import sys
 
-from e2elib import (Skip, capture, describe, expect_both_sides, expect_local_addrs,
-                    log, match, netns, peer, pktrace, rand_name, rand_port, rand_tag, read_pcap,
-                    routed_pair, run, tc_drop, test)
+from e2elib import (PYTHON, Proc, Skip, capture, describe, expect_both_sides,
+                    expect_local_addrs, expect_one_side, log, match, netns, peer, pktrace,
+                    rand_name, rand_port, rand_tag, read_pcap, routed_pair, run, tc_drop, test)
 
 # A TFO server and client (peers.py's calling convention: MODE --name N --port P).
 TFO_PEER = r"""
@@ -176,6 +177,50 @@ def tcp_options_fastopen(w):
         "events with tfo_cookie: %s" % [describe(e) for e in tfo]
     assert any(e["opt_tfo"] == cookies[0] and e["SYN"] and not e["ACK"] for e in events), \
         "no SYN event carries the cookie %s" % cookies[0]
+
+
+# SYNs written whole on a packet socket bound to lo (scapy's sendp), to a closed port: a TFO
+# cookie request and a cookie in the experimental form (kind 254, magic 0xF989), then both in
+# kind 34's, each padded with NOPs.
+INJECT_TFO = r"""
+import ctypes, sys, time
+name, sport, dport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
+from scapy.all import Ether, IP, TCP, conf, sendp
+conf.verb = 0
+nop = ("NOP", None)
+for i, o in enumerate([(254, b"\xf9\x89"), (254, b"\xf9\x89\xde\xad\xbe\xef"),
+                       (34, b""), (34, b"\xde\xad\xbe\xef")]):
+    sendp(Ether() / IP(src="127.0.0.1", dst="127.0.0.1") /
+          TCP(sport=sport, dport=dport, flags="S", seq=5000 + i, options=[o, nop, nop]),
+          iface="lo")
+    time.sleep(0.05)
+print("DONE", flush=True)
+"""
+
+
+@test
+def tcp_options_fastopen_experimental(w):
+    """TFO's experimental form (kind 254 with magic 0xF989, as clients used before kind 34 and
+    Linux still answers): a cookie request and a cookie, then the same in kind 34, written on a
+    packet socket; each event against tshark, tfo_experimental on the first two only."""
+    jn, sport, dport = rand_name("e2x"), rand_port(), rand_port()
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "tcp port %d" % dport, pcap) as cap, pktrace(scope(jn), w) as pt:
+        with Proc([PYTHON, "-c", INJECT_TFO, jn, str(sport), str(dport)], name="inject") as p:
+            p.expect(r"^DONE")
+            assert p.wait(20) == 0, "injector failed: %s" % p.err.text()
+            pid = p.pid
+        cap.stop()
+        events = pt.stop()
+    pkts = [q for q in read_pcap(pcap) if q["src_port"] == sport]
+    assert [q["opt_tfo"] for q in pkts] == ["", "deadbeef", "", "deadbeef"], \
+        "scenario broken: tshark's cookies %s" % [q["opt_tfo"] for q in pkts]
+    assert [q["opt_tfo_exp"] for q in pkts] == [True, True, None, None], \
+        "scenario broken: tshark's experimental forms %s" % [q["opt_tfo_exp"] for q in pkts]
+    match(expect_one_side(pkts, "lo", {sport}, {sport: {"pid": pid, "name": jn}}),
+          events).assert_exact("the injected TFO SYNs")
+    log("4 injected TFO SYNs: %s" % [(e["opt_tfo"], e["opt_tfo_exp"]) for e in events])
 
 
 if __name__ == "__main__":

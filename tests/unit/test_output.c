@@ -650,6 +650,30 @@ static void test_packet_text_cold_separated(void **state)
 	assert_true(hits >= n / 2 - 2 * (PKT_TEXT_PROBE + 2));
 }
 
+/* The experimental TFO option (kind 254, magic 0xF989) says so in JSON, as in the table and
+ * text ("exp-tfo"); kind 34 does not. */
+static void test_json_tfo_experimental(void **state)
+{
+	static const uint8_t exp[] = {254, 8, 0xf9, 0x89, 0xde, 0xad, 0xbe, 0xef, 1, 1, 1, 1};
+	static const uint8_t std[] = {34, 6, 0xde, 0xad, 0xbe, 0xef, 1, 1};
+	struct pkt_event e;
+	char b[2048];
+
+	(void)state;
+	kept_shape_event(&e);
+	set_opts(&e.hdr, exp, sizeof(exp));
+	assert_true(e.hdr.opts.tfo_exp);
+	line_of(format_json, b, sizeof(b), &e);
+	assert_non_null(strstr(b, "\"tfo_cookie\":\"deadbeef\",\"tfo_experimental\":true}"));
+	line_of(format_table, b, sizeof(b), &e);
+	assert_non_null(strstr(b, "exp-tfo cookie deadbeef"));
+	set_opts(&e.hdr, std, sizeof(std));
+	assert_false(e.hdr.opts.tfo_exp);
+	line_of(format_json, b, sizeof(b), &e);
+	assert_non_null(strstr(b, "\"tfo_cookie\":\"deadbeef\"}"));
+	assert_null(strstr(b, "tfo_experimental"));
+}
+
 static void test_json_golden(void **state)
 {
 	struct pkt_event ev[GOLDEN_N];
@@ -735,6 +759,7 @@ static const char json_checker[] =
 	"    sack = [[num(37 + 2 * i), num(38 + 2 * i)] for i in range(sn)]\n"
 	"    cookie, unk = r[37 + 2 * sn][1:], bytes.fromhex(r[38 + 2 * sn][1:])\n"
 	"    udata = bytes.fromhex(r[39 + 2 * sn][1:])\n"
+	"    exp = num(40 + 2 * sn)\n"
 	"    assert len(a) == (1 if err else 3 if shown else 2), l\n"
 	"    assert list(a[0]) == ['name', 'type', 'value']\n"
 	"    assert a[0]['name'] == 'metadata' and a[0]['type'] == 'trace.PacketMetadata'\n"
@@ -776,6 +801,7 @@ static const char json_checker[] =
 	"    if pres & 8: want['sack_blocks'] = sack\n"
 	"    if pres & 16: want['ts_val'], want['ts_ecr'] = tv, te\n"
 	"    if pres & 32: want['tfo_cookie'] = cookie\n"
+	"    if pres & 32 and exp: want['tfo_experimental'] = True\n"
 	"    if unk:\n"
 	"        want['unknown'], off = [], 0\n"
 	"        for i in range(0, len(unk), 2):\n"
@@ -817,6 +843,7 @@ static void write_raw_opts(FILE *f, const struct tcp_opts *o)
 	}
 	put_hex(f, u, 2 * o->unknown_n);
 	put_hex(f, o->unknown_data, o->unknown_used); /* their data, one after the other */
+	fprintf(f, " %d", o->tfo_exp);
 }
 
 static void write_raw(FILE *f, const struct pkt_event *e)
@@ -2777,6 +2804,7 @@ int main(void)
 		cmocka_unit_test(test_packet_text_kept),
 		cmocka_unit_test(test_packet_text_cold),
 		cmocka_unit_test(test_packet_text_cold_separated),
+		cmocka_unit_test(test_json_tfo_experimental),
 		cmocka_unit_test(test_json_golden),
 		cmocka_unit_test(test_table_golden),
 		cmocka_unit_test(test_flow_golden),
