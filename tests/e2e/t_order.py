@@ -115,9 +115,11 @@ def order_busy_two_cpus(w):
     # Records of the fast rings that no later reservation overtook are known to be in order
     # once the reader has passed them in every ring: almost all, in this traffic. The order
     # above holds whatever this share; a kernel side that marked every record overtaken, or a
-    # reader that never trusted one, would leave it near 0.
+    # reader that never trusted one, would leave it near 0. The share swings with how the three
+    # readers and the 16 flood processes share 2 CPUs: 89-100 % in some 30 runs here (records still
+    # being written when a pass reaches them wait), so the bar is well below that.
     share = direct_share("cli", runs[0][1])
-    assert share > 0.9, "client-only run: only %.0f%% of records written without waiting" % (
+    assert share > 0.75, "client-only run: only %.0f%% of records written without waiting" % (
         100 * share)
     assert inv["raw"] > 0, ("scenario broken: with no window nothing came out of order, so the "
                             "other runs show nothing")
