@@ -321,6 +321,36 @@ def command_ignoring_signals(w):
     assert re.search(SUMMARY_RX, err), "no summary: %r" % err
 
 
+@test
+def reader_sched_batch(w):
+    """The reader runs as SCHED_BATCH (its fair share, no wakeup preemption of the traced
+    processes) with SCHED_RESET_ON_FORK, while -- COMMAND and the relay that starts it keep the
+    caller's default policy: pktrace's scheduling never reaches what it runs."""
+    out = writable_dir(w, "out")
+    cmd = [PKTRACE, "-F", "json", "-o", os.path.join(out, "events.json"), "--", "sh", "-c",
+           "echo CMD $$; exec sleep 30"]
+    with Proc(cmd, name="pktrace -- sleep") as pt:
+        pt.expect_err(r"pktrace: ready", timeout=30)
+        cmd_pid = int(pt.expect(r"^CMD (\d+)").group(1))
+        relay = int(proc_status(cmd_pid)["PPid"])
+        mine = os.sched_getscheduler(pt.pid)
+        theirs = {pid: os.sched_getscheduler(pid) for pid in (relay, cmd_pid)}
+        log("policies: pktrace %#x, relay %d %#x, command %d %#x" % (
+            mine, relay, theirs[relay], cmd_pid, theirs[cmd_pid]))
+        assert relay != pt.pid, "scenario broken: the command is pktrace's own child"
+        assert mine == os.SCHED_BATCH | os.SCHED_RESET_ON_FORK, (
+            "pktrace's policy is %#x, not SCHED_BATCH with SCHED_RESET_ON_FORK" % mine)
+        for pid, pol in theirs.items():
+            assert pol == os.SCHED_OTHER, "process %d runs with policy %#x, not the default" % (
+                pid, pol)
+        # Ended by killing the command: a signal to pktrace would reach it only if the caller
+        # had not left that signal ignored.
+        os.kill(cmd_pid, signal.SIGKILL)
+        rc = pt.p.wait(timeout=10)
+    assert rc == 128 + signal.SIGKILL, "want exit %d (the command killed), got %d" % (
+        128 + signal.SIGKILL, rc)
+
+
 def ring_maps_of(pid):
     """bpftool's records of the ring buffer maps named pktrace_ring held by process pid."""
     ids = bpf_ids_held_by(pid)[1]
