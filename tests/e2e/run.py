@@ -1075,10 +1075,9 @@ def bulk_transfer(w):
 
 
 # pktrace's ring buffers, one per CPU, at their default size (8 MiB in all, at least 1 MiB each),
-# and its fast rings beside them (a quarter of a ring buffer's size, 64 KiB to 2 MiB each): a
-# tiny record takes 128 bytes in either
+# and its fast rings beside them (half a ring buffer's size, 64 KiB to 2 MiB each, as
+# src/capture.c sizes them): a tiny record takes 128 bytes in either
 RINGBUF_BYTES = possible_cpus() * ring_bytes_each(8 << 20, 1 << 20)
-# The fast rings: half each CPU's ring buffer again, 64 KiB to 2 MiB a CPU (src/capture.c).
 FAST_BYTES = possible_cpus() * min(max(ring_bytes_each(8 << 20, 1 << 20) // 2, 64 << 10), 2 << 20)
 RECORD_BYTES = 128               # a tiny record (40 + headers <= 80 bytes) + the ring's 8-byte header
 SUMMARY_RX = (r"pktrace: (\d+) events written, (\d+) packets seen \((\d+) out of scope, "
