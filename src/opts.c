@@ -58,7 +58,7 @@ static const char usage[] =
 	"                         tracing (no root needed); process fields from pktrace's comments\n"
 	"  -B, --buffer-size KIB  kernel ring buffers in KiB, split between the CPUs, each rounded\n"
 	"                         up to a power of two (default 8192, but at least 1024 a CPU;\n"
-	"                         from 64 to 1048576); packet events add a quarter as much\n"
+	"                         from 64 to 1048576); packet events add half as much\n"
 	"                         again (64 KiB to 2 MiB a CPU) for the common packet records\n"
 	"  -Z, --relinquish-privileges USER\n"
 	"                         after loading, run as USER with no capabilities (default\n"
