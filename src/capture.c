@@ -612,7 +612,7 @@ static bool conn_filter_refill(struct capture *c, int map_fd, bool closed, unsig
 	__u64 (*words)[2] = c->skel->bss->conn_filter;
 	struct pkt_conn in, out;
 	void *batch = NULL;
-	__u32 n, i;
+	__u32 n, i, regions;
 	int err;
 
 	do {
@@ -620,15 +620,18 @@ static bool conn_filter_refill(struct capture *c, int map_fd, bool closed, unsig
 		err = bpf_map_lookup_batch(map_fd, batch, &out, keys, values, &n, NULL);
 		if (err && errno != ENOENT)
 			return false;
+		regions = 0;
 		for (i = 0; i < n; i++) {
 			__u32 bit = pkt_conn_filter_bit_in(&keys[i], closed);
 
 			__atomic_fetch_or(&words[bit >> 6][gen], 1ULL << (bit & 63),
 					  __ATOMIC_RELAXED);
+			regions |= 1u << ((bit >> 6) >> PKT_CONN_FILTER_REGION_SHIFT);
 		}
-		/* After the bits, as the programs do: a check that sees the flag sees them. */
-		if (n)
-			__atomic_store_n(&c->skel->bss->conn_filter_used[gen], 1, __ATOMIC_SEQ_CST);
+		/* After the bits, as the programs do: a check that sees a region's mark sees them. */
+		if (regions)
+			__atomic_fetch_or(&c->skel->bss->conn_filter_top[gen], regions,
+					  __ATOMIC_SEQ_CST);
 		in = out;
 		batch = &in;
 	} while (!err);
@@ -668,9 +671,9 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	 * bits of connections the tables let go are gone with it. */
 	if (conn_filter_refill(c, bpf_map__fd(c->skel->maps.gone_conns), false, gen) &&
 	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), true, gen)) {
-		/* No program writes the old generation any more (the grace period): its flag
-		 * goes with its words. */
-		__atomic_store_n(&bss->conn_filter_used[gen ^ 1], 0, __ATOMIC_SEQ_CST);
+		/* No program writes the old generation any more (the grace period): its region
+		 * marks go with its words, first. */
+		__atomic_store_n(&bss->conn_filter_top[gen ^ 1], 0, __ATOMIC_SEQ_CST);
 		for (size_t w = 0; w < PKT_CONN_FILTER_WORDS; w++)
 			bss->conn_filter[w][gen ^ 1] = 0;
 	}

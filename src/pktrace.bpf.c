@@ -145,10 +145,11 @@ struct {
  * side: the check at every received packet reads one cache line. */
 __u64 conn_filter[PKT_CONN_FILTER_WORDS][2];
 __u32 conn_filter_gen;
-/* Whether a generation has any bit set: set after its first bit, cleared by user space with
- * its words. With neither, the check at every received packet makes no hash and reads no
- * line of the filter (nothing in scope has closed: 50-60 ns of the device program's 150). */
-__u32 conn_filter_used[2] __attribute__((aligned(8)));
+/* Per generation, which regions of its words have a bit set (pktrace.h): a region's bit set
+ * after the region's first bit, all cleared by user space with the words. With none in
+ * either, the check at every received packet makes no hash and reads no line of the filter
+ * (nothing in scope has closed: 50-60 ns of the device program's 150). */
+__u32 conn_filter_top[2] __attribute__((aligned(8)));
 /* Bumped after every change to an owned socket's owner record (a task takes it from another,
  * a state change or the iterator's owner rewrites it, it becomes a listener), at every TCP
  * socket's CLOSE and every other owned socket's creation (a dead socket's address may be
@@ -425,12 +426,17 @@ static __always_inline bool scope_set(void)
 	return scope_by_pid || scope_by_comm || scope_by_uid;
 }
 
-/* Whether gone_conns or closed_conns may hold any connection: false means neither does. Both
- * marks in one load: two loads could see the new generation's mark before user space set it
- * and the old one's after user space cleared it. */
+/* Both generations' region marks, in one load: two loads could see the new generation's
+ * marks before user space set them and the old one's after user space cleared them. 0: neither
+ * gone_conns nor closed_conns holds any connection. */
+static __always_inline __u64 conn_filter_regions(void)
+{
+	return *(volatile __u64 *)conn_filter_top;
+}
+
 static __always_inline bool conn_filter_any(void)
 {
-	return *(volatile __u64 *)conn_filter_used;
+	return conn_filter_regions();
 }
 
 #define MAY_GONE 1   /* conn_maybe_remembered: gone_conns may hold the connection */
@@ -457,16 +463,20 @@ static __always_inline __u64 revived_mark(const struct pkt_conn *c)
  * *hp: c's hash, for conn_forget_in. */
 static __always_inline __u32 conn_maybe_remembered(const struct pkt_conn *c, __u64 *hp)
 {
-	__u32 bit, w, m;
-	__u64 h, *slot;
+	__u32 bit, w, m, r;
+	__u64 h, *slot, top;
 
 	*hp = 0;
-	if (!conn_filter_any())
+	top = conn_filter_regions();
+	if (!top)
 		return 0;
 	h = pkt_conn_hash(c);
 	*hp = h;
 	bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)) & ~1u;
 	w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
+	r = (w >> PKT_CONN_FILTER_REGION_SHIFT) & 31;
+	if (!(((top >> r) | (top >> (32 + r))) & 1))
+		return 0;
 	m = ((conn_filter[w][0] | conn_filter[w][1]) >> (bit & 63)) & (MAY_GONE | MAY_CLOSED);
 	if (!m)
 		return 0;
@@ -520,7 +530,7 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 					  __u8 which)
 {
 	__u64 h = pkt_conn_hash(c), *slot;
-	__u32 bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)), gen = conn_filter_gen & 1;
+	__u32 bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)), gen = conn_filter_gen & 1, w, region;
 	long err;
 
 	if (st->kept == which)
@@ -535,12 +545,15 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	if (!err)
 		st->kept = which;
 	bit = (bit & ~1u) | (which == PKT_KEPT_CLOSED); /* pkt_conn_filter_bit_in */
-	__sync_fetch_and_or(&conn_filter[(bit >> 6) & (PKT_CONN_FILTER_WORDS - 1)][gen],
-			    1ULL << (bit & 63));
-	/* After the bit (the locked or orders them), and written only once: every received
-	 * packet reads this line. */
-	if (!conn_filter_used[gen])
-		conn_filter_used[gen] = 1;
+	w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
+	__sync_fetch_and_or(&conn_filter[w][gen], 1ULL << (bit & 63));
+	/* After the bit (the locked or orders them), and written only once a region: every
+	 * received packet reads this line. */
+	region = 1u << ((w >> PKT_CONN_FILTER_REGION_SHIFT) & 31);
+	if (!(conn_filter_top[gen] & region))
+		__sync_fetch_and_or((__u64 *)conn_filter_top,
+				    (__u64)region << 32 * (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
+							   gen : !gen));
 	/* Remembered again: no longer revived. A close remembers before its socket leaves (the
 	 * state change's tracepoint comes first), so a packet only the device sees finds the
 	 * slot still set only where the entry was not in yet either (a connection first

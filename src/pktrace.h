@@ -109,6 +109,11 @@ struct pkt_conn {
  * tables let go do not pile up. */
 #define PKT_CONN_FILTER_BITS 20
 #define PKT_CONN_FILTER_WORDS (1u << (PKT_CONN_FILTER_BITS - 6))
+/* And a summary of the summary: a generation's bit r says some word of region r (of 32, 8 KiB
+ * of the filter each) has a bit set. Both generations' fit one 8-byte load, in a page the
+ * check reads anyway: a packet whose region is clear reads no line of the filter, whose pages
+ * miss the TLB after every system call's entry here (PTI without PCID). */
+#define PKT_CONN_FILTER_REGION_SHIFT (PKT_CONN_FILTER_BITS - 6 - 5)
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
 #endif
