@@ -630,7 +630,8 @@ static bool conn_filter_refill(struct capture *c, int map_fd, bool closed, unsig
 		}
 		/* After the bits, as the programs do: a check that sees a region's mark sees them. */
 		if (regions)
-			__atomic_fetch_or(&c->skel->bss->conn_filter_top[gen], regions,
+			__atomic_fetch_or((__u64 *)c->skel->bss->conn_filter_top,
+					  (__u64)regions << pkt_conn_filter_half(gen),
 					  __ATOMIC_SEQ_CST);
 		in = out;
 		batch = &in;
@@ -673,7 +674,8 @@ void capture__tend(struct capture *c, uint64_t now_ns)
 	    conn_filter_refill(c, bpf_map__fd(c->skel->maps.closed_conns), true, gen)) {
 		/* No program writes the old generation any more (the grace period): its region
 		 * marks go with its words, first. */
-		__atomic_store_n(&bss->conn_filter_top[gen ^ 1], 0, __ATOMIC_SEQ_CST);
+		__atomic_fetch_and((__u64 *)bss->conn_filter_top,
+				   ~(0xffffffffULL << pkt_conn_filter_half(gen ^ 1)), __ATOMIC_SEQ_CST);
 		for (size_t w = 0; w < PKT_CONN_FILTER_WORDS; w++)
 			bss->conn_filter[w][gen ^ 1] = 0;
 	}

@@ -552,8 +552,7 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	region = 1u << ((w >> PKT_CONN_FILTER_REGION_SHIFT) & 31);
 	if (!(conn_filter_top[gen] & region))
 		__sync_fetch_and_or((__u64 *)conn_filter_top,
-				    (__u64)region << 32 * (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ?
-							   gen : !gen));
+				    (__u64)region << pkt_conn_filter_half(gen));
 	/* Remembered again: no longer revived. A close remembers before its socket leaves (the
 	 * state change's tracepoint comes first), so a packet only the device sees finds the
 	 * slot still set only where the entry was not in yet either (a connection first

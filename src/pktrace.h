@@ -166,6 +166,12 @@ static __always_inline __u32 pkt_conn_filter_bit_in(const struct pkt_conn *c, in
 	return (pkt_conn_filter_bit(c) & ~1u) | (closed ? 1u : 0u);
 }
 
+/* Where generation gen's 32 region marks sit in the 8-byte pair both sides update whole. */
+static __always_inline __u32 pkt_conn_filter_half(__u32 gen)
+{
+	return 32 * (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? (gen & 1) : !(gen & 1));
+}
+
 /* A flow record's hdr[]: the connection and, at its end, tcp_sock's own counters. */
 struct pkt_flow {
 	struct pkt_conn conn;
