@@ -626,7 +626,7 @@ static bool conn_filter_refill(struct capture *c, int map_fd, bool closed, unsig
 
 			__atomic_fetch_or(&words[bit >> 6][gen], 1ULL << (bit & 63),
 					  __ATOMIC_RELAXED);
-			regions |= 1u << ((bit >> 6) >> PKT_CONN_FILTER_REGION_SHIFT);
+			regions |= 1u << pkt_conn_filter_region(bit >> 6);
 		}
 		/* After the bits, as the programs do: a check that sees a region's mark sees them. */
 		if (regions)

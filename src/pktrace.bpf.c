@@ -474,7 +474,7 @@ static __always_inline __u32 conn_maybe_remembered(const struct pkt_conn *c, __u
 	*hp = h;
 	bit = (__u32)(h >> (64 - PKT_CONN_FILTER_BITS)) & ~1u;
 	w = (bit >> 6) & (PKT_CONN_FILTER_WORDS - 1);
-	r = (w >> PKT_CONN_FILTER_REGION_SHIFT) & 31;
+	r = pkt_conn_filter_region(w);
 	if (!(((top >> r) | (top >> (32 + r))) & 1))
 		return 0;
 	m = ((conn_filter[w][0] | conn_filter[w][1]) >> (bit & 63)) & (MAY_GONE | MAY_CLOSED);
@@ -549,7 +549,7 @@ static __always_inline long conn_remember(void *map, const struct pkt_conn *c, s
 	__sync_fetch_and_or(&conn_filter[w][gen], 1ULL << (bit & 63));
 	/* After the bit (the locked or orders them), and written only once a region: every
 	 * received packet reads this line. */
-	region = 1u << ((w >> PKT_CONN_FILTER_REGION_SHIFT) & 31);
+	region = 1u << pkt_conn_filter_region(w);
 	if (!(conn_filter_top[gen] & region))
 		__sync_fetch_and_or((__u64 *)conn_filter_top,
 				    (__u64)region << pkt_conn_filter_half(gen));

@@ -166,6 +166,12 @@ static __always_inline __u32 pkt_conn_filter_bit_in(const struct pkt_conn *c, in
 	return (pkt_conn_filter_bit(c) & ~1u) | (closed ? 1u : 0u);
 }
 
+/* The region of the filter's word w (its index in conn_filter), 0 to 31. */
+static __always_inline __u32 pkt_conn_filter_region(__u32 w)
+{
+	return (w >> PKT_CONN_FILTER_REGION_SHIFT) & 31;
+}
+
 /* Where generation gen's 32 region marks sit in the 8-byte pair both sides update whole. */
 static __always_inline __u32 pkt_conn_filter_half(__u32 gen)
 {
