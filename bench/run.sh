@@ -12,6 +12,7 @@
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
 # rounds (4), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (600),
+# BENCH_VERDICT_ROUNDS (12: paired rounds of the rate targets' configurations, after those),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -32,6 +33,8 @@ FLOOD=build/tcpflood
 SYSCOST=build/syscost # ns per getppid(): what a tracer adds to every system call of the host
 WORK=build/bench
 RAW=$WORK/runs.tsv
+VRAW=$WORK/verdict.tsv # the verdict rounds' rows
+VROUNDS=${BENCH_VERDICT_ROUNDS:-12}
 HZ=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
@@ -43,6 +46,8 @@ PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pkt
 	pktrace-filter-reject)
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
+# What the rate targets compare: judged from paired rounds of these alone (table_verdict).
+VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-flows-scoped pktrace-filter-reject floor-hooks)
 FLOWS_CFG=pktrace-flows-scoped
 ALL_CFG=pktrace-allevents-scoped
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
@@ -115,6 +120,7 @@ fi
 if [ -n "$FLOOR_WHY" ]; then
 	say "no floor reference: $FLOOR_WHY"
 	read -r -a CONFIGS <<<"$(printf '%s\n' "${CONFIGS[@]}" | grep -v '^floor' | tr '\n' ' ')"
+	read -r -a VERDICT_CONFIGS <<<"$(printf '%s\n' "${VERDICT_CONFIGS[@]}" | grep -v '^floor' | tr '\n' ' ')"
 fi
 
 # The host-wide switch of the kernel's BPF statistics (kernel.bpf_stats_enabled, left on by a
@@ -421,6 +427,7 @@ quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet hos
 if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
 	# The report again from the last run's rows (after a change to the report itself).
 	[ -s "$RAW" ] || die "BENCH_REPORT_ONLY: no rows in $RAW to report from"
+	[ -f "$VRAW" ] || : >"$VRAW" # a run from before the verdict rounds
 	done_rounds=$(cut -f1 "$RAW" | sort -n | tail -1)
 	elapsed=$(cat "$WORK/elapsed" 2>/dev/null || echo NA)
 else
@@ -467,6 +474,26 @@ while :; do
 	fi
 	[ "$round" -lt "$ROUNDS" ] || say "another round: fewer than 2 quiet runs of:$short"
 done
+# Verdict rounds: only the configurations the rate targets compare, each with its baseline
+# neighbour, no statistics runs, the order turned by one each round; their rows go to $VRAW.
+# Many short pairs make a paired verdict possible where the host's speed swings between runs.
+: >"$VRAW"
+RAW_MAIN=$RAW
+RAW=$VRAW
+STATS=0
+for ((vr = 1; vr <= VROUNDS; vr++)); do
+	n=${#VERDICT_CONFIGS[@]}
+	for ((i = 0; i < n; i++)); do
+		cfg=${VERDICT_CONFIGS[$(((i + vr) % n))]}
+		PAIR=$cfg
+		wait_quiet || true
+		run_one baseline "$vr"
+		PAIR=""
+		wait_quiet || true
+		run_one "$cfg" "$vr"
+	done
+done
+RAW=$RAW_MAIN
 elapsed=$((SECONDS - start))
 echo "$elapsed" >"$WORK/elapsed"
 fi
@@ -815,6 +842,67 @@ table_targets() {
 	target_row "events lost by JSON-traced traffic (the most in a run), 0" "$(maxv pktrace-json-scoped lost)" 0
 }
 
+# The rate targets judged from pairs: every quiet pair (a run and its baseline neighbour, both
+# quiet) of the verdict rounds and of the main rounds' runs without the statistics. Per round: a
+# slowdown (the neighbour's rate over the run's), pktrace's over tcpdump's in the same round,
+# and pktrace's total extra CPU per wire packet (tracer CPU plus the traffic's CPU above its
+# neighbour's) minus tcpdump's: a difference, as a ratio of two small differences would swing.
+# Each row: the median over the rounds and its distribution-free 95 % interval (order
+# statistics: the median lies between the k-th smallest and the k-th largest of n values with
+# at least 95 % probability, whatever the distribution; none under 6 rounds). "At most": met
+# when the interval's top is at most the limit, not met when its bottom is above it, undecided
+# otherwise. "Within noise of no tracer": not met when the bottom is above 1.00 (a cost is
+# shown), met when the interval lies at or under 1.02 (no cost above 2 %), undecided otherwise.
+table_verdict() {
+	awk -F'\t' -v json=pktrace-json-scoped -v flows="$FLOWS_CFG" -v reject=pktrace-filter-reject '
+	function val(k,   i) { for (i = 1; i <= nw; i++) if (index(w[i], k "=") == 1) return substr(w[i], length(k) + 2); return "" }
+	function add(name, x) { cnt[name]++; xs[name, cnt[name]] = x }
+	{
+		nw = split($3, w, " ")
+		if (val("status") != "ok" || val("stats") != "0" || val("quiet") != "1") next
+		r = FILENAME ":" $1; wire = val("wire_pkts")
+		if (wire <= 0) next
+		cpu = (val("cli_cpu_s") + val("srv_cpu_s")) / wire * 1e6
+		if ($2 == "baseline") { brate[r, val("pair")] = val("rate_msg_s"); bcpu[r, val("pair")] = cpu; next }
+		rate[r, $2] = val("rate_msg_s"); tcpu[r, $2] = cpu; tr[r, $2] = val("tracer_cpu_s") / wire * 1e6
+		rounds[r] = 1
+	}
+	function slow(r, c) { return ((r, c) in rate && (r, c) in brate && rate[r, c] > 0) ? brate[r, c] / rate[r, c] : "" }
+	function extra(r, c) { return ((r, c) in rate && (r, c) in brate) ? tr[r, c] + tcpu[r, c] - bcpu[r, c] : "" }
+	function row(name, text, kind, lim,   n, i, j, t, k, p, c, lo, hi, med, met) {
+		n = cnt[name]
+		for (i = 1; i <= n; i++) v[i] = xs[name, i]
+		for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+		# k: the largest with P(Binomial(n, 1/2) <= k - 1) <= 0.025
+		k = 0; p = 0; c = 1
+		for (j = 0; j < n; j++) { p += c / 2 ^ n; if (p > 0.025) break; k = j + 1; c = c * (n - j) / (j + 1) }
+		med = n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : "NA"
+		if (!k) { printf "| %s | %d | %s | NA (fewer than 6 rounds) | NA |\n", text, n, n ? sprintf("%.3f", med) : "NA"; return }
+		lo = v[k]; hi = v[n - k + 1]
+		if (lo > lim) met = kind == "noise" ? "no: a cost is shown" : "no"
+		else if (kind == "noise") met = hi <= lim + 0.02 ? "yes" : "undecided"
+		else met = hi <= lim ? "yes" : "undecided"
+		printf "| %s | %d | %.3f | %.3f to %.3f | %s |\n", text, n, med, lo, hi, met
+	}
+	END {
+		for (r in rounds) {
+			a = slow(r, json); b = slow(r, "tcpdump")
+			if (a != "" && b != "" && b > 0) add("js", a / b)
+			a = extra(r, json); b = extra(r, "tcpdump")
+			if (a != "" && b != "") add("jt", a - b)
+			if ((a = slow(r, flows)) != "") add("fl", a)
+			if ((a = slow(r, reject)) != "") add("rj", a)
+			if ((a = slow(r, "floor-hooks")) != "") add("fh", a)
+		}
+		printf "| target | rounds | median | 95 %% interval | met |\n| --- | --- | --- | --- | --- |\n"
+		row("js", "slowdown of JSON-traced traffic / tcpdump'"'"'s, at most 1.00", "max", 1)
+		row("jt", "total extra CPU per wire packet, JSON minus tcpdump (µs), at most 0", "max", 0)
+		row("fl", "slowdown with -e flows, within noise of no tracer", "noise", 1)
+		row("rj", "slowdown with a filter rejecting every packet, within noise of no tracer", "noise", 1)
+		row("fh", "(reference) slowdown with empty programs on the six hooks (floor-hooks)", "noise", 1)
+	}' "$RAW" "$VRAW"
+}
+
 target_row() { # target_row TEXT VALUE LIMIT
 	printf '| %s | %s | %s |\n' "$1" "$2" "$(calc 'print (v == "NA" || l == "NA") ? "NA" : (v + 0 <= l + 0) ? "yes" : "no"' v="$2" l="$3")"
 }
@@ -1087,6 +1175,23 @@ $(table_targets)
 
 $(floor_bound)
 
+### The rate targets from paired rounds
+
+The host's speed can swing between two untraced runs by more than any tracer costs, so the
+table above withholds its verdict on the rates. This one judges them from pairs instead: after
+the rounds above, $VROUNDS verdict rounds run only the configurations these targets compare
+(${VERDICT_CONFIGS[*]}), each with its untraced neighbour right before it, the order turned by
+one each round. Over every quiet pair of those rounds and of the rounds above, per round:
+pktrace's slowdown over tcpdump's, pktrace's total extra CPU per wire packet minus tcpdump's,
+and each slowdown. A row gives the median over the rounds and the interval that holds the
+median with at least 95 % probability whatever the spread (order statistics; none under 6
+rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
+is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`). "Within
+noise of no tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole
+interval is at most 1.02 (no cost above 2 %), undecided otherwise.
+
+$(table_verdict)
+
 ## Changes, before and after
 
 From \`bench/changes.md\` (kept by hand: what each change to the hot path measured when it
@@ -1173,6 +1278,12 @@ Raw rows (\`$RAW\`), one per run:
 \`\`\`
 $(cat "$RAW")
 \`\`\`
+
+The verdict rounds' rows (\`$VRAW\`):
+
+\`\`\`
+$(cat "$VRAW")
+\`\`\`
 EOF
 } >"$RESULTS"
 
@@ -1197,6 +1308,9 @@ table_ratios
 echo
 echo "== targets"
 table_targets
+echo
+echo "== the rate targets from paired rounds (median over rounds, its 95 % interval)"
+table_verdict
 echo
 echo "== flow-only against packet events (same scope and output, only -e differs)"
 table_flows
