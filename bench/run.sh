@@ -47,7 +47,8 @@ PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pkt
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
 # What the rate targets compare: judged from paired rounds of these alone (table_verdict).
-VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-flows-scoped pktrace-filter-reject floor-hooks)
+VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-scoped pktrace-filter-reject
+	floor-hooks)
 FLOWS_CFG=pktrace-flows-scoped
 ALL_CFG=pktrace-allevents-scoped
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
@@ -325,7 +326,7 @@ flood() {
 
 # One measured run of configuration $1 in round $2; appends one row to $RAW.
 run_one() {
-	local cfg=$1 round=$2 tag="$1.$2" out status=ok rc=NA
+	local cfg=$1 round=$2 tag="${TAG_PFX:-}$1.$2" out status=ok rc=NA
 	local ready_ticks=NA traffic_ticks=NA tracer_cpu=NA startup_cpu=NA tracer_traffic_cpu=NA
 	local captured=NA lost=NA seen=NA mine="" b0 b1 bpf0 bpf1 others0 others1 sum iw0 iw1 steal
 	local -a cmd
@@ -432,6 +433,7 @@ if [ -n "${BENCH_REPORT_ONLY:-}" ]; then
 	elapsed=$(cat "$WORK/elapsed" 2>/dev/null || echo NA)
 else
 : >"$RAW"
+: >"$VRAW"
 : >"$WORK/progs.txt"
 say "traffic: $CONNS connections x $MSGS messages of $SIZE bytes (ping-pong on 127.0.0.1:$PORT), at most $LIMIT s per run"
 say "warm-up run (not measured)"
@@ -477,22 +479,34 @@ done
 # Verdict rounds: only the configurations the rate targets compare, each with its baseline
 # neighbour, no statistics runs, the order turned by one each round; their rows go to $VRAW.
 # Many short pairs make a paired verdict possible where the host's speed swings between runs.
-: >"$VRAW"
+# Every other round runs the traced run first, its baseline after it: a steady difference
+# between the first and the second slot of a pair does not move every slowdown one way.
+# Their files are named v<cfg>.<round>.* (the main rounds' are <cfg>.<round>.*).
 RAW_MAIN=$RAW
 RAW=$VRAW
 STATS=0
+TAG_PFX=v
 for ((vr = 1; vr <= VROUNDS; vr++)); do
 	n=${#VERDICT_CONFIGS[@]}
 	for ((i = 0; i < n; i++)); do
 		cfg=${VERDICT_CONFIGS[$(((i + vr) % n))]}
-		PAIR=$cfg
-		wait_quiet || true
-		run_one baseline "$vr"
-		PAIR=""
+		if ((vr % 2)); then
+			PAIR=$cfg
+			wait_quiet || true
+			run_one baseline "$vr"
+			PAIR=""
+		fi
 		wait_quiet || true
 		run_one "$cfg" "$vr"
+		if ! ((vr % 2)); then
+			PAIR=$cfg
+			wait_quiet || true
+			run_one baseline "$vr"
+			PAIR=""
+		fi
 	done
 done
+TAG_PFX=""
 RAW=$RAW_MAIN
 elapsed=$((SECONDS - start))
 echo "$elapsed" >"$WORK/elapsed"
@@ -531,7 +545,7 @@ function num(x) { return x != "" && x != "NA" }
 	print $1 "\t" $2 "\t" out
 }' "$RAW" >"$DER"
 
-rows() { grep -P "^[0-9]+\t$1\t" "$RAW" || true; }
+rows() { grep -P "^[0-9]+\t$1\t" "${2:-$RAW}" || true; } # rows CFG [FILE]
 used() { # used CFG STATS: CFG's derived rows with the statistics on (1) or off (0) that the
 	# tables use: the quiet ones, or all of them if none
 	local r
@@ -806,7 +820,7 @@ rates_unjudged() {
 }
 
 table_targets() {
-	local noise j t jo to unjudged once_s once_t once_why
+	local noise j t jo to unjudged once_s once_t lost
 	noise=$NOISE
 	j=$(ratio "$(kv slowdown "${D[pktrace-json-scoped]}")" "$(kv slowdown "${D[tcpdump]}")")
 	t=$(ratio "$(kv total "${D[pktrace-json-scoped]}")" "$(kv total "${D[tcpdump]}")")
@@ -818,17 +832,13 @@ table_targets() {
 	unjudged=$(rates_unjudged)
 	# A ratio of a few rounds' medians said "met" where 24 paired rounds put the median at 1.15:
 	# with verdict rounds, those judge the rates (table_verdict).
-	once_why=$unjudged
-	if [ -s "$VRAW" ]; then
-		once_why="from a few rounds' medians, and not among the paired rounds${unjudged:+; $unjudged}"
-		unjudged="from a few rounds' medians; the paired rounds below judge it${unjudged:+; $unjudged}"
-	fi
+	[ ! -s "$VRAW" ] || unjudged="from a few rounds' medians; the paired rounds below judge it${unjudged:+; $unjudged}"
 	printf '| target | measured | met |\n| --- | --- | --- |\n'
 	if [ -n "$unjudged" ]; then
 		printf '| %s | %s | not judged (%s) |\n' \
 			"slowdown of JSON-traced traffic / tcpdump's, at most 1.00" "$j" "$unjudged" \
 			"total extra CPU per wire packet, JSON / tcpdump, at most 1.00" "$t" "$unjudged" \
-			"$once_s" "$jo" "$once_why" "$once_t" "$to" "$once_why"
+			"$once_s" "$jo" "$unjudged" "$once_t" "$to" "$unjudged"
 	else
 		target_row "slowdown of JSON-traced traffic / tcpdump's, at most 1.00" "$j" 1.00
 		target_row "total extra CPU per wire packet, JSON / tcpdump, at most 1.00" "$t" 1.00
@@ -846,7 +856,13 @@ table_targets() {
 		target_row "slowdown with -e flows, within noise ($noise)" "$(kv slowdown "${D[$FLOWS_CFG]}")" "$noise"
 		target_row "slowdown with a filter rejecting every packet, within noise ($noise)" "$(kv slowdown "${D[pktrace-filter-reject]}")" "$noise"
 	fi
-	target_row "events lost by JSON-traced traffic (the most in a run), 0" "$(maxv pktrace-json-scoped lost)" 0
+	# The verdict rounds' JSON runs too.
+	lost=$( {
+		maxv pktrace-json-scoped lost
+		echo
+		rows pktrace-json-scoped "$VRAW" | grep -oP '(?<= )lost=\K[0-9]+' || true
+	} | grep -E '^[0-9]+$' | sort -n | tail -1)
+	target_row "events lost by JSON-traced traffic (the most in a run), 0" "${lost:-NA}" 0
 }
 
 # The rate targets judged from pairs: every quiet pair (a run and its baseline neighbour, both
@@ -861,21 +877,25 @@ table_targets() {
 # otherwise. "Within noise of no tracer": not met when the bottom is above 1.00 (a cost is
 # shown), met when the interval lies at or under 1.02 (no cost above 2 %), undecided otherwise.
 table_verdict() {
-	awk -F'\t' -v json=pktrace-json-scoped -v flows="$FLOWS_CFG" -v reject=pktrace-filter-reject '
+	awk -F'\t' -v json=pktrace-json-scoped -v once=pktrace-json-once -v flows="$FLOWS_CFG" \
+		-v reject=pktrace-filter-reject '
 	function val(k,   i) { for (i = 1; i <= nw; i++) if (index(w[i], k "=") == 1) return substr(w[i], length(k) + 2); return "" }
 	function add(name, x) { cnt[name]++; xs[name, cnt[name]] = x }
 	{
 		nw = split($3, w, " ")
-		if (val("status") != "ok" || val("stats") != "0" || val("quiet") != "1") next
+		# another pktrace'"'"'s programs on the traffic: the pair is left out
+		if (val("status") != "ok" || val("stats") != "0" || val("quiet") != "1" ||
+		    val("other_pktrace_progs") + 0 > 0) next
 		r = FILENAME ":" $1; wire = val("wire_pkts")
 		if (wire <= 0) next
 		cpu = (val("cli_cpu_s") + val("srv_cpu_s")) / wire * 1e6
 		if ($2 == "baseline") { brate[r, val("pair")] = val("rate_msg_s"); bcpu[r, val("pair")] = cpu; next }
-		rate[r, $2] = val("rate_msg_s"); tcpu[r, $2] = cpu; tr[r, $2] = val("tracer_cpu_s") / wire * 1e6
+		rate[r, $2] = val("rate_msg_s"); tcpu[r, $2] = cpu
+		if (val("tracer_cpu_s") ~ /^[0-9.]+$/) tr[r, $2] = val("tracer_cpu_s") / wire * 1e6
 		rounds[r] = 1
 	}
 	function slow(r, c) { return ((r, c) in rate && (r, c) in brate && rate[r, c] > 0) ? brate[r, c] / rate[r, c] : "" }
-	function extra(r, c) { return ((r, c) in rate && (r, c) in brate) ? tr[r, c] + tcpu[r, c] - bcpu[r, c] : "" }
+	function extra(r, c) { return ((r, c) in tr && (r, c) in brate) ? tr[r, c] + tcpu[r, c] - bcpu[r, c] : "" }
 	function row(name, text, kind, lim,   n, i, j, t, k, p, c, lo, hi, med, met) {
 		n = cnt[name]
 		for (i = 1; i <= n; i++) v[i] = xs[name, i]
@@ -884,7 +904,7 @@ table_verdict() {
 		k = 0; p = 0; c = 1
 		for (j = 0; j < n; j++) { p += c / 2 ^ n; if (p > 0.025) break; k = j + 1; c = c * (n - j) / (j + 1) }
 		med = n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : "NA"
-		if (!k) { printf "| %s | %d | %s | NA (fewer than 6 rounds) | NA |\n", text, n, n ? sprintf("%.3f", med) : "NA"; return }
+		if (!k) { printf "| %s | %d | %s | NA (%s) | NA |\n", text, n, n ? sprintf("%.3f", med) : "NA", n ? "fewer than 6 quiet pairs" : "not measured"; return }
 		lo = v[k]; hi = v[n - k + 1]
 		if (lo > lim) met = kind == "noise" ? "no: a cost is shown" : "no"
 		else if (kind == "noise") met = hi <= lim + 0.02 ? "yes" : "undecided"
@@ -897,6 +917,10 @@ table_verdict() {
 			if (a != "" && b != "" && b > 0) add("js", a / b)
 			a = extra(r, json); b = extra(r, "tcpdump")
 			if (a != "" && b != "") add("jt", a - b)
+			a = slow(r, once); b = slow(r, "tcpdump")
+			if (a != "" && b != "" && b > 0) add("os", a / b)
+			a = extra(r, once); b = extra(r, "tcpdump")
+			if (a != "" && b != "") add("ot", a - b)
 			if ((a = slow(r, flows)) != "") add("fl", a)
 			if ((a = slow(r, reject)) != "") add("rj", a)
 			if ((a = slow(r, "floor-hooks")) != "") add("fh", a)
@@ -904,10 +928,37 @@ table_verdict() {
 		printf "| target | rounds | median | 95 %% interval | met |\n| --- | --- | --- | --- | --- |\n"
 		row("js", "slowdown of JSON-traced traffic / tcpdump'"'"'s, at most 1.00", "max", 1)
 		row("jt", "total extra CPU per wire packet, JSON minus tcpdump (µs), at most 0", "max", 0)
+		row("os", "the same with --once (one event per wire packet): slowdown / tcpdump'"'"'s, at most 1.00", "max", 1)
+		row("ot", "the same with --once: total extra CPU per wire packet minus tcpdump'"'"'s (µs), at most 0", "max", 0)
 		row("fl", "slowdown with -e flows, within noise of no tracer", "noise", 1)
 		row("rj", "slowdown with a filter rejecting every packet, within noise of no tracer", "noise", 1)
 		row("fh", "(reference) slowdown with empty programs on the six hooks (floor-hooks)", "noise", 1)
 	}' "$RAW" "$VRAW"
+}
+
+verdict_section() { # the paired rounds' text and table; a line when none ran
+	if [ "$done_vrounds" = 0 ]; then
+		echo "No verdict rounds ran (\`BENCH_VERDICT_ROUNDS=0\`): the table above judges the rates"
+		echo "from the rounds' medians, or withholds its verdict when the host is noisy."
+		return
+	fi
+	cat <<EOF
+The host's speed can swing between two untraced runs by more than any tracer costs, so the
+table above withholds its verdict on the rates. This one judges them from pairs instead: after
+the rounds above, $done_vrounds verdict rounds run only the configurations these targets compare
+(${VERDICT_CONFIGS[*]}), each with its untraced neighbour right before it (right after it every
+other round), the order turned by one each round. Over every quiet pair of those rounds and of
+the rounds above, per round: JSON's slowdown over tcpdump's and its total extra CPU per wire
+packet minus tcpdump's, the same for \`--once\`, and each slowdown. Pairs during which
+another pktrace's programs were loaded are left out. A row gives the median over the rounds and the interval that holds the
+median with at least 95 % probability whatever the spread (order statistics; none under 6
+rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
+is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`). "Within
+noise of no tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole
+interval is at most 1.02 (no cost above 2 %), undecided otherwise.
+
+$(table_verdict)
+EOF
 }
 
 target_row() { # target_row TEXT VALUE LIMIT
@@ -966,69 +1017,73 @@ flows_line() { # flow-only against the packet-event run and the baseline: slowdo
 
 # Counts that look wrong, and noise worth knowing about: stated, never asserted on timing.
 checks() {
-	local cfg r round st wire cap lost got exp slack seen n=0
-	for cfg in "${CONFIGS[@]}"; do
-		while IFS= read -r r; do
-			round=${r%%$'\t'*}
-			st=$(kv status "$r") wire=$(kv wire_pkts "$r") cap=$(kv captured "$r") lost=$(kv lost "$r")
-			if [ "$st" != ok ]; then
-				echo "- $cfg, round $round: $st (its stderr: $WORK/$cfg.$round.err)"
-				n=$((n + 1))
-				continue
-			fi
-			if [ "$(kv timed_out "$r")" = 1 ]; then
-				echo "- $cfg, round $round: the traffic hit the ${LIMIT} s cap: fewer messages than the others"
-				n=$((n + 1))
-			fi
-			[ "$cfg" != baseline ] || continue
-			if [ "${cfg#floor}" != "$cfg" ]; then
-				# floor: about 2 runs per wire packet (a send and a receive each); floor-hooks
-				# about 6 (and the sockets' and devices' both ways). Run counts exist only in
-				# the runs with the BPF statistics on.
-				[ "$(kv stats "$r")" = 1 ] || continue
-				got=$(kv bpfall_runs "$r")
-				exp=2
-				[ "$cfg" = floor ] || exp=6
-				if [ "$got" = NA ] || [ "$got" -lt $(((exp - 1) * wire)) ]; then
-					echo "- $cfg, round $round: its programs ran $got times, expected about $((exp * wire)) ($wire wire packets)"
+	local cfg r round st wire cap lost got exp slack seen n=0 file pfx what
+	for file in "$RAW" "$VRAW"; do
+		pfx="" what=round
+		[ "$file" = "$RAW" ] || pfx=v what="verdict round"
+		for cfg in "${CONFIGS[@]}"; do
+			while IFS= read -r r; do
+				round=${r%%$'\t'*}
+				st=$(kv status "$r") wire=$(kv wire_pkts "$r") cap=$(kv captured "$r") lost=$(kv lost "$r")
+				if [ "$st" != ok ]; then
+					echo "- $cfg, $what $round: $st (its stderr: $WORK/$pfx$cfg.$round.err)"
+					n=$((n + 1))
+					continue
+				fi
+				if [ "$(kv timed_out "$r")" = 1 ]; then
+					echo "- $cfg, $what $round: the traffic hit the ${LIMIT} s cap: fewer messages than the others"
 					n=$((n + 1))
 				fi
-				continue
-			fi
-			if [ "$lost" != NA ] && [ "$lost" != 0 ]; then
-				echo "- $cfg, round $round: $lost lost ($cap captured; $wire wire packets)"
-				n=$((n + 1))
-			fi
-			# The FIN/ACK teardown (up to 4 wire packets per connection) is not in wire_pkts:
-			# up to 8 events per connection more for each packet event.
-			slack=$((8 * CONNS))
-			case $cfg in
-			tcpdump) exp=$wire ;;
-			pktrace-nomatch | pktrace-filter-reject) exp=0 ;;
-			*)
-				read -r exp slack < <(expected_events "$WORK/$cfg.$round.err" "$wire")
-				# --once: the sender's event only, one per wire packet
-				[ "$cfg" != pktrace-json-once ] || exp=$((exp / 2))
-				;;
-			esac
-			if [ "$cap" = NA ]; then
-				echo "- $cfg, round $round: no capture count in its summary"
-				n=$((n + 1))
-				continue
-			fi
-			seen=$(kv seen "$r")
-			if [ "$slack" = 0 ] && [ "$seen" != NA ] && [ "$seen" != 0 ]; then
-				echo "- $cfg, round $round: no packet event selected, yet $seen packets seen (packet programs attached)"
-				n=$((n + 1))
-			fi
-			# pktrace-table-all also writes the events of every other TCP user of the host.
-			got=$((cap + ${lost/NA/0}))
-			if [ "$got" -lt "$exp" ] ||
-				{ [ "$cfg" != pktrace-table-all ] && [ $((got - exp)) -gt "$slack" ]; }; then
-				echo "- $cfg, round $round: captured $cap + lost $lost, expected about $exp ($wire wire packets)"
-				n=$((n + 1))
-			fi
-		done < <(rows "$cfg")
+				[ "$cfg" != baseline ] || continue
+				if [ "${cfg#floor}" != "$cfg" ]; then
+					# floor: about 2 runs per wire packet (a send and a receive each); floor-hooks
+					# about 6 (and the sockets' and devices' both ways). Run counts exist only in
+					# the runs with the BPF statistics on.
+					[ "$(kv stats "$r")" = 1 ] || continue
+					got=$(kv bpfall_runs "$r")
+					exp=2
+					[ "$cfg" = floor ] || exp=6
+					if [ "$got" = NA ] || [ "$got" -lt $(((exp - 1) * wire)) ]; then
+						echo "- $cfg, $what $round: its programs ran $got times, expected about $((exp * wire)) ($wire wire packets)"
+						n=$((n + 1))
+					fi
+					continue
+				fi
+				if [ "$lost" != NA ] && [ "$lost" != 0 ]; then
+					echo "- $cfg, $what $round: $lost lost ($cap captured; $wire wire packets)"
+					n=$((n + 1))
+				fi
+				# The FIN/ACK teardown (up to 4 wire packets per connection) is not in wire_pkts:
+				# up to 8 events per connection more for each packet event.
+				slack=$((8 * CONNS))
+				case $cfg in
+				tcpdump) exp=$wire ;;
+				pktrace-nomatch | pktrace-filter-reject) exp=0 ;;
+				*)
+					read -r exp slack < <(expected_events "$WORK/$pfx$cfg.$round.err" "$wire")
+					# --once: the sender's event only, one per wire packet
+					[ "$cfg" != pktrace-json-once ] || exp=$((exp / 2))
+					;;
+				esac
+				if [ "$cap" = NA ]; then
+					echo "- $cfg, $what $round: no capture count in its summary"
+					n=$((n + 1))
+					continue
+				fi
+				seen=$(kv seen "$r")
+				if [ "$slack" = 0 ] && [ "$seen" != NA ] && [ "$seen" != 0 ]; then
+					echo "- $cfg, $what $round: no packet event selected, yet $seen packets seen (packet programs attached)"
+					n=$((n + 1))
+				fi
+				# pktrace-table-all also writes the events of every other TCP user of the host.
+				got=$((cap + ${lost/NA/0}))
+				if [ "$got" -lt "$exp" ] ||
+					{ [ "$cfg" != pktrace-table-all ] && [ $((got - exp)) -gt "$slack" ]; }; then
+					echo "- $cfg, $what $round: captured $cap + lost $lost, expected about $exp ($wire wire packets)"
+					n=$((n + 1))
+				fi
+			done < <(rows "$cfg" "$file")
+		done
 	done
 	got=$(progs | awk -v floor="$FLOOR_NAMES" 'BEGIN { n = split(floor, a, " "); for (i = 1; i <= n; i++) fl[a[i]] = 1 }
 		fl[$3] { printf " %s (id %s)", $3, $1 }')
@@ -1047,15 +1102,15 @@ share() { # share KEY: "min-max % (median M %)" of KEY seconds over the runs' tr
 			if (a[1] == "elapsed_s") e = a[2]
 		}
 		if (x != "NA" && e > 0) printf "%.1f\n", 100 * x / (e * n)
-	}' "$RAW" | sort -g | awk '{ r[NR] = $1 } END {
+	}' "$RAW" "$VRAW" | sort -g | awk '{ r[NR] = $1 } END {
 		if (NR) printf "%s to %s %% (median %s %%)", r[1], r[NR], r[int((NR + 1) / 2)]; else printf "NA" }'
 }
 
-noise() {
+noise() { # over the rounds' runs and the verdict rounds'
 	local total progs
-	total=$(grep -c . "$RAW")
-	progs=$(grep -c 'other_pktrace_progs=[1-9]' "$RAW" || true)
-	echo "- $(grep -c ' quiet=1' "$RAW" || true) of $total runs were quiet (interference at most $QUIET_PCT %)."
+	total=$(cat "$RAW" "$VRAW" | grep -c .)
+	progs=$(cat "$RAW" "$VRAW" | grep -c 'other_pktrace_progs=[1-9]' || true)
+	echo "- $(cat "$RAW" "$VRAW" | grep -c ' quiet=1' || true) of $total runs were quiet (interference at most $QUIET_PCT %)."
 	echo "- Other processes used $(share other_cpu_s) of the $NCPU CPUs while the traffic ran"
 	echo "  (other_cpu_s in the raw rows); the hypervisor stole $(share steal_s) (steal_s)."
 	if [ "$progs" -gt 0 ]; then
@@ -1186,20 +1241,7 @@ $(floor_bound)
 
 ### The rate targets from paired rounds
 
-The host's speed can swing between two untraced runs by more than any tracer costs, so the
-table above withholds its verdict on the rates. This one judges them from pairs instead: after
-the rounds above, $done_vrounds verdict rounds run only the configurations these targets compare
-(${VERDICT_CONFIGS[*]}), each with its untraced neighbour right before it, the order turned by
-one each round. Over every quiet pair of those rounds and of the rounds above, per round:
-pktrace's slowdown over tcpdump's, pktrace's total extra CPU per wire packet minus tcpdump's,
-and each slowdown. A row gives the median over the rounds and the interval that holds the
-median with at least 95 % probability whatever the spread (order statistics; none under 6
-rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
-is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`). "Within
-noise of no tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole
-interval is at most 1.02 (no cost above 2 %), undecided otherwise.
-
-$(table_verdict)
+$(verdict_section)
 
 ## Changes, before and after
 
@@ -1319,7 +1361,7 @@ echo "== targets"
 table_targets
 echo
 echo "== the rate targets from paired rounds (median over rounds, its 95 % interval)"
-table_verdict
+if [ "$done_vrounds" = 0 ]; then echo "none: no verdict rounds ran"; else table_verdict; fi
 echo
 echo "== flow-only against packet events (same scope and output, only -e differs)"
 table_flows
