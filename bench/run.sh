@@ -46,11 +46,11 @@ PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pkt
 	pktrace-filter-reject)
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
+FLOWS_CFG=pktrace-flows-scoped
+ALL_CFG=pktrace-allevents-scoped
 # What the rate targets compare: judged from paired rounds of these alone (table_verdict).
 VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-scoped pktrace-filter-reject
 	floor-hooks)
-FLOWS_CFG=pktrace-flows-scoped
-ALL_CFG=pktrace-allevents-scoped
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
 # owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
 # floor-hooks: the same with empty programs on the socket and device hooks too, the cgroup_skb
@@ -421,6 +421,13 @@ wait_quiet() { # wait up to 3 s for a 0.5 s window in which the host is (nearly)
 	return 1
 }
 
+baseline_for() { # baseline_for CFG ROUND: the untraced run paired with CFG's in ROUND
+	PAIR=$1
+	wait_quiet || true
+	run_one baseline "$2"
+	PAIR=""
+}
+
 quiet_runs() { # quiet_runs CFG: how many of CFG's runs completed on a quiet host
 	grep -P "^[0-9]+\t$1\t" "$RAW" | grep 'status=ok stats=0 ' | grep -c ' quiet=1' || true
 }
@@ -448,14 +455,11 @@ while :; do
 	rstart=$SECONDS
 	for cfg in "${CONFIGS[@]}"; do
 		for STATS in 0 1; do
+			# Its own baseline right before it: the host's speed drifts by more than most
+			# tracers cost (seen: ±15 % within minutes), so each slowdown is taken against
+			# its neighbour, and the baselines' spread measures the noise.
 			if [ "$STATS" = 0 ] && [ "$cfg" != baseline ]; then
-				# Its own baseline right before it: the host's speed drifts by more than
-				# most tracers cost (seen: ±15 % within minutes), so each slowdown is taken
-				# against its neighbour, and the baselines' spread measures the noise.
-				PAIR=$cfg
-				wait_quiet || true
-				run_one baseline "$round"
-				PAIR=""
+				baseline_for "$cfg" "$round"
 			fi
 			wait_quiet || true
 			run_one "$cfg" "$round"
@@ -490,20 +494,10 @@ for ((vr = 1; vr <= VROUNDS; vr++)); do
 	n=${#VERDICT_CONFIGS[@]}
 	for ((i = 0; i < n; i++)); do
 		cfg=${VERDICT_CONFIGS[$(((i + vr) % n))]}
-		if ((vr % 2)); then
-			PAIR=$cfg
-			wait_quiet || true
-			run_one baseline "$vr"
-			PAIR=""
-		fi
+		((vr % 2 == 0)) || baseline_for "$cfg" "$vr"
 		wait_quiet || true
 		run_one "$cfg" "$vr"
-		if ! ((vr % 2)); then
-			PAIR=$cfg
-			wait_quiet || true
-			run_one baseline "$vr"
-			PAIR=""
-		fi
+		((vr % 2)) || baseline_for "$cfg" "$vr"
 	done
 done
 TAG_PFX=""
@@ -949,10 +943,10 @@ the rounds above, $done_vrounds verdict rounds run only the configurations these
 (${VERDICT_CONFIGS[*]}), each with its untraced neighbour right before it (right after it every
 other round), the order turned by one each round. Over every quiet pair of those rounds and of
 the rounds above, per round: JSON's slowdown over tcpdump's and its total extra CPU per wire
-packet minus tcpdump's, the same for \`--once\`, and each slowdown. Pairs during which
-another pktrace's programs were loaded are left out. A row gives the median over the rounds and the interval that holds the
-median with at least 95 % probability whatever the spread (order statistics; none under 6
-rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
+packet minus tcpdump's, the same for \`--once\`, and each slowdown; pairs during which
+another pktrace's programs were loaded are left out. A row gives the median over the rounds
+and the interval that holds the median with at least 95 % probability whatever the spread
+(order statistics; none under 6 rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
 is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`). "Within
 noise of no tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole
 interval is at most 1.02 (no cost above 2 %), undecided otherwise.
