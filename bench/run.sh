@@ -13,6 +13,7 @@
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
 # rounds (4), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (600),
 # BENCH_VERDICT_ROUNDS (12: paired rounds of the rate targets' configurations, after those),
+# BENCH_VERDICT_CONFIGS (those configurations, or a space-separated subset of them),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
 set -euo pipefail
@@ -51,6 +52,16 @@ ALL_CFG=pktrace-allevents-scoped
 # What the rate targets compare: judged from paired rounds of these alone (table_verdict).
 VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-scoped pktrace-filter-reject
 	floor-hooks)
+# BENCH_VERDICT_CONFIGS: some of them only, for many rounds of the targets one wants decided.
+if [ -n "${BENCH_VERDICT_CONFIGS:-}" ]; then
+	for cfg in $BENCH_VERDICT_CONFIGS; do
+		[[ " ${VERDICT_CONFIGS[*]} " == *" $cfg "* ]] || {
+			printf 'bench: BENCH_VERDICT_CONFIGS: %s is not one of: %s\n' "$cfg" "${VERDICT_CONFIGS[*]}" >&2
+			exit 2
+		}
+	done
+	read -r -a VERDICT_CONFIGS <<<"$BENCH_VERDICT_CONFIGS"
+fi
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
 # owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
 # floor-hooks: the same with empty programs on the socket and device hooks too, the cgroup_skb
