@@ -12,7 +12,7 @@
 # Knobs (environment): BENCH_CONNS (8), BENCH_MSGS per connection (25000), BENCH_SIZE bytes
 # (100), BENCH_SECONDS traffic cap per run (20), BENCH_PORT (47400), BENCH_ROUNDS minimum
 # rounds (4), BENCH_MAX_ROUNDS (6), BENCH_BUDGET seconds after which no new round starts (600),
-# BENCH_VERDICT_ROUNDS (12: paired rounds of the rate targets' configurations, after those),
+# BENCH_VERDICT_ROUNDS (12: verdict rounds of the rate targets' configurations, after those),
 # BENCH_VERDICT_CONFIGS (those configurations, or a space-separated subset of them),
 # BENCH_RESULTS (bench/results.md).
 # No timing is asserted anywhere: the script fails only if the traffic itself cannot run.
@@ -47,9 +47,10 @@ PKTRACE_CONFIGS=(pktrace-json-scoped pktrace-json-once pktrace-pcapng-scoped pkt
 	pktrace-filter-reject)
 # Flow-only against packet events: the same scope and output, only -e differs.
 PACKETS_CFG=pktrace-json-scoped
+ONCE_CFG=pktrace-json-once
 FLOWS_CFG=pktrace-flows-scoped
 ALL_CFG=pktrace-allevents-scoped
-# What the rate targets compare: judged from paired rounds of these alone (table_verdict).
+# What the rate targets compare: judged from verdict rounds of these alone (table_verdict).
 VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-scoped pktrace-filter-reject
 	floor-hooks)
 # BENCH_VERDICT_CONFIGS: some of them only, for many rounds of the targets one wants decided.
@@ -491,20 +492,36 @@ while :; do
 	fi
 	[ "$round" -lt "$ROUNDS" ] || say "another round: fewer than 2 quiet runs of:$short"
 done
-# Verdict rounds: only the configurations the rate targets compare, each with its baseline
-# neighbour, no statistics runs, the order turned by one each round; their rows go to $VRAW.
-# Many short pairs make a paired verdict possible where the host's speed swings between runs.
-# Every other round runs the traced run first, its baseline after it: a steady difference
-# between the first and the second slot of a pair does not move every slowdown one way.
-# Their files are named v<cfg>.<round>.* (the main rounds' are <cfg>.<round>.*).
+# Verdict rounds: only the configurations the rate targets compare, no statistics runs, the
+# order turned by one each round; their rows go to $VRAW, their files are named v<cfg>.<round>.*
+# (the main rounds' are <cfg>.<round>.*). Many short runs make a verdict possible where the
+# host's speed swings between runs.
+# - tcpdump and the JSON runs, compared with one another, run back to back with no untraced
+#   run: under the same host the ratio of their rates is the ratio of their slowdowns, without
+#   the noise of two untraced runs (which here doubled the spread of that ratio).
+# - The others, judged against no tracer, each beside its own untraced run; every other round
+#   the traced run goes first, so that a steady difference between a pair's first and second
+#   slot does not move every slowdown one way.
 RAW_MAIN=$RAW
 RAW=$VRAW
 STATS=0
 TAG_PFX=v
+VREL=() VNOISE=()
+for cfg in "${VERDICT_CONFIGS[@]}"; do
+	case $cfg in
+	tcpdump | "$PACKETS_CFG" | "$ONCE_CFG") VREL+=("$cfg") ;;
+	*) VNOISE+=("$cfg") ;;
+	esac
+done
 for ((vr = 1; vr <= VROUNDS; vr++)); do
-	n=${#VERDICT_CONFIGS[@]}
+	n=${#VREL[@]}
 	for ((i = 0; i < n; i++)); do
-		cfg=${VERDICT_CONFIGS[$(((i + vr) % n))]}
+		wait_quiet || true
+		run_one "${VREL[$(((i + vr) % n))]}" "$vr"
+	done
+	n=${#VNOISE[@]}
+	for ((i = 0; i < n; i++)); do
+		cfg=${VNOISE[$(((i + vr) % n))]}
 		((vr % 2 == 0)) || baseline_for "$cfg" "$vr"
 		wait_quiet || true
 		run_one "$cfg" "$vr"
@@ -837,7 +854,7 @@ table_targets() {
 	unjudged=$(rates_unjudged)
 	# A ratio of a few rounds' medians said "met" where 24 paired rounds put the median at 1.15:
 	# with verdict rounds, those judge the rates (table_verdict).
-	[ ! -s "$VRAW" ] || unjudged="from a few rounds' medians; the paired rounds below judge it${unjudged:+; $unjudged}"
+	[ ! -s "$VRAW" ] || unjudged="from a few rounds' medians; the verdict rounds below judge it${unjudged:+; $unjudged}"
 	printf '| target | measured | met |\n| --- | --- | --- |\n'
 	if [ -n "$unjudged" ]; then
 		printf '| %s | %s | not judged (%s) |\n' \
@@ -870,11 +887,13 @@ table_targets() {
 	target_row "events lost by JSON-traced traffic (the most in a run), 0" "${lost:-NA}" 0
 }
 
-# The rate targets judged from pairs: every quiet pair (a run and its baseline neighbour, both
-# quiet) of the verdict rounds and of the main rounds' runs without the statistics. Per round: a
-# slowdown (the neighbour's rate over the run's), pktrace's over tcpdump's in the same round,
-# and pktrace's total extra CPU per wire packet (tracer CPU plus the traffic's CPU above its
-# neighbour's) minus tcpdump's: a difference, as a ratio of two small differences would swing.
+# The rate targets judged from many runs: every quiet run of the verdict rounds and of the main
+# rounds' runs without the statistics. Per round: a slowdown (a quiet baseline neighbour's rate
+# over the run's), pktrace's slowdown over tcpdump's in the same round (tcpdump's rate over
+# pktrace's: the untraced rate cancels out, and with it two untraced runs' noise), and
+# pktrace's total extra CPU per wire packet minus tcpdump's (their tracer plus traffic CPU per
+# wire packet, the one minus the other): a difference, as a ratio of two small differences
+# would swing.
 # Each row: the median over the rounds and its distribution-free 95 % interval (order
 # statistics: the median lies between the k-th smallest and the k-th largest of n values with
 # at least 95 % probability, whatever the distribution; none under 6 rounds). "At most": met
@@ -882,7 +901,7 @@ table_targets() {
 # otherwise. "Within noise of no tracer": not met when the bottom is above 1.00 (a cost is
 # shown), met when the interval lies at or under 1.02 (no cost above 2 %), undecided otherwise.
 table_verdict() {
-	awk -F'\t' -v json=pktrace-json-scoped -v once=pktrace-json-once -v flows="$FLOWS_CFG" \
+	awk -F'\t' -v json="$PACKETS_CFG" -v once="$ONCE_CFG" -v flows="$FLOWS_CFG" \
 		-v reject=pktrace-filter-reject '
 	function val(k,   i) { for (i = 1; i <= nw; i++) if (index(w[i], k "=") == 1) return substr(w[i], length(k) + 2); return "" }
 	function add(name, x) { cnt[name]++; xs[name, cnt[name]] = x }
@@ -894,13 +913,16 @@ table_verdict() {
 		r = FILENAME ":" $1; wire = val("wire_pkts")
 		if (wire <= 0) next
 		cpu = (val("cli_cpu_s") + val("srv_cpu_s")) / wire * 1e6
-		if ($2 == "baseline") { brate[r, val("pair")] = val("rate_msg_s"); bcpu[r, val("pair")] = cpu; next }
+		if ($2 == "baseline") { brate[r, val("pair")] = val("rate_msg_s"); next }
 		rate[r, $2] = val("rate_msg_s"); tcpu[r, $2] = cpu
 		if (val("tracer_cpu_s") ~ /^[0-9.]+$/) tr[r, $2] = val("tracer_cpu_s") / wire * 1e6
 		rounds[r] = 1
 	}
 	function slow(r, c) { return ((r, c) in rate && (r, c) in brate && rate[r, c] > 0) ? brate[r, c] / rate[r, c] : "" }
-	function extra(r, c) { return ((r, c) in tr && (r, c) in brate) ? tr[r, c] + tcpu[r, c] - bcpu[r, c] : "" }
+	# c against tcpdump in the same round: the ratio of their slowdowns is that of the rates
+	# (the untraced rate cancels out), the difference of their extra CPU that of their CPU.
+	function rel(r, c) { return ((r, c) in rate && (r, "tcpdump") in rate && rate[r, c] > 0) ? rate[r, "tcpdump"] / rate[r, c] : "" }
+	function cpu_diff(r, c) { return ((r, c) in tr && (r, "tcpdump") in tr) ? tr[r, c] + tcpu[r, c] - tr[r, "tcpdump"] - tcpu[r, "tcpdump"] : "" }
 	function row(name, text, kind, lim,   n, i, j, t, k, p, c, lo, hi, med, met) {
 		n = cnt[name]
 		for (i = 1; i <= n; i++) v[i] = xs[name, i]
@@ -918,14 +940,10 @@ table_verdict() {
 	}
 	END {
 		for (r in rounds) {
-			a = slow(r, json); b = slow(r, "tcpdump")
-			if (a != "" && b != "" && b > 0) add("js", a / b)
-			a = extra(r, json); b = extra(r, "tcpdump")
-			if (a != "" && b != "") add("jt", a - b)
-			a = slow(r, once); b = slow(r, "tcpdump")
-			if (a != "" && b != "" && b > 0) add("os", a / b)
-			a = extra(r, once); b = extra(r, "tcpdump")
-			if (a != "" && b != "") add("ot", a - b)
+			if ((a = rel(r, json)) != "") add("js", a)
+			if ((a = cpu_diff(r, json)) != "") add("jt", a)
+			if ((a = rel(r, once)) != "") add("os", a)
+			if ((a = cpu_diff(r, once)) != "") add("ot", a)
 			if ((a = slow(r, flows)) != "") add("fl", a)
 			if ((a = slow(r, reject)) != "") add("rj", a)
 			if ((a = slow(r, "floor-hooks")) != "") add("fh", a)
@@ -941,26 +959,32 @@ table_verdict() {
 	}' "$RAW" "$VRAW"
 }
 
-verdict_section() { # the paired rounds' text and table; a line when none ran
+verdict_section() { # the verdict rounds' text and table; a line when none ran
 	if [ "$done_vrounds" = 0 ]; then
 		echo "No verdict rounds ran (\`BENCH_VERDICT_ROUNDS=0\`): the table above judges the rates"
 		echo "from the rounds' medians, or withholds its verdict when the host is noisy."
 		return
 	fi
+	local ran
+	ran=$(cut -f2 "$VRAW" | grep -vx baseline | awk '!seen[$0]++' | tr '\n' ' ')
 	cat <<EOF
 The host's speed can swing between two untraced runs by more than any tracer costs, so the
-table above withholds its verdict on the rates. This one judges them from pairs instead: after
-the rounds above, $done_vrounds verdict rounds run only the configurations these targets compare
-(${VERDICT_CONFIGS[*]}), each with its untraced neighbour right before it (right after it every
-other round), the order turned by one each round. Over every quiet pair of those rounds and of
-the rounds above, per round: JSON's slowdown over tcpdump's and its total extra CPU per wire
-packet minus tcpdump's, the same for \`--once\`, and each slowdown; pairs during which
-another pktrace's programs were loaded are left out. A row gives the median over the rounds
-and the interval that holds the median with at least 95 % probability whatever the spread
-(order statistics; none under 6 rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
-is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`). "Within
-noise of no tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole
-interval is at most 1.02 (no cost above 2 %), undecided otherwise.
+table above withholds its verdict on the rates. This one judges them from many short runs
+instead: after the rounds above, $done_vrounds verdict rounds run only the configurations these
+targets compare (${ran% }), without the statistics, the order turned by one each
+round. tcpdump and the JSON runs run back to back: per round, JSON's slowdown over tcpdump's
+is tcpdump's rate over JSON's (the untraced rate they would each be divided by cancels out),
+and its total extra CPU per wire packet minus tcpdump's is the difference of their CPU (tracer
+and traffic) per wire packet; the same for \`--once\`. The others run each beside its own
+untraced run (right before it, right after it every other round), and their rows are each
+slowdown. Only quiet runs count, with the rounds above as rounds too; runs during which another
+pktrace's programs were loaded are left out. A row gives the median over the rounds and the
+interval that holds the median with at least 95 % probability whatever the spread (order
+statistics; none under 6 rounds). "At most": met when the interval's top is at most the limit,
+not met when its bottom is above it, undecided otherwise (more rounds narrow it:
+\`BENCH_VERDICT_ROUNDS\`, and \`BENCH_VERDICT_CONFIGS\` to run only some). "Within noise of no
+tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole interval
+is at most 1.02 (no cost above 2 %), undecided otherwise.
 
 $(table_verdict)
 EOF
@@ -1244,7 +1268,7 @@ $(table_targets)
 
 $(floor_bound)
 
-### The rate targets from paired rounds
+### The rate targets from verdict rounds
 
 $(verdict_section)
 
@@ -1365,7 +1389,7 @@ echo
 echo "== targets"
 table_targets
 echo
-echo "== the rate targets from paired rounds (median over rounds, its 95 % interval)"
+echo "== the rate targets from verdict rounds (median over rounds, its 95 % interval)"
 if [ "$done_vrounds" = 0 ]; then echo "none: no verdict rounds ran"; else table_verdict; fi
 echo
 echo "== flow-only against packet events (same scope and output, only -e differs)"
