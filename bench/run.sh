@@ -55,13 +55,22 @@ VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-sco
 	floor-hooks)
 # BENCH_VERDICT_CONFIGS: some of them only, for many rounds of the targets one wants decided.
 if [ -n "${BENCH_VERDICT_CONFIGS:-}" ]; then
-	for cfg in $BENCH_VERDICT_CONFIGS; do
-		[[ " ${VERDICT_CONFIGS[*]} " == *" $cfg "* ]] || {
-			printf 'bench: BENCH_VERDICT_CONFIGS: %s is not one of: %s\n' "$cfg" "${VERDICT_CONFIGS[*]}" >&2
+	read -r -a vwant <<<"$BENCH_VERDICT_CONFIGS"
+	for cfg in "${vwant[@]}"; do
+		why=""
+		[[ " ${VERDICT_CONFIGS[*]} " == *" $cfg "* ]] || why="is not one of: ${VERDICT_CONFIGS[*]}"
+		[ "$(printf '%s\n' "${vwant[@]}" | grep -cx -- "$cfg")" = 1 ] || why="is named twice"
+		# tcpdump and the JSON runs are judged against one another: neither is any use alone.
+		case $cfg in
+		tcpdump) [[ " ${vwant[*]} " == *" pktrace-json-"* ]] || why="needs pktrace-json-scoped or pktrace-json-once" ;;
+		pktrace-json-*) [[ " ${vwant[*]} " == *" tcpdump "* ]] || why="needs tcpdump" ;;
+		esac
+		if [ -n "$why" ]; then
+			printf 'bench: BENCH_VERDICT_CONFIGS: %s %s\n' "$cfg" "$why" >&2
 			exit 2
-		}
+		fi
 	done
-	read -r -a VERDICT_CONFIGS <<<"$BENCH_VERDICT_CONFIGS"
+	VERDICT_CONFIGS=("${vwant[@]}")
 fi
 # floor: bench/floor.c holding bench/floor.bpf.c's empty programs on owner_send's and
 # owner_recv's hooks; it watches this script's pid ($$) and detaches if the script is gone.
@@ -498,7 +507,9 @@ done
 # host's speed swings between runs.
 # - tcpdump and the JSON runs, compared with one another, run back to back with no untraced
 #   run: under the same host the ratio of their rates is the ratio of their slowdowns, without
-#   the noise of two untraced runs (which here doubled the spread of that ratio).
+#   the noise of two untraced runs (which here made the spread of that ratio 1.6 times wider).
+#   The order turns by one each round and runs backwards every other n rounds (n: how many
+#   they are), so that over 2n rounds each comes right after each other one equally often.
 # - The others, judged against no tracer, each beside its own untraced run; every other round
 #   the traced run goes first, so that a steady difference between a pair's first and second
 #   slot does not move every slowdown one way.
@@ -516,8 +527,10 @@ done
 for ((vr = 1; vr <= VROUNDS; vr++)); do
 	n=${#VREL[@]}
 	for ((i = 0; i < n; i++)); do
+		j=$(((i + vr) % n))
+		(((vr - 1) / n % 2 == 0)) || j=$((n - 1 - j))
 		wait_quiet || true
-		run_one "${VREL[$(((i + vr) % n))]}" "$vr"
+		run_one "${VREL[j]}" "$vr"
 	done
 	n=${#VNOISE[@]}
 	for ((i = 0; i < n; i++)); do
@@ -852,9 +865,9 @@ table_targets() {
 	once_s="slowdown of JSON-traced traffic with --once (one event per wire packet) / tcpdump's, at most 1.00"
 	once_t="total extra CPU per wire packet, JSON with --once / tcpdump, at most 1.00"
 	unjudged=$(rates_unjudged)
-	# A ratio of a few rounds' medians said "met" where 24 paired rounds put the median at 1.15:
+	# A ratio of a few rounds' medians said "met" where 24 rounds of pairs put the median at 1.15:
 	# with verdict rounds, those judge the rates (table_verdict).
-	[ ! -s "$VRAW" ] || unjudged="from a few rounds' medians; the verdict rounds below judge it${unjudged:+; $unjudged}"
+	[ ! -s "$VRAW" ] || unjudged="from a few rounds' medians; the verdict rounds below judge it if they ran it${unjudged:+; $unjudged}"
 	printf '| target | measured | met |\n| --- | --- | --- |\n'
 	if [ -n "$unjudged" ]; then
 		printf '| %s | %s | not judged (%s) |\n' \
@@ -901,28 +914,31 @@ table_targets() {
 # otherwise. "Within noise of no tracer": not met when the bottom is above 1.00 (a cost is
 # shown), met when the interval lies at or under 1.02 (no cost above 2 %), undecided otherwise.
 table_verdict() {
-	awk -F'\t' -v json="$PACKETS_CFG" -v once="$ONCE_CFG" -v flows="$FLOWS_CFG" \
+	awk -F'\t' -v json="$PACKETS_CFG" -v once="$ONCE_CFG" -v flows="$FLOWS_CFG" -v vfile="$VRAW" \
 		-v reject=pktrace-filter-reject '
 	function val(k,   i) { for (i = 1; i <= nw; i++) if (index(w[i], k "=") == 1) return substr(w[i], length(k) + 2); return "" }
 	function add(name, x) { cnt[name]++; xs[name, cnt[name]] = x }
 	{
 		nw = split($3, w, " ")
-		# another pktrace'"'"'s programs on the traffic: the pair is left out
+		# another pktrace'"'"'s programs on the traffic: the run is left out
 		if (val("status") != "ok" || val("stats") != "0" || val("quiet") != "1" ||
 		    val("other_pktrace_progs") + 0 > 0) next
-		r = FILENAME ":" $1; wire = val("wire_pkts")
+		r = FILENAME ":" $1; wire = val("wire_pkts") + 0
 		if (wire <= 0) next
+		# the main rounds run tcpdump and JSON runs apart, each beside its untraced run: they
+		# count for the slowdowns against no tracer only
+		if (FILENAME == vfile) verdict[r] = 1
 		cpu = (val("cli_cpu_s") + val("srv_cpu_s")) / wire * 1e6
 		if ($2 == "baseline") { brate[r, val("pair")] = val("rate_msg_s"); next }
 		rate[r, $2] = val("rate_msg_s"); tcpu[r, $2] = cpu
 		if (val("tracer_cpu_s") ~ /^[0-9.]+$/) tr[r, $2] = val("tracer_cpu_s") / wire * 1e6
 		rounds[r] = 1
 	}
-	function slow(r, c) { return ((r, c) in rate && (r, c) in brate && rate[r, c] > 0) ? brate[r, c] / rate[r, c] : "" }
+	function slow(r, c) { return ((r, c) in rate && (r, c) in brate && rate[r, c] + 0 > 0) ? brate[r, c] / rate[r, c] : "" }
 	# c against tcpdump in the same round: the ratio of their slowdowns is that of the rates
 	# (the untraced rate cancels out), the difference of their extra CPU that of their CPU.
-	function rel(r, c) { return ((r, c) in rate && (r, "tcpdump") in rate && rate[r, c] > 0) ? rate[r, "tcpdump"] / rate[r, c] : "" }
-	function cpu_diff(r, c) { return ((r, c) in tr && (r, "tcpdump") in tr) ? tr[r, c] + tcpu[r, c] - tr[r, "tcpdump"] - tcpu[r, "tcpdump"] : "" }
+	function rel(r, c) { return (r in verdict && (r, c) in rate && (r, "tcpdump") in rate && rate[r, c] + 0 > 0) ? rate[r, "tcpdump"] / rate[r, c] : "" }
+	function cpu_diff(r, c) { return (r in verdict && (r, c) in tr && (r, "tcpdump") in tr) ? tr[r, c] + tcpu[r, c] - tr[r, "tcpdump"] - tcpu[r, "tcpdump"] : "" }
 	function row(name, text, kind, lim,   n, i, j, t, k, p, c, lo, hi, med, met) {
 		n = cnt[name]
 		for (i = 1; i <= n; i++) v[i] = xs[name, i]
@@ -931,7 +947,7 @@ table_verdict() {
 		k = 0; p = 0; c = 1
 		for (j = 0; j < n; j++) { p += c / 2 ^ n; if (p > 0.025) break; k = j + 1; c = c * (n - j) / (j + 1) }
 		med = n ? (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : "NA"
-		if (!k) { printf "| %s | %d | %s | NA (%s) | NA |\n", text, n, n ? sprintf("%.3f", med) : "NA", n ? "fewer than 6 quiet pairs" : "not measured"; return }
+		if (!k) { printf "| %s | %d | %s | NA (%s) | NA |\n", text, n, n ? sprintf("%.3f", med) : "NA", n ? "fewer than 6 rounds" : "not measured"; return }
 		lo = v[k]; hi = v[n - k + 1]
 		if (lo > lim) met = kind == "noise" ? "no: a cost is shown" : "no"
 		else if (kind == "noise") met = hi <= lim + 0.02 ? "yes" : "undecided"
@@ -965,26 +981,33 @@ verdict_section() { # the verdict rounds' text and table; a line when none ran
 		echo "from the rounds' medians, or withholds its verdict when the host is noisy."
 		return
 	fi
-	local ran
-	ran=$(cut -f2 "$VRAW" | grep -vx baseline | awk '!seen[$0]++' | tr '\n' ' ')
+	local ran="" others="" cfg
+	for cfg in "${VERDICT_CONFIGS[@]}"; do # those that ran, in their order
+		grep -qP "^[0-9]+\t$cfg\t" "$VRAW" || continue
+		ran+="${ran:+ }$cfg"
+		case $cfg in tcpdump | "$PACKETS_CFG" | "$ONCE_CFG") ;; *) others=1 ;; esac
+	done
 	cat <<EOF
 The host's speed can swing between two untraced runs by more than any tracer costs, so the
 table above withholds its verdict on the rates. This one judges them from many short runs
 instead: after the rounds above, $done_vrounds verdict rounds run only the configurations these
-targets compare (${ran% }), without the statistics, the order turned by one each
-round. tcpdump and the JSON runs run back to back: per round, JSON's slowdown over tcpdump's
-is tcpdump's rate over JSON's (the untraced rate they would each be divided by cancels out),
-and its total extra CPU per wire packet minus tcpdump's is the difference of their CPU (tracer
-and traffic) per wire packet; the same for \`--once\`. The others run each beside its own
-untraced run (right before it, right after it every other round), and their rows are each
-slowdown. Only quiet runs count, with the rounds above as rounds too; runs during which another
-pktrace's programs were loaded are left out. A row gives the median over the rounds and the
-interval that holds the median with at least 95 % probability whatever the spread (order
-statistics; none under 6 rounds). "At most": met when the interval's top is at most the limit,
-not met when its bottom is above it, undecided otherwise (more rounds narrow it:
-\`BENCH_VERDICT_ROUNDS\`, and \`BENCH_VERDICT_CONFIGS\` to run only some). "Within noise of no
-tracer": not met when the bottom is above 1.00 (a cost is shown), met when the whole interval
-is at most 1.02 (no cost above 2 %), undecided otherwise.
+targets compare ($ran), without the statistics. tcpdump and the JSON runs run back to back
+with no untraced run, in an order that turns by one each round and runs backwards every other
+few rounds (each comes right after each other one equally often). Per verdict round, JSON's
+slowdown over tcpdump's is tcpdump's rate over JSON's (the untraced rate they would each be
+divided by cancels out, and with it two untraced runs' noise), and its total extra CPU per
+wire packet minus tcpdump's is the difference of their CPU (tracer and traffic) per wire
+packet; the same for \`--once\`.$([ -z "$others" ] || printf '%s' " The others run each beside its own untraced run (right before
+it, right after it every other round), and their rows are each slowdown against it, over the
+rounds above too.") Only quiet runs count; runs during which another pktrace's programs
+were loaded are left out. A row gives the median over the rounds and the interval that holds
+the median with at least 95 % probability whatever the spread (order statistics; none under 6
+rounds). "At most": met when the interval's top is at most the limit, not met when its bottom
+is above it, undecided otherwise (more rounds narrow it: \`BENCH_VERDICT_ROUNDS\`, and
+\`BENCH_VERDICT_CONFIGS\` to run only some; decide the rounds before the run: running again
+until a verdict shows makes a wrong one likelier). "Within noise of no tracer": not met when
+the bottom is above 1.00 (a cost is shown), met when the whole interval is at most 1.02 (no
+cost above 2 %), undecided otherwise.
 
 $(table_verdict)
 EOF
