@@ -50,6 +50,8 @@ PACKETS_CFG=pktrace-json-scoped
 ONCE_CFG=pktrace-json-once
 FLOWS_CFG=pktrace-flows-scoped
 ALL_CFG=pktrace-allevents-scoped
+# The configurations judged against tcpdump (the others against no tracer).
+against_tcpdump() { case $1 in tcpdump | "$PACKETS_CFG" | "$ONCE_CFG") return 0 ;; esac; return 1; }
 # What the rate targets compare: judged from verdict rounds of these alone (table_verdict).
 VERDICT_CONFIGS=(tcpdump pktrace-json-scoped pktrace-json-once pktrace-flows-scoped pktrace-filter-reject
 	floor-hooks)
@@ -519,10 +521,7 @@ STATS=0
 TAG_PFX=v
 VREL=() VNOISE=()
 for cfg in "${VERDICT_CONFIGS[@]}"; do
-	case $cfg in
-	tcpdump | "$PACKETS_CFG" | "$ONCE_CFG") VREL+=("$cfg") ;;
-	*) VNOISE+=("$cfg") ;;
-	esac
+	if against_tcpdump "$cfg"; then VREL+=("$cfg"); else VNOISE+=("$cfg"); fi
 done
 for ((vr = 1; vr <= VROUNDS; vr++)); do
 	n=${#VREL[@]}
@@ -985,7 +984,7 @@ verdict_section() { # the verdict rounds' text and table; a line when none ran
 	for cfg in "${VERDICT_CONFIGS[@]}"; do # those that ran, in their order
 		grep -qP "^[0-9]+\t$cfg\t" "$VRAW" || continue
 		ran+="${ran:+ }$cfg"
-		case $cfg in tcpdump | "$PACKETS_CFG" | "$ONCE_CFG") ;; *) others=1 ;; esac
+		against_tcpdump "$cfg" || others=1
 	done
 	cat <<EOF
 The host's speed can swing between two untraced runs by more than any tracer costs, so the
