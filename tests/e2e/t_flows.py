@@ -477,8 +477,10 @@ ls = socket.socket()
 ls.bind(("127.0.0.1", 0))
 ls.listen(n)
 port = ls.getsockname()[1]
-for _ in range(n):
-    c = socket.create_connection(("127.0.0.1", port))
+for i in range(n):
+    # each from an address of its own: a reset socket frees its port at once, and a later
+    # connection may take it again
+    c = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.%d" % (2 + i), 0))
     s, _ = ls.accept()
     ready = threading.Barrier(t + 1)
     got = []
@@ -497,7 +499,7 @@ for _ in range(n):
     s.close()  # a reset: every thread's recv fails or finds the end at once
     for th in ths:
         th.join()
-    print("CONN", c.getsockname()[1], " ".join(map(str, sorted(got))), flush=True)
+    print("CONN", *c.getsockname(), " ".join(map(str, sorted(got))), flush=True)
     c.close()
 """
 
@@ -521,7 +523,7 @@ def flows_close_missed_threads(w):
         for line in proc.out.text().splitlines():
             f = line.split()
             if f and f[0] == "CONN":
-                conns[int(f[1])] = f[2:]
+                conns[(f[1], int(f[2]))] = f[3:]
         events = stop(pt)
         lines = pt.stderr().splitlines()
     assert len(conns) == n, conns
@@ -529,12 +531,12 @@ def flows_close_missed_threads(w):
     for e in events:
         a = args_of(e)
         if e["eventName"] == "net_flow_tcp_end" and a["conn_direction"] == "outgoing":
-            ends.setdefault(a["src_port"], []).append(a["summary"]["close_reason"])
+            ends.setdefault((a["src"], a["src_port"]), []).append(a["summary"]["close_reason"])
     log("%d connections, %d threads each; receives: %s; summary: %s" % (
         n, threads, sorted({" ".join(v) for v in conns.values()}),
         [l for l in lines if "made up" in l or "state program" in l]))
     dup = {p: r for p, r in ends.items() if len(r) != 1}
-    assert not dup, "ends per client port (want one each): %s" % dup
+    assert not dup, "ends per client address and port (want one each): %s" % dup
     assert set(ends) == set(conns), "no end for %s" % sorted(set(conns) - set(ends))
     bad = {p: r for p, r in ends.items() if r != ["rst_received"]}
     assert not bad, "close_reason not rst_received (of %d): %s" % (n, bad)
