@@ -347,8 +347,13 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	if (!rd_has(r, off, TCP_HDR_MIN))
 		return DECODE_TRUNCATED_TCP;
 	doff_byte = rd_u8(r, off + 12);
-	if ((doff_byte >> 4) < 5)
+	if ((doff_byte >> 4) < 5) {
+		/* The 20 bytes are there: the ports are known (tcpdump shows them too). */
+		out->src_port = rd_be16(r, off);
+		out->dst_port = rd_be16(r, off + 2);
+		out->data_offset = doff_byte >> 4;
 		return DECODE_BAD_DATA_OFFSET;
+	}
 	limit = off + (size_t)(doff_byte >> 4) * 4;
 	end = limit;
 	/* A header cut inside its options is a truncated header, but where a capture's snapshot

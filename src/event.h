@@ -101,7 +101,8 @@ static inline bool tcp_opts_shown(const struct tcp_opts *o)
 /*
  * Fields of the IP and transport headers, in host byte order, raw as on the wire. When l4_error
  * is not 0 no transport header could be read: the event still names the addresses, the IP
- * header and the chain, and every transport field (ports included) is 0.
+ * header and the chain, and every transport field is 0, but the ports and data offset of a
+ * whole 20-byte TCP header whose data offset is below 5 (pkt_ports_read).
  */
 struct pkt_headers {
 	int family; /* AF_INET or AF_INET6 */

@@ -296,8 +296,7 @@ static size_t format_table_proto(char *dst, size_t cap, const struct pkt_event *
 	};
 	const struct pkt_headers *h = &e->hdr;
 	bool ip = e->event == EVENT_NET_PACKET_IPV4 || e->event == EVENT_NET_PACKET_IPV6;
-	bool ports = !h->l4_error && (h->protocol == IPPROTO_TCP || h->protocol == IPPROTO_UDP ||
-				      h->protocol == IPPROTO_UDPLITE);
+	bool ports = pkt_ports_read(h);
 	bool missing = h->l4_error && !ip;
 	char line[TABLE_LINE_MAX], *start = line_start(dst, cap, line, TABLE_LINE_MAX);
 	struct line l = {.p = start};
@@ -362,7 +361,7 @@ size_t format_table(char *dst, size_t cap, const struct pkt_event *e)
 		return line_end(dst, cap, start, &l);
 	}
 	rest = l.p;
-	put_endpoints(&l, h, !h->l4_error);
+	put_endpoints(&l, h, pkt_ports_read(h));
 	if (h->l4_error) {
 		/* No TCP header: tcpdump's [?] for the flags, a dash for each missing number. */
 		line_col(&l, "[?]", 3, W_FLAGS, 3, false, true);

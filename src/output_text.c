@@ -290,11 +290,17 @@ size_t format_text(char *dst, size_t cap, const struct pkt_event *e)
 	if (e->event == EVENT_NET_FLOW_TCP_BEGIN || e->event == EVENT_NET_FLOW_TCP_END)
 		return format_text_flow(dst, cap, e);
 	put_front(&l, e, e->ifname, e->egress ? "Out" : "In");
-	ports = !h->l4_error && (h->protocol == IPPROTO_TCP || h->protocol == IPPROTO_UDP ||
-				 h->protocol == IPPROTO_UDPLITE);
+	ports = pkt_ports_read(h);
 	put_addrs(&l, h->family, h->src_addr, h->src_port, h->dst_addr, h->dst_port, ports);
 	l4_len = l4_length(e);
-	if (h->l4_error) {
+	if (h->l4_error == DECODE_BAD_DATA_OFFSET && ports) {
+		/* tcpdump's words, its length less the header's, unsigned as tcpdump's. */
+		line_lit(&l, " tcp ");
+		line_u(&l, l4_len - h->data_offset * 4u);
+		line_lit(&l, " [bad hdr length ");
+		line_u(&l, h->data_offset * 4u);
+		line_lit(&l, " - too short, < 20]");
+	} else if (h->l4_error) {
 		const char *why = decode_strerror(h->l4_error);
 
 		line_lit(&l, "ip-proto-");

@@ -2704,16 +2704,18 @@ static __always_inline bool injected_wanted(__u8 p)
 		return sock_protos & PKT_SOCK_UDP;
 	if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6_)
 		return sock_protos & PKT_SOCK_ICMP;
-	return false;
+	/* Any other protocol, or an IPv6 extension header: a raw socket's would be traced. */
+	return sock_protos & PKT_SOCK_RAW;
 }
 
-/* A device record's protocols: a packet-socket frame's UDP or ICMP has the class of socket it
- * would have had (record_open made it TCP's). */
+/* A device record's protocols: a packet-socket frame has the class of socket it would have
+ * had (record_open made it TCP's): UDP, ICMP, or raw for any other protocol. */
 static __always_inline void dev_record_protos(struct pkt_wire *rec, __u8 l4p)
 {
 	if (l4p == IPPROTO_TCP)
 		return;
-	rec->sk_proto = l4p == IPPROTO_UDP || l4p == IPPROTO_UDPLITE ? IPPROTO_UDP : IPPROTO_ICMP;
+	rec->sk_proto = l4p == IPPROTO_UDP || l4p == IPPROTO_UDPLITE ? IPPROTO_UDP :
+			l4p == IPPROTO_ICMP || l4p == IPPROTO_ICMPV6_ ? IPPROTO_ICMP : IPPROTO_RAW;
 	rec->l4_proto = l4p;
 }
 
@@ -2733,6 +2735,7 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	__u8 *tcp;
 	int local = direction == PKT_EGRESS ? 0 : 1, off;
 	__u8 l3, nh, l4p, flags = PKT_F_DEVICE;
+	bool no_l4 = false;
 	__u32 remembered;
 	__u64 h;
 	__u16 l3_off;
@@ -2803,11 +2806,16 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (proto == bpf_htons(ETH_P_IP)) {
 		__u8 *b = bpf_rdonly_cast(l3p, 0);
 
-		if ((b[6] << 8 | b[7]) & 0x1fff)
-			return 0;
-		if (b[9] == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
-			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
 		l4p = b[9];
+		if ((b[6] << 8 | b[7]) & 0x1fff) {
+			/* A later fragment: a packet-socket frame's is shown with its IP header, as
+			 * a raw socket's is. */
+			if (!injected)
+				return 0;
+			no_l4 = true;
+		}
+		if (l4p == IPPROTO_ICMP && direction == PKT_INGRESS && icmp_errors)
+			return dev_wanted(dev, direction) ? dev_icmp_error(l3p, (b[0] & 0xf) * 4, 4, pkt_len, dev) : 0;
 		if (injected ? !injected_wanted(l4p) :
 			       (l4p != IPPROTO_TCP || !(sock_protos & PKT_SOCK_TCP)))
 			return 0;
@@ -2834,6 +2842,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	}
 	if (off < 20)
 		return 0;
+	/* A packet-socket frame of a protocol without ports, or behind IPv6 extension headers
+	 * (not walked here): its IP header only, as a raw socket's that the kernel cannot read
+	 * further. */
+	if (l4p != IPPROTO_TCP && l4p != IPPROTO_UDP && l4p != IPPROTO_UDPLITE &&
+	    l4p != IPPROTO_ICMP && l4p != IPPROTO_ICMPV6_)
+		no_l4 = true;
 	tcp = bpf_rdonly_cast(l3p + off, 0);
 	__builtin_memcpy(ports, tcp, sizeof(ports));
 	c.netns = dev->nd_net.net->ns.inum;
@@ -2892,9 +2906,16 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 		return 0;
 	}
 emit:
-	len = off + (l4p == IPPROTO_TCP ? (tcp[12] >> 4) * 4 : 8);
+	/* TCP's header as its data offset says, 20 bytes at least (a data offset below 5 is the
+	 * decoder's to report, with the ports); 8 bytes of the others'. */
+	len = l4p != IPPROTO_TCP ? 8 : tcp[12] >> 4 < 5 ? 20 : (tcp[12] >> 4) * 4;
+	len = no_l4 ? off : off + len;
 	if (len > pkt_len)
 		len = pkt_len;
+	if (no_l4) {
+		flags |= PKT_F_NO_L4;
+		stat_inc(STAT_NO_L4);
+	}
 	if (direction == PKT_EGRESS)
 		once_remember(skb, pkt_len);
 	/* Timewait and reply headers (no extension headers, few options) fit the small record,

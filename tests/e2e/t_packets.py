@@ -1809,7 +1809,9 @@ def udp_fragments_veth(w):
 # UDP datagrams and ICMP echo requests written whole, Ethernet header included, on a packet
 # socket bound to lo, over IPv4 and IPv6 (to a closed UDP port: the kernel answers with port
 # unreachables, and the echoes with replies, none of them the writer's).
-INJECT_UDP_ICMP = r"""
+# The start of an injector: named argv[1] (argv[2] a port), a packet socket s bound to lo, and
+# ip4() making a whole frame (Ethernet header, IPv4 header with its checksum, then l4).
+INJECT_START = r"""
 import ctypes, socket, struct, sys, time
 name, dport = sys.argv[1], int(sys.argv[2])
 ctypes.CDLL(None).prctl(15, name.encode(), 0, 0, 0)
@@ -1818,9 +1820,20 @@ s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("lo", 0))
 v4 = socket.inet_aton("127.0.0.1")
 v6 = socket.inet_pton(socket.AF_INET6, "::1")
-def ip4(proto, l4, i):
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 70 + i, 0, 64, proto, 0, v4, v4)
+def ip4(proto, l4, ident, frag=0):
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), ident, frag, 64, proto, 0, v4, v4)
     return b"\0" * 12 + b"\x08\x00" + ip[:10] + struct.pack("!H", csum(ip)) + ip[12:] + l4
+"""
+
+def run_injector(script, name, port):
+    """Run an injector (INJECT_START and its frames) named name to its end; its pid."""
+    with Proc([PYTHON, "-c", script, name, str(port)], name="inject") as p:
+        p.expect(r"^DONE")
+        assert p.wait(10) == 0, "injector failed: %s" % p.err.text()
+        return p.pid
+
+
+INJECT_UDP_ICMP = INJECT_START + r"""
 def ip6(proto, l4):
     return b"\0" * 12 + b"\x86\xdd" + struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64,
                                                     v6, v6) + l4
@@ -1828,11 +1841,11 @@ for i in range(2):
     body = b"d" * (10 + i)
     u = struct.pack("!HHHH", dport - 1, dport, 8 + len(body), 0) + body
     s.send(ip4(17, u[:6] + struct.pack("!H", csum(v4 + v4 + struct.pack("!BBH", 0, 17, len(u))
-                                                    + u)) + u[8:], i))
+                                                    + u)) + u[8:], 70 + i))
     s.send(ip6(17, u[:6] + struct.pack("!H", csum(v6 + v6 + struct.pack("!IxxxB", len(u), 17)
                                                     + u)) + u[8:]))
     e = struct.pack("!BBHHH", 8, 0, 0, 4321, i) + b"ping"
-    s.send(ip4(1, e[:2] + struct.pack("!H", csum(e)) + e[4:], 10 + i))
+    s.send(ip4(1, e[:2] + struct.pack("!H", csum(e)) + e[4:], 80 + i))
     e6 = struct.pack("!BBHHH", 128, 0, 0, 4321, i) + b"ping"
     c = csum(v6 + v6 + struct.pack("!IxxxB", len(e6), 58) + e6)
     s.send(ip6(58, e6[:2] + struct.pack("!H", c) + e6[4:]))
@@ -1852,10 +1865,7 @@ def packet_socket_udp_icmp(w):
     pcap = os.path.join(w, "lo.pcap")
     with capture("lo", "udp port %d or icmp or icmp6" % port, pcap) as cap, \
             pktrace(["-e", ",".join(selected)] + scope(jn), w) as pt:
-        with Proc([PYTHON, "-c", INJECT_UDP_ICMP, jn, str(port)], name="inject") as p:
-            p.expect(r"^DONE")
-            assert p.wait(10) == 0, "injector failed: %s" % p.err.text()
-            pid = p.pid
+        pid = run_injector(INJECT_UDP_ICMP, jn, port)
         time.sleep(0.3)
         events, _ = stop(pt)
         pkts = read_packets(cap.stop())
@@ -1865,3 +1875,64 @@ def packet_socket_udp_icmp(w):
     log("%d injected frames (tshark), %d events" % (len(exp), len(events)))
     assert len(exp) == 8, "scenario broken: tshark shows %d injected frames" % len(exp)
     Match(exp, events).assert_exact("frames written on a packet socket")
+
+
+# Frames a socket hook would show only partly, written whole on a packet socket bound to lo:
+# an IPv4 datagram of protocol 253, the second fragment of a UDP datagram (offset 16 bytes, the
+# last), an IPv6 UDP datagram behind a Destination Options header, and a TCP segment whose
+# data offset says 3 (12 bytes) though its 20 bytes are all there.
+INJECT_UNREADABLE = INJECT_START + r"""
+s.send(ip4(253, b"x" * 24, 901))
+s.send(ip4(17, b"f" * 24, 902, frag=2))
+u = struct.pack("!HHHH", dport - 1, dport, 12, 0) + b"opts"
+dst_opts = bytes([17, 0, 1, 4, 0, 0, 0, 0])  # next header UDP, 8 bytes: a PadN option
+body = dst_opts + u
+s.send(b"\0" * 12 + b"\x86\xdd" + struct.pack("!IHBB16s16s", 6 << 28 | 0x5a5a, len(body), 60,
+                                                64, v6, v6) + body)
+tcp = struct.pack("!HHIIBBHHH", dport - 2, dport, 1000, 0, 3 << 4, 0x02, 512, 0, 0)
+s.send(ip4(6, tcp + b"p" * 8, 903))
+print("DONE", flush=True)
+"""
+
+
+@test
+def packet_socket_unreadable(w):
+    """Frames written on a packet socket that the kernel side cannot read to their ports (a
+    protocol without ports, a later fragment, an IPv6 extension header it does not walk) are
+    not lost: each is one IP event at egress with the writer's pid and its IP header, and
+    counted as written with its IP header; a TCP header with a data offset below 5 gives its
+    ports (as tcpdump and tshark show them). IP fields against tshark."""
+    jn, port = rand_name("piu"), free_port()
+    sel = ["net_packet_ipv4", "net_packet_ipv6"]
+    pcap = os.path.join(w, "lo.pcap")
+    with capture("lo", "ip proto 253 or ip[6:2] & 0x1fff != 0 or ip6 or tcp port %d" % port,
+                 pcap) as cap, pktrace(["-e", ",".join(sel)] + scope(jn), w) as pt:
+        pid = run_injector(INJECT_UNREADABLE, jn, port)
+        time.sleep(0.3)
+        events, _ = stop(pt)
+        err = pt.stderr()
+        pkts = read_packets(cap.stop(), defragment=False)
+    mine = [q for q in pkts if q["family"] == 4 and q["ipv4"]["id"] in (901, 902, 903)]
+    six = [q for q in pkts if q["family"] == 6 and q["ipv6"]["flowLabel"] == 0x5a5a]
+    assert len(mine) == 3 and len(six) == 1, "scenario: tshark shows %s" % [
+        q["layers"] for q in pkts]
+    tcp = next(q for q in mine if q["ipv4"]["id"] == 903)
+    assert tcp["transport"] == "tcp" and tcp["dst_port"] == port, (
+        "scenario: tshark reads the short TCP header as %s" % tcp)
+    owner = {"pid": pid, "name": jn}
+    exp = [e for q in mine for e in expect(q, "egress", sel, owner)]
+    got = [e for e in events if e["event"] == "net_packet_ipv4"]
+    Match(exp, got).assert_exact("IPv4 frames written on a packet socket")
+    # The IPv6 one: its fixed header as tshark reads it; the chain is not walked, so the
+    # protocol is the first extension header's (60) and there are no ports.
+    v6 = [e for e in events if e["event"] == "net_packet_ipv6"]
+    assert len(v6) == 1, "want one net_packet_ipv6 event, got %s" % [describe(e) for e in v6]
+    e, q = v6[0], six[0]
+    want = {"direction": "egress", "processId": pid, "processName": jn, "protocol": 60,
+            "src_port": 0, "dst_port": 0, "packet_len": q["packet_len"]}
+    want.update({"p." + k: v for k, v in q["ipv6"].items()})
+    bad = {k: (e.get(k), v) for k, v in want.items() if e.get(k) != v}
+    assert not bad, "the IPv6 frame's event differs (got, want): %s" % bad
+    m = re.search(r"written with their IP header: (\d+)", err)
+    assert m and int(m.group(1)) == 3, (
+        "the summary must count the 3 frames written with their IP header: %s" % err[-900:])

@@ -384,6 +384,44 @@ def text_tcp_options_read_back(w):
 
 
 @test
+def text_bad_data_offset_read_back(w):
+    """-r -F text on TCP headers whose data offset is below 5 (their 20 bytes there), IPv4 and
+    IPv6, with and without payload: each line's tcpdump part is tcpdump's own (the ports, then
+    "tcp N [bad hdr length L - too short, < 20]"), and -F json gives the ports tshark reads
+    with the decode error."""
+    try:
+        from scapy.all import IP, IPv6, TCP, Ether, Raw, wrpcap
+    except ImportError as e:
+        raise AssertionError("scapy (python3-scapy) is needed: %s" % e)
+    pcap = os.path.join(w, "doff.pcap")
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    pkts = [eth / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=41000, dport=80, flags="S",
+                                                           dataofs=3),
+            eth / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=41001, dport=81, flags="PA",
+                                                           dataofs=0) / Raw(b"q" * 30),
+            eth / IPv6(src="fd00::1", dst="fd00::2") / TCP(sport=41002, dport=82, flags="S",
+                                                           dataofs=4) / Raw(b"r" * 4)]
+    wrpcap(pcap, pkts)
+    theirs, ours = read_back_lines(w, pcap)
+    log("tcpdump: %s" % theirs)
+    assert len(theirs) == 3 and all("bad hdr length" in t for t in theirs), (
+        "scenario: tcpdump read %s" % theirs)
+    compare([part for *_, part in ours], theirs)
+    r = subprocess.run([PKTRACE, "-r", pcap, "-F", "json"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, "pktrace -r -F json failed: %s" % r.stderr
+    t = subprocess.run(["tshark", "-n", "-r", pcap, "-T", "fields", "-e", "tcp.srcport",
+                        "-e", "tcp.dstport"], capture_output=True, text=True, timeout=30)
+    want = [tuple(int(x) for x in l.split("\t")) for l in t.stdout.splitlines()]
+    got = []
+    for line in r.stdout.splitlines():
+        meta = json.loads(line)["args"][0]["value"]
+        got.append((meta["src_port"], meta["dst_port"], meta.get("decode_error")))
+    assert got == [p + ("bad TCP data offset",) for p in want], (
+        "JSON ports and errors %s, tshark's ports %s" % (got, want))
+
+
+@test
 def text_mptcp_read_back(w):
     """-r -F text on a real MPTCP exchange (an IPPROTO_MPTCP client and server on loopback:
     MP_CAPABLE in the handshake, DSS mappings and data ACKs, the DATA_FIN at the close): each

@@ -624,14 +624,27 @@ static void test_bad_data_offset(void **state)
 
 	(void)state;
 
+	/* The 20 bytes are there: the ports and the data offset, nothing else of TCP's. */
 	for (t.doff = 0; t.doff < 5; t.doff++) {
 		pkt_ipv4(&p, NULL, 0, 0);
 		pkt_tcp(&p, &t);
-		assert_int_equal(decode_partial(&p, &h), DECODE_BAD_DATA_OFFSET);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.l4_error, DECODE_BAD_DATA_OFFSET);
+		assert_int_equal(h.src_port, t.sport);
+		assert_int_equal(h.dst_port, t.dport);
+		assert_int_equal(h.data_offset, t.doff);
+		assert_true(pkt_ports_read(&h));
+		h.data_offset = 0;
+		assert_no_tcp_only_fields(&h);
+		assert_int_equal(h.checksum, 0);
 		assert_v4_addrs(&h);
 
 		build_v6_ext(&p, &t);
-		assert_int_equal(decode_partial(&p, &h), DECODE_BAD_DATA_OFFSET);
+		assert_int_equal(decode_pkt(&p, &h), DECODE_OK);
+		assert_int_equal(h.l4_error, DECODE_BAD_DATA_OFFSET);
+		assert_int_equal(h.src_port, t.sport);
+		assert_int_equal(h.dst_port, t.dport);
+		assert_true(pkt_ports_read(&h));
 		assert_v6_addrs(&h);
 		assert_chain(&h, &p);
 	}
