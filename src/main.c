@@ -230,6 +230,8 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 			if (app->opts.count && app->events_made > app->opts.count)
 				app->events_made = app->opts.count;
 			app->packets_made += app->pcap_on;
+			/* Its events count as made and not written: the record is accounted for. */
+			app->records_out++;
 			app->out_err = -err;
 			return err;
 		}
@@ -238,6 +240,8 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		app->packets_made++;
 		err = output_packet(&app->pcap, e, selected, b);
 		if (err) {
+			/* With -w alone the packet is what counts as made, and not written. */
+			app->records_out += !app->text_on;
 			app->out_err = -err;
 			return err;
 		}
