@@ -376,6 +376,11 @@ static int decode_tcp(struct reader *r, size_t off, struct pkt_headers *out)
 	out->checksum = rd_be16(r, off + 16);
 	out->urgent = rd_be16(r, off + 18);
 	decode_tcp_opts(r, off + TCP_HDR_MIN, end, limit, &out->opts);
+	if ((out->opts.malformed || out->opts.unknown_n) && !out->opts.cut) {
+		/* end - off - 20 <= 40: the data offset's 4 bits */
+		out->opts.raw_len = (uint8_t)(end - off - TCP_HDR_MIN);
+		rd_copy(r, off + TCP_HDR_MIN, out->opts.raw, out->opts.raw_len);
+	}
 	return DECODE_OK;
 }
 

@@ -84,6 +84,10 @@ struct tcp_opts {
 	 */
 	uint8_t order_n;
 	uint8_t order[TCP_OPTS_MAX_LEN];
+	/* The options' bytes as on the wire, kept only for a malformed option or an unknown kind
+	 * (raw_len 0 otherwise): text and table print those as tcpdump walks them. */
+	uint8_t raw_len;
+	uint8_t raw[TCP_OPTS_MAX_LEN];
 };
 
 enum tcp_opts_cut {

@@ -625,6 +625,211 @@ bad:
 	return false;
 }
 
+/* A TFO cookie after the option's name, as tcpdump: " cookiereq", " (invalid)" (a length odd or
+ * outside 4 to 16) or " cookie HEX"; n of its len bytes at d. */
+static void line_tfo(struct line *l, const uint8_t *d, size_t len, size_t n)
+{
+	if (!len)
+		line_lit(l, " cookiereq");
+	else if (len % 2 || len < 4 || len > 16)
+		line_lit(l, " (invalid)");
+	else {
+		line_lit(l, " cookie ");
+		line_hex(l, d, n);
+	}
+}
+
+/* tcpdump's names of option kinds (print-tcp.c); NULL: "unknown-K". */
+static const char *tcpdump_opt_name(uint8_t kind)
+{
+	static const char *const names[35] = {
+		[0] = "eol", [1] = "nop", [2] = "mss", [3] = "wscale", [4] = "sackOK", [5] = "sack",
+		[6] = "echo", [7] = "echoreply", [8] = "TS", [11] = "cc", [12] = "ccnew",
+		[13] = "", [19] = "md5", [20] = "scps", [28] = "uto", [29] = "tcp-ao",
+		[30] = "mptcp", [34] = "tfo",
+	};
+
+	if (kind == TCP_KIND_EXP)
+		return "exp";
+	return kind < 35 ? names[kind] : NULL;
+}
+
+/*
+ * The options as tcpdump 4.99 walks them (print-tcp.c), for those pktrace's decoder reads
+ * otherwise (a malformed one) or not at all (unknown kinds): a length below 2 or past the
+ * header ends the line at "[bad opt]"; a kind of a fixed size reads that many bytes of what is
+ * left of the header whatever its length says, and moves on by them, then "[len N]" when its
+ * length differs. b: the n option bytes. True: the line ends here. Written here: no library
+ * prints TCP options as tcpdump does.
+ */
+static bool line_tcp_opts_raw(struct line *l, const uint8_t *b, size_t n, uint16_t flags)
+{
+	size_t at = 0, hlen = n, len, datalen, i;
+	const uint8_t *d;
+	const char *name;
+	uint8_t opt;
+	bool after = false; /* an option was printed whole: a comma before the next */
+
+	line_lit(l, " options [");
+	while (hlen > 0) {
+		if (after)
+			*l->p++ = ',';
+		opt = b[at++];
+		if (opt == TCP_KIND_EOL || opt == TCP_KIND_NOP) {
+			len = 1;
+		} else {
+			/* Past the header: tcpdump reads the payload's first byte, too short or too
+			 * long for what is left either way. */
+			len = at < n ? b[at] : 0;
+			at++;
+			if (len < 2 || len > hlen)
+				goto bad;
+			hlen--;
+		}
+		hlen--;
+		d = b + at;
+		datalen = 0;
+		name = tcpdump_opt_name(opt);
+		if (opt != 30 && opt != 19 && opt != 28 && opt != 29) {
+			if (name) {
+				line_str(l, name);
+			} else {
+				line_lit(l, "unknown-");
+				line_u(l, opt);
+			}
+		}
+		switch (opt) {
+		case TCP_KIND_MSS:
+		case 20: /* SCPS */
+		case 28: /* UTO */
+			datalen = 2;
+			if (datalen > hlen) {
+				if (opt == 28)
+					line_lit(l, "uto");
+				goto bad;
+			}
+			if (opt == 28) {
+				tcp_opt_named(l, opt, d, 2);
+			} else if (opt == 20) {
+				line_lit(l, " cap ");
+				line_hex(l, d, 1);
+				line_lit(l, " id ");
+				line_u(l, d[1]);
+			} else {
+				*l->p++ = ' ';
+				line_u(l, (unsigned int)d[0] << 8 | d[1]);
+			}
+			break;
+		case TCP_KIND_WSCALE:
+			datalen = 1;
+			if (datalen > hlen)
+				goto bad;
+			*l->p++ = ' ';
+			line_u(l, d[0]);
+			break;
+		case TCP_KIND_SACK:
+			datalen = len - 2;
+			if (datalen % 8) {
+				line_lit(l, " invalid sack");
+				break;
+			}
+			*l->p++ = ' ';
+			line_u(l, datalen / 8);
+			*l->p++ = ' ';
+			for (i = 0; i < datalen; i += 8) {
+				*l->p++ = '{';
+				line_u(l, be32_at(d + i));
+				*l->p++ = ':';
+				line_u(l, be32_at(d + i + 4));
+				*l->p++ = '}';
+			}
+			break;
+		case 6: /* echo, echoreply, cc, ccnew, ccecho: one 32-bit value */
+		case 7:
+		case 11:
+		case 12:
+		case 13:
+			datalen = 4;
+			if (datalen > hlen)
+				goto bad;
+			*l->p++ = ' ';
+			line_u(l, be32_at(d));
+			break;
+		case TCP_KIND_TS:
+			datalen = 8;
+			if (datalen > hlen)
+				goto bad;
+			line_lit(l, " val ");
+			line_u(l, be32_at(d));
+			line_lit(l, " ecr ");
+			line_u(l, be32_at(d + 4));
+			break;
+		case 19: /* MD5 signature: 16 bytes */
+			datalen = 16;
+			if (datalen > hlen) {
+				line_lit(l, "md5");
+				goto bad;
+			}
+			tcp_opt_named(l, opt, d, 16);
+			break;
+		case 29:
+			datalen = len - 2;
+			tcp_opt_named(l, opt, d, datalen);
+			break;
+		case 30:
+			datalen = len - 2;
+			if (!line_mptcp(l, d, datalen, flags))
+				goto bad;
+			break;
+		case TCP_KIND_TFO:
+			datalen = len - 2;
+			*l->p++ = ' ';
+			line_tfo(l, d, datalen, datalen);
+			break;
+		case TCP_KIND_EXP:
+			datalen = len - 2;
+			if (datalen < 2)
+				goto bad;
+			*l->p++ = '-';
+			if (d[0] == 0xf9 && d[1] == 0x89) {
+				line_lit(l, "tfo");
+				line_tfo(l, d + 2, datalen - 2, datalen - 2);
+			} else {
+				line_hex(l, d, 2);
+			}
+			break;
+		case TCP_KIND_EOL:
+		case TCP_KIND_NOP:
+		case TCP_KIND_SACK_PERM:
+			break;
+		default:
+			datalen = len - 2;
+			if (datalen)
+				line_lit(l, " 0x");
+			line_hex(l, d, datalen);
+			break;
+		}
+		at += datalen;
+		hlen -= datalen;
+		datalen += opt == TCP_KIND_EOL || opt == TCP_KIND_NOP ? 1 : 2;
+		if (datalen != len) {
+			line_lit(l, "[len ");
+			line_u(l, len);
+			*l->p++ = ']';
+		}
+		after = true;
+		if (opt == TCP_KIND_EOL)
+			break;
+	}
+	*l->p++ = ']';
+	return false;
+bad:
+	line_lit(l, "[bad opt]");
+	if (after)
+		*l->p++ = ']';
+	return true;
+}
+
 /* tcpdump's options [mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7], in wire order; flags: the
  * segment's TCP flags (what an MPTCP option may be depends on them). True: the line ends here,
  * as tcpdump's does at an MPTCP option it cannot read or an RFC 6994 experiment without room
@@ -633,6 +838,9 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 {
 	size_t i, j, u = 0;
 
+	if (o->raw_len && !o->cut)
+		return line_tcp_opts_raw(l, o->raw, o->raw_len < TCP_OPTS_MAX_LEN ? o->raw_len :
+							    TCP_OPTS_MAX_LEN, flags);
 	line_lit(l, " options [");
 	for (i = 0; i < o->order_n && i < TCP_OPTS_MAX_LEN; i++) {
 		if (i)
@@ -677,20 +885,8 @@ bool line_tcp_opts(struct line *l, const struct tcp_opts *o, uint16_t flags)
 			/* tcpdump's: its name, then " cookiereq", " cookie HEX" or " (invalid)"
 			 * (a cookie of an odd length, or outside 4 to 16 bytes); kind 34 with a
 			 * space between, the experimental form as "exp-tfo". */
-			if (o->tfo_exp)
-				line_lit(l, "exp-tfo");
-			else
-				line_lit(l, "tfo ");
-			if (!o->tfo_len) {
-				line_lit(l, " cookiereq");
-				break;
-			}
-			if (o->tfo_len % 2 || o->tfo_len < 4 || o->tfo_len > 16) {
-				line_lit(l, " (invalid)");
-				break;
-			}
-			line_lit(l, " cookie ");
-			line_hex(l, o->tfo_cookie,
+			line_str(l, o->tfo_exp ? "exp-tfo" : "tfo ");
+			line_tfo(l, o->tfo_cookie, o->tfo_len,
 				 o->tfo_len < TCP_OPTS_COOKIE_MAX ? o->tfo_len : TCP_OPTS_COOKIE_MAX);
 			break;
 		default: {

@@ -35,8 +35,9 @@ enum {
  * the options (line_tcp_opts): " options [" and "]" (11), at most 9.25 columns per option byte
  * (",mptcp 4 capable Unknown Version (15)" 37 for 4 bytes: 369 for 40 bytes, the first without
  * its comma; every other form takes fewer: ",tcp-ao (invalid)" 17 for 2, ",mptcp 3 prio
- * non-backup" 24 for 3, ",unknown-255" 12 for 2, one ",tfo  cookiereq" 15 for 2) and " [bad
- * opt]" (10): 390, so 738 in all. The other packet
+ * non-backup" 24 for 3, ",unknown-255" 12 for 2, one ",tfo  cookiereq" 15 for 2, and the forms
+ * of tcpdump's walk of malformed ones, ",sackOK[len 255]" 16 for 2 at most) and a last
+ * "[bad opt]" (10 more than the byte it ends at takes): 390, so 738 in all. The other packet
  * lines are shorter: the same first six columns (153 of values), a marker (5), a detail of at most
  * 46 bytes ("DestinationUnreachable(SrcAddressFailedPolicy)", "EchoRequest(Code: 255) id 65535 seq
  * 65535", "IPv6Destination ttl 255 id 65535"), the length, the chain note, then at most 57 bytes

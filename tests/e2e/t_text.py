@@ -383,6 +383,53 @@ def text_tcp_options_read_back(w):
     assert not bad, "JSON unknown options differ:\n  " + "\n  ".join(bad)
 
 
+# Option bytes (hex) for text_raw_options_read_back: lengths below 2 or past the header, kinds
+# of a fixed size with another length (tcpdump reads its size whatever the length says, then
+# "[len N]"), repeats, and kinds pktrace's decoder does not read (echo, cc, scps).
+RAW_OPTIONS = ["02000000", "02010101", "020405b408200000", "02030501", "03020701",
+               "04030000", "080601020304050607080000", "130a0102030405060708" + "0101",
+               "1c038001", "06060000002a0101", "0b0600000007" + "0101",
+               "0d0600000009" + "0101", "1404ab05", "63060102", "020405b4020405b4",
+               "1e0310" + "00", "01010101", "fe020101", "220301" + "00"]
+
+
+@test
+def text_raw_options_read_back(w):
+    """-r -F text and -F table on SYNs whose options pktrace's decoder calls malformed or
+    cannot name (RAW_OPTIONS, written byte for byte): the text line's tcpdump part is
+    tcpdump's own, "[len N]" and "[bad opt]" where tcpdump puts them, and the table shows the
+    same options."""
+    try:
+        from scapy.all import IP, TCP, Raw, wrpcap
+    except ImportError as e:
+        raise AssertionError("scapy (python3-scapy) is needed: %s" % e)
+    pcap = os.path.join(w, "rawopts.pcap")
+    pkts = []
+    for i, h in enumerate(RAW_OPTIONS):
+        b = bytes.fromhex(h)
+        assert len(b) % 4 == 0, "case %d is not whole words" % i
+        pkts.append(IP(src="10.0.0.1", dst="10.0.0.2") /
+                    TCP(sport=30000 + i, dport=80, flags="S", seq=1, dataofs=5 + len(b) // 4) /
+                    Raw(b + b"data"))
+    wrpcap(pcap, pkts)
+    theirs, ours = read_back_lines(w, pcap)
+    log("tcpdump: %s" % "\n      ".join(theirs))
+    assert len(theirs) == len(RAW_OPTIONS), "scenario: tcpdump read %d packets" % len(theirs)
+    compare([part for *_, part in ours], theirs)
+    r = subprocess.run([PKTRACE, "-r", pcap, "-F", "table"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, "pktrace -r -F table failed: %s" % r.stderr
+    # The table shows options but padding (NOP, EOL), without tcpdump's ", length N".
+    port = re.compile(r"10\.0\.0\.1\.(\d+) ")
+    got = {int(port.search(l).group(1)): l[l.index(" options ["):]
+           for l in r.stdout.splitlines() if " options [" in l}
+    want = {int(port.search(t).group(1)): re.sub(r", length \d+$", "", t[t.index(" options ["):])
+            for t in theirs if re.search(r"options \[(?!(nop,)*nop\])", t)}
+    assert got == want, "the table's options differ from tcpdump's:\n  %s" % "\n  ".join(
+        "port %d: %s, tcpdump's %s" % (k, got.get(k), want.get(k))
+        for k in sorted(set(got) | set(want)) if got.get(k) != want.get(k))
+
+
 @test
 def text_bad_data_offset_read_back(w):
     """-r -F text on TCP headers whose data offset is below 5 (their 20 bytes there), IPv4 and
