@@ -346,7 +346,7 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 	}
 	if (is_syn)
 		h->conns[i].syn_seen = true;
-	else if (what == HOLD_PKT_ACK_IN && h->conns[i].syn_seen)
+	else if ((what == HOLD_PKT_ACK_IN && h->conns[i].syn_seen) || what == HOLD_PKT_ESTABLISHED)
 		h->conns[i].handshake = true;
 	c = &h->conns[i];
 	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes) {

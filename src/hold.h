@@ -49,9 +49,11 @@ enum hold_pkt {
 	HOLD_PKT_SYN,     /* a SYN without ACK: a connection begins */
 	HOLD_PKT_RST,     /* a reset: nobody will take the connection */
 	HOLD_PKT_ACK_IN,  /* received, ACK without SYN or RST: the client completed the handshake */
+	HOLD_PKT_ESTABLISHED, /* a flow's begin (PKT_FLOW_HELD): the handshake completed */
 };
 
-/* A record with PKT_F_HELD whose connection is c (as its local socket sees it). */
+/* A record with PKT_F_HELD (or a flow begin with PKT_FLOW_HELD) whose connection is c (as its
+ * local socket sees it). */
 int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 		 const struct pkt_conn *c, enum hold_pkt what);
 /* A claim record (kind PKT_REC_CLAIM). */

@@ -313,8 +313,10 @@ static int emit_record(void *ctx, const struct pkt_record *rec, size_t size,
 	return emit_packet(app, e, selected, &b);
 }
 
-/* Decode, enrich and write one flow record. */
-static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
+/* Decode, enrich and write one flow record; owner: not NULL for a begin the hold let out to
+ * the task that took the connection. */
+static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size,
+		     const struct pkt_owner *owner)
 {
 	struct pkt_event *e = &app->ev;
 	uint64_t uts_key;
@@ -332,6 +334,8 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size)
 		app->flows_unselected++;
 		return 0;
 	}
+	if (owner)
+		decode_owner(owner, e, &uts_key);
 	enrich_process(&app->enrich, &e->proc, uts_key);
 	/* A flow is no packet: a pcapng file has no place for it. */
 	if (app->text_on) {
@@ -357,7 +361,7 @@ static int order_release(void *ctx, const struct pkt_record *rec, size_t size,
 	int err;
 
 	if (rec->kind == PKT_REC_FLOW)
-		err = emit_flow(app, rec, size);
+		err = emit_flow(app, rec, size, owner);
 	else
 		err = emit_record(app, rec, size, owner);
 	if (late)
@@ -525,7 +529,15 @@ static int on_record(void *ctx, const void *data, size_t size)
 			return 0;
 		}
 	}
-	if (rec->kind == PKT_REC_FLOW) {
+	if (rec->kind == PKT_REC_FLOW && (rec->flags & PKT_FLOW_HELD) &&
+	    size >= offsetof(struct pkt_record, hdr) + sizeof(struct pkt_flow)) {
+		/* A passive connection's begin waits with its packets for the task that takes
+		 * it, whose event it then is. */
+		err = hold__packet(app->hold, rec, size,
+				   &((const struct pkt_flow *)(const void *)rec->hdr)->conn,
+				   HOLD_PKT_ESTABLISHED);
+		order_barrier_update(app, order__newest(app->order));
+	} else if (rec->kind == PKT_REC_FLOW) {
 		err = order__push(app->order, rec, size, NULL);
 	} else if (rec->kind == PKT_REC_CLAIM) {
 		err = hold__claim(app->hold, rec, size);

@@ -1151,7 +1151,9 @@ static __always_inline void flow_emit(const struct sock *sk, struct sk_state *st
 
 /* The flow events of one state change of a socket with pktrace's state (flow_events only).
  * A passive connection's record is the one cloned from its listener until a task takes it:
- * its begin names the listener's owner, its end whoever took it. */
+ * its begin names the listener's owner, provisional (PKT_FLOW_HELD: user space holds it with
+ * the connection's packets until the claim, so it is emitted whatever the listener's owner's
+ * scope), its end whoever took it. */
 static __always_inline void flow_state(const struct sock *sk, struct sk_state *st, int oldstate,
 				       int newstate, int err, bool late)
 {
@@ -1164,12 +1166,14 @@ static __always_inline void flow_state(const struct sock *sk, struct sk_state *s
 		st->closed_first = PKT_CLOSER_NONE;
 		st->flow_passive = oldstate == TCP_SYN_RECV;
 		st->flow_opened = 1;
-		if (!st->owner.traced)
+		if (!st->owner.traced && !st->listener)
 			return;
 		st->flow_begin_ns = bpf_ktime_get_boot_ns();
 		conn_of_sock(sk, &c);
 		flow_emit(sk, st, &c,
-			  oldstate == TCP_SYN_RECV ? PKT_FLOW_PASSIVE : 0, oldstate, 0, false);
+			  (oldstate == TCP_SYN_RECV ? PKT_FLOW_PASSIVE : 0) |
+				  (st->listener ? PKT_FLOW_HELD : 0),
+			  oldstate, 0, false);
 		return;
 	}
 	if (newstate == TCP_FIN_WAIT1 && !st->closed_first)

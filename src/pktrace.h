@@ -70,6 +70,8 @@ enum pkt_flow_flag {
 	PKT_FLOW_PASSIVE = 1 << 1,    /* the peer initiated it (SYN_RECV -> ESTABLISHED) */
 	PKT_FLOW_BEGIN_SEEN = 1 << 2, /* end: its begin was seen (duration_ns is valid) */
 	PKT_FLOW_FIN_ACKED = 1 << 3,  /* end: the peer acknowledged our FIN (in bytes_acked) */
+	PKT_FLOW_HELD = 1 << 4,       /* begin of a passive connection no task has taken yet: its
+				       * owner is the listener's, provisional (as PKT_F_HELD) */
 };
 
 /* How a flow ended, as far as the kernel's socket tells (pkt_flow.close_reason). */
