@@ -746,9 +746,11 @@ static __always_inline void conn_of_sock(const struct sock *sk, struct pkt_conn 
 	*(__u32 *)c->raddr = sk->__sk_common.skc_daddr;
 }
 
-/* Tell user space who took a passive connection, so it can release the held packets. */
+/* Tell user space who took a passive connection, so it can release the held packets. c: its
+ * connection when the socket no longer says it whole (at TCP_CLOSE its local port is 0); NULL:
+ * the socket's. */
 static __always_inline void claim_emit(const struct sock *sk, const struct pkt_owner *o,
-				       __u8 how)
+				       __u8 how, const struct pkt_conn *c)
 {
 	void *ring = ring_here();
 	struct pkt_record *rec;
@@ -774,7 +776,10 @@ static __always_inline void claim_emit(const struct sock *sk, const struct pkt_o
 	rec->l4_proto = IPPROTO_TCP;
 	rec->pad2 = 0;
 	rec->ifname[0] = 0;
-	conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
+	if (c)
+		__builtin_memcpy(rec->hdr, c, sizeof(*c));
+	else
+		conn_of_sock(sk, (struct pkt_conn *)rec->hdr);
 	rec->netns = ((struct pkt_conn *)rec->hdr)->netns;
 	stat_inc_exact(STAT_CLAIMS);
 	/* Batched wakeups: the reader polls every few ms (20 while records come). */
@@ -815,7 +820,7 @@ static __always_inline int owner_peername(struct bpf_sock_addr *ctx)
 		st->exec_id = task->self_exec_id;
 		st->cred = (__u64)task->cred;
 	}
-	claim_emit(sk, &o, PKT_CLAIM_ACCEPT);
+	claim_emit(sk, &o, PKT_CLAIM_ACCEPT, NULL);
 	return 1;
 }
 
@@ -891,7 +896,7 @@ static __always_inline void owner_take(struct sock *sk, struct sk_state *st, boo
 	    sk->__sk_common.skc_state == TCP_ESTABLISHED)
 		tcp_conn_publish(sk, st, true);
 	if (unclaimed)
-		claim_emit(sk, &st->owner, PKT_CLAIM_USE);
+		claim_emit(sk, &st->owner, PKT_CLAIM_USE, NULL);
 }
 
 /* A task sends or receives on a socket: if it is not the owner on record, it becomes it. The
@@ -1323,7 +1328,7 @@ static __always_inline int conn_state_do(const struct sock *sk, const int oldsta
 		conn_remember(&closed_conns, &c, st, PKT_KEPT_CLOSED);
 	}
 	if (st->listener)
-		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED);
+		claim_emit(sk, &st->owner, PKT_CLAIM_CLOSED, &c);
 	return 0;
 }
 

@@ -954,3 +954,55 @@ def flows_worker_scope(w):
             len(bad), want, worker, srv.peer_pid, "; ".join(bad[:6]))
     assert set(got) == set(ports), "flow events for ports no client had: %s" % sorted(
         set(got) - set(ports))[:6]
+
+
+# A listener (named argv[1]) that accepts nothing: the client (argv[2], a thread of the same
+# script renamed) connects, then resets the connection before anyone takes it.
+RESET_BEFORE_ACCEPT = r"""
+import ctypes, socket, struct, sys, time
+libc = ctypes.CDLL(None)
+libc.prctl(15, sys.argv[1].encode(), 0, 0, 0)
+port = int(sys.argv[3])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(8)
+import os
+if os.fork() == 0:
+    libc.prctl(15, sys.argv[2].encode(), 0, 0, 0)
+    c = socket.create_connection(("127.0.0.1", port))
+    print("CLIENT", c.getsockname()[1], flush=True)
+    time.sleep(0.3)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    os._exit(0)
+os.wait()
+time.sleep(0.3)
+print("DONE", flush=True)
+time.sleep(30)
+"""
+
+
+@test
+def flows_reset_before_accept(w):
+    """-e flows: a connection its client resets before the server accepts it. Its begin, held
+    for a taker, goes out when the connection closes (the kernel's close names the connection
+    whole, though the socket's local port is 0 by then), with the listener's owner, before its
+    end and in timestamp order, not at exit: written while pktrace still runs."""
+    ln, cn, port = rand_name("frl"), rand_name("frc"), rand_port()
+    with pktrace(["-e", "flows", "-s", "comm=%s,%s" % (ln, cn)], w, out="o") as pt:
+        with Proc([PYTHON, "-c", RESET_BEFORE_ACCEPT, ln, cn, str(port)], name="listener") as p:
+            cport = int(p.expect(r"^CLIENT (\d+)").group(1))
+            p.expect(r"^DONE", timeout=20)
+            time.sleep(1.0)  # past a pass or two of the reader, well under --hold-time
+            with open(pt.events_path) as f:
+                early = [json.loads(l) for l in f if l.strip()]
+            events = stop(pt)
+            lpid = p.pid
+    srv = [(e["eventName"], e["processId"]) for e in early
+           if args_of(e)["src_port"] == cport and args_of(e)["conn_direction"] == "incoming"]
+    log("server side written before the stop: %s; %s" % (srv, pt.summary))
+    assert srv == [("net_flow_tcp_begin", lpid), ("net_flow_tcp_end", lpid)], (
+        "the server side's begin and end, written while pktrace ran: %s" % srv)
+    late = [l for l in pt.stderr().splitlines() if "out of timestamp order" in l]
+    assert late and "order: 0 " in late[0], "events out of order: %s" % late
