@@ -108,7 +108,6 @@ const char *flow_closer_name(unsigned int closer);
 struct pkt_owner;
 void decode_owner(const struct pkt_owner *o, struct pkt_event *e, uint64_t *uts_key);
 
-/* A short name for a decode error, for the summary ("truncated TCP header"). */
 /* Whether h's ports were read: a complete UDP or TCP header, or a 20-byte TCP header whose data
  * offset is below 5. */
 static inline bool pkt_ports_read(const struct pkt_headers *h)
@@ -119,6 +118,7 @@ static inline bool pkt_ports_read(const struct pkt_headers *h)
 	return !h->l4_error || (h->l4_error == DECODE_BAD_DATA_OFFSET && h->protocol == IPPROTO_TCP);
 }
 
+/* A short name for a decode error, for the summary ("truncated TCP header"). */
 const char *decode_strerror(int err);
 
 #endif /* PKTRACE_DECODE_H */

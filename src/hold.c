@@ -33,6 +33,7 @@ struct conn {
 	bool syn_seen;   /* a SYN of the connection was held */
 	bool handshake;  /* and then the client's ACK: completed on the client's side */
 	bool was_queued; /* its wait went on: the handshake completed, nobody took it */
+	bool begin_seen; /* its flow begin came (held, or let out to the taker) */
 	struct pkt_owner owner; /* CONN_TAKEN: the taker; CONN_HELD: the acceptor if any */
 	uint64_t deadline_ns;
 };
@@ -229,7 +230,8 @@ static int emit_one(struct hold *h, const struct pkt_record *rec, size_t size,
 {
 	if (!owner)
 		owner = &rec->owner;
-	if (!owner->traced) {
+	/* A flow begin goes on whatever its owner: the reader counts it with the flows. */
+	if (!owner->traced && rec->kind != PKT_REC_FLOW) {
 		h->st.out_of_scope++;
 		return 0;
 	}
@@ -254,7 +256,7 @@ static int conn_release(struct hold *h, uint32_t i, const struct pkt_owner *owne
 		e = emit_one(h, slot_record(h, s), sl->size, owner);
 		if (e && !err)
 			err = e;
-		(*counter)++;
+		*counter += slot_record(h, s)->kind != PKT_REC_FLOW;
 		h->held_packets--;
 		h->held_bytes -= sl->size;
 		sl->next = h->free_slot;
@@ -327,16 +329,26 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 {
 	uint32_t i = conn_find(h, k), s;
 	struct conn *c;
-	int err = 0, e, is_syn = what == HOLD_PKT_SYN;
+	/* The stats count packets: a flow begin is counted with the flows. */
+	int err = 0, e, is_syn = what == HOLD_PKT_SYN, pkt = rec->kind != PKT_REC_FLOW;
+	/* A new connection on the same addresses: its SYN says so, or with flow events alone
+	 * (no packet held) a second begin. A taken connection's first begin is its own: the
+	 * claim came first through another CPU's ring, or a Fast Open server used the socket
+	 * before the handshake completed. */
+	int new_begin = what == HOLD_PKT_ESTABLISHED && i != NIL && h->conns[i].begin_seen;
 
-	h->st.held++;
-	if (i != NIL && h->conns[i].state == CONN_TAKEN && !is_syn) {
+	h->st.held += pkt;
+	if (i != NIL && h->conns[i].state == CONN_TAKEN && !is_syn && !new_begin) {
 		/* Reserved before the claim reached the ring: it belongs to the taker too. */
-		h->st.taken++;
+		h->st.taken += pkt;
+		h->conns[i].begin_seen |= what == HOLD_PKT_ESTABLISHED;
 		return emit_one(h, rec, size, &h->conns[i].owner);
 	}
-	if (i != NIL && h->conns[i].state == CONN_TAKEN) {
-		/* A new SYN on the same addresses: a new connection. */
+	if (i != NIL && (h->conns[i].state == CONN_TAKEN || new_begin)) {
+		/* A new connection (a held SYN again is the same one's, resent): what was kept of
+		 * the old one is history. */
+		if (h->conns[i].state == CONN_HELD)
+			err = conn_release(h, i, NULL, &h->st.waited_out);
 		conn_free(h, i);
 		i = NIL;
 	}
@@ -348,6 +360,7 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 		h->conns[i].syn_seen = true;
 	else if ((what == HOLD_PKT_ACK_IN && h->conns[i].syn_seen) || what == HOLD_PKT_ESTABLISHED)
 		h->conns[i].handshake = true;
+	h->conns[i].begin_seen |= what == HOLD_PKT_ESTABLISHED;
 	c = &h->conns[i];
 	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes) {
 		e = make_room(h, size, i);
@@ -355,7 +368,7 @@ int hold__packet(struct hold *h, const struct pkt_record *rec, size_t size,
 			err = e;
 	}
 	if (h->free_slot == NIL || h->held_bytes + size > h->cfg.max_bytes || size > h->stride) {
-		h->st.early++;
+		h->st.early += pkt;
 		e = emit_one(h, rec, size, c->has_acceptor ? &c->owner : NULL);
 		return err ? err : e;
 	}

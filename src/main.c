@@ -69,6 +69,7 @@ struct app {
 	uint64_t bad_claims; /* claim records that did not hold a connection */
 	uint64_t partial_events[DECODE__MAX]; /* written without TCP fields, by reason */
 	uint64_t opts_malformed;              /* events written with a malformed TCP option */
+	uint64_t flows_out_of_scope; /* held flow begins let out to an untraced owner */
 	uint64_t flows_unselected;            /* flow records of the flow event not selected */
 	uint64_t packets_unselected;          /* packet records of no selected event's kind */
 	uint64_t records_out;                 /* records whose events all went to the output */
@@ -240,8 +241,10 @@ static int emit_packet(struct app *app, struct pkt_event *e, event_mask selected
 		app->packets_made++;
 		err = output_packet(&app->pcap, e, selected, b);
 		if (err) {
-			/* With -w alone the packet is what counts as made, and not written. */
-			app->records_out += !app->text_on;
+			/* Accounted for: with -w alone the packet counts as made and not written;
+			 * with text too, its events were written (the file's own report says what
+			 * it lacks). */
+			app->records_out++;
 			app->out_err = -err;
 			return err;
 		}
@@ -334,8 +337,15 @@ static int emit_flow(struct app *app, const struct pkt_record *rec, size_t size,
 		app->flows_unselected++;
 		return 0;
 	}
-	if (owner)
+	if (owner) {
+		/* A held begin let out to a task outside the scope (or, nobody taking the
+		 * connection, to the listener's owner outside it): not written, counted. */
+		if (!owner->traced) {
+			app->flows_out_of_scope++;
+			return 0;
+		}
 		decode_owner(owner, e, &uts_key);
+	}
 	enrich_process(&app->enrich, &e->proc, uts_key);
 	/* A flow is no packet: a pcapng file has no place for it. */
 	if (app->text_on) {
@@ -616,7 +626,8 @@ static void print_summary(struct app *app)
 	 * events handed to the output that never reached the file. */
 	records = st[STAT_EVENTS] + st[STAT_DEV_EVENTS] + st[STAT_FLOWS];
 	accounted = app->records_out + decoded_bad + bad_records + hs->out_of_scope +
-		    app->flows_unselected + app->packets_unselected + app->records_past_count +
+		    app->flows_unselected + app->flows_out_of_scope + app->packets_unselected +
+		    app->records_past_count +
 		    app->filter_rejected_dev;
 	if (records > accounted)
 		unwritten = records - accounted;
@@ -690,8 +701,11 @@ static void print_summary(struct app *app)
 				"missing\n",
 			(unsigned long long)skipped, which);
 	if (st[STAT_FLOWS] || st[STAT_FLOWS_LOST])
-		fprintf(stderr, "pktrace:   flow records: %llu (%llu lost, ring buffer full)\n",
-			(unsigned long long)st[STAT_FLOWS], (unsigned long long)st[STAT_FLOWS_LOST]);
+		fprintf(stderr, "pktrace:   flow records: %llu (%llu lost, ring buffer full; %llu "
+				"begins of accepted connections not written: the task that took the "
+				"connection, or the listener's owner, is out of scope)\n",
+			(unsigned long long)st[STAT_FLOWS], (unsigned long long)st[STAT_FLOWS_LOST],
+			(unsigned long long)app->flows_out_of_scope);
 	if (st[STAT_CLOSES_LATE])
 		fprintf(stderr, "pktrace:   connection closes the kernel ran no state program for "
 				"(a softirq on a thread where it runs none), handled when the process "
@@ -724,8 +738,9 @@ static void print_summary(struct app *app)
 			(unsigned long long)app->opts_malformed);
 	if (st[STAT_NO_L4])
 		fprintf(stderr, "pktrace:   packets whose transport header the kernel side could not "
-				"reach (later fragments, unknown headers), written with their IP header: "
-				"%llu\n", (unsigned long long)st[STAT_NO_L4]);
+				"reach (later fragments, unknown headers), handed on with their IP header "
+				"(written if an event selected takes them: see 'written without transport "
+				"fields'): %llu\n", (unsigned long long)st[STAT_NO_L4]);
 	if (st[STAT_ICMP_ERRORS] || st[STAT_ICMP_NO_OWNER])
 		fprintf(stderr, "pktrace:   ICMP errors no socket receives: %llu given to the socket "
 				"they quote, %llu quoting no known socket\n",

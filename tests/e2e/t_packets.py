@@ -1933,6 +1933,11 @@ def packet_socket_unreadable(w):
     want.update({"p." + k: v for k, v in q["ipv6"].items()})
     bad = {k: (e.get(k), v) for k, v in want.items() if e.get(k) != v}
     assert not bad, "the IPv6 frame's event differs (got, want): %s" % bad
-    m = re.search(r"written with their IP header: (\d+)", err)
+    m = re.search(r"handed on with their IP header .*: (\d+)", err)
     assert m and int(m.group(1)) == 3, (
-        "the summary must count the 3 frames written with their IP header: %s" % err[-900:])
+        "the summary must count the 3 frames handed on with their IP header: %s" % err[-900:])
+    written = {r: int(n) for r, n in re.findall(
+        r"packets written without transport fields, '([^']+)': (\d+)", err)}
+    assert written == {"non-first fragment": 1, "no transport header": 2,
+                       "bad TCP data offset": 1}, (
+        "the summary's frames written without transport fields: %s" % written)

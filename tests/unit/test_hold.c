@@ -289,6 +289,79 @@ static void test_new_syn_after_use(void **state)
 	expect_out(2, 3, 300);
 }
 
+/* A flow begin (PKT_FLOW_HELD) of connection c, record id, provisional owner pid (traced). */
+static int begin(const struct pkt_conn *c, uint32_t id, uint64_t ts, uint32_t pid)
+{
+	struct pkt_record *r;
+	size_t size = offsetof(struct pkt_record, hdr) + sizeof(struct pkt_flow);
+
+	assert_true(id < MAX_OUT);
+	r = &sent[id];
+	memset(r, 0, sizeof(*r));
+	sent_size[id] = size;
+	r->ts_ns = ts;
+	r->owner = owner(pid, 1);
+	r->pkt_len = id;
+	r->kind = PKT_REC_FLOW;
+	r->flags = PKT_FLOW_PASSIVE | PKT_FLOW_HELD;
+	r->netns = c->netns;
+	r->hdr_len = sizeof(struct pkt_flow);
+	memcpy(r->hdr, c, sizeof(*c));
+	return hold__packet(h, r, size, c, HOLD_PKT_ESTABLISHED);
+}
+
+/* Flow events alone (no packet held): each connection on the same addresses and ports gets its
+ * own taker, a second begin after a claim being a new connection; the stats count packets. */
+static void test_flow_begins_each_their_taker(void **state)
+{
+	struct pkt_conn c = conn(1, 80, 40000);
+
+	(void)state;
+	assert_int_equal(begin(&c, 1, 10, 100), 0);
+	assert_int_equal(n_out, 0);
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 20, 200), 0);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 1, 200);
+
+	/* The port used again: held for its own taker, not the last one's. */
+	assert_int_equal(begin(&c, 2, 30, 100), 0);
+	assert_int_equal(n_out, 1);
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 40, 300), 0);
+	assert_int_equal(n_out, 2);
+	expect_out(1, 2, 300);
+	assert_int_equal(st()->held, 0);
+	assert_int_equal(st()->taken, 0);
+}
+
+/* A claim seen before the begin (another CPU's ring, or a Fast Open server using the socket
+ * before the handshake completed): the begin is that connection's, let out at once. */
+static void test_flow_begin_after_its_claim(void **state)
+{
+	struct pkt_conn c = conn(1, 80, 40001);
+
+	(void)state;
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 20, 200), 0);
+	assert_int_equal(begin(&c, 1, 15, 100), 0);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 1, 200);
+}
+
+/* A begin held, its connection never taken but a new one began on the same tuple: the old
+ * begin goes out with its provisional owner, the new one waits for its taker. */
+static void test_flow_begin_untaken_then_new(void **state)
+{
+	struct pkt_conn c = conn(1, 80, 40002);
+
+	(void)state;
+	assert_int_equal(begin(&c, 1, 10, 100), 0);
+	assert_int_equal(begin(&c, 2, 30, 100), 0);
+	assert_int_equal(n_out, 1);
+	expect_out(0, 1, 100);
+	assert_int_equal(claim(&c, PKT_CLAIM_USE, 40, 300), 0);
+	assert_int_equal(n_out, 2);
+	expect_out(1, 2, 300);
+}
+
 static void test_second_use_changes_owner(void **state)
 {
 	struct pkt_conn c = conn(1, 80, 40000);
@@ -1042,6 +1115,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_use_before_packets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_syn_after_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_use_changes_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_begins_each_their_taker, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_begin_after_its_claim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flow_begin_untaken_then_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_then_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_then_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_before_packets, setup, teardown),
