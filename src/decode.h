@@ -115,7 +115,8 @@ static inline bool pkt_ports_read(const struct pkt_headers *h)
 	if (h->protocol != IPPROTO_TCP && h->protocol != IPPROTO_UDP &&
 	    h->protocol != IPPROTO_UDPLITE)
 		return false;
-	return !h->l4_error || (h->l4_error == DECODE_BAD_DATA_OFFSET && h->protocol == IPPROTO_TCP);
+	/* Only a TCP header has a data offset to be bad. */
+	return !h->l4_error || h->l4_error == DECODE_BAD_DATA_OFFSET;
 }
 
 /* A short name for a decode error, for the summary ("truncated TCP header"). */

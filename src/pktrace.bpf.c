@@ -2851,12 +2851,6 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	}
 	if (off < 20)
 		return 0;
-	/* A packet-socket frame of a protocol without ports, or behind IPv6 extension headers
-	 * (not walked here): its IP header only, as a raw socket's that the kernel cannot read
-	 * further. */
-	if (l4p != IPPROTO_TCP && l4p != IPPROTO_UDP && l4p != IPPROTO_UDPLITE &&
-	    l4p != IPPROTO_ICMP && l4p != IPPROTO_ICMPV6_)
-		no_l4 = true;
 	tcp = bpf_rdonly_cast(l3p + off, 0);
 	__builtin_memcpy(ports, tcp, sizeof(ports));
 	c.netns = dev->nd_net.net->ns.inum;
@@ -2867,6 +2861,12 @@ static __always_inline int handle_dev(struct sk_buff *skb, __u8 direction)
 	if (injected) {
 		if (!dev_wanted(dev, direction))
 			return 0;
+		/* A protocol without ports, or behind IPv6 extension headers (not walked here): its
+		 * IP header only, as a raw socket's that the kernel cannot read further. Only such
+		 * a frame can be of another protocol than TCP here. */
+		if (l4p != IPPROTO_TCP && l4p != IPPROTO_UDP && l4p != IPPROTO_UDPLITE &&
+		    l4p != IPPROTO_ICMP && l4p != IPPROTO_ICMPV6_)
+			no_l4 = true;
 		owner_from_current(&inj);
 		if (!inj.traced) {
 			stat_inc(STAT_DEV_OUT_OF_SCOPE);
